@@ -1,0 +1,26 @@
+package io.varvedb;
+
+/**
+ * Thrown when a write is attempted on a store opened with {@link VarveDB#openReadOnly(java.nio.file.Path)}.
+ */
+public final class ReadOnlyStoreException extends VarveException
+{
+    private static final long serialVersionUID = 1L;
+
+    /**
+     * @param message what went wrong and, where it helps, which setting or file to look at.
+     */
+    public ReadOnlyStoreException(final String message)
+    {
+        super(message);
+    }
+
+    /**
+     * @param message what went wrong.
+     * @param cause   the underlying failure.
+     */
+    public ReadOnlyStoreException(final String message, final Throwable cause)
+    {
+        super(message, cause);
+    }
+}

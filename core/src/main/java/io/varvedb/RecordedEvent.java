@@ -1,0 +1,130 @@
+package io.varvedb;
+
+import io.varvedb.internal.log.RecordDescriptor;
+import org.agrona.DirectBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * A committed event, read in place from the mapped log. A flyweight: the reader re-points it at each event, so
+ * it is valid only inside {@link EventHandler#onEvent}; copy what you keep.
+ */
+public final class RecordedEvent
+{
+    private final UnsafeBuffer payload = new UnsafeBuffer(new byte[0]);
+    private UnsafeBuffer buffer;
+    private int offset;
+    private int frameLength;
+    private long position;
+
+    RecordedEvent()
+    {
+    }
+
+    void wrap(final UnsafeBuffer buffer, final int offset, final int frameLength, final long position)
+    {
+        this.buffer = buffer;
+        this.offset = offset;
+        this.frameLength = frameLength;
+        this.position = position;
+        payload.wrap(buffer, offset + RecordDescriptor.HEADER_LENGTH, frameLength - RecordDescriptor.HEADER_LENGTH);
+    }
+
+    /**
+     * @return the stream the event belongs to.
+     */
+    public long streamId()
+    {
+        return buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET);
+    }
+
+    /**
+     * @return the event's version in its stream, from 1.
+     */
+    public long version()
+    {
+        return buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET);
+    }
+
+    /**
+     * @return where the event's record starts in the global log.
+     */
+    public long position()
+    {
+        return position;
+    }
+
+    /**
+     * @return where the next record may start: pass it to {@link VarveDB#readAll} to continue after this event.
+     */
+    public long nextPosition()
+    {
+        return position + RecordDescriptor.alignedLength(frameLength);
+    }
+
+    /**
+     * @return when the event was appended, in nanoseconds since the epoch.
+     */
+    public long timestamp()
+    {
+        return buffer.getLong(offset + RecordDescriptor.TIMESTAMP_OFFSET);
+    }
+
+    /**
+     * @return the event type the appender gave.
+     */
+    public int eventType()
+    {
+        return buffer.getInt(offset + RecordDescriptor.EVENT_TYPE_OFFSET);
+    }
+
+    /**
+     * @return a view of the payload; index 0 is its first byte. Valid during the callback only.
+     */
+    public DirectBuffer payload()
+    {
+        return payload;
+    }
+
+    /**
+     * @return the payload's length in bytes.
+     */
+    public int payloadLength()
+    {
+        return frameLength - RecordDescriptor.HEADER_LENGTH;
+    }
+
+    /**
+     * @return the stored CRC32C of the record.
+     */
+    public int checksum()
+    {
+        return buffer.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET);
+    }
+
+    /**
+     * @return true when the event was appended as part of a batch.
+     */
+    public boolean isInBatch()
+    {
+        return buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET) != 0;
+    }
+
+    /**
+     * Decode the payload.
+     *
+     * @param codec to decode with.
+     * @param <T>   event type.
+     * @return the decoded event.
+     */
+    public <T> T decode(final Codec<T> codec)
+    {
+        return codec.decode(payload, 0, payloadLength());
+    }
+
+    @Override
+    public String toString()
+    {
+        return "RecordedEvent{stream=" + streamId() + ", version=" + version() + ", position=" + position +
+            ", type=" + eventType() + ", payloadLength=" + payloadLength() + ", timestamp=" + timestamp() + "}";
+    }
+}

@@ -1,0 +1,293 @@
+package io.varvedb;
+
+import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.RecordDescriptor;
+import org.agrona.concurrent.EpochNanoClock;
+import org.agrona.concurrent.OffsetEpochNanoClock;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * How to open a store. Build with {@link #builder(Path)}; every setting but the directory has a default.
+ * <p>
+ * {@link Builder#segmentSize(int) segmentSize} and {@link Builder#indexCapacity(int) indexCapacity} shape the files
+ * and are fixed when the store is created; opening an existing store uses the values it was created with.
+ */
+public final class VarveConfig
+{
+    /** Default data bytes per log segment: 64 MiB. */
+    public static final int DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+    /** Default most streams: 1,048,576 (a 64 MiB stream table). */
+    public static final int DEFAULT_INDEX_CAPACITY = 1 << 20;
+    /** Default largest payload: 4 MiB, or less where the segment is small. */
+    public static final int DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024;
+
+    private final Path directory;
+    private final int segmentSize;
+    private final int indexCapacity;
+    private final int maxEventSize;
+    private final int indexBlocksPerChunk;
+    private final boolean verifyChecksumsOnRead;
+    private final boolean preallocate;
+    private final EpochNanoClock clock;
+
+    private VarveConfig(final Builder builder)
+    {
+        directory = builder.directory;
+        segmentSize = builder.segmentSize;
+        indexCapacity = builder.indexCapacity;
+        maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
+        indexBlocksPerChunk = builder.indexBlocksPerChunk;
+        verifyChecksumsOnRead = builder.verifyChecksumsOnRead;
+        preallocate = builder.preallocate;
+        clock = builder.clock != null ? builder.clock : new OffsetEpochNanoClock();
+        if (maxEventSize > maxPayloadFor(segmentSize))
+        {
+            throw new IllegalArgumentException("maxEventSize " + maxEventSize + " does not fit a segment of " +
+                segmentSize + " bytes: at most " + maxPayloadFor(segmentSize));
+        }
+    }
+
+    /**
+     * @param directory the store's directory; created if missing.
+     * @return a builder with the defaults.
+     */
+    public static Builder builder(final Path directory)
+    {
+        return new Builder(directory);
+    }
+
+    /**
+     * @param segmentSize a segment's data length.
+     * @return the largest payload a record in such a segment may carry.
+     */
+    public static int maxPayloadFor(final int segmentSize)
+    {
+        return segmentSize / 2 - RecordDescriptor.HEADER_LENGTH;
+    }
+
+    static int defaultMaxEventSize(final int segmentSize)
+    {
+        return Math.min(DEFAULT_MAX_EVENT_SIZE, maxPayloadFor(segmentSize));
+    }
+
+    /**
+     * @return the store's directory.
+     */
+    public Path directory()
+    {
+        return directory;
+    }
+
+    /**
+     * @return data bytes per log segment.
+     */
+    public int segmentSize()
+    {
+        return segmentSize;
+    }
+
+    /**
+     * @return most streams the store accepts.
+     */
+    public int indexCapacity()
+    {
+        return indexCapacity;
+    }
+
+    /**
+     * @return largest payload of one event, in bytes.
+     */
+    public int maxEventSize()
+    {
+        return maxEventSize;
+    }
+
+    /**
+     * @return stream-index blocks per chunk file.
+     */
+    public int indexBlocksPerChunk()
+    {
+        return indexBlocksPerChunk;
+    }
+
+    /**
+     * @return true when every read checks the record's CRC32C.
+     */
+    public boolean verifyChecksumsOnRead()
+    {
+        return verifyChecksumsOnRead;
+    }
+
+    /**
+     * @return true when a background thread creates segments ahead of the appenders.
+     */
+    public boolean preallocate()
+    {
+        return preallocate;
+    }
+
+    /**
+     * @return the clock stamping events.
+     */
+    public EpochNanoClock clock()
+    {
+        return clock;
+    }
+
+    VarveConfig withShape(final int segmentSize, final int indexCapacity)
+    {
+        final Builder builder = new Builder(directory)
+            .segmentSize(segmentSize)
+            .indexCapacity(indexCapacity)
+            .indexBlocksPerChunk(indexBlocksPerChunk)
+            .verifyChecksumsOnRead(verifyChecksumsOnRead)
+            .preallocate(preallocate)
+            .clock(clock);
+        builder.maxEventSize = Math.min(maxEventSize, maxPayloadFor(segmentSize));
+        return builder.build();
+    }
+
+    @Override
+    public String toString()
+    {
+        return "VarveConfig{directory=" + directory + ", segmentSize=" + segmentSize + ", indexCapacity=" +
+            indexCapacity + ", maxEventSize=" + maxEventSize + ", indexBlocksPerChunk=" + indexBlocksPerChunk +
+            ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", preallocate=" + preallocate + "}";
+    }
+
+    /**
+     * Builder of {@link VarveConfig}.
+     */
+    public static final class Builder
+    {
+        private final Path directory;
+        private int segmentSize = DEFAULT_SEGMENT_SIZE;
+        private int indexCapacity = DEFAULT_INDEX_CAPACITY;
+        private int maxEventSize;
+        private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
+        private boolean verifyChecksumsOnRead;
+        private boolean preallocate = true;
+        private EpochNanoClock clock;
+
+        private Builder(final Path directory)
+        {
+            this.directory = Objects.requireNonNull(directory, "directory");
+        }
+
+        /**
+         * Data bytes per log segment file: a power of two from 64 KiB to 1 GiB. Fixed at creation.
+         *
+         * @param bytes segment size.
+         * @return this builder.
+         */
+        public Builder segmentSize(final int bytes)
+        {
+            if (Integer.bitCount(bytes) != 1 || bytes < Log.MIN_SEGMENT_LENGTH || bytes > Log.MAX_SEGMENT_LENGTH)
+            {
+                throw new IllegalArgumentException("segmentSize must be a power of two from " +
+                    Log.MIN_SEGMENT_LENGTH + " to " + Log.MAX_SEGMENT_LENGTH + ", got " + bytes);
+            }
+            this.segmentSize = bytes;
+            return this;
+        }
+
+        /**
+         * Most streams the store will hold. The stream table takes 64 bytes per stream of capacity. Fixed at
+         * creation; appending to a new stream beyond it throws {@link StreamIndexFullException}.
+         *
+         * @param streams capacity, at least 1.
+         * @return this builder.
+         */
+        public Builder indexCapacity(final int streams)
+        {
+            if (streams < 1 || streams > (1 << 25))
+            {
+                throw new IllegalArgumentException("indexCapacity must be from 1 to " + (1 << 25) + ", got " + streams);
+            }
+            this.indexCapacity = streams;
+            return this;
+        }
+
+        /**
+         * Largest payload of one event; a larger one is refused with {@link EventTooLargeException}. At most
+         * {@code segmentSize / 2 - 40}. Default: 4 MiB, or that bound if smaller.
+         *
+         * @param bytes largest payload.
+         * @return this builder.
+         */
+        public Builder maxEventSize(final int bytes)
+        {
+            if (bytes < 0)
+            {
+                throw new IllegalArgumentException("maxEventSize must be >= 0, got " + bytes);
+            }
+            this.maxEventSize = bytes;
+            return this;
+        }
+
+        /**
+         * Stream-index blocks (256 bytes each) per chunk file. Default 65,536: 16 MiB files. Fixed at creation.
+         *
+         * @param blocks per chunk, at least 2.
+         * @return this builder.
+         */
+        public Builder indexBlocksPerChunk(final int blocks)
+        {
+            if (blocks < 2 || blocks > (1 << 22))
+            {
+                throw new IllegalArgumentException("indexBlocksPerChunk must be from 2 to " + (1 << 22));
+            }
+            this.indexBlocksPerChunk = blocks;
+            return this;
+        }
+
+        /**
+         * Check each record's CRC32C on every read (recovery always checks). Default false.
+         *
+         * @param verify true to check.
+         * @return this builder.
+         */
+        public Builder verifyChecksumsOnRead(final boolean verify)
+        {
+            this.verifyChecksumsOnRead = verify;
+            return this;
+        }
+
+        /**
+         * Create log segments and index chunks ahead of need on a background thread, so appenders never wait
+         * for the file system. Default true.
+         *
+         * @param preallocate true to run the pre-allocator.
+         * @return this builder.
+         */
+        public Builder preallocate(final boolean preallocate)
+        {
+            this.preallocate = preallocate;
+            return this;
+        }
+
+        /**
+         * Clock that stamps events. Default: an {@link OffsetEpochNanoClock}, which reads {@code System.nanoTime}
+         * without allocating.
+         *
+         * @param clock the clock.
+         * @return this builder.
+         */
+        public Builder clock(final EpochNanoClock clock)
+        {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * @return the configuration.
+         */
+        public VarveConfig build()
+        {
+            return new VarveConfig(this);
+        }
+    }
+}

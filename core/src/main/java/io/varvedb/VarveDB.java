@@ -1,0 +1,748 @@
+package io.varvedb;
+
+import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.StreamIndex;
+import io.varvedb.internal.io.FileHeaders;
+import io.varvedb.internal.io.MappedFile;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.RecordDescriptor;
+import io.varvedb.internal.store.MetaDescriptor;
+import io.varvedb.internal.store.Preallocator;
+import io.varvedb.internal.store.Recovery;
+import io.varvedb.internal.log.RecordChecksum;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Stream;
+
+import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
+
+/**
+ * An embedded, append-only event store in one directory.
+ * <pre>{@code
+ * try (VarveDB db = VarveDB.open(Path.of("data")))
+ * {
+ *     Appender appender = db.appender();                   // one per thread
+ *     long version = db.streamVersion(productId);          // 0 for a new stream
+ *     appender.append(productId, ExpectedVersion.exact(version), STOCK_RESERVED, payload);
+ * }
+ * catch (ConcurrencyConflictException e)
+ * {
+ *     // someone appended in between: re-read and decide again
+ * }
+ * }</pre>
+ * Thread-safe. One process at a time may open a directory for writing ({@link #open}); any number may open it
+ * with {@link #openReadOnly} and read while the writer appends.
+ * <p>
+ * Files in the directory: {@code varve.meta} (identity, tail counter), {@code varve.lock} (writer lock),
+ * {@code log/*.log} (the log, the source of truth), {@code index/} (the stream index, rebuilt from the log when
+ * the store was not closed cleanly).
+ */
+public final class VarveDB implements AutoCloseable
+{
+    /** For {@link #readStreamBackward}: start from the stream's latest event. */
+    public static final long LATEST_VERSION = Long.MAX_VALUE;
+    /** For {@link #readAll}: the start of the log. */
+    public static final long START_POSITION = 0;
+
+    private static final String LOCK_FILE = "varve.lock";
+    private static final String LOG_DIRECTORY = "log";
+    private static final String INDEX_DIRECTORY = "index";
+
+    private final VarveConfig config;
+    private final Path directory;
+    private final boolean readOnly;
+    private final FileChannel lockChannel;
+    private final FileLock lock;
+    private final MappedFile meta;
+    private final Log log;
+    private final StreamIndex index;
+    private final Preallocator preallocator;
+    private final boolean openedCleanly;
+    private final Recovery.Result recovery;
+    private final Set<Appender> appenders = ConcurrentHashMap.newKeySet();
+    private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(ReadContext::new);
+    private final boolean verifyChecksums;
+    private volatile boolean closed;
+
+    private VarveDB(final VarveConfig requested, final boolean readOnly)
+    {
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN)
+        {
+            throw new UnsupportedOperationException("VarveDB files are little-endian; this platform is not");
+        }
+        this.directory = requested.directory().toAbsolutePath();
+        this.readOnly = readOnly;
+
+        FileChannel channel = null;
+        FileLock fileLock = null;
+        MappedFile metaFile = null;
+        try
+        {
+            final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
+            if (readOnly)
+            {
+                if (!Files.exists(metaPath))
+                {
+                    throw new StoreIOException("no VarveDB store at " + directory + " (no " +
+                        MetaDescriptor.FILE_NAME + ")", null);
+                }
+            }
+            else
+            {
+                createDirectory(directory);
+                channel = FileChannel.open(directory.resolve(LOCK_FILE),
+                    StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                fileLock = lock(channel, directory);
+                if (!Files.exists(metaPath))
+                {
+                    refuseForeignDirectory(directory);
+                    MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
+                        buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()));
+                }
+            }
+
+            metaFile = MappedFile.open(metaPath, readOnly);
+            final UnsafeBuffer metaBuffer = metaFile.buffer();
+            FileHeaders.check(metaBuffer, metaPath, MetaDescriptor.LENGTH, MetaDescriptor.MAGIC_OFFSET,
+                MetaDescriptor.MAGIC, MetaDescriptor.FORMAT_VERSION_OFFSET, MetaDescriptor.FORMAT_VERSION,
+                "store (" + MetaDescriptor.FILE_NAME + ")");
+            final int segmentSize = metaBuffer.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET);
+            final int capacity = metaBuffer.getInt(MetaDescriptor.INDEX_CAPACITY_OFFSET);
+            if (Integer.bitCount(segmentSize) != 1 || segmentSize < Log.MIN_SEGMENT_LENGTH ||
+                segmentSize > Log.MAX_SEGMENT_LENGTH || capacity < 1)
+            {
+                throw new CorruptStoreException(metaPath + ": impossible segment size " + segmentSize +
+                    " or index capacity " + capacity);
+            }
+            this.config = requested.withShape(segmentSize, capacity);
+            this.verifyChecksums = config.verifyChecksumsOnRead();
+            this.lockChannel = channel;
+            this.lock = fileLock;
+            this.meta = metaFile;
+            this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly);
+
+            final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
+            if (readOnly)
+            {
+                this.index = StreamIndex.open(indexDirectory, true);
+                this.openedCleanly = metaBuffer.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) ==
+                    MetaDescriptor.CLEAN;
+                this.recovery = null;
+                this.preallocator = null;
+            }
+            else
+            {
+                final boolean indexExists = StreamIndex.exists(indexDirectory);
+                this.index = indexExists ?
+                    StreamIndex.open(indexDirectory, false) :
+                    StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk());
+                this.openedCleanly = indexExists &&
+                    metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
+                    index.indexedPosition() == log.tail() &&
+                    index.chunksPresent();
+                this.recovery = openedCleanly ? null : Recovery.recover(log, index);
+
+                // from here until a clean close the index may run ahead of what is forced to disk
+                index.indexedPosition(-1);
+                index.force();
+                metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
+                metaFile.force();
+
+                log.preallocate();
+                index.preallocate();
+                if (config.preallocate())
+                {
+                    this.preallocator = new Preallocator(log, index, "varve-preallocator");
+                    log.onSegmentRoll(preallocator::wake);
+                    preallocator.start();
+                }
+                else
+                {
+                    this.preallocator = null;
+                }
+            }
+        }
+        catch (final RuntimeException | IOException ex)
+        {
+            releaseQuietly(fileLock, channel);
+            if (ex instanceof IOException)
+            {
+                throw new StoreIOException("cannot open " + directory + ": " + ex.getMessage(), ex);
+            }
+            throw (RuntimeException)ex;
+        }
+    }
+
+    /**
+     * Open the store in {@code directory} for reading and writing, creating it with the defaults if needed.
+     *
+     * @param directory the store's directory.
+     * @return the open store.
+     * @throws StoreLockedException if another process (or this one) has it open for writing.
+     * @throws StoreFormatException if the directory holds something that is not a VarveDB store.
+     */
+    public static VarveDB open(final Path directory)
+    {
+        return open(VarveConfig.builder(directory).build());
+    }
+
+    /**
+     * Open (or create) a store as configured.
+     *
+     * @param config the configuration.
+     * @return the open store.
+     */
+    public static VarveDB open(final VarveConfig config)
+    {
+        return new VarveDB(config, false);
+    }
+
+    /**
+     * Open an existing store for reading only, for example from another process while the writer appends.
+     * Takes no lock and repairs nothing.
+     *
+     * @param directory the store's directory.
+     * @return the open store.
+     */
+    public static VarveDB openReadOnly(final Path directory)
+    {
+        return new VarveDB(VarveConfig.builder(directory).build(), true);
+    }
+
+    /**
+     * A new appender. Cheap; keep one per thread and reuse it.
+     *
+     * @return the appender.
+     */
+    public Appender appender()
+    {
+        checkOpen();
+        if (readOnly)
+        {
+            throw new ReadOnlyStoreException("the store at " + directory + " is open read-only");
+        }
+        final Appender appender = new Appender(this, log, index, config.clock(), config.maxEventSize());
+        appenders.add(appender);
+        if (closed)
+        {
+            appender.closeGuard();
+            appenders.remove(appender);
+            throw new StoreClosedException("the store at " + directory + " is closed");
+        }
+        return appender;
+    }
+
+    void release(final Appender appender)
+    {
+        appenders.remove(appender);
+    }
+
+    /**
+     * @param streamId a positive stream id.
+     * @return the stream's version: the number of events in it, 0 if none.
+     */
+    public long streamVersion(final long streamId)
+    {
+        checkStreamId(streamId);
+        checkOpen();
+        final int slot = index.findSlot(streamId);
+        return slot < 0 ? 0 : committedVersion(index.state(slot));
+    }
+
+    /**
+     * Read a stream forward.
+     *
+     * @param streamId    a positive stream id.
+     * @param fromVersion the first version to deliver, from 1.
+     * @param maxCount    most events to deliver.
+     * @param handler     receives each event.
+     * @return events delivered.
+     */
+    public int readStream(final long streamId, final long fromVersion, final int maxCount, final EventHandler handler)
+    {
+        checkStreamId(streamId);
+        checkRead(fromVersion, maxCount, handler);
+        final int slot = index.findSlot(streamId);
+        if (slot < 0)
+        {
+            return 0;
+        }
+        long block = index.findBlock(slot, fromVersion);
+        if (block == 0)
+        {
+            return 0;
+        }
+
+        final ReadContext context = enterRead();
+        try
+        {
+            int count = 0;
+            long version = fromVersion;
+            while (count < maxCount)
+            {
+                final long position = index.positionAt(block, version);
+                if (position < 0)
+                {
+                    break;
+                }
+                deliver(context, context.event(), position, streamId, version, handler);
+                count++;
+                version++;
+                if (BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
+                {
+                    block = index.next(block);
+                    if (block == 0)
+                    {
+                        break;
+                    }
+                }
+            }
+            return count;
+        }
+        finally
+        {
+            context.exit();
+        }
+    }
+
+    /**
+     * Read a stream backward, from {@code fromVersion} down to version 1.
+     *
+     * @param streamId    a positive stream id.
+     * @param fromVersion the first version to deliver; {@link #LATEST_VERSION} for the latest.
+     * @param maxCount    most events to deliver.
+     * @param handler     receives each event.
+     * @return events delivered.
+     */
+    public int readStreamBackward(
+        final long streamId, final long fromVersion, final int maxCount, final EventHandler handler)
+    {
+        checkStreamId(streamId);
+        checkRead(fromVersion, maxCount, handler);
+        final int slot = index.findSlot(streamId);
+        if (slot < 0)
+        {
+            return 0;
+        }
+        long version = Math.min(fromVersion, committedVersion(index.state(slot)));
+        if (version < 1)
+        {
+            return 0;
+        }
+        long block = index.findBlock(slot, version);
+        if (block == 0)
+        {
+            return 0;
+        }
+
+        final ReadContext context = enterRead();
+        try
+        {
+            int count = 0;
+            while (count < maxCount && version >= 1)
+            {
+                final long position = index.positionAt(block, version);
+                if (position < 0)
+                {
+                    throw new CorruptStoreException("stream " + streamId + " version " + version +
+                        " is committed but has no index entry (" + directory + ")");
+                }
+                deliver(context, context.event(), position, streamId, version, handler);
+                count++;
+                version--;
+                if (version >= 1 && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version + 1))
+                {
+                    block = index.previous(block);
+                }
+            }
+            return count;
+        }
+        finally
+        {
+            context.exit();
+        }
+    }
+
+    /**
+     * Read committed events in global log order.
+     *
+     * @param fromPosition where to start: {@link #START_POSITION}, or an event's
+     *                     {@link RecordedEvent#nextPosition()} to continue after it.
+     * @param maxCount     most events to deliver.
+     * @param handler      receives each event.
+     * @return events delivered.
+     */
+    public int readAll(final long fromPosition, final int maxCount, final EventHandler handler)
+    {
+        if (fromPosition < 0 || fromPosition % RecordDescriptor.ALIGNMENT != 0)
+        {
+            throw new IllegalArgumentException("fromPosition must be a record position (>= 0, a multiple of " +
+                RecordDescriptor.ALIGNMENT + "), got " + fromPosition);
+        }
+        checkRead(1, maxCount, handler);
+
+        final ReadContext context = enterRead();
+        try
+        {
+            final RecordedEvent event = context.event();
+            long position = fromPosition;
+            int count = 0;
+            while (count < maxCount)
+            {
+                final UnsafeBuffer buffer = log.bufferFor(position);
+                if (buffer == null)
+                {
+                    break;
+                }
+                final int offset = log.offset(position);
+                // acquire: pairs with the appender's release of the frame length
+                final int frameLength = buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
+                if (frameLength <= 0)
+                {
+                    break;
+                }
+                final short type = buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
+                if (type == RecordDescriptor.TYPE_EVENT)
+                {
+                    checkRecord(context, buffer, offset, frameLength, position);
+                    event.wrap(buffer, offset, frameLength, position);
+                    handler.onEvent(event);
+                    count++;
+                }
+                else if (type != RecordDescriptor.TYPE_PADDING)
+                {
+                    throw new CorruptStoreException("unknown record type " + type + " at log position " +
+                        position + " in " + log.segmentPath(log.segmentOf(position)));
+                }
+                position += RecordDescriptor.alignedLength(frameLength);
+            }
+            return count;
+        }
+        finally
+        {
+            context.exit();
+        }
+    }
+
+    private void deliver(
+        final ReadContext context, final RecordedEvent event, final long position, final long streamId, final long version,
+        final EventHandler handler)
+    {
+        final UnsafeBuffer buffer = log.bufferFor(position);
+        final int offset = log.offset(position);
+        final int frameLength = buffer == null ? 0 :
+            buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
+        if (frameLength < RecordDescriptor.HEADER_LENGTH ||
+            buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) != streamId ||
+            buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET) != version)
+        {
+            throw new CorruptStoreException("the stream index points stream " + streamId + " version " + version +
+                " at log position " + position + ", which holds something else (" + directory + ")");
+        }
+        checkRecord(context, buffer, offset, frameLength, position);
+        event.wrap(buffer, offset, frameLength, position);
+        handler.onEvent(event);
+    }
+
+    private void checkRecord(
+        final ReadContext context, final UnsafeBuffer buffer, final int offset, final int frameLength,
+        final long position)
+    {
+        if (verifyChecksums && buffer.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET) != context.checksum.compute(
+            buffer, offset + RecordDescriptor.CHECKSUM_START, frameLength - RecordDescriptor.CHECKSUM_START))
+        {
+            throw new CorruptStoreException("checksum mismatch at log position " + position + " in " +
+                log.segmentPath(log.segmentOf(position)));
+        }
+    }
+
+    /**
+     * @return the end of all claimed log space; every committed event lies before it.
+     */
+    public long tailPosition()
+    {
+        checkOpen();
+        return log.tail();
+    }
+
+    /**
+     * @return the number of streams in the store.
+     */
+    public long streamCount()
+    {
+        checkOpen();
+        return index.streamCount();
+    }
+
+    /**
+     * @return the store's directory.
+     */
+    public Path directory()
+    {
+        return directory;
+    }
+
+    /**
+     * @return the configuration in force, with the shape the store was created with.
+     */
+    public VarveConfig config()
+    {
+        return config;
+    }
+
+    /**
+     * @return true if opened with {@link #openReadOnly}.
+     */
+    public boolean isReadOnly()
+    {
+        return readOnly;
+    }
+
+    /**
+     * @return true once {@link #close()} has been called.
+     */
+    public boolean isClosed()
+    {
+        return closed;
+    }
+
+    /**
+     * @return true if the store had been closed cleanly before this open (read-only: is closed cleanly now).
+     */
+    public boolean openedCleanly()
+    {
+        return openedCleanly;
+    }
+
+    /**
+     * @return events recovered from the log at open when it was not closed cleanly; -1 when no recovery ran.
+     */
+    public long recoveredEvents()
+    {
+        return recovery == null ? -1 : recovery.events();
+    }
+
+    /**
+     * @return unfinished records recovery dropped or padded at open; 0 when no recovery ran.
+     */
+    public long recoveryDiscarded()
+    {
+        return recovery == null ? 0 : recovery.discarded();
+    }
+
+    /**
+     * Close the store: waits for appends in flight, flushes the files, marks the store closed cleanly and
+     * releases the writer lock. Idempotent.
+     */
+    @Override
+    public void close()
+    {
+        synchronized (this)
+        {
+            if (closed)
+            {
+                return;
+            }
+            closed = true;
+        }
+        for (final Appender appender : appenders)
+        {
+            appender.closeGuard();
+        }
+        appenders.clear();
+        if (preallocator != null)
+        {
+            preallocator.close();
+        }
+        if (!readOnly)
+        {
+            try
+            {
+                log.force();
+                if (!log.hasDeferredPadding())
+                {
+                    index.indexedPosition(log.tail());
+                    index.force();
+                    // the clean mark goes last, after everything it vouches for is on disk
+                    meta.buffer().putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.CLEAN);
+                    meta.force();
+                }
+            }
+            finally
+            {
+                releaseQuietly(lock, lockChannel);
+            }
+        }
+    }
+
+    @Override
+    public String toString()
+    {
+        return "VarveDB{" + directory + (readOnly ? ", read-only" : "") + (closed ? ", closed" : "") + "}";
+    }
+
+    // ------------------------------------------------------------------------------------------------ internals
+
+    private ReadContext enterRead()
+    {
+        checkOpen();
+        final ReadContext context = readContexts.get();
+        context.depth++;
+        return context;
+    }
+
+    private void checkOpen()
+    {
+        if (closed)
+        {
+            throw new StoreClosedException("the store at " + directory + " is closed");
+        }
+    }
+
+    private static void checkStreamId(final long streamId)
+    {
+        if (streamId <= 0)
+        {
+            throw new IllegalArgumentException("stream ids are positive longs, got " + streamId);
+        }
+    }
+
+    private static void checkRead(final long fromVersion, final int maxCount, final EventHandler handler)
+    {
+        if (fromVersion < 1)
+        {
+            throw new IllegalArgumentException("versions start at 1, got fromVersion " + fromVersion);
+        }
+        if (maxCount < 0)
+        {
+            throw new IllegalArgumentException("maxCount must be >= 0, got " + maxCount);
+        }
+        if (handler == null)
+        {
+            throw new NullPointerException("handler");
+        }
+    }
+
+    private static FileLock lock(final FileChannel channel, final Path directory) throws IOException
+    {
+        final FileLock fileLock;
+        try
+        {
+            fileLock = channel.tryLock();
+        }
+        catch (final OverlappingFileLockException ex)
+        {
+            channel.close();
+            throw new StoreLockedException("the store at " + directory +
+                " is already open for writing in this process; share that VarveDB instance, or use openReadOnly");
+        }
+        if (fileLock == null)
+        {
+            final String holder = readLockHolder(directory);
+            channel.close();
+            throw new StoreLockedException("the store at " + directory + " is open for writing by another process" +
+                holder + "; only one writer at a time (readers may use VarveDB.openReadOnly)");
+        }
+        channel.truncate(0);
+        channel.write(java.nio.ByteBuffer.wrap(
+            (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
+        return fileLock;
+    }
+
+    private static String readLockHolder(final Path directory)
+    {
+        try
+        {
+            final String pid = Files.readString(directory.resolve(LOCK_FILE), StandardCharsets.US_ASCII).trim();
+            return pid.isEmpty() ? "" : " (pid " + pid + ")";
+        }
+        catch (final IOException ex)
+        {
+            return "";
+        }
+    }
+
+    private static void refuseForeignDirectory(final Path directory) throws IOException
+    {
+        try (Stream<Path> entries = Files.list(directory))
+        {
+            final var foreign = entries.map((p) -> p.getFileName().toString())
+                .filter((n) -> !n.equals(LOCK_FILE) && !n.endsWith(".tmp"))
+                .sorted()
+                .findFirst();
+            if (foreign.isPresent())
+            {
+                throw new StoreFormatException(directory + " is not a VarveDB store: it holds " + foreign.get() +
+                    " but no " + MetaDescriptor.FILE_NAME + "; left untouched");
+            }
+        }
+    }
+
+    private static void createDirectory(final Path directory)
+    {
+        try
+        {
+            Files.createDirectories(directory);
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot create the store directory " + directory + ": " + ex, ex);
+        }
+        if (!Files.isWritable(directory))
+        {
+            throw new StoreIOException("the store directory " + directory + " is not writable; " +
+                "use VarveDB.openReadOnly to read it", null);
+        }
+    }
+
+    private static void releaseQuietly(final FileLock fileLock, final FileChannel channel)
+    {
+        try
+        {
+            if (fileLock != null && fileLock.isValid())
+            {
+                fileLock.release();
+            }
+            if (channel != null)
+            {
+                channel.close();
+            }
+        }
+        catch (final IOException ignore)
+        {
+            // the lock goes with the channel or the process
+        }
+    }
+
+    /**
+     * Per-thread reader state: the flyweight handed to handlers. A handler that reads again on the same thread
+     * gets a fresh flyweight, so the outer one stays valid.
+     */
+    private static final class ReadContext
+    {
+        private final RecordedEvent event = new RecordedEvent();
+        private final RecordChecksum checksum = new RecordChecksum();
+        private int depth;
+
+        RecordedEvent event()
+        {
+            return depth == 1 ? event : new RecordedEvent();
+        }
+
+        void exit()
+        {
+            depth--;
+        }
+    }
+}

@@ -1,0 +1,638 @@
+package io.varvedb.internal.index;
+
+import io.varvedb.CorruptStoreException;
+import io.varvedb.StreamIndexFullException;
+import io.varvedb.internal.io.FileHeaders;
+import io.varvedb.internal.io.MappedFile;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static io.varvedb.internal.index.BlockDescriptor.BLOCK_LENGTH;
+import static io.varvedb.internal.index.BlockDescriptor.CHUNK_HEADER_LENGTH;
+import static io.varvedb.internal.index.BlockDescriptor.FILE_PREFIX;
+import static io.varvedb.internal.index.BlockDescriptor.FILE_SUFFIX;
+import static io.varvedb.internal.index.BlockDescriptor.JUMP_OFFSET;
+import static io.varvedb.internal.index.BlockDescriptor.NEXT_OFFSET;
+import static io.varvedb.internal.index.BlockDescriptor.ORDINAL_OFFSET;
+import static io.varvedb.internal.index.BlockDescriptor.PREV_OFFSET;
+import static io.varvedb.internal.index.BlockDescriptor.chunkLength;
+import static io.varvedb.internal.index.BlockDescriptor.entryOffset;
+import static io.varvedb.internal.index.BlockDescriptor.fileName;
+import static io.varvedb.internal.index.BlockDescriptor.ordinalOf;
+import static io.varvedb.internal.index.StreamIndexDescriptor.*;
+
+/**
+ * The off-heap stream index: the hash table of stream slots ({@link StreamIndexDescriptor}) and the per-stream
+ * position blocks ({@link BlockDescriptor}). Everything lives in mapped files, so the Java heap does not grow
+ * with the number of streams or events.
+ * <p>
+ * Thread safety: slots are claimed with one CAS on the stream id; versions change with one CAS on the state.
+ * Blocks of a stream are written only by the appender holding that stream's pending state, so block allocation
+ * needs no lock beyond the atomic add on the global block counter.
+ */
+public final class StreamIndex
+{
+    private static final long MIX = 0x9E3779B97F4A7C15L;
+
+    private final Path directory;
+    private final MappedFile tableFile;
+    private final UnsafeBuffer table;
+    private final int capacity;
+    private final int mask;
+    private final int blocksPerChunk;
+    private final boolean readOnly;
+    private final Object chunkLock = new Object();
+    private volatile MappedFile[] chunks = new MappedFile[0];
+    private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
+
+    private StreamIndex(final Path directory, final MappedFile tableFile, final boolean readOnly)
+    {
+        this.directory = directory;
+        this.tableFile = tableFile;
+        this.table = tableFile.buffer();
+        this.capacity = table.getInt(CAPACITY_OFFSET);
+        this.mask = table.getInt(TABLE_SIZE_OFFSET) - 1;
+        this.blocksPerChunk = table.getInt(BLOCKS_PER_CHUNK_OFFSET);
+        this.readOnly = readOnly;
+    }
+
+    /**
+     * Create a new, empty index.
+     *
+     * @param directory      the {@code index/} directory; created if missing.
+     * @param capacity       most streams.
+     * @param blocksPerChunk blocks per chunk file.
+     * @return the index.
+     */
+    public static StreamIndex create(final Path directory, final int capacity, final int blocksPerChunk)
+    {
+        createDirectory(directory);
+        final int tableSize = StreamIndexDescriptor.tableSize(capacity);
+        final MappedFile file = MappedFile.create(directory.resolve(FILE_NAME), fileLength(tableSize),
+            (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk));
+        return new StreamIndex(directory, file, false);
+    }
+
+    /**
+     * Open an existing index, checking its header.
+     *
+     * @param directory the {@code index/} directory.
+     * @param readOnly  map read-only.
+     * @return the index.
+     */
+    public static StreamIndex open(final Path directory, final boolean readOnly)
+    {
+        final Path path = directory.resolve(FILE_NAME);
+        final MappedFile file = MappedFile.open(path, readOnly);
+        FileHeaders.check(file.buffer(), path, HEADER_LENGTH, MAGIC_OFFSET, StreamIndexDescriptor.MAGIC,
+            FORMAT_VERSION_OFFSET, StreamIndexDescriptor.FORMAT_VERSION, "stream index");
+        final int tableSize = file.buffer().getInt(TABLE_SIZE_OFFSET);
+        if (Integer.bitCount(tableSize) != 1 || fileLength(tableSize) != file.length() ||
+            file.buffer().getInt(BLOCKS_PER_CHUNK_OFFSET) <= 0)
+        {
+            throw new CorruptStoreException(path + ": header says " + tableSize + " slots but the file is " +
+                file.length() + " bytes");
+        }
+        return new StreamIndex(directory, file, readOnly);
+    }
+
+    /**
+     * @param directory the {@code index/} directory.
+     * @return true when an index file is there.
+     */
+    public static boolean exists(final Path directory)
+    {
+        return Files.exists(directory.resolve(FILE_NAME));
+    }
+
+    /**
+     * Forget every stream: used before rebuilding the index from the log. Single-threaded, writer only.
+     */
+    public void reset()
+    {
+        table.setMemory(HEADER_LENGTH, table.capacity() - HEADER_LENGTH, (byte)0);
+        table.putLong(STREAM_COUNT_OFFSET, 0);
+        table.putLong(BLOCK_COUNT_OFFSET, 0);
+        table.putLong(INDEXED_POSITION_OFFSET, -1);
+    }
+
+    // ---------------------------------------------------------------------------------------------------- slots
+
+    /**
+     * Find a stream's slot without creating it.
+     *
+     * @param streamId a positive stream id.
+     * @return the slot's offset in the table, or -1 if the stream has no slot.
+     */
+    public int findSlot(final long streamId)
+    {
+        int index = hash(streamId);
+        for (int probes = 0; probes <= mask; probes++)
+        {
+            final int slot = slotOffset(index);
+            // acquire: a slot's id is published by the claiming CAS; seeing it, we see the zeroed fields behind it
+            final long id = table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET);
+            if (id == streamId)
+            {
+                return slot;
+            }
+            if (id == 0)
+            {
+                return -1;
+            }
+            index = (index + 1) & mask;
+        }
+        return -1;
+    }
+
+    /**
+     * Find a stream's slot, claiming a free one for a new stream.
+     *
+     * @param streamId a positive stream id.
+     * @return the slot's offset in the table.
+     * @throws StreamIndexFullException when the stream is new and the index holds {@code capacity} streams.
+     */
+    public int findOrCreateSlot(final long streamId)
+    {
+        final int existing = findSlot(streamId);
+        if (existing >= 0)
+        {
+            return existing;
+        }
+
+        // Reserve room first: the table has SLOTS_PER_STREAM slots per allowed stream, so once a stream is
+        // counted, a free slot is certain to exist and the probe below terminates.
+        final long count = table.getAndAddLong(STREAM_COUNT_OFFSET, 1);
+        if (count >= capacity)
+        {
+            table.getAndAddLong(STREAM_COUNT_OFFSET, -1);
+            throw new StreamIndexFullException("the stream index is full: it holds " + capacity +
+                " streams, the capacity this store was created with (VarveConfig.Builder.indexCapacity); " +
+                "stream " + streamId + " cannot be created");
+        }
+
+        int index = hash(streamId);
+        while (true)
+        {
+            final int slot = slotOffset(index);
+            final long id = table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET);
+            if (id == 0)
+            {
+                // CAS is the single point where a slot changes owner; a loser re-reads and goes on probing.
+                if (table.compareAndSetLong(slot + SLOT_STREAM_ID_OFFSET, 0, streamId))
+                {
+                    return slot;
+                }
+                continue;
+            }
+            if (id == streamId)
+            {
+                // another thread created the same stream between our lookup and our claim
+                table.getAndAddLong(STREAM_COUNT_OFFSET, -1);
+                return slot;
+            }
+            index = (index + 1) & mask;
+        }
+    }
+
+    /**
+     * @param slot offset from {@link #findSlot}.
+     * @return the slot's state, read with acquire semantics.
+     */
+    public long state(final int slot)
+    {
+        return table.getLongAcquire(slot + SLOT_STATE_OFFSET);
+    }
+
+    /**
+     * Move a stream's state by CAS: the one step that decides who appends the next version.
+     *
+     * @param slot     offset from {@link #findSlot}.
+     * @param expected state read before.
+     * @param update   new state.
+     * @return true if this caller won.
+     */
+    public boolean compareAndSetState(final int slot, final long expected, final long update)
+    {
+        // full fence: the winner's later writes of the record and block cannot float above the claim
+        return table.compareAndSetLong(slot + SLOT_STATE_OFFSET, expected, update);
+    }
+
+    /**
+     * Publish a state owned by the caller (it holds the pending bit).
+     *
+     * @param slot  offset from {@link #findSlot}.
+     * @param state new state.
+     */
+    public void releaseState(final int slot, final long state)
+    {
+        // release: the record and its block entry are written before anyone sees the version committed
+        table.putLongRelease(slot + SLOT_STATE_OFFSET, state);
+    }
+
+    /**
+     * @param slot offset from {@link #findSlot}.
+     * @return the stream id held by the slot.
+     */
+    public long streamIdAt(final int slot)
+    {
+        return table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET);
+    }
+
+    /**
+     * @return streams in the index.
+     */
+    public long streamCount()
+    {
+        return table.getLongVolatile(STREAM_COUNT_OFFSET);
+    }
+
+    /**
+     * @return most streams the index accepts.
+     */
+    public int capacity()
+    {
+        return capacity;
+    }
+
+    /**
+     * @return slots in the hash table.
+     */
+    public int tableSize()
+    {
+        return mask + 1;
+    }
+
+    /**
+     * @param index slot index, 0 to {@link #tableSize()} - 1.
+     * @return the slot's offset.
+     */
+    public int slotOffset(final int index)
+    {
+        return HEADER_LENGTH + index * SLOT_LENGTH;
+    }
+
+    // --------------------------------------------------------------------------------------------------- blocks
+
+    /**
+     * Make sure the block that will hold {@code version} exists, allocating it when {@code version} is the first
+     * of a new block. Called by the appender holding the stream's pending state, before any log space is
+     * claimed, so a failure here (no room for a new chunk file) leaves nothing half-written.
+     *
+     * @param slot     the stream's slot.
+     * @param streamId the stream.
+     * @param version  the version about to be written.
+     */
+    public void prepareBlock(final int slot, final long streamId, final long version)
+    {
+        final long ordinal = ordinalOf(version);
+        final long last = table.getLong(slot + SLOT_LAST_BLOCK_OFFSET);
+        if (last != 0 && ordinal(last) >= ordinal)
+        {
+            return;
+        }
+        appendBlock(slot, streamId, last, ordinal);
+    }
+
+    /**
+     * Record the log position of {@code version}, whose block {@link #prepareBlock} made sure of.
+     *
+     * @param slot     the stream's slot.
+     * @param version  the version written.
+     * @param position where its record starts in the log.
+     */
+    public void putPosition(final int slot, final long version, final long position)
+    {
+        long block = table.getLong(slot + SLOT_LAST_BLOCK_OFFSET);
+        if (ordinal(block) != ordinalOf(version))
+        {
+            // blocks prepared ahead (a batch, or an append that failed after preparing) lie beyond this version
+            block = findBlock(slot, version);
+        }
+        // release: a reader that sees the entry sees the committed record it points to
+        chunkBuffer(block).putLongRelease(blockOffset(block) + entryOffset(version), position + 1);
+    }
+
+    private void appendBlock(final int slot, final long streamId, final long prev, final long ordinal)
+    {
+        final long block = table.getAndAddLong(BLOCK_COUNT_OFFSET, 1) + 1;
+        final UnsafeBuffer buffer = chunkBuffer(block);
+        final int offset = blockOffset(block);
+
+        long jump = block;
+        if (prev != 0)
+        {
+            final long prevJump = jump(prev);
+            final long prevJumpJump = jump(prevJump);
+            jump = ordinal(prev) - ordinal(prevJump) == ordinal(prevJump) - ordinal(prevJumpJump) ?
+                prevJumpJump : prev;
+        }
+
+        buffer.setMemory(offset, BLOCK_LENGTH, (byte)0);
+        buffer.putLong(offset + BlockDescriptor.STREAM_ID_OFFSET, streamId);
+        buffer.putLong(offset + ORDINAL_OFFSET, ordinal);
+        buffer.putLong(offset + PREV_OFFSET, prev);
+        buffer.putLong(offset + JUMP_OFFSET, jump);
+
+        // release on each link: a reader following any of them sees the block's header and zeroed entries
+        if (prev == 0)
+        {
+            table.putLongRelease(slot + SLOT_FIRST_BLOCK_OFFSET, block);
+        }
+        else
+        {
+            chunkBuffer(prev).putLongRelease(blockOffset(prev) + NEXT_OFFSET, block);
+        }
+        table.putLongRelease(slot + SLOT_LAST_BLOCK_OFFSET, block);
+    }
+
+    /**
+     * Find the block holding {@code version} of a stream, in O(log n) hops.
+     *
+     * @param slot    the stream's slot.
+     * @param version a version from 1.
+     * @return the block number, or 0 if no block holds that version yet.
+     */
+    public long findBlock(final int slot, final long version)
+    {
+        final long target = ordinalOf(version);
+        if (target == 0)
+        {
+            return table.getLongAcquire(slot + SLOT_FIRST_BLOCK_OFFSET);
+        }
+        long block = table.getLongAcquire(slot + SLOT_LAST_BLOCK_OFFSET);
+        if (block == 0 || ordinal(block) < target)
+        {
+            return 0;
+        }
+        while (true)
+        {
+            final long ordinal = ordinal(block);
+            if (ordinal == target)
+            {
+                return block;
+            }
+            if (ordinal < target)
+            {
+                throw new CorruptStoreException("stream index: block " + block + " of ordinal " + ordinal +
+                    " reached while looking for ordinal " + target + " (" + directory + ")");
+            }
+            final long jump = jump(block);
+            block = ordinal(jump) >= target ? jump : previous(block);
+        }
+    }
+
+    /**
+     * @param block a block number.
+     * @param version a version the block holds.
+     * @return the log position recorded for it, or -1 if not written yet.
+     */
+    public long positionAt(final long block, final long version)
+    {
+        // acquire: pairs with the release in putPosition
+        return chunkBuffer(block).getLongAcquire(blockOffset(block) + entryOffset(version)) - 1;
+    }
+
+    /**
+     * @param block a block number.
+     * @return the next block of the same stream, or 0.
+     */
+    public long next(final long block)
+    {
+        return chunkBuffer(block).getLongAcquire(blockOffset(block) + NEXT_OFFSET);
+    }
+
+    /**
+     * @param block a block number.
+     * @return the previous block of the same stream, or 0.
+     */
+    public long previous(final long block)
+    {
+        return chunkBuffer(block).getLong(blockOffset(block) + PREV_OFFSET);
+    }
+
+    private long jump(final long block)
+    {
+        return chunkBuffer(block).getLong(blockOffset(block) + JUMP_OFFSET);
+    }
+
+    private long ordinal(final long block)
+    {
+        return chunkBuffer(block).getLong(blockOffset(block) + ORDINAL_OFFSET);
+    }
+
+    /**
+     * @return blocks allocated so far.
+     */
+    public long blockCount()
+    {
+        return table.getLongVolatile(BLOCK_COUNT_OFFSET);
+    }
+
+    private int blockOffset(final long block)
+    {
+        return CHUNK_HEADER_LENGTH + (int)((block - 1) % blocksPerChunk) * BLOCK_LENGTH;
+    }
+
+    private UnsafeBuffer chunkBuffer(final long block)
+    {
+        final int chunk = (int)((block - 1) / blocksPerChunk);
+        final UnsafeBuffer[] buffers = chunkBuffers;
+        if (chunk < buffers.length)
+        {
+            final UnsafeBuffer buffer = buffers[chunk];
+            if (buffer != null)
+            {
+                return buffer;
+            }
+        }
+        return ensureChunk(chunk);
+    }
+
+    /**
+     * Map chunk {@code chunk}, creating its file when writable and missing. Called ahead of need by the
+     * pre-allocator, and by appenders only if they outrun it.
+     *
+     * @param chunk chunk index.
+     * @return the chunk's buffer.
+     */
+    public UnsafeBuffer ensureChunk(final int chunk)
+    {
+        synchronized (chunkLock)
+        {
+            MappedFile[] files = chunks;
+            if (chunk < files.length && files[chunk] != null)
+            {
+                return files[chunk].buffer();
+            }
+            final Path path = directory.resolve(fileName(chunk));
+            final MappedFile file;
+            if (Files.exists(path))
+            {
+                file = MappedFile.open(path, readOnly);
+                FileHeaders.check(file.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
+                    BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
+                    "stream index chunk");
+                if (file.length() != chunkLength(blocksPerChunk))
+                {
+                    throw new CorruptStoreException(path + " is " + file.length() + " bytes, expected " +
+                        chunkLength(blocksPerChunk));
+                }
+            }
+            else if (readOnly)
+            {
+                throw new CorruptStoreException("stream index chunk " + path + " is missing");
+            }
+            else
+            {
+                file = MappedFile.create(path, chunkLength(blocksPerChunk),
+                    (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk));
+                file.pretouch(CHUNK_HEADER_LENGTH, file.length());
+            }
+
+            final int newLength = Math.max(files.length, chunk + 1);
+            files = java.util.Arrays.copyOf(files, newLength);
+            files[chunk] = file;
+            final UnsafeBuffer[] buffers = java.util.Arrays.copyOf(chunkBuffers, newLength);
+            buffers[chunk] = file.buffer();
+            chunks = files;
+            // volatile publication of the array holding the fully built mapping
+            chunkBuffers = buffers;
+            return file.buffer();
+        }
+    }
+
+    /**
+     * @return true when the chunk file of every allocated block exists.
+     */
+    public boolean chunksPresent()
+    {
+        final long used = blockCount();
+        final int chunkCount = used == 0 ? 0 : (int)((used - 1) / blocksPerChunk) + 1;
+        for (int chunk = 0; chunk < chunkCount; chunk++)
+        {
+            if (!Files.exists(directory.resolve(fileName(chunk))))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Create the chunk the next allocations will need, if they will need one soon.
+     */
+    public void preallocate()
+    {
+        if (readOnly)
+        {
+            return;
+        }
+        final long next = blockCount() + 1;
+        ensureChunk((int)((next - 1) / blocksPerChunk));
+        ensureChunk((int)((next - 1 + blocksPerChunk / 2) / blocksPerChunk));
+    }
+
+    /**
+     * Delete chunk files beyond those the allocated blocks use; used after a rebuild.
+     */
+    public void deleteChunksBeyondUse()
+    {
+        final long used = blockCount();
+        final int keep = used == 0 ? 0 : (int)((used - 1) / blocksPerChunk) + 1;
+        try (Stream<Path> files = Files.list(directory))
+        {
+            files.filter((p) -> p.getFileName().toString().startsWith(FILE_PREFIX))
+                .filter((p) -> chunkIndexOf(p) >= keep)
+                .forEach(StreamIndex::deleteQuietly);
+        }
+        catch (final IOException ex)
+        {
+            throw new io.varvedb.StoreIOException("cannot list " + directory + ": " + ex.getMessage(), ex);
+        }
+        synchronized (chunkLock)
+        {
+            final int length = Math.min(chunks.length, keep);
+            chunks = java.util.Arrays.copyOf(chunks, length);
+            chunkBuffers = java.util.Arrays.copyOf(chunkBuffers, length);
+        }
+    }
+
+    private static int chunkIndexOf(final Path path)
+    {
+        final String name = path.getFileName().toString();
+        try
+        {
+            return Integer.parseInt(name.substring(FILE_PREFIX.length(), name.length() - FILE_SUFFIX.length()));
+        }
+        catch (final RuntimeException ex)
+        {
+            return Integer.MAX_VALUE;
+        }
+    }
+
+    private static void deleteQuietly(final Path path)
+    {
+        try
+        {
+            Files.deleteIfExists(path);
+        }
+        catch (final IOException ignore)
+        {
+            // a stale chunk is overwritten block by block when allocation reaches it
+        }
+    }
+
+    /**
+     * @return the log position up to which the index was known complete at the last clean close, or -1.
+     */
+    public long indexedPosition()
+    {
+        return table.getLongVolatile(INDEXED_POSITION_OFFSET);
+    }
+
+    /**
+     * @param position log end the index now reflects; -1 while open for writing.
+     */
+    public void indexedPosition(final long position)
+    {
+        table.putLongVolatile(INDEXED_POSITION_OFFSET, position);
+    }
+
+    /**
+     * Flush the index files.
+     */
+    public void force()
+    {
+        tableFile.force();
+        for (final MappedFile chunk : chunks)
+        {
+            if (chunk != null)
+            {
+                chunk.force();
+            }
+        }
+    }
+
+    private int hash(final long streamId)
+    {
+        final long h = streamId * MIX;
+        return (int)(h ^ (h >>> 32)) & mask;
+    }
+
+    private static void createDirectory(final Path directory)
+    {
+        try
+        {
+            Files.createDirectories(directory);
+        }
+        catch (final IOException ex)
+        {
+            throw new io.varvedb.StoreIOException("cannot create " + directory + ": " + ex.getMessage(), ex);
+        }
+    }
+}

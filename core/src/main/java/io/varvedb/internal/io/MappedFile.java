@@ -1,0 +1,221 @@
+package io.varvedb.internal.io;
+
+import io.varvedb.StoreIOException;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.function.Consumer;
+
+/**
+ * A whole file mapped into memory and viewed through an {@link UnsafeBuffer}.
+ * <p>
+ * Files are created fully allocated: every byte is written with zeros through the channel before the file is
+ * mapped, and the file appears under its final name only once complete (written to a temporary name, forced,
+ * then renamed). Two reasons: a full disk then surfaces as an {@link IOException} at creation, never as a
+ * {@code SIGBUS} when a thread first writes to a page of a sparse mapping; and first writes to the pages of an
+ * allocated file are minor faults (see shared FACTS: 0.1-0.8 us instead of 2.6-11 us per page).
+ * <p>
+ * The mapping is never unmapped explicitly: a thread that raced {@code close()} may still hold a view, and
+ * touching an unmapped address would crash the JVM. The JDK unmaps when the buffer becomes unreachable.
+ */
+public final class MappedFile
+{
+    private static final int ZERO_CHUNK = 1 << 20;
+    private static final String TEMP_SUFFIX = ".tmp";
+
+    private final Path path;
+    private final MappedByteBuffer mapped;
+    private final UnsafeBuffer buffer;
+    private final boolean readOnly;
+
+    private MappedFile(final Path path, final MappedByteBuffer mapped, final boolean readOnly)
+    {
+        this.path = path;
+        this.mapped = mapped;
+        this.buffer = new UnsafeBuffer(mapped);
+        this.readOnly = readOnly;
+    }
+
+    /**
+     * Create a new file of {@code length} zero bytes, let {@code initialiser} write its header through the
+     * mapping, force it, and move it into place atomically.
+     *
+     * @param path        final name of the file; must not exist.
+     * @param length      length in bytes; at most {@link Integer#MAX_VALUE}.
+     * @param initialiser writes the header into the buffer before the file becomes visible.
+     * @return the mapped file, read-write.
+     */
+    public static MappedFile create(final Path path, final long length, final Consumer<UnsafeBuffer> initialiser)
+    {
+        if (length <= 0 || length > Integer.MAX_VALUE)
+        {
+            throw new IllegalArgumentException("mapped file length out of range: " + length + " for " + path);
+        }
+
+        final Path temp = path.resolveSibling(path.getFileName() + TEMP_SUFFIX);
+        try
+        {
+            Files.deleteIfExists(temp);
+            final MappedByteBuffer mapped;
+            try (FileChannel channel = FileChannel.open(
+                temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE))
+            {
+                zeroFill(channel, length);
+                mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, length);
+            }
+            final MappedFile file = new MappedFile(path, mapped, false);
+            initialiser.accept(file.buffer);
+            mapped.force();
+            moveIntoPlace(temp, path);
+            return file;
+        }
+        catch (final IOException ex)
+        {
+            deleteQuietly(temp);
+            throw new StoreIOException("cannot create " + path + " (" + length + " bytes): " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * Map an existing file whole.
+     *
+     * @param path     of the file.
+     * @param readOnly map read-only (for stores opened with {@code openReadOnly}).
+     * @return the mapped file.
+     */
+    public static MappedFile open(final Path path, final boolean readOnly)
+    {
+        try (FileChannel channel = readOnly ?
+            FileChannel.open(path, StandardOpenOption.READ) :
+            FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE))
+        {
+            final long length = channel.size();
+            if (length <= 0 || length > Integer.MAX_VALUE)
+            {
+                throw new StoreIOException("file has an impossible length " + length + ": " + path, null);
+            }
+            final MappedByteBuffer mapped = channel.map(
+                readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, length);
+            return new MappedFile(path, mapped, readOnly);
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot map " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * Write zeros over {@code [0, length)} of the channel so that every block is allocated on disk.
+     *
+     * @param channel to fill.
+     * @param length  bytes to write.
+     * @throws IOException when the file system refuses, for example when the disk is full.
+     */
+    public static void zeroFill(final FileChannel channel, final long length) throws IOException
+    {
+        final ByteBuffer zeros = ByteBuffer.allocateDirect((int)Math.min(ZERO_CHUNK, length));
+        long position = 0;
+        while (position < length)
+        {
+            zeros.clear().limit((int)Math.min(zeros.capacity(), length - position));
+            while (zeros.hasRemaining())
+            {
+                position += channel.write(zeros, position);
+            }
+        }
+    }
+
+    private static void moveIntoPlace(final Path from, final Path to) throws IOException
+    {
+        try
+        {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+        }
+        catch (final AtomicMoveNotSupportedException ex)
+        {
+            Files.move(from, to);
+        }
+    }
+
+    private static void deleteQuietly(final Path path)
+    {
+        try
+        {
+            Files.deleteIfExists(path);
+        }
+        catch (final IOException ignore)
+        {
+            // best effort: a leftover temporary file is removed on the next open
+        }
+    }
+
+    /**
+     * Touch every page of {@code [from, to)} with a write of zero, so the page-table entries exist before the
+     * latency-sensitive threads write there. Only for regions no other thread writes yet.
+     *
+     * @param from first byte offset.
+     * @param to   end offset, exclusive.
+     */
+    public void pretouch(final int from, final int to)
+    {
+        final int page = PAGE_SIZE;
+        for (int offset = from; offset < to; offset += page)
+        {
+            buffer.putByte(offset, (byte)0);
+        }
+    }
+
+    /**
+     * Flush dirty pages of this mapping to the storage device.
+     */
+    public void force()
+    {
+        if (!readOnly)
+        {
+            mapped.force();
+        }
+    }
+
+    /**
+     * @return the view over the whole file.
+     */
+    public UnsafeBuffer buffer()
+    {
+        return buffer;
+    }
+
+    /**
+     * @return the length of the mapping in bytes.
+     */
+    public int length()
+    {
+        return buffer.capacity();
+    }
+
+    /**
+     * @return the file's path.
+     */
+    public Path path()
+    {
+        return path;
+    }
+
+    /**
+     * @return true when mapped read-only.
+     */
+    public boolean isReadOnly()
+    {
+        return readOnly;
+    }
+
+    /** The page size assumed for pre-touching; touching more often than needed is harmless. */
+    public static final int PAGE_SIZE = 4096;
+}

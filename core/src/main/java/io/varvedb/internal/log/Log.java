@@ -1,0 +1,451 @@
+package io.varvedb.internal.log;
+
+import io.varvedb.CorruptStoreException;
+import io.varvedb.StoreIOException;
+import io.varvedb.internal.io.FileHeaders;
+import io.varvedb.internal.io.MappedFile;
+import io.varvedb.internal.store.MetaDescriptor;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+import static io.varvedb.internal.log.RecordDescriptor.*;
+
+/**
+ * The global log: a sequence of fixed-size, memory-mapped segment files addressed by one {@code long} position.
+ * <p>
+ * Space is claimed with one atomic add on the tail counter in {@code varve.meta}. A claim that would cross a
+ * segment's end is turned into padding (up to the end, and from the start of the next segment to the claim's
+ * end) and retried, so every segment is tiled exactly by records and no claimer ever waits for another.
+ */
+public final class Log
+{
+    private final Path directory;
+    private final UnsafeBuffer meta;
+    private final int segmentLength;
+    private final int shift;
+    private final long mask;
+    private final int maxClaimLength;
+    private final boolean readOnly;
+    private final Object segmentLock = new Object();
+    private final TreeMap<Long, Integer> pendingPadding = new TreeMap<>();
+    private volatile MappedFile[] segments = new MappedFile[0];
+    private volatile UnsafeBuffer[] buffers = new UnsafeBuffer[0];
+    private Runnable onSegmentRoll = () -> {};
+
+    /**
+     * @param directory     the {@code log/} directory.
+     * @param meta          the store's meta file, holding the tail counter.
+     * @param segmentLength data bytes per segment, a power of two.
+     * @param readOnly      map read-only and never create files.
+     */
+    public Log(final Path directory, final UnsafeBuffer meta, final int segmentLength, final boolean readOnly)
+    {
+        if (Integer.bitCount(segmentLength) != 1 || segmentLength < MIN_SEGMENT_LENGTH)
+        {
+            throw new CorruptStoreException(
+                "segment length " + segmentLength + " is not a power of two >= " + MIN_SEGMENT_LENGTH);
+        }
+        this.directory = directory;
+        this.meta = meta;
+        this.segmentLength = segmentLength;
+        this.shift = Integer.numberOfTrailingZeros(segmentLength);
+        this.mask = segmentLength - 1;
+        this.maxClaimLength = segmentLength / 2;
+        this.readOnly = readOnly;
+        if (!readOnly)
+        {
+            try
+            {
+                Files.createDirectories(directory);
+            }
+            catch (final IOException ex)
+            {
+                throw new StoreIOException("cannot create " + directory + ": " + ex.getMessage(), ex);
+            }
+        }
+    }
+
+    /**
+     * @param onSegmentRoll run by the appender whose claim moved the log into a new segment; must not block.
+     */
+    public void onSegmentRoll(final Runnable onSegmentRoll)
+    {
+        this.onSegmentRoll = onSegmentRoll;
+    }
+
+    /** Smallest segment the format allows. */
+    public static final int MIN_SEGMENT_LENGTH = 64 * 1024;
+    /** Largest segment the format allows: one mapping, indexed by {@code int}, must hold it and its header. */
+    public static final int MAX_SEGMENT_LENGTH = 1 << 30;
+
+    /**
+     * @return the largest aligned length one claim (a record, or a whole batch) may have.
+     */
+    public int maxClaimLength()
+    {
+        return maxClaimLength;
+    }
+
+    /**
+     * @return data bytes per segment.
+     */
+    public int segmentLength()
+    {
+        return segmentLength;
+    }
+
+    /**
+     * @return the end of all claimed space.
+     */
+    public long tail()
+    {
+        return meta.getLongVolatile(MetaDescriptor.TAIL_POSITION_OFFSET);
+    }
+
+    /**
+     * Set the tail; only during recovery, before any appender exists.
+     *
+     * @param position the new tail.
+     */
+    public void tail(final long position)
+    {
+        meta.putLongVolatile(MetaDescriptor.TAIL_POSITION_OFFSET, position);
+    }
+
+    /**
+     * Claim {@code alignedLength} contiguous bytes within one segment.
+     *
+     * @param alignedLength a multiple of {@link RecordDescriptor#ALIGNMENT}, at most {@link #maxClaimLength()}.
+     * @return the position of the claimed space; its segment is mapped.
+     * @throws StoreIOException if a segment file cannot be created (nothing is claimed, or the claim is
+     *                          turned into padding as soon as the segment can be created).
+     */
+    public long claim(final int alignedLength)
+    {
+        while (true)
+        {
+            // Make sure the segment a claim from the current tail would end in exists before claiming, so a
+            // full disk fails the append cleanly instead of leaving a hole in the log.
+            final long expectedEnd = meta.getLongVolatile(MetaDescriptor.TAIL_POSITION_OFFSET) + alignedLength;
+            segmentBuffer((expectedEnd - 1) >>> shift);
+
+            // atomic add: the single point that orders claims; every claimer gets a disjoint range
+            final long position = meta.getAndAddLong(MetaDescriptor.TAIL_POSITION_OFFSET, alignedLength);
+            final long end = position + alignedLength;
+            final long segment = position >>> shift;
+            if (segment == (end - 1) >>> shift)
+            {
+                ensureMapped(position, alignedLength, segment);
+                return position;
+            }
+
+            final long boundary = (segment + 1) << shift;
+            padOrDefer(position, (int)(boundary - position));
+            padOrDefer(boundary, (int)(end - boundary));
+            onSegmentRoll.run();
+        }
+    }
+
+    private void ensureMapped(final long position, final int length, final long segment)
+    {
+        try
+        {
+            segmentBuffer(segment);
+        }
+        catch (final RuntimeException ex)
+        {
+            deferPadding(position, length);
+            throw ex;
+        }
+    }
+
+    private void padOrDefer(final long position, final int length)
+    {
+        final UnsafeBuffer buffer;
+        try
+        {
+            buffer = segmentBuffer(position >>> shift);
+        }
+        catch (final RuntimeException ex)
+        {
+            deferPadding(position, length);
+            throw ex;
+        }
+        writePadding(buffer, offset(position), length);
+    }
+
+    private void deferPadding(final long position, final int length)
+    {
+        synchronized (segmentLock)
+        {
+            pendingPadding.put(position, length);
+        }
+    }
+
+    /**
+     * @return true while claims that met a file-system failure wait for their segment to be created; the log has
+     * holes until then, so the store must not be marked closed cleanly.
+     */
+    public boolean hasDeferredPadding()
+    {
+        synchronized (segmentLock)
+        {
+            return !pendingPadding.isEmpty();
+        }
+    }
+
+    /**
+     * Write a committed padding record.
+     *
+     * @param buffer of the segment.
+     * @param offset of the record in the buffer.
+     * @param length of the padding, a multiple of the alignment.
+     */
+    public static void writePadding(final UnsafeBuffer buffer, final int offset, final int length)
+    {
+        buffer.putShort(offset + RECORD_TYPE_OFFSET, TYPE_PADDING);
+        buffer.putShort(offset + FLAGS_OFFSET, (short)0);
+        buffer.putInt(offset + EVENT_TYPE_OFFSET, 0);
+        buffer.putInt(offset + CHECKSUM_OFFSET, RecordChecksum.PADDING_CHECKSUM);
+        // release: the frame length is published last, after the rest of the header
+        buffer.putIntRelease(offset + FRAME_LENGTH_OFFSET, length);
+    }
+
+    /**
+     * @param position a log position.
+     * @return the offset of that position in its segment's buffer.
+     */
+    public int offset(final long position)
+    {
+        return SegmentDescriptor.HEADER_LENGTH + (int)(position & mask);
+    }
+
+    /**
+     * @param position a log position.
+     * @return the segment index holding it.
+     */
+    public long segmentOf(final long position)
+    {
+        return position >>> shift;
+    }
+
+    /**
+     * @param position a log position.
+     * @return the first position of the next segment.
+     */
+    public long nextSegmentStart(final long position)
+    {
+        return ((position >>> shift) + 1) << shift;
+    }
+
+    /**
+     * The buffer of a segment, mapping (and when writable, creating) it on first use.
+     *
+     * @param segment segment index.
+     * @return its buffer, or null in a read-only log whose segment file does not exist yet.
+     */
+    public UnsafeBuffer segmentBuffer(final long segment)
+    {
+        final UnsafeBuffer[] mapped = buffers;
+        if (segment < mapped.length)
+        {
+            final UnsafeBuffer buffer = mapped[(int)segment];
+            if (buffer != null)
+            {
+                return buffer;
+            }
+        }
+        return mapSegment(segment);
+    }
+
+    /**
+     * @param segment segment index.
+     * @return true if its file exists.
+     */
+    public boolean segmentExists(final long segment)
+    {
+        final UnsafeBuffer[] mapped = buffers;
+        return (segment < mapped.length && mapped[(int)segment] != null) || Files.exists(segmentPath(segment));
+    }
+
+    /**
+     * @param position a log position.
+     * @return the buffer of its segment, or null where a read-only log has no such segment yet.
+     */
+    public UnsafeBuffer bufferFor(final long position)
+    {
+        return segmentBuffer(position >>> shift);
+    }
+
+    private UnsafeBuffer mapSegment(final long segment)
+    {
+        if (segment > Integer.MAX_VALUE - 1)
+        {
+            throw new IllegalStateException("log position beyond the supported range: segment " + segment);
+        }
+        synchronized (segmentLock)
+        {
+            MappedFile[] files = segments;
+            if (segment < files.length && files[(int)segment] != null)
+            {
+                return files[(int)segment].buffer();
+            }
+
+            final Path path = directory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
+            final MappedFile file;
+            if (Files.exists(path))
+            {
+                file = MappedFile.open(path, readOnly);
+                checkSegment(file, segment);
+            }
+            else if (readOnly)
+            {
+                return null;
+            }
+            else
+            {
+                file = MappedFile.create(path, (long)SegmentDescriptor.HEADER_LENGTH + segmentLength,
+                    (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment));
+                file.pretouch(SegmentDescriptor.HEADER_LENGTH, file.length());
+                applyDeferredPadding(segment, file.buffer());
+            }
+
+            final int length = (int)Math.max(files.length, segment + 1);
+            files = Arrays.copyOf(files, length);
+            files[(int)segment] = file;
+            final UnsafeBuffer[] mapped = Arrays.copyOf(buffers, length);
+            mapped[(int)segment] = file.buffer();
+            segments = files;
+            // volatile publication: a thread that finds the buffer in the array sees a complete mapping
+            buffers = mapped;
+            return file.buffer();
+        }
+    }
+
+    private void applyDeferredPadding(final long segment, final UnsafeBuffer buffer)
+    {
+        final long start = segment << shift;
+        final List<Long> done = new ArrayList<>();
+        for (final var entry : pendingPadding.subMap(start, start + segmentLength).entrySet())
+        {
+            writePadding(buffer, offset(entry.getKey()), entry.getValue());
+            done.add(entry.getKey());
+        }
+        done.forEach(pendingPadding::remove);
+    }
+
+    private void checkSegment(final MappedFile file, final long segment)
+    {
+        final UnsafeBuffer buffer = file.buffer();
+        FileHeaders.check(buffer, file.path(), SegmentDescriptor.HEADER_LENGTH, SegmentDescriptor.MAGIC_OFFSET,
+            SegmentDescriptor.MAGIC, SegmentDescriptor.FORMAT_VERSION_OFFSET, SegmentDescriptor.FORMAT_VERSION,
+            "log segment");
+        final int dataLength = buffer.getInt(SegmentDescriptor.DATA_LENGTH_OFFSET);
+        final long index = buffer.getLong(SegmentDescriptor.SEGMENT_INDEX_OFFSET);
+        if (dataLength != segmentLength || index != segment ||
+            file.length() != SegmentDescriptor.HEADER_LENGTH + segmentLength)
+        {
+            throw new CorruptStoreException(file.path() + ": segment header says index " + index + ", " +
+                dataLength + " data bytes, file has " + file.length() + " bytes; expected index " + segment +
+                " and " + segmentLength + " data bytes");
+        }
+    }
+
+    /**
+     * Create the segments appenders will need next, so they do not wait for the file system.
+     */
+    public void preallocate()
+    {
+        if (readOnly)
+        {
+            return;
+        }
+        final long tail = tail();
+        segmentBuffer(tail >>> shift);
+        segmentBuffer((tail >>> shift) + 1);
+    }
+
+    /**
+     * @return indexes of the segment files present, in order.
+     */
+    public long[] segmentFiles()
+    {
+        if (!Files.isDirectory(directory))
+        {
+            return new long[0];
+        }
+        try (Stream<Path> files = Files.list(directory))
+        {
+            return files.map((p) -> p.getFileName().toString())
+                .filter((n) -> n.endsWith(SegmentDescriptor.SUFFIX) &&
+                    n.length() == SegmentDescriptor.NAME_DIGITS + SegmentDescriptor.SUFFIX.length())
+                .mapToLong((n) -> Long.parseLong(n.substring(0, SegmentDescriptor.NAME_DIGITS)) / segmentLength)
+                .sorted()
+                .toArray();
+        }
+        catch (final IOException | NumberFormatException ex)
+        {
+            throw new StoreIOException("cannot list " + directory + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * Delete segment files after {@code lastKept}; used by recovery for files the log never reached.
+     *
+     * @param lastKept index of the last segment to keep.
+     */
+    public void deleteSegmentsAfter(final long lastKept)
+    {
+        synchronized (segmentLock)
+        {
+            for (final long segment : segmentFiles())
+            {
+                if (segment > lastKept)
+                {
+                    try
+                    {
+                        Files.deleteIfExists(directory.resolve(SegmentDescriptor.fileName(segment * segmentLength)));
+                    }
+                    catch (final IOException ex)
+                    {
+                        throw new StoreIOException("cannot delete segment " + segment + ": " + ex.getMessage(), ex);
+                    }
+                }
+            }
+            final int length = (int)Math.min(segments.length, lastKept + 1);
+            segments = Arrays.copyOf(segments, length);
+            buffers = Arrays.copyOf(buffers, length);
+        }
+    }
+
+    /**
+     * @param segment segment index.
+     * @return the file of a mapped segment.
+     */
+    public Path segmentPath(final long segment)
+    {
+        return directory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
+    }
+
+    /**
+     * Flush every mapped segment.
+     */
+    public void force()
+    {
+        for (final MappedFile file : segments)
+        {
+            if (file != null)
+            {
+                file.force();
+            }
+        }
+    }
+}

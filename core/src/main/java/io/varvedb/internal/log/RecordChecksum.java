@@ -1,0 +1,57 @@
+package io.varvedb.internal.log;
+
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.nio.ByteBuffer;
+import java.util.zip.CRC32C;
+
+/**
+ * CRC32C over a range of a mapped segment, with the JDK's intrinsic and no allocation per call. One instance per
+ * thread (it keeps a private view of the segment's buffer, whose position it moves).
+ * <p>
+ * Why not Agrona's {@code Crc32c}: it reaches into {@code java.util.zip} by reflection and so needs one more
+ * {@code --add-opens} flag from every embedder; {@link CRC32C#update(ByteBuffer)} on a direct buffer is the same
+ * intrinsic without it.
+ */
+public final class RecordChecksum
+{
+    /** Checksum stored in every padding record: CRC32C of its constant bytes [8, 16). */
+    public static final int PADDING_CHECKSUM;
+
+    static
+    {
+        final ByteBuffer bytes = ByteBuffer.allocate(RecordDescriptor.PADDING_CHECKSUM_END -
+            RecordDescriptor.CHECKSUM_START).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.putShort(RecordDescriptor.TYPE_PADDING).putShort((short)0).putInt(0).flip();
+        final CRC32C crc = new CRC32C();
+        crc.update(bytes);
+        PADDING_CHECKSUM = (int)crc.getValue();
+    }
+
+    private final CRC32C crc = new CRC32C();
+    private ByteBuffer source;
+    private ByteBuffer view;
+
+    /**
+     * @param buffer an {@link UnsafeBuffer} wrapping a direct {@link ByteBuffer} (a mapped segment).
+     * @param offset first byte.
+     * @param length bytes.
+     * @return the CRC32C of {@code buffer[offset, offset + length)}.
+     */
+    public int compute(final UnsafeBuffer buffer, final int offset, final int length)
+    {
+        final ByteBuffer backing = buffer.byteBuffer();
+        if (backing != source)
+        {
+            // once per segment this instance meets, not per call
+            source = backing;
+            view = backing.duplicate();
+        }
+        final int start = buffer.wrapAdjustment() + offset;
+        view.clear();
+        view.limit(start + length).position(start);
+        crc.reset();
+        crc.update(view);
+        return (int)crc.getValue();
+    }
+}

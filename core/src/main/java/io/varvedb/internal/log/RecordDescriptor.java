@@ -1,0 +1,106 @@
+package io.varvedb.internal.log;
+
+import org.agrona.BitUtil;
+
+/**
+ * Layout of one record in the log. All integers are little-endian.
+ * <pre>
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +---------------------------------------------------------------+
+ *  |R|                    Frame Length                             |  0  published last (release)
+ *  +---------------------------------------------------------------+
+ *  |                   Checksum (CRC32C of [8, frameLength))       |  4
+ *  +-------------------------------+-------------------------------+
+ *  |         Record Type           |            Flags              |  8
+ *  +-------------------------------+-------------------------------+
+ *  |                          Event Type                           | 12
+ *  +---------------------------------------------------------------+
+ *  |                          Stream Id                            | 16
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                           Version                             | 24
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                  Timestamp (epoch nanoseconds)                | 32
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                       Payload ...                            ...  40
+ *  +---------------------------------------------------------------+
+ *  |            zero bytes up to the next 32-byte boundary        ...
+ *  +---------------------------------------------------------------+
+ * </pre>
+ * Frame length counts header and payload, not the alignment bytes; the next record starts at the frame length
+ * rounded up to {@link #ALIGNMENT}.
+ * <ul>
+ *   <li>{@code 0}: nothing claimed here yet (or a claim whose writer has not started): readers stop.</li>
+ *   <li>negative: claimed, being written; {@code -frameLength} tells recovery how much was claimed.</li>
+ *   <li>positive: committed. The release store of the positive length is the last write of the record, so a
+ *   reader that acquires a positive length sees every other byte of it.</li>
+ * </ul>
+ * A {@link #TYPE_PADDING} record fills space no event uses: the end of a segment, a claim abandoned during
+ * recovery. Its checksum covers bytes {@code [8, 16)} only.
+ * <p>
+ * {@link #FLAG_BATCH_MORE} marks every record of a batch but the last, {@link #FLAG_BATCH_CONTINUATION} every
+ * record but the first: recovery keeps a batch only if all of it is there.
+ */
+public final class RecordDescriptor
+{
+    /** Records start on this boundary; also the smallest record. */
+    public static final int ALIGNMENT = 32;
+
+    /** Offset of the frame length. */
+    public static final int FRAME_LENGTH_OFFSET = 0;
+    /** Offset of the CRC32C checksum. */
+    public static final int CHECKSUM_OFFSET = 4;
+    /** Offset of the record type. */
+    public static final int RECORD_TYPE_OFFSET = 8;
+    /** Offset of the flags. */
+    public static final int FLAGS_OFFSET = 10;
+    /** Offset of the user's event type. */
+    public static final int EVENT_TYPE_OFFSET = 12;
+    /** Offset of the stream id. */
+    public static final int STREAM_ID_OFFSET = 16;
+    /** Offset of the stream version. */
+    public static final int VERSION_OFFSET = 24;
+    /** Offset of the timestamp. */
+    public static final int TIMESTAMP_OFFSET = 32;
+    /** Length of the header; the payload starts here. */
+    public static final int HEADER_LENGTH = 40;
+    /** First byte covered by the checksum. */
+    public static final int CHECKSUM_START = RECORD_TYPE_OFFSET;
+    /** End of what a padding record's checksum covers. */
+    public static final int PADDING_CHECKSUM_END = STREAM_ID_OFFSET;
+
+    /** An event. */
+    public static final short TYPE_EVENT = 1;
+    /** Space that holds no event. */
+    public static final short TYPE_PADDING = 2;
+
+    /** Another record of the same batch follows this one. */
+    public static final short FLAG_BATCH_MORE = 1;
+    /** This record continues a batch begun by the record before it. */
+    public static final short FLAG_BATCH_CONTINUATION = 2;
+
+    private RecordDescriptor()
+    {
+    }
+
+    /**
+     * @param payloadLength bytes of payload.
+     * @return the frame length of an event record.
+     */
+    public static int frameLength(final int payloadLength)
+    {
+        return HEADER_LENGTH + payloadLength;
+    }
+
+    /**
+     * @param frameLength a frame length.
+     * @return the space the record occupies in the log.
+     */
+    public static int alignedLength(final int frameLength)
+    {
+        return BitUtil.align(frameLength, ALIGNMENT);
+    }
+}

@@ -1,0 +1,310 @@
+package io.varvedb.internal.store;
+
+import io.varvedb.CorruptStoreException;
+import io.varvedb.internal.index.StreamIndex;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.RecordChecksum;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
+import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
+import static io.varvedb.internal.log.RecordDescriptor.*;
+
+/**
+ * Brings a store that was not closed cleanly back to a consistent state: the log is the source of truth, the
+ * stream index is rebuilt from it.
+ * <p>
+ * What a crash can leave between the last whole record and the tail counter (every claim lies below it):
+ * <ul>
+ *   <li>a hole of zeros: space claimed, its writer stopped before the first store;</li>
+ *   <li>a negative frame length: a record being written; its length is known;</li>
+ *   <li>a positive frame length whose checksum fails: torn by a power cut, never by a process crash;</li>
+ *   <li>part of a batch: a batch's records are published last-first, so a crash can leave later members
+ *   published without the first.</li>
+ * </ul>
+ * Holes and unfinished records followed by whole records (other threads' appends that completed) become
+ * padding, so readers can pass them; an incomplete batch is dropped whole. The log ends after the last whole
+ * record; everything after it is zeroed, so no stale byte can ever be taken for a record. A positive record with
+ * a bad checksum is a torn tail only if nothing valid follows it; otherwise the store is refused with
+ * {@link CorruptStoreException} naming the file and position, because truncating there would drop events that
+ * were intact.
+ * <p>
+ * Holes never break a stream's version sequence: an appender holds its stream's pending state until its record
+ * is published, so a stream has no record after one of its own that was left unfinished.
+ */
+public final class Recovery
+{
+    private final Log log;
+    private final StreamIndex index;
+    private final RecordChecksum checksum = new RecordChecksum();
+    private final List<long[]> holes = new ArrayList<>();
+    private final List<long[]> batch = new ArrayList<>();
+    private long batchStart = -1;
+    private long events;
+    private long discarded;
+
+    private Recovery(final Log log, final StreamIndex index)
+    {
+        this.log = log;
+        this.index = index;
+    }
+
+    /**
+     * Scan the log from the start, rebuild the index, repair the tail.
+     *
+     * @param log   the log, writable.
+     * @param index the index, writable; reset first.
+     * @return what recovery found.
+     */
+    public static Result recover(final Log log, final StreamIndex index)
+    {
+        return new Recovery(log, index).run();
+    }
+
+    /**
+     * What recovery did.
+     *
+     * @param end       the log end after recovery.
+     * @param events    events kept.
+     * @param discarded unfinished records dropped or turned into padding.
+     */
+    public record Result(long end, long events, long discarded)
+    {
+    }
+
+    private Result run()
+    {
+        index.reset();
+        final long tailBound = Math.max(log.tail(), lastSegmentEnd());
+        long position = 0;
+        long goodEnd = 0;
+
+        while (position < tailBound)
+        {
+            final long segment = log.segmentOf(position);
+            if (!log.segmentExists(segment))
+            {
+                checkNoSegmentAfter(segment);
+                break;
+            }
+            final UnsafeBuffer buffer = log.segmentBuffer(segment);
+            final int offset = log.offset(position);
+            final long segmentEnd = log.nextSegmentStart(position);
+            final int room = (int)(segmentEnd - position);
+            final int frameLength = buffer.getInt(offset + FRAME_LENGTH_OFFSET);
+
+            if (frameLength > 0)
+            {
+                if (!isValid(checksum, buffer, offset, frameLength, room))
+                {
+                    if (validRecordAfter(position + ALIGNMENT, tailBound) >= 0)
+                    {
+                        throw new CorruptStoreException(log.segmentPath(segment) + ": the record at log position " +
+                            position + " (file offset " + offset + ") fails its checksum or framing, and intact " +
+                            "records follow it; refusing to open rather than drop them");
+                    }
+                    break;
+                }
+                final int aligned = alignedLength(frameLength);
+                if (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_PADDING)
+                {
+                    abandonBatch();
+                    commitHoles();
+                    goodEnd = position + aligned;
+                }
+                else if (acceptEvent(buffer, offset, position))
+                {
+                    commitHoles();
+                    goodEnd = position + aligned;
+                }
+                position += aligned;
+            }
+            else
+            {
+                abandonBatch();
+                final int claimed = -frameLength;
+                final long next;
+                if (frameLength < 0 && claimed >= HEADER_LENGTH && alignedLength(claimed) <= room)
+                {
+                    next = position + alignedLength(claimed);
+                }
+                else
+                {
+                    final long found = validRecordAfter(position + ALIGNMENT, Math.min(segmentEnd, tailBound));
+                    next = found >= 0 ? found : Math.min(segmentEnd, tailBound);
+                }
+                holes.add(new long[]{ position, next - position });
+                position = next;
+            }
+        }
+
+        abandonBatch();
+        holes.clear();
+        truncate(goodEnd);
+        return new Result(goodEnd, events, discarded);
+    }
+
+    private boolean acceptEvent(final UnsafeBuffer buffer, final int offset, final long position)
+    {
+        final short flags = buffer.getShort(offset + FLAGS_OFFSET);
+        final long streamId = buffer.getLong(offset + STREAM_ID_OFFSET);
+        final long version = buffer.getLong(offset + VERSION_OFFSET);
+        final long recordLength = alignedLength(buffer.getInt(offset + FRAME_LENGTH_OFFSET));
+
+        if ((flags & FLAG_BATCH_CONTINUATION) != 0)
+        {
+            final long[] previous = batch.isEmpty() ? null : batch.get(batch.size() - 1);
+            if (previous == null || previous[0] + previous[3] != position || previous[1] != streamId ||
+                previous[2] + 1 != version)
+            {
+                // a later member of a batch whose first record never got published: drop it
+                abandonBatch();
+                holes.add(new long[]{ position, recordLength });
+                discarded++;
+                return false;
+            }
+        }
+        else
+        {
+            abandonBatch();
+            batchStart = position;
+        }
+
+        batch.add(new long[]{ position, streamId, version, recordLength });
+        if ((flags & FLAG_BATCH_MORE) != 0)
+        {
+            return false;
+        }
+
+        for (final long[] event : batch)
+        {
+            index(event[1], event[2], event[0]);
+        }
+        batch.clear();
+        batchStart = -1;
+        return true;
+    }
+
+    private void abandonBatch()
+    {
+        if (!batch.isEmpty())
+        {
+            final long[] last = batch.get(batch.size() - 1);
+            holes.add(new long[]{ batchStart, last[0] + last[3] - batchStart });
+            discarded += batch.size();
+            batch.clear();
+        }
+        batchStart = -1;
+    }
+
+    private void commitHoles()
+    {
+        for (final long[] hole : holes)
+        {
+            final UnsafeBuffer buffer = log.bufferFor(hole[0]);
+            final int offset = log.offset(hole[0]);
+            buffer.setMemory(offset, (int)hole[1], (byte)0);
+            Log.writePadding(buffer, offset, (int)hole[1]);
+            discarded++;
+        }
+        holes.clear();
+    }
+
+    private void index(final long streamId, final long version, final long position)
+    {
+        final int slot = index.findOrCreateSlot(streamId);
+        final long current = committedVersion(index.state(slot));
+        if (version != current + 1)
+        {
+            throw new CorruptStoreException("log position " + position + " (" +
+                log.segmentPath(log.segmentOf(position)) + "): stream " + streamId + " has version " + version +
+                " after version " + current + "; the log is inconsistent");
+        }
+        index.prepareBlock(slot, streamId, version);
+        index.putPosition(slot, version, position);
+        index.releaseState(slot, committedState(version));
+        events++;
+    }
+
+    private long validRecordAfter(final long from, final long bound)
+    {
+        for (long position = from; position < bound; position += ALIGNMENT)
+        {
+            final long segment = log.segmentOf(position);
+            if (!log.segmentExists(segment))
+            {
+                return -1;
+            }
+            final UnsafeBuffer buffer = log.segmentBuffer(segment);
+            final int offset = log.offset(position);
+            final int frameLength = buffer.getInt(offset);
+            if (frameLength > 0 && isValid(checksum, buffer, offset, frameLength, (int)(log.nextSegmentStart(position) - position)))
+            {
+                return position;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * @param buffer      a segment.
+     * @param offset      of a record with a positive frame length.
+     * @param frameLength its frame length.
+     * @param room        bytes left in the segment from the record's start.
+     * @return true when type, framing and checksum agree.
+     */
+    public static boolean isValid(
+        final RecordChecksum checksum, final UnsafeBuffer buffer, final int offset, final int frameLength, final int room)
+    {
+        if (alignedLength(frameLength) > room || frameLength < PADDING_CHECKSUM_END)
+        {
+            return false;
+        }
+        final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
+        final int stored = buffer.getInt(offset + CHECKSUM_OFFSET);
+        if (type == TYPE_PADDING)
+        {
+            return frameLength % ALIGNMENT == 0 && stored == RecordChecksum.PADDING_CHECKSUM &&
+                buffer.getShort(offset + FLAGS_OFFSET) == 0 && buffer.getInt(offset + EVENT_TYPE_OFFSET) == 0;
+        }
+        return type == TYPE_EVENT &&
+            frameLength >= HEADER_LENGTH &&
+            buffer.getLong(offset + STREAM_ID_OFFSET) > 0 &&
+            buffer.getLong(offset + VERSION_OFFSET) > 0 &&
+            stored == checksum.compute(buffer, offset + CHECKSUM_START, frameLength - CHECKSUM_START);
+    }
+
+    private void checkNoSegmentAfter(final long missing)
+    {
+        for (final long segment : log.segmentFiles())
+        {
+            if (segment > missing)
+            {
+                throw new CorruptStoreException("log segment " + log.segmentPath(missing) + " is missing but " +
+                    log.segmentPath(segment) + " exists; refusing to open rather than drop the events after the gap");
+            }
+        }
+    }
+
+    private long lastSegmentEnd()
+    {
+        final long[] segments = log.segmentFiles();
+        return segments.length == 0 ? 0 : (segments[segments.length - 1] + 1) * log.segmentLength();
+    }
+
+    private void truncate(final long end)
+    {
+        final long segment = log.segmentOf(end);
+        if (log.segmentExists(segment))
+        {
+            final UnsafeBuffer buffer = log.segmentBuffer(segment);
+            final int offset = log.offset(end);
+            buffer.setMemory(offset, buffer.capacity() - offset, (byte)0);
+        }
+        log.deleteSegmentsAfter(segment);
+        log.tail(end);
+    }
+}
