@@ -32,6 +32,19 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * Appenders to different streams never wait for one another. Appenders to the same stream serialise on the
  * pending bit for the few tens of nanoseconds of steps 2-4, which is what keeps each stream's events in the log
  * in version order and makes {@link VarveDB#streamVersion} never run ahead of what a reader can read.
+ * <p>
+ * Between the CAS and the publish:
+ * <ul>
+ *   <li>An appender paused there (descheduled, a safepoint) delays only later appends to <em>its</em> stream,
+ *   which spin and then yield, and readers of the global log, which stop before its unpublished record and
+ *   find it on their next read. No other stream waits.</li>
+ *   <li>An exception there (no disk for a new segment or index chunk, a failing codec) gives the stream back
+ *   unchanged: the state returns to the old version and any claimed space becomes padding.</li>
+ *   <li>A crash there leaves the slot pending on disk and the claimed space a hole or a record with a negative
+ *   length. Recovery rebuilds the index from the log, where the unfinished record does not count, and turns
+ *   the hole into padding if whole records follow it. Because the stream was held, no later event of that
+ *   stream can exist, so its versions stay dense.</li>
+ * </ul>
  */
 public final class Appender implements AutoCloseable
 {

@@ -56,6 +56,12 @@ public final class VarveDB implements AutoCloseable
     public static final long START_POSITION = 0;
 
     private static final String LOCK_FILE = "varve.lock";
+    /**
+     * Directories this JVM holds the writer lock of. Checked before the lock file is even opened: on Linux,
+     * closing any descriptor of a file drops every POSIX lock this process holds on it, so a refused second open
+     * in the same JVM must never open and close the lock file.
+     */
+    private static final Set<Path> LOCKED_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
     private static final String LOG_DIRECTORY = "log";
     private static final String INDEX_DIRECTORY = "index";
 
@@ -64,6 +70,7 @@ public final class VarveDB implements AutoCloseable
     private final boolean readOnly;
     private final FileChannel lockChannel;
     private final FileLock lock;
+    private final Path lockKey;
     private final MappedFile meta;
     private final Log log;
     private final StreamIndex index;
@@ -87,6 +94,7 @@ public final class VarveDB implements AutoCloseable
         FileChannel channel = null;
         FileLock fileLock = null;
         MappedFile metaFile = null;
+        Path lockKey = null;
         try
         {
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
@@ -101,6 +109,13 @@ public final class VarveDB implements AutoCloseable
             else
             {
                 createDirectory(directory);
+                lockKey = directory.toRealPath();
+                if (!LOCKED_IN_THIS_JVM.add(lockKey))
+                {
+                    lockKey = null;
+                    throw new StoreLockedException("the store at " + directory + " is already open for writing " +
+                        "in this process; share that VarveDB instance, or use openReadOnly");
+                }
                 channel = FileChannel.open(directory.resolve(LOCK_FILE),
                     StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 fileLock = lock(channel, directory);
@@ -129,6 +144,7 @@ public final class VarveDB implements AutoCloseable
             this.verifyChecksums = config.verifyChecksumsOnRead();
             this.lockChannel = channel;
             this.lock = fileLock;
+            this.lockKey = lockKey;
             this.meta = metaFile;
             this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly);
 
@@ -176,6 +192,10 @@ public final class VarveDB implements AutoCloseable
         catch (final RuntimeException | IOException ex)
         {
             releaseQuietly(fileLock, channel);
+            if (lockKey != null)
+            {
+                LOCKED_IN_THIS_JVM.remove(lockKey);
+            }
             if (ex instanceof IOException)
             {
                 throw new StoreIOException("cannot open " + directory + ": " + ex.getMessage(), ex);
@@ -582,6 +602,7 @@ public final class VarveDB implements AutoCloseable
             finally
             {
                 releaseQuietly(lock, lockChannel);
+                LOCKED_IN_THIS_JVM.remove(lockKey);
             }
         }
     }

@@ -1,0 +1,176 @@
+package io.varvedb;
+
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Entry point of the child JVMs the multi-process tests start. Each mode prints one line per fact the parent
+ * checks; stdout is the parent's crash-proof record of what the child was told.
+ */
+public final class ChildMain
+{
+    private ChildMain()
+    {
+    }
+
+    public static void main(final String[] args) throws Exception
+    {
+        final Path dir = Path.of(args[1]);
+        switch (args[0])
+        {
+            case "open-writer" -> openWriter(dir);
+            case "append-forever" -> appendForever(dir, Integer.parseInt(args[2]));
+            case "follow" -> follow(dir, Long.parseLong(args[2]));
+            case "read-all" -> readAll(dir, args.length > 2 && args[2].equals("append"));
+            default -> throw new IllegalArgumentException(args[0]);
+        }
+    }
+
+    private static void openWriter(final Path dir)
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            System.out.println("opened " + db.streamCount());
+        }
+        catch (final StoreLockedException ex)
+        {
+            System.out.println("locked: " + ex.getMessage());
+        }
+    }
+
+    /** Appends from several threads until killed; prints "ack stream version id" after each append returns. */
+    private static void appendForever(final Path dir, final int threads) throws InterruptedException
+    {
+        final VarveDB db = VarveDB.open(TestStores.small(dir));
+        final PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false);
+        final List<Thread> workers = new ArrayList<>();
+        for (int t = 0; t < threads; t++)
+        {
+            final int threadId = t;
+            final Thread worker = new Thread(() ->
+            {
+                final Appender appender = db.appender();
+                final UnsafeBuffer payload = new UnsafeBuffer(ByteBuffer.allocateDirect(256));
+                final EventBatch batch = new EventBatch();
+                long id = ((long)threadId << 40) + db.tailPosition();
+                final java.util.SplittableRandom random = new java.util.SplittableRandom(threadId);
+                while (true)
+                {
+                    final long stream = 1 + random.nextInt(50);
+                    if (random.nextInt(8) == 0)
+                    {
+                        batch.clear();
+                        final int size = 2 + random.nextInt(3);
+                        final long firstId = id;
+                        for (int i = 0; i < size; i++)
+                        {
+                            batch.add(3, payload, 0, CrashPayload.fill(payload, id++));
+                        }
+                        final long last = appender.appendBatch(stream, ExpectedVersion.ANY, batch);
+                        synchronized (out)
+                        {
+                            for (int i = 0; i < size; i++)
+                            {
+                                out.println("ack " + stream + " " + (last - size + 1 + i) + " " + (firstId + i));
+                            }
+                            out.flush();
+                        }
+                    }
+                    else
+                    {
+                        final int length = CrashPayload.fill(payload, id);
+                        final long version = appender.append(stream, ExpectedVersion.ANY, 3, payload, 0, length);
+                        synchronized (out)
+                        {
+                            out.println("ack " + stream + " " + version + " " + id);
+                            out.flush();
+                        }
+                        id++;
+                    }
+                }
+            });
+            worker.setDaemon(true);
+            workers.add(worker);
+            worker.start();
+        }
+        for (final Thread worker : workers)
+        {
+            worker.join();
+        }
+    }
+
+    /** Follows a store read-only, printing each event, until it has seen {@code count} events. */
+    private static void follow(final Path dir, final long count) throws InterruptedException
+    {
+        try (VarveDB db = VarveDB.openReadOnly(dir))
+        {
+            System.out.println("following");
+            System.out.flush();
+            long position = 0;
+            long seen = 0;
+            final long[] next = { 0 };
+            final long deadline = System.nanoTime() + 60_000_000_000L;
+            while (seen < count && System.nanoTime() < deadline)
+            {
+                final int read = db.readAll(position, 100, (e) ->
+                {
+                    System.out.println("event " + e.streamId() + " " + e.version() + " " + e.payload().getLong(0));
+                    next[0] = e.nextPosition();
+                });
+                seen += read;
+                position = next[0];
+                if (read == 0)
+                {
+                    Thread.sleep(1);
+                }
+            }
+            System.out.println("done " + seen);
+        }
+    }
+
+    /** Reads a whole store, checking it, and optionally appends; for the small-heap test. */
+    private static void readAll(final Path dir, final boolean append)
+    {
+        try (VarveDB db = append ? VarveDB.open(TestStores.small(dir)) : VarveDB.openReadOnly(dir))
+        {
+            final long[] count = { 0 };
+            final long[] next = { 0 };
+            long position = 0;
+            int read;
+            do
+            {
+                read = db.readAll(position, 10_000, (e) ->
+                {
+                    count[0]++;
+                    next[0] = e.nextPosition();
+                });
+                position = next[0];
+            }
+            while (read > 0);
+            long streamEvents = 0;
+            for (long stream = 1; stream <= db.streamCount(); stream++)
+            {
+                final long[] expectedVersion = { 1 };
+                streamEvents += db.readStream(stream, 1, Integer.MAX_VALUE, (e) ->
+                {
+                    if (e.version() != expectedVersion[0]++)
+                    {
+                        throw new IllegalStateException("version gap in stream " + e.streamId());
+                    }
+                });
+            }
+            if (append)
+            {
+                db.appender().append(1, ExpectedVersion.exact(db.streamVersion(1)), 1, new byte[8]);
+            }
+            final Runtime runtime = Runtime.getRuntime();
+            System.out.println("events " + count[0] + " streamEvents " + streamEvents + " clean " +
+                db.openedCleanly() + " maxHeapMiB " + runtime.maxMemory() / (1024 * 1024));
+        }
+    }
+}
