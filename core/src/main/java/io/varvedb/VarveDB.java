@@ -6,6 +6,7 @@ import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
+import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.MetaDescriptor;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
@@ -21,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
@@ -52,8 +54,13 @@ public final class VarveDB implements AutoCloseable
 {
     /** For {@link #readStreamBackward}: start from the stream's latest event. */
     public static final long LATEST_VERSION = Long.MAX_VALUE;
-    /** For {@link #readAll}: the start of the log. */
+    /** For {@link #readAll} and subscriptions: the start of the log. */
     public static final long START_POSITION = 0;
+    /**
+     * For subscriptions and processors: start after everything committed so far, with the first event appended
+     * from now on (for a stream subscription: the stream's next version).
+     */
+    public static final long FROM_NOW = -1;
 
     private static final String LOCK_FILE = "varve.lock";
     /**
@@ -78,6 +85,8 @@ public final class VarveDB implements AutoCloseable
     private final boolean openedCleanly;
     private final Recovery.Result recovery;
     private final Set<Appender> appenders = ConcurrentHashMap.newKeySet();
+    private final Set<AutoCloseable> consumers = ConcurrentHashMap.newKeySet();
+    private final CheckpointStore checkpoints;
     private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(ReadContext::new);
     private final boolean verifyChecksums;
     private volatile boolean closed;
@@ -147,6 +156,7 @@ public final class VarveDB implements AutoCloseable
             this.lockKey = lockKey;
             this.meta = metaFile;
             this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly);
+            this.checkpoints = new CheckpointStore(directory);
 
             final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
             if (readOnly)
@@ -487,6 +497,239 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
+    // ---------------------------------------------------------------------------------------------- subscriptions
+
+    /**
+     * A poll-driven cursor over the global log: history from {@code fromPosition}, then live events, in log order.
+     *
+     * @param fromPosition {@link #START_POSITION}, {@link #FROM_NOW}, or a record position (an event's
+     *                     {@link RecordedEvent#nextPosition()}, a {@link Subscription#position()}).
+     * @return the subscription; poll it from one thread.
+     */
+    public Subscription subscription(final long fromPosition)
+    {
+        checkOpen();
+        return new Subscription(this, 0, resolveStart(fromPosition));
+    }
+
+    /**
+     * A poll-driven cursor over one stream: its events from {@code fromVersion}, then live ones, in version order.
+     *
+     * @param streamId    a positive stream id.
+     * @param fromVersion the first version to deliver (from 1), or {@link #FROM_NOW} for the next one appended.
+     * @return the subscription; poll it from one thread.
+     */
+    public Subscription streamSubscription(final long streamId, final long fromVersion)
+    {
+        checkStreamId(streamId);
+        checkOpen();
+        final long start = fromVersion == FROM_NOW ? streamVersion(streamId) + 1 : fromVersion;
+        if (start < 1)
+        {
+            throw new IllegalArgumentException("versions start at 1, got fromVersion " + fromVersion);
+        }
+        return new Subscription(this, streamId, start);
+    }
+
+    /**
+     * Catch-up subscription to the global log on a thread of its own: history from {@code fromPosition}, then live
+     * events, each exactly once, in order, until closed.
+     *
+     * @param fromPosition {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
+     * @param handler      receives each event on the subscription's thread.
+     * @return the running subscription; close it to stop.
+     */
+    public RunningSubscription subscribeToAll(final long fromPosition, final EventHandler handler)
+    {
+        return subscribeToAll(fromPosition, handler, SubscriptionOptions.defaults());
+    }
+
+    /**
+     * {@link #subscribeToAll(long, EventHandler)} with options.
+     *
+     * @param fromPosition {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
+     * @param handler      receives each event on the subscription's thread.
+     * @param options      idle strategy, error handler, thread name.
+     * @return the running subscription; close it to stop.
+     */
+    public RunningSubscription subscribeToAll(
+        final long fromPosition, final EventHandler handler, final SubscriptionOptions options)
+    {
+        return track(new RunningSubscription(this, subscription(fromPosition), requireHandler(handler), options));
+    }
+
+    /**
+     * Catch-up subscription to one stream on a thread of its own.
+     *
+     * @param streamId    a positive stream id.
+     * @param fromVersion the first version to deliver (from 1), or {@link #FROM_NOW}.
+     * @param handler     receives each event on the subscription's thread.
+     * @return the running subscription; close it to stop.
+     */
+    public RunningSubscription subscribeToStream(final long streamId, final long fromVersion, final EventHandler handler)
+    {
+        return subscribeToStream(streamId, fromVersion, handler, SubscriptionOptions.defaults());
+    }
+
+    /**
+     * {@link #subscribeToStream(long, long, EventHandler)} with options.
+     *
+     * @param streamId    a positive stream id.
+     * @param fromVersion the first version to deliver (from 1), or {@link #FROM_NOW}.
+     * @param handler     receives each event on the subscription's thread.
+     * @param options     idle strategy, error handler, thread name.
+     * @return the running subscription; close it to stop.
+     */
+    public RunningSubscription subscribeToStream(
+        final long streamId, final long fromVersion, final EventHandler handler, final SubscriptionOptions options)
+    {
+        return track(new RunningSubscription(this, streamSubscription(streamId, fromVersion), requireHandler(handler), options));
+    }
+
+    /**
+     * A named, checkpointed processor of the global log (see {@link Processor}); not started yet.
+     *
+     * @param name    1-100 letters, digits, '.', '_' or '-'.
+     * @param handler receives each event.
+     * @return the processor; {@link Processor#start()} it or {@link Processor#poll(int)} it.
+     * @throws StoreLockedException if a processor of that name runs already, here or in another process.
+     */
+    public Processor processor(final String name, final EventHandler handler)
+    {
+        return processor(name, handler, ProcessorOptions.defaults());
+    }
+
+    /**
+     * {@link #processor(String, EventHandler)} with options.
+     *
+     * @param name    1-100 letters, digits, '.', '_' or '-'.
+     * @param handler receives each event.
+     * @param options checkpoint frequency, start position, thread options.
+     * @return the processor.
+     */
+    public Processor processor(final String name, final EventHandler handler, final ProcessorOptions options)
+    {
+        checkOpen();
+        return track(new Processor(this, checkpoints, name, requireHandler(handler), options));
+    }
+
+    /**
+     * @return every processor checkpoint in this store: name to the next position it will process.
+     */
+    public Map<String, Long> checkpoints()
+    {
+        checkOpen();
+        return checkpoints.list();
+    }
+
+    /**
+     * Move a processor's checkpoint, for example to replay a projection from the start.
+     *
+     * @param name     the processor, which must not be running.
+     * @param position {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
+     */
+    public void resetCheckpoint(final String name, final long position)
+    {
+        checkOpen();
+        try (CheckpointStore.Hold ignored = checkpoints.hold(name))
+        {
+            checkpoints.write(name, resolveStart(position));
+        }
+    }
+
+    /**
+     * Forget a processor's checkpoint; it will start from its options' start position.
+     *
+     * @param name the processor, which must not be running.
+     * @return true if there was a checkpoint.
+     */
+    public boolean deleteCheckpoint(final String name)
+    {
+        checkOpen();
+        try (CheckpointStore.Hold ignored = checkpoints.hold(name))
+        {
+            return checkpoints.delete(name);
+        }
+    }
+
+    long resolveStart(final long position)
+    {
+        if (position == FROM_NOW)
+        {
+            return liveEdge();
+        }
+        if (position < 0 || position % RecordDescriptor.ALIGNMENT != 0)
+        {
+            throw new IllegalArgumentException("a start position is START_POSITION, FROM_NOW or a record position " +
+                "(>= 0, a multiple of " + RecordDescriptor.ALIGNMENT + "), got " + position);
+        }
+        return position;
+    }
+
+    /**
+     * The position of the first record not yet committed: everything before it is readable now. Scans from one
+     * segment before the tail's, which reaches back past any appender still writing unless one has been stalled
+     * for a whole segment's worth of other appends.
+     */
+    private long liveEdge()
+    {
+        final long tail = log.tail();
+        final long segment = log.segmentOf(tail);
+        long position = segment == 0 ? 0 : (segment - 1) * config.segmentSize();
+        while (position < tail)
+        {
+            final UnsafeBuffer buffer = log.bufferFor(position);
+            if (buffer == null)
+            {
+                break;
+            }
+            final int frameLength = buffer.getIntAcquire(log.offset(position) + RecordDescriptor.FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0)
+            {
+                break;
+            }
+            position += RecordDescriptor.alignedLength(frameLength);
+        }
+        return position;
+    }
+
+    private <T extends AutoCloseable> T track(final T consumer)
+    {
+        consumers.add(consumer);
+        if (closed)
+        {
+            closeQuietly(consumer);
+            throw new StoreClosedException("the store at " + directory + " is closed");
+        }
+        return consumer;
+    }
+
+    void untrack(final AutoCloseable consumer)
+    {
+        consumers.remove(consumer);
+    }
+
+    private static void closeQuietly(final AutoCloseable closeable)
+    {
+        try
+        {
+            closeable.close();
+        }
+        catch (final Exception ignore)
+        {
+            // closing consumers on the way out must not stop the store from closing
+        }
+    }
+
+    private static EventHandler requireHandler(final EventHandler handler)
+    {
+        if (handler == null)
+        {
+            throw new NullPointerException("handler");
+        }
+        return handler;
+    }
+
     /**
      * @return the end of all claimed log space; every committed event lies before it.
      */
@@ -576,6 +819,11 @@ public final class VarveDB implements AutoCloseable
             }
             closed = true;
         }
+        for (final AutoCloseable consumer : consumers)
+        {
+            closeQuietly(consumer);
+        }
+        consumers.clear();
         for (final Appender appender : appenders)
         {
             appender.closeGuard();

@@ -27,6 +27,8 @@ public final class ChildMain
             case "append-forever" -> appendForever(dir, Integer.parseInt(args[2]));
             case "follow" -> follow(dir, Long.parseLong(args[2]));
             case "read-all" -> readAll(dir, args.length > 2 && args[2].equals("append"));
+            case "process" -> process(dir);
+            case "subscribe" -> subscribe(dir, Integer.parseInt(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
     }
@@ -130,6 +132,45 @@ public final class ChildMain
                 }
             }
             System.out.println("done " + seen);
+        }
+    }
+
+    /** Runs a checkpointing processor that prints each handled position, slowly, until killed. */
+    private static void process(final Path dir) throws InterruptedException
+    {
+        final VarveDB db = VarveDB.openReadOnly(dir);
+        final Processor processor = db.processor("killed", (e) ->
+        {
+            System.out.println(e.position());
+            System.out.flush();
+        }, ProcessorOptions.defaults().checkpointEveryEvents(1000).checkpointIntervalMillis(60_000));
+        while (true)
+        {
+            processor.poll(10);
+            Thread.sleep(0, 1000);
+        }
+    }
+
+    /** Subscribes read-only from now, printing each event's payload id, until {@code count} events arrived. */
+    private static void subscribe(final Path dir, final int count) throws InterruptedException
+    {
+        try (VarveDB db = VarveDB.openReadOnly(dir))
+        {
+            final java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(count);
+            try (RunningSubscription ignored = db.subscribeToAll(VarveDB.FROM_NOW, (e) ->
+            {
+                System.out.println("event " + e.payload().getLong(0));
+                done.countDown();
+            }))
+            {
+                System.out.println("subscribed");
+                System.out.flush();
+                if (!done.await(60, java.util.concurrent.TimeUnit.SECONDS))
+                {
+                    System.out.println("timeout");
+                }
+            }
+            System.out.println("done");
         }
     }
 

@@ -1,0 +1,137 @@
+package io.varvedb;
+
+/**
+ * A poll-driven cursor over the global log ({@link VarveDB#subscription}) or one stream
+ * ({@link VarveDB#streamSubscription}), for applications that run their own duty cycle, Aeron style:
+ * <pre>{@code
+ * Subscription subscription = db.subscription(VarveDB.START_POSITION);
+ * while (running)
+ * {
+ *     int work = subscription.poll(handler, 100);
+ *     work += otherWork();
+ *     idleStrategy.idle(work);
+ * }
+ * }</pre>
+ * Catch-up and live are one and the same read: the cursor replays history from its starting point, and once it
+ * reaches the end of what is committed, each poll delivers what was appended since. There is no switch-over, so
+ * there is no gap and no duplicate. Delivery is in log order (for a stream subscription, version order).
+ * <p>
+ * Polling never blocks appenders: it only reads the mapped log, at its own pace. Not thread-safe: poll from one
+ * thread at a time. If the handler throws, {@code poll} throws {@link SubscriptionException} and the cursor stays
+ * on the failing event, which the next poll delivers again.
+ */
+public final class Subscription implements AutoCloseable
+{
+    private final VarveDB db;
+    private final long streamId;
+    private final EventHandler forwarder = this::forward;
+    private EventHandler handler;
+    private long position;
+    private long nextVersion;
+    private long failedPosition = -1;
+    private boolean closed;
+
+    Subscription(final VarveDB db, final long streamId, final long start)
+    {
+        this.db = db;
+        this.streamId = streamId;
+        if (streamId == 0)
+        {
+            this.position = start;
+        }
+        else
+        {
+            this.nextVersion = start;
+        }
+    }
+
+    /**
+     * Deliver up to {@code fragmentLimit} events that are committed and not yet delivered.
+     *
+     * @param handler       receives each event.
+     * @param fragmentLimit most events to deliver in this call.
+     * @return events delivered; 0 when there is nothing new.
+     * @throws SubscriptionException if the handler throws; the failing event is delivered again on the next poll.
+     */
+    public int poll(final EventHandler handler, final int fragmentLimit)
+    {
+        if (closed)
+        {
+            throw new StoreClosedException("this subscription is closed");
+        }
+        this.handler = handler;
+        try
+        {
+            return streamId == 0 ?
+                db.readAll(position, fragmentLimit, forwarder) :
+                db.readStream(streamId, nextVersion, fragmentLimit, forwarder);
+        }
+        catch (final SubscriptionException ex)
+        {
+            throw ex;
+        }
+        catch (final RuntimeException | Error ex)
+        {
+            if (failedPosition >= 0)
+            {
+                final long failed = failedPosition;
+                failedPosition = -1;
+                throw new SubscriptionException(failed, failedStreamId, failedVersion, ex);
+            }
+            throw ex;
+        }
+        finally
+        {
+            this.handler = null;
+        }
+    }
+
+    private long failedStreamId;
+    private long failedVersion;
+
+    private void forward(final RecordedEvent event)
+    {
+        failedPosition = event.position();
+        failedStreamId = event.streamId();
+        failedVersion = event.version();
+        handler.onEvent(event);
+        failedPosition = -1;
+        position = event.nextPosition();
+        nextVersion = event.version() + 1;
+    }
+
+    /**
+     * @return for a subscription to all: the log position the next poll reads from (pass it to
+     * {@link VarveDB#subscription} to resume); for a stream subscription: the next event's log position is not
+     * known yet, and this returns the position after the last delivered event.
+     */
+    public long position()
+    {
+        return position;
+    }
+
+    /**
+     * @return for a stream subscription: the version the next poll delivers first.
+     */
+    public long nextVersion()
+    {
+        return nextVersion;
+    }
+
+    /**
+     * @return the stream followed, or 0 for a subscription to all.
+     */
+    public long streamId()
+    {
+        return streamId;
+    }
+
+    /**
+     * Stop this subscription. Idempotent.
+     */
+    @Override
+    public void close()
+    {
+        closed = true;
+    }
+}
