@@ -1,0 +1,279 @@
+package io.varvedb.tools;
+
+import io.varvedb.EventHandler;
+import io.varvedb.RecordedEvent;
+import io.varvedb.VarveDB;
+import io.varvedb.internal.log.RecordDescriptor;
+import net.openhft.chronicle.bytes.HexDumpBytes;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.MappedByteBuffer;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code varve dump DIR}: events as readable lines, in log order or one stream's order; with {@code --hex}, every
+ * record's bytes as they lie on disk, annotated field by field.
+ */
+@Command(
+    name = "dump",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Print events as readable lines: the whole log in order, from a log position, or one stream.",
+        "--hex adds each record's bytes on disk with its fields annotated. Read-only."
+    })
+public final class DumpCommand implements Callable<Integer>
+{
+    private static final int DEFAULT_LIMIT = 100;
+    private static final int HEX_INDENT = 2;
+    private static final int HEX_ROW = 16;
+    private static final int FIRST_PRINTABLE = 0x20;
+    private static final int LAST_PRINTABLE = 0x7e;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
+    private Path directory;
+
+    @ArgGroup(exclusive = true)
+    private Where where;
+
+    @Option(names = "--limit", paramLabel = "N", defaultValue = "" + DEFAULT_LIMIT,
+        description = "Most events to print; 0 for all (default: ${DEFAULT-VALUE}).")
+    private int limit;
+
+    @Option(names = "--hex", description = "Show each record's bytes, field by field (Chronicle HexDumpBytes).")
+    private boolean hex;
+
+    /**
+     * Where to start: one of the two, or neither for the start of the log.
+     */
+    static final class Where
+    {
+        @Option(names = "--stream", paramLabel = "ID", description = "Only this stream, from its first version.")
+        private Long stream;
+
+        @Option(names = "--from", paramLabel = "POS", description = "Start at this log position (a record's @).")
+        private Long from;
+    }
+
+    @Override
+    public Integer call() throws IOException
+    {
+        if (limit < 0)
+        {
+            throw CliException.usage("--limit must be >= 0, got " + limit);
+        }
+        final Long stream = where == null ? null : where.stream;
+        final Long from = where == null ? null : where.from;
+        if (stream != null && stream <= 0)
+        {
+            throw CliException.usage("--stream must be a positive stream id, got " + stream);
+        }
+        if (from != null && (from < 0 || from % RecordDescriptor.ALIGNMENT != 0))
+        {
+            throw CliException.usage("--from must be a record position: >= 0 and a multiple of " +
+                RecordDescriptor.ALIGNMENT + ", got " + from);
+        }
+
+        final PrintWriter out = spec.commandLine().getOut();
+        final Path dir = Stores.requireStore(directory);
+        final int max = limit == 0 ? Integer.MAX_VALUE : limit;
+        final Stores.Meta meta = Stores.readMeta(dir);
+        try (VarveDB db = VarveDB.openReadOnly(dir);
+            SegmentFiles segments = new SegmentFiles(dir, meta.segmentLength()))
+        {
+            if (from != null)
+            {
+                checkRecordStart(segments, from);
+            }
+            final Printer printer = new Printer(out, hex ? segments : null);
+            final int printed;
+            if (stream != null)
+            {
+                printed = db.readStream(stream, 1, max, printer);
+                if (printed == 0)
+                {
+                    out.println("stream " + stream + " has no events");
+                }
+            }
+            else
+            {
+                final long start = from == null ? VarveDB.START_POSITION : from;
+                printed = db.readAll(start, max, printer);
+                if (printed == 0)
+                {
+                    out.println("no events at or after position " + start + " (the log's tail is at " +
+                        db.tailPosition() + ")");
+                }
+            }
+            if (printer.failure != null)
+            {
+                throw printer.failure;
+            }
+            if (printed == max && printer.lastNext > 0 && stream == null)
+            {
+                out.println("... more may follow: --from " + printer.lastNext + " to continue, --limit 0 for all");
+            }
+            out.flush();
+        }
+        return ExitCode.OK;
+    }
+
+    /**
+     * A position inside a record would be read as garbage: walk the segment's records from its start to make sure
+     * {@code from} is where one begins.
+     */
+    private static void checkRecordStart(final SegmentFiles segments, final long from) throws IOException
+    {
+        final long segment = segments.segmentOf(from);
+        final MappedByteBuffer file = segments.map(segment);
+        if (file == null)
+        {
+            return;
+        }
+        long position = segments.segmentStart(segment);
+        long previous = position;
+        while (position < from)
+        {
+            final int frameLength = file.getInt(segments.fileOffset(position));
+            if (frameLength == 0)
+            {
+                return;
+            }
+            previous = position;
+            position += RecordDescriptor.alignedLength(Math.abs(frameLength));
+        }
+        if (position != from)
+        {
+            throw CliException.usage("--from " + from + " is inside the record at @" + previous +
+                "; records start at @" + previous + " and @" + position);
+        }
+    }
+
+    /**
+     * Prints each event; with segments, also its record's bytes.
+     */
+    private static final class Printer implements EventHandler
+    {
+        private final PrintWriter out;
+        private final SegmentFiles segments;
+        private long lastNext;
+        private IOException failure;
+
+        Printer(final PrintWriter out, final SegmentFiles segments)
+        {
+            this.out = out;
+            this.segments = segments;
+        }
+
+        @Override
+        public void onEvent(final RecordedEvent event)
+        {
+            out.println(EventLine.format(event));
+            lastNext = event.nextPosition();
+            if (segments != null && failure == null)
+            {
+                try
+                {
+                    out.print(hexDump(segments, event.position()));
+                }
+                catch (final IOException ex)
+                {
+                    failure = ex;
+                }
+            }
+        }
+    }
+
+    /**
+     * @param segments  the log's files.
+     * @param position  a record's position.
+     * @return the record's bytes as they lie on disk, field by field.
+     * @throws IOException if its segment cannot be mapped.
+     */
+    static String hexDump(final SegmentFiles segments, final long position) throws IOException
+    {
+        final MappedByteBuffer file = segments.map(segments.segmentOf(position));
+        if (file == null)
+        {
+            return "    (segment file " + segments.path(segments.segmentOf(position)) + " is missing)\n";
+        }
+        final int offset = segments.fileOffset(position);
+        final int frameLength = file.getInt(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
+        final int payloadLength = Math.max(0, frameLength - RecordDescriptor.HEADER_LENGTH);
+        final int aligned = RecordDescriptor.alignedLength(frameLength);
+        final HexDumpBytes bytes = new HexDumpBytes();
+        try
+        {
+            bytes.adjustHexDumpIndentation(HEX_INDENT);
+            bytes.writeHexDumpDescription("frame length " + frameLength + " (header 40 + payload " + payloadLength +
+                "), published last");
+            bytes.writeInt(frameLength);
+            bytes.writeHexDumpDescription("CRC32C of bytes 8.." + frameLength);
+            bytes.writeInt(file.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET));
+            final short type = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
+            final short flags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
+            bytes.writeHexDumpDescription("record type " + type + (type == RecordDescriptor.TYPE_EVENT ? " (event)" :
+                type == RecordDescriptor.TYPE_PADDING ? " (padding)" : " (unknown)") + ", flags " + flags);
+            bytes.writeShort(type);
+            bytes.writeShort(flags);
+            final int eventType = file.getInt(offset + RecordDescriptor.EVENT_TYPE_OFFSET);
+            bytes.writeHexDumpDescription("event type " + eventType);
+            bytes.writeInt(eventType);
+            final long streamId = file.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET);
+            bytes.writeHexDumpDescription("stream id " + streamId);
+            bytes.writeLong(streamId);
+            final long version = file.getLong(offset + RecordDescriptor.VERSION_OFFSET);
+            bytes.writeHexDumpDescription("version " + version);
+            bytes.writeLong(version);
+            final long timestamp = file.getLong(offset + RecordDescriptor.TIMESTAMP_OFFSET);
+            bytes.writeHexDumpDescription("timestamp " + Format.timestamp(timestamp));
+            bytes.writeLong(timestamp);
+            if (payloadLength > 0)
+            {
+                final byte[] payload = new byte[payloadLength];
+                file.get(offset + RecordDescriptor.HEADER_LENGTH, payload);
+                // one described line per row: HexDumpBytes joins an undescribed row to the next description
+                for (int from = 0; from < payloadLength; from += HEX_ROW)
+                {
+                    final int to = Math.min(payloadLength, from + HEX_ROW);
+                    bytes.writeHexDumpDescription("payload [" + from + ".." + to + ") " + ascii(payload, from, to));
+                    bytes.write(payload, from, to - from);
+                }
+            }
+            if (aligned > frameLength)
+            {
+                bytes.writeHexDumpDescription("zero bytes up to the next " + RecordDescriptor.ALIGNMENT +
+                    "-byte boundary");
+                final byte[] gap = new byte[aligned - frameLength];
+                file.get(offset + frameLength, gap);
+                bytes.write(gap, 0, gap.length);
+            }
+            return bytes.toHexString();
+        }
+        finally
+        {
+            bytes.releaseLast();
+        }
+    }
+
+    private static String ascii(final byte[] bytes, final int from, final int to)
+    {
+        final StringBuilder text = new StringBuilder(to - from + 2).append('|');
+        for (int i = from; i < to; i++)
+        {
+            final int b = bytes[i] & 0xFF;
+            text.append(b >= FIRST_PRINTABLE && b <= LAST_PRINTABLE ? (char)b : '.');
+        }
+        return text.append('|').toString();
+    }
+}

@@ -1,0 +1,82 @@
+package io.varvedb.tools;
+
+import io.varvedb.RecordedEvent;
+import org.agrona.DirectBuffer;
+
+/**
+ * One event as one readable line, shared by {@code dump} and {@code tail}:
+ * <pre>
+ * @1,152  stream 3  v 12  type 2  2026-11-26T06:36:27.123456789Z  22 B  {"units":3,"buyer":1}
+ * </pre>
+ * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short.
+ */
+public final class EventLine
+{
+    /** Payload bytes shown before the line is cut short. */
+    public static final int PREVIEW_BYTES = 64;
+
+    private static final int FIRST_PRINTABLE = 0x20;
+    private static final int LAST_PRINTABLE = 0x7e;
+
+    private EventLine()
+    {
+    }
+
+    /**
+     * @param event the event, inside its callback.
+     * @return the line, without a line separator.
+     */
+    public static String format(final RecordedEvent event)
+    {
+        final StringBuilder line = new StringBuilder(128);
+        line.append('@').append(Format.count(event.position()))
+            .append("  stream ").append(event.streamId())
+            .append("  v ").append(Format.count(event.version()))
+            .append("  type ").append(event.eventType())
+            .append("  ").append(Format.timestamp(event.timestamp()))
+            .append("  ").append(event.payloadLength()).append(" B");
+        if (event.isInBatch())
+        {
+            line.append(" [batch]");
+        }
+        if (event.payloadLength() > 0)
+        {
+            line.append("  ");
+            appendPayload(line, event.payload(), event.payloadLength());
+        }
+        return line.toString();
+    }
+
+    private static void appendPayload(final StringBuilder line, final DirectBuffer payload, final int length)
+    {
+        final int shown = Math.min(length, PREVIEW_BYTES);
+        boolean printable = true;
+        for (int i = 0; i < shown && printable; i++)
+        {
+            final int b = payload.getByte(i) & 0xFF;
+            printable = b >= FIRST_PRINTABLE && b <= LAST_PRINTABLE;
+        }
+        if (printable)
+        {
+            for (int i = 0; i < shown; i++)
+            {
+                line.append((char)payload.getByte(i));
+            }
+        }
+        else
+        {
+            for (int i = 0; i < shown; i++)
+            {
+                if (i > 0)
+                {
+                    line.append(' ');
+                }
+                line.append(Format.hexByte(payload.getByte(i) & 0xFF));
+            }
+        }
+        if (shown < length)
+        {
+            line.append(" ... (").append(length - shown).append(" more bytes)");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+package io.varvedb.tools;
+
+import io.varvedb.EventHandler;
+import io.varvedb.RecordedEvent;
+import io.varvedb.VarveDB;
+import io.varvedb.internal.log.SegmentDescriptor;
+import io.varvedb.internal.store.MetaDescriptor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * {@code varve info DIR}: what a store holds and in what state it is, read without changing anything.
+ */
+@Command(
+    name = "info",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Show a store's format, segments, size, event and stream counts, index fill, last position and whether",
+        "it was closed cleanly. Read-only: safe while a writer in another process appends."
+    })
+public final class InfoCommand implements Callable<Integer>
+{
+    private static final int READ_BATCH = 1 << 16;
+    private static final double PERCENT = 100.0;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
+    private Path directory;
+
+    @Override
+    public Integer call()
+    {
+        final PrintWriter out = spec.commandLine().getOut();
+        final Path dir = Stores.requireStore(directory);
+        final Stores.Meta meta = Stores.readMeta(dir);
+        try (VarveDB db = VarveDB.openReadOnly(dir))
+        {
+            final Counter counter = new Counter();
+            long position = VarveDB.START_POSITION;
+            while (db.readAll(position, READ_BATCH, counter) > 0)
+            {
+                position = counter.nextPosition;
+            }
+            final List<Path> segments = files(dir.resolve(Stores.LOG_DIRECTORY), SegmentDescriptor.SUFFIX);
+            final long logBytes = size(segments);
+            final long indexBytes = size(files(dir.resolve(Stores.INDEX_DIRECTORY), ""));
+            final long tail = db.tailPosition();
+            final long streams = db.streamCount();
+
+            out.printf(Locale.ROOT, "store          %s%n", dir);
+            out.printf(Locale.ROOT, "format         version %d (this build reads %d), created %s%n",
+                meta.formatVersion(), MetaDescriptor.FORMAT_VERSION, Instant.ofEpochMilli(meta.createdMillis()));
+            out.printf(Locale.ROOT, "state          %s%n", state(dir, meta));
+            out.printf(Locale.ROOT, "segments       %d x %s%s%n", segments.size(), Format.bytes(meta.segmentLength()),
+                segments.isEmpty() ? "" : " (" + segments.get(0).getFileName() +
+                    (segments.size() > 1 ? " .. " + segments.get(segments.size() - 1).getFileName() : "") + ")");
+            out.printf(Locale.ROOT, "log size       %s on disk, %s used (tail position %s)%n",
+                Format.bytes(logBytes), Format.bytes(tail), Format.count(tail));
+            out.printf(Locale.ROOT, "events         %s in %s streams%n", Format.count(counter.events),
+                Format.count(streams));
+            out.printf(Locale.ROOT, "index          %s of %s streams (%.2f%% full), %s on disk%n",
+                Format.count(streams), Format.count(meta.indexCapacity()),
+                PERCENT * streams / meta.indexCapacity(), Format.bytes(indexBytes));
+            if (counter.events > 0)
+            {
+                out.printf(Locale.ROOT, "last event     position %s: stream %d version %s, %s%n",
+                    Format.count(counter.lastPosition), counter.lastStream, Format.count(counter.lastVersion),
+                    Format.timestamp(counter.lastTimestamp));
+            }
+            else
+            {
+                out.println("last event     none");
+            }
+            out.flush();
+        }
+        return ExitCode.OK;
+    }
+
+    private static String state(final Path dir, final Stores.Meta meta)
+    {
+        if (meta.closedCleanly())
+        {
+            return "closed cleanly";
+        }
+        final long pid = Stores.liveWriterPid(dir);
+        return pid >= 0 ?
+            "open for writing by process " + pid :
+            "not closed cleanly (the writer stopped without close); the next writable open recovers it";
+    }
+
+    private static List<Path> files(final Path dir, final String suffix)
+    {
+        if (!Files.isDirectory(dir))
+        {
+            return List.of();
+        }
+        try (Stream<Path> entries = Files.list(dir))
+        {
+            return entries.filter((p) -> p.getFileName().toString().endsWith(suffix)).sorted()
+                .collect(Collectors.toList());
+        }
+        catch (final IOException ex)
+        {
+            throw CliException.store("cannot list " + dir + ": " + ex.getMessage());
+        }
+    }
+
+    private static long size(final List<Path> files)
+    {
+        long total = 0;
+        for (final Path file : files)
+        {
+            try
+            {
+                total += Files.size(file);
+            }
+            catch (final IOException ex)
+            {
+                throw CliException.store("cannot read the size of " + file + ": " + ex.getMessage());
+            }
+        }
+        return total;
+    }
+
+    /**
+     * Counts events in log order and remembers the last.
+     */
+    private static final class Counter implements EventHandler
+    {
+        private long events;
+        private long nextPosition;
+        private long lastPosition;
+        private long lastStream;
+        private long lastVersion;
+        private long lastTimestamp;
+
+        @Override
+        public void onEvent(final RecordedEvent event)
+        {
+            events++;
+            nextPosition = event.nextPosition();
+            lastPosition = event.position();
+            lastStream = event.streamId();
+            lastVersion = event.version();
+            lastTimestamp = event.timestamp();
+        }
+    }
+}

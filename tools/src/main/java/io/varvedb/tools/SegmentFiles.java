@@ -1,0 +1,102 @@
+package io.varvedb.tools;
+
+import io.varvedb.internal.log.SegmentDescriptor;
+
+import java.io.IOException;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The log's segment files mapped read-only, addressed by log position, for the tools that look at raw record
+ * bytes ({@code dump --hex}, {@code verify}). Mapping {@code READ_ONLY} means nothing here can change the store.
+ */
+public final class SegmentFiles implements AutoCloseable
+{
+    private final Path logDirectory;
+    private final int segmentLength;
+    private final Map<Long, MappedByteBuffer> mapped = new HashMap<>();
+
+    /**
+     * @param storeDirectory the store's directory.
+     * @param segmentLength  data bytes per segment, from {@code varve.meta}.
+     */
+    public SegmentFiles(final Path storeDirectory, final int segmentLength)
+    {
+        this.logDirectory = storeDirectory.resolve(Stores.LOG_DIRECTORY);
+        this.segmentLength = segmentLength;
+    }
+
+    /**
+     * @param segment a segment index.
+     * @return its file.
+     */
+    public Path path(final long segment)
+    {
+        return logDirectory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
+    }
+
+    /**
+     * @param segment a segment index.
+     * @return the whole file mapped read-only, or null if it does not exist.
+     * @throws IOException if it exists but cannot be mapped.
+     */
+    public MappedByteBuffer map(final long segment) throws IOException
+    {
+        final MappedByteBuffer existing = mapped.get(segment);
+        if (existing != null)
+        {
+            return existing;
+        }
+        final Path path = path(segment);
+        if (!Files.exists(path))
+        {
+            return null;
+        }
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ))
+        {
+            final MappedByteBuffer buffer = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size());
+            buffer.order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            mapped.put(segment, buffer);
+            return buffer;
+        }
+    }
+
+    /**
+     * @param position a log position.
+     * @return its segment index.
+     */
+    public long segmentOf(final long position)
+    {
+        return position / segmentLength;
+    }
+
+    /**
+     * @param segment a segment index.
+     * @return the log position of its first record.
+     */
+    public long segmentStart(final long segment)
+    {
+        return segment * segmentLength;
+    }
+
+    /**
+     * @param position a log position.
+     * @return its byte offset in its segment file.
+     */
+    public int fileOffset(final long position)
+    {
+        return SegmentDescriptor.HEADER_LENGTH + (int)(position % segmentLength);
+    }
+
+    @Override
+    public void close()
+    {
+        // the JDK unmaps when the buffers become unreachable; dropping them is all there is to do
+        mapped.clear();
+    }
+}

@@ -1,0 +1,591 @@
+package io.varvedb.tools;
+
+import io.varvedb.EventHandler;
+import io.varvedb.RecordedEvent;
+import io.varvedb.VarveDB;
+import io.varvedb.VarveException;
+import io.varvedb.internal.index.StreamIndexDescriptor;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.RecordChecksum;
+import io.varvedb.internal.log.RecordDescriptor;
+import io.varvedb.internal.log.SegmentDescriptor;
+import io.varvedb.internal.store.MetaDescriptor;
+import org.agrona.collections.Long2LongHashMap;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static io.varvedb.internal.log.RecordDescriptor.*;
+
+/**
+ * Checks a store without changing it: every record's framing and CRC32C, each stream's versions running 1..n in
+ * log order, and the stream index agreeing with the log (each stream's committed version, and each event found by
+ * {@link VarveDB#readStream} at the position where the log holds it).
+ * <p>
+ * Segment and index files are mapped {@code READ_ONLY} and the store is opened with {@link VarveDB#openReadOnly},
+ * which takes no lock and repairs nothing. A store open for writing by a live process can be verified: records
+ * still being written at the end are not counted as damage.
+ */
+public final class StoreVerifier
+{
+    private static final int INDEX_RETRIES = 50;
+    private static final long INDEX_RETRY_PAUSE_MS = 2;
+    private static final long NO_VERSION = 0;
+
+    private final Path directory;
+    private final List<String> problems = new ArrayList<>();
+    private final List<String> notes = new ArrayList<>();
+    private final Long2LongHashMap lastVersions = new Long2LongHashMap(NO_VERSION);
+    private final RecordChecksum checksum = new RecordChecksum();
+    private final PositionProbe probe = new PositionProbe();
+    private long events;
+    private long paddingRecords;
+    private long endPosition;
+    private int segmentCount;
+    private boolean liveWriter;
+    private Stores.Meta meta;
+
+    /**
+     * @param directory the store's directory.
+     */
+    public StoreVerifier(final Path directory)
+    {
+        this.directory = directory;
+    }
+
+    /**
+     * Run every check.
+     *
+     * @return this, to read the results.
+     */
+    public StoreVerifier verify()
+    {
+        final Path dir = Stores.requireStore(directory);
+        meta = Stores.readMeta(dir);
+        if (meta.formatVersion() != MetaDescriptor.FORMAT_VERSION)
+        {
+            problem(MetaDescriptor.FILE_NAME + ": format version " + meta.formatVersion() + ", this build reads " +
+                MetaDescriptor.FORMAT_VERSION);
+            return this;
+        }
+        final int segmentLength = meta.segmentLength();
+        if (Integer.bitCount(segmentLength) != 1 || segmentLength < Log.MIN_SEGMENT_LENGTH ||
+            segmentLength > Log.MAX_SEGMENT_LENGTH || meta.indexCapacity() < 1)
+        {
+            problem(MetaDescriptor.FILE_NAME + ": impossible segment length " + segmentLength + " or index capacity " +
+                meta.indexCapacity());
+            return this;
+        }
+        liveWriter = !meta.closedCleanly() && Stores.liveWriterPid(dir) >= 0;
+        if (liveWriter)
+        {
+            note("a writer (process " + Stores.liveWriterPid(dir) + ") has the store open: verifying what it has " +
+                "committed so far");
+        }
+        else if (!meta.closedCleanly())
+        {
+            note("the store was not closed cleanly; opening it for writing once runs recovery, which repairs " +
+                "unfinished records at the end of the log and rebuilds the index");
+        }
+
+        try (VarveDB db = VarveDB.openReadOnly(dir);
+            SegmentFiles segments = new SegmentFiles(dir, segmentLength))
+        {
+            final long tail = meta.tailPosition();
+            scanLog(db, segments, tail);
+            checkIndexTable(dir, db);
+        }
+        catch (final IOException ex)
+        {
+            problem("I/O error: " + ex.getMessage());
+        }
+        catch (final VarveException ex)
+        {
+            problem("the store cannot be opened read-only: " + ex.getMessage());
+        }
+        return this;
+    }
+
+    // ------------------------------------------------------------------------------------------------------- log
+
+    private void scanLog(final VarveDB db, final SegmentFiles segments, final long tail) throws IOException
+    {
+        final int segmentLength = meta.segmentLength();
+        final long[] present = segmentIndexes(segments);
+        segmentCount = present.length;
+        for (int i = 0; i < present.length; i++)
+        {
+            if (present[i] != i)
+            {
+                problem("segment " + i + " (" + segments.path(i).getFileName() + ") is missing; segments present: " +
+                    present.length);
+                break;
+            }
+        }
+
+        long position = 0;
+        while (true)
+        {
+            final long segment = position / segmentLength;
+            final MappedByteBuffer file = segments.map(segment);
+            if (file == null)
+            {
+                break;
+            }
+            if (!checkSegmentHeader(segments, segment, file))
+            {
+                position = (segment + 1) * segmentLength;
+                continue;
+            }
+            final UnsafeBuffer buffer = new UnsafeBuffer(file);
+            final long segmentEnd = (segment + 1) * segmentLength;
+            boolean endOfLog = false;
+            while (position < segmentEnd)
+            {
+                final int offset = segments.fileOffset(position);
+                final int frameLength = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
+                if (frameLength == 0)
+                {
+                    endOfLog = true;
+                    break;
+                }
+                if (frameLength < 0)
+                {
+                    final int claimed = -frameLength;
+                    if (liveWriter)
+                    {
+                        endOfLog = true;
+                        break;
+                    }
+                    problem(where(segments, position) + ": unfinished record (" + claimed + " bytes claimed, never " +
+                        "published)");
+                    if (claimed < ALIGNMENT || position + alignedLength(claimed) > segmentEnd)
+                    {
+                        position = segmentEnd;
+                        break;
+                    }
+                    position += alignedLength(claimed);
+                    continue;
+                }
+                final long next = checkRecord(db, segments, buffer, position, offset, frameLength, segmentEnd);
+                if (next < 0)
+                {
+                    // framing broken: nothing after it in this segment can be located
+                    problem("cannot frame the rest of segment " + segment + " after " + where(segments, position) +
+                        "; continuing with the next segment");
+                    position = segmentEnd;
+                    break;
+                }
+                position = next;
+            }
+            if (endOfLog)
+            {
+                break;
+            }
+        }
+        endPosition = position;
+        checkEnd(segments, tail);
+    }
+
+    private void checkEnd(final SegmentFiles segments, final long tail) throws IOException
+    {
+        if (liveWriter)
+        {
+            return;
+        }
+        if (endPosition < tail)
+        {
+            problem("the log's records end at position " + Format.count(endPosition) + " but the tail counter in " +
+                MetaDescriptor.FILE_NAME + " says " + Format.count(tail) + ": claimed space was never written");
+        }
+        else if (endPosition > tail)
+        {
+            problem("records continue to position " + Format.count(endPosition) + ", past the tail counter " +
+                Format.count(tail) + " in " + MetaDescriptor.FILE_NAME);
+        }
+        // anything non-zero after the end would be data the log will never read
+        final MappedByteBuffer file = segments.map(endPosition / meta.segmentLength());
+        if (file != null && endPosition % meta.segmentLength() != 0)
+        {
+            final int offset = segments.fileOffset(endPosition);
+            for (int i = offset; i < file.capacity(); i += Long.BYTES)
+            {
+                if (file.getLong(i) != 0)
+                {
+                    problem("non-zero bytes at file offset " + Format.count(i) + " of " +
+                        segments.path(endPosition / meta.segmentLength()).getFileName() + ", after the end of the log");
+                    break;
+                }
+            }
+        }
+    }
+
+    private long[] segmentIndexes(final SegmentFiles segments) throws IOException
+    {
+        final Path logDir = directory.toAbsolutePath().resolve(Stores.LOG_DIRECTORY);
+        if (!Files.isDirectory(logDir))
+        {
+            return new long[0];
+        }
+        final TreeSet<Long> indexes = new TreeSet<>();
+        try (Stream<Path> files = Files.list(logDir))
+        {
+            for (final Path file : (Iterable<Path>)files::iterator)
+            {
+                final String name = file.getFileName().toString();
+                if (name.endsWith(".tmp"))
+                {
+                    continue;
+                }
+                final long base = parseSegmentName(name);
+                if (base < 0 || base % meta.segmentLength() != 0)
+                {
+                    problem("unexpected file in log/: " + name);
+                    continue;
+                }
+                final long size = Files.size(file);
+                if (size != SegmentDescriptor.HEADER_LENGTH + (long)meta.segmentLength())
+                {
+                    problem("log/" + name + " is " + Format.count(size) + " bytes, expected " +
+                        Format.count(SegmentDescriptor.HEADER_LENGTH + (long)meta.segmentLength()));
+                }
+                indexes.add(base / meta.segmentLength());
+            }
+        }
+        return indexes.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static long parseSegmentName(final String name)
+    {
+        if (name.length() != SegmentDescriptor.NAME_DIGITS + SegmentDescriptor.SUFFIX.length() ||
+            !name.endsWith(SegmentDescriptor.SUFFIX))
+        {
+            return -1;
+        }
+        try
+        {
+            return Long.parseLong(name.substring(0, SegmentDescriptor.NAME_DIGITS));
+        }
+        catch (final NumberFormatException ex)
+        {
+            return -1;
+        }
+    }
+
+    private boolean checkSegmentHeader(final SegmentFiles segments, final long segment, final MappedByteBuffer file)
+    {
+        final String name = "log/" + segments.path(segment).getFileName();
+        if (file.capacity() != SegmentDescriptor.HEADER_LENGTH + meta.segmentLength())
+        {
+            problem(name + " has the wrong length; its records are not checked");
+            return false;
+        }
+        final boolean ok = file.getLong(SegmentDescriptor.MAGIC_OFFSET) == SegmentDescriptor.MAGIC &&
+            file.getInt(SegmentDescriptor.FORMAT_VERSION_OFFSET) == SegmentDescriptor.FORMAT_VERSION &&
+            file.getInt(SegmentDescriptor.DATA_LENGTH_OFFSET) == meta.segmentLength() &&
+            file.getLong(SegmentDescriptor.SEGMENT_INDEX_OFFSET) == segment &&
+            file.getLong(SegmentDescriptor.BASE_POSITION_OFFSET) == segment * meta.segmentLength();
+        if (!ok)
+        {
+            problem(name + ": bad segment header (magic, format version, data length, index or base position); " +
+                "its records are not checked");
+        }
+        return ok;
+    }
+
+    /**
+     * @return the next record's position, or -1 if this record's length cannot be trusted.
+     */
+    private long checkRecord(
+        final VarveDB db,
+        final SegmentFiles segments,
+        final UnsafeBuffer buffer,
+        final long position,
+        final int offset,
+        final int frameLength,
+        final long segmentEnd)
+    {
+        final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
+        final long next = position + alignedLength(frameLength);
+        if (next > segmentEnd || next < position)
+        {
+            problem(where(segments, position) + ": frame length " + frameLength + " runs past the segment's end");
+            return -1;
+        }
+        if (type == TYPE_PADDING)
+        {
+            paddingRecords++;
+            if (frameLength % ALIGNMENT != 0 || buffer.getInt(offset + CHECKSUM_OFFSET) !=
+                RecordChecksum.PADDING_CHECKSUM || buffer.getShort(offset + FLAGS_OFFSET) != 0 ||
+                buffer.getInt(offset + EVENT_TYPE_OFFSET) != 0)
+            {
+                problem(where(segments, position) + ": damaged padding record");
+            }
+            return next;
+        }
+        if (type != TYPE_EVENT)
+        {
+            problem(where(segments, position) + ": unknown record type " + type);
+            return -1;
+        }
+        if (frameLength < HEADER_LENGTH)
+        {
+            problem(where(segments, position) + ": frame length " + frameLength + " is shorter than the header");
+            return -1;
+        }
+
+        events++;
+        final int stored = buffer.getInt(offset + CHECKSUM_OFFSET);
+        final int computed = checksum.compute(buffer, offset + CHECKSUM_START, frameLength - CHECKSUM_START);
+        final long streamId = buffer.getLong(offset + STREAM_ID_OFFSET);
+        final long version = buffer.getLong(offset + VERSION_OFFSET);
+        if (stored != computed)
+        {
+            problem(where(segments, position) + ": checksum mismatch (stored " + Format.hex(stored) + ", computed " +
+                Format.hex(computed) + ") in the record of stream " + streamId + " version " + version);
+        }
+        if (streamId <= 0)
+        {
+            problem(where(segments, position) + ": stream id " + streamId + " is not positive");
+            return next;
+        }
+        final long previous = lastVersions.get(streamId);
+        if (version != previous + 1)
+        {
+            problem(where(segments, position) + ": stream " + streamId + " has version " + version + " after " +
+                "version " + previous + " (versions must run 1, 2, 3... in log order)");
+        }
+        lastVersions.put(streamId, Math.max(previous, version));
+        checkIndexed(db, segments, streamId, version, position);
+        return next;
+    }
+
+    private void checkIndexed(
+        final VarveDB db, final SegmentFiles segments, final long streamId, final long version, final long position)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            probe.position = -1;
+            try
+            {
+                db.readStream(streamId, version, 1, probe);
+            }
+            catch (final VarveException ex)
+            {
+                problem(where(segments, position) + ": reading stream " + streamId + " version " + version +
+                    " through the index fails: " + ex.getMessage());
+                return;
+            }
+            if (probe.position == position)
+            {
+                return;
+            }
+            // a live writer publishes the record before its index entry: give it a moment
+            if (!liveWriter || attempt == INDEX_RETRIES)
+            {
+                problem(where(segments, position) + ": the index " + (probe.position < 0 ?
+                    "has no entry for stream " + streamId + " version " + version :
+                    "puts stream " + streamId + " version " + version + " at position " +
+                        Format.count(probe.position)));
+                return;
+            }
+            pause();
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------------- index
+
+    private void checkIndexTable(final Path dir, final VarveDB db) throws IOException
+    {
+        final Path path = dir.resolve(Stores.INDEX_DIRECTORY).resolve(StreamIndexDescriptor.FILE_NAME);
+        if (!Files.exists(path))
+        {
+            problem("the stream index " + path + " is missing");
+            return;
+        }
+        final UnsafeBuffer table;
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ))
+        {
+            final MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size());
+            mapped.order(ByteOrder.LITTLE_ENDIAN);
+            table = new UnsafeBuffer(mapped);
+        }
+        if (table.capacity() < StreamIndexDescriptor.HEADER_LENGTH ||
+            table.getLong(StreamIndexDescriptor.MAGIC_OFFSET) != StreamIndexDescriptor.MAGIC)
+        {
+            problem(path + " is not a VarveDB stream index");
+            return;
+        }
+        final int tableSize = table.getInt(StreamIndexDescriptor.TABLE_SIZE_OFFSET);
+        if (tableSize <= 0 || StreamIndexDescriptor.fileLength(tableSize) != table.capacity())
+        {
+            problem(path + ": header says " + tableSize + " slots but the file is " + table.capacity() + " bytes");
+            return;
+        }
+
+        long indexedStreams = 0;
+        for (int slot = 0; slot < tableSize; slot++)
+        {
+            final int offset = StreamIndexDescriptor.HEADER_LENGTH + slot * StreamIndexDescriptor.SLOT_LENGTH;
+            final long streamId = table.getLongVolatile(offset + StreamIndexDescriptor.SLOT_STREAM_ID_OFFSET);
+            if (streamId == 0)
+            {
+                continue;
+            }
+            indexedStreams++;
+            final long indexVersion = StreamIndexDescriptor.committedVersion(
+                table.getLongVolatile(offset + StreamIndexDescriptor.SLOT_STATE_OFFSET));
+            final long logVersion = lastVersions.get(streamId);
+            if (liveWriter ? indexVersion < logVersion : indexVersion != logVersion)
+            {
+                problem("stream " + streamId + ": the index says version " + Format.count(indexVersion) +
+                    ", the log holds versions up to " + Format.count(logVersion));
+            }
+        }
+        if (!liveWriter)
+        {
+            final Long2LongHashMap.KeyIterator streams = lastVersions.keySet().iterator();
+            while (streams.hasNext())
+            {
+                final long streamId = streams.nextValue();
+                if (db.streamVersion(streamId) == 0)
+                {
+                    problem("stream " + streamId + " is in the log but not in the index");
+                }
+            }
+            final long counted = table.getLongVolatile(StreamIndexDescriptor.STREAM_COUNT_OFFSET);
+            if (counted != indexedStreams)
+            {
+                problem("the index header counts " + counted + " streams, its table holds " + indexedStreams);
+            }
+        }
+    }
+
+    // --------------------------------------------------------------------------------------------------- results
+
+    private String where(final SegmentFiles segments, final long position)
+    {
+        return "position " + Format.count(position) + " (log/" +
+            segments.path(segments.segmentOf(position)).getFileName() + " offset " +
+            Format.count(segments.fileOffset(position)) + ")";
+    }
+
+    private void problem(final String text)
+    {
+        problems.add(text);
+    }
+
+    private void note(final String text)
+    {
+        notes.add(text);
+    }
+
+    private static void pause()
+    {
+        try
+        {
+            TimeUnit.MILLISECONDS.sleep(INDEX_RETRY_PAUSE_MS);
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * @return what is wrong, one line each; empty when the store is sound.
+     */
+    public List<String> problems()
+    {
+        return problems;
+    }
+
+    /**
+     * @return remarks that are not damage (a live writer, a store awaiting recovery).
+     */
+    public List<String> notes()
+    {
+        return notes;
+    }
+
+    /**
+     * @return event records read.
+     */
+    public long events()
+    {
+        return events;
+    }
+
+    /**
+     * @return padding records read.
+     */
+    public long paddingRecords()
+    {
+        return paddingRecords;
+    }
+
+    /**
+     * @return distinct streams in the log.
+     */
+    public int streams()
+    {
+        return lastVersions.size();
+    }
+
+    /**
+     * @return segment files present.
+     */
+    public int segments()
+    {
+        return segmentCount;
+    }
+
+    /**
+     * @return where the scan of the log ended.
+     */
+    public long endPosition()
+    {
+        return endPosition;
+    }
+
+    /**
+     * @return true if a live process had the store open for writing.
+     */
+    public boolean liveWriter()
+    {
+        return liveWriter;
+    }
+
+    /**
+     * @return the store's meta page, once {@link #verify()} has read it.
+     */
+    public Stores.Meta meta()
+    {
+        return meta;
+    }
+
+    /**
+     * Remembers the position of the event {@link VarveDB#readStream} delivers.
+     */
+    private static final class PositionProbe implements EventHandler
+    {
+        private long position;
+
+        @Override
+        public void onEvent(final RecordedEvent event)
+        {
+            position = event.position();
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package io.varvedb.tools;
+
+import io.varvedb.VarveDB;
+import io.varvedb.internal.store.MetaDescriptor;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Finding and opening stores for the commands, with one-line explanations when a directory is not one.
+ */
+public final class Stores
+{
+    /** The writer's lock file, which holds the pid of the last process that opened the store for writing. */
+    public static final String LOCK_FILE = "varve.lock";
+    /** The log directory. */
+    public static final String LOG_DIRECTORY = "log";
+    /** The index directory. */
+    public static final String INDEX_DIRECTORY = "index";
+
+    private Stores()
+    {
+    }
+
+    /**
+     * Make sure {@code directory} holds a store, or explain in one line why not.
+     *
+     * @param directory the directory given on the command line.
+     * @return its absolute path.
+     */
+    public static Path requireStore(final Path directory)
+    {
+        final Path absolute = directory.toAbsolutePath().normalize();
+        if (!Files.exists(absolute))
+        {
+            throw CliException.store("no such directory: " + directory);
+        }
+        if (!Files.isDirectory(absolute))
+        {
+            throw CliException.store(directory + " is a file, not a VarveDB store directory");
+        }
+        if (!Files.isRegularFile(absolute.resolve(MetaDescriptor.FILE_NAME)))
+        {
+            throw CliException.store(directory + " is not a VarveDB store (it has no " +
+                MetaDescriptor.FILE_NAME + ")");
+        }
+        return absolute;
+    }
+
+    /**
+     * Open an existing store read-only: never creates, locks or repairs anything, and works while a writer in
+     * another process appends.
+     *
+     * @param directory the store's directory.
+     * @return the open store.
+     */
+    public static VarveDB openReadOnly(final Path directory)
+    {
+        return VarveDB.openReadOnly(requireStore(directory));
+    }
+
+    /**
+     * Read the store's identity page from disk without mapping it.
+     *
+     * @param directory a directory that {@link #requireStore} accepted.
+     * @return what {@code varve.meta} says.
+     */
+    public static Meta readMeta(final Path directory)
+    {
+        final Path path = directory.resolve(MetaDescriptor.FILE_NAME);
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ))
+        {
+            final ByteBuffer page = ByteBuffer.allocate(MetaDescriptor.LENGTH).order(ByteOrder.LITTLE_ENDIAN);
+            while (page.hasRemaining() && channel.read(page) >= 0)
+            {
+                // read the whole page, or as much as the file has
+            }
+            if (page.position() < MetaDescriptor.LENGTH)
+            {
+                throw CliException.store(path + " is not a VarveDB store file: " + page.position() +
+                    " bytes, shorter than " + MetaDescriptor.LENGTH);
+            }
+            if (page.getLong(MetaDescriptor.MAGIC_OFFSET) != MetaDescriptor.MAGIC)
+            {
+                throw CliException.store(directory + " is not a VarveDB store (" + MetaDescriptor.FILE_NAME +
+                    " has the wrong magic)");
+            }
+            return new Meta(
+                page.getInt(MetaDescriptor.FORMAT_VERSION_OFFSET),
+                page.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET),
+                page.getInt(MetaDescriptor.INDEX_CAPACITY_OFFSET),
+                page.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN,
+                page.getLong(MetaDescriptor.CREATED_OFFSET),
+                page.getLong(MetaDescriptor.TAIL_POSITION_OFFSET));
+        }
+        catch (final IOException ex)
+        {
+            throw CliException.store("cannot read " + path + ": " + ex.getMessage());
+        }
+    }
+
+    /**
+     * @param directory a store directory.
+     * @return the pid of a live process that last opened the store for writing, or -1 if that process is gone
+     * or unknown. Meaningful only while the store is not marked closed cleanly.
+     */
+    public static long liveWriterPid(final Path directory)
+    {
+        try
+        {
+            final String text = Files.readString(directory.resolve(LOCK_FILE), StandardCharsets.US_ASCII).trim();
+            if (text.isEmpty())
+            {
+                return -1;
+            }
+            final long pid = Long.parseLong(text);
+            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false) ? pid : -1;
+        }
+        catch (final IOException | NumberFormatException ex)
+        {
+            return -1;
+        }
+    }
+
+    /**
+     * The fields of {@code varve.meta}.
+     *
+     * @param formatVersion   the store's format version.
+     * @param segmentLength   data bytes per log segment.
+     * @param indexCapacity   most streams.
+     * @param closedCleanly   true if the last writer closed the store.
+     * @param createdMillis   creation time.
+     * @param tailPosition    end of all claimed log space.
+     */
+    public record Meta(
+        int formatVersion,
+        int segmentLength,
+        int indexCapacity,
+        boolean closedCleanly,
+        long createdMillis,
+        long tailPosition)
+    {
+    }
+}

@@ -1,0 +1,78 @@
+package io.varvedb.tools;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code varve verify DIR}: is the store sound? Prints every problem with its place and exits 1 if there is one.
+ */
+@Command(
+    name = "verify",
+    mixinStandardHelpOptions = true,
+    description = {
+        "Check every record's framing and CRC32C checksum, each stream's versions (1, 2, 3... in log order),",
+        "and that the stream index agrees with the log. Never modifies the store (files are mapped read-only).",
+        "Exit status 0 if the store is sound, 1 if a problem was found."
+    })
+public final class VerifyCommand implements Callable<Integer>
+{
+    @Spec
+    private CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
+    private Path directory;
+
+    @Option(names = "--max-problems", paramLabel = "N", defaultValue = "50",
+        description = "Most problems to print (default: ${DEFAULT-VALUE}); all are counted.")
+    private int maxProblems;
+
+    @Override
+    public Integer call()
+    {
+        final PrintWriter out = spec.commandLine().getOut();
+        final long start = System.nanoTime();
+        final StoreVerifier verifier = new StoreVerifier(directory).verify();
+        final double seconds = (System.nanoTime() - start) / 1e9;
+
+        out.printf(Locale.ROOT, "verify %s%n", directory.toAbsolutePath().normalize());
+        for (final String note : verifier.notes())
+        {
+            out.println("  note: " + note);
+        }
+        out.printf(Locale.ROOT, "  log      %d segment file(s), records up to position %s%n", verifier.segments(),
+            Format.count(verifier.endPosition()));
+        out.printf(Locale.ROOT, "  records  %s events, %s padding; framing and CRC32C checked%n",
+            Format.count(verifier.events()), Format.count(verifier.paddingRecords()));
+        out.printf(Locale.ROOT, "  streams  %s; versions checked for continuity, index checked against the log%n",
+            Format.count(verifier.streams()));
+        final List<String> problems = verifier.problems();
+        final int shown = Math.min(problems.size(), Math.max(0, maxProblems));
+        for (int i = 0; i < shown; i++)
+        {
+            out.println("  PROBLEM: " + problems.get(i));
+        }
+        if (shown < problems.size())
+        {
+            out.println("  ... and " + (problems.size() - shown) + " more problem(s)");
+        }
+        if (problems.isEmpty())
+        {
+            out.printf(Locale.ROOT, "OK: the store is sound (%s)%n", Format.seconds(seconds));
+        }
+        else
+        {
+            out.printf(Locale.ROOT, "FAILED: %d problem(s) found (%s)%n", problems.size(), Format.seconds(seconds));
+        }
+        out.flush();
+        return problems.isEmpty() ? ExitCode.OK : ExitCode.CHECK_FAILED;
+    }
+}
