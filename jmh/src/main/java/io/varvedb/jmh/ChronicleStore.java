@@ -1,0 +1,167 @@
+package io.varvedb.jmh;
+
+import net.openhft.chronicle.bytes.Bytes;
+import net.openhft.chronicle.bytes.BytesStore;
+import net.openhft.chronicle.queue.ChronicleQueue;
+import net.openhft.chronicle.queue.ExcerptAppender;
+import net.openhft.chronicle.queue.ExcerptTailer;
+import net.openhft.chronicle.wire.DocumentContext;
+
+import java.nio.file.Path;
+
+/**
+ * Chronicle Queue 5.27ea1: one excerpt per event, written as raw bytes through {@code writingDocument()} (its
+ * documented low-latency path, no Wire marshalling): stream id, version, type, payload length, payload.
+ * <p>
+ * Chronicle has no per-stream state, so there is no expected-version check: it writes
+ * {@code expectedVersion + 1} as the version (0 under ANY) and never conflicts. That makes it the floor of
+ * "just log it", not an equal: it does less work than an event store.
+ */
+final class ChronicleStore implements EventStore
+{
+    private static final int HEADER = Long.BYTES + Long.BYTES + Integer.BYTES + Integer.BYTES;
+    private final ChronicleQueue queue;
+
+    ChronicleStore(final Path directory)
+    {
+        queue = ChronicleQueue.singleBuilder(directory).build();
+    }
+
+    @Override
+    public Writer writer(final byte[] payload)
+    {
+        return new ChronicleWriter(queue.createAppender(), payload);
+    }
+
+    @Override
+    public Reader reader()
+    {
+        return new ChronicleReader(queue.createTailer());
+    }
+
+    @Override
+    public void close()
+    {
+        queue.close();
+    }
+
+    private static final class ChronicleWriter implements Writer
+    {
+        private final ExcerptAppender appender;
+        private final BytesStore<?, Void> payload;
+        private final int length;
+
+        ChronicleWriter(final ExcerptAppender appender, final byte[] bytes)
+        {
+            this.appender = appender;
+            this.length = bytes.length;
+            this.payload = BytesStore.nativeStoreFrom(bytes);
+        }
+
+        @Override
+        public long tryAppend(final long streamId, final long expectedVersion)
+        {
+            final long version = expectedVersion >= 0 ? expectedVersion + 1 : 0;
+            try (DocumentContext context = appender.writingDocument())
+            {
+                write(context.wire().bytes(), streamId, version);
+            }
+            return version;
+        }
+
+        @Override
+        public long tryAppendBatch(final long streamId, final long expectedVersion, final int count)
+        {
+            // no multi-excerpt atomicity in Chronicle: one excerpt per event, as a user would do
+            long version = expectedVersion >= 0 ? expectedVersion : 0;
+            for (int i = 0; i < count; i++)
+            {
+                version++;
+                try (DocumentContext context = appender.writingDocument())
+                {
+                    write(context.wire().bytes(), streamId, version);
+                }
+            }
+            return version;
+        }
+
+        private void write(final Bytes<?> bytes, final long streamId, final long version)
+        {
+            bytes.writeLong(streamId).writeLong(version).writeInt(Bench.EVENT_TYPE).writeInt(length)
+                .write(payload, 0L, (long)length);
+        }
+
+        @Override
+        public long lastActualVersion()
+        {
+            return 0;
+        }
+
+        @Override
+        public void close()
+        {
+            appender.close();
+        }
+    }
+
+    private static final class ChronicleReader implements Reader
+    {
+        private final ExcerptTailer tailer;
+        private long digest;
+
+        ChronicleReader(final ExcerptTailer tailer)
+        {
+            this.tailer = tailer;
+        }
+
+        @Override
+        public int readStream(final long streamId, final long fromVersion, final int maxCount)
+        {
+            throw new UnsupportedOperationException("Chronicle Queue has no per-stream index");
+        }
+
+        @Override
+        public long readAll()
+        {
+            tailer.toStart();
+            long count = 0;
+            while (true)
+            {
+                try (DocumentContext context = tailer.readingDocument())
+                {
+                    if (!context.isPresent())
+                    {
+                        return count;
+                    }
+                    final Bytes<?> bytes = context.wire().bytes();
+                    final long start = bytes.readPosition();
+                    final long streamId = bytes.readLong(start);
+                    final long version = bytes.readLong(start + Long.BYTES);
+                    final int type = bytes.readInt(start + 2 * Long.BYTES);
+                    final int length = bytes.readInt(start + 2 * Long.BYTES + Integer.BYTES);
+                    final long head = length >= Long.BYTES ? bytes.readLong(start + HEADER) : length;
+                    digest += streamId ^ version ^ type ^ length ^ head;
+                    count++;
+                }
+            }
+        }
+
+        @Override
+        public int readLatest(final long streamId)
+        {
+            throw new UnsupportedOperationException("Chronicle Queue has no per-stream index");
+        }
+
+        @Override
+        public long digest()
+        {
+            return digest;
+        }
+
+        @Override
+        public void close()
+        {
+            tailer.close();
+        }
+    }
+}

@@ -1,0 +1,296 @@
+package io.varvedb.jmh;
+
+import org.sqlite.SQLiteConfig;
+
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+
+/**
+ * SQLite through sqlite-jdbc, the way most teams build an event store: an {@code events} table with a
+ * {@code UNIQUE(stream_id, version)} key, WAL, {@code synchronous=OFF}, one {@code BEGIN IMMEDIATE} transaction per
+ * append that reads the stream's version through the unique index, checks it, inserts and commits. Prepared
+ * statements are prepared once per connection; one connection per thread.
+ */
+final class SqliteStore implements EventStore
+{
+    private static final int BUSY_TIMEOUT_MS = 60_000;
+    private static final String CREATE = "CREATE TABLE IF NOT EXISTS events (" +
+        "seq INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, version INTEGER NOT NULL, " +
+        "type INTEGER NOT NULL, payload BLOB NOT NULL, UNIQUE (stream_id, version))";
+    private static final String SELECT_VERSION =
+        "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?";
+    private static final String INSERT =
+        "INSERT INTO events (stream_id, version, type, payload) VALUES (?, ?, ?, ?)";
+    private static final String READ_STREAM = "SELECT stream_id, version, type, payload FROM events " +
+        "WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?";
+    private static final String READ_ALL = "SELECT stream_id, version, type, payload FROM events ORDER BY seq";
+    private static final String READ_LATEST = "SELECT stream_id, version, type, payload FROM events " +
+        "WHERE stream_id = ? ORDER BY version DESC LIMIT 1";
+
+    private final String url;
+    private final Connection schema;
+
+    SqliteStore(final Path directory)
+    {
+        url = "jdbc:sqlite:" + directory.resolve("events.db");
+        try
+        {
+            schema = connect();
+            try (Statement statement = schema.createStatement())
+            {
+                statement.executeUpdate(CREATE);
+            }
+        }
+        catch (final SQLException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    private Connection connect() throws SQLException
+    {
+        final SQLiteConfig config = new SQLiteConfig();
+        config.setJournalMode(SQLiteConfig.JournalMode.WAL);
+        config.setSynchronous(SQLiteConfig.SynchronousMode.OFF);
+        config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
+        config.setBusyTimeout(BUSY_TIMEOUT_MS);
+        return config.createConnection(url);
+    }
+
+    @Override
+    public Writer writer(final byte[] payload)
+    {
+        try
+        {
+            return new SqliteWriter(connect(), payload);
+        }
+        catch (final SQLException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    @Override
+    public Reader reader()
+    {
+        try
+        {
+            return new SqliteReader(connect());
+        }
+        catch (final SQLException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    @Override
+    public void close()
+    {
+        try
+        {
+            schema.close();
+        }
+        catch (final SQLException ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
+    private static final class SqliteWriter implements Writer
+    {
+        private final Connection connection;
+        private final PreparedStatement selectVersion;
+        private final PreparedStatement insert;
+        private final byte[] payload;
+        private long lastActualVersion;
+
+        SqliteWriter(final Connection connection, final byte[] payload) throws SQLException
+        {
+            this.connection = connection;
+            this.payload = payload.clone();
+            connection.setAutoCommit(false);
+            selectVersion = connection.prepareStatement(SELECT_VERSION);
+            insert = connection.prepareStatement(INSERT);
+        }
+
+        @Override
+        public long tryAppend(final long streamId, final long expectedVersion)
+        {
+            return tryAppendBatch(streamId, expectedVersion, 1);
+        }
+
+        @Override
+        public long tryAppendBatch(final long streamId, final long expectedVersion, final int count)
+        {
+            try
+            {
+                final long current;
+                selectVersion.setLong(1, streamId);
+                try (ResultSet rows = selectVersion.executeQuery())
+                {
+                    rows.next();
+                    current = rows.getLong(1);
+                }
+                if (expectedVersion >= 0 && expectedVersion != current)
+                {
+                    connection.rollback();
+                    lastActualVersion = current;
+                    return CONFLICT;
+                }
+                long version = current;
+                for (int i = 0; i < count; i++)
+                {
+                    version++;
+                    insert.setLong(1, streamId);
+                    insert.setLong(2, version);
+                    insert.setInt(3, Bench.EVENT_TYPE);
+                    insert.setBytes(4, payload);
+                    if (count == 1)
+                    {
+                        insert.executeUpdate();
+                    }
+                    else
+                    {
+                        insert.addBatch();
+                    }
+                }
+                if (count > 1)
+                {
+                    insert.executeBatch();
+                }
+                connection.commit();
+                return version;
+            }
+            catch (final SQLException ex)
+            {
+                try
+                {
+                    connection.rollback();
+                }
+                catch (final SQLException suppressed)
+                {
+                    ex.addSuppressed(suppressed);
+                }
+                throw new IllegalStateException(ex);
+            }
+        }
+
+        @Override
+        public long lastActualVersion()
+        {
+            return lastActualVersion;
+        }
+
+        @Override
+        public void close()
+        {
+            try
+            {
+                connection.close();
+            }
+            catch (final SQLException ex)
+            {
+                throw new IllegalStateException(ex);
+            }
+        }
+    }
+
+    private static final class SqliteReader implements Reader
+    {
+        private final Connection connection;
+        private final PreparedStatement readStream;
+        private final PreparedStatement readAll;
+        private final PreparedStatement readLatest;
+        private long digest;
+
+        SqliteReader(final Connection connection) throws SQLException
+        {
+            this.connection = connection;
+            readStream = connection.prepareStatement(READ_STREAM);
+            readAll = connection.prepareStatement(READ_ALL);
+            readLatest = connection.prepareStatement(READ_LATEST);
+        }
+
+        private int fold(final PreparedStatement query) throws SQLException
+        {
+            int count = 0;
+            try (ResultSet rows = query.executeQuery())
+            {
+                while (rows.next())
+                {
+                    final byte[] payload = rows.getBytes(4);
+                    final long head = payload.length >= Long.BYTES ? payload[0] | (long)payload[7] << 56 : payload.length;
+                    digest += rows.getLong(1) ^ rows.getLong(2) ^ rows.getInt(3) ^ payload.length ^ head;
+                    count++;
+                }
+            }
+            return count;
+        }
+
+        @Override
+        public int readStream(final long streamId, final long fromVersion, final int maxCount)
+        {
+            try
+            {
+                readStream.setLong(1, streamId);
+                readStream.setLong(2, fromVersion);
+                readStream.setInt(3, maxCount);
+                return fold(readStream);
+            }
+            catch (final SQLException ex)
+            {
+                throw new IllegalStateException(ex);
+            }
+        }
+
+        @Override
+        public long readAll()
+        {
+            try
+            {
+                return fold(readAll);
+            }
+            catch (final SQLException ex)
+            {
+                throw new IllegalStateException(ex);
+            }
+        }
+
+        @Override
+        public int readLatest(final long streamId)
+        {
+            try
+            {
+                readLatest.setLong(1, streamId);
+                return fold(readLatest);
+            }
+            catch (final SQLException ex)
+            {
+                throw new IllegalStateException(ex);
+            }
+        }
+
+        @Override
+        public long digest()
+        {
+            return digest;
+        }
+
+        @Override
+        public void close()
+        {
+            try
+            {
+                connection.close();
+            }
+            catch (final SQLException ex)
+            {
+                throw new IllegalStateException(ex);
+            }
+        }
+    }
+}

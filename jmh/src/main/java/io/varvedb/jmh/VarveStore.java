@@ -1,0 +1,152 @@
+package io.varvedb.jmh;
+
+import io.varvedb.Appender;
+import io.varvedb.EventBatch;
+import io.varvedb.EventHandler;
+import io.varvedb.RecordedEvent;
+import io.varvedb.VarveConfig;
+import io.varvedb.VarveDB;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/**
+ * VarveDB through its allocation-free API: {@link Appender#tryAppend} from a direct buffer,
+ * {@link Appender#tryAppendBatch} with a reused {@link EventBatch}, and flyweight reads.
+ */
+final class VarveStore implements EventStore
+{
+    private final VarveDB db;
+
+    VarveStore(final Path directory)
+    {
+        db = VarveDB.open(VarveConfig.builder(directory)
+            .segmentSize(Bench.SEGMENT_SIZE)
+            .indexCapacity(Bench.INDEX_CAPACITY)
+            .build());
+    }
+
+    VarveDB db()
+    {
+        return db;
+    }
+
+    @Override
+    public Writer writer(final byte[] payload)
+    {
+        return new VarveWriter(db.appender(), payload);
+    }
+
+    @Override
+    public Reader reader()
+    {
+        return new VarveReader(db);
+    }
+
+    @Override
+    public void close()
+    {
+        db.close();
+    }
+
+    private static final class VarveWriter implements Writer
+    {
+        private final Appender appender;
+        private final UnsafeBuffer payload;
+        private final int length;
+        private final EventBatch batch = new EventBatch();
+        private int batchCount;
+
+        VarveWriter(final Appender appender, final byte[] bytes)
+        {
+            this.appender = appender;
+            this.length = bytes.length;
+            this.payload = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(1, bytes.length)));
+            payload.putBytes(0, bytes);
+        }
+
+        @Override
+        public long tryAppend(final long streamId, final long expectedVersion)
+        {
+            return appender.tryAppend(streamId, expectedVersion, Bench.EVENT_TYPE, payload, 0, length);
+        }
+
+        @Override
+        public long tryAppendBatch(final long streamId, final long expectedVersion, final int count)
+        {
+            if (count != batchCount)
+            {
+                // a caller rebuilding its batch each time would pay one copy per event more; ours is built once
+                batch.clear();
+                for (int i = 0; i < count; i++)
+                {
+                    batch.add(Bench.EVENT_TYPE, payload, 0, length);
+                }
+                batchCount = count;
+            }
+            return appender.tryAppendBatch(streamId, expectedVersion, batch);
+        }
+
+        @Override
+        public long lastActualVersion()
+        {
+            return appender.lastActualVersion();
+        }
+
+        @Override
+        public void close()
+        {
+            appender.close();
+        }
+    }
+
+    private static final class VarveReader implements Reader, EventHandler
+    {
+        private final VarveDB db;
+        private long digest;
+
+        VarveReader(final VarveDB db)
+        {
+            this.db = db;
+        }
+
+        @Override
+        public void onEvent(final RecordedEvent event)
+        {
+            final int length = event.payloadLength();
+            final long head = length >= Long.BYTES ? event.payload().getLong(0) : length;
+            digest += event.streamId() ^ event.version() ^ event.eventType() ^ length ^ head;
+        }
+
+        @Override
+        public int readStream(final long streamId, final long fromVersion, final int maxCount)
+        {
+            return db.readStream(streamId, fromVersion, maxCount, this);
+        }
+
+        @Override
+        public long readAll()
+        {
+            // one call scans to the end of what is committed
+            return db.readAll(VarveDB.START_POSITION, Integer.MAX_VALUE, this);
+        }
+
+        @Override
+        public int readLatest(final long streamId)
+        {
+            return db.readStreamBackward(streamId, VarveDB.LATEST_VERSION, 1, this);
+        }
+
+        @Override
+        public long digest()
+        {
+            return digest;
+        }
+
+        @Override
+        public void close()
+        {
+        }
+    }
+}
