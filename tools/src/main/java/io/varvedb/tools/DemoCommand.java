@@ -14,15 +14,19 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
 
 /**
  * {@code varve demo}: the inventory story. Products with limited stock are streams; buyer threads race to reserve
@@ -43,7 +47,7 @@ import java.util.concurrent.atomic.AtomicLong;
     })
 public final class DemoCommand implements Callable<Integer>
 {
-    private static final long PROGRESS_INTERVAL_MS = 1000;
+    private static final long PROGRESS_INTERVAL_MS = 500;
     private static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final int SIGNIFICANT_DIGITS = 3;
     private static final int DEMO_INDEX_CAPACITY = 1 << 16;
@@ -62,7 +66,7 @@ public final class DemoCommand implements Callable<Integer>
         description = "Products on sale, one stream each (default: ${DEFAULT-VALUE}).")
     private int products;
 
-    @Option(names = "--stock", paramLabel = "UNITS", defaultValue = "300000",
+    @Option(names = "--stock", paramLabel = "UNITS", defaultValue = "400000",
         description = "Units of stock per product (default: ${DEFAULT-VALUE}).")
     private int stock;
 
@@ -78,6 +82,10 @@ public final class DemoCommand implements Callable<Integer>
         description = "Stop after this long even if stock remains (default: ${DEFAULT-VALUE}).")
     private double durationSeconds;
 
+    @Option(names = "--fresh",
+        description = "Delete the store in --dir first (only if it is a VarveDB store), instead of adding to it.")
+    private boolean fresh;
+
     @Override
     public Integer call()
     {
@@ -85,6 +93,10 @@ public final class DemoCommand implements Callable<Integer>
         checkArguments(buyerCount);
         final PrintWriter out = spec.commandLine().getOut();
         final Path dir = directory.toAbsolutePath().normalize();
+        if (fresh && Files.exists(dir))
+        {
+            deleteStore(dir);
+        }
 
         final long firstProduct;
         final Buyer[] buyers = new Buyer[buyerCount];
@@ -133,6 +145,24 @@ public final class DemoCommand implements Callable<Integer>
         final boolean proven = prove(out, dir, firstProduct, buyers);
         out.flush();
         return proven ? ExitCode.OK : ExitCode.CHECK_FAILED;
+    }
+
+    private static void deleteStore(final Path dir)
+    {
+        // refuse anything that is not recognisably a store: --fresh must never delete someone's files
+        Stores.requireStore(dir);
+        Stores.readMeta(dir);
+        try (Stream<Path> tree = Files.walk(dir))
+        {
+            for (final Path path : (Iterable<Path>)tree.sorted(Comparator.reverseOrder())::iterator)
+            {
+                Files.delete(path);
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw CliException.store("cannot delete " + dir + ": " + ex.getMessage());
+        }
     }
 
     private void checkArguments(final int buyerCount)
@@ -361,19 +391,18 @@ public final class DemoCommand implements Callable<Integer>
             for (int p = 0; p < products; p++)
             {
                 final long streamId = firstProduct + p;
-                final Replay replay = new Replay();
-                final int read = db.readStream(streamId, 1, Integer.MAX_VALUE, replay);
                 long acknowledged = 0;
                 for (final Buyer buyer : buyers)
                 {
                     acknowledged += buyer.ordersByProduct[p];
                 }
-                final String problem = replay.problem(read, db.streamVersion(streamId), acknowledged);
+                final InventoryReplay replay = InventoryReplay.replay(db, streamId);
+                final String problem = replay.problem(acknowledged);
                 allGood &= problem == null;
-                replayedTotal += replay.reservations;
-                out.printf(Locale.ROOT, "  %6d %10s %10s %10s %9s  %s%n", streamId, Format.count(replay.stock),
-                    Format.count(replay.reserved), Format.count(replay.stock - replay.reserved),
-                    Format.count(read), problem == null ? "ok" : "FAILED: " + problem);
+                replayedTotal += replay.reservations();
+                out.printf(Locale.ROOT, "  %6d %10s %10s %10s %9s  %s%n", streamId, Format.count(replay.stock()),
+                    Format.count(replay.reserved()), Format.count(replay.stock() - replay.reserved()),
+                    Format.count(replay.events()), problem == null ? "ok" : "FAILED: " + problem);
             }
         }
         if (replayedTotal != acknowledgedTotal)
@@ -414,74 +443,6 @@ public final class DemoCommand implements Callable<Integer>
         catch (final InterruptedException ex)
         {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /**
-     * Folds one product stream read back from disk and checks it.
-     */
-    private static final class Replay implements EventHandler
-    {
-        private long expectedVersion = 1;
-        private long stock;
-        private long reserved;
-        private long reservations;
-        private String problem;
-
-        @Override
-        public void onEvent(final RecordedEvent event)
-        {
-            if (problem != null)
-            {
-                return;
-            }
-            if (event.version() != expectedVersion)
-            {
-                problem = "version " + event.version() + " where " + expectedVersion + " was due";
-                return;
-            }
-            final int units = Inventory.units(event.payload(), event.payloadLength());
-            if (units < 0)
-            {
-                problem = "version " + event.version() + " has an unreadable payload";
-                return;
-            }
-            if (expectedVersion == 1 && event.eventType() != Inventory.STOCK_ADDED)
-            {
-                problem = "the stream does not start with StockAdded";
-                return;
-            }
-            if (event.eventType() == Inventory.STOCK_ADDED)
-            {
-                stock += units;
-            }
-            else if (event.eventType() == Inventory.STOCK_RESERVED)
-            {
-                reserved += units;
-                reservations++;
-                if (reserved > stock)
-                {
-                    problem = "OVERSOLD at version " + event.version() + ": " + reserved + " reserved of " + stock;
-                }
-            }
-            expectedVersion++;
-        }
-
-        String problem(final int read, final long streamVersion, final long acknowledged)
-        {
-            if (problem != null)
-            {
-                return problem;
-            }
-            if (read != streamVersion)
-            {
-                return "replay read " + read + " events, the index says version " + streamVersion;
-            }
-            if (reservations != acknowledged)
-            {
-                return acknowledged + " reservations acknowledged, " + reservations + " on disk";
-            }
-            return null;
         }
     }
 

@@ -2,6 +2,7 @@ package io.varvedb.tools;
 
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
+import io.varvedb.Subscription;
 import io.varvedb.VarveDB;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
@@ -19,9 +20,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code varve tail DIR}: follow a store from another process, printing events as the writer appends them.
  * <p>
- * The store is opened read-only, so it can run beside the writer. There is no subscription API yet: the command
- * polls, reading from where it stopped, and idles with an Agrona {@link BackoffIdleStrategy} (spin, yield, then
- * park up to a millisecond) when there is nothing new, so it costs little CPU and sees new events quickly.
+ * The store is opened read-only, so it can run beside the writer. A poll-driven {@link Subscription} reads from
+ * where it stopped; when there is nothing new the command idles with an Agrona {@link BackoffIdleStrategy} (spin,
+ * yield, then park up to a millisecond), so it costs little CPU and still sees new events within a millisecond.
  */
 @Command(
     name = "tail",
@@ -71,33 +72,21 @@ public final class TailCommand implements Callable<Integer>
         final IdleStrategy idle = new BackoffIdleStrategy(MAX_SPINS, MAX_YIELDS, MIN_PARK_NANOS, MAX_PARK_NANOS);
         final Printer printer = new Printer(out);
 
-        try (VarveDB db = Stores.openReadOnly(directory))
+        try (VarveDB db = Stores.openReadOnly(directory);
+            Subscription subscription = stream == null ?
+                db.subscription(fromStart ? VarveDB.START_POSITION : VarveDB.FROM_NOW) :
+                db.streamSubscription(stream, fromStart ? 1 : VarveDB.FROM_NOW))
         {
-            long position = fromStart ? VarveDB.START_POSITION : db.tailPosition();
-            long version = stream == null ? 0 : (fromStart ? 1 : db.streamVersion(stream) + 1);
             // on stderr, so stdout carries nothing but events
             err.println("following " + db.directory() + (stream == null ?
-                " from position " + position : " stream " + stream + " from version " + version) +
+                " from position " + Format.count(subscription.position()) :
+                " stream " + stream + " from version " + Format.count(subscription.nextVersion())) +
                 " (Ctrl-C to stop)");
             err.flush();
 
             while (printer.printed < limit && !Thread.currentThread().isInterrupted())
             {
-                final int batch = (int)Math.min(READ_BATCH, limit - printer.printed);
-                final int read;
-                if (stream == null)
-                {
-                    read = db.readAll(position, batch, printer);
-                    if (read > 0)
-                    {
-                        position = printer.nextPosition;
-                    }
-                }
-                else
-                {
-                    read = db.readStream(stream, version, batch, printer);
-                    version += read;
-                }
+                final int read = subscription.poll(printer, (int)Math.min(READ_BATCH, limit - printer.printed));
                 if (read > 0)
                 {
                     out.flush();
@@ -115,7 +104,6 @@ public final class TailCommand implements Callable<Integer>
     private static final class Printer implements EventHandler
     {
         private final PrintWriter out;
-        private long nextPosition;
         private long printed;
 
         Printer(final PrintWriter out)
@@ -127,7 +115,6 @@ public final class TailCommand implements Callable<Integer>
         public void onEvent(final RecordedEvent event)
         {
             out.println(EventLine.format(event));
-            nextPosition = event.nextPosition();
             printed++;
         }
     }
