@@ -5,6 +5,7 @@ import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.DirectBuffer;
 import io.varvedb.internal.log.RecordChecksum;
+import io.varvedb.internal.store.Flusher;
 import org.agrona.concurrent.EpochNanoClock;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -70,6 +71,8 @@ public final class Appender implements AutoCloseable
     }
 
     private final VarveDB db;
+    private final Flusher flusher;
+    private final boolean sync;
     private final Log log;
     private final StreamIndex index;
     private final EpochNanoClock clock;
@@ -84,9 +87,18 @@ public final class Appender implements AutoCloseable
     private long lastPosition = -1;
     private long lastActualVersion;
 
-    Appender(final VarveDB db, final Log log, final StreamIndex index, final EpochNanoClock clock, final int maxEventSize)
+    Appender(
+        final VarveDB db,
+        final Log log,
+        final StreamIndex index,
+        final Flusher flusher,
+        final VarveConfig config)
     {
         this.db = db;
+        this.flusher = flusher;
+        this.sync = config.durability() == Durability.SYNC;
+        final EpochNanoClock clock = config.clock();
+        final int maxEventSize = config.maxEventSize();
         this.log = log;
         this.index = index;
         this.clock = clock;
@@ -235,6 +247,10 @@ public final class Appender implements AutoCloseable
 
             commit(slot, version, position);
             lastPosition = position;
+            if (sync)
+            {
+                flusher.forceUpTo(position + alignedLength);
+            }
             return version;
         }
         finally
@@ -320,6 +336,10 @@ public final class Appender implements AutoCloseable
 
             commit(slot, version, position);
             lastPosition = position;
+            if (sync)
+            {
+                flusher.forceUpTo(position + claimedLength);
+            }
             return version;
         }
         finally
@@ -409,6 +429,10 @@ public final class Appender implements AutoCloseable
             }
             index.releaseState(slot, committedState(lastVersion));
             lastPosition = position + (offsets[count - 1] - start);
+            if (sync)
+            {
+                flusher.forceUpTo(position + totalLength);
+            }
             return lastVersion;
         }
         finally
@@ -441,6 +465,22 @@ public final class Appender implements AutoCloseable
     public long lastPosition()
     {
         return lastPosition;
+    }
+
+    /**
+     * Wait until the event at {@code position} is forced to disk, forcing it now if the flusher has not yet.
+     * Many appenders waiting at once share one force. Needed only in {@link Durability#OS} and
+     * {@link Durability#GROUP_COMMIT}; in {@link Durability#SYNC} an append returns durable.
+     *
+     * @param position an event's log position, for example {@link #lastPosition()}.
+     */
+    public void awaitDurable(final long position)
+    {
+        if (position < 0)
+        {
+            throw new IllegalArgumentException("not a log position: " + position);
+        }
+        flusher.forceUpTo(position + 1);
     }
 
     /**

@@ -21,6 +21,10 @@ public final class VarveConfig
     public static final int DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
     /** Default most streams: 1,048,576 (a 64 MiB stream table). */
     public static final int DEFAULT_INDEX_CAPACITY = 1 << 20;
+    /** Default interval of the group-commit flusher: 1 ms. */
+    public static final long DEFAULT_FLUSH_INTERVAL_MICROS = 1000;
+    /** Default interval of checkpoints: 1 s. */
+    public static final long DEFAULT_CHECKPOINT_INTERVAL_MILLIS = 1000;
     /** Default largest payload: 4 MiB, or less where the segment is small. */
     public static final int DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024;
 
@@ -32,6 +36,9 @@ public final class VarveConfig
     private final boolean verifyChecksumsOnRead;
     private final boolean preallocate;
     private final EpochNanoClock clock;
+    private final Durability durability;
+    private final long flushIntervalMicros;
+    private final long checkpointIntervalMillis;
 
     private VarveConfig(final Builder builder)
     {
@@ -43,6 +50,9 @@ public final class VarveConfig
         verifyChecksumsOnRead = builder.verifyChecksumsOnRead;
         preallocate = builder.preallocate;
         clock = builder.clock != null ? builder.clock : new OffsetEpochNanoClock();
+        durability = builder.durability;
+        flushIntervalMicros = builder.flushIntervalMicros;
+        checkpointIntervalMillis = builder.checkpointIntervalMillis;
         if (maxEventSize > maxPayloadFor(segmentSize))
         {
             throw new IllegalArgumentException("maxEventSize " + maxEventSize + " does not fit a segment of " +
@@ -137,6 +147,30 @@ public final class VarveConfig
         return clock;
     }
 
+    /**
+     * @return what an acknowledged append survives.
+     */
+    public Durability durability()
+    {
+        return durability;
+    }
+
+    /**
+     * @return in {@link Durability#GROUP_COMMIT}: how often the log is forced, in microseconds.
+     */
+    public long flushIntervalMicros()
+    {
+        return flushIntervalMicros;
+    }
+
+    /**
+     * @return how often the log and index are forced and the recovery starting point moved, in milliseconds.
+     */
+    public long checkpointIntervalMillis()
+    {
+        return checkpointIntervalMillis;
+    }
+
     VarveConfig withShape(final int segmentSize, final int indexCapacity)
     {
         final Builder builder = new Builder(directory)
@@ -145,7 +179,10 @@ public final class VarveConfig
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
             .preallocate(preallocate)
-            .clock(clock);
+            .clock(clock)
+            .durability(durability)
+            .flushIntervalMicros(flushIntervalMicros)
+            .checkpointIntervalMillis(checkpointIntervalMillis);
         builder.maxEventSize = Math.min(maxEventSize, maxPayloadFor(segmentSize));
         return builder.build();
     }
@@ -155,7 +192,9 @@ public final class VarveConfig
     {
         return "VarveConfig{directory=" + directory + ", segmentSize=" + segmentSize + ", indexCapacity=" +
             indexCapacity + ", maxEventSize=" + maxEventSize + ", indexBlocksPerChunk=" + indexBlocksPerChunk +
-            ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", preallocate=" + preallocate + "}";
+            ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", preallocate=" + preallocate + ", durability=" +
+            durability + ", flushIntervalMicros=" + flushIntervalMicros + ", checkpointIntervalMillis=" +
+            checkpointIntervalMillis + "}";
     }
 
     /**
@@ -168,9 +207,12 @@ public final class VarveConfig
         private int indexCapacity = DEFAULT_INDEX_CAPACITY;
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
-        private boolean verifyChecksumsOnRead;
+        private boolean verifyChecksumsOnRead = true;
         private boolean preallocate = true;
         private EpochNanoClock clock;
+        private Durability durability = Durability.OS;
+        private long flushIntervalMicros = DEFAULT_FLUSH_INTERVAL_MICROS;
+        private long checkpointIntervalMillis = DEFAULT_CHECKPOINT_INTERVAL_MILLIS;
 
         private Builder(final Path directory)
         {
@@ -245,7 +287,53 @@ public final class VarveConfig
         }
 
         /**
-         * Check each record's CRC32C on every read (recovery always checks). Default false.
+         * What an acknowledged append survives; see {@link Durability}. Default {@link Durability#OS}.
+         *
+         * @param durability the mode.
+         * @return this builder.
+         */
+        public Builder durability(final Durability durability)
+        {
+            this.durability = Objects.requireNonNull(durability, "durability");
+            return this;
+        }
+
+        /**
+         * In {@link Durability#GROUP_COMMIT}, how often the background flusher forces the log. Default 1000 us.
+         *
+         * @param micros interval, at least 1.
+         * @return this builder.
+         */
+        public Builder flushIntervalMicros(final long micros)
+        {
+            if (micros < 1)
+            {
+                throw new IllegalArgumentException("flushIntervalMicros must be >= 1, got " + micros);
+            }
+            this.flushIntervalMicros = micros;
+            return this;
+        }
+
+        /**
+         * How often the log and the index are forced and the point recovery scans from moves forward, in every
+         * mode: the bound on how much log a recovery after a crash reads. Default 1000 ms.
+         *
+         * @param millis interval, at least 1.
+         * @return this builder.
+         */
+        public Builder checkpointIntervalMillis(final long millis)
+        {
+            if (millis < 1)
+            {
+                throw new IllegalArgumentException("checkpointIntervalMillis must be >= 1, got " + millis);
+            }
+            this.checkpointIntervalMillis = millis;
+            return this;
+        }
+
+        /**
+         * Check each record's CRC32C on every read, so a damaged record is reported
+         * ({@link CorruptStoreException}) instead of served. Default true; recovery always checks.
          *
          * @param verify true to check.
          * @return this builder.

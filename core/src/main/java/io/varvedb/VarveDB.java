@@ -6,7 +6,9 @@ import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
+import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.store.CheckpointStore;
+import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.MetaDescriptor;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
@@ -25,6 +27,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
@@ -82,6 +85,7 @@ public final class VarveDB implements AutoCloseable
     private final Log log;
     private final StreamIndex index;
     private final Preallocator preallocator;
+    private final Flusher flusher;
     private final boolean openedCleanly;
     private final Recovery.Result recovery;
     private final Set<Appender> appenders = ConcurrentHashMap.newKeySet();
@@ -89,6 +93,7 @@ public final class VarveDB implements AutoCloseable
     private final CheckpointStore checkpoints;
     private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(ReadContext::new);
     private final boolean verifyChecksums;
+    private final long committedAtOpen;
     private volatile boolean closed;
 
     private VarveDB(final VarveConfig requested, final boolean readOnly)
@@ -166,27 +171,63 @@ public final class VarveDB implements AutoCloseable
                     MetaDescriptor.CLEAN;
                 this.recovery = null;
                 this.preallocator = null;
+                this.flusher = null;
+                this.committedAtOpen = metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET);
             }
             else
             {
-                final boolean indexExists = StreamIndex.exists(indexDirectory);
-                this.index = indexExists ?
-                    StreamIndex.open(indexDirectory, false) :
-                    StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk());
-                this.openedCleanly = indexExists &&
+                StreamIndex existing = null;
+                if (StreamIndex.exists(indexDirectory))
+                {
+                    try
+                    {
+                        existing = StreamIndex.open(indexDirectory, false);
+                    }
+                    catch (final CorruptStoreException ex)
+                    {
+                        // a VarveDB index of the wrong shape: it is derived from the log, so rebuild it
+                        deleteIndexFiles(indexDirectory);
+                    }
+                }
+                this.index = existing != null ?
+                    existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk());
+                final long tail = log.tail();
+                final boolean indexUsable = existing != null && index.chunksPresent();
+                this.openedCleanly = indexUsable &&
                     metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
-                    index.indexedPosition() == log.tail() &&
-                    index.chunksPresent();
-                this.recovery = openedCleanly ? null : Recovery.recover(log, index);
+                    index.indexedPosition() == tail;
+                if (openedCleanly)
+                {
+                    checkSegmentsPresent(tail);
+                    this.recovery = null;
+                }
+                else
+                {
+                    final long checkpoint = indexUsable ?
+                        Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
+                    final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
+                    this.recovery = Recovery.recover(log, index, checkpoint, durable);
+                    metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
+                    metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
+                        Math.min(checkpoint, recovery.end()));
+                }
+                this.committedAtOpen = log.tail();
+                log.creatableFrom(log.segmentOf(committedAtOpen));
 
                 // from here until a clean close the index may run ahead of what is forced to disk
                 index.indexedPosition(-1);
-                index.force();
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
+                this.flusher = new Flusher(log, index, metaBuffer,
+                    config.durability() == Durability.GROUP_COMMIT ?
+                        TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
+                    TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()));
+                // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
+                flusher.checkpoint();
                 metaFile.force();
 
                 log.preallocate();
                 index.preallocate();
+                flusher.start();
                 if (config.preallocate())
                 {
                     this.preallocator = new Preallocator(log, index, "varve-preallocator");
@@ -262,7 +303,7 @@ public final class VarveDB implements AutoCloseable
         {
             throw new ReadOnlyStoreException("the store at " + directory + " is open read-only");
         }
-        final Appender appender = new Appender(this, log, index, config.clock(), config.maxEventSize());
+        final Appender appender = new Appender(this, log, index, flusher, config);
         appenders.add(appender);
         if (closed)
         {
@@ -440,6 +481,12 @@ public final class VarveDB implements AutoCloseable
                 final int frameLength = buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
                 if (frameLength <= 0)
                 {
+                    if (position < committedAtOpen)
+                    {
+                        throw new CorruptStoreException("no record at log position " + position + " in " +
+                            log.segmentPath(log.segmentOf(position)) + ", below " + committedAtOpen +
+                            " where every record was committed when the store was opened");
+                    }
                     break;
                 }
                 final short type = buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
@@ -740,6 +787,16 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
+     * @return the log position below which every record is known to be forced to disk: those events survive a
+     * power cut. Grows in every {@link Durability} mode; see {@link Appender#awaitDurable(long)}.
+     */
+    public long durablePosition()
+    {
+        checkOpen();
+        return meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET);
+    }
+
+    /**
      * @return the number of streams in the store.
      */
     public long streamCount()
@@ -797,6 +854,15 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
+     * @return where recovery at open started scanning the log (its last index checkpoint), or -1 when no
+     * recovery ran.
+     */
+    public long recoveryScannedFrom()
+    {
+        return recovery == null ? -1 : recovery.scannedFrom();
+    }
+
+    /**
      * @return unfinished records recovery dropped or padded at open; 0 when no recovery ran.
      */
     public long recoveryDiscarded()
@@ -833,6 +899,10 @@ public final class VarveDB implements AutoCloseable
         {
             preallocator.close();
         }
+        if (flusher != null)
+        {
+            flusher.close();
+        }
         if (!readOnly)
         {
             try
@@ -840,6 +910,8 @@ public final class VarveDB implements AutoCloseable
                 log.force();
                 if (!log.hasDeferredPadding())
                 {
+                    meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
+                    meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
                     index.indexedPosition(log.tail());
                     index.force();
                     // the clean mark goes last, after everything it vouches for is on disk
@@ -939,6 +1011,40 @@ public final class VarveDB implements AutoCloseable
         catch (final IOException ex)
         {
             return "";
+        }
+    }
+
+    private void checkSegmentsPresent(final long tail)
+    {
+        final long segments = tail == 0 ? 0 : log.segmentOf(tail - 1) + 1;
+        final long expectedLength = (long)SegmentDescriptor.HEADER_LENGTH + config.segmentSize();
+        for (long segment = 0; segment < segments; segment++)
+        {
+            final Path path = log.segmentPath(segment);
+            try
+            {
+                if (!Files.exists(path) || Files.size(path) != expectedLength)
+                {
+                    throw new CorruptStoreException("log segment " + path + " is " +
+                        (Files.exists(path) ? Files.size(path) + " bytes, expected " + expectedLength : "missing") +
+                        "; the log holds events up to position " + tail + "; refusing to open");
+                }
+            }
+            catch (final IOException ex)
+            {
+                throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
+            }
+        }
+    }
+
+    private static void deleteIndexFiles(final Path indexDirectory) throws IOException
+    {
+        try (Stream<Path> files = Files.list(indexDirectory))
+        {
+            for (final Path file : files.toList())
+            {
+                Files.delete(file);
+            }
         }
     }
 

@@ -252,12 +252,24 @@ class ConcurrentStressTest
         assertEquals(appended, streams.values().stream().mapToLong(List::size).sum());
     }
 
+    /**
+     * Make a closed store look as a crashed writer leaves it before any checkpoint: not closed cleanly, nothing
+     * known durable, no index checkpoint.
+     */
     static void markDirty(final Path dir) throws IOException
+    {
+        markCrashed(dir, 0, 0);
+    }
+
+    static void markCrashed(final Path dir, final long indexCheckpoint, final long durable) throws IOException
     {
         try (FileChannel channel = FileChannel.open(dir.resolve(MetaDescriptor.FILE_NAME), StandardOpenOption.WRITE))
         {
             final ByteBuffer dirty = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, MetaDescriptor.DIRTY);
             channel.write(dirty, MetaDescriptor.CLEAN_SHUTDOWN_OFFSET);
+            final ByteBuffer position = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            channel.write(position.putLong(0, durable), MetaDescriptor.DURABLE_POSITION_OFFSET);
+            channel.write(position.clear().putLong(0, indexCheckpoint), MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
         }
     }
 }

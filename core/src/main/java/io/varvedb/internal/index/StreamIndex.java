@@ -37,6 +37,8 @@ import static io.varvedb.internal.index.StreamIndexDescriptor.*;
 public final class StreamIndex
 {
     private static final long MIX = 0x9E3779B97F4A7C15L;
+    /** Skew-binary search needs at most about 2 log2(n) hops; more means the links are damaged. */
+    private static final int MAX_HOPS = 256;
 
     private final Path directory;
     private final MappedFile tableFile;
@@ -365,12 +367,27 @@ public final class StreamIndex
             return table.getLongAcquire(slot + SLOT_FIRST_BLOCK_OFFSET);
         }
         long block = table.getLongAcquire(slot + SLOT_LAST_BLOCK_OFFSET);
-        if (block == 0 || ordinal(block) < target)
+        if (block == 0)
         {
             return 0;
         }
-        while (true)
+        if (block > blockCount())
         {
+            throw new CorruptStoreException("stream index: a stream's last block " + block + " is beyond the " +
+                blockCount() + " allocated in " + directory + "; delete the index directory to rebuild it");
+        }
+        if (ordinal(block) < target)
+        {
+            return 0;
+        }
+        for (int hops = 0; ; hops++)
+        {
+            if (block <= 0 || block > blockCount() || hops > MAX_HOPS)
+            {
+                throw new CorruptStoreException("stream index: damaged block links (block " + block + ", hop " +
+                    hops + ") while looking for ordinal " + target + " in " + directory +
+                    "; delete the index directory to rebuild it from the log");
+            }
             final long ordinal = ordinal(block);
             if (ordinal == target)
             {
@@ -379,9 +396,15 @@ public final class StreamIndex
             if (ordinal < target)
             {
                 throw new CorruptStoreException("stream index: block " + block + " of ordinal " + ordinal +
-                    " reached while looking for ordinal " + target + " (" + directory + ")");
+                    " reached while looking for ordinal " + target + " in " + directory +
+                    "; delete the index directory to rebuild it from the log");
             }
             final long jump = jump(block);
+            if (jump <= 0 || jump > blockCount())
+            {
+                throw new CorruptStoreException("stream index: block " + block + " has a damaged jump link " +
+                    jump + " in " + directory + "; delete the index directory to rebuild it from the log");
+            }
             block = ordinal(jump) >= target ? jump : previous(block);
         }
     }
@@ -395,6 +418,68 @@ public final class StreamIndex
     {
         // acquire: pairs with the release in putPosition
         return chunkBuffer(block).getLongAcquire(blockOffset(block) + entryOffset(version)) - 1;
+    }
+
+    /**
+     * @param slot    the stream's slot.
+     * @param version a version from 1.
+     * @return its log position, or -1 if the index has none.
+     */
+    public long positionOf(final int slot, final long version)
+    {
+        final long block = findBlock(slot, version);
+        return block == 0 ? -1 : positionAt(block, version);
+    }
+
+    /**
+     * Erase the entries of every version after {@code version}: recovery found their records gone.
+     *
+     * @param slot    the stream's slot.
+     * @param version the last version to keep.
+     */
+    public void clearAfter(final int slot, final long version)
+    {
+        long block = findBlock(slot, version + 1);
+        long next = version + 1;
+        while (block != 0)
+        {
+            final UnsafeBuffer buffer = chunkBuffer(block);
+            final int offset = blockOffset(block) + entryOffset(next);
+            if (buffer.getLong(offset) == 0)
+            {
+                return;
+            }
+            buffer.putLongRelease(offset, 0);
+            next++;
+            if (ordinalOf(next) != ordinalOf(next - 1))
+            {
+                block = next(block);
+            }
+        }
+    }
+
+    /**
+     * @param slot the stream's slot.
+     * @return its last block, or 0.
+     */
+    public long lastBlock(final int slot)
+    {
+        return table.getLongAcquire(slot + SLOT_LAST_BLOCK_OFFSET);
+    }
+
+    /**
+     * Set the counters recovery recomputed from the slots themselves: they may lag on disk behind the slots.
+     *
+     * @param streams   streams in the table.
+     * @param maxBlock  highest block number any stream uses.
+     */
+    public void repairCounters(final long streams, final long maxBlock)
+    {
+        table.putLongVolatile(STREAM_COUNT_OFFSET, streams);
+        if (table.getLongVolatile(BLOCK_COUNT_OFFSET) < maxBlock)
+        {
+            table.putLongVolatile(BLOCK_COUNT_OFFSET, maxBlock);
+        }
     }
 
     /**
@@ -483,9 +568,10 @@ public final class StreamIndex
                         chunkLength(blocksPerChunk));
                 }
             }
-            else if (readOnly)
+            else if (readOnly || chunk > (blockCount() + blocksPerChunk) / blocksPerChunk)
             {
-                throw new CorruptStoreException("stream index chunk " + path + " is missing");
+                throw new CorruptStoreException("stream index chunk " + path + " is missing (" + blockCount() +
+                    " blocks allocated); delete the index directory to rebuild it from the log");
             }
             else
             {

@@ -185,6 +185,20 @@ public final class MappedFile
     }
 
     /**
+     * Flush the dirty pages of one range of this mapping.
+     *
+     * @param offset first byte.
+     * @param length bytes.
+     */
+    public void force(final int offset, final int length)
+    {
+        if (!readOnly && length > 0)
+        {
+            mapped.force(offset, length);
+        }
+    }
+
+    /**
      * @return the view over the whole file.
      */
     public UnsafeBuffer buffer()

@@ -39,6 +39,7 @@ public final class Log
     private volatile MappedFile[] segments = new MappedFile[0];
     private volatile UnsafeBuffer[] buffers = new UnsafeBuffer[0];
     private Runnable onSegmentRoll = () -> {};
+    private long creatableFrom;
 
     /**
      * @param directory     the {@code log/} directory.
@@ -79,6 +80,17 @@ public final class Log
     public void onSegmentRoll(final Runnable onSegmentRoll)
     {
         this.onSegmentRoll = onSegmentRoll;
+    }
+
+    /**
+     * Forbid creating segment files below {@code segment}: the log has used those, so a missing one is damage to
+     * report, not a file to make anew.
+     *
+     * @param segment the first segment that may still be created.
+     */
+    public void creatableFrom(final long segment)
+    {
+        this.creatableFrom = segment;
     }
 
     /** Smallest segment the format allows. */
@@ -310,6 +322,10 @@ public final class Log
             {
                 return null;
             }
+            else if (segment < creatableFrom)
+            {
+                throw new CorruptStoreException("log segment " + path + " is missing, though the log has used it");
+            }
             else
             {
                 file = MappedFile.create(path, (long)SegmentDescriptor.HEADER_LENGTH + segmentLength,
@@ -433,6 +449,25 @@ public final class Log
     public Path segmentPath(final long segment)
     {
         return directory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
+    }
+
+    /**
+     * Force the log range {@code [from, to)} to disk.
+     *
+     * @param from first position.
+     * @param to   end position, exclusive.
+     */
+    public void force(final long from, final long to)
+    {
+        long position = from;
+        while (position < to)
+        {
+            final long segment = position >>> shift;
+            final long end = Math.min(to, nextSegmentStart(position));
+            segmentBuffer(segment);
+            segments[(int)segment].force(offset(position), (int)(end - position));
+            position = end;
+        }
     }
 
     /**

@@ -29,7 +29,17 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 136
  *  +---------------------------------------------------------------+
+ *  |  Durable Position: the log below it is forced to disk (line)  | 256
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |  Index Checkpoint: the index was forced covering the log below | 264
+ *  |  this position; recovery scans the log from here              |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 272
+ *  +---------------------------------------------------------------+
  * </pre>
+ * The durable position and the index checkpoint are written only after what they vouch for has been forced,
+ * and are not forced themselves at once: a copy on disk that lags only makes recovery scan a little more.
  * The tail is the counter appenders claim log space from with an atomic add. It sits alone on its cache line
  * (and away from the adjacent line prefetchers pair it with) so claims do not slow readers of the header.
  */
@@ -56,6 +66,10 @@ public final class MetaDescriptor
     public static final int CREATED_OFFSET = 24;
     /** Offset of the tail position. */
     public static final int TAIL_POSITION_OFFSET = 128;
+    /** Offset of the durable position. */
+    public static final int DURABLE_POSITION_OFFSET = 256;
+    /** Offset of the index checkpoint. */
+    public static final int INDEX_CHECKPOINT_OFFSET = 264;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 

@@ -39,6 +39,8 @@ public final class Recovery
 {
     private final Log log;
     private final StreamIndex index;
+    private final long durable;
+    private final boolean incremental;
     private final RecordChecksum checksum = new RecordChecksum();
     private final List<long[]> holes = new ArrayList<>();
     private final List<long[]> batch = new ArrayList<>();
@@ -46,41 +48,82 @@ public final class Recovery
     private long events;
     private long discarded;
 
-    private Recovery(final Log log, final StreamIndex index)
+    private Recovery(final Log log, final StreamIndex index, final long durable, final boolean incremental)
     {
         this.log = log;
         this.index = index;
+        this.durable = durable;
+        this.incremental = incremental;
     }
 
     /**
-     * Scan the log from the start, rebuild the index, repair the tail.
+     * Repair the log's tail and bring the index in line with it.
+     * <p>
+     * With an index checkpoint, only the log from the checkpoint on is scanned: the index was forced covering
+     * everything before it. Index entries and versions beyond the recovered end are then rolled back, slot by
+     * slot. If the index contradicts the log anywhere, recovery falls back to rebuilding it from the start.
      *
-     * @param log   the log, writable.
-     * @param index the index, writable; reset first.
+     * @param log             the log, writable.
+     * @param index           the index, writable.
+     * @param indexCheckpoint log position the index was last forced for; 0 to rebuild from the start.
+     * @param durable         log position below which the log was forced: damage there is corruption, never
+     *                        a torn tail.
      * @return what recovery found.
      */
-    public static Result recover(final Log log, final StreamIndex index)
+    public static Result recover(final Log log, final StreamIndex index, final long indexCheckpoint, final long durable)
     {
-        return new Recovery(log, index).run();
+        if (indexCheckpoint > 0)
+        {
+            try
+            {
+                return new Recovery(log, index, durable, true).run(indexCheckpoint);
+            }
+            catch (final RuntimeException ex)
+            {
+                if (ex instanceof CorruptStoreException && ex.getMessage().startsWith(LOG_PREFIX))
+                {
+                    throw ex;
+                }
+                // IndexMismatch or damaged index links: the index cannot be trusted, rebuild it from the whole log
+            }
+        }
+        return new Recovery(log, index, durable, false).run(0);
     }
 
     /**
      * What recovery did.
      *
-     * @param end       the log end after recovery.
-     * @param events    events kept.
-     * @param discarded unfinished records dropped or turned into padding.
+     * @param end         the log end after recovery.
+     * @param scannedFrom where the scan of the log started.
+     * @param events      events scanned and indexed.
+     * @param discarded   unfinished records dropped or turned into padding.
      */
-    public record Result(long end, long events, long discarded)
+    public record Result(long end, long scannedFrom, long events, long discarded)
     {
     }
 
-    private Result run()
+    /** Thrown when the index disagrees with the log during an incremental recovery. */
+    private static final class IndexMismatch extends RuntimeException
     {
-        index.reset();
+        private static final long serialVersionUID = 1L;
+
+        IndexMismatch(final String message)
+        {
+            super(message, null, false, false);
+        }
+    }
+
+    private static final String LOG_PREFIX = "log: ";
+
+    private Result run(final long start)
+    {
+        if (!incremental)
+        {
+            index.reset();
+        }
         final long tailBound = Math.max(log.tail(), lastSegmentEnd());
-        long position = 0;
-        long goodEnd = 0;
+        long position = start;
+        long goodEnd = start;
 
         while (position < tailBound)
         {
@@ -96,15 +139,22 @@ public final class Recovery
             final int room = (int)(segmentEnd - position);
             final int frameLength = buffer.getInt(offset + FRAME_LENGTH_OFFSET);
 
+            final boolean valid = frameLength > 0 && isValid(checksum, buffer, offset, frameLength, room);
+            if (!valid && position < durable)
+            {
+                throw new CorruptStoreException(LOG_PREFIX + log.segmentPath(segment) + ": the record at log " +
+                    "position " + position + " (file offset " + offset + ") is damaged, below the durable position " +
+                    durable + " (the log there was forced to disk); refusing to open rather than lose it");
+            }
             if (frameLength > 0)
             {
-                if (!isValid(checksum, buffer, offset, frameLength, room))
+                if (!valid)
                 {
                     if (validRecordAfter(position + ALIGNMENT, tailBound) >= 0)
                     {
-                        throw new CorruptStoreException(log.segmentPath(segment) + ": the record at log position " +
-                            position + " (file offset " + offset + ") fails its checksum or framing, and intact " +
-                            "records follow it; refusing to open rather than drop them");
+                        throw new CorruptStoreException(LOG_PREFIX + log.segmentPath(segment) + ": the record at " +
+                            "log position " + position + " (file offset " + offset + ") fails its checksum or " +
+                            "framing, and intact records follow it; refusing to open rather than drop them");
                     }
                     break;
                 }
@@ -143,8 +193,50 @@ public final class Recovery
 
         abandonBatch();
         holes.clear();
+        if (goodEnd < durable)
+        {
+            throw new CorruptStoreException(LOG_PREFIX + "the log ends at " + goodEnd + " but was forced to disk up " +
+                "to " + durable + " (" + log.segmentPath(log.segmentOf(goodEnd)) + "); refusing to open");
+        }
         truncate(goodEnd);
-        return new Result(goodEnd, events, discarded);
+        if (incremental)
+        {
+            repairSlots(goodEnd);
+        }
+        return new Result(goodEnd, start, events, discarded);
+    }
+
+    /**
+     * Roll every stream back to its last event below {@code end}: the index may hold versions, pending states
+     * or entries for records that recovery dropped, and its counters may lag behind its slots.
+     */
+    private void repairSlots(final long end)
+    {
+        long streams = 0;
+        long maxBlock = 0;
+        for (int i = 0; i < index.tableSize(); i++)
+        {
+            final int slot = index.slotOffset(i);
+            if (index.streamIdAt(slot) == 0)
+            {
+                continue;
+            }
+            streams++;
+            maxBlock = Math.max(maxBlock, index.lastBlock(slot));
+            long version = committedVersion(index.state(slot));
+            while (version > 0)
+            {
+                final long position = index.positionOf(slot, version);
+                if (position >= 0 && position < end)
+                {
+                    break;
+                }
+                version--;
+            }
+            index.clearAfter(slot, version);
+            index.releaseState(slot, committedState(version));
+        }
+        index.repairCounters(streams, maxBlock);
     }
 
     private boolean acceptEvent(final UnsafeBuffer buffer, final int offset, final long position)
@@ -217,9 +309,22 @@ public final class Recovery
     {
         final int slot = index.findOrCreateSlot(streamId);
         final long current = committedVersion(index.state(slot));
+        if (incremental && version <= current)
+        {
+            if (index.positionOf(slot, version) != position)
+            {
+                throw new IndexMismatch("stream " + streamId + " version " + version);
+            }
+            events++;
+            return;
+        }
         if (version != current + 1)
         {
-            throw new CorruptStoreException("log position " + position + " (" +
+            if (incremental)
+            {
+                throw new IndexMismatch("stream " + streamId + " version " + version + " after " + current);
+            }
+            throw new CorruptStoreException(LOG_PREFIX + "position " + position + " (" +
                 log.segmentPath(log.segmentOf(position)) + "): stream " + streamId + " has version " + version +
                 " after version " + current + "; the log is inconsistent");
         }
@@ -283,7 +388,7 @@ public final class Recovery
         {
             if (segment > missing)
             {
-                throw new CorruptStoreException("log segment " + log.segmentPath(missing) + " is missing but " +
+                throw new CorruptStoreException(LOG_PREFIX + "segment " + log.segmentPath(missing) + " is missing but " +
                     log.segmentPath(segment) + " exists; refusing to open rather than drop the events after the gap");
             }
         }

@@ -1,0 +1,202 @@
+package io.varvedb.internal.store;
+
+import io.varvedb.internal.index.StreamIndex;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.RecordDescriptor;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Forces the log to disk and advances the durable position; periodically forces the index too and advances the
+ * index checkpoint, from which recovery scans.
+ * <p>
+ * Group commit: whoever needs the log forced up to some position ({@link #forceUpTo}) takes the force lock;
+ * if another thread's force already covered it, it returns at once, otherwise it forces everything published
+ * so far (its own record and every other committed one), so many appends share one force.
+ */
+public final class Flusher implements Runnable
+{
+    private final Log log;
+    private final StreamIndex index;
+    private final UnsafeBuffer meta;
+    private final long flushIntervalNs;
+    private final long checkpointIntervalNs;
+    private final Object forceLock = new Object();
+    private final Thread thread;
+    private volatile boolean running = true;
+    private volatile Throwable lastError;
+    private long lastCheckpointNs = System.nanoTime();
+
+    /**
+     * @param log                  the log.
+     * @param index                the stream index.
+     * @param meta                 the meta file's buffer.
+     * @param flushIntervalNs      how often to force the log; 0 for only at checkpoints.
+     * @param checkpointIntervalNs how often to force the index and advance the index checkpoint.
+     */
+    public Flusher(
+        final Log log, final StreamIndex index, final UnsafeBuffer meta, final long flushIntervalNs,
+        final long checkpointIntervalNs)
+    {
+        this.log = log;
+        this.index = index;
+        this.meta = meta;
+        this.flushIntervalNs = flushIntervalNs;
+        this.checkpointIntervalNs = checkpointIntervalNs;
+        this.thread = new Thread(this, "varve-flusher");
+        this.thread.setDaemon(true);
+    }
+
+    /**
+     * Start the background thread.
+     */
+    public void start()
+    {
+        thread.start();
+    }
+
+    /**
+     * @return the log position below which everything is forced to disk.
+     */
+    public long durablePosition()
+    {
+        return meta.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET);
+    }
+
+    /**
+     * @return the log position the index was last forced for.
+     */
+    public long indexCheckpoint()
+    {
+        return meta.getLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
+    }
+
+    /**
+     * Make the log durable at least up to {@code position}, forcing it if no one has yet.
+     *
+     * @param position end of the record that must be durable.
+     */
+    public void forceUpTo(final long position)
+    {
+        if (durablePosition() >= position)
+        {
+            return;
+        }
+        synchronized (forceLock)
+        {
+            if (durablePosition() < position)
+            {
+                forceCommitted();
+            }
+        }
+    }
+
+    /**
+     * Ask the background thread to force now; allocation-free.
+     */
+    public void wake()
+    {
+        LockSupport.unpark(thread);
+    }
+
+    private long forceCommitted()
+    {
+        final long from = durablePosition();
+        final long to = committedFrontier(from);
+        if (to > from)
+        {
+            log.force(from, to);
+            // release: only after the force returned may anyone learn that the log below `to` is durable
+            meta.putLongRelease(MetaDescriptor.DURABLE_POSITION_OFFSET, to);
+        }
+        return to;
+    }
+
+    /**
+     * Force the log and the index, then move the index checkpoint: recovery will scan the log from there.
+     */
+    public void checkpoint()
+    {
+        synchronized (forceLock)
+        {
+            final long to = forceCommitted();
+            index.force();
+            meta.putLongRelease(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, to);
+            lastCheckpointNs = System.nanoTime();
+        }
+    }
+
+    private long committedFrontier(final long from)
+    {
+        final long tail = log.tail();
+        long position = from;
+        while (position < tail)
+        {
+            final UnsafeBuffer buffer = log.bufferFor(position);
+            final int frameLength = buffer.getIntAcquire(log.offset(position) + RecordDescriptor.FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0)
+            {
+                break;
+            }
+            position += RecordDescriptor.alignedLength(frameLength);
+        }
+        return position;
+    }
+
+    @Override
+    public void run()
+    {
+        final long park = flushIntervalNs > 0 ? flushIntervalNs : Math.min(checkpointIntervalNs,
+            TimeUnit.MILLISECONDS.toNanos(100));
+        while (running)
+        {
+            try
+            {
+                if (System.nanoTime() - lastCheckpointNs >= checkpointIntervalNs)
+                {
+                    checkpoint();
+                }
+                else if (flushIntervalNs > 0)
+                {
+                    synchronized (forceLock)
+                    {
+                        forceCommitted();
+                    }
+                }
+                lastError = null;
+            }
+            catch (final RuntimeException ex)
+            {
+                lastError = ex;
+            }
+            LockSupport.parkNanos(this, park);
+        }
+    }
+
+    /**
+     * @return the last failure of the background thread, or null.
+     */
+    public Throwable lastError()
+    {
+        return lastError;
+    }
+
+    /**
+     * Stop the thread and wait for it.
+     */
+    public void close()
+    {
+        running = false;
+        LockSupport.unpark(thread);
+        try
+        {
+            thread.join(TimeUnit.SECONDS.toMillis(10));
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
