@@ -39,7 +39,7 @@ final class SqliteStore implements EventStore
         url = "jdbc:sqlite:" + directory.resolve("events.db");
         try
         {
-            schema = connect();
+            schema = connect(true);
             try (Statement statement = schema.createStatement())
             {
                 statement.executeUpdate(CREATE);
@@ -51,12 +51,15 @@ final class SqliteStore implements EventStore
         }
     }
 
-    private Connection connect() throws SQLException
+    private Connection connect(final boolean create) throws SQLException
     {
         final SQLiteConfig config = new SQLiteConfig();
-        config.setJournalMode(SQLiteConfig.JournalMode.WAL);
+        if (create)
+        {
+            // persistent in the file; switching it takes an exclusive lock, so only the first connection does
+            config.setJournalMode(SQLiteConfig.JournalMode.WAL);
+        }
         config.setSynchronous(SQLiteConfig.SynchronousMode.OFF);
-        config.setTransactionMode(SQLiteConfig.TransactionMode.IMMEDIATE);
         config.setBusyTimeout(BUSY_TIMEOUT_MS);
         return config.createConnection(url);
     }
@@ -66,7 +69,7 @@ final class SqliteStore implements EventStore
     {
         try
         {
-            return new SqliteWriter(connect(), payload);
+            return new SqliteWriter(connect(false), payload);
         }
         catch (final SQLException ex)
         {
@@ -79,7 +82,7 @@ final class SqliteStore implements EventStore
     {
         try
         {
-            return new SqliteReader(connect());
+            return new SqliteReader(connect(false));
         }
         catch (final SQLException ex)
         {
@@ -105,6 +108,9 @@ final class SqliteStore implements EventStore
         private final Connection connection;
         private final PreparedStatement selectVersion;
         private final PreparedStatement insert;
+        private final PreparedStatement begin;
+        private final PreparedStatement commit;
+        private final PreparedStatement rollback;
         private final byte[] payload;
         private long lastActualVersion;
 
@@ -112,7 +118,11 @@ final class SqliteStore implements EventStore
         {
             this.connection = connection;
             this.payload = payload.clone();
-            connection.setAutoCommit(false);
+            // explicit BEGIN IMMEDIATE / COMMIT: with setAutoCommit(false) sqlite-jdbc opens the next transaction
+            // as soon as one commits, so an idle writer would hold the write lock and starve the others
+            begin = connection.prepareStatement("BEGIN IMMEDIATE");
+            commit = connection.prepareStatement("COMMIT");
+            rollback = connection.prepareStatement("ROLLBACK");
             selectVersion = connection.prepareStatement(SELECT_VERSION);
             insert = connection.prepareStatement(INSERT);
         }
@@ -128,6 +138,7 @@ final class SqliteStore implements EventStore
         {
             try
             {
+                begin.executeUpdate();
                 final long current;
                 selectVersion.setLong(1, streamId);
                 try (ResultSet rows = selectVersion.executeQuery())
@@ -137,7 +148,7 @@ final class SqliteStore implements EventStore
                 }
                 if (expectedVersion >= 0 && expectedVersion != current)
                 {
-                    connection.rollback();
+                    rollback.executeUpdate();
                     lastActualVersion = current;
                     return CONFLICT;
                 }
@@ -162,14 +173,21 @@ final class SqliteStore implements EventStore
                 {
                     insert.executeBatch();
                 }
-                connection.commit();
+                commit.executeUpdate();
                 return version;
             }
             catch (final SQLException ex)
             {
                 try
                 {
-                    connection.rollback();
+                    if (!connection.getAutoCommit())
+                    {
+                        connection.rollback();
+                    }
+                    else
+                    {
+                        rollback.executeUpdate();
+                    }
                 }
                 catch (final SQLException suppressed)
                 {

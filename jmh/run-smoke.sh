@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Smoke pass of the JMH benchmarks: builds jmh/target/benchmarks.jar (unless SKIP_BUILD=1), then runs a few
+# representative benchmarks for one very short iteration each, VarveDB and one peer. Exits non-zero if the build
+# fails, if any benchmark throws (-foe true), or if a benchmark is missing from the results.
+# Scores from this pass mean nothing; it only proves the benchmarks run. Takes about 1.5-2 minutes.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+jar="$here/target/benchmarks.jar"
+out="${SMOKE_OUT:-$(mktemp -d /tmp/varve-jmh-smoke.XXXXXX)}"
+
+if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
+  (cd "$root" && mvn -B -q -pl jmh package)
+fi
+
+common=(-f 1 -wi 1 -i 1 -w 1s -r 1s -foe true -rf json)
+expected=0
+run() {
+  local name="$1"; shift
+  echo "== smoke: $name $*"
+  java -jar "$jar" "${common[@]}" -rff "$out/$name.json" "$@" > "$out/$name.log" 2>&1 || {
+    echo "FAILED: $name (log: $out/$name.log)"; tail -40 "$out/$name.log"; exit 1; }
+}
+
+run append '\.AppendBenchmark\.' -p system=varve,chronicle -p payload=64 -p streams=1,100000 -p expected=exact
+expected=$((expected + 4))
+run latency '\.AppendLatencyBenchmark\.' -p system=varve -p payload=64
+expected=$((expected + 1))
+run concurrent '\.ConcurrentAppendBenchmark\.' -p system=varve -p scenario=hot
+expected=$((expected + 1))
+run batch '\.BatchAppendBenchmark\.' -p system=varve -p payload=64 -p batch=10
+expected=$((expected + 1))
+run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve -p payload=64
+expected=$((expected + 3))
+run floor '\.FloorBenchmark\.' -p payload=64
+expected=$((expected + 1))
+
+actual=$(cat "$out"/*.json | grep -c '"benchmark"' || true)
+if [[ "$actual" -ne "$expected" ]]; then
+  echo "FAILED: expected $expected benchmark results, got $actual (see $out)"
+  exit 1
+fi
+echo "jmh smoke passed: $actual benchmarks ran (logs and results in $out)"
