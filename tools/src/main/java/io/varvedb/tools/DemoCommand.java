@@ -38,11 +38,9 @@ import java.util.stream.Stream;
 @Command(
     name = "demo",
     mixinStandardHelpOptions = true,
+    header = "Buyers race for limited stock; optimistic concurrency prevents overselling, proven from disk.",
     description = {
-        "Buyer threads race to reserve limited stock; optimistic concurrency keeps them from overselling.",
-        "Each buyer reads a product stream, decides, and appends StockReserved expecting the exact version it",
-        "read; a ConcurrencyConflictException means someone was faster: re-read, decide again. At the end the",
-        "streams are replayed from disk to prove that no product sold more than its stock.",
+        "Products with limited stock are streams. Each buyer thread reads a product's stream, decides, and appends StockReserved expecting the exact version it read; a ConcurrencyConflictException means another buyer was faster, so it re-reads and decides again. At the end the store is closed, reopened read-only, and every product stream replayed to prove that no product sold more than its stock and that every acknowledged reservation is on disk.",
         "Exit status 1 if any invariant fails."
     })
 public final class DemoCommand implements Callable<Integer>
@@ -97,6 +95,7 @@ public final class DemoCommand implements Callable<Integer>
         {
             deleteStore(dir);
         }
+        Stores.refuseForeign(dir);
 
         final long firstProduct;
         final Buyer[] buyers = new Buyer[buyerCount];

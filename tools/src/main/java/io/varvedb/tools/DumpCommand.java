@@ -25,9 +25,9 @@ import java.util.concurrent.Callable;
 @Command(
     name = "dump",
     mixinStandardHelpOptions = true,
+    header = "Print events as readable lines, or their bytes on disk with --hex.",
     description = {
-        "Print events as readable lines: the whole log in order, from a log position, or one stream.",
-        "--hex adds each record's bytes on disk with its fields annotated. Read-only."
+        "Prints the whole log in order, from a log position (--from), or one stream (--stream). --hex adds each record's bytes as they lie on disk with every field annotated. Read-only."
     })
 public final class DumpCommand implements Callable<Integer>
 {

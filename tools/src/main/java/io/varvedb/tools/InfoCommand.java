@@ -27,9 +27,9 @@ import java.util.stream.Stream;
 @Command(
     name = "info",
     mixinStandardHelpOptions = true,
+    header = "Show what a store holds: format, segments, size, events, streams, index fill, state.",
     description = {
-        "Show a store's format, segments, size, event and stream counts, index fill, last position and whether",
-        "it was closed cleanly. Read-only: safe while a writer in another process appends."
+        "Read-only: safe while a writer in another process appends."
     })
 public final class InfoCommand implements Callable<Integer>
 {

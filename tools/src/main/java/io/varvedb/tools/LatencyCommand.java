@@ -35,11 +35,9 @@ import java.util.concurrent.locks.LockSupport;
 @Command(
     name = "latency",
     mixinStandardHelpOptions = true,
+    header = "Measure append latency at a fixed rate, corrected for coordinated omission; chart to PNG.",
     description = {
-        "Append at a fixed rate and report latency percentiles corrected for coordinated omission: each",
-        "append is timed from its intended send time on the schedule. Writes the histogram in HdrHistogram's",
-        "percentile format (--histogram) and a percentile-distribution chart (--plot FILE.png).",
-        "The store in DIR is created if missing; the run appends to new streams of its own."
+        "Each append has an intended send time on a fixed schedule and its latency is measured from that time, so a stall counts against every append it delayed (coordinated-omission correction); the service time of the call alone is shown beside it. Saves the histogram in HdrHistogram's percentile format (--histogram) and draws the percentile distribution to a PNG (--plot). The store in DIR is created if missing; the run appends to new streams of its own."
     })
 public final class LatencyCommand implements Callable<Integer>
 {
@@ -97,6 +95,7 @@ public final class LatencyCommand implements Callable<Integer>
         final long warmupNanos = (long)(warmupSeconds * 1e9);
         final long measuredNanos = (long)(seconds * 1e9);
 
+        Stores.refuseForeign(dir);
         try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).build()))
         {
             if (payloadLength > db.config().maxEventSize())

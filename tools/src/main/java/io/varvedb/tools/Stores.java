@@ -11,6 +11,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
  * Finding and opening stores for the commands, with one-line explanations when a directory is not one.
@@ -51,6 +53,39 @@ public final class Stores
                 MetaDescriptor.FILE_NAME + ")");
         }
         return absolute;
+    }
+
+    /**
+     * Before opening {@code directory} for writing: refuse a directory that holds files but no store. The engine
+     * refuses too, but only after creating its lock file there; checking first leaves such a directory exactly as
+     * it was.
+     *
+     * @param directory the directory given on the command line.
+     */
+    public static void refuseForeign(final Path directory)
+    {
+        final Path absolute = directory.toAbsolutePath().normalize();
+        if (!Files.exists(absolute) || Files.isRegularFile(absolute.resolve(MetaDescriptor.FILE_NAME)))
+        {
+            return;
+        }
+        if (!Files.isDirectory(absolute))
+        {
+            throw CliException.store(directory + " is a file, not a VarveDB store directory");
+        }
+        try (Stream<Path> entries = Files.list(absolute))
+        {
+            final Optional<String> first = entries.map((p) -> p.getFileName().toString()).sorted().findFirst();
+            if (first.isPresent())
+            {
+                throw CliException.store(directory + " is not a VarveDB store: it holds " + first.get() +
+                    " but no " + MetaDescriptor.FILE_NAME + "; left untouched");
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw CliException.store("cannot list " + directory + ": " + ex.getMessage());
+        }
     }
 
     /**

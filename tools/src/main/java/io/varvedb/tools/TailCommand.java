@@ -27,10 +27,9 @@ import java.util.concurrent.TimeUnit;
 @Command(
     name = "tail",
     mixinStandardHelpOptions = true,
+    header = "Follow a store live from another process, printing events as they are appended.",
     description = {
-        "Follow a store live, from another process: print events as they are appended, until interrupted",
-        "(Ctrl-C). Opens the store read-only, beside its writer. Starts at the end of the log unless",
-        "--from-start is given."
+        "Opens the store read-only, beside its writer, and prints events as they are appended until interrupted (Ctrl-C). Starts at the end of the log unless --from-start is given."
     })
 public final class TailCommand implements Callable<Integer>
 {

@@ -23,7 +23,8 @@ import java.util.concurrent.Callable;
     name = "varve",
     mixinStandardHelpOptions = true,
     versionProvider = VarveCli.Version.class,
-    description = "VarveDB: an embedded append-only event store for the JVM.",
+    description = {"VarveDB: an embedded append-only event store for the JVM.", ""},
+    commandListHeading = "Commands:%n",
     subcommands = {
         DemoCommand.class,
         InfoCommand.class,
@@ -35,8 +36,9 @@ import java.util.concurrent.Callable;
     },
     footer = {
         "",
-        "Exit status: 0 success, 1 a check failed (demo invariant, verify), 2 bad arguments,",
-        "3 the store cannot be used (missing, foreign, locked, I/O error), 4 internal error.",
+        "Exit status: 0 success; 1 a check failed (demo invariant, verify);",
+        "2 bad arguments; 3 the store cannot be used (missing, not a store,",
+        "locked, I/O error); 4 internal error.",
         "Run 'varve COMMAND --help' for a command's options."
     })
 public final class VarveCli implements Callable<Integer>

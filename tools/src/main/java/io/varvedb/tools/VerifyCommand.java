@@ -18,9 +18,9 @@ import java.util.concurrent.Callable;
 @Command(
     name = "verify",
     mixinStandardHelpOptions = true,
+    header = "Check checksums, framing, stream versions and the index; never modifies the store.",
     description = {
-        "Check every record's framing and CRC32C checksum, each stream's versions (1, 2, 3... in log order),",
-        "and that the stream index agrees with the log. Never modifies the store (files are mapped read-only).",
+        "Checks every record's framing and CRC32C checksum, each stream's versions (1, 2, 3... in log order), and that the stream index agrees with the log: each stream's version, and each event found at its log position. Files are mapped read-only; nothing is changed. A store a live writer has open is verified up to what it has committed.",
         "Exit status 0 if the store is sound, 1 if a problem was found."
     })
 public final class VerifyCommand implements Callable<Integer>

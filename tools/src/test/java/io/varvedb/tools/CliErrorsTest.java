@@ -27,7 +27,7 @@ class CliErrorsTest
         {
             final Cli.Result help = Cli.run(command, "--help");
             assertEquals(ExitCode.OK, help.exit(), help::toString);
-            assertTrue(help.out().startsWith("Usage: varve " + command), help::toString);
+            assertTrue(help.out().contains("Usage: varve " + command + " "), help::toString);
         }
         final Cli.Result top = Cli.run("--help");
         assertEquals(ExitCode.OK, top.exit(), top::toString);
@@ -60,6 +60,10 @@ class CliErrorsTest
         oneLine(Cli.run("latency", foreign.toString(), "--seconds", "0.1"), ExitCode.STORE, "is not a VarveDB store");
         oneLine(Cli.run("demo", "--dir", foreign.toString(), "--fresh"), ExitCode.STORE, "is not a VarveDB store");
         assertTrue(Files.exists(foreign.resolve("notes.txt")), "--fresh deleted a foreign file");
+        try (java.util.stream.Stream<Path> left = Files.list(foreign))
+        {
+            assertEquals(1, left.count(), "a refused directory must be left exactly as it was");
+        }
 
         final Path file = Files.writeString(temp.resolve("file"), "x");
         oneLine(Cli.run("dump", file.toString()), ExitCode.STORE, "is a file, not a VarveDB store directory");

@@ -155,6 +155,46 @@ class StoreCommandsTest
             verify::toString);
     }
 
+    @Test
+    void verifyAndInfoWorkWhileAWriterAppends() throws Exception
+    {
+        final Path dir = writeStore();
+        try (VarveDB db = VarveDB.open(dir))
+        {
+            final java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            final Thread writer = new Thread(() ->
+            {
+                try (Appender appender = db.appender())
+                {
+                    long version = 0;
+                    while (!stop.get())
+                    {
+                        version = appender.append(99, ExpectedVersion.exact(version), 1,
+                            "live".getBytes(StandardCharsets.US_ASCII));
+                    }
+                }
+            });
+            writer.start();
+            try
+            {
+                final Cli.Result info = Cli.run("info", dir.toString());
+                assertEquals(ExitCode.OK, info.exit(), info::toString);
+                assertTrue(info.out().contains("open for writing by process " + ProcessHandle.current().pid()),
+                    info::toString);
+
+                final Cli.Result verify = Cli.run("verify", dir.toString());
+                assertEquals(ExitCode.OK, verify.exit(), verify::toString);
+                assertTrue(verify.out().contains("note: a writer (process " + ProcessHandle.current().pid()),
+                    verify::toString);
+            }
+            finally
+            {
+                stop.set(true);
+                writer.join();
+            }
+        }
+    }
+
     private Path writeStore()
     {
         final Path dir = temp.resolve("store");
