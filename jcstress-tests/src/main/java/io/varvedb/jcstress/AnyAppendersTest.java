@@ -93,7 +93,8 @@ public class AnyAppendersTest
             final int delivered = db.readStream(s.streamId, 1, Integer.MAX_VALUE, (event) ->
             {
                 seen[0]++;
-                final int check = Events.check(event, s.streamId, seen[0], LENGTH, Events.SINGLE);
+                final short flags = seen[0] <= PRELOADED ? Events.batchFlags(seen[0] - 1, PRELOADED) : Events.SINGLE;
+                final int check = Events.check(event, s.streamId, seen[0], LENGTH, flags);
                 if (check < 0 && error[0] == 0)
                 {
                     error[0] = check;

@@ -91,7 +91,7 @@ public class OversellExactTest
         {
             final VarveDB db = s.lease.db();
             r.r3 = db.streamVersion(s.streamId);
-            r.r4 = Race.writerOfLast(db, s.streamId, r.r3, LENGTH);
+            r.r4 = Race.writerOfLast(db, s.streamId, r.r3, PRELOADED, LENGTH);
         }
         finally
         {
@@ -139,10 +139,12 @@ public class OversellExactTest
          * @param db       store.
          * @param streamId stream.
          * @param version  the stream's version.
+         * @param preloaded events the state preloaded as one batch.
          * @param length   payload length of every event.
          * @return writer of the last event, or a negative code.
          */
-        static long writerOfLast(final VarveDB db, final long streamId, final long version, final int length)
+        static long writerOfLast(
+            final VarveDB db, final long streamId, final long version, final int preloaded, final int length)
         {
             if (version < 1)
             {
@@ -154,7 +156,8 @@ public class OversellExactTest
             final int delivered = db.readStream(streamId, 1, Integer.MAX_VALUE, (event) ->
             {
                 seen[0]++;
-                final int check = Events.check(event, streamId, seen[0], length, Events.SINGLE);
+                final short flags = seen[0] <= preloaded ? Events.batchFlags(seen[0] - 1, preloaded) : Events.SINGLE;
+                final int check = Events.check(event, streamId, seen[0], length, flags);
                 if (check < 0 && error[0] == 0)
                 {
                     error[0] = check;

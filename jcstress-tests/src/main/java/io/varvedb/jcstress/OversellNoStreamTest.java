@@ -74,7 +74,7 @@ public class OversellNoStreamTest
         {
             final VarveDB db = s.lease.db();
             r.r3 = db.streamVersion(s.streamId);
-            r.r4 = OversellExactTest.Race.writerOfLast(db, s.streamId, r.r3, LENGTH);
+            r.r4 = OversellExactTest.Race.writerOfLast(db, s.streamId, r.r3, 0, LENGTH);
         }
         finally
         {

@@ -1,6 +1,7 @@
 package io.varvedb.jcstress;
 
 import io.varvedb.Appender;
+import io.varvedb.EventBatch;
 import io.varvedb.ExpectedVersion;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
@@ -66,7 +67,8 @@ public final class StorePool
 
     /**
      * @param name a short name for the store directories.
-     * @return a builder with small defaults: 1 MiB segments, 64 Ki streams, 4096 states per store.
+     * @return a builder with small defaults: 1 MiB segments, 16 Ki streams, 4096 states per store (so at most
+     * four streams per state).
      */
     public static Builder builder(final String name)
     {
@@ -115,7 +117,11 @@ public final class StorePool
             .build());
     }
 
-    private static Path baseDirectory() throws IOException
+    /**
+     * @return where stores are created: {@link #DIRECTORY_PROPERTY}, else /dev/shm, else the temp directory.
+     * @throws IOException if the configured directory cannot be created.
+     */
+    static Path baseDirectory() throws IOException
     {
         final String configured = System.getProperty(DIRECTORY_PROPERTY);
         if (configured != null)
@@ -128,6 +134,27 @@ public final class StorePool
             return SHARED_MEMORY;
         }
         return Path.of(System.getProperty("java.io.tmpdir"));
+    }
+
+    /**
+     * Have a directory deleted when the VM exits, unless {@link #delete} deletes it first.
+     *
+     * @param directory a store directory this run created.
+     */
+    static void track(final Path directory)
+    {
+        LIVE_DIRECTORIES.add(directory);
+    }
+
+    /**
+     * Delete a store directory now.
+     *
+     * @param directory a closed store's directory.
+     */
+    static void delete(final Path directory)
+    {
+        deleteQuietly(directory);
+        LIVE_DIRECTORIES.remove(directory);
     }
 
     private static void deleteQuietly(final Path directory)
@@ -150,6 +177,7 @@ public final class StorePool
         private final VarveDB db;
         private final Appender[] appenders;
         private final Appender setupAppender;
+        private final EventBatch setupBatch = new EventBatch();
         private final StreamIndex index;
         private int references;
         private int states;
@@ -191,9 +219,7 @@ public final class StorePool
             if (retired && references == 0)
             {
                 db.close();
-                final Path directory = db.directory();
-                deleteQuietly(directory);
-                LIVE_DIRECTORIES.remove(directory);
+                delete(db.directory());
             }
         }
     }
@@ -231,8 +257,8 @@ public final class StorePool
         }
 
         /**
-         * Append {@code count} events to a stream before the actors run (states may be built on any thread, so
-         * this uses the store's own appender under its lock).
+         * Append {@code count} events to a stream before the actors run, as one batch (one claim, cheap per
+         * state). States may be built on any thread, so this uses the store's own appender under its lock.
          *
          * @param streamId  the stream, one of this lease's.
          * @param count     events to append.
@@ -243,10 +269,12 @@ public final class StorePool
         {
             synchronized (store)
             {
+                final EventBatch batch = store.setupBatch.clear();
                 for (int i = 0; i < count; i++)
                 {
-                    store.setupAppender.append(streamId, ExpectedVersion.exact(i), eventType, payload);
+                    batch.add(eventType, payload);
                 }
+                store.setupAppender.appendBatch(streamId, ExpectedVersion.NO_STREAM, batch);
             }
         }
 
@@ -296,7 +324,7 @@ public final class StorePool
     public static final class Builder
     {
         private static final int DEFAULT_SEGMENT_SIZE = 1 << 20;
-        private static final int DEFAULT_INDEX_CAPACITY = 1 << 16;
+        private static final int DEFAULT_INDEX_CAPACITY = 1 << 14;
         private static final int DEFAULT_BLOCKS_PER_CHUNK = 4096;
         private static final int DEFAULT_STATES_PER_STORE = 4096;
         private static final long DEFAULT_MAX_LOG_BYTES = 64L << 20;
