@@ -54,11 +54,13 @@ public final class LatencyChart
      *
      * @param file      the PNG to write.
      * @param title     the chart's title.
+     * @param subtitle  a second line under it: where it was measured.
      * @param corrected latencies from intended send times, in nanoseconds.
      * @param service   service times of the calls, in nanoseconds.
      * @throws IOException if the file cannot be written.
      */
-    public static void draw(final Path file, final String title, final Histogram corrected, final Histogram service)
+    public static void draw(
+        final Path file, final String title, final String subtitle, final Histogram corrected, final Histogram service)
         throws IOException
     {
         final BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
@@ -82,7 +84,7 @@ public final class LatencyChart
             drawGrid(g, axes);
             drawCurve(g, axes, service, SERVICE);
             drawCurve(g, axes, corrected, CORRECTED);
-            drawFrame(g, axes, title);
+            drawFrame(g, title, subtitle);
             drawLegend(g, corrected, count);
         }
         finally
@@ -183,15 +185,18 @@ public final class LatencyChart
         g.setStroke(new BasicStroke(1f));
     }
 
-    private static void drawFrame(final Graphics2D g, final Axes axes, final String title)
+    private static void drawFrame(final Graphics2D g, final String title, final String subtitle)
     {
         g.setColor(Color.BLACK);
         g.drawRect(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
         g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, TITLE_SIZE));
         FontMetrics metrics = g.getFontMetrics();
-        g.drawString(title, (WIDTH - metrics.stringWidth(title)) / 2, TOP - 30);
+        g.drawString(title, (WIDTH - metrics.stringWidth(title)) / 2, TOP - 38);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, LABEL_SIZE));
         metrics = g.getFontMetrics();
+        g.setColor(Color.DARK_GRAY);
+        g.drawString(subtitle, (WIDTH - metrics.stringWidth(subtitle)) / 2, TOP - 14);
+        g.setColor(Color.BLACK);
         final String xLabel = "percentile (log scale of 1/(1-p): each step adds a nine)";
         g.drawString(xLabel, LEFT + (WIDTH - LEFT - RIGHT - metrics.stringWidth(xLabel)) / 2, HEIGHT - 30);
         final String yLabel = "latency (log scale)";

@@ -14,6 +14,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -147,8 +148,12 @@ public final class LatencyCommand implements Callable<Integer>
             service.add(sender.service);
             sent += sender.sent;
         }
+        final String machine = String.format(Locale.ROOT, "%d cores, load average %.1f at the end of the run",
+            Runtime.getRuntime().availableProcessors(),
+            ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         report(out, corrected, service, sent);
-        writeOutputs(out, corrected, service);
+        out.println("machine: " + machine);
+        writeOutputs(out, corrected, service, machine);
         out.flush();
         return ExitCode.OK;
     }
@@ -207,7 +212,8 @@ public final class LatencyCommand implements Callable<Integer>
         return percentile == Math.rint(percentile) ? Long.toString((long)percentile) : Double.toString(percentile);
     }
 
-    private void writeOutputs(final PrintWriter out, final Histogram corrected, final Histogram service)
+    private void writeOutputs(
+        final PrintWriter out, final Histogram corrected, final Histogram service, final String machine)
         throws IOException
     {
         if (histogramFile != null)
@@ -225,7 +231,7 @@ public final class LatencyCommand implements Callable<Integer>
             final String title = String.format(Locale.ROOT,
                 "VarveDB append latency: %s appends/s for %s, %d-byte payloads, %d thread(s)",
                 Format.count(rate), Format.seconds(seconds), payloadLength, threads);
-            LatencyChart.draw(plotFile, title, corrected, service);
+            LatencyChart.draw(plotFile, title, machine, corrected, service);
             out.println("chart: " + plotFile);
         }
     }
