@@ -104,8 +104,8 @@ run() {
     {
       echo "[$name] FAILED:"
       printf '  - %s\n' "${problems[@]}"
-    } | tee -a "$SUMMARY" >&2
-    grep -E 'Observed forbidden state|had failed|TEST FAILURES' "$log" | head -20 >&2 || true
+    } | tee -a "$SUMMARY"
+    grep -E 'Observed forbidden state|had failed|TEST FAILURES' "$log" | head -20 || true
   else
     echo "[$name] OK in ${took}s: $tally"
   fi
