@@ -21,6 +21,9 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
  * the two must not overlap, both must be intact, and a {@code readAll} walk from the start of the first one's
  * segment must land exactly on each of them: the padding left by crossing claims tiles the gaps exactly.
  * <p>
+ * The stores run their pre-allocator thread, as stores do by default: with a new segment needed every fourth
+ * append it is often behind, so segments get created both by it and by the appenders themselves, racing.
+ * <p>
  * Result: r1, r2 = the versions the two appends got (each to its own new stream); r3 = 1 when every check passed,
  * else a negative code ({@link Events}, {@link LogWalk}, {@link #STRADDLES}, {@link #OVERLAPS}); r4 = segments
  * between the two records (0 same, 1 neighbours, 2 farther): how often the race met a boundary.
@@ -50,6 +53,7 @@ public class SegmentRollTest
         .statesPerStore(1 << 11)
         .blocksPerChunk(1 << 12)
         .maxLogBytes(128L << 20)
+        .preallocate()
         .build();
 
     /**

@@ -51,6 +51,7 @@ public final class StorePool
     private final long maxLogBytes;
     private final int actors;
     private final boolean indexView;
+    private final boolean preallocate;
     private Store current;
 
     private StorePool(final Builder builder)
@@ -63,6 +64,7 @@ public final class StorePool
         this.maxLogBytes = builder.maxLogBytes;
         this.actors = builder.actors;
         this.indexView = builder.indexView;
+        this.preallocate = builder.preallocate;
     }
 
     /**
@@ -112,8 +114,8 @@ public final class StorePool
             .indexBlocksPerChunk(blocksPerChunk)
             // every state's reads check checksums in core as well as in the test's own EventCheck
             .verifyChecksumsOnRead(true)
-            // no background thread per store: on 2 cores it would steal time from the actors
-            .preallocate(false)
+            // by default no pre-allocator thread per store: on 2 cores it would steal time from the actors
+            .preallocate(preallocate)
             .build());
     }
 
@@ -338,6 +340,7 @@ public final class StorePool
         private long maxLogBytes = DEFAULT_MAX_LOG_BYTES;
         private int actors = DEFAULT_ACTORS;
         private boolean indexView;
+        private boolean preallocate;
 
         private Builder(final String name)
         {
@@ -412,6 +415,17 @@ public final class StorePool
         public Builder indexView()
         {
             this.indexView = true;
+            return this;
+        }
+
+        /**
+         * Run each store's pre-allocator thread (off by default), which creates segments ahead of the appenders.
+         *
+         * @return this.
+         */
+        public Builder preallocate()
+        {
+            this.preallocate = true;
             return this;
         }
 
