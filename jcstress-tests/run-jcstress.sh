@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run the VarveDB jcstress tests from the already built jar and fail on any forbidden outcome or error.
 #
-#   jcstress-tests/run-jcstress.sh quick   # bounded: one JVM mode, 1 s per configuration, about 4-5 min on 2 cores
-#   jcstress-tests/run-jcstress.sh full    # jcstress "default" preset: every JVM and compilation mode, ~1 h or more
+#   jcstress-tests/run-jcstress.sh quick   # bounded: one JVM mode, 1 s per configuration, about 3 min on 2 cores
+#   jcstress-tests/run-jcstress.sh full    # jcstress "default" preset: every JVM and compilation mode, ~2 h
 #   jcstress-tests/run-jcstress.sh quick 'SegmentRoll|Oversell'  # only tests whose names match this regex
 #
 # Build first (this script builds nothing): mvn -B -q -pl jcstress-tests package
+# Stores: small, short-lived, in /dev/shm when it exists; VARVE_JCSTRESS_DIR=/some/dir puts them there instead.
 # Results: target/jcstress-results/<mode>/ (HTML report in html-*/index.html, console output in *.log,
 # the summary in summary.txt); set VARVE_JCSTRESS_RESULTS to put them elsewhere.
 #
@@ -22,6 +23,10 @@ FILTER="${2:-}"
 
 # Agrona 2.x reads jdk.internal.misc at run time; the forked test VMs need it.
 AGRONA_FLAG="--add-exports java.base/jdk.internal.misc=ALL-UNNAMED"
+# The tests' stores go to /dev/shm (else the temp directory); VARVE_JCSTRESS_DIR puts them elsewhere.
+if [[ -n "${VARVE_JCSTRESS_DIR:-}" ]]; then
+  AGRONA_FLAG="$AGRONA_FLAG -Dvarve.jcstress.dir=$VARVE_JCSTRESS_DIR"
+fi
 # CloseVsAppendTest's states cost milliseconds each, so it runs apart, with small strides.
 SLOW_TESTS='CloseVsAppendTest'
 SMALL_STRIDES=(-strideCount 1 -strideSize 32)
