@@ -26,8 +26,9 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 @Outcome(id = "0, 0, 0, 3", expect = ACCEPTABLE, desc = "the reader was early for every read")
 @Outcome(id = "0, 0, 3, 3", expect = ACCEPTABLE, desc = "published between readStream and readAll")
 @Outcome(id = "0, 3, 0, 3", expect = ACCEPTABLE,
-    desc = "readStream saw the batch before its version was committed; tail read after the claim")
-@Outcome(id = "0, 3, 3, 3", expect = ACCEPTABLE, desc = "readStream saw the batch before its version was committed")
+    desc = "the batch became readable between streamVersion and readStream; tail read after the claim")
+@Outcome(id = "0, 3, 3, 3", expect = ACCEPTABLE,
+    desc = "the batch became readable between streamVersion and readStream")
 @Outcome(id = "3, 3, 0, 3", expect = ACCEPTABLE, desc = "committed before the reader; tail read after the claim")
 @Outcome(id = "3, 3, 3, 3", expect = ACCEPTABLE, desc = "committed before the reader looked")
 @Outcome(expect = FORBIDDEN, desc = "part of a batch visible, a torn record, or a version ahead of what can be read")

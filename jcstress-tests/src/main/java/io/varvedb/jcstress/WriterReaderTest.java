@@ -29,8 +29,9 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 @Outcome(id = "0, 0, 0, 1", expect = ACCEPTABLE, desc = "the reader was early for every read")
 @Outcome(id = "0, 0, 1, 1", expect = ACCEPTABLE, desc = "published between readStream and readAll")
 @Outcome(id = "0, 1, 0, 1", expect = ACCEPTABLE,
-    desc = "readStream saw the record before its version was committed; tail read after the claim")
-@Outcome(id = "0, 1, 1, 1", expect = ACCEPTABLE, desc = "readStream saw the record before its version was committed")
+    desc = "the record became readable between streamVersion and readStream; tail read after the claim")
+@Outcome(id = "0, 1, 1, 1", expect = ACCEPTABLE,
+    desc = "the record became readable between streamVersion and readStream")
 @Outcome(id = "1, 1, 0, 1", expect = ACCEPTABLE, desc = "committed before the reader; tail read after the claim")
 @Outcome(id = "1, 1, 1, 1", expect = ACCEPTABLE, desc = "committed before the reader looked")
 @Outcome(expect = FORBIDDEN, desc = "a torn or wrong record, or streamVersion ahead of what readStream delivers")
