@@ -57,12 +57,14 @@ public final class Appender implements AutoCloseable
     private static final int CLOSED = 2;
     private static final int SPINS_BEFORE_YIELD = 64;
     private static final VarHandle GUARD;
+    private static final VarHandle IN_FLIGHT;
 
     static
     {
         try
         {
             GUARD = MethodHandles.lookup().findVarHandle(Appender.class, "guard", int.class);
+            IN_FLIGHT = MethodHandles.lookup().findVarHandle(Appender.class, "inFlightFrom", long.class);
         }
         catch (final ReflectiveOperationException ex)
         {
@@ -82,6 +84,8 @@ public final class Appender implements AutoCloseable
     private final RecordChecksum crc = new RecordChecksum();
     @SuppressWarnings("unused")
     private volatile int guard;
+    @SuppressWarnings("unused")
+    private volatile long inFlightFrom = Long.MAX_VALUE;
     private long cachedStreamId;
     private int cachedSlot = -1;
     private long lastPosition = -1;
@@ -570,6 +574,8 @@ public final class Appender implements AutoCloseable
     private long claim(final int slot, final long streamId, final long firstVersion, final long lastVersion,
         final int alignedLength)
     {
+        // release: set before the claim, so a checkpoint that sees our published record also sees this mark
+        IN_FLIGHT.setRelease(this, log.tail());
         try
         {
             for (long version = firstVersion; version <= lastVersion; version++)
@@ -635,8 +641,18 @@ public final class Appender implements AutoCloseable
 
     private void exit()
     {
+        // release: the index is updated; a checkpoint may pass this append's record
+        IN_FLIGHT.setRelease(this, Long.MAX_VALUE);
         // release: everything this append wrote happens-before close() seeing IDLE
         GUARD.setRelease(this, IDLE);
+    }
+
+    /**
+     * @return the tail when the append now in flight began, or {@link Long#MAX_VALUE}.
+     */
+    long inFlightFrom()
+    {
+        return (long)IN_FLIGHT.getAcquire(this);
     }
 
     /**

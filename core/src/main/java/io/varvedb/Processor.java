@@ -135,6 +135,14 @@ public final class Processor implements AutoCloseable
                 running = false;
                 break;
             }
+            catch (final RuntimeException ex)
+            {
+                // never die silently: a damaged record or a bug stops the subscription where it is, reported
+                failure = new SubscriptionException(subscription.position(), ex);
+                running = false;
+                options.subscriptionOptions().errorHandler().accept(failure);
+                break;
+            }
             idle.idle(work);
         }
     }

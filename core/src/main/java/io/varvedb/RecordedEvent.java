@@ -10,7 +10,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 public final class RecordedEvent
 {
-    private final UnsafeBuffer payload = new UnsafeBuffer(new byte[0]);
+    private static final byte[] EMPTY = new byte[0];
+    private final UnsafeBuffer payload = new UnsafeBuffer(EMPTY);
     private UnsafeBuffer buffer;
     private int offset;
     private int frameLength;
@@ -27,6 +28,12 @@ public final class RecordedEvent
         this.frameLength = frameLength;
         this.position = position;
         payload.wrap(buffer, offset + RecordDescriptor.HEADER_LENGTH, frameLength - RecordDescriptor.HEADER_LENGTH);
+    }
+
+    void clear()
+    {
+        buffer = null;
+        payload.wrap(EMPTY);
     }
 
     /**

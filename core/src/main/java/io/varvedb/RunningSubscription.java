@@ -60,6 +60,14 @@ public final class RunningSubscription implements AutoCloseable
                 running = false;
                 break;
             }
+            catch (final RuntimeException ex)
+            {
+                // never die silently: a damaged record or a bug stops the subscription where it is, reported
+                failure = new SubscriptionException(subscription.position(), ex);
+                running = false;
+                options.errorHandler().accept(failure);
+                break;
+            }
             count += work;
             delivered = count;
             idleStrategy.idle(work);

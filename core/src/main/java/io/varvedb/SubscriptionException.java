@@ -2,7 +2,7 @@ package io.varvedb;
 
 /**
  * Thrown (or handed to a subscription's error handler) when an {@link EventHandler} throws while a subscription
- * or processor delivers an event. The subscription stops at that event: it is not skipped, and the next poll,
+ * or processor delivers an event, or when reading fails (then {@link #streamId()} and {@link #version()} are 0). The subscription stops at that event: it is not skipped, and the next poll,
  * or a restart from {@link #position()}, delivers it again.
  */
 public final class SubscriptionException extends VarveException
@@ -26,6 +26,20 @@ public final class SubscriptionException extends VarveException
         this.position = position;
         this.streamId = streamId;
         this.version = version;
+    }
+
+    /**
+     * For a subscription that stopped because reading itself failed (for example on a damaged record).
+     *
+     * @param position where the subscription stopped.
+     * @param cause    why.
+     */
+    public SubscriptionException(final long position, final Throwable cause)
+    {
+        super("subscription stopped at log position " + position + ": " + cause, cause);
+        this.position = position;
+        this.streamId = 0;
+        this.version = 0;
     }
 
     /**

@@ -123,6 +123,11 @@ public final class VarveDB implements AutoCloseable
             else
             {
                 createDirectory(directory);
+                if (!Files.exists(metaPath))
+                {
+                    // before the lock file is created: a foreign directory is left exactly as it was
+                    refuseForeignDirectory(directory);
+                }
                 lockKey = directory.toRealPath();
                 if (!LOCKED_IN_THIS_JVM.add(lockKey))
                 {
@@ -220,7 +225,7 @@ public final class VarveDB implements AutoCloseable
                 this.flusher = new Flusher(log, index, metaBuffer,
                     config.durability() == Durability.GROUP_COMMIT ?
                         TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
-                    TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()));
+                    TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight);
                 // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
                 flusher.checkpoint();
                 metaFile.force();
@@ -288,7 +293,19 @@ public final class VarveDB implements AutoCloseable
      */
     public static VarveDB openReadOnly(final Path directory)
     {
-        return new VarveDB(VarveConfig.builder(directory).build(), true);
+        return openReadOnly(VarveConfig.builder(directory).build());
+    }
+
+    /**
+     * {@link #openReadOnly(Path)} with settings that apply to readers, such as
+     * {@link VarveConfig#verifyChecksumsOnRead()}; the store's shape comes from its files.
+     *
+     * @param config the configuration; its directory names the store.
+     * @return the open store.
+     */
+    public static VarveDB openReadOnly(final VarveConfig config)
+    {
+        return new VarveDB(config, true);
     }
 
     /**
@@ -317,6 +334,16 @@ public final class VarveDB implements AutoCloseable
     void release(final Appender appender)
     {
         appenders.remove(appender);
+    }
+
+    private long oldestInFlight()
+    {
+        long oldest = Long.MAX_VALUE;
+        for (final Appender appender : appenders)
+        {
+            oldest = Math.min(oldest, appender.inFlightFrom());
+        }
+        return oldest;
     }
 
     /**
@@ -358,16 +385,21 @@ public final class VarveDB implements AutoCloseable
         final ReadContext context = enterRead();
         try
         {
+            // acquire: every version up to the committed one has its entry and record published, and lies below
+            // the tail read after it; the read delivers that snapshot, and the next read what came since
+            final long committed = committedVersion(index.state(slot));
+            final long tail = log.tail();
             int count = 0;
             long version = fromVersion;
-            while (count < maxCount)
+            while (count < maxCount && version <= committed)
             {
                 final long position = index.positionAt(block, version);
                 if (position < 0)
                 {
-                    break;
+                    throw new CorruptStoreException("stream " + streamId + " version " + version +
+                        " is committed but the index has no position for it (" + directory + ")");
                 }
-                deliver(context, context.event(), position, streamId, version, handler);
+                deliver(context, context.event(), position, tail, streamId, version, handler);
                 count++;
                 version++;
                 if (BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
@@ -420,6 +452,7 @@ public final class VarveDB implements AutoCloseable
         final ReadContext context = enterRead();
         try
         {
+            final long tail = log.tail();
             int count = 0;
             while (count < maxCount && version >= 1)
             {
@@ -429,7 +462,7 @@ public final class VarveDB implements AutoCloseable
                     throw new CorruptStoreException("stream " + streamId + " version " + version +
                         " is committed but has no index entry (" + directory + ")");
                 }
-                deliver(context, context.event(), position, streamId, version, handler);
+                deliver(context, context.event(), position, tail, streamId, version, handler);
                 count++;
                 version--;
                 if (version >= 1 && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version + 1))
@@ -471,7 +504,7 @@ public final class VarveDB implements AutoCloseable
             int count = 0;
             while (count < maxCount)
             {
-                final UnsafeBuffer buffer = log.bufferFor(position);
+                final UnsafeBuffer buffer = log.readBuffer(position);
                 if (buffer == null)
                 {
                     break;
@@ -513,14 +546,16 @@ public final class VarveDB implements AutoCloseable
     }
 
     private void deliver(
-        final ReadContext context, final RecordedEvent event, final long position, final long streamId, final long version,
-        final EventHandler handler)
+        final ReadContext context, final RecordedEvent event, final long position, final long tail,
+        final long streamId, final long version, final EventHandler handler)
     {
-        final UnsafeBuffer buffer = log.bufferFor(position);
+        final UnsafeBuffer buffer = (position & (RecordDescriptor.ALIGNMENT - 1)) == 0 && position < tail ?
+            log.readBuffer(position) : null;
         final int offset = log.offset(position);
         final int frameLength = buffer == null ? 0 :
             buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
         if (frameLength < RecordDescriptor.HEADER_LENGTH ||
+            RecordDescriptor.alignedLength(frameLength) > buffer.capacity() - offset ||
             buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) != streamId ||
             buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET) != version)
         {
@@ -725,7 +760,7 @@ public final class VarveDB implements AutoCloseable
         long position = segment == 0 ? 0 : (segment - 1) * config.segmentSize();
         while (position < tail)
         {
-            final UnsafeBuffer buffer = log.bufferFor(position);
+            final UnsafeBuffer buffer = log.readBuffer(position);
             if (buffer == null)
             {
                 break;
@@ -1117,7 +1152,12 @@ public final class VarveDB implements AutoCloseable
 
         void exit()
         {
-            depth--;
+            if (--depth == 0)
+            {
+                // a thread-local outlives the store: hold no mapping of it between reads
+                event.clear();
+                checksum.clear();
+            }
         }
     }
 }

@@ -48,7 +48,9 @@ public final class ChildMain
     /** Appends from several threads until killed; prints "ack stream version id" after each append returns. */
     private static void appendForever(final Path dir, final int threads) throws InterruptedException
     {
-        final VarveDB db = VarveDB.open(TestStores.small(dir));
+        final VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(4096)
+            .indexBlocksPerChunk(64).durability(Durability.GROUP_COMMIT).flushIntervalMicros(500)
+            .checkpointIntervalMillis(20).build());
         final PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false);
         final List<Thread> workers = new ArrayList<>();
         for (int t = 0; t < threads; t++)
@@ -87,9 +89,14 @@ public final class ChildMain
                     {
                         final int length = CrashPayload.fill(payload, id);
                         final long version = appender.append(stream, ExpectedVersion.ANY, 3, payload, 0, length);
+                        final boolean durable = random.nextInt(16) == 0;
+                        if (durable)
+                        {
+                            appender.awaitDurable(appender.lastPosition());
+                        }
                         synchronized (out)
                         {
-                            out.println("ack " + stream + " " + version + " " + id);
+                            out.println((durable ? "durable " : "ack ") + stream + " " + version + " " + id);
                             out.flush();
                         }
                         id++;

@@ -107,14 +107,17 @@ class MultiProcessTest
     {
         final java.util.SplittableRandom random = new java.util.SplittableRandom(42);
         final Map<Long, long[]> acknowledged = new HashMap<>();
-        for (int kill = 0; kill < 6; kill++)
+        final Map<Long, long[]> durable = new HashMap<>();
+        int incremental = 0;
+        final int kills = Integer.getInteger("varve.crash.kills", 20);
+        for (int kill = 0; kill < kills; kill++)
         {
             final Process child = start(List.of(), "append-forever", dir.toString(), "3");
             final BufferedReader out = stdout(child);
             final int acksBeforeKill = 200 + random.nextInt(3000);
             for (int i = 0; i < acksBeforeKill; i++)
             {
-                record(out.readLine(), acknowledged);
+                record(out.readLine(), acknowledged, durable);
             }
             // SIGKILL through the handle: Process.destroyForcibly would also close our end of its stdout
             child.toHandle().destroyForcibly();
@@ -122,11 +125,15 @@ class MultiProcessTest
             String line;
             while ((line = out.readLine()) != null)
             {
-                record(line, acknowledged);
+                record(line, acknowledged, durable);
             }
 
             try (VarveDB db = VarveDB.open(TestStores.small(dir)))
             {
+                if (db.recoveryScannedFrom() > 0)
+                {
+                    incremental++;
+                }
                 final Map<Long, long[]> found = new HashMap<>();
                 for (final StoreChecker.Event event : StoreChecker.readAll(db))
                 {
@@ -142,10 +149,26 @@ class MultiProcessTest
                     assertNotNull(where, "acknowledged event " + ack.getKey() + " survived kill " + kill);
                     assertArrayEquals(ack.getValue(), where);
                 }
-                StoreChecker.check(db);
+                try
+                {
+                    StoreChecker.check(db);
+                }
+                catch (final AssertionError ex)
+                {
+                    diagnose(db, kill);
+                    throw ex;
+                }
+                final long id = (1L << 62) + kill;
+                final org.agrona.concurrent.UnsafeBuffer payload = new org.agrona.concurrent.UnsafeBuffer(new byte[256]);
+                final long expected = db.streamVersion(1);
+                assertEquals(expected + 1, db.appender().append(1, ExpectedVersion.exact(expected), 3, payload, 0,
+                    CrashPayload.fill(payload, id)), "appends continue with the right versions");
+                acknowledged.put(id, new long[]{ 1, expected + 1 });
             }
         }
         assertTrue(acknowledged.size() > 1000);
+        assertTrue(durable.size() > 50, "some acknowledgements were durable ones: " + durable.size());
+        assertTrue(incremental > 0, "some recoveries started from an index checkpoint");
     }
 
     @Test
@@ -178,6 +201,30 @@ class MultiProcessTest
             "the index is rebuilt from the log within a 16 MiB heap: " + line);
     }
 
+    private static void diagnose(final VarveDB db, final int kill)
+    {
+        System.out.println("DIAG kill " + kill + " scannedFrom " + db.recoveryScannedFrom() + " tail " +
+            db.tailPosition() + " discarded " + db.recoveryDiscarded() + " recovered " + db.recoveredEvents());
+        final List<StoreChecker.Event> all = StoreChecker.readAll(db);
+        for (long s = 1; s <= 60; s++)
+        {
+            final long sid = s;
+            final List<StoreChecker.Event> events = all.stream().filter((e) -> e.streamId() == sid).toList();
+            if (events.size() != db.streamVersion(s))
+            {
+                System.out.println("DIAG stream " + s + " log " + events.size() + " index " + db.streamVersion(s));
+                for (int i = Math.max(0, events.size() - 3); i < events.size(); i++)
+                {
+                    final StoreChecker.Event e = events.get(i);
+                    final long[] at = { -9 };
+                    db.readStream(sid, e.version(), 1, (r) -> at[0] = r.position());
+                    System.out.println("DIAG   v" + e.version() + " log@" + e.position() + " index@" + at[0] +
+                        " len " + e.payload().length);
+                }
+            }
+        }
+    }
+
     private static byte[] longPayload(final long value)
     {
         final byte[] bytes = new byte[120];
@@ -185,16 +232,21 @@ class MultiProcessTest
         return bytes;
     }
 
-    private static void record(final String line, final Map<Long, long[]> acknowledged)
+    private static void record(final String line, final Map<Long, long[]> acknowledged, final Map<Long, long[]> durable)
     {
         if (line == null)
         {
             return;
         }
         final String[] parts = line.split(" ");
-        if (parts.length == 4 && parts[0].equals("ack"))
+        if (parts.length == 4 && (parts[0].equals("ack") || parts[0].equals("durable")))
         {
-            acknowledged.put(Long.parseLong(parts[3]), new long[]{ Long.parseLong(parts[1]), Long.parseLong(parts[2]) });
+            final long[] where = { Long.parseLong(parts[1]), Long.parseLong(parts[2]) };
+            acknowledged.put(Long.parseLong(parts[3]), where);
+            if (parts[0].equals("durable"))
+            {
+                durable.put(Long.parseLong(parts[3]), where);
+            }
         }
     }
 }

@@ -203,6 +203,10 @@ class RecoveryTest
             () -> VarveDB.open(foreign));
         assertTrue(notAStore.getMessage().contains("notes.txt"), notAStore.getMessage());
         assertEquals(Files.readString(foreign.resolve("notes.txt")), "not a store");
+        try (Stream<Path> files = Files.list(foreign))
+        {
+            assertEquals(List.of(foreign.resolve("notes.txt")), files.toList(), "nothing created in a foreign directory");
+        }
 
         final Path badMagic = dir.resolve("bad-magic");
         populate(badMagic, 1);

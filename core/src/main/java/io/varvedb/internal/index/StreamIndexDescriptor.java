@@ -36,7 +36,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |           Stream Id (0 = free; claimed by one CAS)            |  0
  *  |                                                               |
  *  +---------------------------------------------------------------+
- *  |        State: version &lt;&lt; 1 | PENDING (changed by CAS)          |  8
+ *  |   State: committed version &lt;&lt; 1 | PENDING (changed by CAS)     |  8
  *  |                                                               |
  *  +---------------------------------------------------------------+
  *  |              First Block (block number, 0 = none)             | 16
@@ -47,7 +47,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  * </pre>
  * State {@code version << 1} is a stream at {@code version} with no append in flight.
- * {@code (version + 1) << 1 | PENDING} means one appender won the CAS from {@code version} and is writing event
+ * {@code version << 1 | PENDING} means one appender won the CAS from {@code version} and is writing event
  * {@code version + 1}; the stream's committed version is still {@code version}. The winner's release store of
  * {@code (version + 1) << 1} commits it. Only the winner writes a pending slot, so appenders to one stream write
  * their records one after another and each stream's events lie in the log in version order.
@@ -111,12 +111,12 @@ public final class StreamIndexDescriptor
     }
 
     /**
-     * @param version the version being written.
-     * @return state while that version is being written.
+     * @param committedVersion the stream's version before the append that holds it.
+     * @return state while version {@code committedVersion + 1} is being written.
      */
-    public static long pendingState(final long version)
+    public static long pendingState(final long committedVersion)
     {
-        return (version << 1) | PENDING;
+        return (committedVersion << 1) | PENDING;
     }
 
     /**
@@ -134,7 +134,7 @@ public final class StreamIndexDescriptor
      */
     public static long committedVersion(final long state)
     {
-        return (state >>> 1) - (state & PENDING);
+        return state >>> 1;
     }
 
     /**

@@ -275,7 +275,7 @@ public final class Log
                 return buffer;
             }
         }
-        return mapSegment(segment);
+        return mapSegment(segment, true);
     }
 
     /**
@@ -297,7 +297,28 @@ public final class Log
         return segmentBuffer(position >>> shift);
     }
 
-    private UnsafeBuffer mapSegment(final long segment)
+    /**
+     * For readers: the buffer of a position's segment, never creating its file.
+     *
+     * @param position a log position.
+     * @return the buffer, or null if the segment's file does not exist (yet).
+     */
+    public UnsafeBuffer readBuffer(final long position)
+    {
+        final long segment = position >>> shift;
+        final UnsafeBuffer[] mapped = buffers;
+        if (segment < mapped.length)
+        {
+            final UnsafeBuffer buffer = mapped[(int)segment];
+            if (buffer != null)
+            {
+                return buffer;
+            }
+        }
+        return mapSegment(segment, false);
+    }
+
+    private UnsafeBuffer mapSegment(final long segment, final boolean create)
     {
         if (segment > Integer.MAX_VALUE - 1)
         {
@@ -318,7 +339,7 @@ public final class Log
                 file = MappedFile.open(path, readOnly);
                 checkSegment(file, segment);
             }
-            else if (readOnly)
+            else if (readOnly || !create)
             {
                 return null;
             }

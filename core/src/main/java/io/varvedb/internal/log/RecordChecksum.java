@@ -33,6 +33,15 @@ public final class RecordChecksum
     private ByteBuffer view;
 
     /**
+     * Drop the reference to the last segment seen, so a closed store's mappings can be collected.
+     */
+    public void clear()
+    {
+        source = null;
+        view = null;
+    }
+
+    /**
      * @param buffer an {@link UnsafeBuffer} wrapping a direct {@link ByteBuffer} (a mapped segment).
      * @param offset first byte.
      * @param length bytes.

@@ -24,6 +24,7 @@ public final class Flusher implements Runnable
     private final long flushIntervalNs;
     private final long checkpointIntervalNs;
     private final Object forceLock = new Object();
+    private final java.util.function.LongSupplier oldestInFlight;
     private final Thread thread;
     private volatile boolean running = true;
     private volatile Throwable lastError;
@@ -35,11 +36,14 @@ public final class Flusher implements Runnable
      * @param meta                 the meta file's buffer.
      * @param flushIntervalNs      how often to force the log; 0 for only at checkpoints.
      * @param checkpointIntervalNs how often to force the index and advance the index checkpoint.
+     * @param oldestInFlight       the lowest log position an append still updating the index may have claimed,
+     *                             or {@link Long#MAX_VALUE}; the index checkpoint never passes it.
      */
     public Flusher(
         final Log log, final StreamIndex index, final UnsafeBuffer meta, final long flushIntervalNs,
-        final long checkpointIntervalNs)
+        final long checkpointIntervalNs, final java.util.function.LongSupplier oldestInFlight)
     {
+        this.oldestInFlight = oldestInFlight;
         this.log = log;
         this.index = index;
         this.meta = meta;
@@ -121,9 +125,13 @@ public final class Flusher implements Runnable
     {
         synchronized (forceLock)
         {
-            final long to = forceCommitted();
+            final long committed = forceCommitted();
+            // Read the appenders' in-flight marks only after the frontier: a record the frontier passed was
+            // published after its appender set its mark, so the mark is visible now unless the append completed.
+            // An append past its publish may not have updated the index yet; recovery must rescan its record.
+            final long checkpoint = Math.min(committed, oldestInFlight.getAsLong());
             index.force();
-            meta.putLongRelease(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, to);
+            meta.putLongRelease(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, checkpoint);
             lastCheckpointNs = System.nanoTime();
         }
     }

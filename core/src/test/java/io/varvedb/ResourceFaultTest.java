@@ -1,0 +1,118 @@
+package io.varvedb;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A real full disk and a real read-only file system, on a small tmpfs.
+ */
+class ResourceFaultTest
+{
+    @TempDir
+    Path dir;
+
+    private VarveConfig config(final Path store)
+    {
+        return VarveConfig.builder(store).segmentSize(64 * 1024).indexCapacity(64).indexBlocksPerChunk(16).build();
+    }
+
+    @Test
+    void aFullDiskFailsAppendsCleanlyAndTheStoreGoesOnWhenSpaceReturns() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("small"), "420k"))
+        {
+            final Path store = fs.path().resolve("store");
+            final List<Long> acknowledged = new ArrayList<>();
+            StoreIOException full = null;
+            try (VarveDB db = VarveDB.open(config(store)))
+            {
+                final Appender appender = db.appender();
+                final long[] versions = new long[5];
+                for (int i = 0; i < 100_000 && full == null; i++)
+                {
+                    try
+                    {
+                        final long version = appender.append(1 + i % 5, ExpectedVersion.ANY, 1, payload(i));
+                        assertEquals(++versions[i % 5], version);
+                        acknowledged.add((long)i);
+                    }
+                    catch (final StoreIOException ex)
+                    {
+                        full = ex;
+                    }
+                }
+                assertNotNull(full, "the disk filled up");
+                assertTrue(full.getMessage().contains("No space left on device"), full.getMessage());
+                assertTrue(full.getMessage().contains(store.toString()), "names the file: " + full.getMessage());
+                assertThrows(StoreIOException.class, () -> appender.append(1, ExpectedVersion.ANY, 1, payload(-1)),
+                    "still full, still a clean refusal");
+                checkAcknowledged(db, acknowledged);
+
+                fs.remount("size=4m");
+                for (int i = 0; i < 2000; i++)
+                {
+                    final int id = 1_000_000 + i;
+                    appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
+                    acknowledged.add((long)id);
+                }
+                checkAcknowledged(db, acknowledged);
+            }
+            try (VarveDB db = VarveDB.open(config(store)))
+            {
+                checkAcknowledged(db, acknowledged);
+            }
+        }
+    }
+
+    @Test
+    void aReadOnlyFileSystemIsRefusedForWritingAndReadableReadOnly() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("ro"), "2m"))
+        {
+            final Path store = fs.path().resolve("store");
+            createOneEventStore(config(store));
+            fs.remount("ro");
+            final StoreIOException refused = assertThrows(StoreIOException.class, () -> VarveDB.open(config(store)));
+            assertTrue(refused.getMessage().contains("not writable") && refused.getMessage().contains("openReadOnly"),
+                refused.getMessage());
+            try (VarveDB db = VarveDB.openReadOnly(store))
+            {
+                assertEquals(1, db.streamVersion(1));
+                assertEquals(1, db.readAll(0, 10, (e) -> assertEquals(1, e.payload().getLong(0))));
+            }
+        }
+    }
+
+    /** In a frame of its own, so nothing of the store stays reachable from the test's frame. */
+    private static void createOneEventStore(final VarveConfig config)
+    {
+        try (VarveDB db = VarveDB.open(config))
+        {
+            db.appender().append(1, ExpectedVersion.NO_STREAM, 1, payload(1));
+        }
+    }
+
+    private static byte[] payload(final long id)
+    {
+        final byte[] bytes = new byte[200];
+        new org.agrona.concurrent.UnsafeBuffer(bytes).putLong(0, id);
+        return bytes;
+    }
+
+    private static void checkAcknowledged(final VarveDB db, final List<Long> acknowledged)
+    {
+        final List<Long> ids = new ArrayList<>();
+        db.readAll(0, Integer.MAX_VALUE, (e) -> ids.add(e.payload().getLong(0)));
+        assertEquals(acknowledged, ids, "every acknowledged event, in order, nothing else");
+        StoreChecker.check(db);
+    }
+}
