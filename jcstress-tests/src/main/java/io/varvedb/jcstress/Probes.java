@@ -10,6 +10,7 @@ final class Probes
 {
     /** Result: the read delivered events out of version order or of another stream. */
     static final long OUT_OF_ORDER = -10;
+    private static final int OUT_OF_ORDER_CODE = (int)OUT_OF_ORDER;
 
     private Probes()
     {
@@ -70,8 +71,6 @@ final class Probes
         });
         return result[0];
     }
-
-    private static final int OUT_OF_ORDER_CODE = (int)OUT_OF_ORDER;
 
     private static short flags(final int index, final int batchSize)
     {
