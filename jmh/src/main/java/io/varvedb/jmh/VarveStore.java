@@ -19,12 +19,20 @@ final class VarveStore implements EventStore
 {
     private final VarveDB db;
 
+    /** Optional override of the checkpoint interval (ms), for experiments; unset means the engine's default. */
+    static final String CHECKPOINT_PROPERTY = "varve.bench.checkpointMillis";
+
     VarveStore(final Path directory)
     {
-        db = VarveDB.open(VarveConfig.builder(directory)
+        final VarveConfig.Builder builder = VarveConfig.builder(directory)
             .segmentSize(Bench.SEGMENT_SIZE)
-            .indexCapacity(Bench.INDEX_CAPACITY)
-            .build());
+            .indexCapacity(Bench.INDEX_CAPACITY);
+        final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
+        if (checkpointMillis != null)
+        {
+            builder.checkpointIntervalMillis(Long.parseLong(checkpointMillis));
+        }
+        db = VarveDB.open(builder.build());
     }
 
     VarveDB db()
