@@ -1,6 +1,7 @@
 package io.varvedb.tools;
 
 import io.varvedb.Appender;
+import io.varvedb.Durability;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import org.HdrHistogram.Histogram;
@@ -85,6 +86,15 @@ public final class LatencyCommand implements Callable<Integer>
     @Option(names = "--plot", paramLabel = "FILE.png", description = "Draw the percentile distribution to a PNG.")
     private Path plotFile;
 
+    @Option(names = "--durability", paramLabel = "MODE", defaultValue = "OS",
+        description = "OS, GROUP_COMMIT or SYNC: what an acknowledged append survives (default: ${DEFAULT-VALUE}).")
+    private Durability durability;
+
+    @Option(names = "--await-durable",
+        description = "After each append, wait until it is forced to disk (appender.awaitDurable): the latency " +
+            "of a durable acknowledgement in OS or GROUP_COMMIT mode.")
+    private boolean awaitDurable;
+
     @Override
     public Integer call() throws Exception
     {
@@ -97,7 +107,7 @@ public final class LatencyCommand implements Callable<Integer>
         final long measuredNanos = (long)(seconds * 1e9);
 
         Stores.refuseForeign(dir);
-        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).build()))
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).durability(durability).build()))
         {
             if (payloadLength > db.config().maxEventSize())
             {
@@ -107,14 +117,15 @@ public final class LatencyCommand implements Callable<Integer>
             final long firstStream = db.streamCount() + 1;
             out.printf(Locale.ROOT, "latency: %s appends/s for %s (after %s warm-up), %d-byte payloads, %d thread(s)%n",
                 Format.count(rate), Format.seconds(seconds), Format.seconds(warmupSeconds), payloadLength, threads);
-            out.printf(Locale.ROOT, "store %s, streams %d..%d%n", dir, firstStream, firstStream + threads - 1);
+            out.printf(Locale.ROOT, "store %s, streams %d..%d, durability %s%s%n", dir, firstStream,
+                firstStream + threads - 1, durability, awaitDurable ? ", each append awaits durability" : "");
             out.flush();
 
             final CyclicBarrier ready = new CyclicBarrier(threads + 1);
             final Thread[] running = new Thread[threads];
             for (int i = 0; i < threads; i++)
             {
-                senders[i] = new Sender(db, firstStream + i, payloadLength, intervalNanos, ready);
+                senders[i] = new Sender(db, firstStream + i, payloadLength, intervalNanos, ready, awaitDurable);
                 running[i] = new Thread(senders[i], "latency-sender-" + i);
                 running[i].start();
             }
@@ -256,6 +267,7 @@ public final class LatencyCommand implements Callable<Integer>
         private final int length;
         private final long intervalNanos;
         private final CyclicBarrier ready;
+        private final boolean awaitDurable;
         private final Histogram corrected = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
         private final Histogram service = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
         private volatile long firstSend;
@@ -270,9 +282,11 @@ public final class LatencyCommand implements Callable<Integer>
             final long streamId,
             final int length,
             final long intervalNanos,
-            final CyclicBarrier ready)
+            final CyclicBarrier ready,
+            final boolean awaitDurable)
         {
             this.db = db;
+            this.awaitDurable = awaitDurable;
             this.streamId = streamId;
             this.length = length;
             this.payload = new UnsafeBuffer(new byte[Math.max(1, length)]);
@@ -311,6 +325,10 @@ public final class LatencyCommand implements Callable<Integer>
                     final long callStart = System.nanoTime();
                     // exact expected version on a stream of our own: the optimistic check runs, and never fails
                     final long result = appender.tryAppend(streamId, version, EVENT_TYPE, payload, 0, length);
+                    if (awaitDurable && result != Appender.CONFLICT)
+                    {
+                        appender.awaitDurable(appender.lastPosition());
+                    }
                     final long end = System.nanoTime();
                     if (result == Appender.CONFLICT)
                     {
