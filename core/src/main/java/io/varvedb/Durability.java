@@ -5,9 +5,10 @@ package io.varvedb;
  * memory mapping, and the kernel keeps what was written to it. The modes differ on a power cut or kernel crash,
  * which loses whatever the kernel had not yet written back.
  * <ul>
- *   <li>{@link #OS}: the kernel writes the log back in its own time; a background checkpoint forces it about
- *   every {@link VarveConfig#checkpointIntervalMillis()} ms to bound recovery time, but an append promises
- *   nothing about power cuts. The fastest.</li>
+ *   <li>{@link #OS}: the kernel writes the log back in its own time; nothing forces it unless you call
+ *   {@link Appender#awaitDurable(long)}. A background checkpoint forces only the index, every
+ *   {@link VarveConfig#checkpointIntervalMillis()} ms, to bound the work of recovery after a process crash.
+ *   An append promises nothing about power cuts. The fastest.</li>
  *   <li>{@link #GROUP_COMMIT}: a background flusher forces the log every
  *   {@link VarveConfig#flushIntervalMicros()} microseconds; many appends share one force. An append returns at
  *   once; {@link Appender#awaitDurable(long)} waits until an event is forced.</li>

@@ -225,7 +225,8 @@ public final class VarveDB implements AutoCloseable
                 this.flusher = new Flusher(log, index, metaBuffer,
                     config.durability() == Durability.GROUP_COMMIT ?
                         TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
-                    TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight);
+                    TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight,
+                    config.durability() != Durability.OS);
                 // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
                 flusher.checkpoint();
                 metaFile.force();

@@ -24,7 +24,7 @@ public final class ChildMain
         switch (args[0])
         {
             case "open-writer" -> openWriter(dir);
-            case "append-forever" -> appendForever(dir, Integer.parseInt(args[2]));
+            case "append-forever" -> appendForever(dir, Integer.parseInt(args[2]), Durability.valueOf(args[3]));
             case "follow" -> follow(dir, Long.parseLong(args[2]));
             case "read-all" -> readAll(dir, args.length > 2 && args[2].equals("append"));
             case "process" -> process(dir);
@@ -46,10 +46,11 @@ public final class ChildMain
     }
 
     /** Appends from several threads until killed; prints "ack stream version id" after each append returns. */
-    private static void appendForever(final Path dir, final int threads) throws InterruptedException
+    private static void appendForever(final Path dir, final int threads, final Durability durability)
+        throws InterruptedException
     {
         final VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(4096)
-            .indexBlocksPerChunk(64).durability(Durability.GROUP_COMMIT).flushIntervalMicros(500)
+            .indexBlocksPerChunk(64).durability(durability).flushIntervalMicros(500)
             .checkpointIntervalMillis(20).build());
         final PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false);
         final List<Thread> workers = new ArrayList<>();

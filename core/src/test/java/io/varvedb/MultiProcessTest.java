@@ -112,7 +112,9 @@ class MultiProcessTest
         final int kills = Integer.getInteger("varve.crash.kills", 20);
         for (int kill = 0; kill < kills; kill++)
         {
-            final Process child = start(List.of(), "append-forever", dir.toString(), "3");
+            // every mode in turn: each must keep every acknowledged event through a kill
+            final Durability mode = Durability.values()[kill % Durability.values().length];
+            final Process child = start(List.of(), "append-forever", dir.toString(), "3", mode.name());
             final BufferedReader out = stdout(child);
             final int acksBeforeKill = 200 + random.nextInt(3000);
             for (int i = 0; i < acksBeforeKill; i++)

@@ -73,7 +73,8 @@ public final class MappedFile
             }
             final MappedFile file = new MappedFile(path, mapped, false);
             initialiser.accept(file.buffer);
-            mapped.force();
+            // the header is what must be on disk before the name appears; the zeros need not be forced
+            mapped.force(0, (int)Math.min(length, PAGE_SIZE));
             moveIntoPlace(temp, path);
             return file;
         }

@@ -40,6 +40,7 @@ public final class Log
     private volatile UnsafeBuffer[] buffers = new UnsafeBuffer[0];
     private Runnable onSegmentRoll = () -> {};
     private long creatableFrom;
+    private long creating = -1;
 
     /**
      * @param directory     the {@code log/} directory.
@@ -92,6 +93,9 @@ public final class Log
     {
         this.creatableFrom = segment;
     }
+
+    /** Segments the pre-allocator keeps ready beyond the one being appended to. */
+    public static final int SEGMENTS_AHEAD = 2;
 
     /** Smallest segment the format allows. */
     public static final int MIN_SEGMENT_LENGTH = 64 * 1024;
@@ -324,47 +328,94 @@ public final class Log
         {
             throw new IllegalStateException("log position beyond the supported range: segment " + segment);
         }
-        synchronized (segmentLock)
+        final Path path = directory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
+        boolean interrupted = false;
+        try
         {
-            MappedFile[] files = segments;
-            if (segment < files.length && files[(int)segment] != null)
+            synchronized (segmentLock)
             {
-                return files[(int)segment].buffer();
+                while (true)
+                {
+                    final MappedFile[] files = segments;
+                    if (segment < files.length && files[(int)segment] != null)
+                    {
+                        return files[(int)segment].buffer();
+                    }
+                    if (creating != segment && Files.exists(path))
+                    {
+                        final MappedFile file = MappedFile.open(path, readOnly);
+                        checkSegment(file, segment);
+                        publish(segment, file);
+                        return file.buffer();
+                    }
+                    if (readOnly || !create)
+                    {
+                        return null;
+                    }
+                    if (segment < creatableFrom)
+                    {
+                        throw new CorruptStoreException("log segment " + path + " is missing, though the log has used it");
+                    }
+                    if (creating < 0)
+                    {
+                        creating = segment;
+                        break;
+                    }
+                    // one file is created at a time, outside the lock; wait for it and look again
+                    try
+                    {
+                        segmentLock.wait();
+                    }
+                    catch (final InterruptedException ex)
+                    {
+                        interrupted = true;
+                    }
+                }
             }
 
-            final Path path = directory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
-            final MappedFile file;
-            if (Files.exists(path))
-            {
-                file = MappedFile.open(path, readOnly);
-                checkSegment(file, segment);
-            }
-            else if (readOnly || !create)
-            {
-                return null;
-            }
-            else if (segment < creatableFrom)
-            {
-                throw new CorruptStoreException("log segment " + path + " is missing, though the log has used it");
-            }
-            else
+            // Zero-filling, mapping and touching 64 MiB takes tens of milliseconds: do it without the lock, so
+            // threads mapping segments that exist, and appenders of segments already made, never wait for it.
+            MappedFile file = null;
+            try
             {
                 file = MappedFile.create(path, (long)SegmentDescriptor.HEADER_LENGTH + segmentLength,
                     (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment));
                 file.pretouch(SegmentDescriptor.HEADER_LENGTH, file.length());
-                applyDeferredPadding(segment, file.buffer());
             }
-
-            final int length = (int)Math.max(files.length, segment + 1);
-            files = Arrays.copyOf(files, length);
-            files[(int)segment] = file;
-            final UnsafeBuffer[] mapped = Arrays.copyOf(buffers, length);
-            mapped[(int)segment] = file.buffer();
-            segments = files;
-            // volatile publication: a thread that finds the buffer in the array sees a complete mapping
-            buffers = mapped;
+            finally
+            {
+                synchronized (segmentLock)
+                {
+                    if (file != null)
+                    {
+                        applyDeferredPadding(segment, file.buffer());
+                        publish(segment, file);
+                    }
+                    creating = -1;
+                    segmentLock.notifyAll();
+                }
+            }
             return file.buffer();
         }
+        finally
+        {
+            if (interrupted)
+            {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void publish(final long segment, final MappedFile file)
+    {
+        final int length = (int)Math.max(segments.length, segment + 1);
+        final MappedFile[] files = Arrays.copyOf(segments, length);
+        files[(int)segment] = file;
+        final UnsafeBuffer[] mapped = Arrays.copyOf(buffers, length);
+        mapped[(int)segment] = file.buffer();
+        segments = files;
+        // volatile publication: a thread that finds the buffer in the array sees a complete mapping
+        buffers = mapped;
     }
 
     private void applyDeferredPadding(final long segment, final UnsafeBuffer buffer)
@@ -406,8 +457,10 @@ public final class Log
             return;
         }
         final long tail = tail();
-        segmentBuffer(tail >>> shift);
-        segmentBuffer((tail >>> shift) + 1);
+        for (long segment = tail >>> shift; segment <= (tail >>> shift) + SEGMENTS_AHEAD; segment++)
+        {
+            segmentBuffer(segment);
+        }
     }
 
     /**

@@ -29,6 +29,8 @@ public final class Flusher implements Runnable
     private volatile boolean running = true;
     private volatile Throwable lastError;
     private long lastCheckpointNs = System.nanoTime();
+    private final boolean forceLogAtCheckpoint;
+    private long frontier;
 
     /**
      * @param log                  the log.
@@ -38,11 +40,15 @@ public final class Flusher implements Runnable
      * @param checkpointIntervalNs how often to force the index and advance the index checkpoint.
      * @param oldestInFlight       the lowest log position an append still updating the index may have claimed,
      *                             or {@link Long#MAX_VALUE}; the index checkpoint never passes it.
+     * @param forceLogAtCheckpoint force the log at each checkpoint too (GROUP_COMMIT and SYNC: cheap, it is
+     *                             forced already); in OS mode only the index is forced.
      */
     public Flusher(
         final Log log, final StreamIndex index, final UnsafeBuffer meta, final long flushIntervalNs,
-        final long checkpointIntervalNs, final java.util.function.LongSupplier oldestInFlight)
+        final long checkpointIntervalNs, final java.util.function.LongSupplier oldestInFlight,
+        final boolean forceLogAtCheckpoint)
     {
+        this.forceLogAtCheckpoint = forceLogAtCheckpoint;
         this.oldestInFlight = oldestInFlight;
         this.log = log;
         this.index = index;
@@ -108,7 +114,7 @@ public final class Flusher implements Runnable
     private long forceCommitted()
     {
         final long from = durablePosition();
-        final long to = committedFrontier(from);
+        final long to = committedFrontier();
         if (to > from)
         {
             log.force(from, to);
@@ -125,7 +131,9 @@ public final class Flusher implements Runnable
     {
         synchronized (forceLock)
         {
-            final long committed = forceCommitted();
+            // OS mode promises survival of a process crash only, which needs no force of the log: the mapping
+            // is the kernel's page cache. The index is forced so that its image on disk matches the checkpoint.
+            final long committed = forceLogAtCheckpoint ? forceCommitted() : committedFrontier();
             // Read the appenders' in-flight marks only after the frontier: a record the frontier passed was
             // published after its appender set its mark, so the mark is visible now unless the append completed.
             // An append past its publish may not have updated the index yet; recovery must rescan its record.
@@ -136,10 +144,10 @@ public final class Flusher implements Runnable
         }
     }
 
-    private long committedFrontier(final long from)
+    private long committedFrontier()
     {
         final long tail = log.tail();
-        long position = from;
+        long position = Math.max(frontier, durablePosition());
         while (position < tail)
         {
             final UnsafeBuffer buffer = log.bufferFor(position);
@@ -150,6 +158,8 @@ public final class Flusher implements Runnable
             }
             position += RecordDescriptor.alignedLength(frameLength);
         }
+        // the committed frontier only grows: the next scan starts here, not at the durable position
+        frontier = position;
         return position;
     }
 
