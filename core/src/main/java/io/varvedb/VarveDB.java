@@ -7,6 +7,7 @@ import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
+import io.varvedb.internal.store.BootId;
 import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.MetaDescriptor;
@@ -197,6 +198,7 @@ public final class VarveDB implements AutoCloseable
                 this.index = existing != null ?
                     existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk());
                 final long tail = log.tail();
+                final long bootId = BootId.current();
                 final boolean indexUsable = existing != null && index.chunksPresent();
                 this.openedCleanly = indexUsable &&
                     metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
@@ -208,7 +210,10 @@ public final class VarveDB implements AutoCloseable
                 }
                 else
                 {
-                    final long checkpoint = indexUsable ?
+                    final boolean checkpointHolds =
+                        metaBuffer.getInt(MetaDescriptor.CHECKPOINT_FORCED_OFFSET) == 1 ||
+                        (bootId != 0 && bootId == metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET));
+                    final long checkpoint = indexUsable && checkpointHolds ?
                         Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
                     final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
                     this.recovery = Recovery.recover(log, index, checkpoint, durable);
@@ -221,6 +226,7 @@ public final class VarveDB implements AutoCloseable
 
                 // from here until a clean close the index may run ahead of what is forced to disk
                 index.indexedPosition(-1);
+                metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
                 this.flusher = new Flusher(log, index, metaBuffer,
                     config.durability() == Durability.GROUP_COMMIT ?
@@ -948,6 +954,7 @@ public final class VarveDB implements AutoCloseable
                 {
                     meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
                     meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
+                    meta.buffer().putIntVolatile(MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 1);
                     index.indexedPosition(log.tail());
                     index.force();
                     // the clean mark goes last, after everything it vouches for is on disk

@@ -119,6 +119,52 @@ class DurabilityTest
     }
 
     @Test
+    void anUnforcedCheckpointIsTrustedWithinTheSameBootOnly() throws IOException
+    {
+        final List<StoreChecker.Event> events;
+        try (VarveDB db = VarveDB.open(config(Durability.OS)))
+        {
+            final Appender appender = db.appender();
+            for (int i = 0; i < 200; i++)
+            {
+                appender.append(1 + i % 4, ExpectedVersion.ANY, i, new byte[20]);
+            }
+            events = StoreChecker.readAll(db);
+        }
+        final long checkpoint = events.get(150).position();
+        final long thisBoot = io.varvedb.internal.store.BootId.current();
+        org.junit.jupiter.api.Assumptions.assumeTrue(thisBoot != 0, "needs the kernel's boot id");
+
+        ConcurrentStressTest.markCrashed(dir, checkpoint, 0);
+        writeMeta(io.varvedb.internal.store.MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 0, thisBoot);
+        try (VarveDB db = VarveDB.open(config(Durability.OS)))
+        {
+            assertEquals(checkpoint, db.recoveryScannedFrom(), "same boot: the page cache held the index");
+            RecoveryTest.assertEventsEqual(events, StoreChecker.readAll(db));
+        }
+
+        ConcurrentStressTest.markCrashed(dir, checkpoint, 0);
+        writeMeta(io.varvedb.internal.store.MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 0, thisBoot + 1);
+        try (VarveDB db = VarveDB.open(config(Durability.OS)))
+        {
+            assertEquals(0, db.recoveryScannedFrom(), "another boot: an unforced checkpoint is not trusted");
+            RecoveryTest.assertEventsEqual(events, StoreChecker.readAll(db));
+            StoreChecker.check(db);
+        }
+    }
+
+    private void writeMeta(final int forcedOffset, final int forced, final long bootId) throws IOException
+    {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(
+            dir.resolve(io.varvedb.internal.store.MetaDescriptor.FILE_NAME), java.nio.file.StandardOpenOption.WRITE))
+        {
+            final java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            channel.write(buffer.putInt(0, forced).limit(4), forcedOffset);
+            channel.write(buffer.clear().putLong(0, bootId), io.varvedb.internal.store.MetaDescriptor.BOOT_ID_OFFSET);
+        }
+    }
+
+    @Test
     void anIndexThatContradictsTheLogIsRebuiltFromTheStart() throws IOException
     {
         final List<StoreChecker.Event> events;

@@ -131,14 +131,22 @@ public final class Flusher implements Runnable
     {
         synchronized (forceLock)
         {
-            // OS mode promises survival of a process crash only, which needs no force of the log: the mapping
-            // is the kernel's page cache. The index is forced so that its image on disk matches the checkpoint.
-            final long committed = forceLogAtCheckpoint ? forceCommitted() : committedFrontier();
-            // Read the appenders' in-flight marks only after the frontier: a record the frontier passed was
-            // published after its appender set its mark, so the mark is visible now unless the append completed.
-            // An append past its publish may not have updated the index yet; recovery must rescan its record.
-            final long checkpoint = Math.min(committed, oldestInFlight.getAsLong());
-            index.force();
+            // OS mode promises survival of a process crash only, for which the page cache suffices: neither the
+            // log nor the index is forced, and recovery trusts such a checkpoint only within the same boot.
+            // Otherwise both are forced, and the checkpoint holds across a power cut.
+            //
+            // Every record below the tail read here was claimed by an appender that had already set its
+            // in-flight mark (release, before its claim's atomic add, which this volatile read observes). Read
+            // the marks after: an append past its claim but not done with the index shows a mark at or below
+            // its record; an append that shows none has finished. So every record below the checkpoint is
+            // whole and indexed.
+            final long bound = forceLogAtCheckpoint ? forceCommitted() : log.tail();
+            final long checkpoint = Math.min(bound, oldestInFlight.getAsLong());
+            if (forceLogAtCheckpoint)
+            {
+                index.force();
+            }
+            meta.putIntVolatile(MetaDescriptor.CHECKPOINT_FORCED_OFFSET, forceLogAtCheckpoint ? 1 : 0);
             meta.putLongRelease(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, checkpoint);
             lastCheckpointNs = System.nanoTime();
         }
