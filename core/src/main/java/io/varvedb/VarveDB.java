@@ -143,7 +143,7 @@ public final class VarveDB implements AutoCloseable
                 {
                     refuseForeignDirectory(directory);
                     MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
-                        buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()));
+                        buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()), true);
                 }
             }
 

@@ -237,6 +237,28 @@ class RecoveryTest
     }
 
     @Test
+    void filesWhoseHeaderNeverReachedTheDiskAreInitialisedAgain() throws IOException
+    {
+        final List<StoreChecker.Event> events = populate(dir, 300);
+        final long lastSegment = events.get(events.size() - 1).position() / TestStores.SEGMENT;
+        markDirty(dir);
+        // a crash right after creating the next segment and an index chunk: zero headers, as if never written
+        write(dir, 0, new byte[SegmentDescriptor.HEADER_LENGTH], segmentFile(dir, lastSegment + 1));
+        write(dir, 0, new byte[256], dir.resolve("index").resolve("blocks-0000000000.idx"));
+        try (VarveDB db = VarveDB.open(config(dir)))
+        {
+            assertEventsEqual(events, StoreChecker.readAll(db));
+            StoreChecker.check(db);
+            final Appender appender = db.appender();
+            for (int i = 0; i < 300; i++)
+            {
+                appender.append(1, ExpectedVersion.ANY, 1, new byte[400]);
+            }
+            StoreChecker.check(db);
+        }
+    }
+
+    @Test
     void aMissingSegmentInTheMiddleIsRefused() throws IOException
     {
         try (VarveDB db = VarveDB.open(config(dir)))

@@ -75,7 +75,7 @@ public final class StreamIndex
         createDirectory(directory);
         final int tableSize = StreamIndexDescriptor.tableSize(capacity);
         final MappedFile file = MappedFile.create(directory.resolve(FILE_NAME), fileLength(tableSize),
-            (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk));
+            (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true);
         return new StreamIndex(directory, file, false);
     }
 
@@ -559,6 +559,11 @@ public final class StreamIndex
             if (Files.exists(path))
             {
                 file = MappedFile.open(path, readOnly);
+                if (!readOnly && MappedFile.isBlank(file.buffer(), CHUNK_HEADER_LENGTH))
+                {
+                    // created just before a crash, its header never reached the disk
+                    BlockDescriptor.writeHeader(file.buffer(), chunk, blocksPerChunk);
+                }
                 FileHeaders.check(file.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
                     BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
                     "stream index chunk");
@@ -576,7 +581,7 @@ public final class StreamIndex
             else
             {
                 file = MappedFile.create(path, chunkLength(blocksPerChunk),
-                    (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk));
+                    (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk), false);
                 file.pretouch(CHUNK_HEADER_LENGTH, file.length());
             }
 

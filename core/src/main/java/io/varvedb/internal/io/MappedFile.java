@@ -51,9 +51,14 @@ public final class MappedFile
      * @param path        final name of the file; must not exist.
      * @param length      length in bytes; at most {@link Integer#MAX_VALUE}.
      * @param initialiser writes the header into the buffer before the file becomes visible.
+     * @param forceHeader force the header page to disk before the file becomes visible. On ext4 this costs a
+     *                    journal commit that writes the whole zero-filled file, so files made on the hot path's
+     *                    behalf (segments, index chunks) skip it: a crash can then leave them with a zero
+     *                    header, which their owners recognise as a file never used and initialise again.
      * @return the mapped file, read-write.
      */
-    public static MappedFile create(final Path path, final long length, final Consumer<UnsafeBuffer> initialiser)
+    public static MappedFile create(
+        final Path path, final long length, final Consumer<UnsafeBuffer> initialiser, final boolean forceHeader)
     {
         if (length <= 0 || length > Integer.MAX_VALUE)
         {
@@ -73,8 +78,10 @@ public final class MappedFile
             }
             final MappedFile file = new MappedFile(path, mapped, false);
             initialiser.accept(file.buffer);
-            // the header is what must be on disk before the name appears; the zeros need not be forced
-            mapped.force(0, (int)Math.min(length, PAGE_SIZE));
+            if (forceHeader)
+            {
+                mapped.force(0, (int)Math.min(length, PAGE_SIZE));
+            }
             moveIntoPlace(temp, path);
             return file;
         }
@@ -156,6 +163,23 @@ public final class MappedFile
         {
             // best effort: a leftover temporary file is removed on the next open
         }
+    }
+
+    /**
+     * @param buffer over a file.
+     * @param length of its header.
+     * @return true if the header is all zeros: a file created but never initialised on disk before a crash.
+     */
+    public static boolean isBlank(final UnsafeBuffer buffer, final int length)
+    {
+        for (int i = 0; i < Math.min(length, buffer.capacity()); i += Long.BYTES)
+        {
+            if (buffer.getLong(i) != 0)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -379,7 +379,7 @@ public final class Log
             try
             {
                 file = MappedFile.create(path, (long)SegmentDescriptor.HEADER_LENGTH + segmentLength,
-                    (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment));
+                    (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false);
                 file.pretouch(SegmentDescriptor.HEADER_LENGTH, file.length());
             }
             finally
@@ -433,6 +433,14 @@ public final class Log
     private void checkSegment(final MappedFile file, final long segment)
     {
         final UnsafeBuffer buffer = file.buffer();
+        if (!readOnly && MappedFile.isBlank(buffer, SegmentDescriptor.HEADER_LENGTH) &&
+            file.length() == SegmentDescriptor.HEADER_LENGTH + segmentLength)
+        {
+            // Created just before a crash, its header never reached the disk (it is not forced, to keep the
+            // journal commit of a 64 MiB file off the hot path). Its first page would have been forced with any
+            // durable record in it, so it holds no durable event: initialise it; recovery decides the rest.
+            SegmentDescriptor.writeHeader(buffer, segmentLength, segment);
+        }
         FileHeaders.check(buffer, file.path(), SegmentDescriptor.HEADER_LENGTH, SegmentDescriptor.MAGIC_OFFSET,
             SegmentDescriptor.MAGIC, SegmentDescriptor.FORMAT_VERSION_OFFSET, SegmentDescriptor.FORMAT_VERSION,
             "log segment");
