@@ -90,6 +90,7 @@ public final class Appender implements AutoCloseable
     private int cachedSlot = -1;
     private long lastPosition = -1;
     private long lastActualVersion;
+    private int reservedSlot;
 
     Appender(
         final VarveDB db,
@@ -228,16 +229,12 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            final int slot = slotFor(streamId, expectedVersion);
-            if (slot < 0)
-            {
-                return CONFLICT;
-            }
-            final long version = acquireStream(slot, expectedVersion);
+            final long version = reserve(streamId, expectedVersion);
             if (version == CONFLICT)
             {
                 return CONFLICT;
             }
+            final int slot = reservedSlot;
 
             final long position = claim(slot, streamId, version, version, alignedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
@@ -294,16 +291,12 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            final int slot = slotFor(streamId, expectedVersion);
-            if (slot < 0)
-            {
-                return CONFLICT;
-            }
-            final long version = acquireStream(slot, expectedVersion);
+            final long version = reserve(streamId, expectedVersion);
             if (version == CONFLICT)
             {
                 return CONFLICT;
             }
+            final int slot = reservedSlot;
 
             final long position = claim(slot, streamId, version, version, claimedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
@@ -384,16 +377,12 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            final int slot = slotFor(streamId, expectedVersion);
-            if (slot < 0)
-            {
-                return CONFLICT;
-            }
-            final long firstVersion = acquireStream(slot, expectedVersion);
+            final long firstVersion = reserve(streamId, expectedVersion);
             if (firstVersion == CONFLICT)
             {
                 return CONFLICT;
             }
+            final int slot = reservedSlot;
             final long lastVersion = firstVersion + count - 1;
 
             final long position = claim(slot, streamId, firstVersion, lastVersion, (int)totalLength);
@@ -506,6 +495,23 @@ public final class Appender implements AutoCloseable
     }
 
     // ---------------------------------------------------------------------------------------------- internals
+
+    /**
+     * Find the stream's slot and win the CAS that moves it off the expected version; the slot is left in
+     * {@link #reservedSlot}.
+     *
+     * @return the first version to write, or {@link #CONFLICT} (then {@link #lastActualVersion} is set).
+     */
+    private long reserve(final long streamId, final long expectedVersion)
+    {
+        final int slot = slotFor(streamId, expectedVersion);
+        if (slot < 0)
+        {
+            return CONFLICT;
+        }
+        reservedSlot = slot;
+        return acquireStream(slot, expectedVersion);
+    }
 
     private int slotFor(final long streamId, final long expectedVersion)
     {

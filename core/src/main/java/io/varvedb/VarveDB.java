@@ -12,6 +12,9 @@ import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.MetaDescriptor;
 import io.varvedb.internal.store.Preallocator;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.IdleStrategy;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -29,6 +32,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
@@ -73,6 +77,8 @@ public final class VarveDB implements AutoCloseable
      * in the same JVM must never open and close the lock file.
      */
     private static final Set<Path> LOCKED_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
+    /** How long the pre-allocator sleeps between checks when no segment roll wakes it. */
+    private static final long PREALLOCATOR_IDLE_NS = TimeUnit.MILLISECONDS.toNanos(5);
     private static final String LOG_DIRECTORY = "log";
     private static final String INDEX_DIRECTORY = "index";
 
@@ -85,8 +91,9 @@ public final class VarveDB implements AutoCloseable
     private final MappedFile meta;
     private final Log log;
     private final StreamIndex index;
-    private final Preallocator preallocator;
     private final Flusher flusher;
+    private final Background flusherRunner;
+    private final Background preallocatorRunner;
     private final boolean openedCleanly;
     private final Recovery.Result recovery;
     private final Set<Appender> appenders = ConcurrentHashMap.newKeySet();
@@ -176,8 +183,9 @@ public final class VarveDB implements AutoCloseable
                 this.openedCleanly = metaBuffer.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) ==
                     MetaDescriptor.CLEAN;
                 this.recovery = null;
-                this.preallocator = null;
+                this.preallocatorRunner = null;
                 this.flusher = null;
+                this.flusherRunner = null;
                 this.committedAtOpen = metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET);
             }
             else
@@ -239,16 +247,16 @@ public final class VarveDB implements AutoCloseable
 
                 log.preallocate();
                 index.preallocate();
-                flusher.start();
+                this.flusherRunner = new Background(flusher, flusher.idleNs());
                 if (config.preallocate())
                 {
-                    this.preallocator = new Preallocator(log, index, "varve-preallocator");
-                    log.onSegmentRoll(preallocator::wake);
-                    preallocator.start();
+                    this.preallocatorRunner = new Background(new Preallocator(log, index), PREALLOCATOR_IDLE_NS);
+                    // a segment roll wakes the pre-allocator at once: the next segment is due
+                    log.onSegmentRoll(preallocatorRunner::wake);
                 }
                 else
                 {
-                    this.preallocator = null;
+                    this.preallocatorRunner = null;
                 }
             }
         }
@@ -798,6 +806,14 @@ public final class VarveDB implements AutoCloseable
         consumers.remove(consumer);
     }
 
+    private static void stopAgent(final Background background)
+    {
+        if (background != null)
+        {
+            background.close();
+        }
+    }
+
     private static void closeQuietly(final AutoCloseable closeable)
     {
         try
@@ -937,14 +953,8 @@ public final class VarveDB implements AutoCloseable
             appender.closeGuard();
         }
         appenders.clear();
-        if (preallocator != null)
-        {
-            preallocator.close();
-        }
-        if (flusher != null)
-        {
-            flusher.close();
-        }
+        stopAgent(preallocatorRunner);
+        stopAgent(flusherRunner);
         if (!readOnly)
         {
             try
@@ -1140,6 +1150,68 @@ public final class VarveDB implements AutoCloseable
         catch (final IOException ignore)
         {
             // the lock goes with the channel or the process
+        }
+    }
+
+    /**
+     * A background agent (flusher, pre-allocator) on a daemon thread of its own, which sleeps between duty cycles,
+     * can be woken, and stops at once when closed.
+     */
+    private static final class Background implements IdleStrategy
+    {
+        private final long idleNs;
+        private final AgentRunner runner;
+        private final Thread thread;
+        private volatile boolean stopping;
+
+        Background(final Agent agent, final long idleNs)
+        {
+            this.idleNs = idleNs;
+            // a failed duty cycle (say, no disk for the next segment) is tried again on the next one; appenders
+            // that need what it could not make get the error themselves
+            this.runner = new AgentRunner(this, (ex) -> { }, null, agent);
+            this.thread = AgentRunner.startOnThread(runner, (runnable) ->
+            {
+                final Thread daemon = new Thread(runnable, agent.roleName());
+                daemon.setDaemon(true);
+                return daemon;
+            });
+        }
+
+        void wake()
+        {
+            LockSupport.unpark(thread);
+        }
+
+        void close()
+        {
+            // once stopping, never sleep: AgentRunner.close returns as soon as the current duty cycle ends
+            stopping = true;
+            wake();
+            runner.close();
+        }
+
+        @Override
+        public void idle(final int workCount)
+        {
+            if (workCount <= 0)
+            {
+                idle();
+            }
+        }
+
+        @Override
+        public void idle()
+        {
+            if (!stopping)
+            {
+                LockSupport.parkNanos(this, idleNs);
+            }
+        }
+
+        @Override
+        public void reset()
+        {
         }
     }
 

@@ -5,29 +5,26 @@ import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.concurrent.UnsafeBuffer;
 
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
+import org.agrona.concurrent.Agent;
 
 /**
- * Forces the log to disk and advances the durable position; periodically forces the index too and advances the
- * index checkpoint, from which recovery scans.
+ * Agent that forces the log to disk and advances the durable position, and periodically checkpoints the index:
+ * recovery scans the log from the index checkpoint.
  * <p>
  * Group commit: whoever needs the log forced up to some position ({@link #forceUpTo}) takes the force lock;
  * if another thread's force already covered it, it returns at once, otherwise it forces everything published
  * so far (its own record and every other committed one), so many appends share one force.
  */
-public final class Flusher implements Runnable
+public final class Flusher implements Agent
 {
     private final Log log;
     private final StreamIndex index;
     private final UnsafeBuffer meta;
+    private static final long MAX_IDLE_NS = 100_000_000L;
     private final long flushIntervalNs;
     private final long checkpointIntervalNs;
     private final Object forceLock = new Object();
     private final java.util.function.LongSupplier oldestInFlight;
-    private final Thread thread;
-    private volatile boolean running = true;
-    private volatile Throwable lastError;
     private long lastCheckpointNs = System.nanoTime();
     private final boolean forceLogAtCheckpoint;
     private long frontier;
@@ -55,16 +52,6 @@ public final class Flusher implements Runnable
         this.meta = meta;
         this.flushIntervalNs = flushIntervalNs;
         this.checkpointIntervalNs = checkpointIntervalNs;
-        this.thread = new Thread(this, "varve-flusher");
-        this.thread.setDaemon(true);
-    }
-
-    /**
-     * Start the background thread.
-     */
-    public void start()
-    {
-        thread.start();
     }
 
     /**
@@ -101,14 +88,6 @@ public final class Flusher implements Runnable
                 forceCommitted();
             }
         }
-    }
-
-    /**
-     * Ask the background thread to force now; allocation-free.
-     */
-    public void wake()
-    {
-        LockSupport.unpark(thread);
     }
 
     private long forceCommitted()
@@ -171,58 +150,35 @@ public final class Flusher implements Runnable
         return position;
     }
 
+    /**
+     * @return how long the agent may idle between duty cycles.
+     */
+    public long idleNs()
+    {
+        return flushIntervalNs > 0 ? flushIntervalNs : Math.min(checkpointIntervalNs, MAX_IDLE_NS);
+    }
+
     @Override
-    public void run()
+    public int doWork()
     {
-        final long park = flushIntervalNs > 0 ? flushIntervalNs : Math.min(checkpointIntervalNs,
-            TimeUnit.MILLISECONDS.toNanos(100));
-        while (running)
+        if (System.nanoTime() - lastCheckpointNs >= checkpointIntervalNs)
         {
-            try
-            {
-                if (System.nanoTime() - lastCheckpointNs >= checkpointIntervalNs)
-                {
-                    checkpoint();
-                }
-                else if (flushIntervalNs > 0)
-                {
-                    synchronized (forceLock)
-                    {
-                        forceCommitted();
-                    }
-                }
-                lastError = null;
-            }
-            catch (final RuntimeException ex)
-            {
-                lastError = ex;
-            }
-            LockSupport.parkNanos(this, park);
+            checkpoint();
+            return 1;
         }
+        if (flushIntervalNs > 0)
+        {
+            synchronized (forceLock)
+            {
+                forceCommitted();
+            }
+        }
+        return 0;
     }
 
-    /**
-     * @return the last failure of the background thread, or null.
-     */
-    public Throwable lastError()
+    @Override
+    public String roleName()
     {
-        return lastError;
-    }
-
-    /**
-     * Stop the thread and wait for it.
-     */
-    public void close()
-    {
-        running = false;
-        LockSupport.unpark(thread);
-        try
-        {
-            thread.join(TimeUnit.SECONDS.toMillis(10));
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
-        }
+        return "varve-flusher";
     }
 }
