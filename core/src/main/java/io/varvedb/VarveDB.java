@@ -725,6 +725,7 @@ public final class VarveDB implements AutoCloseable
      * @param name     the processor, which must not be running.
      * @param position {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
      */
+    @SuppressWarnings("try") // the hold is the point: no processor of that name may run meanwhile
     public void resetCheckpoint(final String name, final long position)
     {
         checkOpen();
@@ -740,6 +741,7 @@ public final class VarveDB implements AutoCloseable
      * @param name the processor, which must not be running.
      * @return true if there was a checkpoint.
      */
+    @SuppressWarnings("try") // the hold is the point: no processor of that name may run meanwhile
     public boolean deleteCheckpoint(final String name)
     {
         checkOpen();
