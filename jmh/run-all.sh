@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, VarveDB and the peers side by side, with -prof gc. Bounded for a shared 2-core machine:
-# one fork, 2 x 2 s warm-up, 3 x 3 s measurement (override with JMH_OPTS). About 30 minutes.
+# one fork, 2 x 2 s warm-up, 3 x 3 s measurement (override with JMH_OPTS). About 35 minutes.
 # Results: $OUT (default jmh/results/<timestamp>/), one JSON and one log per group; summarise with
 #   python3 jmh/summarize.py $OUT
 set -euo pipefail
@@ -34,8 +34,15 @@ run() {
 
 run floor '\.FloorBenchmark\.'
 run append '\.AppendBenchmark\.'
+# the durability variants of VarveDB, only where they mean something: one stream, exact(n), 64 B and 1 KiB
+durable=varve-group,varve-group-await,varve-sync
+run append-durability '\.AppendBenchmark\.' -p system=$durable -p streams=1 -p expected=exact -p payload=64,1024
 run latency '\.AppendLatencyBenchmark\.'
+run latency-durability '\.AppendLatencyBenchmark\.' -p system=$durable -p payload=64,1024
 run concurrent '\.ConcurrentAppendBenchmark\.'
 run batch '\.BatchAppendBenchmark\.' -p payload=64
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.'
+# where the time of the 64 B exact(n) append goes, every thread (the appender's and the background agents')
+run profile '\.AppendBenchmark\.' -p system=varve,varve-sync -p streams=1 -p expected=exact -p payload=64 \
+  -prof 'stack:lines=2;top=12'
 echo "results in $out"

@@ -25,6 +25,9 @@ run() {
 
 run append '\.AppendBenchmark\.' -p system=varve,chronicle -p payload=64 -p streams=1,100000 -p expected=exact
 expected=$((expected + 4))
+run durability '\.AppendBenchmark\.' -p system=varve-group-await,varve-sync -p payload=64 -p streams=1 \
+  -p expected=exact
+expected=$((expected + 2))
 run latency '\.AppendLatencyBenchmark\.' -p system=varve -p payload=64
 expected=$((expected + 1))
 run concurrent '\.ConcurrentAppendBenchmark\.' -p system=varve -p scenario=hot

@@ -11,11 +11,15 @@ import statistics
 import sys
 
 SYSTEMS = ["varve", "chronicle", "lmdb", "sqlite"]
+DURABILITY = [("varve", "OS"), ("varve-group", "GROUP_COMMIT"),
+              ("varve-group-await", "GROUP_COMMIT + awaitDurable"), ("varve-sync", "SYNC")]
 
 
 def load(directory):
     rows = []
     for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
+        if os.path.basename(path) == "profile.json":
+            continue  # a repeat under the stack profiler: its scores are perturbed, read its log instead
         with open(path) as f:
             text = f.read().strip()
         if text:
@@ -96,6 +100,31 @@ def throughput_table(rows, bench, keys, label, scale=1, metric=None, floor=None)
     print("\n".join(out) + "\n")
 
 
+def durability_table(rows):
+    present = [r for r in rows if r["benchmark"].endswith(".AppendBenchmark.append")
+               and r["params"]["system"] != "varve" and r["params"]["system"].startswith("varve")]
+    if not present:
+        return
+    print("### VarveDB durability modes, one thread, exact(n), one stream\n")
+    print("| payload | system | mode | appends/s | vs OS | p50 ns | p99 ns | p99.9 ns | p99.99 ns | max ns | B/op |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for payload in sorted({r["params"]["payload"] for r in present}, key=int):
+        base = find(rows, "AppendBenchmark.append", system="varve", streams=1, expected="exact", payload=payload)
+        base_score = median(base["primaryMetric"]) if base else None
+        for system, mode in DURABILITY:
+            t = find(rows, "AppendBenchmark.append", system=system, streams=1, expected="exact", payload=payload)
+            lat = find(rows, "AppendLatencyBenchmark.append", system=system, payload=payload)
+            score = median(t["primaryMetric"]) if t else None
+            pct = ["-"] * 5
+            if lat:
+                p = lat["primaryMetric"]["scorePercentiles"]
+                pct = ["%.0f" % p[k] for k in ("50.0", "99.0", "99.9", "99.99", "100.0")]
+            vs = ("%.3fx" % (score / base_score)) if score and base_score else "-"
+            print("| %s | %s | %s | %s | %s | %s | %s |" % (payload, system, mode, fmt_rate(score), vs,
+                                                        " | ".join(pct), fmt_alloc(alloc(t) if t else float("nan"))))
+    print()
+
+
 def main():
     rows = load(sys.argv[1])
 
@@ -124,6 +153,8 @@ def main():
                 r["params"]["payload"], r["params"]["system"], p["50.0"], p["99.0"], p["99.9"], p["99.99"],
                 p["100.0"], fmt_alloc(alloc(r))))
         print()
+
+    durability_table(rows)
 
     throughput_table(rows, "ConcurrentAppendBenchmark.append", [("scenario", "scenario"), ("payload", "payload")],
                      "Two threads, successful appends/s (exact(n))", metric="successes")

@@ -32,7 +32,7 @@ import java.util.concurrent.TimeUnit;
     Flags.NO_ANALYTICS, Flags.HEAP_MIN, Flags.HEAP_MAX})
 public class AppendBenchmark
 {
-    /** System under test. */
+    /** System under test; run-all.sh adds the VarveDB durability variants of {@link Systems} for 1 stream. */
     @Param({Systems.VARVE, Systems.CHRONICLE, Systems.LMDB, Systems.SQLITE})
     public String system;
 

@@ -31,7 +31,7 @@ import java.util.concurrent.TimeUnit;
     Flags.NO_ANALYTICS, Flags.HEAP_MIN, Flags.HEAP_MAX})
 public class AppendLatencyBenchmark
 {
-    /** System under test. */
+    /** System under test; run-all.sh adds the VarveDB durability variants of {@link Systems}. */
     @Param({Systems.VARVE, Systems.CHRONICLE, Systems.LMDB, Systems.SQLITE})
     public String system;
 

@@ -1,14 +1,24 @@
 package io.varvedb.jmh;
 
+import io.varvedb.Durability;
+
 import java.nio.file.Path;
 
 /**
- * The systems benchmarks can name in their {@code system} parameter.
+ * The systems benchmarks can name in their {@code system} parameter. The VarveDB durability variants are not in
+ * any benchmark's default {@code @Param} list (they would multiply every benchmark); {@code run-all.sh} passes them
+ * explicitly to the append throughput and latency benchmarks only.
  */
 public final class Systems
 {
     /** VarveDB. */
     public static final String VARVE = "varve";
+    /** VarveDB in {@link Durability#GROUP_COMMIT}: the log forced every 1 ms in the background. */
+    public static final String VARVE_GROUP = "varve-group";
+    /** VarveDB in {@link Durability#GROUP_COMMIT}, each append followed by {@code awaitDurable(lastPosition())}. */
+    public static final String VARVE_GROUP_AWAIT = "varve-group-await";
+    /** VarveDB in {@link Durability#SYNC}: an append returns once forced. */
+    public static final String VARVE_SYNC = "varve-sync";
     /** Chronicle Queue. */
     public static final String CHRONICLE = "chronicle";
     /** LMDB through lmdbjava. */
@@ -30,7 +40,13 @@ public final class Systems
         switch (name)
         {
             case VARVE:
-                return new VarveStore(directory);
+                return new VarveStore(directory, Durability.OS, false);
+            case VARVE_GROUP:
+                return new VarveStore(directory, Durability.GROUP_COMMIT, false);
+            case VARVE_GROUP_AWAIT:
+                return new VarveStore(directory, Durability.GROUP_COMMIT, true);
+            case VARVE_SYNC:
+                return new VarveStore(directory, Durability.SYNC, false);
             case CHRONICLE:
                 return new ChronicleStore(directory);
             case LMDB:

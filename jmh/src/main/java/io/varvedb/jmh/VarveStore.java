@@ -1,6 +1,7 @@
 package io.varvedb.jmh;
 
 import io.varvedb.Appender;
+import io.varvedb.Durability;
 import io.varvedb.EventBatch;
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
@@ -18,15 +19,23 @@ import java.nio.file.Path;
 final class VarveStore implements EventStore
 {
     private final VarveDB db;
+    private final boolean awaitDurable;
 
     /** Optional override of the checkpoint interval (ms), for experiments; unset means the engine's default. */
     static final String CHECKPOINT_PROPERTY = "varve.bench.checkpointMillis";
 
-    VarveStore(final Path directory)
+    /**
+     * @param directory    an empty directory.
+     * @param durability   the store's durability mode.
+     * @param awaitDurable after every successful append, wait until it is forced ({@link Appender#awaitDurable}).
+     */
+    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable)
     {
+        this.awaitDurable = awaitDurable;
         final VarveConfig.Builder builder = VarveConfig.builder(directory)
             .segmentSize(Bench.SEGMENT_SIZE)
-            .indexCapacity(Bench.INDEX_CAPACITY);
+            .indexCapacity(Bench.INDEX_CAPACITY)
+            .durability(durability);
         final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
         if (checkpointMillis != null)
         {
@@ -43,7 +52,8 @@ final class VarveStore implements EventStore
     @Override
     public Writer writer(final byte[] payload)
     {
-        return new VarveWriter(db.appender(), payload);
+        // a separate class, not a flag tested per append, so that plain "varve" runs exactly the code it ran before
+        return awaitDurable ? new AwaitingVarveWriter(db.appender(), payload) : new VarveWriter(db.appender(), payload);
     }
 
     @Override
@@ -56,6 +66,56 @@ final class VarveStore implements EventStore
     public void close()
     {
         db.close();
+    }
+
+    /**
+     * Appends, then waits until each successful append is forced: the acknowledged-and-durable round trip of
+     * {@link Durability#GROUP_COMMIT}.
+     */
+    private static final class AwaitingVarveWriter implements Writer
+    {
+        private final VarveWriter writer;
+        private final Appender appender;
+
+        AwaitingVarveWriter(final Appender appender, final byte[] bytes)
+        {
+            this.appender = appender;
+            this.writer = new VarveWriter(appender, bytes);
+        }
+
+        @Override
+        public long tryAppend(final long streamId, final long expectedVersion)
+        {
+            final long version = writer.tryAppend(streamId, expectedVersion);
+            if (version != CONFLICT)
+            {
+                appender.awaitDurable(appender.lastPosition());
+            }
+            return version;
+        }
+
+        @Override
+        public long tryAppendBatch(final long streamId, final long expectedVersion, final int count)
+        {
+            final long version = writer.tryAppendBatch(streamId, expectedVersion, count);
+            if (version != CONFLICT)
+            {
+                appender.awaitDurable(appender.lastPosition());
+            }
+            return version;
+        }
+
+        @Override
+        public long lastActualVersion()
+        {
+            return writer.lastActualVersion();
+        }
+
+        @Override
+        public void close()
+        {
+            writer.close();
+        }
     }
 
     private static final class VarveWriter implements Writer
