@@ -42,6 +42,7 @@ public final class LatencyChart
     private static final Color MINOR_GRID = new Color(0xF0, 0xF0, 0xF0);
     private static final Color CORRECTED = new Color(0xC0, 0x30, 0x20);
     private static final Color SERVICE = new Color(0x30, 0x60, 0xB0);
+    private static final Color DELIVERY = new Color(0x20, 0x90, 0x40);
     private static final int[] MINOR_STEPS = {2, 5};
     private static final double[] MARKED = {50, 99, 99.9, 99.99};
 
@@ -63,6 +64,25 @@ public final class LatencyChart
         final Path file, final String title, final String subtitle, final Histogram corrected, final Histogram service)
         throws IOException
     {
+        draw(file, title, subtitle, corrected, service, null);
+    }
+
+    /**
+     * Draw the chart with a third curve: append-to-delivery latency seen by a subscriber.
+     *
+     * @param file      the PNG to write.
+     * @param title     the chart's title.
+     * @param subtitle  a second line under it: where it was measured.
+     * @param corrected latencies from intended send times, in nanoseconds.
+     * @param service   service times of the calls, in nanoseconds.
+     * @param delivery  from intended send time to delivery to a subscriber, in nanoseconds; null for none.
+     * @throws IOException if the file cannot be written.
+     */
+    public static void draw(
+        final Path file, final String title, final String subtitle, final Histogram corrected, final Histogram service,
+        final Histogram delivery)
+        throws IOException
+    {
         final BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
         final Graphics2D g = image.createGraphics();
         try
@@ -74,18 +94,27 @@ public final class LatencyChart
 
             final long count = Math.max(corrected.getTotalCount(), 1);
             final int nines = Math.max(MIN_NINES, Math.min(MAX_NINES, (int)Math.ceil(Math.log10(count))));
-            final long low = Math.max(1, Math.min(corrected.getMinNonZeroValue(), service.getMinNonZeroValue()));
-            final long high = Math.max(Math.max(corrected.getMaxValue(), service.getMaxValue()), low * 10);
+            long low = Math.max(1, Math.min(corrected.getMinNonZeroValue(), service.getMinNonZeroValue()));
+            long high = Math.max(Math.max(corrected.getMaxValue(), service.getMaxValue()), low * 10);
+            if (delivery != null && delivery.getTotalCount() > 0)
+            {
+                low = Math.max(1, Math.min(low, delivery.getMinNonZeroValue()));
+                high = Math.max(high, delivery.getMaxValue());
+            }
             final int minDecade = (int)Math.floor(Math.log10(low));
-            // one decade of headroom keeps the legend clear of the curves' tails
-            final int maxDecade = (int)Math.ceil(Math.log10(high)) + 1;
+            // headroom keeps the legend clear of the curves' tails: one decade, two with the third legend block
+            final int maxDecade = (int)Math.ceil(Math.log10(high)) + (delivery != null ? 2 : 1);
             final Axes axes = new Axes(nines, minDecade, maxDecade);
 
             drawGrid(g, axes);
             drawCurve(g, axes, service, SERVICE);
             drawCurve(g, axes, corrected, CORRECTED);
+            if (delivery != null)
+            {
+                drawCurve(g, axes, delivery, DELIVERY);
+            }
             drawFrame(g, title, subtitle);
-            drawLegend(g, corrected, count);
+            drawLegend(g, corrected, delivery, count);
         }
         finally
         {
@@ -212,7 +241,8 @@ public final class LatencyChart
         }
     }
 
-    private static void drawLegend(final Graphics2D g, final Histogram corrected, final long count)
+    private static void drawLegend(
+        final Graphics2D g, final Histogram corrected, final Histogram delivery, final long count)
     {
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, LABEL_SIZE));
         final int x = LEFT + 16;
@@ -226,17 +256,36 @@ public final class LatencyChart
         g.fillRect(x, y - 10, 24, 4);
         g.setColor(Color.BLACK);
         g.drawString("service time of the append call alone", x + 32, y - 4);
+        if (delivery != null)
+        {
+            y += 22;
+            g.setColor(DELIVERY);
+            g.fillRect(x, y - 10, 24, 4);
+            g.setColor(Color.BLACK);
+            g.drawString("append to delivery: intended send time to a busy-spinning subscriber's handler", x + 32,
+                y - 4);
+        }
         y += 26;
-        final StringBuilder marks = new StringBuilder("corrected:");
+        g.setColor(Color.DARK_GRAY);
+        g.drawString(marks("corrected:", corrected) + "   (" + Format.count(count) + " appends)", x, y);
+        if (delivery != null)
+        {
+            y += 20;
+            g.drawString(marks("delivery: ", delivery) + "   (" + Format.count(delivery.getTotalCount()) + " events)",
+                x, y);
+        }
+    }
+
+    private static String marks(final String label, final Histogram histogram)
+    {
+        final StringBuilder marks = new StringBuilder(label);
         for (final double percentile : MARKED)
         {
             marks.append("  p").append(percentile == Math.rint(percentile) ? Long.toString((long)percentile) :
-                Double.toString(percentile)).append(' ').append(Format.nanos(corrected.getValueAtPercentile(percentile)));
+                Double.toString(percentile)).append(' ').append(Format.nanos(histogram.getValueAtPercentile(percentile)));
         }
-        marks.append("  max ").append(Format.nanos(corrected.getMaxValue()));
-        marks.append("   (").append(Format.count(count)).append(" appends)");
-        g.setColor(Color.DARK_GRAY);
-        g.drawString(marks.toString(), x, y);
+        marks.append("  max ").append(Format.nanos(histogram.getMaxValue()));
+        return marks.toString();
     }
 
     /**

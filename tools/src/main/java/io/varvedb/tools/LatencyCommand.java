@@ -2,9 +2,14 @@ package io.varvedb.tools;
 
 import io.varvedb.Appender;
 import io.varvedb.Durability;
+import io.varvedb.EventHandler;
+import io.varvedb.RecordedEvent;
+import io.varvedb.RunningSubscription;
+import io.varvedb.SubscriptionOptions;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import org.HdrHistogram.Histogram;
+import org.agrona.concurrent.BusySpinIdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -33,6 +38,10 @@ import java.util.concurrent.locks.LockSupport;
  * append has an intended send time on a fixed schedule; a sender that falls behind sends at once, and the append's
  * latency is counted from its intended time, so a stall shows up in every append it delayed. The service time of
  * the call alone is recorded beside it for comparison.
+ * <p>
+ * With {@code --subscriber}, a busy-spinning {@link RunningSubscription} in the same process receives every event;
+ * each payload starts with its intended send time ({@link System#nanoTime()}, same clock, same process), so the
+ * subscriber measures append-to-delivery latency from the same origin as the corrected append latency.
  */
 @Command(
     name = "latency",
@@ -52,6 +61,11 @@ public final class LatencyCommand implements Callable<Integer>
     /** A sender that cannot keep up stops this long after the schedule's end rather than run on and on. */
     private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final double[] PERCENTILES = {50, 90, 99, 99.9, 99.99};
+    /** How long the subscriber may take to catch up with the last append before the run is declared failed. */
+    private static final long DRAIN_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(30);
+    private static final long DRAIN_POLL_MILLIS = 1;
+    /** The intended send time is the payload's first long. */
+    private static final int STAMP_OFFSET = 0;
 
     @Spec
     private CommandSpec spec;
@@ -95,6 +109,13 @@ public final class LatencyCommand implements Callable<Integer>
             "of a durable acknowledgement in OS or GROUP_COMMIT mode.")
     private boolean awaitDurable;
 
+    @Option(names = "--subscriber",
+        description = "Also run a busy-spinning subscription (from now) in this process and measure append-to-" +
+            "delivery latency: from each event's intended send time, carried in its first 8 payload bytes, to its " +
+            "delivery to the subscriber. Needs --payload >= 8. With --histogram, saved beside it as " +
+            "NAME-delivery.hgrm; with --plot, drawn as a third curve. Busy-spinning takes a core.")
+    private boolean subscriber;
+
     @Override
     public Integer call() throws Exception
     {
@@ -106,6 +127,8 @@ public final class LatencyCommand implements Callable<Integer>
         final long warmupNanos = (long)(warmupSeconds * 1e9);
         final long measuredNanos = (long)(seconds * 1e9);
 
+        final DeliveryProbe probe = subscriber ? new DeliveryProbe() : null;
+        long appended = 0;
         Stores.refuseForeign(dir);
         try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).durability(durability).build()))
         {
@@ -119,19 +142,33 @@ public final class LatencyCommand implements Callable<Integer>
                 Format.count(rate), Format.seconds(seconds), Format.seconds(warmupSeconds), payloadLength, threads);
             out.printf(Locale.ROOT, "store %s, streams %d..%d, durability %s%s%n", dir, firstStream,
                 firstStream + threads - 1, durability, awaitDurable ? ", each append awaits durability" : "");
+            if (subscriber)
+            {
+                out.println("subscriber: busy-spinning subscription to all, from now, in this process");
+            }
             out.flush();
+
+            final RunningSubscription subscription = subscriber ? db.subscribeToAll(VarveDB.FROM_NOW, probe,
+                SubscriptionOptions.defaults().idleStrategy(BusySpinIdleStrategy::new).threadName("latency-subscriber"))
+                : null;
 
             final CyclicBarrier ready = new CyclicBarrier(threads + 1);
             final Thread[] running = new Thread[threads];
             for (int i = 0; i < threads; i++)
             {
-                senders[i] = new Sender(db, firstStream + i, payloadLength, intervalNanos, ready, awaitDurable);
+                senders[i] = new Sender(db, firstStream + i, payloadLength, intervalNanos, ready, awaitDurable,
+                    subscriber);
                 running[i] = new Thread(senders[i], "latency-sender-" + i);
                 running[i].start();
             }
             ready.await();
             // staggered starts spread the threads' sends evenly over each interval
             final long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
+            if (probe != null)
+            {
+                // before any send: the subscriber sees the window through the volatile writes, then the events
+                probe.window(start + warmupNanos, start + warmupNanos + measuredNanos);
+            }
             for (int i = 0; i < threads; i++)
             {
                 senders[i].schedule(start + i * (intervalNanos / threads), start + warmupNanos,
@@ -147,6 +184,11 @@ public final class LatencyCommand implements Callable<Integer>
                 {
                     throw sender.failure;
                 }
+                appended += sender.appended;
+            }
+            if (subscription != null)
+            {
+                awaitDelivery(subscription, probe, appended);
             }
         }
 
@@ -162,11 +204,42 @@ public final class LatencyCommand implements Callable<Integer>
         final String machine = String.format(Locale.ROOT, "%d cores, load average %.1f at the end of the run",
             Runtime.getRuntime().availableProcessors(),
             ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        report(out, corrected, service, sent);
+        report(out, corrected, service, probe, sent);
+        if (probe != null)
+        {
+            out.printf(Locale.ROOT, "subscriber received %s of %s events appended (warm-up included), %s of %s " +
+                "measured%n", Format.count(probe.received), Format.count(appended), Format.count(probe.measured()),
+                Format.count(sent));
+        }
         out.println("machine: " + machine);
-        writeOutputs(out, corrected, service, machine);
+        writeOutputs(out, corrected, service, probe, machine);
         out.flush();
         return ExitCode.OK;
+    }
+
+    /**
+     * Wait until the subscriber has received everything appended, then stop it: its histogram is read only after
+     * its thread has ended ({@link RunningSubscription#close} joins it).
+     */
+    private static void awaitDelivery(
+        final RunningSubscription subscription, final DeliveryProbe probe, final long appended)
+        throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + DRAIN_TIMEOUT_NANOS;
+        while (subscription.delivered() < appended && subscription.isRunning() && System.nanoTime() - deadline < 0)
+        {
+            Thread.sleep(DRAIN_POLL_MILLIS);
+        }
+        subscription.close();
+        if (subscription.failure() != null)
+        {
+            throw subscription.failure();
+        }
+        if (probe.received != appended)
+        {
+            throw new IllegalStateException("the subscriber received " + probe.received + " of the " + appended +
+                " events appended");
+        }
     }
 
     private void checkArguments()
@@ -191,26 +264,37 @@ public final class LatencyCommand implements Callable<Integer>
         {
             throw CliException.usage("--threads must be at least 1, got " + threads);
         }
+        if (subscriber && payloadLength < Long.BYTES)
+        {
+            throw CliException.usage("--subscriber carries the send time in the payload: --payload must be >= " +
+                Long.BYTES + ", got " + payloadLength);
+        }
         if (plotFile != null && !plotFile.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png"))
         {
             throw CliException.usage("--plot writes a PNG; give a file name ending in .png, got " + plotFile);
         }
     }
 
-    private void report(final PrintWriter out, final Histogram corrected, final Histogram service, final long sent)
+    private void report(
+        final PrintWriter out, final Histogram corrected, final Histogram service, final DeliveryProbe probe,
+        final long sent)
     {
         final double achieved = sent / seconds;
         out.printf(Locale.ROOT, "%nsent %s appends in the measured %s: %s/s (target %s/s)%n", Format.count(sent),
             Format.seconds(seconds), Format.count((long)achieved), Format.count(rate));
-        out.println("               corrected (from intended send time)   service time (call alone)");
+        out.println("               corrected (from intended send time)   service time (call alone)" +
+            (probe != null ? "   append to delivery (subscriber)" : ""));
         for (final double percentile : PERCENTILES)
         {
-            out.printf(Locale.ROOT, "  p%-8s   %14s                        %14s%n", label(percentile),
+            out.printf(Locale.ROOT, "  p%-8s   %14s                        %14s%s%n", label(percentile),
                 Format.nanos(corrected.getValueAtPercentile(percentile)),
-                Format.nanos(service.getValueAtPercentile(percentile)));
+                Format.nanos(service.getValueAtPercentile(percentile)),
+                probe != null ? String.format(Locale.ROOT, "   %14s", Format.nanos(
+                    probe.delivery.getValueAtPercentile(percentile))) : "");
         }
-        out.printf(Locale.ROOT, "  %-9s   %14s                        %14s%n", "max",
-            Format.nanos(corrected.getMaxValue()), Format.nanos(service.getMaxValue()));
+        out.printf(Locale.ROOT, "  %-9s   %14s                        %14s%s%n", "max",
+            Format.nanos(corrected.getMaxValue()), Format.nanos(service.getMaxValue()),
+            probe != null ? String.format(Locale.ROOT, "   %14s", Format.nanos(probe.delivery.getMaxValue())) : "");
         if (achieved < rate * 0.95)
         {
             out.println("note: the senders could not keep up with the target rate; the corrected latencies show " +
@@ -224,27 +308,53 @@ public final class LatencyCommand implements Callable<Integer>
     }
 
     private void writeOutputs(
-        final PrintWriter out, final Histogram corrected, final Histogram service, final String machine)
+        final PrintWriter out, final Histogram corrected, final Histogram service, final DeliveryProbe probe,
+        final String machine)
         throws IOException
     {
         if (histogramFile != null)
         {
             createParent(histogramFile);
-            try (PrintStream file = new PrintStream(Files.newOutputStream(histogramFile), false, "UTF-8"))
-            {
-                corrected.outputPercentileDistribution(file, OUTPUT_SCALE_MICROS);
-            }
+            save(histogramFile, corrected);
             out.println("histogram (microseconds, HdrHistogram percentile format): " + histogramFile);
+            if (probe != null)
+            {
+                final Path deliveryFile = deliveryFile(histogramFile);
+                save(deliveryFile, probe.delivery);
+                out.println("append-to-delivery histogram (same format): " + deliveryFile);
+            }
         }
         if (plotFile != null)
         {
             createParent(plotFile);
             final String title = String.format(Locale.ROOT,
-                "VarveDB append latency: %s appends/s for %s, %d-byte payloads, %d thread(s)",
-                Format.count(rate), Format.seconds(seconds), payloadLength, threads);
-            LatencyChart.draw(plotFile, title, machine, corrected, service);
+                "VarveDB append%s latency: %s appends/s for %s, %d-byte payloads, %d thread(s), %s%s",
+                probe != null ? " and delivery" : "", Format.count(rate), Format.seconds(seconds), payloadLength,
+                threads, durability, awaitDurable ? " + awaitDurable" : "");
+            LatencyChart.draw(plotFile, title, machine, corrected, service, probe != null ? probe.delivery : null);
             out.println("chart: " + plotFile);
         }
+    }
+
+    private static void save(final Path file, final Histogram histogram) throws IOException
+    {
+        try (PrintStream stream = new PrintStream(Files.newOutputStream(file), false, "UTF-8"))
+        {
+            histogram.outputPercentileDistribution(stream, OUTPUT_SCALE_MICROS);
+        }
+    }
+
+    /**
+     * @param histogramFile where the append histogram goes, e.g. {@code run.hgrm}.
+     * @return where the append-to-delivery histogram goes beside it: {@code run-delivery.hgrm}.
+     */
+    static Path deliveryFile(final Path histogramFile)
+    {
+        final String name = histogramFile.getFileName().toString();
+        final int dot = name.lastIndexOf('.');
+        final String deliveryName = dot > 0 ? name.substring(0, dot) + "-delivery" + name.substring(dot) :
+            name + "-delivery";
+        return histogramFile.resolveSibling(deliveryName);
     }
 
     private static void createParent(final Path file) throws IOException
@@ -274,7 +384,9 @@ public final class LatencyCommand implements Callable<Integer>
         private volatile long measureFrom;
         private volatile long measureTo;
         private volatile boolean scheduled;
+        private final boolean stamp;
         private long sent;
+        private long appended;
         private volatile Exception failure;
 
         Sender(
@@ -283,8 +395,10 @@ public final class LatencyCommand implements Callable<Integer>
             final int length,
             final long intervalNanos,
             final CyclicBarrier ready,
-            final boolean awaitDurable)
+            final boolean awaitDurable,
+            final boolean stamp)
         {
+            this.stamp = stamp;
             this.db = db;
             this.awaitDurable = awaitDurable;
             this.streamId = streamId;
@@ -322,6 +436,10 @@ public final class LatencyCommand implements Callable<Integer>
                 while (intended < measureTo && System.nanoTime() - giveUp < 0)
                 {
                     waitUntil(intended);
+                    if (stamp)
+                    {
+                        payload.putLong(STAMP_OFFSET, intended);
+                    }
                     final long callStart = System.nanoTime();
                     // exact expected version on a stream of our own: the optimistic check runs, and never fails
                     final long result = appender.tryAppend(streamId, version, EVENT_TYPE, payload, 0, length);
@@ -335,6 +453,7 @@ public final class LatencyCommand implements Callable<Integer>
                         throw new IllegalStateException("stream " + streamId + " changed under the latency run");
                     }
                     version = result;
+                    appended++;
                     if (intended >= measureFrom)
                     {
                         corrected.recordValue(Math.min(end - intended, HIGHEST_TRACKABLE_NANOS));
@@ -363,6 +482,41 @@ public final class LatencyCommand implements Callable<Integer>
             {
                 Thread.onSpinWait();
                 remaining = deadline - System.nanoTime();
+            }
+        }
+    }
+
+    /**
+     * The subscriber's handler: reads each event's intended send time and records how long ago that was. Runs on
+     * the subscription's thread only; its histogram is read after that thread has been joined.
+     */
+    private static final class DeliveryProbe implements EventHandler
+    {
+        private final Histogram delivery = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
+        private volatile long measureFrom = Long.MAX_VALUE;
+        private volatile long measureTo = Long.MIN_VALUE;
+        private long received;
+
+        void window(final long from, final long to)
+        {
+            measureTo = to;
+            measureFrom = from;
+        }
+
+        long measured()
+        {
+            return delivery.getTotalCount();
+        }
+
+        @Override
+        public void onEvent(final RecordedEvent event)
+        {
+            final long now = System.nanoTime();
+            received++;
+            final long intended = event.payload().getLong(STAMP_OFFSET);
+            if (intended >= measureFrom && intended < measureTo)
+            {
+                delivery.recordValue(Math.min(Math.max(0, now - intended), HIGHEST_TRACKABLE_NANOS));
             }
         }
     }
