@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, VarveDB and the peers side by side, with -prof gc. Bounded for a shared 2-core machine:
-# one fork, 2 x 2 s warm-up, 3 x 3 s measurement (override with JMH_OPTS). About 35 minutes.
+# one fork, 2 x 2 s warm-up, 3 x 3 s measurement (override with JMH_OPTS). About 30 minutes.
 # Results: $OUT (default jmh/results/<timestamp>/), one JSON and one log per group; summarise with
 #   python3 jmh/summarize.py $OUT
 set -euo pipefail

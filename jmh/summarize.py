@@ -143,7 +143,10 @@ def main():
                      [("streams", "streams"), ("expected", "expected"), ("payload", "payload")],
                      "Append, one thread, appends/s", floor=lambda p: floors.get(p["payload"]))
 
-    lat = [r for r in rows if r["benchmark"].endswith("AppendLatencyBenchmark.append")]
+    # the peers only; the durability variants have a table of their own
+    lat = sorted([r for r in rows if r["benchmark"].endswith("AppendLatencyBenchmark.append")
+                  and r["params"]["system"] in SYSTEMS],
+                 key=lambda r: (int(r["params"]["payload"]), SYSTEMS.index(r["params"]["system"])))
     if lat:
         print("### Append latency, one thread, exact(n), one stream (ns)\n")
         print("| payload | system | p50 | p99 | p99.9 | p99.99 | max | B/op |\n|---|---|---|---|---|---|---|---|")
