@@ -99,7 +99,13 @@ public final class VarveDB implements AutoCloseable
     private final Set<Appender> appenders = ConcurrentHashMap.newKeySet();
     private final Set<AutoCloseable> consumers = ConcurrentHashMap.newKeySet();
     private final CheckpointStore checkpoints;
-    private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(ReadContext::new);
+    private final java.util.Queue<ReadContext> allReadContexts = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(() ->
+    {
+        final ReadContext context = new ReadContext();
+        allReadContexts.add(context);
+        return context;
+    });
     private final boolean verifyChecksums;
     private final long committedAtOpen;
     private volatile boolean closed;
@@ -949,6 +955,12 @@ public final class VarveDB implements AutoCloseable
         {
             closeQuietly(consumer);
         }
+        for (final ReadContext context : allReadContexts)
+        {
+            // readers' thread-locals would otherwise keep the mappings of a closed store alive
+            context.checksum.clear();
+        }
+        allReadContexts.clear();
         consumers.clear();
         for (final Appender appender : appenders)
         {
@@ -1236,9 +1248,9 @@ public final class VarveDB implements AutoCloseable
         {
             if (--depth == 0)
             {
-                // a thread-local outlives the store: hold no mapping of it between reads
+                // a thread-local outlives the store: the flyweight holds no mapping between reads (the
+                // checksum's view of the current segment stays, for allocation-free reads; close() drops it)
                 event.clear();
-                checksum.clear();
             }
         }
     }

@@ -29,11 +29,12 @@ public final class RecordChecksum
     }
 
     private final CRC32C crc = new CRC32C();
-    private ByteBuffer source;
-    private ByteBuffer view;
+    private volatile ByteBuffer source;
+    private volatile ByteBuffer view;
 
     /**
-     * Drop the reference to the last segment seen, so a closed store's mappings can be collected.
+     * Drop the reference to the last segment seen, so a closed store's mappings can be collected. Safe to call
+     * from another thread than the one computing.
      */
     public void clear()
     {
@@ -50,11 +51,14 @@ public final class RecordChecksum
     public int compute(final UnsafeBuffer buffer, final int offset, final int length)
     {
         final ByteBuffer backing = buffer.byteBuffer();
-        if (backing != source)
+        // locals: clear() may run on another thread (a store closing); this call then keeps its own view
+        ByteBuffer view = this.view;
+        if (backing != source || view == null)
         {
             // once per segment this instance meets, not per call
-            source = backing;
             view = backing.duplicate();
+            this.source = backing;
+            this.view = view;
         }
         final int start = buffer.wrapAdjustment() + offset;
         view.clear();
