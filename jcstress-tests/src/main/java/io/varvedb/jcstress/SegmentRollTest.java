@@ -42,19 +42,12 @@ public class SegmentRollTest
     static final long OVERLAPS = -51;
     /** Arbiter code: the records are not where readStream said. */
     static final long NOT_VISITED = -52;
-    private static final int SEGMENT = 1 << 16;
+    private static final int SEGMENT = StorePool.ROLLING_SEGMENT;
     /** 20,000 bytes: a 20,064-byte record, three to a segment with 5,344 bytes left for padding. */
     private static final int LENGTH = 20_000;
     private static final int STREAMS = 2;
     private static final int FARTHER = 2;
-    private static final StorePool POOL = StorePool.builder("segment-roll")
-        .segmentSize(SEGMENT)
-        .indexCapacity(1 << 13)
-        .statesPerStore(1 << 11)
-        .blocksPerChunk(1 << 12)
-        .maxLogBytes(128L << 20)
-        .preallocate()
-        .build();
+    private static final StorePool POOL = StorePool.rollingSegments("segment-roll");
 
     /**
      * Two new streams, one per actor.

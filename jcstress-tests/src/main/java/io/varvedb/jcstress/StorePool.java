@@ -68,6 +68,28 @@ public final class StorePool
     }
 
     /**
+     * A pool of stores with the smallest segments the format allows, and room for events a third of a segment
+     * long: for tests whose appends must race across segment boundaries.
+     *
+     * @param name of the pool (its directory).
+     * @return the pool.
+     */
+    public static StorePool rollingSegments(final String name)
+    {
+        return builder(name)
+            .segmentSize(ROLLING_SEGMENT)
+            .indexCapacity(1 << 13)
+            .statesPerStore(1 << 11)
+            .blocksPerChunk(1 << 12)
+            .maxLogBytes(128L << 20)
+            .preallocate()
+            .build();
+    }
+
+    /** Segment size of {@link #rollingSegments}: 64 KiB, the smallest allowed. */
+    public static final int ROLLING_SEGMENT = 1 << 16;
+
+    /**
      * @param name a short name for the store directories.
      * @return a builder with small defaults: 1 MiB segments, 16 Ki streams, 4096 states per store (so at most
      * four streams per state).

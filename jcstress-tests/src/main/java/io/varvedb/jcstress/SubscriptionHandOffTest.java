@@ -36,18 +36,10 @@ public class SubscriptionHandOffTest
 {
     /** Arbiter code: an event came out of order, twice, or not at all. */
     static final long WRONG_SEQUENCE = -60;
-    private static final int SEGMENT = 1 << 16;
     private static final int LENGTH = 20_000;
     private static final int STREAMS = 1;
     private static final int POLL_LIMIT = 10;
-    private static final StorePool POOL = StorePool.builder("subscription-hand-off")
-        .segmentSize(SEGMENT)
-        .indexCapacity(1 << 13)
-        .statesPerStore(1 << 11)
-        .blocksPerChunk(1 << 12)
-        .maxLogBytes(128L << 20)
-        .preallocate()
-        .build();
+    private static final StorePool POOL = StorePool.rollingSegments("subscription-hand-off");
 
     /**
      * A new stream and a subscription to it from its first version, made before anything is appended.
