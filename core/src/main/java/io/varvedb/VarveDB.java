@@ -814,14 +814,6 @@ public final class VarveDB implements AutoCloseable
         consumers.remove(consumer);
     }
 
-    private static void stopAgent(final Background background)
-    {
-        if (background != null)
-        {
-            background.close();
-        }
-    }
-
     private static void closeQuietly(final AutoCloseable closeable)
     {
         try
@@ -967,8 +959,14 @@ public final class VarveDB implements AutoCloseable
             appender.closeGuard();
         }
         appenders.clear();
-        stopAgent(preallocatorRunner);
-        stopAgent(flusherRunner);
+        if (preallocatorRunner != null)
+        {
+            preallocatorRunner.close();
+        }
+        if (flusherRunner != null)
+        {
+            flusherRunner.close();
+        }
         if (!readOnly)
         {
             try

@@ -9,12 +9,9 @@ import org.agrona.concurrent.UnsafeBuffer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
 
 import static io.varvedb.internal.index.BlockDescriptor.BLOCK_LENGTH;
 import static io.varvedb.internal.index.BlockDescriptor.CHUNK_HEADER_LENGTH;
-import static io.varvedb.internal.index.BlockDescriptor.FILE_PREFIX;
-import static io.varvedb.internal.index.BlockDescriptor.FILE_SUFFIX;
 import static io.varvedb.internal.index.BlockDescriptor.JUMP_OFFSET;
 import static io.varvedb.internal.index.BlockDescriptor.NEXT_OFFSET;
 import static io.varvedb.internal.index.BlockDescriptor.ORDINAL_OFFSET;
@@ -626,56 +623,6 @@ public final class StreamIndex
         final long next = blockCount() + 1;
         ensureChunk((int)((next - 1) / blocksPerChunk));
         ensureChunk((int)((next - 1 + blocksPerChunk / 2) / blocksPerChunk));
-    }
-
-    /**
-     * Delete chunk files beyond those the allocated blocks use; used after a rebuild.
-     */
-    public void deleteChunksBeyondUse()
-    {
-        final long used = blockCount();
-        final int keep = used == 0 ? 0 : (int)((used - 1) / blocksPerChunk) + 1;
-        try (Stream<Path> files = Files.list(directory))
-        {
-            files.filter((p) -> p.getFileName().toString().startsWith(FILE_PREFIX))
-                .filter((p) -> chunkIndexOf(p) >= keep)
-                .forEach(StreamIndex::deleteQuietly);
-        }
-        catch (final IOException ex)
-        {
-            throw new io.varvedb.StoreIOException("cannot list " + directory + ": " + ex.getMessage(), ex);
-        }
-        synchronized (chunkLock)
-        {
-            final int length = Math.min(chunks.length, keep);
-            chunks = java.util.Arrays.copyOf(chunks, length);
-            chunkBuffers = java.util.Arrays.copyOf(chunkBuffers, length);
-        }
-    }
-
-    private static int chunkIndexOf(final Path path)
-    {
-        final String name = path.getFileName().toString();
-        try
-        {
-            return Integer.parseInt(name.substring(FILE_PREFIX.length(), name.length() - FILE_SUFFIX.length()));
-        }
-        catch (final RuntimeException ex)
-        {
-            return Integer.MAX_VALUE;
-        }
-    }
-
-    private static void deleteQuietly(final Path path)
-    {
-        try
-        {
-            Files.deleteIfExists(path);
-        }
-        catch (final IOException ignore)
-        {
-            // a stale chunk is overwritten block by block when allocation reaches it
-        }
     }
 
     /**

@@ -247,13 +247,6 @@ public final class MappedFile
         return path;
     }
 
-    /**
-     * @return true when mapped read-only.
-     */
-    public boolean isReadOnly()
-    {
-        return readOnly;
-    }
 
     /** The page size assumed for pre-touching; touching more often than needed is harmless. */
     public static final int PAGE_SIZE = 4096;

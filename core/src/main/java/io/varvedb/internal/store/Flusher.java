@@ -63,14 +63,6 @@ public final class Flusher implements Agent
     }
 
     /**
-     * @return the log position the index was last forced for.
-     */
-    public long indexCheckpoint()
-    {
-        return meta.getLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
-    }
-
-    /**
      * Make the log durable at least up to {@code position}, forcing it if no one has yet.
      *
      * @param position end of the record that must be durable.
