@@ -389,10 +389,12 @@ public final class Appender implements AutoCloseable
             final UnsafeBuffer buffer = log.bufferFor(position);
             final int start = log.offset(position);
             final long timestamp = clock.nanoTime();
+            final int[] offsets = batchOffsets(count);
 
             int recordOffset = start;
             for (int i = 0; i < count; i++)
             {
+                offsets[i] = recordOffset;
                 final int length = batch.payloadLength(i);
                 final int frameLength = frameLength(length);
                 short flags = i < count - 1 ? FLAG_BATCH_MORE : 0;
@@ -408,17 +410,14 @@ public final class Appender implements AutoCloseable
 
             // Publish the last record first and the first record last: a reader of the log stops at the
             // first record until it is published, and then finds the rest of the batch already there.
-            final int[] offsets = batchOffsets(batch, start);
             for (int i = count - 1; i >= 0; i--)
             {
                 publish(buffer, offsets[i], frameLength(batch.payloadLength(i)));
             }
 
-            long eventPosition = position;
             for (int i = 0; i < count; i++)
             {
-                index.putPosition(slot, firstVersion + i, eventPosition);
-                eventPosition += alignedLength(frameLength(batch.payloadLength(i)));
+                index.putPosition(slot, firstVersion + i, position + (offsets[i] - start));
             }
             index.releaseState(slot, committedState(lastVersion));
             lastPosition = position + (offsets[count - 1] - start);
@@ -436,18 +435,11 @@ public final class Appender implements AutoCloseable
 
     private int[] scratchOffsets = new int[16];
 
-    private int[] batchOffsets(final EventBatch batch, final int start)
+    private int[] batchOffsets(final int count)
     {
-        final int count = batch.size();
         if (scratchOffsets.length < count)
         {
             scratchOffsets = new int[Math.max(count, scratchOffsets.length * 2)];
-        }
-        int offset = start;
-        for (int i = 0; i < count; i++)
-        {
-            scratchOffsets[i] = offset;
-            offset += alignedLength(frameLength(batch.payloadLength(i)));
         }
         return scratchOffsets;
     }
