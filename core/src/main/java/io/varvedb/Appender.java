@@ -454,10 +454,16 @@ public final class Appender implements AutoCloseable
 
     /**
      * Wait until the event at {@code position} is forced to disk, forcing it now if the flusher has not yet.
+     * On return {@link VarveDB#durablePosition()} is past the whole event (for the last event of a batch, past the
+     * whole batch), so it survives a power cut. If an earlier record is still being written by another appender,
+     * this waits for it to be published first: the durable position never covers a record that is not whole.
      * Many appenders waiting at once share one force. Needed only in {@link Durability#OS} and
      * {@link Durability#GROUP_COMMIT}; in {@link Durability#SYNC} an append returns durable.
      *
      * @param position an event's log position, for example {@link #lastPosition()}.
+     * @throws IllegalArgumentException if {@code position} is negative or not below the log's tail (no append
+     *                                  has reached it, so there is nothing to wait for).
+     * @throws StoreClosedException     if this appender or its store is closed.
      */
     public void awaitDurable(final long position)
     {
@@ -465,7 +471,21 @@ public final class Appender implements AutoCloseable
         {
             throw new IllegalArgumentException("not a log position: " + position);
         }
-        flusher.forceUpTo(position + 1);
+        enter();
+        try
+        {
+            final long tail = log.tail();
+            if (position >= tail)
+            {
+                throw new IllegalArgumentException("log position " + position + " is not below the tail " + tail +
+                    ": no event has been appended there");
+            }
+            flusher.forceUpTo(position + 1);
+        }
+        finally
+        {
+            exit();
+        }
     }
 
     /**

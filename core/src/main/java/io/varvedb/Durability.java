@@ -16,6 +16,13 @@ package io.varvedb;
  *   (the first waiter forces for all whose records are published by then).</li>
  * </ul>
  * {@link VarveDB#durablePosition()} tells, in every mode, how far the log is known to be on disk.
+ * <p>
+ * <b>The rule of a durable acknowledgement</b>, in every mode: a {@code SYNC} append, and
+ * {@link Appender#awaitDurable(long)}, return only once {@link VarveDB#durablePosition()} covers the whole
+ * record (for a batch, the whole batch). The durable position never passes a record that is not whole: if an
+ * earlier record, claimed by another appender, is still being written, the waiter waits for it to be published
+ * (tens of nanoseconds of work) and then forces; concurrent waiters share one force. The durable position never
+ * goes backwards.
  */
 public enum Durability
 {

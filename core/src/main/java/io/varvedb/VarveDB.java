@@ -242,7 +242,7 @@ public final class VarveDB implements AutoCloseable
                 index.indexedPosition(-1);
                 metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
-                this.flusher = new Flusher(log, index, metaBuffer,
+                this.flusher = new Flusher(log, index, metaBuffer, committedAtOpen,
                     config.durability() == Durability.GROUP_COMMIT ?
                         TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
                     TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight,
@@ -845,8 +845,14 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * @return the log position below which every record is known to be forced to disk: those events survive a
-     * power cut. Grows in every {@link Durability} mode; see {@link Appender#awaitDurable(long)}.
+     * How far the log is known to be on disk. Every record below this position is whole and was forced to disk
+     * before the position moved past it, so those events survive a power cut; the position is always the end of
+     * a record. It never goes backwards, in the writer or in a read-only follower, and it never passes a record
+     * that another appender has claimed but not yet published: a {@link Durability#SYNC} append and
+     * {@link Appender#awaitDurable(long)} return only once it covers their whole record (or batch). In
+     * {@link Durability#OS} mode it moves only when someone calls {@code awaitDurable}, and at {@link #close()}.
+     *
+     * @return the log position below which every record is known to be forced to disk.
      */
     public long durablePosition()
     {

@@ -3,36 +3,71 @@ package io.varvedb.internal.store;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
+import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.UnsafeBuffer;
 
-import org.agrona.concurrent.Agent;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongSupplier;
 
 /**
- * Agent that forces the log to disk and advances the durable position, and periodically checkpoints the index:
- * recovery scans the log from the index checkpoint.
+ * Forces the log to disk and advances the durable position, and periodically checkpoints the index: recovery
+ * scans the log from the index checkpoint.
  * <p>
- * Group commit: whoever needs the log forced up to some position ({@link #forceUpTo}) takes the force lock;
- * if another thread's force already covered it, it returns at once, otherwise it forces everything published
- * so far (its own record and every other committed one), so many appends share one force.
+ * <b>The rule of a durable wait.</b> The durable position only ever stops at the <em>published frontier</em>: the
+ * end of the longest run of published records from the start of the log. A force covers the log up to the
+ * frontier, so everything below the durable position is whole on disk. Whoever needs the log durable up to some
+ * position ({@link #forceUpTo}) first waits until the frontier has passed it: if an earlier record, claimed by
+ * another appender, is still being written, that is tens of nanoseconds of work (or a descheduled thread), and
+ * the waiter spins, yields and parks until it is published. Only then does it take the force lock; if another
+ * thread's force already covered its position it returns at once, otherwise it forces everything published so
+ * far, its own record and every other, so concurrent waiters share one force. A waiter therefore returns only
+ * once the durable position covers its position.
+ * <p>
+ * The frontier is shared by every thread that forces: whoever scans further publishes how far it got, so no
+ * record is scanned twice by threads that take turns.
  */
 public final class Flusher implements Agent
 {
+    private static final long MAX_IDLE_NS = 100_000_000L;
+    private static final int SPINS = 100;
+    private static final int YIELDS = 1_000;
+    private static final long PARK_NS = TimeUnit.MICROSECONDS.toNanos(20);
+    private static final VarHandle FRONTIER;
+
+    static
+    {
+        try
+        {
+            FRONTIER = MethodHandles.lookup().findVarHandle(Flusher.class, "frontier", long.class);
+        }
+        catch (final ReflectiveOperationException ex)
+        {
+            throw new ExceptionInInitializerError(ex);
+        }
+    }
+
     private final Log log;
     private final StreamIndex index;
     private final UnsafeBuffer meta;
-    private static final long MAX_IDLE_NS = 100_000_000L;
     private final long flushIntervalNs;
     private final long checkpointIntervalNs;
     private final Object forceLock = new Object();
-    private final java.util.function.LongSupplier oldestInFlight;
-    private long lastCheckpointNs = System.nanoTime();
+    private final LongSupplier oldestInFlight;
     private final boolean forceLogAtCheckpoint;
-    private long frontier;
+    private long lastCheckpointNs = System.nanoTime();
+    /** Every record below it is published. Only grows; read and advanced by any thread (see advanceFrontier). */
+    @SuppressWarnings("unused")
+    private volatile long frontier;
 
     /**
      * @param log                  the log.
      * @param index                the stream index.
      * @param meta                 the meta file's buffer.
+     * @param committed            a position below which every record is published, such as the tail right after
+     *                             recovery.
      * @param flushIntervalNs      how often to force the log; 0 for only at checkpoints.
      * @param checkpointIntervalNs how often to force the index and advance the index checkpoint.
      * @param oldestInFlight       the lowest log position an append still updating the index may have claimed,
@@ -41,8 +76,8 @@ public final class Flusher implements Agent
      *                             forced already); in OS mode only the index is forced.
      */
     public Flusher(
-        final Log log, final StreamIndex index, final UnsafeBuffer meta, final long flushIntervalNs,
-        final long checkpointIntervalNs, final java.util.function.LongSupplier oldestInFlight,
+        final Log log, final StreamIndex index, final UnsafeBuffer meta, final long committed,
+        final long flushIntervalNs, final long checkpointIntervalNs, final LongSupplier oldestInFlight,
         final boolean forceLogAtCheckpoint)
     {
         this.forceLogAtCheckpoint = forceLogAtCheckpoint;
@@ -52,10 +87,11 @@ public final class Flusher implements Agent
         this.meta = meta;
         this.flushIntervalNs = flushIntervalNs;
         this.checkpointIntervalNs = checkpointIntervalNs;
+        this.frontier = Math.max(committed, durablePosition());
     }
 
     /**
-     * @return the log position below which everything is forced to disk.
+     * @return the log position below which everything is forced to disk; always the end of a record.
      */
     public long durablePosition()
     {
@@ -63,9 +99,12 @@ public final class Flusher implements Agent
     }
 
     /**
-     * Make the log durable at least up to {@code position}, forcing it if no one has yet.
+     * Make the log durable at least up to {@code position}: on return, {@link #durablePosition()} is
+     * {@code >= position}. Waits for every record below {@code position} to be published first, then forces it
+     * unless another thread's force already did.
      *
-     * @param position end of the record that must be durable.
+     * @param position end of what must be durable; every byte below it must have been claimed (it is below the
+     *                 tail), or this waits for appends that have not been made.
      */
     public void forceUpTo(final long position)
     {
@@ -73,6 +112,7 @@ public final class Flusher implements Agent
         {
             return;
         }
+        awaitPublished(position);
         synchronized (forceLock)
         {
             if (durablePosition() < position)
@@ -80,19 +120,93 @@ public final class Flusher implements Agent
                 forceCommitted();
             }
         }
+        // the frontier passed `position` before the lock, and a force under the lock covers the frontier
+        assert durablePosition() >= position;
+    }
+
+    /**
+     * Wait, without holding the force lock, until every record below {@code position} is published.
+     */
+    private void awaitPublished(final long position)
+    {
+        int idles = 0;
+        while (advanceFrontier() < position)
+        {
+            // an appender that claimed space below `position` is still writing its record
+            if (idles < SPINS)
+            {
+                Thread.onSpinWait();
+            }
+            else if (idles < SPINS + YIELDS)
+            {
+                Thread.yield();
+            }
+            else
+            {
+                LockSupport.parkNanos(PARK_NS);
+            }
+            idles++;
+        }
     }
 
     private long forceCommitted()
     {
         final long from = durablePosition();
-        final long to = committedFrontier();
+        final long to = advanceFrontier();
         if (to > from)
         {
             log.force(from, to);
-            // release: only after the force returned may anyone learn that the log below `to` is durable
+            // release: only after the force returned may anyone learn that the log below `to` is durable; the
+            // durable position only grows, as it is written under the force lock from a frontier >= it
             meta.putLongRelease(MetaDescriptor.DURABLE_POSITION_OFFSET, to);
+            return to;
         }
-        return to;
+        return from;
+    }
+
+    /**
+     * Move the published frontier as far as the published records go, and return it.
+     * <p>
+     * Memory ordering: each frame length is read with acquire, pairing with the appender's release store of it,
+     * so every byte of a record below the new frontier happens-before this thread's force of it. The frontier is
+     * then raised with a CAS (volatile), and read with a volatile load: a thread that learns the frontier from
+     * another inherits that ordering, and may force the records below it without reading them again.
+     */
+    private long advanceFrontier()
+    {
+        final long start = (long)FRONTIER.getVolatile(this);
+        final long tail = log.tail();
+        long position = start;
+        while (position < tail)
+        {
+            final UnsafeBuffer buffer = log.readBuffer(position);
+            if (buffer == null)
+            {
+                break;
+            }
+            // acquire: pairs with the release of the frame length that publishes the record
+            final int frameLength = buffer.getIntAcquire(log.offset(position) + RecordDescriptor.FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0)
+            {
+                break;
+            }
+            position += RecordDescriptor.alignedLength(frameLength);
+        }
+        if (position == start)
+        {
+            return start;
+        }
+        long current = start;
+        while (current < position)
+        {
+            // CAS: a frontier only grows; if another thread got further, keep its value
+            if (FRONTIER.compareAndSet(this, current, position))
+            {
+                return position;
+            }
+            current = (long)FRONTIER.getVolatile(this);
+        }
+        return current;
     }
 
     /**
@@ -121,25 +235,6 @@ public final class Flusher implements Agent
             meta.putLongRelease(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, checkpoint);
             lastCheckpointNs = System.nanoTime();
         }
-    }
-
-    private long committedFrontier()
-    {
-        final long tail = log.tail();
-        long position = Math.max(frontier, durablePosition());
-        while (position < tail)
-        {
-            final UnsafeBuffer buffer = log.bufferFor(position);
-            final int frameLength = buffer.getIntAcquire(log.offset(position) + RecordDescriptor.FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0)
-            {
-                break;
-            }
-            position += RecordDescriptor.alignedLength(frameLength);
-        }
-        // the committed frontier only grows: the next scan starts here, not at the durable position
-        frontier = position;
-        return position;
     }
 
     /**
