@@ -1,6 +1,7 @@
 package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.concurrent.EpochNanoClock;
@@ -39,9 +40,11 @@ public final class VarveConfig
     private final Durability durability;
     private final long flushIntervalMicros;
     private final long checkpointIntervalMillis;
+    private final ForceObserver forceObserver;
 
     private VarveConfig(final Builder builder)
     {
+        forceObserver = builder.forceObserver;
         directory = builder.directory;
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
@@ -171,6 +174,14 @@ public final class VarveConfig
         return checkpointIntervalMillis;
     }
 
+    /**
+     * @return what sees every force of the store's files; {@link ForceObserver#NONE} but in tests.
+     */
+    ForceObserver forceObserver()
+    {
+        return forceObserver;
+    }
+
     VarveConfig withShape(final int segmentSize, final int indexCapacity)
     {
         final Builder builder = new Builder(directory)
@@ -182,7 +193,8 @@ public final class VarveConfig
             .clock(clock)
             .durability(durability)
             .flushIntervalMicros(flushIntervalMicros)
-            .checkpointIntervalMillis(checkpointIntervalMillis);
+            .checkpointIntervalMillis(checkpointIntervalMillis)
+            .forceObserver(forceObserver);
         builder.maxEventSize = Math.min(maxEventSize, maxPayloadFor(segmentSize));
         return builder.build();
     }
@@ -213,6 +225,7 @@ public final class VarveConfig
         private Durability durability = Durability.OS;
         private long flushIntervalMicros = DEFAULT_FLUSH_INTERVAL_MICROS;
         private long checkpointIntervalMillis = DEFAULT_CHECKPOINT_INTERVAL_MILLIS;
+        private ForceObserver forceObserver = ForceObserver.NONE;
 
         private Builder(final Path directory)
         {
@@ -367,6 +380,18 @@ public final class VarveConfig
         public Builder clock(final EpochNanoClock clock)
         {
             this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * For tests that simulate a power cut: route every file creation, rename and force through an observer.
+         *
+         * @param observer the observer.
+         * @return this builder.
+         */
+        Builder forceObserver(final ForceObserver observer)
+        {
+            this.forceObserver = Objects.requireNonNull(observer, "observer");
             return this;
         }
 

@@ -156,11 +156,12 @@ public final class VarveDB implements AutoCloseable
                 {
                     refuseForeignDirectory(directory);
                     MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
-                        buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()), true);
+                        buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()), true,
+                        requested.forceObserver());
                 }
             }
 
-            metaFile = MappedFile.open(metaPath, readOnly);
+            metaFile = MappedFile.open(metaPath, readOnly, requested.forceObserver());
             final UnsafeBuffer metaBuffer = metaFile.buffer();
             FileHeaders.check(metaBuffer, metaPath, MetaDescriptor.LENGTH, MetaDescriptor.MAGIC_OFFSET,
                 MetaDescriptor.MAGIC, MetaDescriptor.FORMAT_VERSION_OFFSET, MetaDescriptor.FORMAT_VERSION,
@@ -179,7 +180,8 @@ public final class VarveDB implements AutoCloseable
             this.lock = fileLock;
             this.lockKey = lockKey;
             this.meta = metaFile;
-            this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly);
+            this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
+                config.forceObserver());
             this.checkpoints = new CheckpointStore(directory);
 
             final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
@@ -201,7 +203,7 @@ public final class VarveDB implements AutoCloseable
                 {
                     try
                     {
-                        existing = StreamIndex.open(indexDirectory, false);
+                        existing = StreamIndex.open(indexDirectory, false, config.forceObserver());
                     }
                     catch (final CorruptStoreException ex)
                     {
@@ -210,7 +212,8 @@ public final class VarveDB implements AutoCloseable
                     }
                 }
                 this.index = existing != null ?
-                    existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk());
+                    existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk(),
+                        config.forceObserver());
                 final long tail = log.tail();
                 final long bootId = BootId.current();
                 final boolean indexUsable = existing != null && index.chunksPresent();
@@ -230,7 +233,11 @@ public final class VarveDB implements AutoCloseable
                     final long checkpoint = indexUsable && checkpointHolds ?
                         Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
                     final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
-                    this.recovery = Recovery.recover(log, index, checkpoint, durable);
+                    // a reboot since the writer opened it (or a platform that cannot tell) may have been a power cut
+                    final boolean afterPowerCut =
+                        bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
+                    this.recovery = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
+                        () -> invalidateCheckpoint(meta));
                     metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
                     metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
                         Math.min(checkpoint, recovery.end()));
@@ -1106,6 +1113,20 @@ public final class VarveDB implements AutoCloseable
                 throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
             }
         }
+    }
+
+    /**
+     * Before the index is emptied to be rebuilt from the log: make sure, on disk, that no later open can take the
+     * store for closed cleanly or trust an index checkpoint, so that a crash during the rebuild leads to another
+     * rebuild, never to a partial index being trusted.
+     */
+    private static void invalidateCheckpoint(final MappedFile meta)
+    {
+        final UnsafeBuffer buffer = meta.buffer();
+        buffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
+        buffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, 0);
+        buffer.putIntVolatile(MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 0);
+        meta.force();
     }
 
     private static void deleteIndexFiles(final Path indexDirectory) throws IOException

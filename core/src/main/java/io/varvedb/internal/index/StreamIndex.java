@@ -3,6 +3,7 @@ package io.varvedb.internal.index;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.StreamIndexFullException;
 import io.varvedb.internal.io.FileHeaders;
+import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.io.MappedFile;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -44,12 +45,15 @@ public final class StreamIndex
     private final int mask;
     private final int blocksPerChunk;
     private final boolean readOnly;
+    private final ForceObserver observer;
     private final Object chunkLock = new Object();
     private volatile MappedFile[] chunks = new MappedFile[0];
     private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
 
-    private StreamIndex(final Path directory, final MappedFile tableFile, final boolean readOnly)
+    private StreamIndex(
+        final Path directory, final MappedFile tableFile, final boolean readOnly, final ForceObserver observer)
     {
+        this.observer = observer;
         this.directory = directory;
         this.tableFile = tableFile;
         this.table = tableFile.buffer();
@@ -65,15 +69,17 @@ public final class StreamIndex
      * @param directory      the {@code index/} directory; created if missing.
      * @param capacity       most streams.
      * @param blocksPerChunk blocks per chunk file.
+     * @param observer       sees every file created and every force.
      * @return the index.
      */
-    public static StreamIndex create(final Path directory, final int capacity, final int blocksPerChunk)
+    public static StreamIndex create(
+        final Path directory, final int capacity, final int blocksPerChunk, final ForceObserver observer)
     {
         createDirectory(directory);
         final int tableSize = StreamIndexDescriptor.tableSize(capacity);
         final MappedFile file = MappedFile.create(directory.resolve(FILE_NAME), fileLength(tableSize),
-            (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true);
-        return new StreamIndex(directory, file, false);
+            (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true, observer);
+        return new StreamIndex(directory, file, false, observer);
     }
 
     /**
@@ -85,8 +91,21 @@ public final class StreamIndex
      */
     public static StreamIndex open(final Path directory, final boolean readOnly)
     {
+        return open(directory, readOnly, ForceObserver.NONE);
+    }
+
+    /**
+     * Open an existing index, checking its header.
+     *
+     * @param directory the {@code index/} directory.
+     * @param readOnly  map read-only.
+     * @param observer  sees every file created and every force.
+     * @return the index.
+     */
+    public static StreamIndex open(final Path directory, final boolean readOnly, final ForceObserver observer)
+    {
         final Path path = directory.resolve(FILE_NAME);
-        final MappedFile file = MappedFile.open(path, readOnly);
+        final MappedFile file = MappedFile.open(path, readOnly, observer);
         FileHeaders.check(file.buffer(), path, HEADER_LENGTH, MAGIC_OFFSET, StreamIndexDescriptor.MAGIC,
             FORMAT_VERSION_OFFSET, StreamIndexDescriptor.FORMAT_VERSION, "stream index");
         final int tableSize = file.buffer().getInt(TABLE_SIZE_OFFSET);
@@ -96,7 +115,7 @@ public final class StreamIndex
             throw new CorruptStoreException(path + ": header says " + tableSize + " slots but the file is " +
                 file.length() + " bytes");
         }
-        return new StreamIndex(directory, file, readOnly);
+        return new StreamIndex(directory, file, readOnly, observer);
     }
 
     /**
@@ -555,7 +574,7 @@ public final class StreamIndex
             final MappedFile file;
             if (Files.exists(path))
             {
-                file = MappedFile.open(path, readOnly);
+                file = MappedFile.open(path, readOnly, observer);
                 if (!readOnly && MappedFile.isBlank(file.buffer(), CHUNK_HEADER_LENGTH))
                 {
                     // created just before a crash, its header never reached the disk
@@ -578,7 +597,7 @@ public final class StreamIndex
             else
             {
                 file = MappedFile.create(path, chunkLength(blocksPerChunk),
-                    (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk), false);
+                    (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk), false, observer);
                 file.pretouch(CHUNK_HEADER_LENGTH, file.length());
             }
 

@@ -25,6 +25,11 @@ import java.util.function.Consumer;
  * <p>
  * The mapping is never unmapped explicitly: a thread that raced {@code close()} may still hold a view, and
  * touching an unmapped address would crash the JVM. The JDK unmaps when the buffer becomes unreachable.
+ * <p>
+ * Forcing a file's data does not make the file's name durable: after a power cut a file whose directory was
+ * never forced may be gone, forced data and all. So the first force of each writable file in this process also
+ * forces its directory, before the data: a file created by a process that crashed before forcing its directory
+ * is covered too, once per file per process.
  */
 public final class MappedFile
 {
@@ -35,13 +40,17 @@ public final class MappedFile
     private final MappedByteBuffer mapped;
     private final UnsafeBuffer buffer;
     private final boolean readOnly;
+    private final ForceObserver observer;
+    private volatile boolean nameDurable;
 
-    private MappedFile(final Path path, final MappedByteBuffer mapped, final boolean readOnly)
+    private MappedFile(
+        final Path path, final MappedByteBuffer mapped, final boolean readOnly, final ForceObserver observer)
     {
         this.path = path;
         this.mapped = mapped;
         this.buffer = new UnsafeBuffer(mapped);
         this.readOnly = readOnly;
+        this.observer = observer;
     }
 
     /**
@@ -51,14 +60,17 @@ public final class MappedFile
      * @param path        final name of the file; must not exist.
      * @param length      length in bytes; at most {@link Integer#MAX_VALUE}.
      * @param initialiser writes the header into the buffer before the file becomes visible.
-     * @param forceHeader force the header page to disk before the file becomes visible. On ext4 this costs a
-     *                    journal commit that writes the whole zero-filled file, so files made on the hot path's
-     *                    behalf (segments, index chunks) skip it: a crash can then leave them with a zero
-     *                    header, which their owners recognise as a file never used and initialise again.
+     * @param forceHeader force the header page to disk before the file becomes visible, and its directory after
+     *                    it got its name. On ext4 this costs a journal commit that writes the whole zero-filled
+     *                    file, so files made on the hot path's behalf (segments, index chunks) skip it: a crash
+     *                    can then leave them with a zero header, which their owners recognise as a file never
+     *                    used and initialise again, or no file at all, which held nothing durable.
+     * @param observer    sees the creation and every force.
      * @return the mapped file, read-write.
      */
     public static MappedFile create(
-        final Path path, final long length, final Consumer<UnsafeBuffer> initialiser, final boolean forceHeader)
+        final Path path, final long length, final Consumer<UnsafeBuffer> initialiser, final boolean forceHeader,
+        final ForceObserver observer)
     {
         if (length <= 0 || length > Integer.MAX_VALUE)
         {
@@ -76,13 +88,22 @@ public final class MappedFile
                 zeroFill(channel, length);
                 mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, length);
             }
-            final MappedFile file = new MappedFile(path, mapped, false);
+            observer.created(temp, length);
+            final MappedFile file = new MappedFile(path, mapped, false, observer);
             initialiser.accept(file.buffer);
             if (forceHeader)
             {
-                mapped.force(0, (int)Math.min(length, PAGE_SIZE));
+                final int headerLength = (int)Math.min(length, PAGE_SIZE);
+                mapped.force(0, headerLength);
+                observer.forced(temp, file.buffer, 0, headerLength);
             }
             moveIntoPlace(temp, path);
+            observer.moved(temp, path);
+            if (forceHeader)
+            {
+                forceDirectory(path.getParent(), observer);
+                file.nameDurable = true;
+            }
             return file;
         }
         catch (final IOException ex)
@@ -97,9 +118,10 @@ public final class MappedFile
      *
      * @param path     of the file.
      * @param readOnly map read-only (for stores opened with {@code openReadOnly}).
+     * @param observer sees every force.
      * @return the mapped file.
      */
-    public static MappedFile open(final Path path, final boolean readOnly)
+    public static MappedFile open(final Path path, final boolean readOnly, final ForceObserver observer)
     {
         try (FileChannel channel = readOnly ?
             FileChannel.open(path, StandardOpenOption.READ) :
@@ -112,7 +134,7 @@ public final class MappedFile
             }
             final MappedByteBuffer mapped = channel.map(
                 readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, length);
-            return new MappedFile(path, mapped, readOnly);
+            return new MappedFile(path, mapped, readOnly, observer);
         }
         catch (final IOException ex)
         {
@@ -203,14 +225,12 @@ public final class MappedFile
      */
     public void force()
     {
-        if (!readOnly)
-        {
-            mapped.force();
-        }
+        force(0, buffer.capacity());
     }
 
     /**
-     * Flush the dirty pages of one range of this mapping.
+     * Flush the dirty pages of one range of this mapping, after making the file's name durable if this process
+     * has not yet.
      *
      * @param offset first byte.
      * @param length bytes.
@@ -219,8 +239,34 @@ public final class MappedFile
     {
         if (!readOnly && length > 0)
         {
+            if (!nameDurable)
+            {
+                forceDirectory(path.getParent(), observer);
+                nameDurable = true;
+            }
             mapped.force(offset, length);
+            observer.forced(path, buffer, offset, length);
         }
+    }
+
+    /**
+     * Force a directory, so that the names of the files in it survive a power cut.
+     *
+     * @param directory the directory.
+     * @param observer  sees it.
+     */
+    public static void forceDirectory(final Path directory, final ForceObserver observer)
+    {
+        observer.directoryForcing(directory);
+        try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ))
+        {
+            channel.force(true);
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot force the directory " + directory + ": " + ex.getMessage(), ex);
+        }
+        observer.directoryForced(directory);
     }
 
     /**

@@ -3,6 +3,7 @@ package io.varvedb.internal.log;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.StoreIOException;
 import io.varvedb.internal.io.FileHeaders;
+import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.store.MetaDescriptor;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -34,6 +35,7 @@ public final class Log
     private final long mask;
     private final int maxClaimLength;
     private final boolean readOnly;
+    private final ForceObserver observer;
     private final Object segmentLock = new Object();
     private final TreeMap<Long, Integer> pendingPadding = new TreeMap<>();
     private volatile MappedFile[] segments = new MappedFile[0];
@@ -47,8 +49,11 @@ public final class Log
      * @param meta          the store's meta file, holding the tail counter.
      * @param segmentLength data bytes per segment, a power of two.
      * @param readOnly      map read-only and never create files.
+     * @param observer      sees every file created and every force.
      */
-    public Log(final Path directory, final UnsafeBuffer meta, final int segmentLength, final boolean readOnly)
+    public Log(
+        final Path directory, final UnsafeBuffer meta, final int segmentLength, final boolean readOnly,
+        final ForceObserver observer)
     {
         if (Integer.bitCount(segmentLength) != 1 || segmentLength < MIN_SEGMENT_LENGTH)
         {
@@ -62,6 +67,7 @@ public final class Log
         this.mask = segmentLength - 1;
         this.maxClaimLength = segmentLength / 2;
         this.readOnly = readOnly;
+        this.observer = observer;
         if (!readOnly)
         {
             try
@@ -343,7 +349,7 @@ public final class Log
                     }
                     if (creating != segment && Files.exists(path))
                     {
-                        final MappedFile file = MappedFile.open(path, readOnly);
+                        final MappedFile file = MappedFile.open(path, readOnly, observer);
                         checkSegment(file, segment);
                         publish(segment, file);
                         return file.buffer();
@@ -379,7 +385,7 @@ public final class Log
             try
             {
                 file = MappedFile.create(path, (long)SegmentDescriptor.HEADER_LENGTH + segmentLength,
-                    (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false);
+                    (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false, observer);
                 file.pretouch(SegmentDescriptor.HEADER_LENGTH, file.length());
             }
             finally
@@ -504,19 +510,30 @@ public final class Log
     {
         synchronized (segmentLock)
         {
+            boolean deleted = false;
             for (final long segment : segmentFiles())
             {
                 if (segment > lastKept)
                 {
                     try
                     {
-                        Files.deleteIfExists(directory.resolve(SegmentDescriptor.fileName(segment * segmentLength)));
+                        final Path path = directory.resolve(SegmentDescriptor.fileName(segment * segmentLength));
+                        if (Files.deleteIfExists(path))
+                        {
+                            observer.deleted(path);
+                            deleted = true;
+                        }
                     }
                     catch (final IOException ex)
                     {
                         throw new StoreIOException("cannot delete segment " + segment + ": " + ex.getMessage(), ex);
                     }
                 }
+            }
+            if (deleted)
+            {
+                // a deletion a power cut undoes would bring back records recovery dropped
+                MappedFile.forceDirectory(directory, observer);
             }
             final int length = (int)Math.min(segments.length, lastKept + 1);
             segments = Arrays.copyOf(segments, length);

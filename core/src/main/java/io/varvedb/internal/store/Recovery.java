@@ -34,6 +34,17 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * <p>
  * Holes never break a stream's version sequence: an appender holds its stream's pending state until its record
  * is published, so a stream has no record after one of its own that was left unfinished.
+ * <p>
+ * <b>After a power cut</b> (the machine rebooted since the writer opened the store) the log beyond the durable
+ * position holds whatever the kernel happened to write back before the power went: later pages without earlier
+ * ones, records without the ones before them, torn records followed by whole ones. None of it was promised. The
+ * log then ends at the first position at or beyond the durable position that does not hold a whole record in
+ * sequence (a hole, a torn or unfinished record, a batch in part, a version that does not follow its stream's):
+ * recovery keeps the longest whole prefix of the log, which holds everything durable. Below the durable position
+ * every record must be whole, after a power cut as after a process crash.
+ * <p>
+ * What recovery zeroes beyond the new end is forced to disk before the store accepts appends, so that a later
+ * power cut cannot bring back records that recovery dropped.
  */
 public final class Recovery
 {
@@ -41,6 +52,7 @@ public final class Recovery
     private final StreamIndex index;
     private final long durable;
     private final boolean incremental;
+    private final boolean afterPowerCut;
     private final RecordChecksum checksum = new RecordChecksum();
     private final List<long[]> holes = new ArrayList<>();
     private final List<long[]> batch = new ArrayList<>();
@@ -48,8 +60,11 @@ public final class Recovery
     private long events;
     private long discarded;
 
-    private Recovery(final Log log, final StreamIndex index, final long durable, final boolean incremental)
+    private Recovery(
+        final Log log, final StreamIndex index, final long durable, final boolean incremental,
+        final boolean afterPowerCut)
     {
+        this.afterPowerCut = afterPowerCut;
         this.log = log;
         this.index = index;
         this.durable = durable;
@@ -68,15 +83,21 @@ public final class Recovery
      * @param indexCheckpoint log position the index was last forced for; 0 to rebuild from the start.
      * @param durable         log position below which the log was forced: damage there is corruption, never
      *                        a torn tail.
+     * @param afterPowerCut   the machine may have lost power since the log was written (it rebooted): keep the
+     *                        longest whole prefix beyond the durable position.
+     * @param beforeRebuild   run before the index is emptied for a rebuild from the start, so that a crash during
+     *                        the rebuild cannot leave a partial index that the next open trusts.
      * @return what recovery found.
      */
-    public static Result recover(final Log log, final StreamIndex index, final long indexCheckpoint, final long durable)
+    public static Result recover(
+        final Log log, final StreamIndex index, final long indexCheckpoint, final long durable,
+        final boolean afterPowerCut, final Runnable beforeRebuild)
     {
         if (indexCheckpoint > 0)
         {
             try
             {
-                return new Recovery(log, index, durable, true).run(indexCheckpoint);
+                return new Recovery(log, index, durable, true, afterPowerCut).run(indexCheckpoint);
             }
             catch (final RuntimeException ex)
             {
@@ -87,7 +108,8 @@ public final class Recovery
                 // IndexMismatch or damaged index links: the index cannot be trusted, rebuild it from the whole log
             }
         }
-        return new Recovery(log, index, durable, false).run(0);
+        beforeRebuild.run();
+        return new Recovery(log, index, durable, false, afterPowerCut).run(0);
     }
 
     /**
@@ -130,7 +152,10 @@ public final class Recovery
             final long segment = log.segmentOf(position);
             if (!log.segmentExists(segment))
             {
-                checkNoSegmentAfter(segment);
+                if (!afterPowerCut || position < durable)
+                {
+                    checkNoSegmentAfter(segment);
+                }
                 break;
             }
             final UnsafeBuffer buffer = log.segmentBuffer(segment);
@@ -145,6 +170,11 @@ public final class Recovery
                 throw new CorruptStoreException(LOG_PREFIX + log.segmentPath(segment) + ": the record at log " +
                     "position " + position + " (file offset " + offset + ") is damaged, below the durable position " +
                     durable + " (the log there was forced to disk); refusing to open rather than lose it");
+            }
+            if (!valid && afterPowerCut)
+            {
+                // beyond the durable position after a power cut: nothing from here on was promised
+                break;
             }
             if (frameLength > 0)
             {
@@ -165,10 +195,19 @@ public final class Recovery
                     commitHoles();
                     goodEnd = position + aligned;
                 }
-                else if (acceptEvent(buffer, offset, position))
+                else
                 {
-                    commitHoles();
-                    goodEnd = position + aligned;
+                    final Boolean accepted = acceptEvent(buffer, offset, position);
+                    if (accepted == null)
+                    {
+                        // after a power cut: a record out of sequence ends the log's whole prefix
+                        break;
+                    }
+                    if (accepted)
+                    {
+                        commitHoles();
+                        goodEnd = position + aligned;
+                    }
                 }
                 position += aligned;
             }
@@ -239,7 +278,11 @@ public final class Recovery
         index.repairCounters(streams, maxBlock);
     }
 
-    private boolean acceptEvent(final UnsafeBuffer buffer, final int offset, final long position)
+    /**
+     * @return true if the record completes an event or a batch (now indexed), false if it is dropped or begins or
+     * continues a batch, null if it is out of sequence after a power cut: the log's whole prefix ends before it.
+     */
+    private Boolean acceptEvent(final UnsafeBuffer buffer, final int offset, final long position)
     {
         final short flags = buffer.getShort(offset + FLAGS_OFFSET);
         final long streamId = buffer.getLong(offset + STREAM_ID_OFFSET);
@@ -252,6 +295,10 @@ public final class Recovery
             if (previous == null || previous[0] + previous[3] != position || previous[1] != streamId ||
                 previous[2] + 1 != version)
             {
+                if (afterPowerCut && position >= durable)
+                {
+                    return null;
+                }
                 // a later member of a batch whose first record never got published: drop it
                 abandonBatch();
                 holes.add(new long[]{ position, recordLength });
@@ -271,6 +318,11 @@ public final class Recovery
             return false;
         }
 
+        // a batch's members follow one another (checked above): its first must follow the stream
+        if (afterPowerCut && batch.get(0)[0] >= durable && !inSequence(batch.get(0)[1], batch.get(0)[2]))
+        {
+            return null;
+        }
         for (final long[] event : batch)
         {
             index(event[1], event[2], event[0]);
@@ -303,6 +355,16 @@ public final class Recovery
             discarded++;
         }
         holes.clear();
+    }
+
+    /**
+     * @return true if {@code version} is the next version of the stream, or one the index holds already.
+     */
+    private boolean inSequence(final long streamId, final long version)
+    {
+        final int slot = index.findSlot(streamId);
+        final long current = slot < 0 ? 0 : committedVersion(index.state(slot));
+        return version == current + 1 || (incremental && version <= current);
     }
 
     private void index(final long streamId, final long version, final long position)
@@ -406,10 +468,54 @@ public final class Recovery
         if (log.segmentExists(segment))
         {
             final UnsafeBuffer buffer = log.segmentBuffer(segment);
-            final int offset = log.offset(end);
-            buffer.setMemory(offset, buffer.capacity() - offset, (byte)0);
+            final int from = log.offset(end);
+            final int dirtyEnd = zeroNonZero(buffer, from);
+            if (dirtyEnd > from)
+            {
+                // durable before any append: a power cut must not bring back what was dropped here
+                log.force(end, end + (dirtyEnd - from));
+            }
         }
         log.deleteSegmentsAfter(segment);
         log.tail(end);
+    }
+
+    /**
+     * Zero the bytes of {@code buffer} from {@code from} to its end, writing only where they are not zero already,
+     * so a mostly empty segment is not dirtied (and forced) whole.
+     *
+     * @return the end of the last range written, or {@code from} if all was zero.
+     */
+    private static int zeroNonZero(final UnsafeBuffer buffer, final int from)
+    {
+        final int capacity = buffer.capacity();
+        int dirtyEnd = from;
+        int offset = from;
+        while (offset < capacity && (offset & (Long.BYTES - 1)) != 0)
+        {
+            if (buffer.getByte(offset) != 0)
+            {
+                buffer.putByte(offset, (byte)0);
+                dirtyEnd = offset + 1;
+            }
+            offset++;
+        }
+        for (; offset + Long.BYTES <= capacity; offset += Long.BYTES)
+        {
+            if (buffer.getLong(offset) != 0)
+            {
+                buffer.putLong(offset, 0);
+                dirtyEnd = offset + Long.BYTES;
+            }
+        }
+        for (; offset < capacity; offset++)
+        {
+            if (buffer.getByte(offset) != 0)
+            {
+                buffer.putByte(offset, (byte)0);
+                dirtyEnd = offset + 1;
+            }
+        }
+        return dirtyEnd;
     }
 }
