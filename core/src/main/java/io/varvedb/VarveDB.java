@@ -10,6 +10,7 @@ import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.store.BootId;
 import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
+import io.varvedb.internal.store.IndexCheck;
 import io.varvedb.internal.store.MetaDescriptor;
 import io.varvedb.internal.store.Preallocator;
 import org.agrona.concurrent.Agent;
@@ -188,6 +189,12 @@ public final class VarveDB implements AutoCloseable
             if (readOnly)
             {
                 this.index = StreamIndex.open(indexDirectory, true);
+                final String damage = IndexCheck.verify(log, index, log.tail(), false);
+                if (damage != null)
+                {
+                    throw new CorruptStoreException("the stream index of " + directory + " disagrees with the log: " +
+                        damage + "; open the store for writing once to rebuild the index from the log");
+                }
                 this.openedCleanly = metaBuffer.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) ==
                     MetaDescriptor.CLEAN;
                 this.recovery = null;
@@ -223,7 +230,10 @@ public final class VarveDB implements AutoCloseable
                 if (openedCleanly)
                 {
                     checkSegmentsPresent(tail);
-                    this.recovery = null;
+                    // a slot damaged on disk would misreport its stream: rebuild the index from the log instead
+                    this.recovery = IndexCheck.verify(log, index, tail, true) == null ? null : Recovery.recover(log,
+                        index, 0, Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail), false,
+                        () -> invalidateCheckpoint(meta));
                 }
                 else
                 {
@@ -236,8 +246,12 @@ public final class VarveDB implements AutoCloseable
                     // a reboot since the writer opened it (or a platform that cannot tell) may have been a power cut
                     final boolean afterPowerCut =
                         bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
-                    this.recovery = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
+                    final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
                         () -> invalidateCheckpoint(meta));
+                    // an incremental recovery trusted the index below its checkpoint: check that it may
+                    this.recovery = recovered.scannedFrom() == 0 ||
+                        IndexCheck.verify(log, index, log.tail(), true) == null ? recovered :
+                        Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta));
                     metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
                     metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
                         Math.min(checkpoint, recovery.end()));

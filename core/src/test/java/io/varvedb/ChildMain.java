@@ -24,6 +24,7 @@ public final class ChildMain
         switch (args[0])
         {
             case "open-writer" -> openWriter(dir);
+            case "open-announced" -> openAnnounced(dir);
             case "append-forever" -> appendForever(dir, Integer.parseInt(args[2]), Durability.valueOf(args[3]));
             case "follow" -> follow(dir, Long.parseLong(args[2]));
             case "read-all" -> readAll(dir, args.length > 2 && args[2].equals("append"));
@@ -42,6 +43,17 @@ public final class ChildMain
         catch (final StoreLockedException ex)
         {
             System.out.println("locked: " + ex.getMessage());
+        }
+    }
+
+    /** Says "opening" and flushes, then opens the store for writing (recovering it) and says "opened". */
+    private static void openAnnounced(final Path dir)
+    {
+        System.out.println("opening");
+        System.out.flush();
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            System.out.println("opened " + db.streamCount());
         }
     }
 

@@ -484,6 +484,33 @@ public final class StreamIndex
     }
 
     /**
+     * @param slot the stream's slot.
+     * @return its first block, or 0.
+     */
+    public long firstBlock(final int slot)
+    {
+        return table.getLongAcquire(slot + SLOT_FIRST_BLOCK_OFFSET);
+    }
+
+    /**
+     * @param block a block number, at most {@link #blockCount()}.
+     * @return the stream the block belongs to.
+     */
+    public long blockStreamId(final long block)
+    {
+        return chunkBuffer(block).getLong(blockOffset(block) + BlockDescriptor.STREAM_ID_OFFSET);
+    }
+
+    /**
+     * @param block a block number, at most {@link #blockCount()}.
+     * @return its ordinal: the block holds versions {@code ordinal * ENTRIES + 1} on.
+     */
+    public long blockOrdinal(final long block)
+    {
+        return ordinal(block);
+    }
+
+    /**
      * Set the counters recovery recomputed from the slots themselves: they may lag on disk behind the slots.
      *
      * @param streams   streams in the table.

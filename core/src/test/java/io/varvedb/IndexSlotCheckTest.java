@@ -1,0 +1,274 @@
+package io.varvedb;
+
+import io.varvedb.internal.index.StreamIndexDescriptor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Every slot of the stream index is checked against the log when a store is opened: a slot damaged on disk (a
+ * flipped bit, a torn page) is found at {@code open}, and the index is rebuilt from the log instead of
+ * misreporting a stream's version; a read-only open refuses it, naming the slot. A crash during that rebuild
+ * leads to another rebuild at the next open, never to a partial index being trusted.
+ */
+class IndexSlotCheckTest
+{
+    private static final int STREAMS = 40;
+    private static final int EVENTS = 1_000;
+
+    @TempDir
+    Path dir;
+
+    private Map<Long, List<StoreChecker.Event>> populate(final Path store, final int streams, final int events)
+    {
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(store).segmentSize(TestStores.SEGMENT)
+            .indexCapacity(Math.max(4096, streams)).indexBlocksPerChunk(64).build()))
+        {
+            final Appender appender = db.appender();
+            final EventBatch batch = new EventBatch().add(2, new byte[9]).add(3, new byte[7]);
+            for (int i = 0; i < events; i++)
+            {
+                if (i % 50 == 7)
+                {
+                    appender.appendBatch(1 + i % streams, ExpectedVersion.ANY, batch);
+                }
+                else
+                {
+                    appender.append(1 + i % streams, ExpectedVersion.ANY, 1, ("e" + i).getBytes());
+                }
+            }
+            return StoreChecker.check(db);
+        }
+    }
+
+    private static Map<Long, List<String>> summary(final Map<Long, List<StoreChecker.Event>> streams)
+    {
+        final Map<Long, List<String>> summary = new java.util.TreeMap<>();
+        streams.forEach((id, events) -> summary.put(id, events.stream().map((e) -> e.version() + "@" + e.position() +
+            ":" + e.eventType() + ":" + java.util.Arrays.toString(e.payload())).toList()));
+        return summary;
+    }
+
+    /** @return the byte offset of the stream's slot in streams.idx. */
+    private static long slotOf(final Path store, final long streamId) throws IOException
+    {
+        final ByteBuffer table = ByteBuffer.wrap(Files.readAllBytes(table(store))).order(ByteOrder.LITTLE_ENDIAN);
+        for (int offset = StreamIndexDescriptor.HEADER_LENGTH; offset < table.capacity();
+            offset += StreamIndexDescriptor.SLOT_LENGTH)
+        {
+            if (table.getLong(offset) == streamId)
+            {
+                return offset;
+            }
+        }
+        throw new AssertionError("no slot for stream " + streamId);
+    }
+
+    private static Path table(final Path store)
+    {
+        return store.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME);
+    }
+
+    private static long readLong(final Path file, final long offset) throws IOException
+    {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
+        {
+            final ByteBuffer buffer = ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            channel.read(buffer, offset);
+            return buffer.getLong(0);
+        }
+    }
+
+    private static void writeLong(final Path file, final long offset, final long value) throws IOException
+    {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
+        {
+            channel.write(ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value), offset);
+        }
+    }
+
+    private static void flipBit(final Path file, final long offset, final int bit) throws IOException
+    {
+        writeLong(file, offset, readLong(file, offset) ^ (1L << bit));
+    }
+
+    /** Opens the store for writing: the index must have been rebuilt, and everything must agree with the log. */
+    private void assertRebuiltAndRight(final Path store, final Map<Long, List<StoreChecker.Event>> streams)
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            assertEquals(0, db.recoveryScannedFrom(), "the index was rebuilt from the start of the log");
+            assertTrue(db.recoveredEvents() > 0, "the index was rebuilt from the log");
+            assertEquals(summary(streams), summary(StoreChecker.check(db)), "every stream as the log holds it");
+            final Appender appender = db.appender();
+            for (final Map.Entry<Long, List<StoreChecker.Event>> stream : streams.entrySet())
+            {
+                final long version = stream.getValue().size();
+                assertEquals(version + 1, appender.append(stream.getKey(), ExpectedVersion.exact(version), 1,
+                    new byte[3]), "appends go on after the version the log holds");
+            }
+            StoreChecker.check(db);
+        }
+    }
+
+    @Test
+    void aFlippedVersionBitIsFoundAtOpenAndTheIndexRebuilt() throws IOException
+    {
+        for (final int bit : new int[]{ 1, 2, 5, 30 })
+        {
+            final Path store = dir.resolve("version-" + bit);
+            final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+            // state = version << 1: bit 1 is the version's lowest bit, up or down
+            flipBit(table(store), slotOf(store, 7) + StreamIndexDescriptor.SLOT_STATE_OFFSET, bit);
+            assertRebuiltAndRight(store, streams);
+        }
+    }
+
+    @Test
+    void aFlippedStreamIdIsFoundAtOpenAndTheIndexRebuilt() throws IOException
+    {
+        for (final int bit : new int[]{ 0, 3, 40, 63 })
+        {
+            final Path store = dir.resolve("id-" + bit);
+            final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+            flipBit(table(store), slotOf(store, 11) + StreamIndexDescriptor.SLOT_STREAM_ID_OFFSET, bit);
+            assertRebuiltAndRight(store, streams);
+        }
+    }
+
+    @Test
+    void aFlippedBlockLinkIsFoundAtOpenAndTheIndexRebuilt() throws IOException
+    {
+        for (final int offset : new int[]{ StreamIndexDescriptor.SLOT_FIRST_BLOCK_OFFSET,
+            StreamIndexDescriptor.SLOT_LAST_BLOCK_OFFSET })
+        {
+            final Path store = dir.resolve("block-" + offset);
+            final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+            flipBit(table(store), slotOf(store, 13) + offset, 0);
+            assertRebuiltAndRight(store, streams);
+        }
+    }
+
+    @Test
+    void aPhantomStreamInAFreeSlotIsFoundAtOpen() throws IOException
+    {
+        final Path store = dir.resolve("phantom");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        final ByteBuffer table = ByteBuffer.wrap(Files.readAllBytes(table(store))).order(ByteOrder.LITTLE_ENDIAN);
+        int free = StreamIndexDescriptor.HEADER_LENGTH;
+        while (table.getLong(free) != 0 || table.getLong(free - StreamIndexDescriptor.SLOT_LENGTH) != 0)
+        {
+            free += StreamIndexDescriptor.SLOT_LENGTH;
+        }
+        writeLong(table(store), free, 1L << 33);
+        assertRebuiltAndRight(store, streams);
+    }
+
+    @Test
+    void aTornIndexPageIsFoundAtOpenAndTheIndexRebuilt() throws IOException
+    {
+        final Path store = dir.resolve("torn");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        final long page = slotOf(store, 5) & ~2047L;
+        try (FileChannel channel = FileChannel.open(table(store), StandardOpenOption.WRITE))
+        {
+            // the half page holding stream 5 is from an older write: its versions lag what their blocks say
+            final ByteBuffer old = ByteBuffer.wrap(Files.readAllBytes(table(store)), (int)page, 2048)
+                .order(ByteOrder.LITTLE_ENDIAN).slice().order(ByteOrder.LITTLE_ENDIAN);
+            for (int slot = 0; slot < 2048; slot += StreamIndexDescriptor.SLOT_LENGTH)
+            {
+                final long state = old.getLong(slot + StreamIndexDescriptor.SLOT_STATE_OFFSET);
+                if (state > 2)
+                {
+                    old.putLong(slot + StreamIndexDescriptor.SLOT_STATE_OFFSET, state - 2);
+                }
+            }
+            channel.write(old.limit(2048), page);
+        }
+        assertRebuiltAndRight(store, streams);
+    }
+
+    @Test
+    void aReadOnlyOpenRefusesADamagedSlotNamingIt() throws IOException
+    {
+        final Path store = dir.resolve("read-only");
+        populate(store, STREAMS, EVENTS);
+        flipBit(table(store), slotOf(store, 9) + StreamIndexDescriptor.SLOT_STATE_OFFSET, 3);
+        final CorruptStoreException e = assertThrows(CorruptStoreException.class, () -> VarveDB.openReadOnly(store));
+        assertTrue(e.getMessage().contains("stream 9"), e.getMessage());
+        assertTrue(e.getMessage().contains("rebuild"), e.getMessage());
+    }
+
+    @Test
+    void aSoundIndexIsTrustedAsItIs()
+    {
+        final Path store = dir.resolve("sound");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            assertEquals(-1, db.recoveredEvents(), "no rebuild of a sound index");
+            assertEquals(summary(streams), summary(StoreChecker.check(db)));
+        }
+        try (VarveDB db = VarveDB.openReadOnly(store))
+        {
+            assertEquals(streams.size(), db.streamCount());
+        }
+    }
+
+    /**
+     * Kill the writer while it rebuilds the index (after a damaged slot or a deleted index), at random moments,
+     * several times in a row; each next open must rebuild again, never trust a partial index.
+     */
+    @Test
+    void aKillDuringTheRebuildLeadsToAnotherRebuild() throws Exception
+    {
+        final Path store = dir.resolve("killed");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, 4_000, 120_000);
+        final SplittableRandom random = new SplittableRandom(42);
+        for (int kill = 0; kill < 6; kill++)
+        {
+            if (kill % 2 == 0)
+            {
+                flipBit(table(store), slotOf(store, 1 + random.nextInt(4_000)) +
+                    StreamIndexDescriptor.SLOT_STATE_OFFSET, 2);
+            }
+            else
+            {
+                try (Stream<Path> files = Files.walk(store.resolve("index")))
+                {
+                    for (final Path file : files.sorted(Comparator.reverseOrder()).toList())
+                    {
+                        Files.delete(file);
+                    }
+                }
+            }
+            final Process child = MultiProcessTest.start(List.of(), "open-announced", store.toString());
+            final BufferedReader out = MultiProcessTest.stdout(child);
+            assertEquals("opening", out.readLine());
+            Thread.sleep(random.nextInt(5, 400));
+            child.destroyForcibly();
+            assertTrue(child.waitFor(30, TimeUnit.SECONDS));
+            try (VarveDB db = VarveDB.open(TestStores.small(store)))
+            {
+                assertEquals(summary(streams), summary(StoreChecker.check(db)),
+                    "kill " + kill + ": every stream as the log holds it");
+            }
+        }
+    }
+}
