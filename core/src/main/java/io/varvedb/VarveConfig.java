@@ -35,6 +35,7 @@ public final class VarveConfig
     private final int maxEventSize;
     private final int indexBlocksPerChunk;
     private final boolean verifyChecksumsOnRead;
+    private final boolean verifyIndexOnOpen;
     private final boolean preallocate;
     private final EpochNanoClock clock;
     private final Durability durability;
@@ -51,6 +52,7 @@ public final class VarveConfig
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
         verifyChecksumsOnRead = builder.verifyChecksumsOnRead;
+        verifyIndexOnOpen = builder.verifyIndexOnOpen;
         preallocate = builder.preallocate;
         clock = builder.clock != null ? builder.clock : new OffsetEpochNanoClock();
         durability = builder.durability;
@@ -135,6 +137,14 @@ public final class VarveConfig
     }
 
     /**
+     * @return true if every stream slot of the index is checked against the log at open.
+     */
+    public boolean verifyIndexOnOpen()
+    {
+        return verifyIndexOnOpen;
+    }
+
+    /**
      * @return true when a background thread creates segments ahead of the appenders.
      */
     public boolean preallocate()
@@ -189,6 +199,7 @@ public final class VarveConfig
             .indexCapacity(indexCapacity)
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
+            .verifyIndexOnOpen(verifyIndexOnOpen)
             .preallocate(preallocate)
             .clock(clock)
             .durability(durability)
@@ -204,7 +215,8 @@ public final class VarveConfig
     {
         return "VarveConfig{directory=" + directory + ", segmentSize=" + segmentSize + ", indexCapacity=" +
             indexCapacity + ", maxEventSize=" + maxEventSize + ", indexBlocksPerChunk=" + indexBlocksPerChunk +
-            ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", preallocate=" + preallocate + ", durability=" +
+            ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", verifyIndexOnOpen=" + verifyIndexOnOpen +
+            ", preallocate=" + preallocate + ", durability=" +
             durability + ", flushIntervalMicros=" + flushIntervalMicros + ", checkpointIntervalMillis=" +
             checkpointIntervalMillis + "}";
     }
@@ -220,6 +232,7 @@ public final class VarveConfig
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
         private boolean verifyChecksumsOnRead = true;
+        private boolean verifyIndexOnOpen = true;
         private boolean preallocate = true;
         private EpochNanoClock clock;
         private Durability durability = Durability.OS;
@@ -354,6 +367,23 @@ public final class VarveConfig
         public Builder verifyChecksumsOnRead(final boolean verify)
         {
             this.verifyChecksumsOnRead = verify;
+            return this;
+        }
+
+        /**
+         * Check every stream slot of the index against the record it points to when the store is opened, so a
+         * slot damaged on disk (a flipped bit, a torn page after a power cut) is found at once: a writer then
+         * rebuilds the index from the log, a read-only open refuses with {@link CorruptStoreException}. Default
+         * true. It reads one record per stream (see the README for what that adds to the open of a store with a
+         * million streams). Without it such damage misreports that stream's version until the index is rebuilt;
+         * reads still check every record they deliver.
+         *
+         * @param verify true to check.
+         * @return this builder.
+         */
+        public Builder verifyIndexOnOpen(final boolean verify)
+        {
+            this.verifyIndexOnOpen = verify;
             return this;
         }
 

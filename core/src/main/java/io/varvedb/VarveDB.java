@@ -189,7 +189,8 @@ public final class VarveDB implements AutoCloseable
             if (readOnly)
             {
                 this.index = StreamIndex.open(indexDirectory, true);
-                final String damage = IndexCheck.verify(log, index, log.tail(), false);
+                final String damage = config.verifyIndexOnOpen() ? IndexCheck.verify(log, index, log.tail(), false) :
+                    null;
                 if (damage != null)
                 {
                     throw new CorruptStoreException("the stream index of " + directory + " disagrees with the log: " +
@@ -215,8 +216,15 @@ public final class VarveDB implements AutoCloseable
                     catch (final CorruptStoreException ex)
                     {
                         // a VarveDB index of the wrong shape: it is derived from the log, so rebuild it
+                        invalidateCheckpoint(metaFile);
                         deleteIndexFiles(indexDirectory);
                     }
+                }
+                if (existing == null)
+                {
+                    // a new, empty index must never pass for the one the checkpoint vouched for, should this
+                    // process die before the rebuild is done
+                    invalidateCheckpoint(metaFile);
                 }
                 this.index = existing != null ?
                     existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk(),
@@ -231,25 +239,25 @@ public final class VarveDB implements AutoCloseable
                 {
                     checkSegmentsPresent(tail);
                     // a slot damaged on disk would misreport its stream: rebuild the index from the log instead
-                    this.recovery = IndexCheck.verify(log, index, tail, true) == null ? null : Recovery.recover(log,
+                    this.recovery = !config.verifyIndexOnOpen() || IndexCheck.verify(log, index, tail, true) == null ?
+                        null : Recovery.recover(log,
                         index, 0, Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail), false,
                         () -> invalidateCheckpoint(meta));
                 }
                 else
                 {
-                    final boolean checkpointHolds =
-                        metaBuffer.getInt(MetaDescriptor.CHECKPOINT_FORCED_OFFSET) == 1 ||
-                        (bootId != 0 && bootId == metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET));
+                    // the index image is whole only in the page cache of the boot that wrote it: after a reboot
+                    // (perhaps a power cut, or a platform that cannot tell) it is rebuilt from the log
+                    final boolean afterPowerCut =
+                        bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
+                    final boolean checkpointHolds = !afterPowerCut;
                     final long checkpoint = indexUsable && checkpointHolds ?
                         Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
                     final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
-                    // a reboot since the writer opened it (or a platform that cannot tell) may have been a power cut
-                    final boolean afterPowerCut =
-                        bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
                     final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
                         () -> invalidateCheckpoint(meta));
                     // an incremental recovery trusted the index below its checkpoint: check that it may
-                    this.recovery = recovered.scannedFrom() == 0 ||
+                    this.recovery = recovered.scannedFrom() == 0 || !config.verifyIndexOnOpen() ||
                         IndexCheck.verify(log, index, log.tail(), true) == null ? recovered :
                         Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta));
                     metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
@@ -263,7 +271,7 @@ public final class VarveDB implements AutoCloseable
                 index.indexedPosition(-1);
                 metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
-                this.flusher = new Flusher(log, index, metaBuffer, committedAtOpen,
+                this.flusher = new Flusher(log, metaBuffer, committedAtOpen,
                     config.durability() == Durability.GROUP_COMMIT ?
                         TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
                     TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight,
@@ -1003,7 +1011,6 @@ public final class VarveDB implements AutoCloseable
                 {
                     meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
                     meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
-                    meta.buffer().putIntVolatile(MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 1);
                     index.indexedPosition(log.tail());
                     index.force();
                     // the clean mark goes last, after everything it vouches for is on disk

@@ -216,6 +216,20 @@ class IndexSlotCheckTest
     }
 
     @Test
+    void theCheckCanBeTurnedOffAndThenTheDamageStays() throws IOException
+    {
+        final Path store = dir.resolve("unchecked");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        flipBit(table(store), slotOf(store, 7) + StreamIndexDescriptor.SLOT_STATE_OFFSET, 2);
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(store).verifyIndexOnOpen(false).build()))
+        {
+            assertEquals(-1, db.recoveredEvents(), "nothing checked, nothing rebuilt");
+            assertNotEquals(streams.get(7L).size(), db.streamVersion(7), "the damaged slot misreports its stream");
+        }
+        assertRebuiltAndRight(store, streams);
+    }
+
+    @Test
     void aSoundIndexIsTrustedAsItIs()
     {
         final Path store = dir.resolve("sound");

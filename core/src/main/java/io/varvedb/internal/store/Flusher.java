@@ -1,6 +1,5 @@
 package io.varvedb.internal.store;
 
-import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.concurrent.Agent;
@@ -13,8 +12,8 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
 /**
- * Forces the log to disk and advances the durable position, and periodically checkpoints the index: recovery
- * scans the log from the index checkpoint.
+ * Forces the log to disk and advances the durable position, and periodically moves the index checkpoint, from
+ * which recovery after a crash of the process scans the log.
  * <p>
  * <b>The rule of a durable wait.</b> The durable position only ever stops at the <em>published frontier</em>: the
  * end of the longest run of published records from the start of the log. A force covers the log up to the
@@ -50,7 +49,6 @@ public final class Flusher implements Agent
     }
 
     private final Log log;
-    private final StreamIndex index;
     private final UnsafeBuffer meta;
     private final long flushIntervalNs;
     private final long checkpointIntervalNs;
@@ -64,26 +62,24 @@ public final class Flusher implements Agent
 
     /**
      * @param log                  the log.
-     * @param index                the stream index.
      * @param meta                 the meta file's buffer.
      * @param committed            a position below which every record is published, such as the tail right after
      *                             recovery.
      * @param flushIntervalNs      how often to force the log; 0 for only at checkpoints.
-     * @param checkpointIntervalNs how often to force the index and advance the index checkpoint.
+     * @param checkpointIntervalNs how often to advance the index checkpoint.
      * @param oldestInFlight       the lowest log position an append still updating the index may have claimed,
      *                             or {@link Long#MAX_VALUE}; the index checkpoint never passes it.
      * @param forceLogAtCheckpoint force the log at each checkpoint too (GROUP_COMMIT and SYNC: cheap, it is
-     *                             forced already); in OS mode only the index is forced.
+     *                             forced already); OS mode forces nothing on its own.
      */
     public Flusher(
-        final Log log, final StreamIndex index, final UnsafeBuffer meta, final long committed,
+        final Log log, final UnsafeBuffer meta, final long committed,
         final long flushIntervalNs, final long checkpointIntervalNs, final LongSupplier oldestInFlight,
         final boolean forceLogAtCheckpoint)
     {
         this.forceLogAtCheckpoint = forceLogAtCheckpoint;
         this.oldestInFlight = oldestInFlight;
         this.log = log;
-        this.index = index;
         this.meta = meta;
         this.flushIntervalNs = flushIntervalNs;
         this.checkpointIntervalNs = checkpointIntervalNs;
@@ -210,15 +206,17 @@ public final class Flusher implements Agent
     }
 
     /**
-     * Force the log and the index, then move the index checkpoint: recovery will scan the log from there.
+     * Move the index checkpoint: recovery after a crash of the process will scan the log from there.
      */
     public void checkpoint()
     {
         synchronized (forceLock)
         {
-            // OS mode promises survival of a process crash only, for which the page cache suffices: neither the
-            // log nor the index is forced, and recovery trusts such a checkpoint only within the same boot.
-            // Otherwise both are forced, and the checkpoint holds across a power cut.
+            // The index is never forced here: its pages reach the disk in any order, so after a power cut its
+            // image may mix moments (a slot newer than its blocks, a block without its successor's link), and
+            // recovery after a reboot rebuilds it from the log. Within the same boot the page cache holds the
+            // index exactly as it was, so a checkpoint is trusted after a crash of the process. The log is forced
+            // here in GROUP_COMMIT and SYNC, where that costs nothing more.
             //
             // Every record below the tail read here was claimed by an appender that had already set its
             // in-flight mark (release, before its claim's atomic add, which this volatile read observes). Read
@@ -227,11 +225,6 @@ public final class Flusher implements Agent
             // whole and indexed.
             final long bound = forceLogAtCheckpoint ? forceCommitted() : log.tail();
             final long checkpoint = Math.min(bound, oldestInFlight.getAsLong());
-            if (forceLogAtCheckpoint)
-            {
-                index.force();
-            }
-            meta.putIntVolatile(MetaDescriptor.CHECKPOINT_FORCED_OFFSET, forceLogAtCheckpoint ? 1 : 0);
             meta.putLongRelease(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, checkpoint);
             lastCheckpointNs = System.nanoTime();
         }

@@ -38,14 +38,15 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |    Boot Id: hash of the kernel's boot id when last opened      | 272
  *  |                                                               |
  *  +---------------------------------------------------------------+
- *  |  Checkpoint Forced: 1 if the index image of the checkpoint was | 280
- *  |  forced to disk, 0 if it lives in the page cache only (OS mode)|
+ *  |  reserved, written 0 (format 1 builds before 2026-11-26 set 1  | 280
+ *  |  when the index image of the checkpoint was forced)            |
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 284
  *  +---------------------------------------------------------------+
  * </pre>
- * An index checkpoint that was not forced is trusted by recovery only within the same boot of the machine: a
- * killed process leaves the page cache intact, a power cut or kernel crash does not.
+ * The index checkpoint is trusted by recovery only within the same boot of the machine: a killed process leaves
+ * the page cache intact, a power cut or kernel crash does not, and the index's pages may then reach the disk from
+ * different moments; after a reboot the index is rebuilt from the log.
  * The durable position and the index checkpoint are written only after what they vouch for has been forced,
  * and are not forced themselves at once: a copy on disk that lags only makes recovery scan a little more.
  * The tail is the counter appenders claim log space from with an atomic add. It sits alone on its cache line
@@ -80,7 +81,7 @@ public final class MetaDescriptor
     public static final int INDEX_CHECKPOINT_OFFSET = 264;
     /** Offset of the boot id. */
     public static final int BOOT_ID_OFFSET = 272;
-    /** Offset of the checkpoint-forced flag. */
+    /** Offset of a reserved word, written 0 (once a checkpoint-forced flag; no longer read). */
     public static final int CHECKPOINT_FORCED_OFFSET = 280;
     /** Length of the file. */
     public static final int LENGTH = 4096;
