@@ -230,6 +230,64 @@ class IndexSlotCheckTest
     }
 
     @Test
+    void readOnlyOpensRacingAWriterFindNoDamageWhereThereIsNone() throws Exception
+    {
+        final Path store = dir.resolve("live");
+        populate(store, STREAMS, EVENTS);
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(store).indexBlocksPerChunk(64).build()))
+        {
+            final java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            final java.util.concurrent.atomic.AtomicReference<Throwable> failure =
+                new java.util.concurrent.atomic.AtomicReference<>();
+            final Thread writer = new Thread(() ->
+            {
+                try (Appender appender = db.appender())
+                {
+                    final EventBatch batch = new EventBatch().add(1, new byte[30]).add(2, new byte[40]);
+                    for (long i = 0; !stop.get(); i++)
+                    {
+                        // old streams, new streams (new slots, new blocks) and batches, all the time
+                        final long stream = i % 3 == 0 ? 1_000 + i : 1 + i % STREAMS;
+                        if (i % 5 == 0)
+                        {
+                            appender.appendBatch(stream, ExpectedVersion.ANY, batch);
+                        }
+                        else
+                        {
+                            appender.append(stream, ExpectedVersion.ANY, 1, new byte[(int)(i % 50)]);
+                        }
+                        if (stream >= 1_000 && i > 3_000)
+                        {
+                            i = 0;
+                        }
+                    }
+                }
+                catch (final Throwable ex)
+                {
+                    failure.set(ex);
+                }
+            });
+            writer.start();
+            try
+            {
+                for (int open = 0; open < 300 && failure.get() == null; open++)
+                {
+                    try (VarveDB reader = VarveDB.openReadOnly(store))
+                    {
+                        assertTrue(reader.streamCount() >= STREAMS);
+                    }
+                }
+            }
+            finally
+            {
+                stop.set(true);
+                writer.join();
+            }
+            assertNull(failure.get());
+        }
+    }
+
+    @Test
     void aSoundIndexIsTrustedAsItIs()
     {
         final Path store = dir.resolve("sound");

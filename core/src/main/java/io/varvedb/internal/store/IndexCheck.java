@@ -42,7 +42,7 @@ public final class IndexCheck
     /**
      * @param log       the log.
      * @param index     the index to check.
-     * @param tail      the log's end: every committed record lies below it.
+     * @param tail      the log's end: every committed record lies below it (re-read per slot when not quiescent).
      * @param quiescent true when no appender can be running (the writer, at open); false for a read-only opener,
      *                  whose writer may be appending meanwhile.
      * @return null when every slot agrees with the log, or what the first disagreeing slot says.
@@ -149,9 +149,12 @@ public final class IndexCheck
 
     private String checkRecord(final long position, final long streamId, final long version)
     {
-        if (position < 0 || position >= tail || (position & (RecordDescriptor.ALIGNMENT - 1)) != 0)
+        // a live writer may have appended since the check began: read its tail after the slot's state (acquire),
+        // which its append released after claiming the record
+        final long end = quiescent ? tail : log.tail();
+        if (position < 0 || position >= end || (position & (RecordDescriptor.ALIGNMENT - 1)) != 0)
         {
-            return "not a record position below the tail " + tail;
+            return "not a record position below the tail " + end;
         }
         final UnsafeBuffer buffer = log.readBuffer(position);
         if (buffer == null)
