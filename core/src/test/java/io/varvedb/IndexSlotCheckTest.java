@@ -330,9 +330,16 @@ class IndexSlotCheckTest
                     }
                 }
             }
-            final Process child = MultiProcessTest.start(List.of(), "open-announced", store.toString());
+            final Path errors = dir.resolve("child-" + kill + ".err");
+            final Process child = MultiProcessTest.start(List.of(), errors, "open-announced", store.toString());
             final BufferedReader out = MultiProcessTest.stdout(child);
-            assertEquals("opening", out.readLine());
+            final String first = out.readLine();
+            if (!"opening".equals(first))
+            {
+                assertTrue(child.waitFor(30, TimeUnit.SECONDS));
+                fail("kill " + kill + ": the child said " + first + ", exit " + child.exitValue() + ", stderr:\n" +
+                    Files.readString(errors));
+            }
             Thread.sleep(random.nextInt(5, 400));
             child.destroyForcibly();
             assertTrue(child.waitFor(30, TimeUnit.SECONDS));

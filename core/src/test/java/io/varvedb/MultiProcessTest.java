@@ -29,6 +29,14 @@ class MultiProcessTest
 
     static Process start(final List<String> jvmArgs, final String... args) throws IOException
     {
+        return start(jvmArgs, null, args);
+    }
+
+    /**
+     * @param errors where the child's stderr goes; null to share this process's.
+     */
+    static Process start(final List<String> jvmArgs, final Path errors, final String... args) throws IOException
+    {
         final List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add(AGRONA_FLAG);
@@ -37,7 +45,8 @@ class MultiProcessTest
         command.add(System.getProperty("java.class.path"));
         command.add(ChildMain.class.getName());
         command.addAll(List.of(args));
-        return new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        return new ProcessBuilder(command).redirectError(errors == null ?
+            ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.to(errors.toFile())).start();
     }
 
     static BufferedReader stdout(final Process process)

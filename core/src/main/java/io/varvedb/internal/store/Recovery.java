@@ -136,6 +136,12 @@ public final class Recovery
     }
 
     private static final String LOG_PREFIX = "log: ";
+    /** {@link #acceptEvent}: the record completed an event or a batch, which is now indexed. */
+    private static final int INDEXED = 0;
+    /** {@link #acceptEvent}: the record begins or continues a batch, or was dropped. */
+    private static final int HELD = 1;
+    /** {@link #acceptEvent}: after a power cut, the record does not follow its stream or its batch. */
+    private static final int OUT_OF_SEQUENCE = 2;
 
     private Result run(final long start)
     {
@@ -191,19 +197,24 @@ public final class Recovery
                 final int aligned = alignedLength(frameLength);
                 if (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_PADDING)
                 {
+                    if (afterPowerCut && !batch.isEmpty() && position >= durable)
+                    {
+                        // a batch cut short: the log's whole prefix ends where the batch began
+                        break;
+                    }
                     abandonBatch();
                     commitHoles();
                     goodEnd = position + aligned;
                 }
                 else
                 {
-                    final Boolean accepted = acceptEvent(buffer, offset, position);
-                    if (accepted == null)
+                    final int outcome = acceptEvent(buffer, offset, position);
+                    if (outcome == OUT_OF_SEQUENCE)
                     {
                         // after a power cut: a record out of sequence ends the log's whole prefix
                         break;
                     }
-                    if (accepted)
+                    if (outcome == INDEXED)
                     {
                         commitHoles();
                         goodEnd = position + aligned;
@@ -279,10 +290,11 @@ public final class Recovery
     }
 
     /**
-     * @return true if the record completes an event or a batch (now indexed), false if it is dropped or begins or
-     * continues a batch, null if it is out of sequence after a power cut: the log's whole prefix ends before it.
+     * @return {@link #INDEXED} if the record completes an event or a batch, now indexed; {@link #HELD} if it
+     * begins or continues a batch, or is dropped; {@link #OUT_OF_SEQUENCE} if, after a power cut, it does not
+     * follow its stream or its batch: the log's whole prefix ends before it.
      */
-    private Boolean acceptEvent(final UnsafeBuffer buffer, final int offset, final long position)
+    private int acceptEvent(final UnsafeBuffer buffer, final int offset, final long position)
     {
         final short flags = buffer.getShort(offset + FLAGS_OFFSET);
         final long streamId = buffer.getLong(offset + STREAM_ID_OFFSET);
@@ -297,13 +309,13 @@ public final class Recovery
             {
                 if (afterPowerCut && position >= durable)
                 {
-                    return null;
+                    return OUT_OF_SEQUENCE;
                 }
                 // a later member of a batch whose first record never got published: drop it
                 abandonBatch();
                 holes.add(new long[]{ position, recordLength });
                 discarded++;
-                return false;
+                return HELD;
             }
         }
         else
@@ -315,13 +327,13 @@ public final class Recovery
         batch.add(new long[]{ position, streamId, version, recordLength });
         if ((flags & FLAG_BATCH_MORE) != 0)
         {
-            return false;
+            return HELD;
         }
 
         // a batch's members follow one another (checked above): its first must follow the stream
         if (afterPowerCut && batch.get(0)[0] >= durable && !inSequence(batch.get(0)[1], batch.get(0)[2]))
         {
-            return null;
+            return OUT_OF_SEQUENCE;
         }
         for (final long[] event : batch)
         {
@@ -329,7 +341,7 @@ public final class Recovery
         }
         batch.clear();
         batchStart = -1;
-        return true;
+        return INDEXED;
     }
 
     private void abandonBatch()
