@@ -2,6 +2,7 @@ package io.varvedb.jcstress;
 
 import io.varvedb.RecordedEvent;
 import io.varvedb.internal.log.RecordDescriptor;
+import org.agrona.DirectBuffer;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -122,6 +123,87 @@ public final class Events
             return WRONG_CHECKSUM;
         }
         return writer;
+    }
+
+    /**
+     * Checks records in place, in the mapping of a log segment, with plain loads only: no load in here orders
+     * anything, so a record passes only if whatever made its bytes visible to the calling thread happened before
+     * the call. Keeps scratch space, so one per thread.
+     */
+    static final class RecordCheck
+    {
+        private static final int INITIAL_SCRATCH = 1 << 10;
+        private final CRC32C crc = new CRC32C();
+        private byte[] scratch = new byte[INITIAL_SCRATCH];
+        private ByteBuffer view = wrap(scratch);
+
+        /**
+         * Check an event record completely, as {@link Events#check} checks a delivered event: the event type names
+         * the writer, the payload is that writer's pattern for the stream id in the record, and the stored CRC32C
+         * matches the one recomputed here from the bytes copied out of the mapping.
+         *
+         * @param buffer      the segment's mapping.
+         * @param offset      of the record in {@code buffer}.
+         * @param frameLength the record's frame length, already read and positive.
+         * @param version     the version the record must have.
+         * @param lengths     payload length expected of each writer, indexed by writer (event type).
+         * @return the writer's number (> 0) when every byte is right, else one of the negative {@link Events} codes.
+         */
+        int check(
+            final DirectBuffer buffer, final int offset, final int frameLength, final long version, final int[] lengths)
+        {
+            // [checksum, frameLength): the checksum, then the bytes it covers
+            final int copied = frameLength - RecordDescriptor.CHECKSUM_OFFSET;
+            final int length = frameLength - RecordDescriptor.HEADER_LENGTH;
+            if (length < 0)
+            {
+                return WRONG_SHAPE;
+            }
+            if (scratch.length < copied)
+            {
+                scratch = new byte[Math.max(copied, scratch.length * 2)];
+                view = wrap(scratch);
+            }
+            buffer.getBytes(offset + RecordDescriptor.CHECKSUM_OFFSET, scratch, 0, copied);
+            final int at = -RecordDescriptor.CHECKSUM_OFFSET;
+            final short recordType = view.getShort(at + RecordDescriptor.RECORD_TYPE_OFFSET);
+            final short flags = view.getShort(at + RecordDescriptor.FLAGS_OFFSET);
+            final int writer = view.getInt(at + RecordDescriptor.EVENT_TYPE_OFFSET);
+            final long streamId = view.getLong(at + RecordDescriptor.STREAM_ID_OFFSET);
+            if (recordType != RecordDescriptor.TYPE_EVENT || writer <= 0 || writer >= lengths.length ||
+                length != lengths[writer])
+            {
+                return WRONG_SHAPE;
+            }
+            if (streamId <= 0 || view.getLong(at + RecordDescriptor.VERSION_OFFSET) != version)
+            {
+                return WRONG_ID;
+            }
+            if (flags != SINGLE)
+            {
+                return WRONG_FLAGS;
+            }
+            final int payload = at + RecordDescriptor.HEADER_LENGTH;
+            for (int i = 0; i < length; i++)
+            {
+                if (scratch[payload + i] != patternByte(streamId, writer, i))
+                {
+                    return WRONG_PAYLOAD;
+                }
+            }
+            crc.reset();
+            crc.update(scratch, at + RecordDescriptor.CHECKSUM_START, copied - (at + RecordDescriptor.CHECKSUM_START));
+            if ((int)crc.getValue() != view.getInt(0))
+            {
+                return WRONG_CHECKSUM;
+            }
+            return writer;
+        }
+
+        private static ByteBuffer wrap(final byte[] bytes)
+        {
+            return ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        }
     }
 
     private static byte patternByte(final long streamId, final int writer, final int i)

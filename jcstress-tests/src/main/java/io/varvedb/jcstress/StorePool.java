@@ -3,9 +3,11 @@ package io.varvedb.jcstress;
 import io.varvedb.Appender;
 import io.varvedb.EventBatch;
 import io.varvedb.ExpectedVersion;
+import io.varvedb.JcstressAccess;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.internal.index.StreamIndex;
+import io.varvedb.internal.io.ForceObserver;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -14,6 +16,7 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 
 /**
@@ -52,6 +55,7 @@ public final class StorePool
     private final int actors;
     private final boolean indexView;
     private final boolean preallocate;
+    private final Supplier<? extends ForceObserver> forceObserver;
     private Store current;
 
     private StorePool(final Builder builder)
@@ -65,6 +69,7 @@ public final class StorePool
         this.actors = builder.actors;
         this.indexView = builder.indexView;
         this.preallocate = builder.preallocate;
+        this.forceObserver = builder.forceObserver;
     }
 
     /**
@@ -112,13 +117,14 @@ public final class StorePool
             {
                 current.retire();
             }
-            current = new Store(open());
+            final ForceObserver observer = forceObserver.get();
+            current = new Store(open(observer), observer);
         }
         current.references++;
         return new Lease(current, current.states++);
     }
 
-    private VarveDB open()
+    private VarveDB open(final ForceObserver observer)
     {
         final Path directory;
         try
@@ -130,15 +136,15 @@ public final class StorePool
             throw new UncheckedIOException(ex);
         }
         LIVE_DIRECTORIES.add(directory);
-        return VarveDB.open(VarveConfig.builder(directory)
+        final VarveConfig.Builder config = VarveConfig.builder(directory)
             .segmentSize(segmentSize)
             .indexCapacity(indexCapacity)
             .indexBlocksPerChunk(blocksPerChunk)
             // every state's reads check checksums in core as well as in the test's own EventCheck
             .verifyChecksumsOnRead(true)
             // by default no pre-allocator thread per store: on 2 cores it would steal time from the actors
-            .preallocate(preallocate)
-            .build());
+            .preallocate(preallocate);
+        return VarveDB.open(JcstressAccess.forceObserver(config, observer).build());
     }
 
     /**
@@ -203,13 +209,15 @@ public final class StorePool
         private final Appender setupAppender;
         private final EventBatch setupBatch = new EventBatch();
         private final StreamIndex index;
+        private final ForceObserver observer;
         private int references;
         private int states;
         private boolean retired;
 
-        Store(final VarveDB db)
+        Store(final VarveDB db, final ForceObserver observer)
         {
             this.db = db;
+            this.observer = observer;
             this.appenders = new Appender[actors];
             for (int i = 0; i < actors; i++)
             {
@@ -330,6 +338,15 @@ public final class StorePool
         }
 
         /**
+         * @return the store's force observer: {@link ForceObserver#NONE} unless the pool was built with {@link
+         * Builder#forceObserver}.
+         */
+        public ForceObserver forceObserver()
+        {
+            return store.observer;
+        }
+
+        /**
          * Give the place back; called once by the state's arbiter, after which the store may be closed.
          */
         public void release()
@@ -363,6 +380,7 @@ public final class StorePool
         private int actors = DEFAULT_ACTORS;
         private boolean indexView;
         private boolean preallocate;
+        private Supplier<? extends ForceObserver> forceObserver = () -> ForceObserver.NONE;
 
         private Builder(final String name)
         {
@@ -448,6 +466,18 @@ public final class StorePool
         public Builder preallocate()
         {
             this.preallocate = true;
+            return this;
+        }
+
+        /**
+         * Give each store a force observer of its own (see {@link Lease#forceObserver()}).
+         *
+         * @param observers makes one observer per store, on the thread that opens it.
+         * @return this.
+         */
+        public Builder forceObserver(final Supplier<? extends ForceObserver> observers)
+        {
+            this.forceObserver = observers;
             return this;
         }
 
