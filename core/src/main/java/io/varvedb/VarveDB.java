@@ -189,8 +189,7 @@ public final class VarveDB implements AutoCloseable
             if (readOnly)
             {
                 this.index = StreamIndex.open(indexDirectory, true);
-                final String damage = config.verifyIndexOnOpen() ? IndexCheck.verify(log, index, log.tail(), false) :
-                    null;
+                final String damage = config.verifyIndexOnOpen() ? checkReadOnlyIndex(metaBuffer) : null;
                 if (damage != null)
                 {
                     throw new CorruptStoreException("the stream index of " + directory + " disagrees with the log: " +
@@ -254,6 +253,8 @@ public final class VarveDB implements AutoCloseable
                     final long checkpoint = indexUsable && checkpointHolds ?
                         Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
                     final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
+                    // recovery changes the index: a seal from an earlier clean close no longer vouches for it
+                    index.unseal();
                     final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
                         () -> invalidateCheckpoint(meta));
                     // an incremental recovery trusted the index below its checkpoint: check that it may
@@ -269,6 +270,7 @@ public final class VarveDB implements AutoCloseable
 
                 // from here until a clean close the index may run ahead of what is forced to disk
                 index.indexedPosition(-1);
+                index.unseal();
                 metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
                 this.flusher = new Flusher(log, metaBuffer, committedAtOpen,
@@ -452,13 +454,9 @@ public final class VarveDB implements AutoCloseable
                 deliver(context, context.event(), position, tail, streamId, version, handler);
                 count++;
                 version++;
-                if (BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
+                if (version <= committed && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
                 {
-                    block = index.next(block);
-                    if (block == 0)
-                    {
-                        break;
-                    }
+                    block = index.blockAfter(slot, block, streamId, version);
                 }
             }
             return count;
@@ -517,7 +515,7 @@ public final class VarveDB implements AutoCloseable
                 version--;
                 if (version >= 1 && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version + 1))
                 {
-                    block = index.previous(block);
+                    block = index.blockBefore(slot, block, streamId, version);
                 }
             }
             return count;
@@ -1012,6 +1010,12 @@ public final class VarveDB implements AutoCloseable
                     meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
                     meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
                     index.indexedPosition(log.tail());
+                    if (config.verifyIndexOnOpen())
+                    {
+                        // seal only an index this open checked (or rebuilt) and kept since: a seal over damage
+                        // that an unchecked open let through would vouch for it at the next open
+                        index.seal();
+                    }
                     index.force();
                     // the clean mark goes last, after everything it vouches for is on disk
                     meta.buffer().putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.CLEAN);
@@ -1134,6 +1138,24 @@ public final class VarveDB implements AutoCloseable
                 throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
             }
         }
+    }
+
+    /**
+     * The open check of a read-only store: as strict as a writer's while the store is closed cleanly (nobody
+     * appends), the live checks otherwise. A writer that opens meanwhile marks the store dirty before it changes
+     * anything, so damage seen by the strict check counts only if the store is still closed cleanly after it.
+     */
+    private String checkReadOnlyIndex(final UnsafeBuffer meta)
+    {
+        if (meta.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN)
+        {
+            final String damage = IndexCheck.verify(log, index, log.tail(), true);
+            if (damage == null || meta.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN)
+            {
+                return damage;
+            }
+        }
+        return IndexCheck.verify(log, index, log.tail(), false);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.varvedb;
 
+import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -285,6 +286,131 @@ class IndexSlotCheckTest
             }
             assertNull(failure.get());
         }
+    }
+
+    private static final int BLOCKS_PER_CHUNK = 64;
+
+    /** @return the file and byte offset of a block's field, for a store made by {@link #populate}. */
+    private static Path chunkOf(final Path store, final long block)
+    {
+        return store.resolve("index").resolve(String.format("blocks-%010d.idx", (block - 1) / BLOCKS_PER_CHUNK));
+    }
+
+    private static long blockOffset(final long block, final int field)
+    {
+        return BlockDescriptor.CHUNK_HEADER_LENGTH + ((block - 1) % BLOCKS_PER_CHUNK) * BlockDescriptor.BLOCK_LENGTH +
+            field;
+    }
+
+    private static void unseal(final Path store) throws IOException
+    {
+        writeLong(table(store), StreamIndexDescriptor.SEALED_CHECKSUM_OFFSET, 0);
+    }
+
+    private static void assertReadOnlyRefuses(final Path store, final String what)
+    {
+        final CorruptStoreException e = assertThrows(CorruptStoreException.class, () -> VarveDB.openReadOnly(store),
+            what + ": a read-only open of the closed store refuses it");
+        assertTrue(e.getMessage().contains("rebuild"), e.getMessage());
+    }
+
+    @Test
+    void aReadOnlyOpenOfAClosedStoreIsAsStrictAsAWriters() throws IOException
+    {
+        final Map<String, Long> damages = new java.util.LinkedHashMap<>();
+        damages.put("version lowered by one", 1L);
+        damages.put("stream id cleared", 2L);
+        damages.put("slot page zeroed", 3L);
+        damages.put("stream count changed", 4L);
+        for (final Map.Entry<String, Long> damage : damages.entrySet())
+        {
+            for (final boolean sealed : new boolean[]{ true, false })
+            {
+                final Path store = dir.resolve("strict-" + damage.getValue() + "-" + sealed);
+                final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+                final long slot = slotOf(store, 7);
+                switch (damage.getValue().intValue())
+                {
+                    case 1 -> flipBit(table(store), slot + StreamIndexDescriptor.SLOT_STATE_OFFSET, 1);
+                    case 2 -> writeLong(table(store), slot + StreamIndexDescriptor.SLOT_STREAM_ID_OFFSET, 0);
+                    case 3 ->
+                    {
+                        final long page = slot & ~4095L;
+                        for (long offset = page; offset < page + 4096; offset += Long.BYTES)
+                        {
+                            writeLong(table(store), offset, 0);
+                        }
+                    }
+                    default -> flipBit(table(store), StreamIndexDescriptor.STREAM_COUNT_OFFSET, 0);
+                }
+                if (!sealed)
+                {
+                    unseal(store);
+                }
+                assertReadOnlyRefuses(store, damage.getKey() + (sealed ? ", sealed" : ", unsealed"));
+                assertRebuiltAndRight(store, streams);
+            }
+        }
+    }
+
+    @Test
+    void aDamagedNextLinkNeverShortensAStreamRead() throws IOException
+    {
+        for (final boolean sealed : new boolean[]{ true, false })
+        {
+            final Path store = dir.resolve("next-" + sealed);
+            final Map<Long, List<StoreChecker.Event>> streams = populate(store, 4, 400);
+            final long first = readLong(table(store), slotOf(store, 3) + StreamIndexDescriptor.SLOT_FIRST_BLOCK_OFFSET);
+            // the stream's first block no longer leads to its second
+            writeLong(chunkOf(store, first), blockOffset(first, BlockDescriptor.NEXT_OFFSET), 0);
+            if (!sealed)
+            {
+                unseal(store);
+            }
+            try (VarveDB db = VarveDB.open(TestStores.small(store)))
+            {
+                assertEquals(sealed ? 0 : -1, db.recoveryScannedFrom(), sealed ?
+                    "the seal caught the damaged link: rebuilt" : "no seal: nothing caught at open");
+                assertEquals(summary(streams), summary(StoreChecker.check(db)),
+                    "every read delivers every event, routing around the damaged link");
+                final List<Long> versions = new java.util.ArrayList<>();
+                db.readStream(3, 20, 10, (e) -> versions.add(e.version()));
+                assertEquals(java.util.stream.LongStream.rangeClosed(20, 29).boxed().toList(), versions);
+            }
+        }
+    }
+
+    @Test
+    void aSelfConsistentStaleSlotIsCaughtByTheSealNeverAppendedOver() throws IOException
+    {
+        final Path store = dir.resolve("stale");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        final long version = streams.get(2L).size();
+        final long slot = slotOf(store, 2);
+        final long last = readLong(table(store), slot + StreamIndexDescriptor.SLOT_LAST_BLOCK_OFFSET);
+        // two stale words that agree with each other: the slot one version back, the last entry gone
+        writeLong(table(store), slot + StreamIndexDescriptor.SLOT_STATE_OFFSET, (version - 1) << 1);
+        writeLong(chunkOf(store, last), blockOffset(last, BlockDescriptor.entryOffset(version)), 0);
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            assertEquals(0, db.recoveryScannedFrom(), "the seal caught it: rebuilt from the log");
+            assertEquals(version, db.streamVersion(2));
+            assertThrows(ConcurrencyConflictException.class,
+                () -> db.appender().append(2, ExpectedVersion.exact(version - 1), 1, new byte[1]),
+                "a stale expectation conflicts: no second event of that version is ever written");
+            assertEquals(summary(streams), summary(StoreChecker.check(db)));
+        }
+    }
+
+    @Test
+    void aDamagedJumpLinkIsFoundAtOpen() throws IOException
+    {
+        final Path store = dir.resolve("jump");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        final long first = readLong(table(store), slotOf(store, 9) + StreamIndexDescriptor.SLOT_FIRST_BLOCK_OFFSET);
+        flipBit(chunkOf(store, first), blockOffset(first, BlockDescriptor.JUMP_OFFSET), 63);
+        unseal(store);
+        assertRebuiltAndRight(store, streams);
     }
 
     @Test

@@ -136,6 +136,7 @@ public final class StreamIndex
         table.putLong(STREAM_COUNT_OFFSET, 0);
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
+        table.putLong(SEALED_CHECKSUM_OFFSET, 0);
     }
 
     // ---------------------------------------------------------------------------------------------------- slots
@@ -344,8 +345,8 @@ public final class StreamIndex
         long jump = block;
         if (prev != 0)
         {
-            final long prevJump = jump(prev);
-            final long prevJumpJump = jump(prevJump);
+            final long prevJump = checkedLink(prev, jump(prev), "jump");
+            final long prevJumpJump = checkedLink(prevJump, jump(prevJump), "jump");
             jump = ordinal(prev) - ordinal(prevJump) == ordinal(prevJump) - ordinal(prevJumpJump) ?
                 prevJumpJump : prev;
         }
@@ -526,6 +527,69 @@ public final class StreamIndex
     }
 
     /**
+     * The block holding {@code version}, which follows the one holding {@code version - 1}: the {@code next} link
+     * when it leads to the right block, else a search by the jump links. A committed version always has a block,
+     * so a reader never stops short on a damaged link: it finds the block another way or says the index is
+     * damaged.
+     *
+     * @param slot     the stream's slot.
+     * @param block    the block holding {@code version - 1}.
+     * @param streamId the stream.
+     * @param version  a committed version.
+     * @return its block.
+     * @throws CorruptStoreException if no valid block holds it.
+     */
+    public long blockAfter(final int slot, final long block, final long streamId, final long version)
+    {
+        final long next = next(block);
+        return isBlockOf(next, streamId, ordinalOf(version)) ? next : requireBlock(slot, streamId, version);
+    }
+
+    /**
+     * The block holding {@code version}, which precedes the one holding {@code version + 1}; see
+     * {@link #blockAfter}.
+     *
+     * @param slot     the stream's slot.
+     * @param block    the block holding {@code version + 1}.
+     * @param streamId the stream.
+     * @param version  a committed version, from 1.
+     * @return its block.
+     * @throws CorruptStoreException if no valid block holds it.
+     */
+    public long blockBefore(final int slot, final long block, final long streamId, final long version)
+    {
+        final long previous = previous(block);
+        return isBlockOf(previous, streamId, ordinalOf(version)) ? previous : requireBlock(slot, streamId, version);
+    }
+
+    private long requireBlock(final int slot, final long streamId, final long version)
+    {
+        final long found = findBlock(slot, version);
+        if (!isBlockOf(found, streamId, ordinalOf(version)))
+        {
+            throw new CorruptStoreException("stream index: stream " + streamId + " has no valid block for its " +
+                "committed version " + version + " in " + directory + "; delete the index directory to rebuild it " +
+                "from the log");
+        }
+        return found;
+    }
+
+    private long checkedLink(final long from, final long to, final String link)
+    {
+        if (to <= 0 || to > from)
+        {
+            throw new CorruptStoreException("stream index: block " + from + " has a damaged " + link + " link " + to +
+                " in " + directory + "; delete the index directory to rebuild it from the log");
+        }
+        return to;
+    }
+
+    private boolean isBlockOf(final long block, final long streamId, final long ordinal)
+    {
+        return block > 0 && block <= blockCount() && ordinal(block) == ordinal && blockStreamId(block) == streamId;
+    }
+
+    /**
      * @param block a block number.
      * @return the next block of the same stream, or 0.
      */
@@ -543,7 +607,11 @@ public final class StreamIndex
         return chunkBuffer(block).getLong(blockOffset(block) + PREV_OFFSET);
     }
 
-    private long jump(final long block)
+    /**
+     * @param block a block number, at most {@link #blockCount()}.
+     * @return its jump link: an earlier block of the stream (itself for the first block).
+     */
+    public long jump(final long block)
     {
         return chunkBuffer(block).getLong(blockOffset(block) + JUMP_OFFSET);
     }
@@ -685,6 +753,81 @@ public final class StreamIndex
     public void indexedPosition(final long position)
     {
         table.putLongVolatile(INDEXED_POSITION_OFFSET, position);
+    }
+
+    /**
+     * Seal the index after a clean close: store a checksum of every slot and allocated block, so the next open can
+     * tell whether the files were damaged at rest. Writer only, with no appender running.
+     */
+    public void seal()
+    {
+        table.putLongVolatile(SEALED_CHECKSUM_OFFSET, SEALED | contentChecksum());
+    }
+
+    /**
+     * Forget the seal: the writer is about to change the index.
+     */
+    public void unseal()
+    {
+        table.putLongVolatile(SEALED_CHECKSUM_OFFSET, 0);
+    }
+
+    /**
+     * @return null if the index is sealed and its content matches the seal, or if it was never sealed (a store
+     * written by an older build); otherwise what differs.
+     */
+    public String checkSeal()
+    {
+        final long sealed = table.getLongVolatile(SEALED_CHECKSUM_OFFSET);
+        if (sealed == 0)
+        {
+            return null;
+        }
+        final long actual = SEALED | contentChecksum();
+        return actual == sealed ? null : "the index files changed since they were sealed at the last clean close " +
+            "(checksum " + Long.toHexString(actual) + ", sealed " + Long.toHexString(sealed) + ")";
+    }
+
+    /**
+     * @return the seal word: 0, or {@link StreamIndexDescriptor#SEALED} with a checksum.
+     */
+    public long sealWord()
+    {
+        return table.getLongVolatile(SEALED_CHECKSUM_OFFSET);
+    }
+
+    /**
+     * @return CRC32C of the slots, the allocated blocks and the counters; -1 (never equal to a seal) when the
+     * allocated blocks are not all there to read.
+     */
+    private long contentChecksum()
+    {
+        final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        final java.nio.ByteBuffer slots = table.byteBuffer().duplicate();
+        slots.limit(table.wrapAdjustment() + table.capacity()).position(table.wrapAdjustment() + HEADER_LENGTH);
+        crc.update(slots);
+        final long blocks = blockCount();
+        for (long first = 1; first <= blocks; first += blocksPerChunk)
+        {
+            final int chunkIndex = (int)((first - 1) / blocksPerChunk);
+            if (blocks < 0 || (first - 1) / blocksPerChunk > Integer.MAX_VALUE ||
+                !Files.exists(directory.resolve(fileName(chunkIndex))))
+            {
+                // a damaged block count, or chunk files missing: never create files to checksum them
+                return -1L;
+            }
+            final UnsafeBuffer chunk = chunkBuffer(first);
+            final long inChunk = Math.min(blocksPerChunk, blocks - first + 1);
+            final java.nio.ByteBuffer view = chunk.byteBuffer().duplicate();
+            final int start = chunk.wrapAdjustment() + blockOffset(first);
+            view.limit(start + (int)inChunk * BLOCK_LENGTH).position(start);
+            crc.update(view);
+        }
+        // the counters are part of what the slots mean
+        final java.nio.ByteBuffer counters = java.nio.ByteBuffer.allocate(2 * Long.BYTES)
+            .putLong(0, streamCount()).putLong(Long.BYTES, blocks);
+        crc.update(counters);
+        return crc.getValue();
     }
 
     /**

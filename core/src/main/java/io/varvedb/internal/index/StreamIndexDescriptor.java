@@ -24,6 +24,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |    Indexed Position: log end the index reflects (clean close) |   24
  *  |                                                               |
  *  +---------------------------------------------------------------+
+ *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of the slots and allocated  |   32
+ *  |  blocks at the last clean close; 0 while open or never sealed   |
+ *  +---------------------------------------------------------------+
  *  |                   Stream Count (own cache line)               |  128
  *  |                                                               |
  *  +---------------------------------------------------------------+
@@ -46,6 +49,10 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |                                                               |
  *  +---------------------------------------------------------------+
  * </pre>
+ * The sealed checksum lets an open after a clean close find any damage the index files took at rest (a bit
+ * flipped on disk, pages lost or restored from an older copy) before trusting them: it covers every slot and every
+ * allocated block, and is cleared before a writer changes anything.
+ * <p>
  * State {@code version << 1} is a stream at {@code version} with no append in flight.
  * {@code version << 1 | PENDING} means one appender won the CAS from {@code version} and is writing event
  * {@code version + 1}; the stream's committed version is still {@code version}. The winner's release store of
@@ -73,6 +80,10 @@ public final class StreamIndexDescriptor
     public static final int BLOCKS_PER_CHUNK_OFFSET = 20;
     /** Offset of the indexed position. */
     public static final int INDEXED_POSITION_OFFSET = 24;
+    /** Offset of the sealed checksum. */
+    public static final int SEALED_CHECKSUM_OFFSET = 32;
+    /** Marks a sealed checksum as present: a CRC32C may itself be 0. */
+    public static final long SEALED = 1L << 32;
     /** Offset of the stream count. */
     public static final int STREAM_COUNT_OFFSET = 128;
     /** Offset of the count of allocated blocks. */
