@@ -42,6 +42,10 @@ run latency-durability '\.AppendLatencyBenchmark\.' -p system=$durable -p payloa
 run concurrent '\.ConcurrentAppendBenchmark\.'
 run batch '\.BatchAppendBenchmark\.' -p payload=64
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.'
+# clean open (+ close) of a 1 M-stream and a 10,000-stream store, index check on and off; a short pass (single-shot
+# iterations as set by JMH_OPTS); the alternating, many-iteration measurement is jmh/run-open.sh. Summarise it with
+# python3 jmh/summarize_open.py $OUT
+run open '\.OpenBenchmark\.'
 # where the time of the 64 B exact(n) append goes, every thread (the appender's and the background agents')
 run profile '\.AppendBenchmark\.' -p system=varve,varve-sync -p streams=1 -p expected=exact -p payload=64 \
   -prof 'stack:lines=2;top=12'
