@@ -807,22 +807,7 @@ public final class VarveDB implements AutoCloseable
     {
         final long tail = log.tail();
         final long segment = log.segmentOf(tail);
-        long position = segment == 0 ? 0 : (segment - 1) * config.segmentSize();
-        while (position < tail)
-        {
-            final UnsafeBuffer buffer = log.readBuffer(position);
-            if (buffer == null)
-            {
-                break;
-            }
-            final int frameLength = buffer.getIntAcquire(log.offset(position) + RecordDescriptor.FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0)
-            {
-                break;
-            }
-            position += RecordDescriptor.alignedLength(frameLength);
-        }
-        return position;
+        return log.publishedEnd(segment == 0 ? 0 : (segment - 1) * config.segmentSize(), tail);
     }
 
     private <T extends AutoCloseable> T track(final T consumer)

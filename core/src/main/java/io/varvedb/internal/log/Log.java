@@ -225,6 +225,37 @@ public final class Log
     }
 
     /**
+     * Walk published records from {@code from}: the end of the run of published records that starts there.
+     * <p>
+     * Each frame length is read with acquire, pairing with the release store that published the record, so every
+     * byte below the returned position happens-before whatever the caller does next (read it, force it).
+     *
+     * @param from  a record position below which everything is published.
+     * @param bound stop here at the latest, such as the tail.
+     * @return the first position at or after {@code from} that holds no published record, or {@code bound}.
+     */
+    public long publishedEnd(final long from, final long bound)
+    {
+        long position = from;
+        while (position < bound)
+        {
+            final UnsafeBuffer buffer = readBuffer(position);
+            if (buffer == null)
+            {
+                break;
+            }
+            // acquire: pairs with the release of the frame length that publishes the record
+            final int frameLength = buffer.getIntAcquire(offset(position) + FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0)
+            {
+                break;
+            }
+            position += alignedLength(frameLength);
+        }
+        return position;
+    }
+
+    /**
      * Write a committed padding record.
      *
      * @param buffer of the segment.

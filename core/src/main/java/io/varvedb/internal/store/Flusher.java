@@ -1,7 +1,6 @@
 package io.varvedb.internal.store;
 
 import io.varvedb.internal.log.Log;
-import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -171,23 +170,8 @@ public final class Flusher implements Agent
     private long advanceFrontier()
     {
         final long start = (long)FRONTIER.getVolatile(this);
-        final long tail = log.tail();
-        long position = start;
-        while (position < tail)
-        {
-            final UnsafeBuffer buffer = log.readBuffer(position);
-            if (buffer == null)
-            {
-                break;
-            }
-            // acquire: pairs with the release of the frame length that publishes the record
-            final int frameLength = buffer.getIntAcquire(log.offset(position) + RecordDescriptor.FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0)
-            {
-                break;
-            }
-            position += RecordDescriptor.alignedLength(frameLength);
-        }
+        // acquire on each frame length (see Log.publishedEnd)
+        final long position = log.publishedEnd(start, log.tail());
         if (position == start)
         {
             return start;
