@@ -2,6 +2,8 @@ package io.varvedb.tools;
 
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
+import io.varvedb.CorruptStoreException;
+import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
 import io.varvedb.internal.index.StreamIndexDescriptor;
@@ -99,7 +101,8 @@ public final class StoreVerifier
                 "unfinished records at the end of the log and rebuilds the index");
         }
 
-        try (VarveDB db = VarveDB.openReadOnly(dir);
+        // the core's own check at open would refuse a damaged index outright; verify looks itself and says where
+        try (VarveDB db = VarveDB.openReadOnly(VarveConfig.builder(dir).verifyIndexOnOpen(false).build());
             SegmentFiles segments = new SegmentFiles(dir, segmentLength))
         {
             final long tail = meta.tailPosition();
@@ -113,6 +116,19 @@ public final class StoreVerifier
         catch (final VarveException ex)
         {
             problem("the store cannot be opened read-only: " + ex.getMessage());
+        }
+        if (problems.isEmpty())
+        {
+            // the core's check at open too: after a clean close it also compares the index with its seal, which
+            // finds damage that agrees with itself
+            try (VarveDB checked = VarveDB.openReadOnly(dir))
+            {
+                checked.streamCount();
+            }
+            catch (final CorruptStoreException ex)
+            {
+                problem(ex.getMessage());
+            }
         }
         return this;
     }

@@ -130,6 +130,39 @@ class StoreCommandsTest
     }
 
     @Test
+    void verifyFindsSelfConsistentIndexDamage() throws Exception
+    {
+        final Path dir = writeStore();
+        // stream 3 one version back and its last entry gone: two words that agree with each other, not with the log
+        final Path table = dir.resolve("index").resolve("streams.idx");
+        final byte[] bytes = Files.readAllBytes(table);
+        final java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long lastBlock = -1;
+        for (int slot = 4096; slot + 32 <= bytes.length && lastBlock < 0; slot += 32)
+        {
+            if (buffer.getLong(slot) == 3)
+            {
+                buffer.putLong(slot + 8, (EVENTS_PER_STREAM - 1L) << 1);
+                lastBlock = buffer.getLong(slot + 24);
+            }
+        }
+        assertTrue(lastBlock > 0, "stream 3's slot not found");
+        Files.write(table, bytes);
+        final int blocksPerChunk = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(20);
+        final Path chunk = dir.resolve("index").resolve(String.format("blocks-%010d.idx", (lastBlock - 1) / blocksPerChunk));
+        final long entry = 256 + ((lastBlock - 1) % blocksPerChunk) * 256 + 64 + ((EVENTS_PER_STREAM - 1L) % 24) * 8;
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(chunk,
+            java.nio.file.StandardOpenOption.WRITE))
+        {
+            channel.write(java.nio.ByteBuffer.allocate(8), entry);
+        }
+
+        final Cli.Result verify = Cli.run("verify", dir.toString());
+        assertEquals(ExitCode.CHECK_FAILED, verify.exit(), verify::toString);
+        assertTrue(verify.out().contains("the index has no entry for stream 3 version 400"), verify::toString);
+    }
+
+    @Test
     void verifyFindsAVersionGapInTheIndexAgreement() throws Exception
     {
         final Path dir = writeStore();
