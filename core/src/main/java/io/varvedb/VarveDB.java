@@ -208,13 +208,16 @@ public final class VarveDB implements AutoCloseable
                 StreamIndex existing = null;
                 if (StreamIndex.exists(indexDirectory))
                 {
+                    // a newer build's index is not ours to rebuild over; any other damage to it is
+                    StreamIndex.refuseNewerFormat(indexDirectory);
                     try
                     {
                         existing = StreamIndex.open(indexDirectory, false, config.forceObserver());
                     }
-                    catch (final CorruptStoreException ex)
+                    catch (final CorruptStoreException | StoreFormatException | StoreIOException ex)
                     {
-                        // a VarveDB index of the wrong shape: it is derived from the log, so rebuild it
+                        // an index of the wrong shape, a damaged header, a truncated file: it is derived from the
+                        // log, so rebuild it (a file system that refuses will refuse the new one just as clearly)
                         invalidateCheckpoint(metaFile);
                         deleteIndexFiles(indexDirectory);
                     }

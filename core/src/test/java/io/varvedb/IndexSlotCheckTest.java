@@ -414,6 +414,37 @@ class IndexSlotCheckTest
     }
 
     @Test
+    void aTruncatedOrHeaderDamagedIndexFileIsRebuilt() throws IOException
+    {
+        final String chunk = "blocks-0000000000.idx";
+        final Object[][] damages = {
+            { chunk, 100L, -1 }, { chunk, 3000L, -1 }, { chunk, 0L, -1 }, { "streams.idx", 0L, -1 },
+            { "streams.idx", 100L, -1 }, { chunk, -1L, 0 }, { chunk, -1L, 8 }, { "streams.idx", -1L, 0 },
+            { "streams.idx", -1L, 8 },
+        };
+        for (int i = 0; i < damages.length; i++)
+        {
+            final Path store = dir.resolve("file-" + i);
+            final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+            final Path file = store.resolve("index").resolve((String)damages[i][0]);
+            final long length = (Long)damages[i][1];
+            if (length >= 0)
+            {
+                try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
+                {
+                    channel.truncate(length);
+                }
+            }
+            else
+            {
+                // a flipped bit in the magic or the format version
+                flipBit(file, (Integer)damages[i][2], 0);
+            }
+            assertRebuiltAndRight(store, streams);
+        }
+    }
+
+    @Test
     void aSoundIndexIsTrustedAsItIs()
     {
         final Path store = dir.resolve("sound");

@@ -224,11 +224,25 @@ class RecoveryTest
         final StoreFormatException newer = assertThrows(StoreFormatException.class, () -> VarveDB.open(config(future)));
         assertTrue(newer.getMessage().contains("format version 99"), newer.getMessage());
 
+        // the index is derived from the log: a damaged header is rebuilt over, a newer build's index is refused
         final Path badIndex = dir.resolve("bad-index");
-        populate(badIndex, 1);
+        final List<StoreChecker.Event> written = populate(badIndex, 5);
         write(badIndex, StreamIndexDescriptor.MAGIC_OFFSET, new byte[8],
             badIndex.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME));
-        assertThrows(StoreFormatException.class, () -> VarveDB.open(config(badIndex)));
+        try (VarveDB db = VarveDB.open(config(badIndex)))
+        {
+            assertEventsEqual(written, StoreChecker.readAll(db));
+            StoreChecker.check(db);
+        }
+        final Path newerIndex = dir.resolve("newer-index");
+        populate(newerIndex, 1);
+        final Path table = newerIndex.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME);
+        write(newerIndex, StreamIndexDescriptor.FORMAT_VERSION_OFFSET, version.array(), table);
+        final byte[] before = Files.readAllBytes(table);
+        final StoreFormatException newerFormat =
+            assertThrows(StoreFormatException.class, () -> VarveDB.open(config(newerIndex)));
+        assertTrue(newerFormat.getMessage().contains("format version 99"), newerFormat.getMessage());
+        assertArrayEquals(before, Files.readAllBytes(table), "left untouched");
 
         final Path shortMeta = dir.resolve("short-meta");
         Files.createDirectories(shortMeta);

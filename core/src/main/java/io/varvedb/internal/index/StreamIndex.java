@@ -119,6 +119,38 @@ public final class StreamIndex
     }
 
     /**
+     * Refuse an index written in a newer format than this build reads, leaving it untouched: it is derived from
+     * the log, but it is not this build's to rebuild over. An index whose header is damaged is not refused here.
+     *
+     * @param directory the {@code index/} directory.
+     * @throws io.varvedb.StoreFormatException if {@code streams.idx} carries the index magic and a newer format.
+     */
+    public static void refuseNewerFormat(final Path directory)
+    {
+        final Path path = directory.resolve(FILE_NAME);
+        final java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(FORMAT_VERSION_OFFSET + Integer.BYTES)
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path))
+        {
+            while (header.hasRemaining() && channel.read(header) > 0)
+            {
+                // read the magic and the format version
+            }
+        }
+        catch (final IOException ex)
+        {
+            return;
+        }
+        if (!header.hasRemaining() && header.getLong(MAGIC_OFFSET) == StreamIndexDescriptor.MAGIC &&
+            header.getInt(FORMAT_VERSION_OFFSET) > StreamIndexDescriptor.FORMAT_VERSION)
+        {
+            throw new io.varvedb.StoreFormatException(path + " is a stream index of format version " +
+                header.getInt(FORMAT_VERSION_OFFSET) + "; this build reads version " +
+                StreamIndexDescriptor.FORMAT_VERSION + "; left untouched");
+        }
+    }
+
+    /**
      * @param directory the {@code index/} directory.
      * @return true when an index file is there.
      */
@@ -128,7 +160,8 @@ public final class StreamIndex
     }
 
     /**
-     * Forget every stream: used before rebuilding the index from the log. Single-threaded, writer only.
+     * Forget every stream, and delete the chunk files: used before rebuilding the index from the log.
+     * Single-threaded, writer only, before anyone reads the index.
      */
     public void reset()
     {
@@ -137,6 +170,29 @@ public final class StreamIndex
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
+        // the chunk files go too, whatever state they are in (a damaged header, a wrong length): the rebuild makes
+        // new ones. Nothing reads the index yet, so dropping the mappings is safe; the JDK unmaps them later.
+        synchronized (chunkLock)
+        {
+            chunks = new MappedFile[0];
+            chunkBuffers = new UnsafeBuffer[0];
+            try (java.util.stream.Stream<Path> files = Files.list(directory))
+            {
+                for (final Path file : files.toList())
+                {
+                    final String name = file.getFileName().toString();
+                    if (name.startsWith(BlockDescriptor.FILE_PREFIX))
+                    {
+                        Files.delete(file);
+                    }
+                }
+            }
+            catch (final IOException ex)
+            {
+                throw new io.varvedb.StoreIOException("cannot delete the index chunks in " + directory + ": " +
+                    ex.getMessage(), ex);
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------- slots

@@ -54,6 +54,19 @@ public final class IndexCheck
      */
     public static String verify(final Log log, final StreamIndex index, final long tail, final boolean quiescent)
     {
+        try
+        {
+            return check(log, index, tail, quiescent);
+        }
+        catch (final RuntimeException ex)
+        {
+            // an index file that cannot even be read (a damaged chunk header, a wrong length) disagrees too
+            return ex.getMessage();
+        }
+    }
+
+    private static String check(final Log log, final StreamIndex index, final long tail, final boolean quiescent)
+    {
         final IndexCheck check = new IndexCheck(log, index, tail, quiescent);
         if (quiescent && index.sealWord() != 0)
         {
