@@ -217,8 +217,8 @@ public final class VarveDB implements AutoCloseable
                     catch (final CorruptStoreException | StoreFormatException | StoreIOException ex)
                     {
                         // an index of the wrong shape, a damaged header, a truncated file: it is derived from the
-                        // log, so rebuild it (a file system that refuses will refuse the new one just as clearly)
-                        invalidateCheckpoint(metaFile);
+                        // log, so rebuild it (a file system that refuses will refuse the new one just as clearly);
+                        // the checkpoint is dropped below, before the new index is created
                         deleteIndexFiles(indexDirectory);
                     }
                 }
@@ -241,10 +241,8 @@ public final class VarveDB implements AutoCloseable
                 {
                     checkSegmentsPresent(tail);
                     // a slot damaged on disk would misreport its stream: rebuild the index from the log instead
-                    this.recovery = !config.verifyIndexOnOpen() || IndexCheck.verify(log, index, tail, true) == null ?
-                        null : Recovery.recover(log,
-                        index, 0, Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail), false,
-                        () -> invalidateCheckpoint(meta));
+                    this.recovery = indexAgrees(tail) ? null :
+                        rebuildIndex(Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail), false);
                 }
                 else
                 {
@@ -252,8 +250,7 @@ public final class VarveDB implements AutoCloseable
                     // (perhaps a power cut, or a platform that cannot tell) it is rebuilt from the log
                     final boolean afterPowerCut =
                         bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
-                    final boolean checkpointHolds = !afterPowerCut;
-                    final long checkpoint = indexUsable && checkpointHolds ?
+                    final long checkpoint = indexUsable && !afterPowerCut ?
                         Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
                     final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
                     // recovery changes the index: a seal from an earlier clean close no longer vouches for it
@@ -261,9 +258,8 @@ public final class VarveDB implements AutoCloseable
                     final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
                         () -> invalidateCheckpoint(meta));
                     // an incremental recovery trusted the index below its checkpoint: check that it may
-                    this.recovery = recovered.scannedFrom() == 0 || !config.verifyIndexOnOpen() ||
-                        IndexCheck.verify(log, index, log.tail(), true) == null ? recovered :
-                        Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta));
+                    this.recovery = recovered.scannedFrom() == 0 || indexAgrees(log.tail()) ? recovered :
+                        rebuildIndex(durable, afterPowerCut);
                     metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
                     metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
                         Math.min(checkpoint, recovery.end()));
@@ -457,7 +453,8 @@ public final class VarveDB implements AutoCloseable
                 deliver(context, context.event(), position, tail, streamId, version, handler);
                 count++;
                 version++;
-                if (version <= committed && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
+                if (version <= committed &&
+                    BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
                 {
                     block = index.blockAfter(slot, block, streamId, version);
                 }
@@ -1126,6 +1123,27 @@ public final class VarveDB implements AutoCloseable
                 throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
             }
         }
+    }
+
+    /**
+     * @param tail the log's end.
+     * @return true if the writer's open check is off or finds the index in agreement with the log.
+     */
+    private boolean indexAgrees(final long tail)
+    {
+        return !config.verifyIndexOnOpen() || IndexCheck.verify(log, index, tail, true) == null;
+    }
+
+    /**
+     * Rebuild the index from the whole log, dropping the checkpoint durably first.
+     *
+     * @param durable       the log below it was forced: damage there is refused, never truncated.
+     * @param afterPowerCut keep the longest whole prefix beyond the durable position.
+     * @return what the rebuild found.
+     */
+    private Recovery.Result rebuildIndex(final long durable, final boolean afterPowerCut)
+    {
+        return Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta));
     }
 
     /**

@@ -6,6 +6,8 @@ import io.varvedb.ExpectedVersion;
 import io.varvedb.RecordedEvent;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
+import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.RecordDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
 import org.junit.jupiter.api.Test;
@@ -134,27 +136,18 @@ class StoreCommandsTest
     {
         final Path dir = writeStore();
         // stream 3 one version back and its last entry gone: two words that agree with each other, not with the log
-        final Path table = dir.resolve("index").resolve("streams.idx");
-        final byte[] bytes = Files.readAllBytes(table);
-        final java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        long lastBlock = -1;
-        for (int slot = 4096; slot + 32 <= bytes.length && lastBlock < 0; slot += 32)
-        {
-            if (buffer.getLong(slot) == 3)
-            {
-                buffer.putLong(slot + 8, (EVENTS_PER_STREAM - 1L) << 1);
-                lastBlock = buffer.getLong(slot + 24);
-            }
-        }
-        assertTrue(lastBlock > 0, "stream 3's slot not found");
-        Files.write(table, bytes);
-        final int blocksPerChunk = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(20);
-        final Path chunk = dir.resolve("index").resolve(String.format("blocks-%010d.idx", (lastBlock - 1) / blocksPerChunk));
-        final long entry = 256 + ((lastBlock - 1) % blocksPerChunk) * 256 + 64 + ((EVENTS_PER_STREAM - 1L) % 24) * 8;
+        final long lastBlock = lowerStream3Version(dir);
+        final Path table = dir.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME);
+        final int blocksPerChunk = java.nio.ByteBuffer.wrap(Files.readAllBytes(table))
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(StreamIndexDescriptor.BLOCKS_PER_CHUNK_OFFSET);
+        final Path chunk =
+            dir.resolve("index").resolve(BlockDescriptor.fileName((int)((lastBlock - 1) / blocksPerChunk)));
+        final long entry = BlockDescriptor.CHUNK_HEADER_LENGTH + ((lastBlock - 1) % blocksPerChunk) *
+            BlockDescriptor.BLOCK_LENGTH + BlockDescriptor.entryOffset(EVENTS_PER_STREAM);
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(chunk,
             java.nio.file.StandardOpenOption.WRITE))
         {
-            channel.write(java.nio.ByteBuffer.allocate(8), entry);
+            channel.write(java.nio.ByteBuffer.allocate(Long.BYTES), entry);
         }
 
         final Cli.Result verify = Cli.run("verify", dir.toString());
@@ -162,25 +155,35 @@ class StoreCommandsTest
         assertTrue(verify.out().contains("the index has no entry for stream 3 version 400"), verify::toString);
     }
 
+    /**
+     * Rewrite stream 3's committed state in the slot table to one version less than the log holds.
+     *
+     * @return stream 3's last block.
+     */
+    private static long lowerStream3Version(final Path dir) throws IOException
+    {
+        final Path table = dir.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME);
+        final byte[] bytes = Files.readAllBytes(table);
+        final java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int slot = StreamIndexDescriptor.HEADER_LENGTH; slot + StreamIndexDescriptor.SLOT_LENGTH <= bytes.length;
+            slot += StreamIndexDescriptor.SLOT_LENGTH)
+        {
+            if (buffer.getLong(slot + StreamIndexDescriptor.SLOT_STREAM_ID_OFFSET) == 3)
+            {
+                buffer.putLong(slot + StreamIndexDescriptor.SLOT_STATE_OFFSET, (EVENTS_PER_STREAM - 1L) << 1);
+                Files.write(table, bytes);
+                return buffer.getLong(slot + StreamIndexDescriptor.SLOT_LAST_BLOCK_OFFSET);
+            }
+        }
+        throw new AssertionError("stream 3's slot not found");
+    }
+
     @Test
     void verifyFindsAVersionGapInTheIndexAgreement() throws Exception
     {
         final Path dir = writeStore();
         // make the index lie about one stream: rewrite its committed state in the slot table
-        final Path table = dir.resolve("index").resolve("streams.idx");
-        final byte[] bytes = Files.readAllBytes(table);
-        final java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        boolean changed = false;
-        for (int slot = 4096; slot + 32 <= bytes.length && !changed; slot += 32)
-        {
-            if (buffer.getLong(slot) == 3)
-            {
-                buffer.putLong(slot + 8, (EVENTS_PER_STREAM - 1L) << 1);
-                changed = true;
-            }
-        }
-        assertTrue(changed, "stream 3's slot not found");
-        Files.write(table, bytes);
+        lowerStream3Version(dir);
 
         final Cli.Result verify = Cli.run("verify", dir.toString());
         assertEquals(ExitCode.CHECK_FAILED, verify.exit(), verify::toString);

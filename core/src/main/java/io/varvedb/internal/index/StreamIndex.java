@@ -834,7 +834,7 @@ public final class StreamIndex
      */
     public String checkSeal()
     {
-        final long sealed = table.getLongVolatile(SEALED_CHECKSUM_OFFSET);
+        final long sealed = sealWord();
         if (sealed == 0)
         {
             return null;
@@ -863,13 +863,15 @@ public final class StreamIndex
         slots.limit(table.wrapAdjustment() + table.capacity()).position(table.wrapAdjustment() + HEADER_LENGTH);
         crc.update(slots);
         final long blocks = blockCount();
+        if (blocks < 0 || (blocks - 1) / blocksPerChunk > Integer.MAX_VALUE)
+        {
+            return -1L;
+        }
         for (long first = 1; first <= blocks; first += blocksPerChunk)
         {
-            final int chunkIndex = (int)((first - 1) / blocksPerChunk);
-            if (blocks < 0 || (first - 1) / blocksPerChunk > Integer.MAX_VALUE ||
-                !Files.exists(directory.resolve(fileName(chunkIndex))))
+            if (!Files.exists(directory.resolve(fileName((int)((first - 1) / blocksPerChunk)))))
             {
-                // a damaged block count, or chunk files missing: never create files to checksum them
+                // chunk files missing (or a block count damaged upward): never create files to checksum them
                 return -1L;
             }
             final UnsafeBuffer chunk = chunkBuffer(first);

@@ -56,7 +56,6 @@ public final class Flusher implements Agent
     private final boolean forceLogAtCheckpoint;
     private long lastCheckpointNs = System.nanoTime();
     /** Every record below it is published. Only grows; read and advanced by any thread (see advanceFrontier). */
-    @SuppressWarnings("unused")
     private volatile long frontier;
 
     /**
