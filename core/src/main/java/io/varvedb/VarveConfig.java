@@ -1,6 +1,7 @@
 package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
@@ -266,14 +267,15 @@ public final class VarveConfig
          * Most streams the store will hold. The stream table takes 64 bytes per stream of capacity. Fixed at
          * creation; appending to a new stream beyond it throws {@link StreamIndexFullException}.
          *
-         * @param streams capacity, at least 1.
+         * @param streams capacity, from 1 to 2^24 (16,777,216).
          * @return this builder.
          */
         public Builder indexCapacity(final int streams)
         {
-            if (streams < 1 || streams > (1 << 25))
+            if (streams < 1 || streams > StreamIndexDescriptor.MAX_CAPACITY)
             {
-                throw new IllegalArgumentException("indexCapacity must be from 1 to " + (1 << 25) + ", got " + streams);
+                throw new IllegalArgumentException("indexCapacity must be from 1 to " +
+                    StreamIndexDescriptor.MAX_CAPACITY + ", got " + streams);
             }
             this.indexCapacity = streams;
             return this;

@@ -2,6 +2,7 @@ package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.StreamIndex;
+import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.log.Log;
@@ -170,7 +171,7 @@ public final class VarveDB implements AutoCloseable
             final int segmentSize = metaBuffer.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET);
             final int capacity = metaBuffer.getInt(MetaDescriptor.INDEX_CAPACITY_OFFSET);
             if (Integer.bitCount(segmentSize) != 1 || segmentSize < Log.MIN_SEGMENT_LENGTH ||
-                segmentSize > Log.MAX_SEGMENT_LENGTH || capacity < 1)
+                segmentSize > Log.MAX_SEGMENT_LENGTH || capacity < 1 || capacity > StreamIndexDescriptor.MAX_CAPACITY)
             {
                 throw new CorruptStoreException(metaPath + ": impossible segment size " + segmentSize +
                     " or index capacity " + capacity);
@@ -270,6 +271,9 @@ public final class VarveDB implements AutoCloseable
                 // from here until a clean close the index may run ahead of what is forced to disk
                 index.indexedPosition(-1);
                 index.unseal();
+                // no creation is in flight now: reservations a killed process held (or an older build never
+                // counted) are not left to shrink the capacity
+                index.settleReservations();
                 metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
                 this.flusher = new Flusher(log, metaBuffer, committedAtOpen,

@@ -1,12 +1,19 @@
 package io.varvedb;
 
+import io.varvedb.internal.index.StreamIndexDescriptor;
+import io.varvedb.internal.store.MetaDescriptor;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -98,6 +105,38 @@ class BadInputTest
         assertEquals(0, db.readStream(99, 1, 10, (e) -> fail("no such stream")));
         assertEquals(0, db.readStream(1, 2, 10, (e) -> fail("no such version")));
         assertEquals(0, db.readAll(db.tailPosition(), 10, (e) -> fail("nothing after the tail")));
+    }
+
+    /**
+     * The builder once took capacities up to 2^25, open refused anything above 2^24 after writing varve.meta, and
+     * from then on no open of that directory worked.
+     */
+    @Test
+    void everyIndexCapacityTheBuilderAcceptsIsOneOpenAccepts() throws Exception
+    {
+        final int max = StreamIndexDescriptor.MAX_CAPACITY;
+        assertThrows(IllegalArgumentException.class, () -> VarveConfig.builder(dir).indexCapacity(max + 1));
+        assertThrows(IllegalArgumentException.class, () -> VarveConfig.builder(dir).indexCapacity(1 << 25));
+        assertEquals(max, VarveConfig.builder(dir).indexCapacity(max).build().indexCapacity());
+        // the largest table the builder allows fits one mapping (opening it would zero-fill 1 GiB here)
+        assertTrue(StreamIndexDescriptor.fileLength(StreamIndexDescriptor.tableSize(max)) <= Integer.MAX_VALUE);
+
+        // a store whose meta file names an impossible capacity is refused as damaged, and left as it is
+        final Path other = dir.resolve("forged");
+        VarveDB.open(TestStores.small(other)).close();
+        final Path meta = other.resolve(MetaDescriptor.FILE_NAME);
+        try (FileChannel channel = FileChannel.open(meta,
+            StandardOpenOption.WRITE))
+        {
+            final ByteBuffer capacity = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(0, max + 1);
+            channel.write(capacity, MetaDescriptor.INDEX_CAPACITY_OFFSET);
+        }
+        final byte[] before = Files.readAllBytes(meta);
+        final CorruptStoreException refused = assertThrows(CorruptStoreException.class,
+            () -> VarveDB.open(TestStores.small(other)));
+        assertTrue(refused.getMessage().contains("index capacity"), refused.getMessage());
+        assertArrayEquals(before, Files.readAllBytes(meta));
     }
 
     @Test

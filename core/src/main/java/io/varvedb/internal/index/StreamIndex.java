@@ -167,6 +167,7 @@ public final class StreamIndex
     {
         table.setMemory(HEADER_LENGTH, table.capacity() - HEADER_LENGTH, (byte)0);
         table.putLong(STREAM_COUNT_OFFSET, 0);
+        table.putLong(STREAMS_RESERVED_OFFSET, 0);
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
@@ -233,45 +234,120 @@ public final class StreamIndex
      */
     public int findOrCreateSlot(final long streamId)
     {
-        final int existing = findSlot(streamId);
-        if (existing >= 0)
-        {
-            return existing;
-        }
-
-        // Reserve room first: the table has SLOTS_PER_STREAM slots per allowed stream, so once a stream is
-        // counted, a free slot is certain to exist and the probe below terminates.
-        final long count = table.getAndAddLong(STREAM_COUNT_OFFSET, 1);
-        if (count >= capacity)
-        {
-            table.getAndAddLong(STREAM_COUNT_OFFSET, -1);
-            throw new StreamIndexFullException("the stream index is full: it holds " + capacity +
-                " streams, the capacity this store was created with (VarveConfig.Builder.indexCapacity); " +
-                "stream " + streamId + " cannot be created");
-        }
-
         int index = hash(streamId);
+        boolean reserved = false;
         while (true)
         {
             final int slot = slotOffset(index);
+            // acquire: a slot's id is published by the claiming CAS; seeing it, we see the zeroed fields behind it
             final long id = table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET);
+            if (id == streamId)
+            {
+                if (reserved)
+                {
+                    // another thread created the same stream between our reservation and our claim
+                    table.getAndAddLong(STREAMS_RESERVED_OFFSET, -1);
+                }
+                return slot;
+            }
             if (id == 0)
             {
+                if (!reserved)
+                {
+                    // The stream is not in the table up to here: it is new, or being created by another thread.
+                    // Reserve room first: the table has SLOTS_PER_STREAM slots per allowed stream, so once a
+                    // stream holds a reservation, a free slot is certain to exist and this probe terminates.
+                    reserved = reserve(streamId);
+                    if (!reserved)
+                    {
+                        // it was created while we waited for room: find it from the start of its probe sequence
+                        index = hash(streamId);
+                    }
+                    continue;
+                }
                 // CAS is the single point where a slot changes owner; a loser re-reads and goes on probing.
                 if (table.compareAndSetLong(slot + SLOT_STREAM_ID_OFFSET, 0, streamId))
                 {
+                    // counted after the claim: the stream count never includes a stream that has no slot
+                    table.getAndAddLong(STREAM_COUNT_OFFSET, 1);
                     return slot;
                 }
                 continue;
             }
-            if (id == streamId)
-            {
-                // another thread created the same stream between our lookup and our claim
-                table.getAndAddLong(STREAM_COUNT_OFFSET, -1);
-                return slot;
-            }
             index = (index + 1) & mask;
         }
+    }
+
+    /** How long a creator waits for creations in flight that hold the last reservations. */
+    private static final long RESERVATION_WAIT_NS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
+
+    /**
+     * Take one of the capacity's reservations for a stream that is not in the table.
+     * <p>
+     * When every reservation is taken but some belong to creations still in flight, the index may not be full:
+     * several threads creating one stream each hold a reservation until they see who won, and all but one then
+     * give theirs back. So wait for those creations to settle rather than report a full index that is not.
+     *
+     * @param streamId the stream to create.
+     * @return true with a reservation held; false if the stream appeared meanwhile (nothing held).
+     * @throws StreamIndexFullException when the index holds {@code capacity} streams and the stream is not one.
+     */
+    private boolean reserve(final long streamId)
+    {
+        long deadline = 0;
+        int waits = 0;
+        while (true)
+        {
+            final long reserved = table.getLongVolatile(STREAMS_RESERVED_OFFSET);
+            if (reserved < capacity)
+            {
+                // CAS, not an add: a creator refused for want of room never inflates the count others compare
+                if (table.compareAndSetLong(STREAMS_RESERVED_OFFSET, reserved, reserved + 1))
+                {
+                    return true;
+                }
+                continue;
+            }
+            if (findSlot(streamId) >= 0)
+            {
+                return false;
+            }
+            final long created = table.getLongVolatile(STREAM_COUNT_OFFSET);
+            final long now = System.nanoTime();
+            if (deadline == 0)
+            {
+                deadline = now + RESERVATION_WAIT_NS;
+            }
+            if (created >= capacity || now - deadline > 0)
+            {
+                // re-check: the last reservation holder may have created this very stream just now
+                if (findSlot(streamId) >= 0)
+                {
+                    return false;
+                }
+                throw new StreamIndexFullException("the stream index is full: it holds " + capacity +
+                    " streams, the capacity this store was created with (VarveConfig.Builder.indexCapacity); " +
+                    "stream " + streamId + " cannot be created" + (created >= capacity ? "" :
+                    " (" + (reserved - created) + " creations still in flight)"));
+            }
+            // creations in flight settle within a few probes, unless their thread was descheduled
+            if (++waits < 100)
+            {
+                Thread.onSpinWait();
+            }
+            else
+            {
+                Thread.yield();
+            }
+        }
+    }
+
+    /**
+     * Make the reservation count equal the stream count: at open, when no creation can be in flight.
+     */
+    public void settleReservations()
+    {
+        table.putLongVolatile(STREAMS_RESERVED_OFFSET, table.getLongVolatile(STREAM_COUNT_OFFSET));
     }
 
     /**
@@ -576,6 +652,7 @@ public final class StreamIndex
     public void repairCounters(final long streams, final long maxBlock)
     {
         table.putLongVolatile(STREAM_COUNT_OFFSET, streams);
+        table.putLongVolatile(STREAMS_RESERVED_OFFSET, streams);
         if (table.getLongVolatile(BLOCK_COUNT_OFFSET) < maxBlock)
         {
             table.putLongVolatile(BLOCK_COUNT_OFFSET, maxBlock);

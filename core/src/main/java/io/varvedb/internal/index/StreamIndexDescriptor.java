@@ -27,11 +27,14 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of the slots and allocated  |   32
  *  |  blocks at the last clean close; 0 while open or never sealed   |
  *  +---------------------------------------------------------------+
- *  |                   Stream Count (own cache line)               |  128
+ *  |        Stream Count: streams with a slot (own cache line)     |  128
  *  |                                                               |
  *  +---------------------------------------------------------------+
  *  |              Blocks Allocated (own cache line)                |  256
  *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |   Streams Reserved: the stream count plus creations in flight |  384
+ *  |   (own cache line; equal to the stream count at rest)         |
  *  +---------------------------------------------------------------+
  *
  * Slot (32 bytes), at 4096 + slot * 32:
@@ -86,6 +89,11 @@ public final class StreamIndexDescriptor
     public static final long SEALED = 1L << 32;
     /** Offset of the stream count. */
     public static final int STREAM_COUNT_OFFSET = 128;
+    /**
+     * Offset of the reservation count: a creator of a new stream moves it by CAS, never past the capacity, before
+     * it claims a slot, and gives it back if the stream turns out to exist already.
+     */
+    public static final int STREAMS_RESERVED_OFFSET = 384;
     /** Offset of the count of allocated blocks. */
     public static final int BLOCK_COUNT_OFFSET = 256;
     /** Length of the header. */
@@ -107,6 +115,12 @@ public final class StreamIndexDescriptor
 
     /** The table has at least this many slots per allowed stream, so probes stay short. */
     public static final int SLOTS_PER_STREAM = 2;
+
+    /**
+     * Most streams one index holds: its table of {@code SLOTS_PER_STREAM} slots per stream, rounded up to a power
+     * of two, must fit one mapping indexed by {@code int} ({@code 2^24 * 2 * 32} bytes is 1 GiB).
+     */
+    public static final int MAX_CAPACITY = 1 << 24;
 
     private StreamIndexDescriptor()
     {
