@@ -2,6 +2,7 @@ package io.varvedb;
 
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.Padding;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.DirectBuffer;
 import io.varvedb.internal.log.RecordChecksum;
@@ -317,7 +318,7 @@ public final class Appender implements AutoCloseable
             catch (final RuntimeException | Error ex)
             {
                 // the claimed space can't be taken back: turn it into padding and leave the stream unchanged
-                Log.writePadding(buffer, recordOffset, claimedLength);
+                Padding.write(buffer, recordOffset, claimedLength);
                 index.releaseState(slot, committedState(version - 1));
                 throw ex;
             }
@@ -326,7 +327,7 @@ public final class Appender implements AutoCloseable
             final int usedLength = alignedLength(frameLength);
             if (usedLength < claimedLength)
             {
-                Log.writePadding(buffer, recordOffset + usedLength, claimedLength - usedLength);
+                Padding.write(buffer, recordOffset + usedLength, claimedLength - usedLength);
             }
             writeHeader(buffer, recordOffset, (short)0, eventType, streamId, version, clock.nanoTime());
             publish(buffer, recordOffset, frameLength);

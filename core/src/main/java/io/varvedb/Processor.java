@@ -3,6 +3,7 @@ package io.varvedb;
 import io.varvedb.internal.store.CheckpointStore;
 import org.agrona.concurrent.IdleStrategy;
 
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -16,7 +17,15 @@ import java.util.concurrent.TimeUnit;
  * delivered again, in the same order; none is skipped. Handlers that must not apply an event twice keep the
  * event's {@link RecordedEvent#position()} with their own state and ignore positions they have seen.
  * <p>
- * One processor of a given name runs at a time: a second gets {@link StoreLockedException}. Run it with a thread
+ * The starting point is persisted when the processor is first created, so a processor started
+ * {@link VarveDB#FROM_NOW} that dies before its first checkpoint resumes from that same point, not from a later
+ * "now". In the durable modes ({@link Durability#SYNC}, {@link Durability#GROUP_COMMIT}) a checkpoint never passes
+ * {@link VarveDB#durablePosition()}, so a power cut cannot leave it pointing past the recovered log; in
+ * {@link Durability#OS} mode, where a power cut may lose events a processor has handled, opening the store moves a
+ * checkpoint that lies beyond the recovered log back to its end, so events appended after the cut are never skipped.
+ * <p>
+ * One processor of a given name runs at a time: a second gets {@link StoreLockedException}, and the name is held
+ * until the first's {@link #close()} has returned, which waits for a handler call in progress. Run it with a thread
  * of its own ({@link #start()}) or from your own duty cycle ({@link #poll(int)}), not both.
  */
 public final class Processor implements AutoCloseable
@@ -28,13 +37,17 @@ public final class Processor implements AutoCloseable
     private final Subscription subscription;
     private final EventHandler handler;
     private final ProcessorOptions options;
+    /** Held by a poll, and by close() while it writes the last checkpoint: never both at once on two threads. */
+    private final Object pollLock = new Object();
+    private final CountDownLatch closeDone = new CountDownLatch(1);
     private long sinceCheckpoint;
     private long lastCheckpointNs = System.nanoTime();
     private volatile long checkpointedPosition;
     private volatile boolean running;
     private volatile SubscriptionException failure;
+    private volatile Thread pollingThread;
     private Thread thread;
-    private boolean closed;
+    private volatile boolean closed;
 
     Processor(
         final VarveDB db,
@@ -52,9 +65,27 @@ public final class Processor implements AutoCloseable
         try
         {
             final long saved = checkpoints.read(name);
-            final long start = saved >= 0 ? saved : db.resolveStart(options.startPosition());
+            final long start;
+            if (saved >= 0)
+            {
+                final String problem = db.recordStartProblem(saved);
+                if (problem != null)
+                {
+                    throw new CorruptStoreException("the checkpoint of processor '" + name + "' (" +
+                        checkpoints.path(name) + ") is not a position to resume from: " + problem + "; move it " +
+                        "with VarveDB.resetCheckpoint");
+                }
+                start = saved;
+            }
+            else
+            {
+                // persisted now: a restart after a crash before the first checkpoint starts here again, rather than
+                // from a later FROM_NOW that would skip what was appended in between
+                start = db.resolveStart(options.startPosition());
+                checkpoints.write(name, start);
+            }
             this.subscription = new Subscription(db, 0, start);
-            this.checkpointedPosition = saved;
+            this.checkpointedPosition = start;
         }
         catch (final RuntimeException ex)
         {
@@ -69,27 +100,68 @@ public final class Processor implements AutoCloseable
      * @param fragmentLimit most events to deliver.
      * @return events delivered.
      * @throws SubscriptionException if the handler throws; the position stays on the failing event.
+     * @throws StoreClosedException  once closed.
      */
     public int poll(final int fragmentLimit)
     {
-        final int work = subscription.poll(handler, fragmentLimit);
-        sinceCheckpoint += work;
-        if (sinceCheckpoint > 0 && (sinceCheckpoint >= options.checkpointEveryEvents() ||
-            System.nanoTime() - lastCheckpointNs >= TimeUnit.MILLISECONDS.toNanos(options.checkpointIntervalMillis())))
+        synchronized (pollLock)
         {
-            checkpoint();
+            if (closed)
+            {
+                throw new StoreClosedException("processor '" + name + "' is closed");
+            }
+            final int work;
+            pollingThread = Thread.currentThread();
+            try
+            {
+                work = subscription.poll(handler, fragmentLimit);
+            }
+            finally
+            {
+                pollingThread = null;
+            }
+            if (closed)
+            {
+                // closed by the handler: close() wrote the last checkpoint, and nothing is written after it
+                return work;
+            }
+            sinceCheckpoint += work;
+            if (sinceCheckpoint > 0 && (sinceCheckpoint >= options.checkpointEveryEvents() ||
+                System.nanoTime() - lastCheckpointNs >=
+                TimeUnit.MILLISECONDS.toNanos(options.checkpointIntervalMillis())))
+            {
+                writeCheckpoint(false);
+            }
+            return work;
         }
-        return work;
     }
 
     /**
-     * Persist the current position now.
+     * Persist the current position now (in the durable modes, as far as it is durable). Waits for a poll in
+     * progress on another thread.
+     *
+     * @throws StoreClosedException once closed.
      */
     public void checkpoint()
     {
-        final long position = subscription.position();
-        checkpoints.write(name, position);
-        checkpointedPosition = position;
+        synchronized (pollLock)
+        {
+            if (closed)
+            {
+                throw new StoreClosedException("processor '" + name + "' is closed");
+            }
+            writeCheckpoint(false);
+        }
+    }
+
+    private void writeCheckpoint(final boolean last)
+    {
+        final long position = db.checkpointablePosition(subscription.position(), last);
+        if (position != checkpointedPosition)
+        {
+            checkpoints.write(name, position);
+            checkpointedPosition = position;
+        }
         sinceCheckpoint = 0;
         lastCheckpointNs = System.nanoTime();
     }
@@ -116,35 +188,37 @@ public final class Processor implements AutoCloseable
     {
         final IdleStrategy idle = options.subscriptionOptions().newIdleStrategy();
         final int limit = options.subscriptionOptions().fragmentLimit();
-        while (running)
+        try
         {
-            final int work;
-            try
+            while (running && !closed)
             {
-                work = poll(limit);
+                idle.idle(poll(limit));
             }
-            catch (final SubscriptionException ex)
-            {
-                failure = ex;
-                running = false;
-                options.subscriptionOptions().errorHandler().accept(ex);
-                break;
-            }
-            catch (final StoreClosedException ex)
-            {
-                running = false;
-                break;
-            }
-            catch (final RuntimeException ex)
-            {
-                // never die silently: a damaged record or a bug stops the subscription where it is, reported
-                failure = new SubscriptionException(subscription.position(), ex);
-                running = false;
-                options.subscriptionOptions().errorHandler().accept(failure);
-                break;
-            }
-            idle.idle(work);
         }
+        catch (final StoreClosedException ex)
+        {
+            // closed: by close(), or the store closing
+        }
+        catch (final SubscriptionException ex)
+        {
+            fail(ex);
+        }
+        catch (final Throwable ex)
+        {
+            // never die silently: a damaged record, a bug or an Error stops the processor where it is, reported
+            fail(new SubscriptionException(subscription.position(), ex));
+        }
+        finally
+        {
+            running = false;
+        }
+    }
+
+    private void fail(final SubscriptionException ex)
+    {
+        failure = ex;
+        running = false;
+        options.subscriptionOptions().errorHandler().accept(ex);
     }
 
     /**
@@ -164,7 +238,7 @@ public final class Processor implements AutoCloseable
     }
 
     /**
-     * @return the last position persisted, or -1 if none yet.
+     * @return the last position persisted; from creation on there is one (the starting point).
      */
     public long checkpointedPosition()
     {
@@ -180,7 +254,7 @@ public final class Processor implements AutoCloseable
     }
 
     /**
-     * @return the handler failure that stopped it, or null.
+     * @return the failure that stopped it, or null.
      */
     public SubscriptionException failure()
     {
@@ -189,33 +263,108 @@ public final class Processor implements AutoCloseable
 
     /**
      * Stop, persist the position of the last event handled, and let another processor of this name run.
+     * <p>
+     * No event is delivered after the one being handled when this is called. This waits for that handler call to
+     * return, however long it takes (on the processor's own thread, or on a thread inside {@link #poll}), so the
+     * name is never free while a handler of this processor still runs; it then writes the last checkpoint and
+     * releases the name. Nothing is written after it returns. Called from inside the handler, it returns at once,
+     * and the event being handled is delivered again to the next processor of this name (delivery is at least
+     * once). A second call waits for the first to finish, unless it comes from the handler's own thread.
      */
     @Override
-    public synchronized void close()
+    public void close()
     {
-        if (closed)
+        final Thread runner;
+        synchronized (this)
         {
+            if (closed)
+            {
+                runner = null;
+            }
+            else
+            {
+                closed = true;
+                running = false;
+                runner = thread == null ? Thread.currentThread() : thread;
+            }
+        }
+        if (runner == null)
+        {
+            awaitFirstClose();
             return;
         }
-        closed = true;
-        running = false;
+        // no event after the one being handled: the poll in progress delivers nothing more
+        subscription.close();
         try
         {
-            if (thread != null && thread != Thread.currentThread())
+            if (runner != Thread.currentThread())
             {
-                thread.join(TimeUnit.SECONDS.toMillis(10));
+                joinUninterruptibly(runner);
             }
-            checkpoint();
-        }
-        catch (final InterruptedException ex)
-        {
-            Thread.currentThread().interrupt();
+            // waits for a poll in progress on another thread; taken at once by a handler closing its own processor
+            synchronized (pollLock)
+            {
+                try
+                {
+                    writeCheckpoint(true);
+                }
+                finally
+                {
+                    hold.close();
+                    db.untrack(this);
+                }
+            }
         }
         finally
         {
-            subscription.close();
-            hold.close();
-            db.untrack(this);
+            closeDone.countDown();
+        }
+    }
+
+    private void awaitFirstClose()
+    {
+        final Thread current = Thread.currentThread();
+        if (current == thread || current == pollingThread)
+        {
+            // the handler's own thread: the first close() waits for this very call to return
+            return;
+        }
+        boolean interrupted = false;
+        while (closeDone.getCount() > 0)
+        {
+            try
+            {
+                closeDone.await();
+            }
+            catch (final InterruptedException ex)
+            {
+                interrupted = true;
+            }
+        }
+        if (interrupted)
+        {
+            current.interrupt();
+        }
+    }
+
+    private static void joinUninterruptibly(final Thread thread)
+    {
+        boolean interrupted = false;
+        while (thread.isAlive())
+        {
+            try
+            {
+                thread.join();
+            }
+            catch (final InterruptedException ex)
+            {
+                // the name must stay held while the handler runs: an interrupt does not cut the wait short
+                interrupted = true;
+            }
+        }
+        if (interrupted)
+        {
+            Thread.currentThread().interrupt();
         }
     }
 }

@@ -2,7 +2,6 @@ package io.varvedb;
 
 import org.agrona.concurrent.IdleStrategy;
 
-import java.util.concurrent.TimeUnit;
 
 /**
  * A {@link Subscription} polled by a thread of its own, calling the handler for each event in order until
@@ -41,37 +40,40 @@ public final class RunningSubscription implements AutoCloseable
     private void run()
     {
         long count = 0;
-        while (running)
+        try
         {
-            final int work;
-            try
+            while (running)
             {
-                work = subscription.poll(handler, fragmentLimit);
+                final int work = subscription.poll(handler, fragmentLimit);
+                count += work;
+                delivered = count;
+                idleStrategy.idle(work);
             }
-            catch (final SubscriptionException ex)
-            {
-                failure = ex;
-                running = false;
-                options.errorHandler().accept(ex);
-                break;
-            }
-            catch (final StoreClosedException ex)
-            {
-                running = false;
-                break;
-            }
-            catch (final RuntimeException ex)
-            {
-                // never die silently: a damaged record or a bug stops the subscription where it is, reported
-                failure = new SubscriptionException(subscription.position(), ex);
-                running = false;
-                options.errorHandler().accept(failure);
-                break;
-            }
-            count += work;
-            delivered = count;
-            idleStrategy.idle(work);
         }
+        catch (final StoreClosedException ex)
+        {
+            // closed: by close(), or the store closing
+        }
+        catch (final SubscriptionException ex)
+        {
+            fail(ex);
+        }
+        catch (final Throwable ex)
+        {
+            // never die silently: a damaged record, a bug or an Error stops the subscription where it is, reported
+            fail(new SubscriptionException(subscription.position(), ex));
+        }
+        finally
+        {
+            running = false;
+        }
+    }
+
+    private void fail(final SubscriptionException ex)
+    {
+        failure = ex;
+        running = false;
+        options.errorHandler().accept(ex);
     }
 
     /**
@@ -99,24 +101,35 @@ public final class RunningSubscription implements AutoCloseable
     }
 
     /**
-     * Stop the thread and wait for it. Idempotent.
+     * Stop: no event is delivered after the one being handled when this is called. Waits for that handler call to
+     * return and the thread to end, however long it takes; called from inside the handler, it returns at once and
+     * the thread ends after the handler returns. Idempotent.
      */
     @Override
     public void close()
     {
         running = false;
+        // the poll in progress delivers nothing more
+        subscription.close();
         if (Thread.currentThread() != thread)
         {
-            try
+            boolean interrupted = false;
+            while (thread.isAlive())
             {
-                thread.join(TimeUnit.SECONDS.toMillis(10));
+                try
+                {
+                    thread.join();
+                }
+                catch (final InterruptedException ex)
+                {
+                    interrupted = true;
+                }
             }
-            catch (final InterruptedException ex)
+            if (interrupted)
             {
                 Thread.currentThread().interrupt();
             }
         }
-        subscription.close();
         db.untrack(this);
     }
 }

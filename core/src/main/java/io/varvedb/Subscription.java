@@ -29,7 +29,7 @@ public final class Subscription implements AutoCloseable
     private long position;
     private long nextVersion;
     private long failedPosition = -1;
-    private boolean closed;
+    private volatile boolean closed;
 
     Subscription(final VarveDB db, final long streamId, final long start)
     {
@@ -63,7 +63,7 @@ public final class Subscription implements AutoCloseable
         try
         {
             return streamId == 0 ?
-                db.readAll(position, fragmentLimit, forwarder) :
+                db.readAllFrom(position, fragmentLimit, forwarder) :
                 db.readStream(streamId, nextVersion, fragmentLimit, forwarder);
         }
         catch (final SubscriptionException ex)
@@ -91,6 +91,12 @@ public final class Subscription implements AutoCloseable
 
     private void forward(final RecordedEvent event)
     {
+        if (closed)
+        {
+            // closed during this poll, by the handler or another thread: deliver nothing more, and keep the cursor
+            // on the first event not delivered
+            return;
+        }
         failedPosition = event.position();
         failedStreamId = event.streamId();
         failedVersion = event.version();
@@ -127,7 +133,8 @@ public final class Subscription implements AutoCloseable
     }
 
     /**
-     * Stop this subscription. Idempotent.
+     * Stop this subscription: a poll in progress (on any thread, or the handler itself calling this) delivers no
+     * event after the one being handled, and later polls throw {@link StoreClosedException}. Idempotent.
      */
     @Override
     public void close()

@@ -7,6 +7,7 @@ import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
+import io.varvedb.internal.log.RecordStarts;
 import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.store.BootId;
 import io.varvedb.internal.store.CheckpointStore;
@@ -92,6 +93,7 @@ public final class VarveDB implements AutoCloseable
     private final Path lockKey;
     private final MappedFile meta;
     private final Log log;
+    private final RecordStarts recordStarts;
     private final StreamIndex index;
     private final Flusher flusher;
     private final Background flusherRunner;
@@ -184,6 +186,7 @@ public final class VarveDB implements AutoCloseable
             this.meta = metaFile;
             this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
                 config.forceObserver());
+            this.recordStarts = new RecordStarts(log);
             this.checkpoints = new CheckpointStore(directory);
 
             final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
@@ -262,6 +265,8 @@ public final class VarveDB implements AutoCloseable
                     this.recovery = recovered.scannedFrom() == 0 || indexAgrees(log.tail()) ? recovered :
                         rebuildIndex(durable, afterPowerCut);
                     metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
+                    // processors that saw more of the log than a power cut left must not skip what comes next
+                    checkpoints.pullBackTo(recovery.end());
                     metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
                         Math.min(checkpoint, recovery.end()));
                 }
@@ -533,27 +538,57 @@ public final class VarveDB implements AutoCloseable
     /**
      * Read committed events in global log order.
      *
-     * @param fromPosition where to start: {@link #START_POSITION}, or an event's
-     *                     {@link RecordedEvent#nextPosition()} to continue after it.
+     * @param fromPosition where to start: {@link #START_POSITION}, or a position this store gave, such as an event's
+     *                     {@link RecordedEvent#nextPosition()}, to continue after it; the tail itself reads nothing.
      * @param maxCount     most events to deliver.
      * @param handler      receives each event.
      * @return events delivered.
+     * @throws IllegalArgumentException if {@code fromPosition} is not where a record starts: negative, not a
+     *                                  multiple of 32, inside a record, or beyond the end of the log.
+     * @throws CorruptStoreException    if a damaged record is met (naming its file and position).
      */
     public int readAll(final long fromPosition, final int maxCount, final EventHandler handler)
     {
-        if (fromPosition < 0 || fromPosition % RecordDescriptor.ALIGNMENT != 0)
-        {
-            throw new IllegalArgumentException("fromPosition must be a record position (>= 0, a multiple of " +
-                RecordDescriptor.ALIGNMENT + "), got " + fromPosition);
-        }
         checkRead(1, maxCount, handler);
-
         final ReadContext context = enterRead();
         try
         {
-            final RecordedEvent event = context.event();
-            long position = fromPosition;
-            int count = 0;
+            // a thread continuing where its last read stopped gave a position known to be a record start
+            if (fromPosition != context.lastReadAllEnd)
+            {
+                checkRecordStart(fromPosition, "fromPosition");
+            }
+            return scanAll(context, fromPosition, maxCount, handler);
+        }
+        finally
+        {
+            context.exit();
+        }
+    }
+
+    /**
+     * {@link #readAll} from a position known to be a record start (a subscription's own cursor).
+     */
+    int readAllFrom(final long position, final int maxCount, final EventHandler handler)
+    {
+        final ReadContext context = enterRead();
+        try
+        {
+            return scanAll(context, position, maxCount, handler);
+        }
+        finally
+        {
+            context.exit();
+        }
+    }
+
+    private int scanAll(final ReadContext context, final long fromPosition, final int maxCount, final EventHandler handler)
+    {
+        final RecordedEvent event = context.event();
+        long position = fromPosition;
+        int count = 0;
+        try
+        {
             while (count < maxCount)
             {
                 final UnsafeBuffer buffer = log.readBuffer(position);
@@ -574,27 +609,60 @@ public final class VarveDB implements AutoCloseable
                     }
                     break;
                 }
-                final short type = buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
-                if (type == RecordDescriptor.TYPE_EVENT)
+                final String damage = Log.frameDamage(buffer, offset, frameLength,
+                    (int)(log.nextSegmentStart(position) - position), verifyChecksums ? context.checksum : null);
+                if (damage != null)
+                {
+                    throw new CorruptStoreException(damage + ", at log position " + position + " in " +
+                        log.segmentPath(log.segmentOf(position)));
+                }
+                if (buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_EVENT)
                 {
                     checkRecord(context, buffer, offset, frameLength, position);
                     event.wrap(buffer, offset, frameLength, position);
                     handler.onEvent(event);
                     count++;
                 }
-                else if (type != RecordDescriptor.TYPE_PADDING)
-                {
-                    throw new CorruptStoreException("unknown record type " + type + " at log position " +
-                        position + " in " + log.segmentPath(log.segmentOf(position)));
-                }
                 position += RecordDescriptor.alignedLength(frameLength);
             }
-            return count;
         }
         finally
         {
-            context.exit();
+            // where this read stopped is a record start, whatever the handler threw
+            context.lastReadAllEnd = position;
         }
+        return count;
+    }
+
+    /**
+     * Refuse a log position from outside (an argument) that is not where a record starts.
+     */
+    private void checkRecordStart(final long position, final String what)
+    {
+        final String problem = recordStartProblem(position);
+        if (problem != null)
+        {
+            throw new IllegalArgumentException(what + " " + problem);
+        }
+    }
+
+    /**
+     * @return null if a record starts at {@code position} (or the log ends there), else why not.
+     */
+    String recordStartProblem(final long position)
+    {
+        if (position < 0 || position % RecordDescriptor.ALIGNMENT != 0)
+        {
+            return position + " is not a record position (>= 0, a multiple of " + RecordDescriptor.ALIGNMENT + ")";
+        }
+        return switch (recordStarts.check(position))
+        {
+            case RecordStarts.RECORD_START -> null;
+            case RecordStarts.INSIDE_RECORD -> position + " lies inside a record, not at its start; use a position " +
+                "this store gave: START_POSITION, FROM_NOW, RecordedEvent.nextPosition(), Subscription.position()";
+            case RecordStarts.BEYOND_TAIL -> position + " is beyond the end of the log (" + log.tail() + ")";
+            default -> position + " lies beyond records that are still being written";
+        };
     }
 
     private void deliver(
@@ -606,13 +674,14 @@ public final class VarveDB implements AutoCloseable
         final int offset = log.offset(position);
         final int frameLength = buffer == null ? 0 :
             buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
-        if (frameLength < RecordDescriptor.HEADER_LENGTH ||
-            RecordDescriptor.alignedLength(frameLength) > buffer.capacity() - offset ||
+        if (frameLength < RecordDescriptor.HEADER_LENGTH || frameLength > log.nextSegmentStart(position) - position ||
+            buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) != RecordDescriptor.TYPE_EVENT ||
             buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) != streamId ||
             buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET) != version)
         {
             throw new CorruptStoreException("the stream index points stream " + streamId + " version " + version +
-                " at log position " + position + ", which holds something else (" + directory + ")");
+                " at log position " + position + (position >= 0 && position < tail ? " in " +
+                log.segmentPath(log.segmentOf(position)) : "") + ", which holds something else (" + directory + ")");
         }
         checkRecord(context, buffer, offset, frameLength, position);
         event.wrap(buffer, offset, frameLength, position);
@@ -794,12 +863,36 @@ public final class VarveDB implements AutoCloseable
         {
             return liveEdge();
         }
-        if (position < 0 || position % RecordDescriptor.ALIGNMENT != 0)
+        final String problem = recordStartProblem(position);
+        if (problem != null)
         {
-            throw new IllegalArgumentException("a start position is START_POSITION, FROM_NOW or a record position " +
-                "(>= 0, a multiple of " + RecordDescriptor.ALIGNMENT + "), got " + position);
+            throw new IllegalArgumentException("a start position is START_POSITION, FROM_NOW or where a record " +
+                "starts: " + problem);
         }
         return position;
+    }
+
+    /**
+     * The position a processor at {@code position} may checkpoint: in the durable modes never beyond the durable
+     * position, so a power cut cannot leave a checkpoint pointing past the recovered log.
+     *
+     * @param position the processor's position, a record start.
+     * @param last     the processor is closing: make the log durable up to its position first.
+     * @return {@code position}, or the durable position if that is lower.
+     */
+    long checkpointablePosition(final long position, final boolean last)
+    {
+        if (readOnly || config.durability() == Durability.OS)
+        {
+            return position;
+        }
+        final UnsafeBuffer metaBuffer = meta.buffer();
+        if (last && metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET) < position)
+        {
+            // a processor closes before the store does (close() closes them first), so the flusher is there
+            flusher.forceUpTo(position);
+        }
+        return Math.min(position, metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET));
     }
 
     /**
@@ -1316,6 +1409,8 @@ public final class VarveDB implements AutoCloseable
         private final RecordedEvent event = new RecordedEvent();
         private final RecordChecksum checksum = new RecordChecksum();
         private int depth;
+        /** Where this thread's last scan of the log stopped: a record start, or -1. */
+        private long lastReadAllEnd = -1;
 
         RecordedEvent event()
         {

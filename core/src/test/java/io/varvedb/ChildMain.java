@@ -29,6 +29,7 @@ public final class ChildMain
             case "follow" -> follow(dir, Long.parseLong(args[2]));
             case "read-all" -> readAll(dir, args.length > 2 && args[2].equals("append"));
             case "process" -> process(dir);
+            case "process-from-now" -> processFromNow(dir, args[2]);
             case "subscribe" -> subscribe(dir, Integer.parseInt(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
@@ -168,6 +169,25 @@ public final class ChildMain
         {
             processor.poll(10);
             Thread.sleep(0, 1000);
+        }
+    }
+
+    /**
+     * Creates a processor that starts from now, polls it without ever checkpointing, says "started POSITION" and
+     * goes on polling until killed.
+     */
+    private static void processFromNow(final Path dir, final String name) throws InterruptedException
+    {
+        final VarveDB db = VarveDB.openReadOnly(dir);
+        final Processor processor = db.processor(name, (e) -> { },
+            ProcessorOptions.defaults().startPosition(VarveDB.FROM_NOW).checkpointEveryEvents(Integer.MAX_VALUE)
+                .checkpointIntervalMillis(86_400_000L));
+        System.out.println("started " + processor.position());
+        System.out.flush();
+        while (true)
+        {
+            processor.poll(10);
+            Thread.sleep(1);
         }
     }
 

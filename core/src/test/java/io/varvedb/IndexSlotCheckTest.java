@@ -444,6 +444,30 @@ class IndexSlotCheckTest
         }
     }
 
+    /**
+     * The block chunk files take their length from the indexBlocksPerChunk of the config that created them: with
+     * streams.idx gone, an open naming another value must rebuild over the old chunks, not refuse them.
+     */
+    @Test
+    void aDeletedTableReopenedWithAnotherChunkSizeIsRebuilt() throws IOException
+    {
+        final Path store = dir.resolve("reshaped");
+        final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
+        Files.delete(table(store));
+        final VarveConfig other = VarveConfig.builder(store).segmentSize(TestStores.SEGMENT).indexCapacity(4096)
+            .indexBlocksPerChunk(TestStores.small(store).indexBlocksPerChunk() * 4).build();
+        try (VarveDB db = VarveDB.open(other))
+        {
+            assertEquals(0, db.recoveryScannedFrom(), "the index was rebuilt from the start of the log");
+            assertEquals(summary(streams), summary(StoreChecker.check(db)), "every stream as the log holds it");
+        }
+        try (VarveDB db = VarveDB.open(other))
+        {
+            assertEquals(-1, db.recoveredEvents(), "the rebuilt index is trusted at the next open");
+            assertEquals(summary(streams), summary(StoreChecker.check(db)));
+        }
+    }
+
     @Test
     void aSoundIndexIsTrustedAsItIs()
     {

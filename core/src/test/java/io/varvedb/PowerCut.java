@@ -42,6 +42,9 @@ final class PowerCut implements ForceObserver
     private final ThreadLocal<Map<Path, Image>> forcing = new ThreadLocal<>();
     private long createdSequence;
     private volatile boolean off;
+    private java.util.function.Predicate<Path> cutBeforeForceOf;
+    private SplittableRandom armedRandom;
+    private java.util.function.ToDoubleFunction<Path> armedShares;
 
     /** One file on the simulated disk. */
     private static final class Image
@@ -103,9 +106,30 @@ final class PowerCut implements ForceObserver
         }
     }
 
+    /**
+     * Cut the power the moment the store forces a file that matches, before that force reaches the disk.
+     *
+     * @param file   tests a file's path relative to the store directory.
+     * @param random decides what else reached the disk.
+     * @param shares share of each file's pages the kernel wrote back on its own, by relative path.
+     */
+    synchronized void cutBeforeForceOf(
+        final java.util.function.Predicate<Path> file, final SplittableRandom random,
+        final java.util.function.ToDoubleFunction<Path> shares)
+    {
+        this.cutBeforeForceOf = file;
+        this.armedRandom = random;
+        this.armedShares = shares;
+    }
+
     @Override
     public synchronized void forced(final Path file, final UnsafeBuffer buffer, final int offset, final int length)
     {
+        if (!off && cutBeforeForceOf != null && cutBeforeForceOf.test(key(file)))
+        {
+            cut(armedRandom, armedShares);
+            return;
+        }
         if (!off)
         {
             final Image image = images.computeIfAbsent(key(file), (k) ->
@@ -192,10 +216,22 @@ final class PowerCut implements ForceObserver
      */
     synchronized void cut(final SplittableRandom random, final double writebackShare)
     {
+        cut(random, (file) -> writebackShare);
+    }
+
+    /**
+     * Cut the power now.
+     *
+     * @param random decides what else reached the disk.
+     * @param shares share of each file's pages the kernel wrote back on its own, 0 to 1, by relative path.
+     */
+    synchronized void cut(final SplittableRandom random, final java.util.function.ToDoubleFunction<Path> shares)
+    {
         off = true;
         for (final Map.Entry<Path, Image> entry : images.entrySet())
         {
-            writeBack(live.resolve(entry.getKey()), entry.getValue().bytes, random, writebackShare);
+            writeBack(live.resolve(entry.getKey()), entry.getValue().bytes, random,
+                shares.applyAsDouble(entry.getKey()));
         }
         final List<Image> unnamed = new ArrayList<>();
         for (final Image image : images.values())

@@ -209,6 +209,130 @@ class PowerCutTest
         }
     }
 
+    /**
+     * The power fails while close() forces the index, after varve.meta already says how far the index covers the
+     * log: the disk may hold that meta page and not the index pages. The store recovered from that disk must hold
+     * every event at its version, and take appends where each stream really is.
+     */
+    @org.junit.jupiter.api.Test
+    void aPowerCutWhileCloseForcesTheIndexLosesNothing() throws Exception
+    {
+        final SplittableRandom seeds = new SplittableRandom(SEED);
+        for (int run = 0; run < 6; run++)
+        {
+            final long seed = seeds.nextLong();
+            final String context = "run " + run + " (-Dvarve.powercut.seed=" + SEED + ", run seed " + seed + ")";
+            final SplittableRandom random = new SplittableRandom(seed);
+            final Path live = dir.resolve("close-" + run);
+            final Path rebooted = dir.resolve("close-" + run + "-rebooted");
+            final double indexShare = new double[] { 0, 0.3, 1 }[run % 3];
+            final PowerCut cut = new PowerCut(live);
+            final List<StoreChecker.Event> written;
+            try (VarveDB db = VarveDB.open(config(live, Durability.OS, cut)))
+            {
+                final Appender appender = db.appender();
+                for (int i = 0; i < 400 + random.nextInt(400); i++)
+                {
+                    appender.append(1 + random.nextInt(20), ExpectedVersion.ANY, 1, new byte[random.nextInt(200)]);
+                }
+                written = StoreChecker.readAll(db);
+                // the meta page (and the log, forced just before) reach the disk; the index only in part
+                cut.cutBeforeForceOf((file) -> file.startsWith("index"), random,
+                    (file) -> file.startsWith("index") ? indexShare : 1.0);
+            }
+            assertTrue(cut.isOff(), context + ": close() forced the index");
+            cut.materialize(rebooted);
+            try (VarveDB db = VarveDB.open(config(rebooted, Durability.OS, null)))
+            {
+                RecoveryTest.assertEventsEqual(written, StoreChecker.readAll(db));
+                StoreChecker.check(db);
+                final Appender appender = db.appender();
+                for (long stream = 1; stream <= 20; stream++)
+                {
+                    final long id = stream;
+                    final long version = db.streamVersion(stream);
+                    assertEquals(written.stream().filter((e) -> e.streamId() == id).count(), version,
+                        context + ": the version of stream " + stream);
+                    assertEquals(version + 1, appender.append(stream, ExpectedVersion.exact(version), 1, new byte[1]),
+                        context + ": stream " + stream);
+                }
+            }
+        }
+    }
+
+    /**
+     * A processor checkpoints what it has handled, then the power fails. In the durable modes its checkpoint never
+     * passed the durable position, so it lies within the recovered log; in OS mode opening the store moves it back
+     * to the recovered end. Either way the events appended after the cut all reach the processor.
+     */
+    @ParameterizedTest
+    @EnumSource(Durability.class)
+    void aProcessorNeverSkipsWhatIsAppendedAfterAPowerCut(final Durability durability) throws Exception
+    {
+        final SplittableRandom random = new SplittableRandom(SEED ^ durability.ordinal());
+        final Path live = dir.resolve("processor-" + durability);
+        final Path rebooted = dir.resolve("processor-" + durability + "-rebooted");
+        final PowerCut cut = new PowerCut(live);
+        final VarveConfig.Builder builder = VarveConfig.builder(live).segmentSize(TestStores.SEGMENT)
+            .indexCapacity(64).indexBlocksPerChunk(4).durability(durability).forceObserver(cut)
+            // the flusher stays behind: the processor sees more than is durable
+            .flushIntervalMicros(java.util.concurrent.TimeUnit.HOURS.toMicros(1));
+        byte[] checkpoint;
+        try (VarveDB db = VarveDB.open(builder.build()))
+        {
+            final Appender appender = db.appender();
+            for (int i = 0; i < 300; i++)
+            {
+                appender.append(1 + i % 5, ExpectedVersion.ANY, 1, new byte[40]);
+            }
+            final Processor processor = db.processor("projection", (e) -> { },
+                ProcessorOptions.defaults().checkpointEveryEvents(1));
+            while (processor.poll(50) > 0)
+            {
+                processor.checkpoint();
+            }
+            if (durability != Durability.OS)
+            {
+                assertTrue(processor.checkpointedPosition() <= db.durablePosition(), durability +
+                    ": checkpoint " + processor.checkpointedPosition() + ", durable " + db.durablePosition());
+            }
+            cut.cut(random, 0.0);
+            // a checkpoint is forced before write() returns: the disk holds the last one written before the cut
+            checkpoint = java.nio.file.Files.readAllBytes(live.resolve("checkpoints").resolve("projection.ckpt"));
+            processor.close();
+        }
+        cut.materialize(rebooted);
+        java.nio.file.Files.createDirectories(rebooted.resolve("checkpoints"));
+        java.nio.file.Files.write(rebooted.resolve("checkpoints").resolve("projection.ckpt"), checkpoint);
+
+        try (VarveDB db = VarveDB.open(config(rebooted, durability, null)))
+        {
+            final long end = db.tailPosition();
+            assertTrue(db.checkpoints().get("projection") <= end, durability + ": checkpoint " +
+                db.checkpoints().get("projection") + " points past the recovered log, which ends at " + end);
+            final Appender appender = db.appender();
+            for (int i = 0; i < 30; i++)
+            {
+                appender.append(99, ExpectedVersion.ANY, 2, new byte[8]);
+            }
+            final List<Long> versions = new ArrayList<>();
+            try (Processor processor = db.processor("projection", (e) ->
+            {
+                if (e.streamId() == 99)
+                {
+                    versions.add(e.version());
+                }
+            }))
+            {
+                while (processor.poll(50) > 0)
+                {
+                    // drain
+                }
+            }
+            assertEquals(30, versions.size(), durability + ": every event appended after the cut was processed");
+        }
+    }
+
     private static void assertSurvived(
         final List<StoreChecker.Event> before, final List<StoreChecker.Event> after, final String context)
     {

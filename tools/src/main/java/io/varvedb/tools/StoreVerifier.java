@@ -8,6 +8,7 @@ import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.Padding;
 import io.varvedb.internal.log.RecordChecksum;
 import io.varvedb.internal.log.RecordDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
@@ -344,11 +345,12 @@ public final class StoreVerifier
         if (type == TYPE_PADDING)
         {
             paddingRecords++;
-            if (frameLength % ALIGNMENT != 0 || buffer.getInt(offset + CHECKSUM_OFFSET) !=
-                RecordChecksum.PADDING_CHECKSUM || buffer.getShort(offset + FLAGS_OFFSET) != 0 ||
-                buffer.getInt(offset + EVENT_TYPE_OFFSET) != 0)
+            final String damage = Padding.damage(buffer, offset, frameLength, (int)(segmentEnd - position), checksum);
+            if (damage != null)
             {
-                problem(where(segments, position) + ": damaged padding record");
+                // its length is what a reader skips by: once in doubt, so is everything after it in the segment
+                problem(where(segments, position) + ": damaged " + damage);
+                return -1;
             }
             return next;
         }

@@ -201,7 +201,7 @@ public final class Log
             deferPadding(position, length);
             throw ex;
         }
-        writePadding(buffer, offset(position), length);
+        Padding.write(buffer, offset(position), length);
     }
 
     private void deferPadding(final long position, final int length)
@@ -246,8 +246,9 @@ public final class Log
             }
             // acquire: pairs with the release of the frame length that publishes the record
             final int frameLength = buffer.getIntAcquire(offset(position) + FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0)
+            if (frameLength <= 0 || frameLength > nextSegmentStart(position) - position)
             {
+                // not published yet; or a damaged length, which this walk never passes (readers report it)
                 break;
             }
             position += alignedLength(frameLength);
@@ -256,20 +257,37 @@ public final class Log
     }
 
     /**
-     * Write a committed padding record.
+     * The framing checks every reader makes before it trusts a committed record's frame length: it must fit in its
+     * segment, an event must hold a whole header, and a padding must be sound ({@link Padding#damage}).
      *
-     * @param buffer of the segment.
-     * @param offset of the record in the buffer.
-     * @param length of the padding, a multiple of the alignment.
+     * @param buffer      the segment.
+     * @param offset      of the record in the buffer.
+     * @param frameLength the record's frame length, positive.
+     * @param room        bytes from the record to the end of its segment.
+     * @param checksum    verifies a padding's checksum; null to check framing only. An event's checksum is the
+     *                    caller's to check: it costs a pass over the payload.
+     * @return null if the framing is sound, else what is wrong.
      */
-    public static void writePadding(final UnsafeBuffer buffer, final int offset, final int length)
+    public static String frameDamage(
+        final UnsafeBuffer buffer, final int offset, final int frameLength, final int room,
+        final RecordChecksum checksum)
     {
-        buffer.putShort(offset + RECORD_TYPE_OFFSET, TYPE_PADDING);
-        buffer.putShort(offset + FLAGS_OFFSET, (short)0);
-        buffer.putInt(offset + EVENT_TYPE_OFFSET, 0);
-        buffer.putInt(offset + CHECKSUM_OFFSET, RecordChecksum.PADDING_CHECKSUM);
-        // release: the frame length is published last, after the rest of the header
-        buffer.putIntRelease(offset + FRAME_LENGTH_OFFSET, length);
+        if (frameLength > room)
+        {
+            return "damaged frame length " + frameLength + ": it runs " + (frameLength - room) +
+                " bytes past the end of its segment";
+        }
+        final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
+        if (type == TYPE_EVENT)
+        {
+            return frameLength < HEADER_LENGTH ?
+                "damaged frame length " + frameLength + ": shorter than an event's header" : null;
+        }
+        if (type == TYPE_PADDING)
+        {
+            return Padding.damage(buffer, offset, frameLength, room, checksum);
+        }
+        return "unknown record type " + type;
     }
 
     /**
@@ -461,7 +479,7 @@ public final class Log
         final List<Long> done = new ArrayList<>();
         for (final var entry : pendingPadding.subMap(start, start + segmentLength).entrySet())
         {
-            writePadding(buffer, offset(entry.getKey()), entry.getValue());
+            Padding.write(buffer, offset(entry.getKey()), entry.getValue());
             done.add(entry.getKey());
         }
         done.forEach(pendingPadding::remove);

@@ -15,19 +15,6 @@ import java.util.zip.CRC32C;
  */
 public final class RecordChecksum
 {
-    /** Checksum stored in every padding record: CRC32C of its constant bytes [8, 16). */
-    public static final int PADDING_CHECKSUM;
-
-    static
-    {
-        final ByteBuffer bytes = ByteBuffer.allocate(RecordDescriptor.PADDING_CHECKSUM_END -
-            RecordDescriptor.CHECKSUM_START).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        bytes.putShort(RecordDescriptor.TYPE_PADDING).putShort((short)0).putInt(0).flip();
-        final CRC32C crc = new CRC32C();
-        crc.update(bytes);
-        PADDING_CHECKSUM = (int)crc.getValue();
-    }
-
     private final CRC32C crc = new CRC32C();
     private volatile ByteBuffer source;
     private volatile ByteBuffer view;

@@ -38,8 +38,25 @@ import org.agrona.BitUtil;
  *   <li>positive: committed. The release store of the positive length is the last write of the record, so a
  *   reader that acquires a positive length sees every other byte of it.</li>
  * </ul>
- * A {@link #TYPE_PADDING} record fills space no event uses: the end of a segment, a claim abandoned during
- * recovery. Its checksum covers bytes {@code [8, 16)} only.
+ * A {@link #TYPE_PADDING} record fills space no event uses: the end of a segment, an abandoned claim (see
+ * {@link Padding}). Its header repeats the frame length where an event has its stream id, and its checksum covers
+ * bytes {@code [8, 24)}, that copy included:
+ * <pre>
+ *  +---------------------------------------------------------------+
+ *  |R|                    Frame Length                             |  0
+ *  +---------------------------------------------------------------+
+ *  |                 Checksum (CRC32C of [8, 24))                  |  4
+ *  +-------------------------------+-------------------------------+
+ *  |     Record Type = PADDING     |          Flags = 0            |  8
+ *  +-------------------------------+-------------------------------+
+ *  |                        Event Type = 0                         | 12
+ *  +---------------------------------------------------------------+
+ *  |                 Frame Length again (8 bytes)                  | 16
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |               anything, up to the frame length               ... 24
+ *  +---------------------------------------------------------------+
+ * </pre>
  * <p>
  * {@link #FLAG_BATCH_MORE} marks every record of a batch but the last, {@link #FLAG_BATCH_CONTINUATION} every
  * record but the first: recovery keeps a batch only if all of it is there.
@@ -69,8 +86,10 @@ public final class RecordDescriptor
     public static final int HEADER_LENGTH = 40;
     /** First byte covered by the checksum. */
     public static final int CHECKSUM_START = RECORD_TYPE_OFFSET;
+    /** Offset of a padding record's copy of its frame length. */
+    public static final int PADDING_LENGTH_OFFSET = STREAM_ID_OFFSET;
     /** End of what a padding record's checksum covers. */
-    public static final int PADDING_CHECKSUM_END = STREAM_ID_OFFSET;
+    public static final int PADDING_CHECKSUM_END = PADDING_LENGTH_OFFSET + Long.BYTES;
 
     /** An event. */
     public static final short TYPE_EVENT = 1;

@@ -35,8 +35,11 @@ public final class SegmentDescriptor
 {
     /** "VARVESEG" as a little-endian long. */
     public static final long MAGIC = 0x4745534556524156L;
-    /** Format version this build reads and writes. */
-    public static final int FORMAT_VERSION = 1;
+    /**
+     * Format version this build reads and writes. 2: a padding record repeats its frame length and its checksum
+     * covers it (version 1's did not, so one flipped bit could hide the events behind a padding).
+     */
+    public static final int FORMAT_VERSION = 2;
 
     /** Offset of the magic. */
     public static final int MAGIC_OFFSET = 0;

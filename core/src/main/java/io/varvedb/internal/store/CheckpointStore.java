@@ -4,10 +4,12 @@ import io.varvedb.CorruptStoreException;
 import io.varvedb.StoreIOException;
 import io.varvedb.StoreLockedException;
 import io.varvedb.StoreFormatException;
+import io.varvedb.VarveException;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -15,6 +17,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -115,32 +119,59 @@ public final class CheckpointStore
 
         final Path path = directory.resolve(name + SUFFIX);
         final Path temp = directory.resolve(name + SUFFIX + ".tmp");
+        // A file channel closes itself when its thread is interrupted, which would lose the checkpoint a closing
+        // processor owes: write with the interrupt put aside, and hand it back afterwards.
+        boolean interrupted = Thread.interrupted();
         try
         {
-            Files.createDirectories(directory);
-            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE,
-                StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE))
+            while (true)
             {
-                while (buffer.hasRemaining())
+                try
                 {
-                    channel.write(buffer);
+                    writeAndRename(buffer.clear(), temp, path);
+                    return;
                 }
-                channel.force(true);
+                catch (final ClosedByInterruptException ex)
+                {
+                    interrupted = true;
+                    Thread.interrupted();
+                }
+                catch (final IOException ex)
+                {
+                    throw new StoreIOException("cannot write checkpoint " + path + ": " + ex.getMessage(), ex);
+                }
             }
-            try
-            {
-                Files.move(temp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            }
-            catch (final AtomicMoveNotSupportedException ex)
-            {
-                Files.move(temp, path, StandardCopyOption.REPLACE_EXISTING);
-            }
-            forceDirectory();
         }
-        catch (final IOException ex)
+        finally
         {
-            throw new StoreIOException("cannot write checkpoint " + path + ": " + ex.getMessage(), ex);
+            if (interrupted)
+            {
+                Thread.currentThread().interrupt();
+            }
         }
+    }
+
+    private void writeAndRename(final ByteBuffer buffer, final Path temp, final Path path) throws IOException
+    {
+        Files.createDirectories(directory);
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE,
+            StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE))
+        {
+            while (buffer.hasRemaining())
+            {
+                channel.write(buffer);
+            }
+            channel.force(true);
+        }
+        try
+        {
+            Files.move(temp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+        catch (final AtomicMoveNotSupportedException ex)
+        {
+            Files.move(temp, path, StandardCopyOption.REPLACE_EXISTING);
+        }
+        forceDirectory();
     }
 
     /**
@@ -165,26 +196,74 @@ public final class CheckpointStore
     }
 
     /**
+     * @param name a processor name.
+     * @return the file holding its checkpoint.
+     */
+    public Path path(final String name)
+    {
+        checkName(name);
+        return directory.resolve(name + SUFFIX);
+    }
+
+    /**
+     * Move every checkpoint that lies beyond the end of the log back to it: after a power cut recovered a shorter
+     * log than the processors had seen, events appended from the new end must not be skipped. A checkpoint that
+     * cannot be read, or whose processor runs (in another process), is left to the processor's own check at start.
+     *
+     * @param end the end of the recovered log.
+     * @return the names of the processors moved back.
+     */
+    public List<String> pullBackTo(final long end)
+    {
+        final List<String> moved = new ArrayList<>();
+        for (final String name : names())
+        {
+            try (Hold ignored = hold(name))
+            {
+                if (read(name) > end)
+                {
+                    write(name, end);
+                    moved.add(name);
+                }
+            }
+            catch (final VarveException ex)
+            {
+                // damaged, or running elsewhere: the processor refuses a checkpoint it cannot resume from
+            }
+        }
+        return moved;
+    }
+
+    private List<String> names()
+    {
+        if (!Files.isDirectory(directory))
+        {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(directory))
+        {
+            return files.map((p) -> p.getFileName().toString())
+                .filter((n) -> n.endsWith(SUFFIX))
+                .map((n) -> n.substring(0, n.length() - SUFFIX.length()))
+                .filter((n) -> n.matches(NAME_PATTERN))
+                .sorted()
+                .toList();
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot list " + directory + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
      * @return every checkpoint, by processor name.
      */
     public Map<String, Long> list()
     {
         final Map<String, Long> checkpoints = new TreeMap<>();
-        if (!Files.isDirectory(directory))
+        for (final String name : names())
         {
-            return checkpoints;
-        }
-        try (Stream<Path> files = Files.list(directory))
-        {
-            files.map((p) -> p.getFileName().toString())
-                .filter((n) -> n.endsWith(SUFFIX))
-                .map((n) -> n.substring(0, n.length() - SUFFIX.length()))
-                .filter((n) -> n.matches(NAME_PATTERN))
-                .forEach((n) -> checkpoints.put(n, read(n)));
-        }
-        catch (final IOException ex)
-        {
-            throw new StoreIOException("cannot list " + directory + ": " + ex.getMessage(), ex);
+            checkpoints.put(name, read(name));
         }
         return checkpoints;
     }

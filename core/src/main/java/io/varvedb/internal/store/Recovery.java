@@ -3,6 +3,7 @@ package io.varvedb.internal.store;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.Padding;
 import io.varvedb.internal.log.RecordChecksum;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -363,7 +364,7 @@ public final class Recovery
             final UnsafeBuffer buffer = log.bufferFor(hole[0]);
             final int offset = log.offset(hole[0]);
             buffer.setMemory(offset, (int)hole[1], (byte)0);
-            Log.writePadding(buffer, offset, (int)hole[1]);
+            Padding.write(buffer, offset, (int)hole[1]);
             discarded++;
         }
         holes.clear();
@@ -446,8 +447,7 @@ public final class Recovery
         final int stored = buffer.getInt(offset + CHECKSUM_OFFSET);
         if (type == TYPE_PADDING)
         {
-            return frameLength % ALIGNMENT == 0 && stored == RecordChecksum.PADDING_CHECKSUM &&
-                buffer.getShort(offset + FLAGS_OFFSET) == 0 && buffer.getInt(offset + EVENT_TYPE_OFFSET) == 0;
+            return Padding.damage(buffer, offset, frameLength, room, checksum) == null;
         }
         return type == TYPE_EVENT &&
             frameLength >= HEADER_LENGTH &&

@@ -1,0 +1,176 @@
+package io.varvedb.internal.log;
+
+import io.varvedb.CorruptStoreException;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+import static io.varvedb.internal.log.RecordDescriptor.FRAME_LENGTH_OFFSET;
+import static io.varvedb.internal.log.RecordDescriptor.alignedLength;
+
+/**
+ * Tells whether a log position that came from outside (a user's argument, a checkpoint file) is where a record
+ * starts. A position inside a record would make a reader take payload bytes for a record header and serve a forged
+ * event, so every such position is checked once, before anything is read from it.
+ * <p>
+ * The only sure way to find record starts is to walk the frame lengths from a known start, and the start of each
+ * segment is one. So that a check costs a short walk, not one across a whole segment, the walks leave marks: for
+ * every {@value #MARK_SPAN}-byte span of a segment, the first record start at or after the span's start. A check
+ * walks from the nearest mark below the position, at most one span plus one record.
+ * <p>
+ * Thread safety: any thread may check. Marks are plain {@code int}s written by whichever thread walks past them; a
+ * mark is a fact about committed records that never changes, so a racing reader sees either no mark (0) or the
+ * right one, and walks the records themselves with acquire loads of their frame lengths.
+ */
+public final class RecordStarts
+{
+    /** A record starts at the position, or the position is the end of the log. */
+    public static final int RECORD_START = 0;
+    /** The position lies inside a record. */
+    public static final int INSIDE_RECORD = 1;
+    /** The position is beyond the end of the log (its tail). */
+    public static final int BEYOND_TAIL = 2;
+    /** Records before the position were still not published when the wait for them ended. */
+    public static final int NOT_YET_PUBLISHED = 3;
+
+    /** Bytes of segment per mark. */
+    public static final int MARK_SPAN = 16 * 1024;
+    private static final int MARK_SHIFT = Integer.numberOfTrailingZeros(MARK_SPAN);
+    /** How long a check waits for records being written before the position. */
+    private static final long PUBLISH_WAIT_NS = TimeUnit.SECONDS.toNanos(1);
+    private static final int SPINS = 100;
+    private static final int YIELDS = 100;
+    private static final long PARK_NS = TimeUnit.MICROSECONDS.toNanos(50);
+
+    private final Log log;
+    private final Object lock = new Object();
+    /** Per segment: mark {@code i} is 1 + the offset of the first record start at or after {@code i * MARK_SPAN}. */
+    private volatile int[][] marks = new int[0][];
+
+    /**
+     * @param log the log whose record starts this finds.
+     */
+    public RecordStarts(final Log log)
+    {
+        this.log = log;
+    }
+
+    /**
+     * @param position a log position, a multiple of {@link RecordDescriptor#ALIGNMENT}, {@code >= 0}.
+     * @return {@link #RECORD_START}, {@link #INSIDE_RECORD}, {@link #BEYOND_TAIL} or {@link #NOT_YET_PUBLISHED}.
+     * @throws CorruptStoreException if a damaged frame length is met on the way.
+     */
+    public int check(final long position)
+    {
+        final long tail = log.tail();
+        if (position > tail)
+        {
+            return BEYOND_TAIL;
+        }
+        final long segment = log.segmentOf(position);
+        final int target = (int)(position - (segment * log.segmentLength()));
+        if (target == 0)
+        {
+            return RECORD_START;
+        }
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        if (buffer == null)
+        {
+            throw new CorruptStoreException("log segment " + log.segmentPath(segment) + " is missing, though " +
+                "the log's tail " + tail + " lies beyond it");
+        }
+        final int[] segmentMarks = marksOf(segment);
+        int offset = 0;
+        for (int span = target >>> MARK_SHIFT; span > 0; span--)
+        {
+            final int mark = segmentMarks[span];
+            if (mark != 0 && mark - 1 <= target)
+            {
+                offset = mark - 1;
+                break;
+            }
+        }
+
+        final int segmentLength = log.segmentLength();
+        long deadline = 0;
+        int idles = 0;
+        while (offset < target)
+        {
+            final int at = log.offset(segment * segmentLength + offset);
+            // acquire: pairs with the release of the frame length that published the record
+            final int frameLength = buffer.getIntAcquire(at + FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0)
+            {
+                // claimed and being written, or not claimed yet though below the tail: wait for it
+                final long now = System.nanoTime();
+                if (deadline == 0)
+                {
+                    deadline = now + PUBLISH_WAIT_NS;
+                }
+                else if (now - deadline > 0)
+                {
+                    return NOT_YET_PUBLISHED;
+                }
+                idle(idles++);
+                continue;
+            }
+            final String damage = Log.frameDamage(buffer, at, frameLength, segmentLength - offset, null);
+            if (damage != null)
+            {
+                throw new CorruptStoreException(damage + " at log position " + (segment * segmentLength + offset) +
+                    " in " + log.segmentPath(segment));
+            }
+            final int next = offset + alignedLength(frameLength);
+            // every span that starts in (offset, next] has `next` as its first record start
+            final int lastSpan = Math.min(next >>> MARK_SHIFT, segmentMarks.length - 1);
+            for (int span = (offset >>> MARK_SHIFT) + 1; span <= lastSpan; span++)
+            {
+                segmentMarks[span] = next + 1;
+            }
+            offset = next;
+        }
+        return offset == target ? RECORD_START : INSIDE_RECORD;
+    }
+
+    private static void idle(final int idles)
+    {
+        if (idles < SPINS)
+        {
+            Thread.onSpinWait();
+        }
+        else if (idles < SPINS + YIELDS)
+        {
+            Thread.yield();
+        }
+        else
+        {
+            LockSupport.parkNanos(PARK_NS);
+        }
+    }
+
+    private int[] marksOf(final long segment)
+    {
+        final int[][] all = marks;
+        if (segment < all.length && all[(int)segment] != null)
+        {
+            return all[(int)segment];
+        }
+        synchronized (lock)
+        {
+            int[][] grown = marks;
+            if (segment >= grown.length)
+            {
+                grown = Arrays.copyOf(grown, (int)segment + 1);
+            }
+            if (grown[(int)segment] == null)
+            {
+                grown[(int)segment] = new int[log.segmentLength() >>> MARK_SHIFT];
+            }
+            // volatile publication: a thread that finds the array sees it whole
+            marks = grown;
+            return grown[(int)segment];
+        }
+    }
+}

@@ -1,0 +1,378 @@
+package io.varvedb;
+
+import io.varvedb.internal.log.RecordDescriptor;
+import io.varvedb.internal.log.SegmentDescriptor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.CRC32C;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * What readers do with damaged records and with positions that are not where a record starts: damage is a
+ * {@link CorruptStoreException} naming file and position, a bad position an {@link IllegalArgumentException}; never
+ * a skipped event, a forged one, or an exception of the wrong kind.
+ */
+class ReadPathDamageTest
+{
+    private static final int EVENTS = 1_101;
+
+    @TempDir
+    Path dir;
+
+    /** One event per stream, sizes varied so segment rolls leave padding at both sides of a boundary. */
+    private static List<StoreChecker.Event> populate(final Path store)
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            final Appender appender = db.appender();
+            for (int i = 0; i < EVENTS; i++)
+            {
+                appender.append(1 + i, ExpectedVersion.NO_STREAM, 1, new byte[100 + (i * 37) % 300]);
+            }
+            return StoreChecker.readAll(db);
+        }
+    }
+
+    private static VarveConfig config(final Path store, final boolean checksums)
+    {
+        return VarveConfig.builder(store).segmentSize(TestStores.SEGMENT).indexCapacity(4096).indexBlocksPerChunk(64)
+            .verifyChecksumsOnRead(checksums).build();
+    }
+
+    /** @return the first segment (after the first) that starts with a padding record: a roll's second half. */
+    private static long segmentStartingWithPadding(final Path store) throws IOException
+    {
+        for (long segment = 1; ; segment++)
+        {
+            final Path file = RecoveryTest.segmentFile(store, segment);
+            assertTrue(Files.exists(file), "no segment starts with padding");
+            final ByteBuffer header = read(file, SegmentDescriptor.HEADER_LENGTH, 16);
+            if (header.getInt(RecordDescriptor.FRAME_LENGTH_OFFSET) > 0 &&
+                header.getShort(RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_PADDING)
+            {
+                return segment;
+            }
+        }
+    }
+
+    private static ByteBuffer read(final Path file, final long offset, final int length) throws IOException
+    {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
+        {
+            final ByteBuffer bytes = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
+            channel.read(bytes, offset);
+            return bytes.flip();
+        }
+    }
+
+    static void flipBit(final Path file, final long offset, final int bit) throws IOException
+    {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE))
+        {
+            final ByteBuffer one = ByteBuffer.allocate(1);
+            channel.read(one, offset);
+            one.put(0, (byte)(one.get(0) ^ (1 << bit)));
+            channel.write(one.rewind(), offset);
+        }
+    }
+
+    private static void assertCorruptNamingFile(final Throwable thrown, final String what)
+    {
+        assertInstanceOf(CorruptStoreException.class, thrown, what + ": " + thrown);
+        assertTrue(thrown.getMessage().contains(".log") && thrown.getMessage().contains("position"),
+            what + ": " + thrown.getMessage());
+    }
+
+    /**
+     * Bit 6 of the frame length of the padding a segment roll left at the start of a segment: readers once skipped
+     * the event behind it and delivered 1,100 of 1,101 events, and a rebuild "recovered" 1,100.
+     */
+    @Test
+    void aFlippedBitInAPaddingLengthIsReportedByEveryReader() throws Exception
+    {
+        for (final boolean checksums : new boolean[] { true, false })
+        {
+            final Path store = dir.resolve("padding-" + checksums);
+            final List<StoreChecker.Event> original = populate(store);
+            assertEquals(EVENTS, original.size());
+            final long segment = segmentStartingWithPadding(store);
+            flipBit(RecoveryTest.segmentFile(store, segment), SegmentDescriptor.HEADER_LENGTH, 6);
+
+            try (VarveDB db = VarveDB.open(config(store, checksums)))
+            {
+                final List<Long> seen = new ArrayList<>();
+                assertCorruptNamingFile(assertThrows(VarveException.class,
+                    () -> db.readAll(VarveDB.START_POSITION, Integer.MAX_VALUE, (e) -> seen.add(e.streamId()))),
+                    "readAll, checksums " + checksums);
+
+                final List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+                final RunningSubscription subscription = db.subscribeToAll(VarveDB.START_POSITION, (e) -> { },
+                    SubscriptionOptions.defaults().errorHandler(failures::add));
+                final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (subscription.isRunning() && System.nanoTime() < deadline)
+                {
+                    Thread.sleep(1);
+                }
+                subscription.close();
+                assertNotNull(subscription.failure(), "the subscription stopped at the damage, reported");
+                assertCorruptNamingFile(subscription.failure().getCause(), "subscription");
+                assertEquals(1, failures.size());
+                // every event before the damage was served, and none after it
+                assertTrue(seen.size() < EVENTS);
+            }
+
+            // a rebuild of the index must refuse the log rather than recover it without the hidden event
+            ConcurrentStressTest.markDirty(store);
+            try (java.util.stream.Stream<Path> files = Files.walk(store.resolve("index")))
+            {
+                for (final Path file : files.sorted(java.util.Comparator.reverseOrder()).toList())
+                {
+                    Files.delete(file);
+                }
+            }
+            final CorruptStoreException refused = assertThrows(CorruptStoreException.class,
+                () -> VarveDB.open(config(store, checksums)).close());
+            assertTrue(refused.getMessage().contains(".log"), refused.getMessage());
+        }
+    }
+
+    /**
+     * Every single-bit flip in every padding record's header: the store serves exactly the original events, or
+     * refuses with {@link CorruptStoreException}; never fewer events without a word.
+     */
+    @Test
+    void everyBitOfEveryPaddingHeaderIsCovered() throws Exception
+    {
+        final Path template = dir.resolve("template");
+        final List<StoreChecker.Event> original = populate(template);
+        final List<Long> paddings = paddingPositions(template);
+        assertTrue(paddings.size() >= 4, "the store has paddings at segment ends and starts: " + paddings);
+        final SplittableRandom random = new SplittableRandom(7);
+        for (final long padding : paddings)
+        {
+            final Path file = RecoveryTest.segmentFile(template, padding / TestStores.SEGMENT);
+            for (int bit = 0; bit < 24 * 8; bit += 1 + random.nextInt(4))
+            {
+                // the clean store is opened, read and closed as it is; the log is never written, so flip in place
+                flipBit(file, RecoveryTest.fileOffset(padding) + bit / 8, bit % 8);
+                try (VarveDB db = VarveDB.open(config(template, random.nextBoolean())))
+                {
+                    RecoveryTest.assertEventsEqual(original, StoreChecker.readAll(db));
+                }
+                catch (final CorruptStoreException expected)
+                {
+                    assertTrue(expected.getMessage().contains(".log"), expected.getMessage());
+                }
+                flipBit(file, RecoveryTest.fileOffset(padding) + bit / 8, bit % 8);
+            }
+        }
+    }
+
+    private static List<Long> paddingPositions(final Path store) throws IOException
+    {
+        final List<Long> paddings = new ArrayList<>();
+        for (long segment = 0; Files.exists(RecoveryTest.segmentFile(store, segment)); segment++)
+        {
+            final Path file = RecoveryTest.segmentFile(store, segment);
+            final ByteBuffer bytes = read(file, 0, (int)Files.size(file));
+            int offset = SegmentDescriptor.HEADER_LENGTH;
+            while (offset < bytes.limit())
+            {
+                final int frameLength = bytes.getInt(offset);
+                if (frameLength <= 0)
+                {
+                    break;
+                }
+                if (bytes.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_PADDING)
+                {
+                    paddings.add(segment * TestStores.SEGMENT + offset - SegmentDescriptor.HEADER_LENGTH);
+                }
+                offset += RecordDescriptor.alignedLength(frameLength);
+            }
+        }
+        return paddings;
+    }
+
+    /**
+     * A flipped high bit of an event's frame length once made readAll throw IllegalArgumentException ("newLimit >
+     * capacity"), or IndexOutOfBoundsException with checksums off, where readStream said CorruptStoreException.
+     */
+    @Test
+    void aHugeFrameLengthIsDamageToReadAllAsToReadStream() throws Exception
+    {
+        for (final boolean checksums : new boolean[] { true, false })
+        {
+            for (final int bit : new int[] { 30, 24, 20 })
+            {
+                final Path store = dir.resolve("huge-" + checksums + "-" + bit);
+                final List<StoreChecker.Event> original = populate(store);
+                final StoreChecker.Event victim = original.get(5);
+                flipBit(RecoveryTest.segmentFile(store, victim.position() / TestStores.SEGMENT),
+                    RecoveryTest.fileOffset(victim.position()) + bit / 8, bit % 8);
+                try (VarveDB db = VarveDB.open(config(store, checksums)))
+                {
+                    assertCorruptNamingFile(assertThrows(VarveException.class,
+                        () -> db.readAll(VarveDB.START_POSITION, Integer.MAX_VALUE, (e) -> { })),
+                        "readAll, bit " + bit + ", checksums " + checksums);
+                    assertCorruptNamingFile(assertThrows(VarveException.class,
+                        () -> db.readStream(victim.streamId(), 1, 10, (e) -> { })),
+                        "readStream, bit " + bit + ", checksums " + checksums);
+                    final Subscription subscription = db.subscription(VarveDB.START_POSITION);
+                    assertCorruptNamingFile(assertThrows(VarveException.class,
+                        () -> subscription.poll((e) -> { }, Integer.MAX_VALUE)), "subscription poll");
+                }
+            }
+        }
+    }
+
+    /** readAll(1L << 60) and subscription(1L << 60) once threw IllegalStateException from deep inside the log. */
+    @Test
+    void aPositionBeyondTheTailIsAnArgumentError()
+    {
+        final List<StoreChecker.Event> original = populate(dir);
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final long tail = db.tailPosition();
+            for (final long position : new long[] { 1L << 60, tail + RecordDescriptor.ALIGNMENT,
+                tail + TestStores.SEGMENT, Long.MAX_VALUE - 31 })
+            {
+                final IllegalArgumentException readAll = assertThrows(IllegalArgumentException.class,
+                    () -> db.readAll(position, 10, (e) -> fail("nothing to deliver")), "readAll " + position);
+                assertTrue(readAll.getMessage().contains("beyond the end of the log"), readAll.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> db.subscription(position), "subscription");
+                assertThrows(IllegalArgumentException.class, () -> db.subscribeToAll(position, (e) -> { }));
+                assertThrows(IllegalArgumentException.class, () -> db.resetCheckpoint("p", position));
+                assertThrows(IllegalArgumentException.class,
+                    () -> db.processor("p", (e) -> { }, ProcessorOptions.defaults().startPosition(position)));
+            }
+            assertEquals(0, db.readAll(tail, 10, (e) -> fail("nothing after the tail")), "the tail itself is fine");
+            assertEquals(0, db.subscription(tail).poll((e) -> fail("nothing yet"), 10));
+            assertFalse(db.checkpoints().containsKey("p"), "nothing was written for a refused position");
+            assertEquals(original.size(), StoreChecker.readAll(db).size());
+        }
+    }
+
+    /**
+     * readAll(64), 64 inside the first record, once served its payload as an event of a stream that does not exist,
+     * and resetCheckpoint(name, 64) was accepted. Here the payload holds a perfect forgery: a whole record header
+     * with a valid checksum, at a 32-byte boundary inside the record.
+     */
+    @Test
+    void aPositionInsideARecordIsRefusedAndNothingIsForged()
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final Appender appender = db.appender();
+            // the first record's payload starts at position 40; position 64 is payload byte 24
+            final byte[] payload = new byte[200];
+            final int forged = 64 - RecordDescriptor.HEADER_LENGTH;
+            final ByteBuffer record = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
+            final int frameLength = RecordDescriptor.HEADER_LENGTH + 8;
+            record.putInt(forged + RecordDescriptor.FRAME_LENGTH_OFFSET, frameLength);
+            record.putShort(forged + RecordDescriptor.RECORD_TYPE_OFFSET, RecordDescriptor.TYPE_EVENT);
+            record.putLong(forged + RecordDescriptor.STREAM_ID_OFFSET, 666);
+            record.putLong(forged + RecordDescriptor.VERSION_OFFSET, 1);
+            final CRC32C crc = new CRC32C();
+            crc.update(payload, forged + RecordDescriptor.CHECKSUM_START, frameLength - RecordDescriptor.CHECKSUM_START);
+            record.putInt(forged + RecordDescriptor.CHECKSUM_OFFSET, (int)crc.getValue());
+            appender.append(1, ExpectedVersion.NO_STREAM, 1, payload);
+            appender.append(2, ExpectedVersion.NO_STREAM, 1, new byte[10]);
+
+            final IllegalArgumentException inside = assertThrows(IllegalArgumentException.class,
+                () -> db.readAll(64, 10, (e) -> fail("forged event delivered: stream " + e.streamId())));
+            assertTrue(inside.getMessage().contains("inside a record"), inside.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> db.subscription(64));
+            assertThrows(IllegalArgumentException.class, () -> db.subscribeToAll(64, (e) -> fail("forged")));
+            assertThrows(IllegalArgumentException.class, () -> db.resetCheckpoint("p", 64));
+            assertThrows(IllegalArgumentException.class,
+                () -> db.processor("p", (e) -> fail("forged"), ProcessorOptions.defaults().startPosition(64)));
+            assertFalse(db.checkpoints().containsKey("p"));
+            assertEquals(0, db.streamVersion(666));
+        }
+    }
+
+    /** A checkpoint file that points inside a record (damaged, or written by hand) is refused at start. */
+    @Test
+    void aCheckpointInsideARecordIsRefusedAtStart() throws IOException
+    {
+        populate(dir);
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            db.resetCheckpoint("p", VarveDB.START_POSITION);
+        }
+        // forge a valid checkpoint file for position 64 with the store's own writer
+        new io.varvedb.internal.store.CheckpointStore(dir).write("p", 64);
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final CorruptStoreException refused = assertThrows(CorruptStoreException.class,
+                () -> db.processor("p", (e) -> fail("forged")));
+            assertTrue(refused.getMessage().contains("p.ckpt") && refused.getMessage().contains("resetCheckpoint"),
+                refused.getMessage());
+            db.resetCheckpoint("p", VarveDB.START_POSITION);
+            db.processor("p", (e) -> { }).close();
+        }
+    }
+
+    /**
+     * The record-start check agrees with the log at every aligned position, whichever order the positions are
+     * asked in (the marks a check leaves must never mislead a later one).
+     */
+    @Test
+    void everyAlignedPositionIsJudgedRight() throws IOException
+    {
+        populate(dir);
+        final Set<Long> starts = new HashSet<>();
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final long tail = db.tailPosition();
+            for (long segment = 0; segment * TestStores.SEGMENT < tail; segment++)
+            {
+                final Path file = RecoveryTest.segmentFile(dir, segment);
+                final ByteBuffer bytes = read(file, 0, (int)Files.size(file));
+                int offset = SegmentDescriptor.HEADER_LENGTH;
+                while (offset < bytes.limit() && bytes.getInt(offset) > 0)
+                {
+                    starts.add(segment * TestStores.SEGMENT + offset - SegmentDescriptor.HEADER_LENGTH);
+                    offset += RecordDescriptor.alignedLength(bytes.getInt(offset));
+                }
+            }
+            starts.add(tail);
+            final List<Long> positions = new ArrayList<>();
+            for (long position = 0; position <= tail; position += RecordDescriptor.ALIGNMENT)
+            {
+                positions.add(position);
+            }
+            Collections.shuffle(positions, new java.util.Random(3));
+            for (final long position : positions)
+            {
+                boolean accepted;
+                try
+                {
+                    db.readAll(position, 1, (e) -> { });
+                    accepted = true;
+                }
+                catch (final IllegalArgumentException ex)
+                {
+                    accepted = false;
+                }
+                assertEquals(starts.contains(position), accepted, "position " + position);
+            }
+        }
+    }
+}
