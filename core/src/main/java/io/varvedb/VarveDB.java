@@ -708,6 +708,8 @@ public final class VarveDB implements AutoCloseable
      * @param fromPosition {@link #START_POSITION}, {@link #FROM_NOW}, or a record position (an event's
      *                     {@link RecordedEvent#nextPosition()}, a {@link Subscription#position()}).
      * @return the subscription; poll it from one thread.
+     * @throws IllegalArgumentException if {@code fromPosition} is not where a record starts (inside a record, or
+     *                                  beyond the end of the log).
      */
     public Subscription subscription(final long fromPosition)
     {
@@ -741,6 +743,7 @@ public final class VarveDB implements AutoCloseable
      * @param fromPosition {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
      * @param handler      receives each event on the subscription's thread.
      * @return the running subscription; close it to stop.
+     * @throws IllegalArgumentException if {@code fromPosition} is not where a record starts.
      */
     public RunningSubscription subscribeToAll(final long fromPosition, final EventHandler handler)
     {
@@ -830,6 +833,7 @@ public final class VarveDB implements AutoCloseable
      *
      * @param name     the processor, which must not be running.
      * @param position {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
+     * @throws IllegalArgumentException if {@code position} is not where a record starts; the checkpoint is unchanged.
      */
     @SuppressWarnings("try") // the hold is the point: no processor of that name may run meanwhile
     public void resetCheckpoint(final String name, final long position)
@@ -1089,8 +1093,6 @@ public final class VarveDB implements AutoCloseable
                 log.force();
                 if (!log.hasDeferredPadding())
                 {
-                    meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
-                    meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
                     index.indexedPosition(log.tail());
                     if (config.verifyIndexOnOpen())
                     {
@@ -1099,7 +1101,10 @@ public final class VarveDB implements AutoCloseable
                         index.seal();
                     }
                     index.force();
-                    // the clean mark goes last, after everything it vouches for is on disk
+                    // what the meta file vouches for is on disk before it says so: the log (forced above) below
+                    // the durable position, the index below its checkpoint, and, last, all of it with the clean mark
+                    meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
+                    meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
                     meta.buffer().putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.CLEAN);
                     meta.force();
                 }

@@ -330,6 +330,86 @@ class ReadPathDamageTest
     }
 
     /**
+     * Positions checked while two threads append across segment rolls: each appended event's position is accepted
+     * and reads that very event, 32 bytes into it is refused; the marks checks leave as they race never mislead.
+     */
+    @Test
+    void recordStartsAreJudgedRightWhileAppendsRace() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final java.util.concurrent.ConcurrentLinkedQueue<Long> appended = new java.util.concurrent.ConcurrentLinkedQueue<>();
+            final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+            final List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+            final List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 2; t++)
+            {
+                final int thread = t;
+                threads.add(new Thread(() ->
+                {
+                    try (Appender appender = db.appender())
+                    {
+                        for (int i = 0; i < 20_000; i++)
+                        {
+                            // at least 128 bytes a record: 32 bytes in is always inside it
+                            appender.append(1 + thread, ExpectedVersion.ANY, 1, new byte[90 + (i * 31) % 400]);
+                            appended.add(appender.lastPosition());
+                        }
+                    }
+                    catch (final Throwable ex)
+                    {
+                        failures.add(ex);
+                    }
+                }));
+            }
+            final int[] checked = new int[1];
+            final Thread checker = new Thread(() ->
+            {
+                final SplittableRandom random = new SplittableRandom(5);
+                final long[] seen = new long[1];
+                try
+                {
+                    while (!done.get() || !appended.isEmpty())
+                    {
+                        final Long position = appended.poll();
+                        if (position == null)
+                        {
+                            Thread.onSpinWait();
+                            continue;
+                        }
+                        if (random.nextInt(3) == 0)
+                        {
+                            continue;
+                        }
+                        seen[0] = -1;
+                        assertEquals(1, db.readAll(position, 1, (e) -> seen[0] = e.position()));
+                        assertEquals((long)position, seen[0]);
+                        final long inside = position + RecordDescriptor.ALIGNMENT;
+                        assertThrows(IllegalArgumentException.class, () -> db.readAll(inside, 1, (e) -> { }),
+                            "position " + inside);
+                        checked[0]++;
+                    }
+                }
+                catch (final Throwable ex)
+                {
+                    failures.add(ex);
+                }
+            });
+            checker.start();
+            threads.forEach(Thread::start);
+            for (final Thread thread : threads)
+            {
+                thread.join();
+            }
+            done.set(true);
+            checker.join();
+            assertEquals(List.of(), failures);
+            assertTrue(checked[0] > 1000, "checked " + checked[0]);
+            assertTrue(db.tailPosition() > 10L * TestStores.SEGMENT, "the appends crossed many segment rolls");
+        }
+    }
+
+    /**
      * The record-start check agrees with the log at every aligned position, whichever order the positions are
      * asked in (the marks a check leaves must never mislead a later one).
      */
