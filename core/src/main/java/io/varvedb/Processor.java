@@ -1,7 +1,6 @@
 package io.varvedb;
 
 import io.varvedb.internal.store.CheckpointStore;
-import org.agrona.concurrent.IdleStrategy;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -186,32 +185,14 @@ public final class Processor implements AutoCloseable
 
     private void run()
     {
-        final IdleStrategy idle = options.subscriptionOptions().newIdleStrategy();
-        final int limit = options.subscriptionOptions().fragmentLimit();
-        try
+        final SubscriptionException failed = PollingThreads.pollUntilStopped(() -> running && !closed,
+            () -> poll(options.subscriptionOptions().fragmentLimit()),
+            options.subscriptionOptions().newIdleStrategy(), subscription::position);
+        if (failed != null)
         {
-            while (running && !closed)
-            {
-                idle.idle(poll(limit));
-            }
+            fail(failed);
         }
-        catch (final StoreClosedException ex)
-        {
-            // closed: by close(), or the store closing
-        }
-        catch (final SubscriptionException ex)
-        {
-            fail(ex);
-        }
-        catch (final Throwable ex)
-        {
-            // never die silently: a damaged record, a bug or an Error stops the processor where it is, reported
-            fail(new SubscriptionException(subscription.position(), ex));
-        }
-        finally
-        {
-            running = false;
-        }
+        running = false;
     }
 
     private void fail(final SubscriptionException ex)
@@ -299,7 +280,7 @@ public final class Processor implements AutoCloseable
         {
             if (runner != Thread.currentThread())
             {
-                joinUninterruptibly(runner);
+                PollingThreads.joinUninterruptibly(runner);
             }
             // waits for a poll in progress on another thread; taken at once by a handler closing its own processor
             synchronized (pollLock)
@@ -344,27 +325,6 @@ public final class Processor implements AutoCloseable
         if (interrupted)
         {
             current.interrupt();
-        }
-    }
-
-    private static void joinUninterruptibly(final Thread thread)
-    {
-        boolean interrupted = false;
-        while (thread.isAlive())
-        {
-            try
-            {
-                thread.join();
-            }
-            catch (final InterruptedException ex)
-            {
-                // the name must stay held while the handler runs: an interrupt does not cut the wait short
-                interrupted = true;
-            }
-        }
-        if (interrupted)
-        {
-            Thread.currentThread().interrupt();
         }
     }
 }

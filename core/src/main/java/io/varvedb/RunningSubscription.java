@@ -39,34 +39,17 @@ public final class RunningSubscription implements AutoCloseable
 
     private void run()
     {
-        long count = 0;
-        try
+        final SubscriptionException failed = PollingThreads.pollUntilStopped(() -> running, () ->
         {
-            while (running)
-            {
-                final int work = subscription.poll(handler, fragmentLimit);
-                count += work;
-                delivered = count;
-                idleStrategy.idle(work);
-            }
-        }
-        catch (final StoreClosedException ex)
+            final int work = subscription.poll(handler, fragmentLimit);
+            delivered += work;
+            return work;
+        }, idleStrategy, subscription::position);
+        if (failed != null)
         {
-            // closed: by close(), or the store closing
+            fail(failed);
         }
-        catch (final SubscriptionException ex)
-        {
-            fail(ex);
-        }
-        catch (final Throwable ex)
-        {
-            // never die silently: a damaged record, a bug or an Error stops the subscription where it is, reported
-            fail(new SubscriptionException(subscription.position(), ex));
-        }
-        finally
-        {
-            running = false;
-        }
+        running = false;
     }
 
     private void fail(final SubscriptionException ex)
@@ -113,22 +96,7 @@ public final class RunningSubscription implements AutoCloseable
         subscription.close();
         if (Thread.currentThread() != thread)
         {
-            boolean interrupted = false;
-            while (thread.isAlive())
-            {
-                try
-                {
-                    thread.join();
-                }
-                catch (final InterruptedException ex)
-                {
-                    interrupted = true;
-                }
-            }
-            if (interrupted)
-            {
-                Thread.currentThread().interrupt();
-            }
+            PollingThreads.joinUninterruptibly(thread);
         }
         db.untrack(this);
     }

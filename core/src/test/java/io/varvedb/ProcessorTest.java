@@ -23,6 +23,34 @@ class ProcessorTest
     @TempDir
     Path dir;
 
+    /** A handler that counts its calls and blocks in each until released. */
+    private static final class BlockingHandler implements EventHandler
+    {
+        final CountDownLatch inHandler = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+        final AtomicInteger handled = new AtomicInteger();
+
+        @Override
+        public void onEvent(final RecordedEvent event)
+        {
+            handled.incrementAndGet();
+            inHandler.countDown();
+            try
+            {
+                release.await();
+            }
+            catch (final InterruptedException ex)
+            {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        void awaitInHandler() throws InterruptedException
+        {
+            assertTrue(inHandler.await(30, TimeUnit.SECONDS), "the handler was called");
+        }
+    }
+
     /** A thread whose failure the test sees. */
     private static Thread closer(final Runnable close, final List<Throwable> failures)
     {
@@ -37,17 +65,6 @@ class ProcessorTest
         for (int i = 0; i < count; i++)
         {
             appender.append(1 + i % 5, ExpectedVersion.ANY, 1, new byte[24]);
-        }
-    }
-
-    private static void await(final java.util.function.BooleanSupplier condition, final String what)
-        throws InterruptedException
-    {
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!condition.getAsBoolean())
-        {
-            assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-            Thread.sleep(1);
         }
     }
 
@@ -113,23 +130,9 @@ class ProcessorTest
         try (VarveDB db = VarveDB.open(TestStores.small(dir)))
         {
             append(db, 3);
-            final CountDownLatch inHandler = new CountDownLatch(1);
-            final CountDownLatch release = new CountDownLatch(1);
-            final AtomicInteger handled = new AtomicInteger();
-            final Processor first = db.processor("slow", (e) ->
-            {
-                handled.incrementAndGet();
-                inHandler.countDown();
-                try
-                {
-                    release.await();
-                }
-                catch (final InterruptedException ex)
-                {
-                    Thread.currentThread().interrupt();
-                }
-            }).start();
-            assertTrue(inHandler.await(30, TimeUnit.SECONDS));
+            final BlockingHandler handler = new BlockingHandler();
+            final Processor first = db.processor("slow", handler).start();
+            handler.awaitInHandler();
 
             final List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
             final Thread closer = closer(first::close, failures);
@@ -144,11 +147,11 @@ class ProcessorTest
             assertThrows(StoreLockedException.class, () -> db.processor("slow", (e) -> { }),
                 "a second processor of the name while the first's handler runs");
 
-            release.countDown();
+            handler.release.countDown();
             closer.join(TimeUnit.SECONDS.toMillis(30));
             assertFalse(closer.isAlive());
             assertEquals(List.of(), failures, "close() failed");
-            assertEquals(1, handled.get(), "no event delivered after close() was called");
+            assertEquals(1, handler.handled.get(), "no event delivered after close() was called");
             assertFalse(first.isRunning());
             final long second = StoreChecker.readAll(db).get(1).position();
             assertEquals(second, first.checkpointedPosition(), "the handler returned: its event is done");
@@ -196,37 +199,23 @@ class ProcessorTest
         try (VarveDB db = VarveDB.open(TestStores.small(dir)))
         {
             append(db, 20);
-            final CountDownLatch inHandler = new CountDownLatch(1);
-            final CountDownLatch release = new CountDownLatch(1);
-            final AtomicInteger handled = new AtomicInteger();
-            final Processor processor = db.processor("polled", (e) ->
-            {
-                handled.incrementAndGet();
-                inHandler.countDown();
-                try
-                {
-                    release.await();
-                }
-                catch (final InterruptedException ex)
-                {
-                    Thread.currentThread().interrupt();
-                }
-            });
+            final BlockingHandler handler = new BlockingHandler();
+            final Processor processor = db.processor("polled", handler);
             final Thread poller = new Thread(() -> processor.poll(100), "poller");
             poller.start();
-            assertTrue(inHandler.await(30, TimeUnit.SECONDS));
+            handler.awaitInHandler();
             final List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
             final Thread closer = closer(processor::close, failures);
             closer.start();
             closer.join(300);
             assertTrue(closer.isAlive(), "close() returned while a poll's handler still ran");
             assertThrows(StoreLockedException.class, () -> db.processor("polled", (e) -> { }));
-            release.countDown();
+            handler.release.countDown();
             closer.join(TimeUnit.SECONDS.toMillis(30));
             poller.join(TimeUnit.SECONDS.toMillis(30));
             assertFalse(closer.isAlive());
             assertEquals(List.of(), failures, "close() failed");
-            assertEquals(1, handled.get(), "the poll delivered nothing after close() was called");
+            assertEquals(1, handler.handled.get(), "the poll delivered nothing after close() was called");
             assertThrows(StoreClosedException.class, () -> processor.poll(10));
         }
     }
@@ -253,7 +242,7 @@ class ProcessorTest
                     checkpointAtClose.set(db.checkpoints().get("self-closing"));
                 }
             }, ProcessorOptions.defaults().checkpointEveryEvents(1)).start();
-            await(() -> !holder[0].isRunning(), "the processor thread to end");
+            SubscriptionTest.await(() -> !holder[0].isRunning(), "the processor thread to end");
             Thread.sleep(50);
             assertEquals(10, seen.size(), "no event after the one during which close() was called");
             assertEquals(checkpointAtClose.get(), (long)db.checkpoints().get("self-closing"),
@@ -288,7 +277,7 @@ class ProcessorTest
                 }
             });
             created.countDown();
-            await(() -> !holder[0].isRunning(), "the subscription thread to end");
+            SubscriptionTest.await(() -> !holder[0].isRunning(), "the subscription thread to end");
             Thread.sleep(50);
             assertEquals(10, seen.get());
             assertNull(holder[0].failure());
@@ -301,34 +290,20 @@ class ProcessorTest
         try (VarveDB db = VarveDB.open(TestStores.small(dir)))
         {
             append(db, 3);
-            final CountDownLatch inHandler = new CountDownLatch(1);
-            final CountDownLatch release = new CountDownLatch(1);
-            final AtomicInteger handled = new AtomicInteger();
-            final RunningSubscription subscription = db.subscribeToAll(VarveDB.START_POSITION, (e) ->
-            {
-                handled.incrementAndGet();
-                inHandler.countDown();
-                try
-                {
-                    release.await();
-                }
-                catch (final InterruptedException ex)
-                {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            assertTrue(inHandler.await(30, TimeUnit.SECONDS));
+            final BlockingHandler handler = new BlockingHandler();
+            final RunningSubscription subscription = db.subscribeToAll(VarveDB.START_POSITION, handler);
+            handler.awaitInHandler();
             final List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
             final Thread closer = closer(subscription::close, failures);
             closer.start();
             closer.interrupt();
             closer.join(300);
             assertTrue(closer.isAlive(), "close() returned while the handler still ran");
-            release.countDown();
+            handler.release.countDown();
             closer.join(TimeUnit.SECONDS.toMillis(30));
             assertFalse(closer.isAlive());
             assertEquals(List.of(), failures, "close() failed");
-            assertEquals(1, handled.get());
+            assertEquals(1, handler.handled.get());
         }
     }
 

@@ -19,7 +19,7 @@ class SubscriptionTest
     @TempDir
     Path dir;
 
-    private static void await(final java.util.function.BooleanSupplier condition, final String what)
+    static void await(final java.util.function.BooleanSupplier condition, final String what)
         throws InterruptedException
     {
         final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);

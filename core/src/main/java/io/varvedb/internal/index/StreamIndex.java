@@ -5,11 +5,14 @@ import io.varvedb.StreamIndexFullException;
 import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.io.MappedFile;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 import static io.varvedb.internal.index.BlockDescriptor.BLOCK_LENGTH;
 import static io.varvedb.internal.index.BlockDescriptor.CHUNK_HEADER_LENGTH;
@@ -279,7 +282,11 @@ public final class StreamIndex
     }
 
     /** How long a creator waits for creations in flight that hold the last reservations. */
-    private static final long RESERVATION_WAIT_NS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
+    private static final long RESERVATION_WAIT_NS = TimeUnit.SECONDS.toNanos(1);
+    private static final int SPINS = 100;
+    private static final int YIELDS = 100;
+    private static final long PARK_MIN_NS = TimeUnit.MICROSECONDS.toNanos(1);
+    private static final long PARK_MAX_NS = TimeUnit.MICROSECONDS.toNanos(100);
 
     /**
      * Take one of the capacity's reservations for a stream that is not in the table.
@@ -295,7 +302,7 @@ public final class StreamIndex
     private boolean reserve(final long streamId)
     {
         long deadline = 0;
-        int waits = 0;
+        IdleStrategy idle = null;
         while (true)
         {
             final long reserved = table.getLongVolatile(STREAMS_RESERVED_OFFSET);
@@ -331,14 +338,11 @@ public final class StreamIndex
                     " (" + (reserved - created) + " creations still in flight)"));
             }
             // creations in flight settle within a few probes, unless their thread was descheduled
-            if (++waits < 100)
+            if (idle == null)
             {
-                Thread.onSpinWait();
+                idle = new BackoffIdleStrategy(SPINS, YIELDS, PARK_MIN_NS, PARK_MAX_NS);
             }
-            else
-            {
-                Thread.yield();
-            }
+            idle.idle();
         }
     }
 

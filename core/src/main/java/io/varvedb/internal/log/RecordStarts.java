@@ -1,11 +1,12 @@
 package io.varvedb.internal.log;
 
 import io.varvedb.CorruptStoreException;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 
 import static io.varvedb.internal.log.RecordDescriptor.FRAME_LENGTH_OFFSET;
 import static io.varvedb.internal.log.RecordDescriptor.alignedLength;
@@ -42,7 +43,8 @@ public final class RecordStarts
     private static final long PUBLISH_WAIT_NS = TimeUnit.SECONDS.toNanos(1);
     private static final int SPINS = 100;
     private static final int YIELDS = 100;
-    private static final long PARK_NS = TimeUnit.MICROSECONDS.toNanos(50);
+    private static final long PARK_MIN_NS = TimeUnit.MICROSECONDS.toNanos(1);
+    private static final long PARK_MAX_NS = TimeUnit.MICROSECONDS.toNanos(100);
 
     private final Log log;
     private final Object lock = new Object();
@@ -95,7 +97,7 @@ public final class RecordStarts
 
         final int segmentLength = log.segmentLength();
         long deadline = 0;
-        int idles = 0;
+        IdleStrategy idle = null;
         while (offset < target)
         {
             final int at = log.offset(segment * segmentLength + offset);
@@ -105,15 +107,17 @@ public final class RecordStarts
             {
                 // claimed and being written, or not claimed yet though below the tail: wait for it
                 final long now = System.nanoTime();
-                if (deadline == 0)
+                if (idle == null)
                 {
+                    // allocated only when a check must wait, which an append in progress makes rare
+                    idle = new BackoffIdleStrategy(SPINS, YIELDS, PARK_MIN_NS, PARK_MAX_NS);
                     deadline = now + PUBLISH_WAIT_NS;
                 }
                 else if (now - deadline > 0)
                 {
                     return NOT_YET_PUBLISHED;
                 }
-                idle(idles++);
+                idle.idle();
                 continue;
             }
             final String damage = Log.frameDamage(buffer, at, frameLength, segmentLength - offset, null);
@@ -132,22 +136,6 @@ public final class RecordStarts
             offset = next;
         }
         return offset == target ? RECORD_START : INSIDE_RECORD;
-    }
-
-    private static void idle(final int idles)
-    {
-        if (idles < SPINS)
-        {
-            Thread.onSpinWait();
-        }
-        else if (idles < SPINS + YIELDS)
-        {
-            Thread.yield();
-        }
-        else
-        {
-            LockSupport.parkNanos(PARK_NS);
-        }
     }
 
     private int[] marksOf(final long segment)

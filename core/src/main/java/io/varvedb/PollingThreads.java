@@ -1,0 +1,79 @@
+package io.varvedb;
+
+import org.agrona.concurrent.IdleStrategy;
+
+import java.util.function.BooleanSupplier;
+import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
+
+/**
+ * What {@link RunningSubscription} and {@link Processor} threads share: the duty cycle, and how they end.
+ */
+final class PollingThreads
+{
+    private PollingThreads()
+    {
+    }
+
+    /**
+     * Poll until stopped or failed. No thread of ours dies silently: whatever it throws, an {@link Error} included,
+     * comes back as the failure to report.
+     *
+     * @param running  false once the consumer is closed.
+     * @param poll     one poll; its result is the work done.
+     * @param idle     between polls.
+     * @param position where the consumer stands, for a failure not tied to an event.
+     * @return the failure that stopped the thread, or null if it was closed (or the store was).
+     */
+    static SubscriptionException pollUntilStopped(
+        final BooleanSupplier running, final IntSupplier poll, final IdleStrategy idle, final LongSupplier position)
+    {
+        try
+        {
+            while (running.getAsBoolean())
+            {
+                idle.idle(poll.getAsInt());
+            }
+            return null;
+        }
+        catch (final StoreClosedException ex)
+        {
+            return null;
+        }
+        catch (final SubscriptionException ex)
+        {
+            return ex;
+        }
+        catch (final Throwable ex)
+        {
+            // a damaged record, a bug or an Error stops the consumer where it is, reported
+            return new SubscriptionException(position.getAsLong(), ex);
+        }
+    }
+
+    /**
+     * Wait for a consumer's thread to end, however long its handler takes: whoever closes a consumer must not
+     * release what the handler still uses (a processor's name). An interrupt is kept for afterwards.
+     *
+     * @param thread the consumer's thread.
+     */
+    static void joinUninterruptibly(final Thread thread)
+    {
+        boolean interrupted = false;
+        while (thread.isAlive())
+        {
+            try
+            {
+                thread.join();
+            }
+            catch (final InterruptedException ex)
+            {
+                interrupted = true;
+            }
+        }
+        if (interrupted)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
