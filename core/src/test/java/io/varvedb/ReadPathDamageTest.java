@@ -153,11 +153,12 @@ class ReadPathDamageTest
     }
 
     /**
-     * Every single-bit flip in every padding record's header: the store serves exactly the original events, or
-     * refuses with {@link CorruptStoreException}; never fewer events without a word.
+     * Single-bit flips all over every padding record's header (the frame length, checksum, type, flags and the
+     * length's copy; about one bit in six, a different sample per padding): the store serves exactly the original
+     * events, or refuses with {@link CorruptStoreException}; never fewer events without a word.
      */
     @Test
-    void everyBitOfEveryPaddingHeaderIsCovered() throws Exception
+    void bitFlipsAllOverEveryPaddingHeaderAreReportedNeverSkipped() throws Exception
     {
         final Path template = dir.resolve("template");
         final List<StoreChecker.Event> original = populate(template);
@@ -167,7 +168,7 @@ class ReadPathDamageTest
         for (final long padding : paddings)
         {
             final Path file = RecoveryTest.segmentFile(template, padding / TestStores.SEGMENT);
-            for (int bit = 0; bit < 24 * 8; bit += 1 + random.nextInt(4))
+            for (int bit = random.nextInt(4); bit < 24 * 8; bit += 1 + random.nextInt(10))
             {
                 // the clean store is opened, read and closed as it is; the log is never written, so flip in place
                 flipBit(file, RecoveryTest.fileOffset(padding) + bit / 8, bit % 8);
