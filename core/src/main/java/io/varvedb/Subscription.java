@@ -60,11 +60,19 @@ public final class Subscription implements AutoCloseable
             throw new StoreClosedException("this subscription is closed");
         }
         this.handler = handler;
+        delivered = 0;
         try
         {
-            return streamId == 0 ?
-                db.readAllFrom(position, fragmentLimit, forwarder) :
+            if (streamId == 0)
+            {
+                db.readAllFrom(position, fragmentLimit, forwarder);
+            }
+            else
+            {
                 db.readStream(streamId, nextVersion, fragmentLimit, forwarder);
+            }
+            // counted here, not by the read: after a close() during the poll the read goes on without delivering
+            return delivered;
         }
         catch (final SubscriptionException ex)
         {
@@ -88,6 +96,7 @@ public final class Subscription implements AutoCloseable
 
     private long failedStreamId;
     private long failedVersion;
+    private int delivered;
 
     private void forward(final RecordedEvent event)
     {
@@ -104,6 +113,7 @@ public final class Subscription implements AutoCloseable
         failedPosition = -1;
         position = event.nextPosition();
         nextVersion = event.version() + 1;
+        delivered++;
     }
 
     /**

@@ -280,6 +280,7 @@ public final class VarveDB implements AutoCloseable
                 // counted) are not left to shrink the capacity
                 index.settleReservations();
                 metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
+                metaBuffer.putIntVolatile(MetaDescriptor.WRITER_DURABILITY_OFFSET, config.durability().ordinal() + 1);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
                 this.flusher = new Flusher(log, metaBuffer, committedAtOpen,
                     config.durability() == Durability.GROUP_COMMIT ?
@@ -646,6 +647,9 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
+    /** An answer that depends on an append still in progress: not the caller's mistake. */
+    private static final String UNDECIDED = " cannot be checked yet: ";
+
     /**
      * @return null if a record starts at {@code position} (or the log ends there), else why not.
      */
@@ -661,7 +665,9 @@ public final class VarveDB implements AutoCloseable
             case RecordStarts.INSIDE_RECORD -> position + " lies inside a record, not at its start; use a position " +
                 "this store gave: START_POSITION, FROM_NOW, RecordedEvent.nextPosition(), Subscription.position()";
             case RecordStarts.BEYOND_TAIL -> position + " is beyond the end of the log (" + log.tail() + ")";
-            default -> position + " lies beyond records that are still being written";
+            default -> throw new IllegalStateException("log position " + position + UNDECIDED + "an append " +
+                "before it has claimed its space but not written it for a second (an appender stalled or killed " +
+                "mid-append); try again");
         };
     }
 
@@ -886,12 +892,17 @@ public final class VarveDB implements AutoCloseable
      */
     long checkpointablePosition(final long position, final boolean last)
     {
-        if (readOnly || config.durability() == Durability.OS)
+        final UnsafeBuffer metaBuffer = meta.buffer();
+        // a read-only process follows the mode of the writer, which it records in the meta file
+        final int writerMode = metaBuffer.getIntVolatile(MetaDescriptor.WRITER_DURABILITY_OFFSET);
+        final boolean durableMode = readOnly ?
+            writerMode == Durability.SYNC.ordinal() + 1 || writerMode == Durability.GROUP_COMMIT.ordinal() + 1 :
+            config.durability() != Durability.OS;
+        if (!durableMode)
         {
             return position;
         }
-        final UnsafeBuffer metaBuffer = meta.buffer();
-        if (last && metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET) < position)
+        if (!readOnly && last && metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET) < position)
         {
             // a processor closes before the store does (close() closes them first), so the flusher is there
             flusher.forceUpTo(position);
@@ -908,7 +919,16 @@ public final class VarveDB implements AutoCloseable
     {
         final long tail = log.tail();
         final long segment = log.segmentOf(tail);
-        return log.publishedEnd(segment == 0 ? 0 : (segment - 1) * config.segmentSize(), tail);
+        final long edge = log.publishedEnd(segment == 0 ? 0 : (segment - 1) * config.segmentSize(), tail);
+        // everything below committedAtOpen was whole when the store was opened: a walk that stops short of it met
+        // a damaged frame, and a start there would skip or forge events
+        if (edge < Math.min(committedAtOpen, tail))
+        {
+            throw new CorruptStoreException("the log's records end at position " + edge + " in " +
+                log.segmentPath(log.segmentOf(edge)) + ", below " + committedAtOpen + " where every record was " +
+                "committed when the store was opened: a damaged frame (" + directory + ")");
+        }
+        return edge;
     }
 
     private <T extends AutoCloseable> T track(final T consumer)

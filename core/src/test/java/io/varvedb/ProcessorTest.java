@@ -284,6 +284,72 @@ class ProcessorTest
         }
     }
 
+    /** poll() and delivered() count what the handler got, not what the read went over after a close(). */
+    @Test
+    void pollCountsOnlyWhatWasDelivered() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            append(db, 50);
+            final Subscription subscription = db.subscription(VarveDB.START_POSITION);
+            final AtomicInteger calls = new AtomicInteger();
+            assertEquals(1, subscription.poll((e) ->
+            {
+                calls.incrementAndGet();
+                subscription.close();
+            }, 100));
+            assertEquals(1, calls.get());
+
+            final Subscription stream = db.streamSubscription(1, 1);
+            assertEquals(1, stream.poll((e) -> stream.close(), 100));
+
+            final AtomicInteger handled = new AtomicInteger();
+            final RunningSubscription[] holder = new RunningSubscription[1];
+            final CountDownLatch created = new CountDownLatch(1);
+            holder[0] = db.subscribeToAll(VarveDB.START_POSITION, (e) ->
+            {
+                try
+                {
+                    created.await();
+                }
+                catch (final InterruptedException ex)
+                {
+                    Thread.currentThread().interrupt();
+                }
+                handled.incrementAndGet();
+                holder[0].close();
+            });
+            created.countDown();
+            SubscriptionTest.await(() -> !holder[0].isRunning(), "the subscription thread to end");
+            holder[0].close();
+            assertEquals(1, handled.get());
+            assertEquals(1, holder[0].delivered());
+        }
+    }
+
+    /** A read-only follower's processor follows the writer's durable mode, which the meta file records. */
+    @Test
+    void aFollowersCheckpointNeverPassesTheWritersDurablePosition()
+    {
+        final VarveConfig config = VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(64)
+            .durability(Durability.GROUP_COMMIT).flushIntervalMicros(TimeUnit.HOURS.toMicros(1)).build();
+        try (VarveDB db = VarveDB.open(config); VarveDB follower = VarveDB.openReadOnly(dir))
+        {
+            append(db, 20);
+            assertTrue(db.durablePosition() < db.tailPosition());
+            try (Processor processor = follower.processor("follower", (e) -> { }))
+            {
+                while (processor.poll(10) > 0)
+                {
+                    processor.checkpoint();
+                }
+                assertEquals(db.tailPosition(), processor.position());
+                assertTrue(processor.checkpointedPosition() <= follower.durablePosition(),
+                    "checkpoint " + processor.checkpointedPosition() + ", durable " + follower.durablePosition());
+            }
+        }
+    }
+
     @Test
     void aRunningSubscriptionCloseWaitsForItsHandler() throws Exception
     {

@@ -308,6 +308,114 @@ class ReadPathDamageTest
         }
     }
 
+    /**
+     * One flipped bit made the last record's frame length run past the tail: FROM_NOW then resolved beyond the
+     * tail, and the events appended next were skipped by the subscription and the processor started from now.
+     */
+    @Test
+    void fromNowNeverStartsBeyondADamagedFrame() throws IOException
+    {
+        final long last;
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final Appender appender = db.appender();
+            for (int i = 0; i < 10; i++)
+            {
+                appender.append(1 + i % 2, ExpectedVersion.ANY, 1, new byte[24]);
+            }
+            last = appender.lastPosition();
+        }
+        flipBit(RecoveryTest.segmentFile(dir, 0), RecoveryTest.fileOffset(last) + 1, 2);
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            assertCorruptNamingFile(assertThrows(VarveException.class, () -> db.subscription(VarveDB.FROM_NOW)),
+                "subscription(FROM_NOW)");
+            assertCorruptNamingFile(assertThrows(VarveException.class, () -> db.processor("from-now", (e) -> { },
+                ProcessorOptions.defaults().startPosition(VarveDB.FROM_NOW))), "processor FROM_NOW");
+            assertFalse(db.checkpoints().containsKey("from-now"), "no checkpoint beyond the tail was written");
+        }
+    }
+
+    /**
+     * An append whose codec is still encoding holds the space before another thread's published event: the
+     * other event's position is a record start all the same, and is accepted at once, not refused after a wait.
+     */
+    @Test
+    void aPositionBehindAnAppendInProgressIsAccepted() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final java.util.concurrent.CountDownLatch encoding = new java.util.concurrent.CountDownLatch(1);
+            final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            final Codec<String> slow = new Codec<>()
+            {
+                @Override
+                public int maxEncodedLength(final String value)
+                {
+                    return 200;
+                }
+
+                @Override
+                public int encode(final String value, final org.agrona.MutableDirectBuffer buffer, final int max)
+                {
+                    encoding.countDown();
+                    try
+                    {
+                        release.await();
+                    }
+                    catch (final InterruptedException ex)
+                    {
+                        Thread.currentThread().interrupt();
+                    }
+                    return buffer.putStringWithoutLengthAscii(0, value);
+                }
+
+                @Override
+                public String decode(final org.agrona.DirectBuffer buffer, final int offset, final int length)
+                {
+                    return buffer.getStringWithoutLengthAscii(offset, length);
+                }
+            };
+            final Thread stalled = new Thread(() ->
+            {
+                try (Appender appender = db.appender())
+                {
+                    appender.append(1, ExpectedVersion.ANY, 1, "slow", slow);
+                }
+            });
+            stalled.start();
+            try
+            {
+                assertTrue(encoding.await(30, TimeUnit.SECONDS));
+                final long mine;
+                try (Appender appender = db.appender())
+                {
+                    appender.append(2, ExpectedVersion.ANY, 1, new byte[10]);
+                    mine = appender.lastPosition();
+                }
+                assertTrue(mine > 0, "the stalled append holds the space before it");
+                final long started = System.nanoTime();
+                final long[] seen = { -1 };
+                assertEquals(1, db.readAll(mine, 10, (e) -> seen[0] = e.position()));
+                assertEquals(mine, seen[0]);
+                assertEquals(mine, db.subscription(mine).position());
+                db.resetCheckpoint("p", mine);
+                assertEquals(mine, (long)db.checkpoints().get("p"));
+                assertThrows(IllegalArgumentException.class, () -> db.readAll(mine + 32, 1, (e) -> { }),
+                    "inside a record behind the append in progress");
+                assertTrue(System.nanoTime() - started < TimeUnit.MILLISECONDS.toNanos(900),
+                    "answered without waiting for the stalled append");
+            }
+            finally
+            {
+                // a failed assertion must not leave the append stalled: close() would wait for it forever
+                release.countDown();
+                stalled.join();
+            }
+            assertEquals(2, StoreChecker.readAll(db).size());
+        }
+    }
+
     /** A checkpoint file that points inside a record (damaged, or written by hand) is refused at start. */
     @Test
     void aCheckpointInsideARecordIsRefusedAtStart() throws IOException

@@ -245,10 +245,13 @@ public final class Log
                 break;
             }
             // acquire: pairs with the release of the frame length that publishes the record
-            final int frameLength = buffer.getIntAcquire(offset(position) + FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0 || frameLength > nextSegmentStart(position) - position)
+            final int offset = offset(position);
+            final int frameLength = buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0 || frameDamage(buffer, offset, frameLength,
+                (int)(Math.min(nextSegmentStart(position), bound) - position), null) != null)
             {
-                // not published yet; or a damaged length, which this walk never passes (readers report it)
+                // not published yet; or a damaged frame, or one running past the bound, which this walk never
+                // passes (readers report it)
                 break;
             }
             position += alignedLength(frameLength);

@@ -8,8 +8,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 
-import static io.varvedb.internal.log.RecordDescriptor.FRAME_LENGTH_OFFSET;
-import static io.varvedb.internal.log.RecordDescriptor.alignedLength;
+import static io.varvedb.internal.log.RecordDescriptor.*;
 
 /**
  * Tells whether a log position that came from outside (a user's argument, a checkpoint file) is where a record
@@ -33,7 +32,7 @@ public final class RecordStarts
     public static final int INSIDE_RECORD = 1;
     /** The position is beyond the end of the log (its tail). */
     public static final int BEYOND_TAIL = 2;
-    /** Records before the position were still not published when the wait for them ended. */
+    /** A record before the position was claimed, but its length still not written when the wait for it ended. */
     public static final int NOT_YET_PUBLISHED = 3;
 
     /** Bytes of segment per mark. */
@@ -62,7 +61,8 @@ public final class RecordStarts
     /**
      * @param position a log position, a multiple of {@link RecordDescriptor#ALIGNMENT}, {@code >= 0}.
      * @return {@link #RECORD_START}, {@link #INSIDE_RECORD}, {@link #BEYOND_TAIL} or {@link #NOT_YET_PUBLISHED}.
-     * @throws CorruptStoreException if a damaged frame length is met on the way.
+     * @throws CorruptStoreException if a damaged record lies between the nearest known record start and the
+     *                               position (so that the answer would otherwise be wrong).
      */
     public int check(final long position)
     {
@@ -84,28 +84,62 @@ public final class RecordStarts
                 "the log's tail " + tail + " lies beyond it");
         }
         final int[] segmentMarks = marksOf(segment);
-        int offset = 0;
+        int from = 0;
         for (int span = target >>> MARK_SHIFT; span > 0; span--)
         {
             final int mark = segmentMarks[span];
             if (mark != 0 && mark - 1 <= target)
             {
-                offset = mark - 1;
+                from = mark - 1;
                 break;
             }
         }
+        final int verdict = walk(buffer, segment, from, target, tail, segmentMarks, null);
+        if (verdict == INSIDE_RECORD)
+        {
+            // Rare, and the caller is about to be told its position is wrong: make sure no damaged record led the
+            // walk astray, from the segment's start and with every checksum verified.
+            walk(buffer, segment, 0, target, tail, null, new RecordChecksum());
+        }
+        return verdict;
+    }
 
+    /**
+     * Walk record starts from {@code from} until {@code target} is reached or passed.
+     *
+     * @param marks    marks to leave on the way, or null.
+     * @param checksum verify every record's checksum with it, or null to check framing only.
+     */
+    private int walk(
+        final UnsafeBuffer buffer, final long segment, final int from, final int target, final long tail,
+        final int[] marks, final RecordChecksum checksum)
+    {
         final int segmentLength = log.segmentLength();
+        final long base = segment * segmentLength;
+        final int room = (int)Math.min(segmentLength, tail - base);
         long deadline = 0;
         IdleStrategy idle = null;
+        int offset = from;
         while (offset < target)
         {
-            final int at = log.offset(segment * segmentLength + offset);
-            // acquire: pairs with the release of the frame length that published the record
+            final int at = log.offset(base + offset);
+            // acquire: pairs with the release of the frame length that published the record, or of the negative
+            // length an appender writes as soon as it has claimed the space
             final int frameLength = buffer.getIntAcquire(at + FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0)
+            final int length;
+            if (frameLength < 0)
             {
-                // claimed and being written, or not claimed yet though below the tail: wait for it
+                // claimed and being written: its extent is known, its content not yet, and no position a user was
+                // given lies inside it
+                length = -frameLength;
+                if (length > room - offset)
+                {
+                    throw damaged("the claim of " + length + " bytes runs past the end of the log", base + offset);
+                }
+            }
+            else if (frameLength == 0)
+            {
+                // claimed an instant ago, its length not written yet: wait for it
                 final long now = System.nanoTime();
                 if (idle == null)
                 {
@@ -120,22 +154,40 @@ public final class RecordStarts
                 idle.idle();
                 continue;
             }
-            final String damage = Log.frameDamage(buffer, at, frameLength, segmentLength - offset, null);
-            if (damage != null)
+            else
             {
-                throw new CorruptStoreException(damage + " at log position " + (segment * segmentLength + offset) +
-                    " in " + log.segmentPath(segment));
+                length = frameLength;
+                final String damage = Log.frameDamage(buffer, at, frameLength, room - offset, checksum);
+                if (damage != null)
+                {
+                    throw damaged(damage, base + offset);
+                }
+                if (checksum != null && buffer.getShort(at + RECORD_TYPE_OFFSET) == TYPE_EVENT &&
+                    buffer.getInt(at + CHECKSUM_OFFSET) !=
+                    checksum.compute(buffer, at + CHECKSUM_START, frameLength - CHECKSUM_START))
+                {
+                    throw damaged("checksum mismatch", base + offset);
+                }
             }
-            final int next = offset + alignedLength(frameLength);
-            // every span that starts in (offset, next] has `next` as its first record start
-            final int lastSpan = Math.min(next >>> MARK_SHIFT, segmentMarks.length - 1);
-            for (int span = (offset >>> MARK_SHIFT) + 1; span <= lastSpan; span++)
+            final int next = offset + alignedLength(length);
+            if (marks != null)
             {
-                segmentMarks[span] = next + 1;
+                // every span that starts in (offset, next] may start its walks at `next`, a record start
+                final int lastSpan = Math.min(next >>> MARK_SHIFT, marks.length - 1);
+                for (int span = (offset >>> MARK_SHIFT) + 1; span <= lastSpan; span++)
+                {
+                    marks[span] = next + 1;
+                }
             }
             offset = next;
         }
         return offset == target ? RECORD_START : INSIDE_RECORD;
+    }
+
+    private CorruptStoreException damaged(final String what, final long position)
+    {
+        return new CorruptStoreException(what + ", at log position " + position + " in " +
+            log.segmentPath(log.segmentOf(position)));
     }
 
     private int[] marksOf(final long segment)

@@ -41,7 +41,10 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |  reserved, written 0 (format 1 builds before 2026-11-26 set 1  | 280
  *  |  when the index image of the checkpoint was forced)            |
  *  +---------------------------------------------------------------+
- *  |                     reserved, zero                           ... 284
+ *  |  Writer Durability: the last writer's mode, ordinal + 1 (0 for | 284
+ *  |  none recorded), so read-only processes know it too            |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 288
  *  +---------------------------------------------------------------+
  * </pre>
  * The index checkpoint is trusted by recovery only within the same boot of the machine: a killed process leaves
@@ -83,6 +86,8 @@ public final class MetaDescriptor
     public static final int BOOT_ID_OFFSET = 272;
     /** Offset of a reserved word, written 0 (once a checkpoint-forced flag; no longer read). */
     public static final int CHECKPOINT_FORCED_OFFSET = 280;
+    /** Offset of the writer's durability mode: {@code Durability.ordinal() + 1}, or 0 when none is recorded. */
+    public static final int WRITER_DURABILITY_OFFSET = 284;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 
