@@ -583,7 +583,8 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    private int scanAll(final ReadContext context, final long fromPosition, final int maxCount, final EventHandler handler)
+    private int scanAll(
+        final ReadContext context, final long fromPosition, final int maxCount, final EventHandler handler)
     {
         final RecordedEvent event = context.event();
         long position = fromPosition;

@@ -17,8 +17,9 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * <p>
  * The only sure way to find record starts is to walk the frame lengths from a known start, and the start of each
  * segment is one. So that a check costs a short walk, not one across a whole segment, the walks leave marks: for
- * every {@value #MARK_SPAN}-byte span of a segment, the first record start at or after the span's start. A check
- * walks from the nearest mark below the position, at most one span plus one record.
+ * every {@value #MARK_SPAN}-byte span of a segment, a record start at or after the span's start (the first one a
+ * walk met; a walk steps over a claim still being written as a whole, and the claim's end is a record start for
+ * good). A check walks from the nearest mark at or below the position: about one span.
  * <p>
  * Thread safety: any thread may check. Marks are plain {@code int}s written by whichever thread walks past them; a
  * mark is a fact about committed records that never changes, so a racing reader sees either no mark (0) or the
@@ -47,7 +48,7 @@ public final class RecordStarts
 
     private final Log log;
     private final Object lock = new Object();
-    /** Per segment: mark {@code i} is 1 + the offset of the first record start at or after {@code i * MARK_SPAN}. */
+    /** Per segment: mark {@code i} is 0 (none yet), or 1 + the offset of a record start at or after span i. */
     private volatile int[][] marks = new int[0][];
 
     /**
