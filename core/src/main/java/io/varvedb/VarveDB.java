@@ -611,19 +611,26 @@ public final class VarveDB implements AutoCloseable
                     }
                     break;
                 }
-                final String damage = Log.frameDamage(buffer, offset, frameLength,
-                    (int)(log.nextSegmentStart(position) - position), verifyChecksums ? context.checksum : null);
-                if (damage != null)
-                {
-                    throw new CorruptStoreException(damage + ", at log position " + position + " in " +
-                        log.segmentPath(log.segmentOf(position)));
-                }
-                if (buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_EVENT)
+                // the framing checks of Log.frameDamage, inlined on this hot loop for the common case, an event
+                // the buffer maps the segment's header and data: what is left of it is what is left of the segment
+                final int room = buffer.capacity() - offset;
+                if (buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_EVENT &&
+                    frameLength >= RecordDescriptor.HEADER_LENGTH && frameLength <= room)
                 {
                     checkRecord(context, buffer, offset, frameLength, position);
                     event.wrap(buffer, offset, frameLength, position);
                     handler.onEvent(event);
                     count++;
+                }
+                else
+                {
+                    final String damage = Log.frameDamage(buffer, offset, frameLength, room,
+                        verifyChecksums ? context.checksum : null);
+                    if (damage != null)
+                    {
+                        throw new CorruptStoreException(damage + ", at log position " + position + " in " +
+                            log.segmentPath(log.segmentOf(position)));
+                    }
                 }
                 position += RecordDescriptor.alignedLength(frameLength);
             }

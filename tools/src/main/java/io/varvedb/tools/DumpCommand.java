@@ -218,9 +218,11 @@ public final class DumpCommand implements Callable<Integer>
             bytes.writeHexDumpDescription("frame length " + frameLength + " (header 40 + payload " + payloadLength +
                 "), published last");
             bytes.writeInt(frameLength);
-            bytes.writeHexDumpDescription("CRC32C of bytes 8.." + frameLength);
-            bytes.writeInt(file.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET));
             final short type = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
+            final boolean padding = type == RecordDescriptor.TYPE_PADDING;
+            bytes.writeHexDumpDescription("CRC32C of bytes 8.." +
+                (padding ? RecordDescriptor.PADDING_CHECKSUM_END : frameLength));
+            bytes.writeInt(file.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET));
             final short flags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
             bytes.writeHexDumpDescription("record type " + type + (type == RecordDescriptor.TYPE_EVENT ? " (event)" :
                 type == RecordDescriptor.TYPE_PADDING ? " (padding)" : " (unknown)") + ", flags " + flags);
@@ -230,7 +232,8 @@ public final class DumpCommand implements Callable<Integer>
             bytes.writeHexDumpDescription("event type " + eventType);
             bytes.writeInt(eventType);
             final long streamId = file.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET);
-            bytes.writeHexDumpDescription("stream id " + streamId);
+            bytes.writeHexDumpDescription(padding ? "frame length again " + streamId + " (a padding repeats it)" :
+                "stream id " + streamId);
             bytes.writeLong(streamId);
             final long version = file.getLong(offset + RecordDescriptor.VERSION_OFFSET);
             bytes.writeHexDumpDescription("version " + version);
