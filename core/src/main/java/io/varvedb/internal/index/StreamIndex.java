@@ -407,6 +407,14 @@ public final class StreamIndex
     }
 
     /**
+     * @return streams in the index plus creations in flight: never below the streams that hold a slot.
+     */
+    public long reservedCount()
+    {
+        return table.getLongVolatile(STREAMS_RESERVED_OFFSET);
+    }
+
+    /**
      * @return most streams the index accepts.
      */
     public int capacity()
