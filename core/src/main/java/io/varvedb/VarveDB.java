@@ -546,6 +546,8 @@ public final class VarveDB implements AutoCloseable
      * @return events delivered.
      * @throws IllegalArgumentException if {@code fromPosition} is not where a record starts: negative, not a
      *                                  multiple of 32, inside a record, or beyond the end of the log.
+     * @throws IllegalStateException    in the rare case the answer depends on an append before the position that
+     *                                  claimed its space and stalled for a second without writing its length.
      * @throws CorruptStoreException    if a damaged record is met (naming its file and position).
      */
     public int readAll(final long fromPosition, final int maxCount, final EventHandler handler)
