@@ -31,6 +31,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -125,6 +126,7 @@ public final class VarveDB implements AutoCloseable
 
         FileChannel channel = null;
         FileLock fileLock = null;
+        boolean creating = false;
         MappedFile metaFile = null;
         Path lockKey = null;
         try
@@ -159,6 +161,7 @@ public final class VarveDB implements AutoCloseable
                 if (!Files.exists(metaPath))
                 {
                     refuseForeignDirectory(directory);
+                    creating = true;
                     MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
                         buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()), true,
                         requested.forceObserver());
@@ -308,6 +311,12 @@ public final class VarveDB implements AutoCloseable
         }
         catch (final RuntimeException | IOException ex)
         {
+            if (creating)
+            {
+                // a store that could not be created whole (a full disk, say) must not leave a meta file whose
+                // shape every later open would have to take: remove what this open made, under the lock
+                deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY);
+            }
             releaseQuietly(fileLock, channel);
             if (lockKey != null)
             {
@@ -626,8 +635,9 @@ public final class VarveDB implements AutoCloseable
                 }
                 else
                 {
-                    final String damage = Log.frameDamage(buffer, offset, frameLength, room,
-                        verifyChecksums ? context.checksum : null);
+                    // a padding's checksum is checked even with checksums off: 16 bytes, once per padding, and what
+                    // readers skip by
+                    final String damage = Log.frameDamage(buffer, offset, frameLength, room, context.checksum);
                     if (damage != null)
                     {
                         throw new CorruptStoreException(damage + ", at log position " + position + " in " +
@@ -1317,6 +1327,29 @@ public final class VarveDB implements AutoCloseable
             for (final Path file : files.toList())
             {
                 Files.delete(file);
+            }
+        }
+    }
+
+    private static void deleteQuietly(final Path directory, final String... names)
+    {
+        for (final String name : names)
+        {
+            final Path path = directory.resolve(name);
+            if (!Files.exists(path))
+            {
+                continue;
+            }
+            try (Stream<Path> files = Files.walk(path))
+            {
+                for (final Path file : files.sorted(Comparator.reverseOrder()).toList())
+                {
+                    Files.deleteIfExists(file);
+                }
+            }
+            catch (final IOException | RuntimeException ignore)
+            {
+                // the open is failing already: its own exception says why
             }
         }
     }

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,6 +22,33 @@ class ResourceFaultTest
     private VarveConfig config(final Path store)
     {
         return VarveConfig.builder(store).segmentSize(64 * 1024).indexCapacity(64).indexBlocksPerChunk(16).build();
+    }
+
+    /**
+     * A new store the disk has no room for is refused, and leaves no varve.meta behind whose shape every later
+     * open would have to take: the same directory then opens with a shape that fits.
+     */
+    @Test
+    void aStoreThatCannotBeCreatedLeavesNothingBehind() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("tiny"), "8m"))
+        {
+            final Path store = fs.path().resolve("store");
+            final StoreIOException full = assertThrows(StoreIOException.class, () -> VarveDB.open(
+                VarveConfig.builder(store).segmentSize(64 * 1024).indexCapacity(1 << 24).build()));
+            assertTrue(full.getMessage().contains("No space left on device"), full.getMessage());
+            try (java.util.stream.Stream<Path> left = Files.list(store))
+            {
+                assertEquals(List.of(), left.map((p) -> p.getFileName().toString())
+                    .filter((n) -> !n.equals("varve.lock")).toList(), "nothing of the failed store is left");
+            }
+            try (VarveDB db = VarveDB.open(config(store)))
+            {
+                assertEquals(64, db.config().indexCapacity(), "the shape asked for now, not the failed one");
+                db.appender().append(1, ExpectedVersion.NO_STREAM, 1, new byte[8]);
+            }
+        }
     }
 
     @Test
