@@ -260,16 +260,17 @@ public final class Log
     }
 
     /**
-     * The framing checks every reader makes before it trusts a committed record's frame length: it must fit in its
-     * segment, an event must hold a whole header, and a padding must be sound ({@link Padding#damage}).
+     * The checks every reader makes before it trusts a committed record's frame length: it must fit in its segment,
+     * an event must hold a whole header, and a padding must be sound ({@link Padding#damage}); with a checksum, the
+     * record's checksum must match too.
      *
      * @param buffer      the segment.
      * @param offset      of the record in the buffer.
      * @param frameLength the record's frame length, positive.
      * @param room        bytes from the record to the end of its segment.
-     * @param checksum    verifies a padding's checksum; null to check framing only. An event's checksum is the
-     *                    caller's to check: it costs a pass over the payload.
-     * @return null if the framing is sound, else what is wrong.
+     * @param checksum    verifies the record's checksum (an event's costs a pass over its payload); null to check
+     *                    the framing only.
+     * @return null if the record is sound, else what is wrong.
      */
     public static String frameDamage(
         final UnsafeBuffer buffer, final int offset, final int frameLength, final int room,
@@ -283,8 +284,13 @@ public final class Log
         final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
         if (type == TYPE_EVENT)
         {
-            return frameLength < HEADER_LENGTH ?
-                "damaged frame length " + frameLength + ": shorter than an event's header" : null;
+            if (frameLength < HEADER_LENGTH)
+            {
+                return "damaged frame length " + frameLength + ": shorter than an event's header";
+            }
+            return checksum == null || buffer.getInt(offset + CHECKSUM_OFFSET) ==
+                checksum.compute(buffer, offset + CHECKSUM_START, frameLength - CHECKSUM_START) ?
+                null : "checksum mismatch";
         }
         if (type == TYPE_PADDING)
         {

@@ -8,7 +8,8 @@ import org.agrona.concurrent.UnsafeBuffer;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 
-import static io.varvedb.internal.log.RecordDescriptor.*;
+import static io.varvedb.internal.log.RecordDescriptor.FRAME_LENGTH_OFFSET;
+import static io.varvedb.internal.log.RecordDescriptor.alignedLength;
 
 /**
  * Tells whether a log position that came from outside (a user's argument, a checkpoint file) is where a record
@@ -162,12 +163,6 @@ public final class RecordStarts
                 if (damage != null)
                 {
                     throw damaged(damage, base + offset);
-                }
-                if (checksum != null && buffer.getShort(at + RECORD_TYPE_OFFSET) == TYPE_EVENT &&
-                    buffer.getInt(at + CHECKSUM_OFFSET) !=
-                    checksum.compute(buffer, at + CHECKSUM_START, frameLength - CHECKSUM_START))
-                {
-                    throw damaged("checksum mismatch", base + offset);
                 }
             }
             final int next = offset + alignedLength(length);

@@ -439,21 +439,10 @@ public final class Recovery
     public static boolean isValid(
         final RecordChecksum checksum, final UnsafeBuffer buffer, final int offset, final int frameLength, final int room)
     {
-        if (alignedLength(frameLength) > room || frameLength < PADDING_CHECKSUM_END)
-        {
-            return false;
-        }
-        final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
-        final int stored = buffer.getInt(offset + CHECKSUM_OFFSET);
-        if (type == TYPE_PADDING)
-        {
-            return Padding.damage(buffer, offset, frameLength, room, checksum) == null;
-        }
-        return type == TYPE_EVENT &&
-            frameLength >= HEADER_LENGTH &&
-            buffer.getLong(offset + STREAM_ID_OFFSET) > 0 &&
-            buffer.getLong(offset + VERSION_OFFSET) > 0 &&
-            stored == checksum.compute(buffer, offset + CHECKSUM_START, frameLength - CHECKSUM_START);
+        // the readers' checks, checksums included; what recovery adds is that an event names a stream and version
+        return Log.frameDamage(buffer, offset, frameLength, room, checksum) == null &&
+            (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_PADDING ||
+            buffer.getLong(offset + STREAM_ID_OFFSET) > 0 && buffer.getLong(offset + VERSION_OFFSET) > 0);
     }
 
     private void checkNoSegmentAfter(final long missing)
