@@ -35,19 +35,25 @@ class ProcessorTest
         {
             handled.incrementAndGet();
             inHandler.countDown();
-            try
-            {
-                release.await();
-            }
-            catch (final InterruptedException ex)
-            {
-                Thread.currentThread().interrupt();
-            }
+            awaitKeepingInterrupt(release);
         }
 
         void awaitInHandler() throws InterruptedException
         {
             assertTrue(inHandler.await(30, TimeUnit.SECONDS), "the handler was called");
+        }
+    }
+
+    /** Wait in a handler, which may not throw InterruptedException: an interrupt is kept for its thread. */
+    private static void awaitKeepingInterrupt(final CountDownLatch latch)
+    {
+        try
+        {
+            latch.await();
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -241,7 +247,9 @@ class ProcessorTest
                     holder[0].close();
                     checkpointAtClose.set(db.checkpoints().get("self-closing"));
                 }
-            }, ProcessorOptions.defaults().checkpointEveryEvents(1)).start();
+            }, ProcessorOptions.defaults().checkpointEveryEvents(1));
+            // started only once the handler can see it: it closes the processor through holder[0]
+            holder[0].start();
             SubscriptionTest.await(() -> !holder[0].isRunning(), "the processor thread to end");
             Thread.sleep(50);
             assertEquals(10, seen.size(), "no event after the one during which close() was called");
@@ -263,14 +271,7 @@ class ProcessorTest
             final CountDownLatch created = new CountDownLatch(1);
             holder[0] = db.subscribeToAll(VarveDB.START_POSITION, (e) ->
             {
-                try
-                {
-                    created.await();
-                }
-                catch (final InterruptedException ex)
-                {
-                    Thread.currentThread().interrupt();
-                }
+                awaitKeepingInterrupt(created);
                 if (seen.incrementAndGet() == 10)
                 {
                     holder[0].close();
@@ -308,14 +309,7 @@ class ProcessorTest
             final CountDownLatch created = new CountDownLatch(1);
             holder[0] = db.subscribeToAll(VarveDB.START_POSITION, (e) ->
             {
-                try
-                {
-                    created.await();
-                }
-                catch (final InterruptedException ex)
-                {
-                    Thread.currentThread().interrupt();
-                }
+                awaitKeepingInterrupt(created);
                 handled.incrementAndGet();
                 holder[0].close();
             });
