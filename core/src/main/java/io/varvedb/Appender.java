@@ -17,11 +17,14 @@ import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
 import static io.varvedb.internal.index.StreamIndexDescriptor.isPending;
 import static io.varvedb.internal.index.StreamIndexDescriptor.pendingState;
+import static io.varvedb.internal.index.BlockDescriptor.ordinalOf;
 import static io.varvedb.internal.log.RecordDescriptor.*;
 
 /**
  * Appends events. Get one per thread from {@link VarveDB#appender()}; it is cheap, reusable, and confined to one
- * thread at a time (using it from two threads at once fails fast with {@link IllegalStateException}).
+ * thread at a time (using it from two threads at once fails fast with {@link IllegalStateException}, before the
+ * second thread touches anything of the first one's append). {@link #close()} it when done; one dropped without
+ * that is collected by the garbage collector, as the store holds it only weakly.
  * <p>
  * Every append carries an expected version. The protocol for one event:
  * <ol>
@@ -31,6 +34,12 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  *   <li>the record is written, checksummed, and published by a release store of its length;</li>
  *   <li>its position goes into the stream's block, and a release store commits {@code version + 1}.</li>
  * </ol>
+ * A stream without events is the exception: its first append claims and writes its record, and takes an index
+ * block and a reservation of {@code indexCapacity}, before one CAS creates the stream at version 0 and takes it.
+ * Whatever can fail (the codec, a new segment, a new index chunk, a full index) thus fails before the stream
+ * exists, and leaves no slot behind; an appender that loses that CAS to another turns its record into padding and
+ * decides again.
+ * <p>
  * Appenders to different streams never wait for one another. Appenders to the same stream serialise on the
  * pending bit for the few tens of nanoseconds of steps 2-4, which is what keeps each stream's events in the log
  * in version order and makes {@link VarveDB#streamVersion} never run ahead of what a reader can read.
@@ -40,8 +49,8 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  *   <li>An appender paused there (descheduled, a safepoint) delays only later appends to <em>its</em> stream,
  *   which spin and then yield, and readers of the global log, which stop before its unpublished record and
  *   find it on their next read. No other stream waits.</li>
- *   <li>An exception there (no disk for a new segment or index chunk, a failing codec) gives the stream back
- *   unchanged: the state returns to the old version and any claimed space becomes padding.</li>
+ *   <li>Any exception there (a failing codec, a payload buffer that throws, an {@link Error}) gives the stream
+ *   back unchanged: the state returns to the old version and the claimed space becomes padding.</li>
  *   <li>A crash there leaves the slot pending on disk and the claimed space a hole or a record with a negative
  *   length. Recovery rebuilds the index from the log, where the unfinished record does not count, and turns
  *   the hole into padding if whole records follow it. Because the stream was held, no later event of that
@@ -52,6 +61,11 @@ public final class Appender implements AutoCloseable
 {
     /** {@link #tryAppend} result: the stream was not at the expected version; see {@link #lastActualVersion()}. */
     public static final long CONFLICT = -1;
+
+    /** {@link #acquire} result: the stream has no events, nothing is held. */
+    private static final long FRESH = 0;
+    private static final int NO_SLOT = -1;
+    private static final byte[] NO_BYTES = new byte[0];
 
     private static final int IDLE = 0;
     private static final int BUSY = 1;
@@ -80,8 +94,8 @@ public final class Appender implements AutoCloseable
     private final StreamIndex index;
     private final EpochNanoClock clock;
     private final int maxEventSize;
-    private final UnsafeBuffer arrayView = new UnsafeBuffer(new byte[0]);
-    private final UnsafeBuffer codecView = new UnsafeBuffer(new byte[0]);
+    private final UnsafeBuffer arrayView = new UnsafeBuffer(NO_BYTES);
+    private final UnsafeBuffer codecView = new UnsafeBuffer(NO_BYTES);
     private final RecordChecksum crc = new RecordChecksum();
     @SuppressWarnings("unused")
     private volatile int guard;
@@ -92,6 +106,11 @@ public final class Appender implements AutoCloseable
     private long lastPosition = -1;
     private long lastActualVersion;
     private int reservedSlot;
+    private long[] spareBlocks = new long[1];
+    private int spareBlockCount;
+    private boolean holdsReservation;
+    /** This appender's entry in its store's registry, which holds it weakly. */
+    io.varvedb.internal.util.WeakRegistry.Entry<Appender> registration;
 
     Appender(
         final VarveDB db,
@@ -152,8 +171,29 @@ public final class Appender implements AutoCloseable
     public long append(final long streamId, final ExpectedVersion expected, final int eventType, final byte[] payload)
     {
         requirePayload(payload);
-        arrayView.wrap(payload);
-        return append(streamId, expected, eventType, arrayView, 0, payload.length);
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        checkSize(payload.length);
+        final long result;
+        final long actual;
+        enter();
+        try
+        {
+            // the array view is this appender's state: wrapped only under the guard, and let go before leaving
+            arrayView.wrap(payload);
+            result = appendOne(streamId, expectedVersion, eventType, arrayView, 0, payload.length);
+            actual = lastActualVersion;
+        }
+        finally
+        {
+            arrayView.wrap(NO_BYTES);
+            exit();
+        }
+        if (result == CONFLICT)
+        {
+            throw new ConcurrencyConflictException(streamId, expectedVersion, actual);
+        }
+        return result;
     }
 
     /**
@@ -224,36 +264,10 @@ public final class Appender implements AutoCloseable
         requirePayload(payload);
         checkRange(payload, offset, length);
         checkSize(length);
-        final int frameLength = frameLength(length);
-        final int alignedLength = alignedLength(frameLength);
-
         enter();
         try
         {
-            final long version = reserve(streamId, expectedVersion);
-            if (version == CONFLICT)
-            {
-                return CONFLICT;
-            }
-            final int slot = reservedSlot;
-
-            final long position = claim(slot, streamId, version, version, alignedLength);
-            final UnsafeBuffer buffer = log.bufferFor(position);
-            final int recordOffset = log.offset(position);
-
-            // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
-            buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
-            writeHeader(buffer, recordOffset, (short)0, eventType, streamId, version, clock.nanoTime());
-            buffer.putBytes(recordOffset + HEADER_LENGTH, payload, offset, length);
-            publish(buffer, recordOffset, frameLength);
-
-            commit(slot, version, position);
-            lastPosition = position;
-            if (sync)
-            {
-                flusher.forceUpTo(position + alignedLength);
-            }
-            return version;
+            return appendOne(streamId, expectedVersion, eventType, payload, offset, length);
         }
         finally
         {
@@ -287,58 +301,10 @@ public final class Appender implements AutoCloseable
             throw new IllegalArgumentException("codec returned a negative maxEncodedLength: " + maxLength);
         }
         checkSize(maxLength);
-        final int claimedLength = alignedLength(frameLength(maxLength));
-
         enter();
         try
         {
-            final long version = reserve(streamId, expectedVersion);
-            if (version == CONFLICT)
-            {
-                return CONFLICT;
-            }
-            final int slot = reservedSlot;
-
-            final long position = claim(slot, streamId, version, version, claimedLength);
-            final UnsafeBuffer buffer = log.bufferFor(position);
-            final int recordOffset = log.offset(position);
-            buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(maxLength));
-
-            final int length;
-            try
-            {
-                codecView.wrap(buffer, recordOffset + HEADER_LENGTH, maxLength);
-                length = codec.encode(event, codecView, maxLength);
-                if (length < 0 || length > maxLength)
-                {
-                    throw new IllegalStateException("codec " + codec.getClass().getName() + " wrote " + length +
-                        " bytes, outside [0, " + maxLength + "]");
-                }
-            }
-            catch (final RuntimeException | Error ex)
-            {
-                // the claimed space can't be taken back: turn it into padding and leave the stream unchanged
-                Padding.write(buffer, recordOffset, claimedLength);
-                index.releaseState(slot, committedState(version - 1));
-                throw ex;
-            }
-
-            final int frameLength = frameLength(length);
-            final int usedLength = alignedLength(frameLength);
-            if (usedLength < claimedLength)
-            {
-                Padding.write(buffer, recordOffset + usedLength, claimedLength - usedLength);
-            }
-            writeHeader(buffer, recordOffset, (short)0, eventType, streamId, version, clock.nanoTime());
-            publish(buffer, recordOffset, frameLength);
-
-            commit(slot, version, position);
-            lastPosition = position;
-            if (sync)
-            {
-                flusher.forceUpTo(position + claimedLength);
-            }
-            return version;
+            return appendTyped(streamId, expectedVersion, eventType, event, codec, maxLength);
         }
         finally
         {
@@ -363,70 +329,10 @@ public final class Appender implements AutoCloseable
         {
             throw new IllegalArgumentException("an empty batch cannot be appended");
         }
-        long totalLength = 0;
-        for (int i = 0; i < count; i++)
-        {
-            checkSize(batch.payloadLength(i));
-            totalLength += alignedLength(frameLength(batch.payloadLength(i)));
-        }
-        if (totalLength > log.maxClaimLength())
-        {
-            throw new EventTooLargeException("a batch of " + count + " events takes " + totalLength +
-                " bytes of log, more than one claim may (" + log.maxClaimLength() + ", half a segment)");
-        }
-
         enter();
         try
         {
-            final long firstVersion = reserve(streamId, expectedVersion);
-            if (firstVersion == CONFLICT)
-            {
-                return CONFLICT;
-            }
-            final int slot = reservedSlot;
-            final long lastVersion = firstVersion + count - 1;
-
-            final long position = claim(slot, streamId, firstVersion, lastVersion, (int)totalLength);
-            final UnsafeBuffer buffer = log.bufferFor(position);
-            final int start = log.offset(position);
-            final long timestamp = clock.nanoTime();
-            final int[] offsets = batchOffsets(count);
-
-            int recordOffset = start;
-            for (int i = 0; i < count; i++)
-            {
-                offsets[i] = recordOffset;
-                final int length = batch.payloadLength(i);
-                final int frameLength = frameLength(length);
-                short flags = i < count - 1 ? FLAG_BATCH_MORE : 0;
-                if (i > 0)
-                {
-                    flags |= FLAG_BATCH_CONTINUATION;
-                }
-                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
-                writeHeader(buffer, recordOffset, flags, batch.eventType(i), streamId, firstVersion + i, timestamp);
-                buffer.putBytes(recordOffset + HEADER_LENGTH, batch.data(), batch.payloadOffset(i), length);
-                recordOffset += alignedLength(frameLength);
-            }
-
-            // Publish the last record first and the first record last: a reader of the log stops at the
-            // first record until it is published, and then finds the rest of the batch already there.
-            for (int i = count - 1; i >= 0; i--)
-            {
-                publish(buffer, offsets[i], frameLength(batch.payloadLength(i)));
-            }
-
-            for (int i = 0; i < count; i++)
-            {
-                index.putPosition(slot, firstVersion + i, position + (offsets[i] - start));
-            }
-            index.releaseState(slot, committedState(lastVersion));
-            lastPosition = position + (offsets[count - 1] - start);
-            if (sync)
-            {
-                flusher.forceUpTo(position + totalLength);
-            }
-            return lastVersion;
+            return writeBatch(streamId, expectedVersion, batch, count);
         }
         finally
         {
@@ -435,14 +341,15 @@ public final class Appender implements AutoCloseable
     }
 
     private int[] scratchOffsets = new int[16];
+    private int[] scratchLengths = new int[16];
 
-    private int[] batchOffsets(final int count)
+    private void ensureBatchScratch(final int count)
     {
         if (scratchOffsets.length < count)
         {
             scratchOffsets = new int[Math.max(count, scratchOffsets.length * 2)];
+            scratchLengths = new int[scratchOffsets.length];
         }
-        return scratchOffsets;
     }
 
     /**
@@ -504,51 +411,328 @@ public final class Appender implements AutoCloseable
     public void close()
     {
         closeGuard();
+        if (spareBlockCount > 0)
+        {
+            // blocks taken for a new stream another appender then created: the next new stream may have them
+            index.giveBack(spareBlocks, spareBlockCount);
+            spareBlockCount = 0;
+        }
         db.release(this);
     }
 
     // ---------------------------------------------------------------------------------------------- internals
 
+    private long appendOne(
+        final long streamId,
+        final long expectedVersion,
+        final int eventType,
+        final DirectBuffer payload,
+        final int offset,
+        final int length)
+    {
+        final int frameLength = frameLength(length);
+        final int alignedLength = alignedLength(frameLength);
+        while (true)
+        {
+            final long version = acquire(streamId, expectedVersion);
+            if (version == CONFLICT)
+            {
+                return CONFLICT;
+            }
+            final boolean fresh = version == FRESH;
+            final long eventVersion = fresh ? 1 : version;
+            final int heldSlot = fresh ? NO_SLOT : reservedSlot;
+            final long position = fresh ?
+                claimFresh(streamId, 1, alignedLength) : claim(heldSlot, streamId, version, version, alignedLength);
+            final UnsafeBuffer buffer = log.bufferFor(position);
+            final int recordOffset = log.offset(position);
+
+            final int slot;
+            try
+            {
+                // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
+                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
+                writeHeader(buffer, recordOffset, (short)0, eventType, streamId, eventVersion, clock.nanoTime());
+                buffer.putBytes(recordOffset + HEADER_LENGTH, payload, offset, length);
+                slot = fresh ? createStream(streamId) : heldSlot;
+            }
+            catch (final Throwable ex)
+            {
+                abandon(buffer, recordOffset, alignedLength, heldSlot, eventVersion);
+                throw ex;
+            }
+            if (slot == NO_SLOT)
+            {
+                // another appender wrote the stream's first event meanwhile: ours goes, and we decide again
+                Padding.write(buffer, recordOffset, alignedLength);
+                continue;
+            }
+            if (fresh)
+            {
+                linkFreshBlocks(slot, streamId, eventVersion);
+            }
+            publish(buffer, recordOffset, frameLength);
+
+            commit(slot, eventVersion, position);
+            lastPosition = position;
+            if (sync)
+            {
+                flusher.forceUpTo(position + alignedLength);
+            }
+            return eventVersion;
+        }
+    }
+
+    private <T> long appendTyped(
+        final long streamId,
+        final long expectedVersion,
+        final int eventType,
+        final T event,
+        final Codec<T> codec,
+        final int maxLength)
+    {
+        final int claimedLength = alignedLength(frameLength(maxLength));
+        while (true)
+        {
+            final long version = acquire(streamId, expectedVersion);
+            if (version == CONFLICT)
+            {
+                return CONFLICT;
+            }
+            final boolean fresh = version == FRESH;
+            final long eventVersion = fresh ? 1 : version;
+            final int heldSlot = fresh ? NO_SLOT : reservedSlot;
+            final long position = fresh ?
+                claimFresh(streamId, 1, claimedLength) : claim(heldSlot, streamId, version, version, claimedLength);
+            final UnsafeBuffer buffer = log.bufferFor(position);
+            final int recordOffset = log.offset(position);
+
+            final int frameLength;
+            final int slot;
+            try
+            {
+                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(maxLength));
+                codecView.wrap(buffer, recordOffset + HEADER_LENGTH, maxLength);
+                final int length = codec.encode(event, codecView, maxLength);
+                if (length < 0 || length > maxLength)
+                {
+                    throw new IllegalStateException("codec " + codec.getClass().getName() + " wrote " + length +
+                        " bytes, outside [0, " + maxLength + "]");
+                }
+                frameLength = frameLength(length);
+                writeHeader(buffer, recordOffset, (short)0, eventType, streamId, eventVersion, clock.nanoTime());
+                slot = fresh ? createStream(streamId) : heldSlot;
+            }
+            catch (final Throwable ex)
+            {
+                abandon(buffer, recordOffset, claimedLength, heldSlot, eventVersion);
+                throw ex;
+            }
+            if (slot == NO_SLOT)
+            {
+                Padding.write(buffer, recordOffset, claimedLength);
+                continue;
+            }
+            final int usedLength = alignedLength(frameLength);
+            if (usedLength < claimedLength)
+            {
+                Padding.write(buffer, recordOffset + usedLength, claimedLength - usedLength);
+            }
+            if (fresh)
+            {
+                linkFreshBlocks(slot, streamId, eventVersion);
+            }
+            publish(buffer, recordOffset, frameLength);
+
+            commit(slot, eventVersion, position);
+            lastPosition = position;
+            if (sync)
+            {
+                flusher.forceUpTo(position + claimedLength);
+            }
+            return eventVersion;
+        }
+    }
+
+    private long writeBatch(final long streamId, final long expectedVersion, final EventBatch batch, final int count)
+    {
+        // lengths are read once: what is claimed is what is written, even if the batch changes meanwhile
+        ensureBatchScratch(count);
+        final int[] offsets = scratchOffsets;
+        final int[] lengths = scratchLengths;
+        long totalLength = 0;
+        for (int i = 0; i < count; i++)
+        {
+            final int length = batch.payloadLength(i);
+            checkSize(length);
+            lengths[i] = length;
+            offsets[i] = (int)Math.min(totalLength, Integer.MAX_VALUE);
+            totalLength += alignedLength(frameLength(length));
+        }
+        if (totalLength > log.maxClaimLength())
+        {
+            throw new EventTooLargeException("a batch of " + count + " events takes " + totalLength +
+                " bytes of log, more than one claim may (" + log.maxClaimLength() + ", half a segment)");
+        }
+        final int claimLength = (int)totalLength;
+
+        while (true)
+        {
+            final long version = acquire(streamId, expectedVersion);
+            if (version == CONFLICT)
+            {
+                return CONFLICT;
+            }
+            final boolean fresh = version == FRESH;
+            final long firstVersion = fresh ? 1 : version;
+            final long lastVersion = firstVersion + count - 1;
+            final int heldSlot = fresh ? NO_SLOT : reservedSlot;
+            final long position = fresh ?
+                claimFresh(streamId, lastVersion, claimLength) :
+                claim(heldSlot, streamId, firstVersion, lastVersion, claimLength);
+            final UnsafeBuffer buffer = log.bufferFor(position);
+            final int start = log.offset(position);
+            final long timestamp = clock.nanoTime();
+
+            final int slot;
+            try
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    final int recordOffset = start + offsets[i];
+                    short flags = i < count - 1 ? FLAG_BATCH_MORE : 0;
+                    if (i > 0)
+                    {
+                        flags |= FLAG_BATCH_CONTINUATION;
+                    }
+                    buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(lengths[i]));
+                    writeHeader(buffer, recordOffset, flags, batch.eventType(i), streamId, firstVersion + i, timestamp);
+                    buffer.putBytes(
+                        recordOffset + HEADER_LENGTH, batch.data(), batch.payloadOffset(i), lengths[i]);
+                }
+                slot = fresh ? createStream(streamId) : heldSlot;
+            }
+            catch (final Throwable ex)
+            {
+                try
+                {
+                    dropReservation();
+                    padRecords(buffer, start, count);
+                }
+                finally
+                {
+                    if (heldSlot != NO_SLOT)
+                    {
+                        index.releaseState(heldSlot, committedState(firstVersion - 1));
+                    }
+                }
+                throw ex;
+            }
+            if (slot == NO_SLOT)
+            {
+                padRecords(buffer, start, count);
+                continue;
+            }
+            if (fresh)
+            {
+                linkFreshBlocks(slot, streamId, lastVersion);
+            }
+
+            // Publish the last record first and the first record last: a reader of the log stops at the
+            // first record until it is published, and then finds the rest of the batch already there.
+            for (int i = count - 1; i >= 0; i--)
+            {
+                publish(buffer, start + offsets[i], frameLength(lengths[i]));
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                index.putPosition(slot, firstVersion + i, position + offsets[i]);
+            }
+            index.releaseState(slot, committedState(lastVersion));
+            lastPosition = position + offsets[count - 1];
+            if (sync)
+            {
+                flusher.forceUpTo(position + totalLength);
+            }
+            return lastVersion;
+        }
+    }
+
+    /**
+     * Turn each record of an unpublished batch into a padding of its own length: every record start stays a
+     * record start, for readers that stepped over the claim while it was in progress.
+     */
+    private void padRecords(final UnsafeBuffer buffer, final int start, final int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            Padding.write(buffer, start + scratchOffsets[i], alignedLength(frameLength(scratchLengths[i])));
+        }
+    }
+
+    /**
+     * An exception between the claim and the publish: the claimed space can't be taken back, so it becomes
+     * padding, and a held stream goes back to the version it had.
+     */
+    private void abandon(
+        final UnsafeBuffer buffer, final int recordOffset, final int length, final int heldSlot, final long version)
+    {
+        try
+        {
+            dropReservation();
+            Padding.write(buffer, recordOffset, length);
+        }
+        finally
+        {
+            if (heldSlot != NO_SLOT)
+            {
+                index.releaseState(heldSlot, committedState(version - 1));
+            }
+        }
+    }
+
     /**
      * Find the stream's slot and win the CAS that moves it off the expected version; the slot is left in
      * {@link #reservedSlot}.
      *
-     * @return the first version to write, or {@link #CONFLICT} (then {@link #lastActualVersion} is set).
+     * @return the first version to write; {@link #FRESH} if the stream has no events (then nothing is held, and
+     * the append claims its space before it creates the stream); or {@link #CONFLICT} (then
+     * {@link #lastActualVersion} is set).
      */
-    private long reserve(final long streamId, final long expectedVersion)
+    private long acquire(final long streamId, final long expectedVersion)
     {
-        final int slot = slotFor(streamId, expectedVersion);
+        final int slot = slotFor(streamId);
         if (slot < 0)
         {
-            return CONFLICT;
+            return freshOrConflict(expectedVersion);
         }
         reservedSlot = slot;
         return acquireStream(slot, expectedVersion);
     }
 
-    private int slotFor(final long streamId, final long expectedVersion)
+    private long freshOrConflict(final long expectedVersion)
+    {
+        if (ExpectedVersion.isSatisfiedBy(expectedVersion, 0))
+        {
+            return FRESH;
+        }
+        lastActualVersion = 0;
+        return CONFLICT;
+    }
+
+    private int slotFor(final long streamId)
     {
         if (streamId == cachedStreamId && cachedSlot >= 0)
         {
             return cachedSlot;
         }
-        final int slot;
-        if (expectedVersion == ExpectedVersion.ANY_VALUE || expectedVersion == 0)
+        final int slot = index.findSlot(streamId);
+        if (slot >= 0)
         {
-            slot = index.findOrCreateSlot(streamId);
+            cachedStreamId = streamId;
+            cachedSlot = slot;
         }
-        else
-        {
-            // the expectation needs events the stream does not have: refuse without using up a slot
-            slot = index.findSlot(streamId);
-            if (slot < 0)
-            {
-                lastActualVersion = 0;
-                return -1;
-            }
-        }
-        cachedStreamId = streamId;
-        cachedSlot = slot;
         return slot;
     }
 
@@ -577,6 +761,11 @@ public final class Appender implements AutoCloseable
                 }
                 continue;
             }
+            if (current == 0)
+            {
+                // no events yet: the first one is claimed and written before the stream is taken
+                return freshOrConflict(expectedVersion);
+            }
             if (!ExpectedVersion.isSatisfiedBy(expectedVersion, current))
             {
                 lastActualVersion = current;
@@ -588,6 +777,76 @@ public final class Appender implements AutoCloseable
                 return current + 1;
             }
         }
+    }
+
+    /**
+     * Claim space for a stream's first events. Everything that can fail (an index block, a new segment) happens
+     * here, before the stream exists, so a failure leaves the index as it was.
+     */
+    private long claimFresh(final long streamId, final long lastVersion, final int alignedLength)
+    {
+        final int blocks = (int)(ordinalOf(lastVersion) + 1);
+        if (spareBlocks.length < blocks)
+        {
+            spareBlocks = java.util.Arrays.copyOf(spareBlocks, Math.max(blocks, spareBlocks.length * 2));
+        }
+        while (spareBlockCount < blocks)
+        {
+            spareBlocks[spareBlockCount] = index.allocateBlock();
+            spareBlockCount++;
+        }
+        // a full index refuses here, before any log space is used
+        holdsReservation = index.reserveStream(streamId);
+        try
+        {
+            // release: set before the claim, so a checkpoint that sees our published record also sees this mark
+            IN_FLIGHT.setRelease(this, log.tail());
+            return log.claim(alignedLength);
+        }
+        catch (final Throwable ex)
+        {
+            dropReservation();
+            throw ex;
+        }
+    }
+
+    private void dropReservation()
+    {
+        if (holdsReservation)
+        {
+            holdsReservation = false;
+            index.cancelReservation();
+        }
+    }
+
+    /**
+     * Create the stream's slot (if it has none) and take it at version 0.
+     *
+     * @return the slot, held; or {@link #NO_SLOT} if another appender is writing the stream's first event.
+     * @throws StreamIndexFullException if the stream is new and the index is full.
+     */
+    private int createStream(final long streamId)
+    {
+        final int slot = index.findOrCreateSlot(streamId, holdsReservation);
+        holdsReservation = false;
+        cachedStreamId = streamId;
+        cachedSlot = slot;
+        // the CAS that decides who writes a stream's first event: only one appender moves it off version 0
+        return index.compareAndSetState(slot, committedState(0), pendingState(0)) ? slot : NO_SLOT;
+    }
+
+    /**
+     * Link the spare blocks a new stream's first events need, in order, after any block the slot already has.
+     */
+    private void linkFreshBlocks(final int slot, final long streamId, final long lastVersion)
+    {
+        int used = 0;
+        for (long ordinal = index.nextOrdinal(slot); ordinal <= ordinalOf(lastVersion); ordinal++)
+        {
+            index.linkBlock(slot, streamId, spareBlocks[used++], ordinal);
+        }
+        spareBlockCount -= used;
+        System.arraycopy(spareBlocks, used, spareBlocks, 0, spareBlockCount);
     }
 
     private long claim(final int slot, final long streamId, final long firstVersion, final long lastVersion,

@@ -20,7 +20,9 @@ public interface Codec<T>
     int maxEncodedLength(T value);
 
     /**
-     * Encode {@code value} at {@code buffer[0, maxLength)}.
+     * Encode {@code value} at {@code buffer[0, maxLength)}. May be called more than once for one append (when two
+     * appenders race to write a new stream's first event, the loser encodes again), so it must not have side
+     * effects beyond the buffer. If it throws, nothing is appended and the exception reaches the caller.
      *
      * @param value     the event.
      * @param buffer    a view of claimed log space; index 0 is the first payload byte.

@@ -34,6 +34,7 @@ public final class VarveConfig
     private final int segmentSize;
     private final int indexCapacity;
     private final int maxEventSize;
+    private final int requestedMaxEventSize;
     private final int indexBlocksPerChunk;
     private final boolean verifyChecksumsOnRead;
     private final boolean verifyIndexOnOpen;
@@ -50,6 +51,7 @@ public final class VarveConfig
         directory = builder.directory;
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
+        requestedMaxEventSize = builder.maxEventSize;
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
         verifyChecksumsOnRead = builder.verifyChecksumsOnRead;
@@ -59,10 +61,12 @@ public final class VarveConfig
         durability = builder.durability;
         flushIntervalMicros = builder.flushIntervalMicros;
         checkpointIntervalMillis = builder.checkpointIntervalMillis;
-        if (maxEventSize > maxPayloadFor(segmentSize))
+        // Only the largest segments bound it here: an existing store keeps the segment size it was created with,
+        // whatever this config names, so the limit is checked against the store's own segments at open.
+        if (maxEventSize > maxPayloadFor(Log.MAX_SEGMENT_LENGTH))
         {
-            throw new IllegalArgumentException("maxEventSize " + maxEventSize + " does not fit a segment of " +
-                segmentSize + " bytes: at most " + maxPayloadFor(segmentSize));
+            throw new IllegalArgumentException("maxEventSize " + maxEventSize + " does not fit any segment: at most " +
+                maxPayloadFor(Log.MAX_SEGMENT_LENGTH));
         }
     }
 
@@ -207,7 +211,13 @@ public final class VarveConfig
             .flushIntervalMicros(flushIntervalMicros)
             .checkpointIntervalMillis(checkpointIntervalMillis)
             .forceObserver(forceObserver);
-        builder.maxEventSize = Math.min(maxEventSize, maxPayloadFor(segmentSize));
+        builder.maxEventSize = requestedMaxEventSize;
+        if (requestedMaxEventSize > maxPayloadFor(segmentSize))
+        {
+            throw new IllegalArgumentException("maxEventSize " + requestedMaxEventSize + " does not fit the " +
+                "segments of the store at " + directory + ", " + segmentSize + " bytes each (fixed when it was " +
+                "created): at most " + maxPayloadFor(segmentSize));
+        }
         return builder.build();
     }
 
@@ -283,7 +293,9 @@ public final class VarveConfig
 
         /**
          * Largest payload of one event; a larger one is refused with {@link EventTooLargeException}. At most
-         * {@code segmentSize / 2 - 40}. Default: 4 MiB, or that bound if smaller.
+         * {@code segmentSize / 2 - 40} of the store's segments: for an existing store, those it was created with
+         * (not {@link #segmentSize} here), checked when it is opened ({@link IllegalArgumentException}). Default:
+         * 4 MiB, or that bound if smaller, again for the store's own segments.
          *
          * @param bytes largest payload.
          * @return this builder.

@@ -9,6 +9,7 @@ import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import io.varvedb.internal.log.RecordStarts;
 import io.varvedb.internal.log.SegmentDescriptor;
+import io.varvedb.internal.util.WeakRegistry;
 import io.varvedb.internal.store.BootId;
 import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
@@ -101,10 +102,10 @@ public final class VarveDB implements AutoCloseable
     private final Background preallocatorRunner;
     private final boolean openedCleanly;
     private final Recovery.Result recovery;
-    private final Set<Appender> appenders = ConcurrentHashMap.newKeySet();
+    private final WeakRegistry<Appender> appenders = new WeakRegistry<>();
     private final Set<AutoCloseable> consumers = ConcurrentHashMap.newKeySet();
     private final CheckpointStore checkpoints;
-    private final java.util.Queue<ReadContext> allReadContexts = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final WeakRegistry<ReadContext> allReadContexts = new WeakRegistry<>();
     private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(() ->
     {
         final ReadContext context = new ReadContext();
@@ -391,11 +392,12 @@ public final class VarveDB implements AutoCloseable
             throw new ReadOnlyStoreException("the store at " + directory + " is open read-only");
         }
         final Appender appender = new Appender(this, log, index, flusher, config);
-        appenders.add(appender);
+        // held weakly: an appender dropped without close() is collected, and so is its entry here
+        appender.registration = appenders.add(appender);
         if (closed)
         {
             appender.closeGuard();
-            appenders.remove(appender);
+            appenders.remove(appender.registration);
             throw new StoreClosedException("the store at " + directory + " is closed");
         }
         return appender;
@@ -403,17 +405,22 @@ public final class VarveDB implements AutoCloseable
 
     void release(final Appender appender)
     {
-        appenders.remove(appender);
+        appenders.remove(appender.registration);
+    }
+
+    /**
+     * @return appenders this store still tracks (for tests: forgotten ones must not pile up).
+     */
+    int trackedAppenders()
+    {
+        return appenders.size();
     }
 
     private long oldestInFlight()
     {
-        long oldest = Long.MAX_VALUE;
-        for (final Appender appender : appenders)
-        {
-            oldest = Math.min(oldest, appender.inFlightFrom());
-        }
-        return oldest;
+        final long[] oldest = { Long.MAX_VALUE };
+        appenders.forEach((appender) -> oldest[0] = Math.min(oldest[0], appender.inFlightFrom()));
+        return oldest[0];
     }
 
     /**
@@ -1106,17 +1113,11 @@ public final class VarveDB implements AutoCloseable
         {
             closeQuietly(consumer);
         }
-        for (final ReadContext context : allReadContexts)
-        {
-            // readers' thread-locals would otherwise keep the mappings of a closed store alive
-            context.checksum.clear();
-        }
+        // readers' thread-locals would otherwise keep the mappings of a closed store alive
+        allReadContexts.forEach((context) -> context.checksum.clear());
         allReadContexts.clear();
         consumers.clear();
-        for (final Appender appender : appenders)
-        {
-            appender.closeGuard();
-        }
+        appenders.forEach(Appender::closeGuard);
         appenders.clear();
         if (preallocatorRunner != null)
         {

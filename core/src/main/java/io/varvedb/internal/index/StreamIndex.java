@@ -50,6 +50,9 @@ public final class StreamIndex
     private final boolean readOnly;
     private final ForceObserver observer;
     private final Object chunkLock = new Object();
+    private final Object spareLock = new Object();
+    private long[] spares = new long[8];
+    private volatile int spareCount;
     private volatile MappedFile[] chunks = new MappedFile[0];
     private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
 
@@ -174,6 +177,10 @@ public final class StreamIndex
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
+        synchronized (spareLock)
+        {
+            spareCount = 0;
+        }
         // the chunk files go too, whatever state they are in (a damaged header, a wrong length): the rebuild makes
         // new ones. Nothing reads the index yet, so dropping the mappings is safe; the JDK unmaps them later.
         synchronized (chunkLock)
@@ -237,8 +244,44 @@ public final class StreamIndex
      */
     public int findOrCreateSlot(final long streamId)
     {
+        return findOrCreateSlot(streamId, false);
+    }
+
+    /**
+     * Take room for a new stream ahead of creating it, so that an index that is full refuses the stream before
+     * the caller has done anything else. The caller then either passes the reservation to
+     * {@link #findOrCreateSlot(long, boolean)} or gives it back with {@link #cancelReservation()}.
+     *
+     * @param streamId a positive stream id.
+     * @return true with a reservation held; false if the stream has a slot already (nothing held).
+     * @throws StreamIndexFullException when the stream is new and the index holds {@code capacity} streams.
+     */
+    public boolean reserveStream(final long streamId)
+    {
+        return findSlot(streamId) < 0 && reserve(streamId);
+    }
+
+    /**
+     * Give back a reservation from {@link #reserveStream} that will not be used.
+     */
+    public void cancelReservation()
+    {
+        table.getAndAddLong(STREAMS_RESERVED_OFFSET, -1);
+    }
+
+    /**
+     * {@link #findOrCreateSlot(long)} for a caller that may hold a reservation: it is used for the new slot, or
+     * given back if the stream has one already.
+     *
+     * @param streamId a positive stream id.
+     * @param reservedAhead true if the caller holds a reservation from {@link #reserveStream}.
+     * @return the slot's offset in the table.
+     * @throws StreamIndexFullException when the stream is new, no reservation is held, and the index is full.
+     */
+    public int findOrCreateSlot(final long streamId, final boolean reservedAhead)
+    {
         int index = hash(streamId);
-        boolean reserved = false;
+        boolean reserved = reservedAhead;
         while (true)
         {
             final int slot = slotOffset(index);
@@ -458,7 +501,78 @@ public final class StreamIndex
         {
             return;
         }
-        appendBlock(slot, streamId, last, ordinal);
+        linkBlock(slot, streamId, allocateBlock(), ordinal);
+    }
+
+    /**
+     * Take a block for a stream that does not hold its slot yet: the first append to a new stream does all that
+     * can fail (this, the log claim, the codec) before it creates the stream, so that a failure leaves no slot
+     * behind. The block is the caller's until it {@link #linkBlock links} it or {@link #giveBack gives it back}.
+     *
+     * @return a block number whose chunk is mapped.
+     * @throws io.varvedb.StoreIOException if a new chunk file is needed and cannot be created.
+     */
+    public long allocateBlock()
+    {
+        if (spareCount > 0)
+        {
+            synchronized (spareLock)
+            {
+                if (spareCount > 0)
+                {
+                    return spares[--spareCount];
+                }
+            }
+        }
+        // map the chunk the next number falls in before taking it: no disk for a new chunk file then costs
+        // nothing, where a number taken first would be lost
+        chunkBuffer(blockCount() + 1);
+        final long block = table.getAndAddLong(BLOCK_COUNT_OFFSET, 1) + 1;
+        chunkBuffer(block);
+        return block;
+    }
+
+    /**
+     * Return blocks {@link #allocateBlock taken} but never linked, for the next new stream in this process.
+     *
+     * @param blocks block numbers.
+     * @param count  how many of them.
+     */
+    public void giveBack(final long[] blocks, final int count)
+    {
+        synchronized (spareLock)
+        {
+            if (spares.length < spareCount + count)
+            {
+                spares = java.util.Arrays.copyOf(spares, Math.max(spares.length * 2, spareCount + count));
+            }
+            System.arraycopy(blocks, 0, spares, spareCount, count);
+            spareCount += count;
+        }
+    }
+
+    /**
+     * @param slot the stream's slot.
+     * @return the ordinal its next block will have: 0 if it has none.
+     */
+    public long nextOrdinal(final int slot)
+    {
+        final long last = table.getLong(slot + SLOT_LAST_BLOCK_OFFSET);
+        return last == 0 ? 0 : ordinal(last) + 1;
+    }
+
+    /**
+     * Link a block {@link #allocateBlock taken} by the caller as the stream's next one. The caller holds the
+     * stream's pending state.
+     *
+     * @param slot     the stream's slot.
+     * @param streamId the stream.
+     * @param block    the block.
+     * @param ordinal  which of the stream's blocks it is: one more than its last block's.
+     */
+    public void linkBlock(final int slot, final long streamId, final long block, final long ordinal)
+    {
+        appendBlock(slot, streamId, block, table.getLong(slot + SLOT_LAST_BLOCK_OFFSET), ordinal);
     }
 
     /**
@@ -480,9 +594,9 @@ public final class StreamIndex
         chunkBuffer(block).putLongRelease(blockOffset(block) + entryOffset(version), position + 1);
     }
 
-    private void appendBlock(final int slot, final long streamId, final long prev, final long ordinal)
+    private void appendBlock(
+        final int slot, final long streamId, final long block, final long prev, final long ordinal)
     {
-        final long block = table.getAndAddLong(BLOCK_COUNT_OFFSET, 1) + 1;
         final UnsafeBuffer buffer = chunkBuffer(block);
         final int offset = blockOffset(block);
 
