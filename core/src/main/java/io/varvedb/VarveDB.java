@@ -108,7 +108,7 @@ public final class VarveDB implements AutoCloseable
     private final WeakRegistry<ReadContext> allReadContexts = new WeakRegistry<>();
     private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(() ->
     {
-        final ReadContext context = new ReadContext();
+        final ReadContext context = new ReadContext(isReadOnly());
         allReadContexts.add(context);
         return context;
     });
@@ -190,7 +190,7 @@ public final class VarveDB implements AutoCloseable
             this.meta = metaFile;
             this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
                 config.forceObserver());
-            this.recordStarts = new RecordStarts(log);
+            this.recordStarts = new RecordStarts(log, readOnly);
             this.checkpoints = new CheckpointStore(directory);
 
             final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
@@ -209,7 +209,13 @@ public final class VarveDB implements AutoCloseable
                 this.preallocatorRunner = null;
                 this.flusher = null;
                 this.flusherRunner = null;
-                this.committedAtOpen = metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET);
+                // a durable position beyond the tail is damage to varve.meta, not a promise: never trust it further
+                final long durable = Math.min(metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET),
+                    log.tail());
+                // refuse what the writer refuses: a missing segment, or log directory, is never the end of the log
+                checkSegmentsPresent(durable);
+                log.checkNoGap();
+                this.committedAtOpen = durable;
             }
             else
             {
@@ -242,9 +248,12 @@ public final class VarveDB implements AutoCloseable
                 final long tail = log.tail();
                 final long bootId = BootId.current();
                 final boolean indexUsable = existing != null && index.chunksPresent();
+                // a durable position beyond the tail is damage to varve.meta: then nothing it says is trusted, and
+                // the open recovers from the log, which sets the durable position from what the log holds
                 this.openedCleanly = indexUsable &&
                     metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
-                    index.indexedPosition() == tail;
+                    index.indexedPosition() == tail &&
+                    metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) <= tail;
                 if (openedCleanly)
                 {
                     checkSegmentsPresent(tail);
@@ -275,6 +284,8 @@ public final class VarveDB implements AutoCloseable
                         Math.min(checkpoint, recovery.end()));
                 }
                 this.committedAtOpen = log.tail();
+                // an incremental recovery read only what follows its checkpoint: the segments before it are there too
+                checkSegmentsPresent(committedAtOpen);
                 log.creatableFrom(log.segmentOf(committedAtOpen));
 
                 // from here until a clean close the index may run ahead of what is forced to disk
@@ -614,6 +625,7 @@ public final class VarveDB implements AutoCloseable
                 final UnsafeBuffer buffer = log.readBuffer(position);
                 if (buffer == null)
                 {
+                    log.checkMissingSegment(position, durableForReaders());
                     break;
                 }
                 final int offset = log.offset(position);
@@ -1017,7 +1029,7 @@ public final class VarveDB implements AutoCloseable
     public long durablePosition()
     {
         checkOpen();
-        return meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET);
+        return durableForReaders();
     }
 
     /**
@@ -1243,6 +1255,14 @@ public final class VarveDB implements AutoCloseable
         {
             return "";
         }
+    }
+
+    /**
+     * @return the durable position as varve.meta tells it now (a live writer moves it), never beyond the tail.
+     */
+    private long durableForReaders()
+    {
+        return Math.min(meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET), log.tail());
     }
 
     private void checkSegmentsPresent(final long tail)
@@ -1476,10 +1496,15 @@ public final class VarveDB implements AutoCloseable
     private static final class ReadContext
     {
         private final RecordedEvent event = new RecordedEvent();
-        private final RecordChecksum checksum = new RecordChecksum();
+        private final RecordChecksum checksum;
         private int depth;
         /** Where this thread's last scan of the log stopped: a record start, or -1. */
         private long lastReadAllEnd = -1;
+
+        ReadContext(final boolean otherProcessWrites)
+        {
+            checksum = otherProcessWrites ? RecordChecksum.copying() : new RecordChecksum();
+        }
 
         RecordedEvent event()
         {

@@ -166,6 +166,49 @@ class CorruptionTest
         assertTrue(e2 instanceof CorruptStoreException && e2.getMessage().contains("1000 bytes"), String.valueOf(e2));
     }
 
+    /**
+     * Issue 19, item 10: a flipped bit that puts varve.meta's durable position beyond the tail is not trusted by
+     * any open: the writer recovers from the log (and a SYNC writer never reports more durable than it holds),
+     * a read-only open reports no more than the tail, and every event is served.
+     */
+    @Test
+    void aDurablePositionBeyondTheTailIsNeverTrusted() throws IOException
+    {
+        final Path template = dir.resolve("template");
+        final List<StoreChecker.Event> original = populate(template);
+        final Path metaFile = template.resolve(io.varvedb.internal.store.MetaDescriptor.FILE_NAME);
+        for (final int bit : new int[] { 19, 30, 47, 62 })
+        {
+            final Path store = dir.resolve("bit-" + bit);
+            RecoveryTest.copy(template, store);
+            final Path meta = store.resolve(metaFile.getFileName());
+            flipBit(meta, io.varvedb.internal.store.MetaDescriptor.DURABLE_POSITION_OFFSET + bit / 8, bit % 8);
+
+            try (VarveDB reader = VarveDB.openReadOnly(store))
+            {
+                assertTrue(reader.durablePosition() <= reader.tailPosition(),
+                    "bit " + bit + ": read-only durable " + reader.durablePosition() + ", tail " + reader.tailPosition());
+                RecoveryTest.assertEventsEqual(original, StoreChecker.readAll(reader));
+            }
+            try (VarveDB db = VarveDB.open(VarveConfig.builder(store).segmentSize(TestStores.SEGMENT)
+                .indexCapacity(4096).indexBlocksPerChunk(64).durability(Durability.SYNC).build()))
+            {
+                assertFalse(db.openedCleanly(), "bit " + bit + ": a meta file that contradicts itself is not clean");
+                assertTrue(db.durablePosition() <= db.tailPosition(),
+                    "bit " + bit + ": durable " + db.durablePosition() + ", tail " + db.tailPosition());
+                RecoveryTest.assertEventsEqual(original, StoreChecker.readAll(db));
+                StoreChecker.check(db);
+                db.appender().append(1, ExpectedVersion.ANY, 1, new byte[10]);
+                assertEquals(db.tailPosition(), db.durablePosition(), "SYNC: durable up to the tail");
+            }
+            try (VarveDB db = VarveDB.open(TestStores.small(store)))
+            {
+                assertTrue(db.openedCleanly());
+                assertEquals(original.size() + 1, StoreChecker.readAll(db).size());
+            }
+        }
+    }
+
     @Test
     void aTruncatedIndexIsRebuiltFromTheLog() throws IOException
     {

@@ -386,6 +386,46 @@ public final class Log
         return mapSegment(segment, false);
     }
 
+    /**
+     * A reader found no file for the segment of {@code position}. That is the end of the log only where nothing
+     * was written yet: below the durable position, or with a later segment on disk (segments are created in
+     * order), it is damage, and readers must not take it for the end.
+     *
+     * @param position where the reader is.
+     * @param durable  the durable position, no further than the tail.
+     * @throws CorruptStoreException if the segment must exist.
+     */
+    public void checkMissingSegment(final long position, final long durable)
+    {
+        final long segment = segmentOf(position);
+        final Path next = segmentPath(segment + 1);
+        if (position < durable || Files.exists(next))
+        {
+            throw new CorruptStoreException("log segment " + segmentPath(segment) + " is missing, though the log " +
+                "has used it (" + (position < durable ? "it lies below the durable position " + durable :
+                next.getFileName() + " exists") + "); refusing to read on as if the log ended there");
+        }
+    }
+
+    /**
+     * Refuse a log with a segment file missing before one that exists: the events after such a gap cannot be
+     * reached, so neither a writer nor a reader may open it as if the log ended at the gap.
+     *
+     * @throws CorruptStoreException naming the first missing segment.
+     */
+    public void checkNoGap()
+    {
+        final long[] files = segmentFiles();
+        for (int i = 0; i < files.length; i++)
+        {
+            if (files[i] != i)
+            {
+                throw new CorruptStoreException("log segment " + segmentPath(i) + " is missing but " +
+                    segmentPath(files[i]) + " exists; refusing to open rather than drop the events after the gap");
+            }
+        }
+    }
+
     private UnsafeBuffer mapSegment(final long segment, final boolean create)
     {
         if (segment > Integer.MAX_VALUE - 1)

@@ -16,8 +16,37 @@ import java.util.zip.CRC32C;
 public final class RecordChecksum
 {
     private final CRC32C crc = new CRC32C();
+    private final boolean copying;
+    private byte[] copy;
     private volatile ByteBuffer source;
     private volatile ByteBuffer view;
+
+    /**
+     * A checksum computed straight over the mapped bytes: the fastest, for the writer's process, whose segments
+     * nobody else changes the length of.
+     */
+    public RecordChecksum()
+    {
+        this(false);
+    }
+
+    private RecordChecksum(final boolean copying)
+    {
+        this.copying = copying;
+    }
+
+    /**
+     * A checksum computed over a copy of the bytes, for readers in another process than the writer. Should a
+     * segment be cut short under their mapping, the copy (a JDK memory copy, guarded against the fault) fails
+     * with an {@link InternalError} that the reader reports; the CRC32C intrinsic reading the mapping directly
+     * would instead take the whole JVM down with SIGBUS.
+     *
+     * @return a checksum that copies first.
+     */
+    public static RecordChecksum copying()
+    {
+        return new RecordChecksum(true);
+    }
 
     /**
      * Drop the reference to the last segment seen, so a closed store's mappings can be collected. Safe to call
@@ -37,6 +66,19 @@ public final class RecordChecksum
      */
     public int compute(final UnsafeBuffer buffer, final int offset, final int length)
     {
+        if (copying)
+        {
+            byte[] bytes = copy;
+            if (bytes == null || bytes.length < length)
+            {
+                bytes = new byte[Math.max(length, bytes == null ? 4096 : bytes.length * 2)];
+                copy = bytes;
+            }
+            buffer.getBytes(offset, bytes, 0, length);
+            crc.reset();
+            crc.update(bytes, 0, length);
+            return (int)crc.getValue();
+        }
         final ByteBuffer backing = buffer.byteBuffer();
         // locals: clear() may run on another thread (a store closing); this call then keeps its own view
         ByteBuffer view = this.view;

@@ -52,12 +52,17 @@ public final class RecordStarts
     /** Per segment: mark {@code i} is 0 (none yet), or 1 + the offset of a record start at or after span i. */
     private volatile int[][] marks = new int[0][];
 
+    private final boolean otherProcessWrites;
+
     /**
-     * @param log the log whose record starts this finds.
+     * @param log                the log whose record starts this finds.
+     * @param otherProcessWrites true in a read-only open: checksums are then computed over a copy
+     *                           ({@link RecordChecksum#copying()}).
      */
-    public RecordStarts(final Log log)
+    public RecordStarts(final Log log, final boolean otherProcessWrites)
     {
         this.log = log;
+        this.otherProcessWrites = otherProcessWrites;
     }
 
     /**
@@ -101,7 +106,8 @@ public final class RecordStarts
         {
             // Rare, and the caller is about to be told its position is wrong: make sure no damaged record led the
             // walk astray, from the segment's start and with every checksum verified.
-            walk(buffer, segment, 0, target, tail, null, new RecordChecksum());
+            walk(buffer, segment, 0, target, tail, null,
+                otherProcessWrites ? RecordChecksum.copying() : new RecordChecksum());
         }
         return verdict;
     }
