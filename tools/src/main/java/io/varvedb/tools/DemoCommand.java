@@ -81,7 +81,8 @@ public final class DemoCommand implements Callable<Integer>
     private double durationSeconds;
 
     @Option(names = "--fresh",
-        description = "Delete the store in --dir first (only if it is a VarveDB store), instead of adding to it.")
+        description = "Delete the store in --dir first, instead of adding to it: only a VarveDB store, and only " +
+            "while no writer has it open (exit status 3 otherwise, nothing deleted).")
     private boolean fresh;
 
     @Override
@@ -151,17 +152,33 @@ public final class DemoCommand implements Callable<Integer>
         // refuse anything that is not recognisably a store: --fresh must never delete someone's files
         Stores.requireStore(dir);
         Stores.readMeta(dir);
+        // a writer that has the store open would go on appending to files no longer in the directory, beside the
+        // store this run creates: take its lock first, and hold it until everything is deleted
+        final WriterLock lock = WriterLock.acquire(dir, "--fresh deletes nothing while it is in use");
         try (Stream<Path> tree = Files.walk(dir))
         {
+            final Path lockFile = dir.resolve(Stores.LOCK_FILE);
             for (final Path path : (Iterable<Path>)tree.sorted(Comparator.reverseOrder())::iterator)
             {
-                Files.delete(path);
+                // the lock file stays: deleted under the lock, the next writer would lock a new file of that name
+                // while this lock is still held
+                if (!path.equals(dir) && !path.equals(lockFile))
+                {
+                    Files.delete(path);
+                }
             }
         }
         catch (final IOException ex)
         {
             throw CliException.store("cannot delete " + dir + ": " + ex.getMessage());
         }
+        finally
+        {
+            lock.close();
+        }
+        // The lock is released before this run opens the new store (the engine cannot take over a lock held here),
+        // so a writer may open the directory first: then this run's open is refused, and nothing of that writer's
+        // is deleted.
     }
 
     private void checkArguments(final int buyerCount)

@@ -75,7 +75,11 @@ public final class Stores
         }
         try (Stream<Path> entries = Files.list(absolute))
         {
-            final Optional<String> first = entries.map((p) -> p.getFileName().toString()).sorted().findFirst();
+            // a lock file alone is what demo --fresh leaves, and the engine does not count it either
+            final Optional<String> first = entries.map((p) -> p.getFileName().toString())
+                .filter((name) -> !name.equals(LOCK_FILE))
+                .sorted()
+                .findFirst();
             if (first.isPresent())
             {
                 throw CliException.store(directory + " is not a VarveDB store: it holds " + first.get() +

@@ -7,18 +7,21 @@ import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The demo on a real store: everything sells out, nothing is oversold, the store it leaves verifies; and the
- * proof it relies on does catch an oversold stream.
+ * The demo on a real store: everything sells out, nothing is oversold, the store it leaves verifies; the proof it
+ * relies on does catch an oversold stream; and {@code --fresh} never deletes a store a writer has open.
  */
 class DemoCommandTest
 {
+    private static final int WRITTEN = 1000;
     @TempDir
     Path temp;
 
@@ -47,6 +50,65 @@ class DemoCommandTest
             "10", "--threads", "2");
         assertEquals(ExitCode.OK, fresh.exit(), fresh::toString);
         assertTrue(fresh.out().contains("products are streams 1..1"), fresh::toString);
+    }
+
+    @Test
+    void freshRefusesAStoreAnotherProcessHasOpenForWriting() throws Exception
+    {
+        final Path dir = temp.resolve("busy");
+        try (WriterProcess writer = WriterProcess.start(dir, WRITTEN))
+        {
+            final Cli.Result fresh = freshDemo(dir);
+            assertEquals(ExitCode.STORE, fresh.exit(), fresh::toString);
+            assertTrue(fresh.err().contains("open for writing by another process"), fresh::toString);
+            assertEquals(1, fresh.err().lines().count(), fresh::toString);
+
+            // the writer's store is still the one on disk: what it appends now is there after it closes
+            assertEquals(WRITTEN + 1, writer.append());
+        }
+        assertStoreHolds(dir, WRITTEN + 1);
+    }
+
+    @Test
+    void freshRefusesAStoreThisProcessHasOpenForWritingAndKeepsItLocked() throws Exception
+    {
+        final Path dir = temp.resolve("busy-here");
+        final byte[] payload = "held open in the same JVM".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        try (VarveDB db = VarveDB.open(dir); Appender appender = db.appender())
+        {
+            for (int i = 0; i < WRITTEN; i++)
+            {
+                appender.append(1, ExpectedVersion.exact(i), 1, payload);
+            }
+            final Cli.Result fresh = freshDemo(dir);
+            assertEquals(ExitCode.STORE, fresh.exit(), fresh::toString);
+            assertTrue(fresh.err().contains("open for writing in this process"), fresh::toString);
+            assertTrue(Files.exists(dir.resolve("varve.meta")), "--fresh deleted the meta file of an open store");
+
+            // looking at the lock must not have loosened it: on Linux, closing any descriptor of the lock file
+            // drops this process's lock, and a writer in another process could then open the store too
+            assertTrue(WriterProcess.lockedForOtherProcesses(dir), "the store's writer lock was released");
+            appender.append(1, ExpectedVersion.exact(WRITTEN), 1, payload);
+        }
+        assertStoreHolds(dir, WRITTEN + 1);
+    }
+
+    private static Cli.Result freshDemo(final Path dir)
+    {
+        return Cli.run("demo", "--dir", dir.toString(), "--fresh", "--products", "1", "--stock", "10",
+            "--threads", "2");
+    }
+
+    private static void assertStoreHolds(final Path dir, final long events)
+    {
+        try (VarveDB db = VarveDB.openReadOnly(dir))
+        {
+            assertEquals(1, db.streamCount());
+            assertEquals(events, db.streamVersion(1));
+        }
+        final Cli.Result verify = Cli.run("verify", dir.toString());
+        assertEquals(ExitCode.OK, verify.exit(), verify::toString);
+        assertFalse(verify.out().contains("PROBLEM"), verify::toString);
     }
 
     @Test
