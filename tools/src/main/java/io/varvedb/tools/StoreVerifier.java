@@ -139,17 +139,8 @@ public final class StoreVerifier
     private void scanLog(final VarveDB db, final SegmentFiles segments, final long tail) throws IOException
     {
         final int segmentLength = meta.segmentLength();
-        final long[] present = segmentIndexes(segments);
-        segmentCount = present.length;
-        for (int i = 0; i < present.length; i++)
-        {
-            if (present[i] != i)
-            {
-                problem("segment " + i + " (" + segments.path(i).getFileName() + ") is missing; segments present: " +
-                    present.length);
-                break;
-            }
-        }
+        final long[] listed = segmentIndexes(segments);
+        segmentCount = listed.length + countUnlisted(segments, listed);
 
         // a live writer may append faster than this scan reads: verify what was there when the scan began
         final long stopAt = liveWriter ? tail : Long.MAX_VALUE;
@@ -248,6 +239,34 @@ public final class StoreVerifier
                 }
             }
         }
+    }
+
+    /**
+     * Segments the listing skipped that are there after all: a listing may miss a file renamed into the directory
+     * while it runs, which is how a live writer adds its next segments. A segment is missing only if it is still
+     * absent when looked up by name.
+     *
+     * @return how many segments below the highest listed one were found by name.
+     */
+    private int countUnlisted(final SegmentFiles segments, final long[] listed)
+    {
+        int found = 0;
+        long expected = 0;
+        for (final long index : listed)
+        {
+            for (; expected < index; expected++)
+            {
+                if (!Files.exists(segments.path(expected)))
+                {
+                    problem("segment " + expected + " (" + segments.path(expected).getFileName() + ") is missing; " +
+                        "segments present: " + (listed.length + found));
+                    return found;
+                }
+                found++;
+            }
+            expected = index + 1;
+        }
+        return found;
     }
 
     private long[] segmentIndexes(final SegmentFiles segments) throws IOException
