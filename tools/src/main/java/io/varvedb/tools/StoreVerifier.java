@@ -3,6 +3,7 @@ package io.varvedb.tools;
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
 import io.varvedb.CorruptStoreException;
+import io.varvedb.Durability;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
@@ -17,14 +18,17 @@ import org.agrona.collections.Long2LongHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -32,8 +36,9 @@ import java.util.stream.Stream;
 import static io.varvedb.internal.log.RecordDescriptor.*;
 
 /**
- * Checks a store without changing it: every record's framing and CRC32C, each stream's versions running 1..n in
- * log order, and the stream index agreeing with the log (each stream's committed version, and each event found by
+ * Checks a store without changing it: every field of {@code varve.meta} against the log, every record's framing
+ * and CRC32C, each stream's versions running 1..n in log order, nothing but zeros after the log's end, and the
+ * stream index agreeing with the log (each stream's committed version, and each event found by
  * {@link VarveDB#readStream} at the position where the log holds it).
  * <p>
  * Segment and index files are mapped {@code READ_ONLY} and the store is opened with {@link VarveDB#openReadOnly},
@@ -45,6 +50,13 @@ public final class StoreVerifier
     private static final int INDEX_RETRIES = 50;
     private static final long INDEX_RETRY_PAUSE_MS = 2;
     private static final long NO_VERSION = 0;
+    /** How far a creation time may lie in the future: clocks of machines a store is copied between disagree. */
+    private static final long CLOCK_SKEW_MS = TimeUnit.DAYS.toMillis(1);
+    /** Spans of the meta page that its layout reserves, written zero. */
+    private static final int[][] RESERVED = {
+        {MetaDescriptor.CREATED_OFFSET + Long.BYTES, MetaDescriptor.TAIL_POSITION_OFFSET},
+        {MetaDescriptor.TAIL_POSITION_OFFSET + Long.BYTES, MetaDescriptor.DURABLE_POSITION_OFFSET},
+        {MetaDescriptor.WRITER_DURABILITY_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
     private final List<String> problems = new ArrayList<>();
@@ -58,6 +70,17 @@ public final class StoreVerifier
     private int segmentCount;
     private boolean liveWriter;
     private Stores.Meta meta;
+    private ByteBuffer metaPage;
+    private long durablePosition;
+    private long indexCheckpoint;
+    /** The start of the record the durable position falls inside, or -1. */
+    private long durableInside = -1;
+    /** The start of the record the index checkpoint falls inside, or -1. */
+    private long checkpointInside = -1;
+    /** Segments 0 up to here had their headers checked by the scan. */
+    private long scannedSegments;
+    /** The highest segment present, or -1. */
+    private long lastSegment = -1;
 
     /**
      * @param directory the store's directory.
@@ -75,6 +98,7 @@ public final class StoreVerifier
     public StoreVerifier verify()
     {
         final Path dir = Stores.requireStore(directory);
+        metaPage = Stores.readMetaPage(dir);
         meta = Stores.readMeta(dir);
         if (meta.formatVersion() != MetaDescriptor.FORMAT_VERSION)
         {
@@ -84,12 +108,16 @@ public final class StoreVerifier
         }
         final int segmentLength = meta.segmentLength();
         if (Integer.bitCount(segmentLength) != 1 || segmentLength < Log.MIN_SEGMENT_LENGTH ||
-            segmentLength > Log.MAX_SEGMENT_LENGTH || meta.indexCapacity() < 1)
+            segmentLength > Log.MAX_SEGMENT_LENGTH || meta.indexCapacity() < 1 ||
+            meta.indexCapacity() > StreamIndexDescriptor.MAX_CAPACITY)
         {
             problem(MetaDescriptor.FILE_NAME + ": impossible segment length " + segmentLength + " or index capacity " +
                 meta.indexCapacity());
             return this;
         }
+        // read before the tail below: a live writer moves them on, and never past the tail
+        durablePosition = metaPage.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET);
+        indexCheckpoint = metaPage.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
         liveWriter = !meta.closedCleanly() && Stores.liveWriterPid(dir) >= 0;
         if (liveWriter)
         {
@@ -106,8 +134,10 @@ public final class StoreVerifier
         try (VarveDB db = VarveDB.openReadOnly(VarveConfig.builder(dir).verifyIndexOnOpen(false).build());
             SegmentFiles segments = new SegmentFiles(dir, segmentLength))
         {
-            final long tail = meta.tailPosition();
+            // a live writer's tail, read after the positions above, is at or past them, and the scan reaches it
+            final long tail = liveWriter ? Stores.readMeta(dir).tailPosition() : meta.tailPosition();
             scanLog(db, segments, tail);
+            checkMeta(dir, tail);
             checkIndexTable(dir, db);
         }
         catch (final IOException ex)
@@ -141,6 +171,7 @@ public final class StoreVerifier
         final int segmentLength = meta.segmentLength();
         final long[] listed = segmentIndexes(segments);
         segmentCount = listed.length + countUnlisted(segments, listed);
+        lastSegment = listed.length == 0 ? -1 : listed[listed.length - 1];
 
         // a live writer may append faster than this scan reads: verify what was there when the scan began
         final long stopAt = liveWriter ? tail : Long.MAX_VALUE;
@@ -153,6 +184,7 @@ public final class StoreVerifier
             {
                 break;
             }
+            scannedSegments = segment + 1;
             if (!checkSegmentHeader(segments, segment, file))
             {
                 position = (segment + 1) * segmentLength;
@@ -185,6 +217,7 @@ public final class StoreVerifier
                         position = segmentEnd;
                         break;
                     }
+                    passRecord(position, position + alignedLength(claimed));
                     position += alignedLength(claimed);
                     continue;
                 }
@@ -197,6 +230,7 @@ public final class StoreVerifier
                     position = segmentEnd;
                     break;
                 }
+                passRecord(position, next);
                 position = next;
             }
             if (endOfLog)
@@ -224,17 +258,25 @@ public final class StoreVerifier
             problem("records continue to position " + Format.count(endPosition) + ", past the tail counter " +
                 Format.count(tail) + " in " + MetaDescriptor.FILE_NAME);
         }
-        // anything non-zero after the end would be data the log will never read
-        final MappedByteBuffer file = segments.map(endPosition / meta.segmentLength());
-        if (file != null && endPosition % meta.segmentLength() != 0)
+        // anything non-zero after the end would be data the log will never read: in the rest of the end's segment
+        // and in every segment after it, pre-allocated and all zeros, also when the end is a segment's boundary
+        for (long segment = endPosition / meta.segmentLength(); segment <= lastSegment; segment++)
         {
-            final int offset = segments.fileOffset(endPosition);
-            for (int i = offset; i < file.capacity(); i += Long.BYTES)
+            final MappedByteBuffer file = segments.map(segment);
+            if (file == null || (segment >= scannedSegments && !checkSegmentHeader(segments, segment, file)))
             {
-                if (file.getLong(i) != 0)
+                // reported as missing, or its header as damaged
+                continue;
+            }
+            final UnsafeBuffer buffer = new UnsafeBuffer(file);
+            final int from = segment == endPosition / meta.segmentLength() ?
+                segments.fileOffset(endPosition) : SegmentDescriptor.HEADER_LENGTH;
+            for (int i = from; i < buffer.capacity(); i += Long.BYTES)
+            {
+                if (buffer.getLong(i) != 0)
                 {
                     problem("non-zero bytes at file offset " + Format.count(i) + " of " +
-                        segments.path(endPosition / meta.segmentLength()).getFileName() + ", after the end of the log");
+                        segments.path(segment).getFileName() + ", after the end of the log");
                     break;
                 }
             }
@@ -447,6 +489,147 @@ public final class StoreVerifier
         }
     }
 
+    // ------------------------------------------------------------------------------------------------------ meta
+
+    /**
+     * Note the record {@code [start, end)} the scan passed: the durable position and the index checkpoint must
+     * each be a record boundary, never inside one.
+     */
+    private void passRecord(final long start, final long end)
+    {
+        if (start < durablePosition && durablePosition < end)
+        {
+            durableInside = start;
+        }
+        if (start < indexCheckpoint && indexCheckpoint < end)
+        {
+            checkpointInside = start;
+        }
+    }
+
+    /**
+     * Every field of {@code varve.meta} that the checks before have not covered (magic, format version, segment
+     * length and index capacity), against the log the scan found. The boot id is not checked: any value is one.
+     *
+     * @param tail the tail position; a live writer's, read after the durable position and checkpoint.
+     */
+    private void checkMeta(final Path dir, final long tail) throws IOException
+    {
+        final String name = MetaDescriptor.FILE_NAME + ": ";
+        final long size = Files.size(dir.resolve(MetaDescriptor.FILE_NAME));
+        if (size != MetaDescriptor.LENGTH)
+        {
+            problem(name + "the file is " + Format.count(size) + " bytes, expected " + MetaDescriptor.LENGTH);
+        }
+
+        final int state = metaPage.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET);
+        if (state != MetaDescriptor.CLEAN && state != MetaDescriptor.DIRTY)
+        {
+            problem(name + "open state " + state + " (offset " + MetaDescriptor.CLEAN_SHUTDOWN_OFFSET + ") is " +
+                "neither " + MetaDescriptor.CLEAN + " (closed cleanly) nor " + MetaDescriptor.DIRTY +
+                " (open, or not closed cleanly)");
+        }
+
+        final long created = metaPage.getLong(MetaDescriptor.CREATED_OFFSET);
+        if (created <= 0 || created > System.currentTimeMillis() + CLOCK_SKEW_MS)
+        {
+            problem(name + "creation time " + created + " (offset " + MetaDescriptor.CREATED_OFFSET + ", " +
+                Instant.ofEpochMilli(created) + ") is " + (created <= 0 ? "not after 1970-01-01" : "in the future"));
+        }
+
+        if (tail < 0 || tail % ALIGNMENT != 0)
+        {
+            problem(name + "tail position " + Format.count(tail) + " (offset " + MetaDescriptor.TAIL_POSITION_OFFSET +
+                ") is " + (tail < 0 ? "negative" : "not a multiple of " + ALIGNMENT + ", so not a record boundary"));
+        }
+        checkPosition(name + "durable position", MetaDescriptor.DURABLE_POSITION_OFFSET, durablePosition,
+            durableInside, tail);
+        checkPosition(name + "index checkpoint", MetaDescriptor.INDEX_CHECKPOINT_OFFSET, indexCheckpoint,
+            checkpointInside, tail);
+        if (state == MetaDescriptor.CLEAN)
+        {
+            // a clean close forces the log and the index, then records the tail as both
+            if (durablePosition != tail)
+            {
+                problem(name + "durable position " + Format.count(durablePosition) + " (offset " +
+                    MetaDescriptor.DURABLE_POSITION_OFFSET + ") is not the tail position " + Format.count(tail) +
+                    ", though the store was closed cleanly, which makes them equal");
+            }
+            if (indexCheckpoint != tail)
+            {
+                problem(name + "index checkpoint " + Format.count(indexCheckpoint) + " (offset " +
+                    MetaDescriptor.INDEX_CHECKPOINT_OFFSET + ") is not the tail position " + Format.count(tail) +
+                    ", though the store was closed cleanly, which makes them equal");
+            }
+        }
+
+        final int mode = metaPage.getInt(MetaDescriptor.WRITER_DURABILITY_OFFSET);
+        final Durability[] modes = Durability.values();
+        if (mode < 0 || mode > modes.length)
+        {
+            final StringBuilder known = new StringBuilder("0 (none recorded)");
+            for (final Durability durability : modes)
+            {
+                known.append(", ").append(durability.ordinal() + 1).append(" (").append(durability).append(')');
+            }
+            problem(name + "writer durability " + mode + " (offset " + MetaDescriptor.WRITER_DURABILITY_OFFSET +
+                ") is none of " + known);
+        }
+
+        // once a flag that older builds of format 1 set to 1; written 0 since
+        final int formerFlag = metaPage.getInt(MetaDescriptor.CHECKPOINT_FORCED_OFFSET);
+        if (formerFlag != 0 && formerFlag != 1)
+        {
+            problem(name + "reserved word at offset " + MetaDescriptor.CHECKPOINT_FORCED_OFFSET + " is " +
+                formerFlag + ", expected 0 (or 1 from an older build)");
+        }
+        for (final int[] span : RESERVED)
+        {
+            for (int offset = span[0]; offset < span[1]; offset++)
+            {
+                if (metaPage.get(offset) != 0)
+                {
+                    problem(name + "reserved byte at offset " + offset + " is " +
+                        String.format(Locale.ROOT, "0x%02x", metaPage.get(offset) & 0xff) +
+                        ", expected 0");
+                    break;
+                }
+            }
+        }
+    }
+
+    /**
+     * A position the meta file vouches for: every record below it is whole, so it must be a record boundary
+     * within the log.
+     */
+    private void checkPosition(
+        final String field, final int offset, final long position, final long insideRecord, final long tail)
+    {
+        final String what = field + " " + Format.count(position) + " (offset " + offset + ")";
+        if (position < 0)
+        {
+            problem(what + " is negative");
+        }
+        else if (position > tail)
+        {
+            problem(what + " is beyond the tail position " + Format.count(tail) + ": it vouches for log space " +
+                "never claimed");
+        }
+        else if (position % ALIGNMENT != 0)
+        {
+            problem(what + " is not a multiple of " + ALIGNMENT + ", so not a record boundary");
+        }
+        else if (position > endPosition)
+        {
+            problem(what + " is beyond the end of the log's records at " + Format.count(endPosition));
+        }
+        else if (insideRecord >= 0)
+        {
+            problem(what + " falls inside the record at position " + Format.count(insideRecord) +
+                ", not on a record boundary");
+        }
+    }
+
     // ----------------------------------------------------------------------------------------------------- index
 
     private void checkIndexTable(final Path dir, final VarveDB db) throws IOException
@@ -469,6 +652,18 @@ public final class StoreVerifier
         {
             problem(path + " is not a VarveDB stream index");
             return;
+        }
+        final int capacity = table.getInt(StreamIndexDescriptor.CAPACITY_OFFSET);
+        if (capacity != meta.indexCapacity())
+        {
+            problem(MetaDescriptor.FILE_NAME + ": index capacity " + Format.count(meta.indexCapacity()) + " (offset " +
+                MetaDescriptor.INDEX_CAPACITY_OFFSET + "), but the stream index was made for " +
+                Format.count(capacity) + " streams");
+        }
+        if (lastVersions.size() > meta.indexCapacity())
+        {
+            problem("the log holds " + Format.count(lastVersions.size()) + " streams, more than the index capacity " +
+                Format.count(meta.indexCapacity()) + " in " + MetaDescriptor.FILE_NAME);
         }
         final int tableSize = table.getInt(StreamIndexDescriptor.TABLE_SIZE_OFFSET);
         if (tableSize <= 0 || StreamIndexDescriptor.fileLength(tableSize) != table.capacity())

@@ -112,6 +112,25 @@ public final class Stores
      */
     public static Meta readMeta(final Path directory)
     {
+        final ByteBuffer page = readMetaPage(directory);
+        return new Meta(
+            page.getInt(MetaDescriptor.FORMAT_VERSION_OFFSET),
+            page.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET),
+            page.getInt(MetaDescriptor.INDEX_CAPACITY_OFFSET),
+            page.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN,
+            page.getLong(MetaDescriptor.CREATED_OFFSET),
+            page.getLong(MetaDescriptor.TAIL_POSITION_OFFSET));
+    }
+
+    /**
+     * Read the whole of {@code varve.meta}'s page from disk without mapping it, for checks of every field.
+     *
+     * @param directory a directory that {@link #requireStore} accepted.
+     * @return the page, {@link MetaDescriptor#LENGTH} bytes, little-endian.
+     * @throws CliException if the file is shorter than a page or lacks the store's magic.
+     */
+    public static ByteBuffer readMetaPage(final Path directory)
+    {
         final Path path = directory.resolve(MetaDescriptor.FILE_NAME);
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ))
         {
@@ -130,13 +149,7 @@ public final class Stores
                 throw CliException.store(directory + " is not a VarveDB store (" + MetaDescriptor.FILE_NAME +
                     " has the wrong magic)");
             }
-            return new Meta(
-                page.getInt(MetaDescriptor.FORMAT_VERSION_OFFSET),
-                page.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET),
-                page.getInt(MetaDescriptor.INDEX_CAPACITY_OFFSET),
-                page.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN,
-                page.getLong(MetaDescriptor.CREATED_OFFSET),
-                page.getLong(MetaDescriptor.TAIL_POSITION_OFFSET));
+            return page.clear();
         }
         catch (final IOException ex)
         {

@@ -18,9 +18,9 @@ import java.util.concurrent.Callable;
 @Command(
     name = "verify",
     mixinStandardHelpOptions = true,
-    header = "Check checksums, framing, stream versions and the index; never modifies the store.",
+    header = "Check the meta file, checksums, framing, stream versions and the index; never modifies the store.",
     description = {
-        "Checks every record's framing and CRC32C checksum, each stream's versions (1, 2, 3... in log order), and that the stream index agrees with the log: each stream's version, and each event found at its log position. Files are mapped read-only; nothing is changed. A store a live writer has open is verified up to what it has committed.",
+        "Checks every field of varve.meta against the log (the durable position and index checkpoint are record boundaries within it, a cleanly closed store has them at the tail, reserved bytes are zero), every record's framing and CRC32C checksum, each stream's versions (1, 2, 3... in log order), that nothing but zeros follows the log's end in any segment, and that the stream index agrees with the log: each stream's version, and each event found at its log position. Files are mapped read-only; nothing is changed. A store a live writer has open is verified up to what it has committed.",
         "Exit status 0 if the store is sound, 1 if a problem was found."
     })
 public final class VerifyCommand implements Callable<Integer>
