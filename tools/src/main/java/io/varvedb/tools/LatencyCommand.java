@@ -8,6 +8,8 @@ import io.varvedb.RunningSubscription;
 import io.varvedb.SubscriptionOptions;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.store.MetaDescriptor;
 import org.HdrHistogram.Histogram;
 import org.agrona.concurrent.BusySpinIdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -66,6 +68,12 @@ public final class LatencyCommand implements Callable<Integer>
     private static final long DRAIN_POLL_MILLIS = 1;
     /** The intended send time is the payload's first long. */
     private static final int STAMP_OFFSET = 0;
+    /** Each sender has a thread, a stream and two histograms of a few hundred KiB: beyond this, memory runs out. */
+    static final int MAX_THREADS = 256;
+    /** One append per nanosecond: the schedule cannot space sends more finely. */
+    static final long MAX_RATE = 1_000_000_000L;
+    /** Longest run and warm-up, a day: far from where nanosecond deadlines overflow. */
+    static final double MAX_SECONDS = TimeUnit.DAYS.toSeconds(1);
 
     @Spec
     private CommandSpec spec;
@@ -74,30 +82,36 @@ public final class LatencyCommand implements Callable<Integer>
     private Path directory;
 
     @Option(names = "--rate", paramLabel = "N", defaultValue = "100000",
-        description = "Appends per second, all threads together (default: ${DEFAULT-VALUE}).")
+        description = "Appends per second, all threads together, 1 to 1,000,000,000 (default: ${DEFAULT-VALUE}).")
     private long rate;
 
     @Option(names = "--seconds", paramLabel = "S", defaultValue = "5",
-        description = "Measured duration (default: ${DEFAULT-VALUE}).")
+        description = "Measured duration, more than 0 and at most 86,400, long enough for one append at --rate " +
+            "(default: ${DEFAULT-VALUE}).")
     private double seconds;
 
     @Option(names = "--warmup", paramLabel = "S", defaultValue = "1",
-        description = "Unmeasured run at the same rate first, to warm up the JIT (default: ${DEFAULT-VALUE}).")
+        description = "Unmeasured run at the same rate first, to warm up the JIT, 0 to 86,400 " +
+            "(default: ${DEFAULT-VALUE}).")
     private double warmupSeconds;
 
     @Option(names = "--payload", paramLabel = "B", defaultValue = "64",
-        description = "Payload bytes per event (default: ${DEFAULT-VALUE}).")
+        description = "Payload bytes per event, 0 to the store's largest event (4 MiB for a new store; " +
+            "default: ${DEFAULT-VALUE}).")
     private int payloadLength;
 
     @Option(names = "--threads", paramLabel = "T", defaultValue = "1",
-        description = "Appending threads, each on its own stream (default: ${DEFAULT-VALUE}).")
+        description = "Appending threads, each on its own stream, 1 to 256 (default: ${DEFAULT-VALUE}).")
     private int threads;
 
     @Option(names = "--histogram", paramLabel = "FILE",
-        description = "Save the corrected histogram here in HdrHistogram's percentile format (microseconds).")
+        description = "Save the corrected histogram here in HdrHistogram's percentile format (microseconds); " +
+            "not a directory.")
     private Path histogramFile;
 
-    @Option(names = "--plot", paramLabel = "FILE.png", description = "Draw the percentile distribution to a PNG.")
+    @Option(names = "--plot", paramLabel = "FILE.png",
+        description = "Draw the percentile distribution to a PNG: a file name ending in .png, not the " +
+            "--histogram file.")
     private Path plotFile;
 
     @Option(names = "--durability", paramLabel = "MODE", defaultValue = "OS",
@@ -242,37 +256,85 @@ public final class LatencyCommand implements Callable<Integer>
         }
     }
 
+    /**
+     * Every option against its bounds, before the store is opened or anything is allocated: a value out of
+     * bounds would exhaust memory (threads), overflow the schedule's nanosecond deadlines and send nothing
+     * (seconds, warm-up), or fail only after the whole run (output files).
+     */
     private void checkArguments()
     {
-        if (rate < 1)
+        if (threads < 1 || threads > MAX_THREADS)
         {
-            throw CliException.usage("--rate must be at least 1 append per second, got " + rate);
+            throw CliException.usage("--threads must be at least 1 and at most " + MAX_THREADS + ", got " + threads);
         }
-        if (!(seconds > 0))
+        if (rate < 1 || rate > MAX_RATE)
         {
-            throw CliException.usage("--seconds must be positive, got " + seconds);
+            throw CliException.usage("--rate must be at least 1 and at most " + Format.count(MAX_RATE) +
+                " appends per second, got " + Format.count(rate));
         }
-        if (!(warmupSeconds >= 0))
+        if (!(seconds > 0 && seconds <= MAX_SECONDS))
         {
-            throw CliException.usage("--warmup must be >= 0, got " + warmupSeconds);
+            throw CliException.usage("--seconds must be more than 0 and at most " + Format.count((long)MAX_SECONDS) +
+                ", got " + seconds);
         }
-        if (payloadLength < 0)
+        if (seconds * rate < 1)
         {
-            throw CliException.usage("--payload must be >= 0, got " + payloadLength);
+            throw CliException.usage("--seconds " + seconds + " at --rate " + Format.count(rate) + " measures no " +
+                "append: their product must be at least 1");
         }
-        if (threads < 1)
+        if (!(warmupSeconds >= 0 && warmupSeconds <= MAX_SECONDS))
         {
-            throw CliException.usage("--threads must be at least 1, got " + threads);
+            throw CliException.usage("--warmup must be at least 0 and at most " + Format.count((long)MAX_SECONDS) +
+                ", got " + warmupSeconds);
+        }
+        final int largest = largestPayload(directory.toAbsolutePath().normalize());
+        if (payloadLength < 0 || payloadLength > largest)
+        {
+            throw CliException.usage("--payload must be at least 0 and at most " + Format.count(largest) +
+                " bytes (this store's largest event), got " + Format.count(payloadLength));
         }
         if (subscriber && payloadLength < Long.BYTES)
         {
             throw CliException.usage("--subscriber carries the send time in the payload: --payload must be >= " +
                 Long.BYTES + ", got " + payloadLength);
         }
+        if (histogramFile != null && Files.isDirectory(histogramFile))
+        {
+            throw CliException.usage("--histogram " + histogramFile + " is a directory; give a file name");
+        }
         if (plotFile != null && !plotFile.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".png"))
         {
             throw CliException.usage("--plot writes a PNG; give a file name ending in .png, got " + plotFile);
         }
+        if (plotFile != null && Files.isDirectory(plotFile))
+        {
+            throw CliException.usage("--plot " + plotFile + " is a directory; give a file name");
+        }
+        if (plotFile != null && histogramFile != null &&
+            plotFile.toAbsolutePath().normalize().equals(histogramFile.toAbsolutePath().normalize()))
+        {
+            throw CliException.usage("--histogram and --plot name the same file, " + plotFile);
+        }
+    }
+
+    /**
+     * The largest payload the run can append: the store is opened with the defaults, so a new store gets the
+     * default segment size and largest event, and an existing one keeps its own segment size, which may lower it.
+     */
+    private static int largestPayload(final Path dir)
+    {
+        int largest = VarveConfig.builder(dir).build().maxEventSize();
+        if (Files.isRegularFile(dir.resolve(MetaDescriptor.FILE_NAME)))
+        {
+            final int segmentLength = Stores.readMeta(dir).segmentLength();
+            // an impossible one is the open's to refuse, with its own message
+            if (Integer.bitCount(segmentLength) == 1 && segmentLength >= Log.MIN_SEGMENT_LENGTH &&
+                segmentLength <= Log.MAX_SEGMENT_LENGTH)
+            {
+                largest = Math.min(largest, VarveConfig.maxPayloadFor(segmentLength));
+            }
+        }
+        return largest;
     }
 
     private void report(
