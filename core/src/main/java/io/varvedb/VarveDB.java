@@ -210,8 +210,8 @@ public final class VarveDB implements AutoCloseable
                 this.flusher = null;
                 this.flusherRunner = null;
                 // a durable position beyond the tail is damage to varve.meta, not a promise: never trust it further
-                final long durable = Math.min(metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET),
-                    log.tail());
+                final long durable = Math.max(0, Math.min(
+                    metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET), log.tail()));
                 // refuse what the writer refuses: a missing segment, or log directory, is never the end of the log
                 checkSegmentsPresent(durable);
                 log.checkNoGap();
@@ -253,6 +253,7 @@ public final class VarveDB implements AutoCloseable
                 this.openedCleanly = indexUsable &&
                     metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
                     index.indexedPosition() == tail &&
+                    metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) >= 0 &&
                     metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) <= tail;
                 if (openedCleanly)
                 {
@@ -269,7 +270,8 @@ public final class VarveDB implements AutoCloseable
                         bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
                     final long checkpoint = indexUsable && !afterPowerCut ?
                         Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
-                    final long durable = Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail);
+                    final long durable = Math.max(0,
+                        Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail));
                     // recovery changes the index: a seal from an earlier clean close no longer vouches for it
                     index.unseal();
                     final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
@@ -1262,7 +1264,8 @@ public final class VarveDB implements AutoCloseable
      */
     private long durableForReaders()
     {
-        return Math.min(meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET), log.tail());
+        return Math.max(0, Math.min(meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET),
+            log.tail()));
     }
 
     private void checkSegmentsPresent(final long tail)

@@ -177,7 +177,7 @@ class CorruptionTest
         final Path template = dir.resolve("template");
         final List<StoreChecker.Event> original = populate(template);
         final Path metaFile = template.resolve(io.varvedb.internal.store.MetaDescriptor.FILE_NAME);
-        for (final int bit : new int[] { 19, 30, 47, 62 })
+        for (final int bit : new int[] { 19, 30, 47, 62, 63 })
         {
             final Path store = dir.resolve("bit-" + bit);
             RecoveryTest.copy(template, store);

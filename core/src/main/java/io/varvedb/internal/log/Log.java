@@ -416,12 +416,20 @@ public final class Log
     public void checkNoGap()
     {
         final long[] files = segmentFiles();
-        for (int i = 0; i < files.length; i++)
+        int listed = 0;
+        for (long segment = 0; files.length > 0 && segment < files[files.length - 1]; segment++)
         {
-            if (files[i] != i)
+            if (files[listed] == segment)
             {
-                throw new CorruptStoreException("log segment " + segmentPath(i) + " is missing but " +
-                    segmentPath(files[i]) + " exists; refusing to open rather than drop the events after the gap");
+                listed++;
+            }
+            else if (!Files.exists(segmentPath(segment)))
+            {
+                // looked up again by name: a live writer's new segment, renamed in while the directory was being
+                // listed, can be absent from the listing though a later one is in it
+                throw new CorruptStoreException("log segment " + segmentPath(segment) + " is missing but " +
+                    segmentPath(files[files.length - 1]) + " exists; refusing to open rather than drop the " +
+                    "events after the gap");
             }
         }
     }
