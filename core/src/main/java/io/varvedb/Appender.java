@@ -467,19 +467,8 @@ public final class Appender implements AutoCloseable
                 Padding.write(buffer, recordOffset, alignedLength);
                 continue;
             }
-            if (fresh)
-            {
-                linkFreshBlocks(slot, streamId, eventVersion);
-            }
-            publish(buffer, recordOffset, frameLength);
-
-            commit(slot, eventVersion, position);
-            lastPosition = position;
-            if (sync)
-            {
-                flusher.forceUpTo(position + alignedLength);
-            }
-            return eventVersion;
+            return complete(
+                fresh, slot, streamId, eventVersion, position, buffer, recordOffset, frameLength, alignedLength);
         }
     }
 
@@ -538,20 +527,38 @@ public final class Appender implements AutoCloseable
             {
                 Padding.write(buffer, recordOffset + usedLength, claimedLength - usedLength);
             }
-            if (fresh)
-            {
-                linkFreshBlocks(slot, streamId, eventVersion);
-            }
-            publish(buffer, recordOffset, frameLength);
-
-            commit(slot, eventVersion, position);
-            lastPosition = position;
-            if (sync)
-            {
-                flusher.forceUpTo(position + claimedLength);
-            }
-            return eventVersion;
+            return complete(
+                fresh, slot, streamId, eventVersion, position, buffer, recordOffset, frameLength, claimedLength);
         }
+    }
+
+    /**
+     * Publish a single event's record, held at {@code slot}, and commit its version.
+     */
+    private long complete(
+        final boolean fresh,
+        final int slot,
+        final long streamId,
+        final long version,
+        final long position,
+        final UnsafeBuffer buffer,
+        final int recordOffset,
+        final int frameLength,
+        final int claimedLength)
+    {
+        if (fresh)
+        {
+            linkFreshBlocks(slot, streamId, version);
+        }
+        publish(buffer, recordOffset, frameLength);
+
+        commit(slot, version, position);
+        lastPosition = position;
+        if (sync)
+        {
+            flusher.forceUpTo(position + claimedLength);
+        }
+        return version;
     }
 
     private long writeBatch(final long streamId, final long expectedVersion, final EventBatch batch, final int count)
