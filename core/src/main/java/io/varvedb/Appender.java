@@ -150,12 +150,21 @@ public final class Appender implements AutoCloseable
         final int offset,
         final int length)
     {
-        final long result = tryAppend(streamId, expected.value(), eventType, payload, offset, length);
-        if (result == CONFLICT)
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        requirePayload(payload);
+        checkRange(payload, offset, length);
+        checkSize(length);
+        enter();
+        try
         {
-            throw new ConcurrencyConflictException(streamId, expected.value(), lastActualVersion);
+            return orThrow(appendOne(streamId, expectedVersion, eventType, payload, offset, length), streamId,
+                expectedVersion);
         }
-        return result;
+        finally
+        {
+            exit();
+        }
     }
 
     /**
@@ -174,26 +183,19 @@ public final class Appender implements AutoCloseable
         final long expectedVersion = expected.value();
         checkStreamId(streamId);
         checkSize(payload.length);
-        final long result;
-        final long actual;
         enter();
         try
         {
             // the array view is this appender's state: wrapped only under the guard, and let go before leaving
             arrayView.wrap(payload);
-            result = appendOne(streamId, expectedVersion, eventType, arrayView, 0, payload.length);
-            actual = lastActualVersion;
+            return orThrow(appendOne(streamId, expectedVersion, eventType, arrayView, 0, payload.length), streamId,
+                expectedVersion);
         }
         finally
         {
             arrayView.wrap(NO_BYTES);
             exit();
         }
-        if (result == CONFLICT)
-        {
-            throw new ConcurrencyConflictException(streamId, expectedVersion, actual);
-        }
-        return result;
     }
 
     /**
@@ -211,12 +213,19 @@ public final class Appender implements AutoCloseable
     public <T> long append(
         final long streamId, final ExpectedVersion expected, final int eventType, final T event, final Codec<T> codec)
     {
-        final long result = tryAppend(streamId, expected.value(), eventType, event, codec);
-        if (result == CONFLICT)
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        final int maxLength = maxEncodedLength(event, codec);
+        enter();
+        try
         {
-            throw new ConcurrencyConflictException(streamId, expected.value(), lastActualVersion);
+            return orThrow(appendTyped(streamId, expectedVersion, eventType, event, codec, maxLength), streamId,
+                expectedVersion);
         }
-        return result;
+        finally
+        {
+            exit();
+        }
     }
 
     /**
@@ -230,10 +239,29 @@ public final class Appender implements AutoCloseable
      */
     public long appendBatch(final long streamId, final ExpectedVersion expected, final EventBatch batch)
     {
-        final long result = tryAppendBatch(streamId, expected.value(), batch);
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        final int count = batchSize(batch);
+        enter();
+        try
+        {
+            return orThrow(writeBatch(streamId, expectedVersion, batch, count), streamId, expectedVersion);
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    /**
+     * Turn a {@link #CONFLICT} into its exception while the guard is held, so the actual version it carries is
+     * this append's, whatever another thread misusing the appender does.
+     */
+    private long orThrow(final long result, final long streamId, final long expectedVersion)
+    {
         if (result == CONFLICT)
         {
-            throw new ConcurrencyConflictException(streamId, expected.value(), lastActualVersion);
+            throw new ConcurrencyConflictException(streamId, expectedVersion, lastActualVersion);
         }
         return result;
     }
@@ -291,16 +319,7 @@ public final class Appender implements AutoCloseable
     {
         checkStreamId(streamId);
         ExpectedVersion.validate(expectedVersion);
-        if (event == null || codec == null)
-        {
-            throw new NullPointerException("event and codec must not be null");
-        }
-        final int maxLength = codec.maxEncodedLength(event);
-        if (maxLength < 0)
-        {
-            throw new IllegalArgumentException("codec returned a negative maxEncodedLength: " + maxLength);
-        }
-        checkSize(maxLength);
+        final int maxLength = maxEncodedLength(event, codec);
         enter();
         try
         {
@@ -324,11 +343,7 @@ public final class Appender implements AutoCloseable
     {
         checkStreamId(streamId);
         ExpectedVersion.validate(expectedVersion);
-        final int count = batch.size();
-        if (count == 0)
-        {
-            throw new IllegalArgumentException("an empty batch cannot be appended");
-        }
+        final int count = batchSize(batch);
         enter();
         try
         {
@@ -411,12 +426,6 @@ public final class Appender implements AutoCloseable
     public void close()
     {
         closeGuard();
-        if (spareBlockCount > 0)
-        {
-            // blocks taken for a new stream another appender then created: the next new stream may have them
-            index.giveBack(spareBlocks, spareBlockCount);
-            spareBlockCount = 0;
-        }
         db.release(this);
     }
 
@@ -443,7 +452,7 @@ public final class Appender implements AutoCloseable
             final long eventVersion = fresh ? 1 : version;
             final int heldSlot = fresh ? NO_SLOT : reservedSlot;
             final long position = fresh ?
-                claimFresh(streamId, 1, alignedLength) : claim(heldSlot, streamId, version, version, alignedLength);
+                claimFresh(streamId, alignedLength) : claim(heldSlot, streamId, version, version, alignedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
             final int recordOffset = log.offset(position);
 
@@ -454,7 +463,7 @@ public final class Appender implements AutoCloseable
                 buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
                 writeHeader(buffer, recordOffset, (short)0, eventType, streamId, eventVersion, clock.nanoTime());
                 buffer.putBytes(recordOffset + HEADER_LENGTH, payload, offset, length);
-                slot = fresh ? createStream(streamId) : heldSlot;
+                slot = fresh ? createStream(streamId, eventVersion) : heldSlot;
             }
             catch (final Throwable ex)
             {
@@ -492,7 +501,7 @@ public final class Appender implements AutoCloseable
             final long eventVersion = fresh ? 1 : version;
             final int heldSlot = fresh ? NO_SLOT : reservedSlot;
             final long position = fresh ?
-                claimFresh(streamId, 1, claimedLength) : claim(heldSlot, streamId, version, version, claimedLength);
+                claimFresh(streamId, claimedLength) : claim(heldSlot, streamId, version, version, claimedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
             final int recordOffset = log.offset(position);
 
@@ -510,7 +519,7 @@ public final class Appender implements AutoCloseable
                 }
                 frameLength = frameLength(length);
                 writeHeader(buffer, recordOffset, (short)0, eventType, streamId, eventVersion, clock.nanoTime());
-                slot = fresh ? createStream(streamId) : heldSlot;
+                slot = fresh ? createStream(streamId, eventVersion) : heldSlot;
             }
             catch (final Throwable ex)
             {
@@ -595,7 +604,7 @@ public final class Appender implements AutoCloseable
             final long lastVersion = firstVersion + count - 1;
             final int heldSlot = fresh ? NO_SLOT : reservedSlot;
             final long position = fresh ?
-                claimFresh(streamId, lastVersion, claimLength) :
+                claimFresh(streamId, claimLength) :
                 claim(heldSlot, streamId, firstVersion, lastVersion, claimLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
             final int start = log.offset(position);
@@ -617,7 +626,7 @@ public final class Appender implements AutoCloseable
                     buffer.putBytes(
                         recordOffset + HEADER_LENGTH, batch.data(), batch.payloadOffset(i), lengths[i]);
                 }
-                slot = fresh ? createStream(streamId) : heldSlot;
+                slot = fresh ? createStream(streamId, lastVersion) : heldSlot;
             }
             catch (final Throwable ex)
             {
@@ -787,34 +796,15 @@ public final class Appender implements AutoCloseable
     }
 
     /**
-     * Claim space for a stream's first events. Everything that can fail (an index block, a new segment) happens
-     * here, before the stream exists, so a failure leaves the index as it was.
+     * Claim space for a stream's first events, holding nothing: the stream is created only once they are written.
+     * An index that is full for certain (no creation in flight) refuses here, before any log space is used.
      */
-    private long claimFresh(final long streamId, final long lastVersion, final int alignedLength)
+    private long claimFresh(final long streamId, final int alignedLength)
     {
-        final int blocks = (int)(ordinalOf(lastVersion) + 1);
-        if (spareBlocks.length < blocks)
-        {
-            spareBlocks = java.util.Arrays.copyOf(spareBlocks, Math.max(blocks, spareBlocks.length * 2));
-        }
-        while (spareBlockCount < blocks)
-        {
-            spareBlocks[spareBlockCount] = index.allocateBlock();
-            spareBlockCount++;
-        }
-        // a full index refuses here, before any log space is used
-        holdsReservation = index.reserveStream(streamId);
-        try
-        {
-            // release: set before the claim, so a checkpoint that sees our published record also sees this mark
-            IN_FLIGHT.setRelease(this, log.tail());
-            return log.claim(alignedLength);
-        }
-        catch (final Throwable ex)
-        {
-            dropReservation();
-            throw ex;
-        }
+        index.refuseIfFull(streamId);
+        // release: set before the claim, so a checkpoint that sees our published record also sees this mark
+        IN_FLIGHT.setRelease(this, log.tail());
+        return log.claim(alignedLength);
     }
 
     private void dropReservation()
@@ -827,13 +817,27 @@ public final class Appender implements AutoCloseable
     }
 
     /**
-     * Create the stream's slot (if it has none) and take it at version 0.
+     * Create the stream's slot (if it has none) and take it at version 0. What can fail comes first: the index
+     * blocks its first events need (taken ahead, linked once the stream is ours) and a reservation of room; the
+     * reservation is held only from here to the slot's CAS, so a slow codec never makes the index look full.
      *
      * @return the slot, held; or {@link #NO_SLOT} if another appender is writing the stream's first event.
      * @throws StreamIndexFullException if the stream is new and the index is full.
      */
-    private int createStream(final long streamId)
+    private int createStream(final long streamId, final long lastVersion)
     {
+        final int blocks = (int)(ordinalOf(lastVersion) + 1);
+        if (spareBlocks.length < blocks)
+        {
+            spareBlocks = java.util.Arrays.copyOf(spareBlocks, Math.max(blocks, spareBlocks.length * 2));
+        }
+        // taken in increasing order and linked in that order: a stream's jump links always point to lower blocks
+        while (spareBlockCount < blocks)
+        {
+            spareBlocks[spareBlockCount] = index.allocateBlock();
+            spareBlockCount++;
+        }
+        holdsReservation = index.reserveStream(streamId);
         final int slot = index.findOrCreateSlot(streamId, holdsReservation);
         holdsReservation = false;
         cachedStreamId = streamId;
@@ -962,6 +966,31 @@ public final class Appender implements AutoCloseable
                 Thread.yield();
             }
         }
+    }
+
+    private <T> int maxEncodedLength(final T event, final Codec<T> codec)
+    {
+        if (event == null || codec == null)
+        {
+            throw new NullPointerException("event and codec must not be null");
+        }
+        final int maxLength = codec.maxEncodedLength(event);
+        if (maxLength < 0)
+        {
+            throw new IllegalArgumentException("codec returned a negative maxEncodedLength: " + maxLength);
+        }
+        checkSize(maxLength);
+        return maxLength;
+    }
+
+    private static int batchSize(final EventBatch batch)
+    {
+        final int count = batch.size();
+        if (count == 0)
+        {
+            throw new IllegalArgumentException("an empty batch cannot be appended");
+        }
+        return count;
     }
 
     private void checkSize(final int length)

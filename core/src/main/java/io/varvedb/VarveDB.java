@@ -148,6 +148,8 @@ public final class VarveDB implements AutoCloseable
                 {
                     // before the lock file is created: a foreign directory is left exactly as it was
                     refuseForeignDirectory(directory);
+                    // and a shape the config itself cannot hold (events larger than its segments)
+                    requested.withShape(requested.segmentSize(), requested.indexCapacity());
                 }
                 lockKey = directory.toRealPath();
                 if (!LOCKED_IN_THIS_JVM.add(lockKey))
@@ -268,10 +270,18 @@ public final class VarveDB implements AutoCloseable
                     // (perhaps a power cut, or a platform that cannot tell) it is rebuilt from the log
                     final boolean afterPowerCut =
                         bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
-                    final long checkpoint = indexUsable && !afterPowerCut ?
-                        Math.min(metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET), tail) : 0;
-                    final long durable = Math.max(0,
+                    // A checkpoint that is not a record boundary within the tail (a flipped bit in it, or in the
+                    // tail) is damage, not a place to recover from: recovering from inside a record would take the
+                    // record's middle for a torn end and destroy it. Then the whole log is recovered.
+                    final long metaCheckpoint = metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
+                    final long checkpoint = indexUsable && !afterPowerCut &&
+                        recordBoundary(metaCheckpoint, tail) == BOUNDARY ? metaCheckpoint : 0;
+                    // the durable position bounds what recovery may drop: no further than the tail, and not at all
+                    // if it lies inside a record (damaged), rather than refuse a sound log for a bad promise; damage
+                    // before it is no reason to doubt it, and recovery refuses that damage
+                    final long durableWithinTail = Math.max(0,
                         Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail));
+                    final long durable = recordBoundary(durableWithinTail, tail) == INSIDE ? 0 : durableWithinTail;
                     // recovery changes the index: a seal from an earlier clean close no longer vouches for it
                     index.unseal();
                     final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
@@ -285,6 +295,8 @@ public final class VarveDB implements AutoCloseable
                     metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
                         Math.min(checkpoint, recovery.end()));
                 }
+                // the checks of varve.meta's positions walked records that recovery may since have changed
+                recordStarts.forget();
                 this.committedAtOpen = log.tail();
                 // an incremental recovery read only what follows its checkpoint: the segments before it are there too
                 checkSegmentsPresent(committedAtOpen);
@@ -1256,6 +1268,40 @@ public final class VarveDB implements AutoCloseable
         catch (final IOException ex)
         {
             return "";
+        }
+    }
+
+    private static boolean onRecordGrid(final long position)
+    {
+        return position >= 0 && (position & (RecordDescriptor.ALIGNMENT - 1)) == 0;
+    }
+
+    private static final int BOUNDARY = 0;
+    private static final int INSIDE = 1;
+    private static final int UNKNOWN = 2;
+
+    /**
+     * @return {@link #BOUNDARY} if {@code position} is 0, the tail or a record start below it, as a walk over the
+     * records finds; {@link #INSIDE} if it is not (off the record grid, past the tail, inside a record);
+     * {@link #UNKNOWN} if damage before it stopped the walk.
+     */
+    private int recordBoundary(final long position, final long tail)
+    {
+        if (position == 0 || position == tail)
+        {
+            return BOUNDARY;
+        }
+        if (!onRecordGrid(position) || position > tail)
+        {
+            return INSIDE;
+        }
+        try
+        {
+            return recordStarts.check(position) == RecordStarts.RECORD_START ? BOUNDARY : INSIDE;
+        }
+        catch (final CorruptStoreException | IllegalStateException ex)
+        {
+            return UNKNOWN;
         }
     }
 

@@ -329,4 +329,173 @@ class AppendFailureTest
             assertEquals(200, db.streamVersion(2));
         }
     }
+    /**
+     * Failed and lost first appends never leave the index in a shape that breaks another stream later: a stream
+     * growing over many blocks after each failure keeps taking appends, before and after reopening.
+     */
+    @Test
+    void failedFirstAppendsNeverBreakStreamsThatGrowLater() throws Exception
+    {
+        final Path store = dir.resolve("store");
+        final VarveConfig config = TestStores.small(store);
+        try (VarveDB db = VarveDB.open(config))
+        {
+            final Appender grower = db.appender();
+            for (int round = 0; round < 30; round++)
+            {
+                final long id = 1000 + round;
+                try (Appender failing = db.appender())
+                {
+                    assertThrows(IllegalStateException.class,
+                        () -> failing.append(id, ExpectedVersion.ANY, 1, "x", FAILING));
+                }
+                for (int i = 0; i < 30; i++)
+                {
+                    grower.append(1, ExpectedVersion.ANY, 1, bytes(16, round));
+                }
+            }
+            // threads racing the first events of new streams, batches spanning several index blocks included
+            final ExecutorService threads = Executors.newFixedThreadPool(4);
+            try
+            {
+                final List<Future<?>> done = new java.util.ArrayList<>();
+                for (int t = 0; t < 4; t++)
+                {
+                    final int thread = t;
+                    done.add(threads.submit(() ->
+                    {
+                        final Appender appender = db.appender();
+                        final EventBatch batch = new EventBatch();
+                        for (int i = 0; i < 60; i++)
+                        {
+                            batch.add(thread, bytes(8, thread));
+                        }
+                        for (long stream = 2; stream < 400; stream++)
+                        {
+                            if (stream % 7 == 0)
+                            {
+                                appender.appendBatch(stream, ExpectedVersion.ANY, batch);
+                            }
+                            else
+                            {
+                                appender.append(stream, ExpectedVersion.ANY, thread, bytes(8, thread));
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                for (final Future<?> future : done)
+                {
+                    future.get(60, TimeUnit.SECONDS);
+                }
+            }
+            finally
+            {
+                threads.shutdownNow();
+            }
+            assertEquals(900, db.streamVersion(1));
+            assertEquals(4 * 60, db.streamVersion(7));
+            assertEquals(4, db.streamVersion(8));
+            StoreChecker.check(db);
+        }
+        try (VarveDB db = VarveDB.open(config))
+        {
+            db.appender().append(1, ExpectedVersion.exact(900), 1, bytes(16, 0));
+            StoreChecker.check(db);
+        }
+    }
+
+    /** A slow first append holds no room in a nearly full index while its codec runs. */
+    @Test
+    void aSlowFirstAppendDoesNotMakeTheIndexLookFull() throws Exception
+    {
+        final VarveConfig config = VarveConfig.builder(dir.resolve("store")).segmentSize(TestStores.SEGMENT)
+            .indexCapacity(2).indexBlocksPerChunk(4).build();
+        try (VarveDB db = VarveDB.open(config))
+        {
+            db.appender().append(1, ExpectedVersion.NO_STREAM, 1, bytes(8, 1));
+            final BlockingCodec slow = new BlockingCodec();
+            final ExecutorService threads = Executors.newSingleThreadExecutor();
+            try
+            {
+                final Future<Long> held = threads.submit(() -> db.appender().append(2, ExpectedVersion.ANY, 1, "slow", slow));
+                assertTrue(slow.inEncode.await(10, TimeUnit.SECONDS));
+                assertEquals(1, db.appender().append(3, ExpectedVersion.NO_STREAM, 1, bytes(8, 3)),
+                    "room for stream 3 while stream 2's codec runs");
+                slow.release.countDown();
+                assertThrows(java.util.concurrent.ExecutionException.class, () -> held.get(10, TimeUnit.SECONDS),
+                    "now the index is full for stream 2");
+            }
+            finally
+            {
+                threads.shutdownNow();
+            }
+            assertEquals(2, db.streamCount());
+            StoreChecker.check(db);
+        }
+    }
+
+    /** A conflict's actual version is the stream's, whatever a second thread misusing the appender does. */
+    @Test
+    void aConflictReportsItsOwnStreamsVersionDespiteASecondThread() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir.resolve("store"))))
+        {
+            final Appender shared = db.appender();
+            for (int i = 0; i < 5; i++)
+            {
+                shared.append(1, ExpectedVersion.ANY, 1, bytes(8, 1));
+            }
+            for (int i = 0; i < 9; i++)
+            {
+                shared.append(2, ExpectedVersion.ANY, 1, bytes(8, 2));
+            }
+            final java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            final Thread other = new Thread(() ->
+            {
+                final UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
+                while (!stop.get())
+                {
+                    try
+                    {
+                        shared.append(2, ExpectedVersion.exact(1), 1, payload, 0, 8);
+                    }
+                    catch (final IllegalStateException | ConcurrencyConflictException ignored)
+                    {
+                        // refused or conflicting: either way it only stirs the appender's state
+                    }
+                }
+            });
+            other.start();
+            final UnsafeBuffer payload = new UnsafeBuffer(new byte[8]);
+            int wrong = 0;
+            int conflicts = 0;
+            try
+            {
+                for (int i = 0; i < 300_000; i++)
+                {
+                    try
+                    {
+                        shared.append(1, ExpectedVersion.exact(1), 1, payload, 0, 8);
+                    }
+                    catch (final ConcurrencyConflictException ex)
+                    {
+                        conflicts++;
+                        wrong += ex.actualVersion() == 5 ? 0 : 1;
+                    }
+                    catch (final IllegalStateException ex)
+                    {
+                        // the other thread was inside
+                    }
+                }
+            }
+            finally
+            {
+                stop.set(true);
+                other.join();
+            }
+            assertTrue(conflicts > 0);
+            assertEquals(0, wrong, "conflicts on stream 1 that named another version, of " + conflicts);
+        }
+    }
 }

@@ -209,6 +209,33 @@ class CorruptionTest
         }
     }
 
+    /**
+     * A flipped bit in varve.meta's tail (the claim counter) puts it off the log's real end, perhaps inside the
+     * last record. The writer must not take it for the end of the log (and truncate or overwrite a record there):
+     * varve.meta that contradicts itself or the log is not trusted, and the log is recovered whole.
+     */
+    @Test
+    void aFlippedBitInTheTailNeverCostsAnEvent() throws IOException
+    {
+        final Path template = dir.resolve("template");
+        final List<StoreChecker.Event> original = populate(template);
+        final Path metaName = template.resolve(io.varvedb.internal.store.MetaDescriptor.FILE_NAME).getFileName();
+        for (int bit = 0; bit < 24; bit++)
+        {
+            final Path store = dir.resolve("tail-bit-" + bit);
+            RecoveryTest.copy(template, store);
+            flipBit(store.resolve(metaName), io.varvedb.internal.store.MetaDescriptor.TAIL_POSITION_OFFSET + bit / 8,
+                bit % 8);
+            try (VarveDB db = VarveDB.open(TestStores.small(store)))
+            {
+                RecoveryTest.assertEventsEqual(original, StoreChecker.readAll(db));
+                StoreChecker.check(db);
+                db.appender().append(1, ExpectedVersion.ANY, 1, new byte[10]);
+                assertEquals(original.size() + 1, StoreChecker.readAll(db).size(), "bit " + bit);
+            }
+        }
+    }
+
     @Test
     void aTruncatedIndexIsRebuiltFromTheLog() throws IOException
     {

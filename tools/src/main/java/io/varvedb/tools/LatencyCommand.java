@@ -315,6 +315,31 @@ public final class LatencyCommand implements Callable<Integer>
         {
             throw CliException.usage("--histogram and --plot name the same file, " + plotFile);
         }
+        checkCanCreate("--histogram", histogramFile);
+        checkCanCreate("--plot", plotFile);
+    }
+
+    /**
+     * Refuse an output file whose directory cannot be made because part of its path is a file, before the run
+     * spends its time measuring.
+     */
+    private static void checkCanCreate(final String option, final Path file)
+    {
+        if (file == null)
+        {
+            return;
+        }
+        for (Path parent = file.toAbsolutePath().getParent(); parent != null; parent = parent.getParent())
+        {
+            if (Files.exists(parent))
+            {
+                if (!Files.isDirectory(parent))
+                {
+                    throw CliException.usage(option + " " + file + ": " + parent + " is not a directory");
+                }
+                return;
+            }
+        }
     }
 
     /**

@@ -100,6 +100,11 @@ class LatencyCommandBoundsTest
         final String same = temp.resolve("same.png").toString();
         refused("--histogram and --plot name the same file, " + same, "--histogram", same, "--plot", same);
         refused("--plot writes a PNG; give a file name ending in .png, got chart.jpg", "--plot", "chart.jpg");
+        final Path file = Files.writeString(temp.resolve("a-file"), "not a directory");
+        final String under = file.resolve("chart.png").toString();
+        refused("--plot " + under + ": " + file + " is not a directory", "--plot", under);
+        final String deeper = file.resolve("sub/h.hgrm").toString();
+        refused("--histogram " + deeper + ": " + file + " is not a directory", "--histogram", deeper);
     }
 
     private void refused(final String expected, final String... options)

@@ -50,9 +50,6 @@ public final class StreamIndex
     private final boolean readOnly;
     private final ForceObserver observer;
     private final Object chunkLock = new Object();
-    private final Object spareLock = new Object();
-    private long[] spares = new long[8];
-    private volatile int spareCount;
     private volatile MappedFile[] chunks = new MappedFile[0];
     private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
 
@@ -177,10 +174,6 @@ public final class StreamIndex
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
-        synchronized (spareLock)
-        {
-            spareCount = 0;
-        }
         // the chunk files go too, whatever state they are in (a damaged header, a wrong length): the rebuild makes
         // new ones. Nothing reads the index yet, so dropping the mappings is safe; the JDK unmaps them later.
         synchronized (chunkLock)
@@ -375,10 +368,7 @@ public final class StreamIndex
                 {
                     return false;
                 }
-                throw new StreamIndexFullException("the stream index is full: it holds " + capacity +
-                    " streams, the capacity this store was created with (VarveConfig.Builder.indexCapacity); " +
-                    "stream " + streamId + " cannot be created" + (created >= capacity ? "" :
-                    " (" + (reserved - created) + " creations still in flight)"));
+                throw full(streamId, reserved, created);
             }
             // creations in flight settle within a few probes, unless their thread was descheduled
             if (idle == null)
@@ -387,6 +377,30 @@ public final class StreamIndex
             }
             idle.idle();
         }
+    }
+
+    /**
+     * Refuse a new stream when the index holds {@code capacity} streams already, with no creation in flight that
+     * could still give room back: checked before a first append uses any log space.
+     *
+     * @param streamId a positive stream id.
+     * @throws StreamIndexFullException if the stream is new and the index is full for certain.
+     */
+    public void refuseIfFull(final long streamId)
+    {
+        final long created = table.getLongVolatile(STREAM_COUNT_OFFSET);
+        if (created >= capacity && findSlot(streamId) < 0)
+        {
+            throw full(streamId, created, created);
+        }
+    }
+
+    private StreamIndexFullException full(final long streamId, final long reserved, final long created)
+    {
+        return new StreamIndexFullException("the stream index is full: it holds " + capacity +
+            " streams, the capacity this store was created with (VarveConfig.Builder.indexCapacity); " +
+            "stream " + streamId + " cannot be created" + (created >= capacity ? "" :
+            " (" + (reserved - created) + " creations still in flight)"));
     }
 
     /**
@@ -507,48 +521,20 @@ public final class StreamIndex
     /**
      * Take a block for a stream that does not hold its slot yet: the first append to a new stream does all that
      * can fail (this, the log claim, the codec) before it creates the stream, so that a failure leaves no slot
-     * behind. The block is the caller's until it {@link #linkBlock links} it or {@link #giveBack gives it back}.
+     * behind. The block is the caller's until it {@link #linkBlock links} it; block numbers only grow, so blocks
+     * taken later are linked later, and a stream's links (previous, jump) always point to lower numbers.
      *
      * @return a block number whose chunk is mapped.
      * @throws io.varvedb.StoreIOException if a new chunk file is needed and cannot be created.
      */
     public long allocateBlock()
     {
-        if (spareCount > 0)
-        {
-            synchronized (spareLock)
-            {
-                if (spareCount > 0)
-                {
-                    return spares[--spareCount];
-                }
-            }
-        }
         // map the chunk the next number falls in before taking it: no disk for a new chunk file then costs
         // nothing, where a number taken first would be lost
         chunkBuffer(blockCount() + 1);
         final long block = table.getAndAddLong(BLOCK_COUNT_OFFSET, 1) + 1;
         chunkBuffer(block);
         return block;
-    }
-
-    /**
-     * Return blocks {@link #allocateBlock taken} but never linked, for the next new stream in this process.
-     *
-     * @param blocks block numbers.
-     * @param count  how many of them.
-     */
-    public void giveBack(final long[] blocks, final int count)
-    {
-        synchronized (spareLock)
-        {
-            if (spares.length < spareCount + count)
-            {
-                spares = java.util.Arrays.copyOf(spares, Math.max(spares.length * 2, spareCount + count));
-            }
-            System.arraycopy(blocks, 0, spares, spareCount, count);
-            spareCount += count;
-        }
     }
 
     /**

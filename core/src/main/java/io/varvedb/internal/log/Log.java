@@ -399,7 +399,8 @@ public final class Log
     {
         final long segment = segmentOf(position);
         final Path next = segmentPath(segment + 1);
-        if (position < durable || Files.exists(next))
+        // at or past the tail, a missing segment is one not created yet (a later, pre-allocated one may exist)
+        if (position < durable || position < tail() && Files.exists(next))
         {
             throw new CorruptStoreException("log segment " + segmentPath(segment) + " is missing, though the log " +
                 "has used it (" + (position < durable ? "it lies below the durable position " + durable :
@@ -408,14 +409,17 @@ public final class Log
     }
 
     /**
-     * Refuse a log with a segment file missing before one that exists: the events after such a gap cannot be
-     * reached, so neither a writer nor a reader may open it as if the log ended at the gap.
+     * Refuse a log with a segment file missing before one that exists, both within the tail: the events after
+     * such a gap cannot be reached, so neither a writer nor a reader may open it as if the log ended at the gap.
      *
      * @throws CorruptStoreException naming the first missing segment.
      */
     public void checkNoGap()
     {
-        final long[] files = segmentFiles();
+        // segments past the tail's hold nothing yet: one missing among the pre-allocated ones is no gap in the log
+        final long tail = tail();
+        final long lastUsed = tail <= 0 ? -1 : segmentOf(tail - 1);
+        final long[] files = java.util.Arrays.stream(segmentFiles()).filter((f) -> f <= lastUsed).toArray();
         int listed = 0;
         for (long segment = 0; files.length > 0 && segment < files[files.length - 1]; segment++)
         {

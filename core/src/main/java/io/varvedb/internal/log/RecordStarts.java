@@ -66,6 +66,17 @@ public final class RecordStarts
     }
 
     /**
+     * Forget every record start found so far: after recovery changed the log (truncated it, padded holes).
+     */
+    public void forget()
+    {
+        synchronized (lock)
+        {
+            marks = new int[0][];
+        }
+    }
+
+    /**
      * @param position a log position, a multiple of {@link RecordDescriptor#ALIGNMENT}, {@code >= 0}.
      * @return {@link #RECORD_START}, {@link #INSIDE_RECORD}, {@link #BEYOND_TAIL} or {@link #NOT_YET_PUBLISHED}.
      * @throws CorruptStoreException if a damaged record lies between the nearest known record start and the
