@@ -34,8 +34,8 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  *   <li>the record is written, checksummed, and published by a release store of its length;</li>
  *   <li>its position goes into the stream's block, and a release store commits {@code version + 1}.</li>
  * </ol>
- * A stream without events is the exception: its first append claims and writes its record, and takes an index
- * block and a reservation of {@code indexCapacity}, before one CAS creates the stream at version 0 and takes it.
+ * A stream without events is the exception: its first append claims and writes its record, takes an index block
+ * and creates the stream's slot (at version 0) before one CAS on that slot takes the stream.
  * Whatever can fail (the codec, a new segment, a new index chunk, a full index) thus fails before the stream
  * exists, and leaves no slot behind; an appender that loses that CAS to another turns its record into padding and
  * decides again.
@@ -108,7 +108,6 @@ public final class Appender implements AutoCloseable
     private int reservedSlot;
     private long[] spareBlocks = new long[1];
     private int spareBlockCount;
-    private boolean holdsReservation;
     /** This appender's entry in its store's registry, which holds it weakly. */
     io.varvedb.internal.util.WeakRegistry.Entry<Appender> registration;
 
@@ -632,7 +631,6 @@ public final class Appender implements AutoCloseable
             {
                 try
                 {
-                    dropReservation();
                     padRecords(buffer, start, count);
                 }
                 finally
@@ -696,7 +694,6 @@ public final class Appender implements AutoCloseable
     {
         try
         {
-            dropReservation();
             Padding.write(buffer, recordOffset, length);
         }
         finally
@@ -807,19 +804,10 @@ public final class Appender implements AutoCloseable
         return log.claim(alignedLength);
     }
 
-    private void dropReservation()
-    {
-        if (holdsReservation)
-        {
-            holdsReservation = false;
-            index.cancelReservation();
-        }
-    }
-
     /**
      * Create the stream's slot (if it has none) and take it at version 0. What can fail comes first: the index
-     * blocks its first events need (taken ahead, linked once the stream is ours) and a reservation of room; the
-     * reservation is held only from here to the slot's CAS, so a slow codec never makes the index look full.
+     * blocks its first events need (taken ahead, linked once the stream is ours), then the slot, whose room in
+     * the index is reserved only for the instant of its CAS, so a slow codec never makes the index look full.
      *
      * @return the slot, held; or {@link #NO_SLOT} if another appender is writing the stream's first event.
      * @throws StreamIndexFullException if the stream is new and the index is full.
@@ -837,9 +825,7 @@ public final class Appender implements AutoCloseable
             spareBlocks[spareBlockCount] = index.allocateBlock();
             spareBlockCount++;
         }
-        holdsReservation = index.reserveStream(streamId);
-        final int slot = index.findOrCreateSlot(streamId, holdsReservation);
-        holdsReservation = false;
+        final int slot = index.findOrCreateSlot(streamId);
         cachedStreamId = streamId;
         cachedSlot = slot;
         // the CAS that decides who writes a stream's first event: only one appender moves it off version 0

@@ -212,8 +212,7 @@ public final class VarveDB implements AutoCloseable
                 this.flusher = null;
                 this.flusherRunner = null;
                 // a durable position beyond the tail is damage to varve.meta, not a promise: never trust it further
-                final long durable = Math.max(0, Math.min(
-                    metaBuffer.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET), log.tail()));
+                final long durable = durableWithinTail();
                 // refuse what the writer refuses: a missing segment, or log directory, is never the end of the log
                 checkSegmentsPresent(durable);
                 log.checkNoGap();
@@ -255,14 +254,13 @@ public final class VarveDB implements AutoCloseable
                 this.openedCleanly = indexUsable &&
                     metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
                     index.indexedPosition() == tail &&
-                    metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) >= 0 &&
-                    metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) <= tail;
+                    metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) == durableWithinTail();
                 if (openedCleanly)
                 {
                     checkSegmentsPresent(tail);
                     // a slot damaged on disk would misreport its stream: rebuild the index from the log instead
                     this.recovery = indexAgrees(tail) ? null :
-                        rebuildIndex(Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail), false);
+                        rebuildIndex(durableWithinTail(), false);
                 }
                 else
                 {
@@ -279,8 +277,7 @@ public final class VarveDB implements AutoCloseable
                     // the durable position bounds what recovery may drop: no further than the tail, and not at all
                     // if it lies inside a record (damaged), rather than refuse a sound log for a bad promise; damage
                     // before it is no reason to doubt it, and recovery refuses that damage
-                    final long durableWithinTail = Math.max(0,
-                        Math.min(metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET), tail));
+                    final long durableWithinTail = durableWithinTail();
                     final long durable = recordBoundary(durableWithinTail, tail) == INSIDE ? 0 : durableWithinTail;
                     // recovery changes the index: a seal from an earlier clean close no longer vouches for it
                     index.unseal();
@@ -639,7 +636,7 @@ public final class VarveDB implements AutoCloseable
                 final UnsafeBuffer buffer = log.readBuffer(position);
                 if (buffer == null)
                 {
-                    log.checkMissingSegment(position, durableForReaders());
+                    log.checkMissingSegment(position, durableWithinTail());
                     break;
                 }
                 final int offset = log.offset(position);
@@ -1043,7 +1040,7 @@ public final class VarveDB implements AutoCloseable
     public long durablePosition()
     {
         checkOpen();
-        return durableForReaders();
+        return durableWithinTail();
     }
 
     /**
@@ -1306,9 +1303,10 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * @return the durable position as varve.meta tells it now (a live writer moves it), never beyond the tail.
+     * @return the durable position as varve.meta tells it now (a live writer moves it), within [0, tail]: one
+     * beyond the tail, or negative, is damage to varve.meta, never a promise.
      */
-    private long durableForReaders()
+    private long durableWithinTail()
     {
         return Math.max(0, Math.min(meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET),
             log.tail()));

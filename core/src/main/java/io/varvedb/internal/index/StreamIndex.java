@@ -237,44 +237,8 @@ public final class StreamIndex
      */
     public int findOrCreateSlot(final long streamId)
     {
-        return findOrCreateSlot(streamId, false);
-    }
-
-    /**
-     * Take room for a new stream ahead of creating it, so that an index that is full refuses the stream before
-     * the caller has done anything else. The caller then either passes the reservation to
-     * {@link #findOrCreateSlot(long, boolean)} or gives it back with {@link #cancelReservation()}.
-     *
-     * @param streamId a positive stream id.
-     * @return true with a reservation held; false if the stream has a slot already (nothing held).
-     * @throws StreamIndexFullException when the stream is new and the index holds {@code capacity} streams.
-     */
-    public boolean reserveStream(final long streamId)
-    {
-        return findSlot(streamId) < 0 && reserve(streamId);
-    }
-
-    /**
-     * Give back a reservation from {@link #reserveStream} that will not be used.
-     */
-    public void cancelReservation()
-    {
-        table.getAndAddLong(STREAMS_RESERVED_OFFSET, -1);
-    }
-
-    /**
-     * {@link #findOrCreateSlot(long)} for a caller that may hold a reservation: it is used for the new slot, or
-     * given back if the stream has one already.
-     *
-     * @param streamId a positive stream id.
-     * @param reservedAhead true if the caller holds a reservation from {@link #reserveStream}.
-     * @return the slot's offset in the table.
-     * @throws StreamIndexFullException when the stream is new, no reservation is held, and the index is full.
-     */
-    public int findOrCreateSlot(final long streamId, final boolean reservedAhead)
-    {
         int index = hash(streamId);
-        boolean reserved = reservedAhead;
+        boolean reserved = false;
         while (true)
         {
             final int slot = slotOffset(index);
