@@ -10,6 +10,7 @@ import org.agrona.concurrent.OffsetEpochNanoClock;
 
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.function.Consumer;
 
 /**
  * How to open a store. Build with {@link #builder(Path)}; every setting but the directory has a default.
@@ -44,10 +45,32 @@ public final class VarveConfig
     private final long flushIntervalMicros;
     private final long checkpointIntervalMillis;
     private final ForceObserver forceObserver;
+    private final Consumer<? super Throwable> backgroundErrorHandler;
+
+    /**
+     * The default {@link Builder#backgroundErrorHandler}: one warning through the platform logger
+     * ({@link System#getLogger(String) System.getLogger("io.varvedb")}, which goes to java.util.logging unless the
+     * application routes it elsewhere, such as to SLF4J).
+     */
+    public static final Consumer<Throwable> LOG_BACKGROUND_ERRORS = (error) ->
+    {
+        final String line = "VarveDB " + Thread.currentThread().getName() + ": " + error.getMessage() +
+            " (tried again in the background)";
+        // a file system's refusal says all in its message; anything else gets its stack trace
+        if (error instanceof StoreIOException)
+        {
+            System.getLogger("io.varvedb").log(System.Logger.Level.WARNING, line);
+        }
+        else
+        {
+            System.getLogger("io.varvedb").log(System.Logger.Level.WARNING, line, error);
+        }
+    };
 
     private VarveConfig(final Builder builder)
     {
         forceObserver = builder.forceObserver;
+        backgroundErrorHandler = builder.backgroundErrorHandler;
         directory = builder.directory;
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
@@ -190,6 +213,14 @@ public final class VarveConfig
     }
 
     /**
+     * @return what hears of failures on the store's background threads; see {@link Builder#backgroundErrorHandler}.
+     */
+    public Consumer<? super Throwable> backgroundErrorHandler()
+    {
+        return backgroundErrorHandler;
+    }
+
+    /**
      * @return what sees every force of the store's files; {@link ForceObserver#NONE} but in tests.
      */
     ForceObserver forceObserver()
@@ -210,6 +241,7 @@ public final class VarveConfig
             .durability(durability)
             .flushIntervalMicros(flushIntervalMicros)
             .checkpointIntervalMillis(checkpointIntervalMillis)
+            .backgroundErrorHandler(backgroundErrorHandler)
             .forceObserver(forceObserver);
         builder.maxEventSize = requestedMaxEventSize;
         if (requestedMaxEventSize > maxPayloadFor(segmentSize))
@@ -250,6 +282,7 @@ public final class VarveConfig
         private long flushIntervalMicros = DEFAULT_FLUSH_INTERVAL_MICROS;
         private long checkpointIntervalMillis = DEFAULT_CHECKPOINT_INTERVAL_MILLIS;
         private ForceObserver forceObserver = ForceObserver.NONE;
+        private Consumer<? super Throwable> backgroundErrorHandler = LOG_BACKGROUND_ERRORS;
 
         private Builder(final Path directory)
         {
@@ -424,6 +457,24 @@ public final class VarveConfig
         public Builder clock(final EpochNanoClock clock)
         {
             this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * Who hears of work that failed on the store's background threads: chiefly the pre-allocator meeting a
+         * full disk (a {@link StoreIOException}), also a failed force of the flusher. That work is tried again in
+         * the background (the pre-allocator waits longer after each failure, up to ten seconds, and at once when an
+         * appender moves into a new segment), and an append that needs what could not be made gets the error
+         * itself. The handler runs on the background thread, is called for the first failure of a run of them and
+         * then about once a minute while they go on, and must not block; whatever it throws is ignored.
+         * Default: {@link #LOG_BACKGROUND_ERRORS}. {@link VarveDB#preallocationFailures()} counts every failure.
+         *
+         * @param handler receives each reported failure.
+         * @return this builder.
+         */
+        public Builder backgroundErrorHandler(final Consumer<? super Throwable> handler)
+        {
+            this.backgroundErrorHandler = Objects.requireNonNull(handler, "handler");
             return this;
         }
 

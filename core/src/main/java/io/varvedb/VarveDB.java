@@ -15,15 +15,15 @@ import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.IndexCheck;
 import io.varvedb.internal.store.MetaDescriptor;
+import io.varvedb.internal.store.Background;
 import io.varvedb.internal.store.Preallocator;
-import org.agrona.concurrent.Agent;
-import org.agrona.concurrent.AgentRunner;
-import org.agrona.concurrent.IdleStrategy;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -85,6 +85,10 @@ public final class VarveDB implements AutoCloseable
     /** How long the pre-allocator sleeps between checks when no segment roll wakes it. */
     private static final long PREALLOCATOR_IDLE_NS = TimeUnit.MILLISECONDS.toNanos(5);
     private static final String LOG_DIRECTORY = "log";
+    private static final int SPINS_BEFORE_YIELD = 100;
+    private static final int YIELDS_BEFORE_PARK = 100;
+    /** How long close() sleeps between looks at a reader whose handler takes long. */
+    private static final long READER_PARK_NS = TimeUnit.MICROSECONDS.toNanos(100);
     private static final String INDEX_DIRECTORY = "index";
 
     private final VarveConfig config;
@@ -115,6 +119,9 @@ public final class VarveDB implements AutoCloseable
     private final boolean verifyChecksums;
     private final long committedAtOpen;
     private volatile boolean closed;
+    /** Set after {@link #closed}, once the store's consumers and appenders are done: readers are drained, then
+     * the mappings released. */
+    private volatile boolean releasing;
 
     private VarveDB(final VarveConfig requested, final boolean readOnly)
     {
@@ -129,6 +136,8 @@ public final class VarveDB implements AutoCloseable
         FileLock fileLock = null;
         boolean creating = false;
         MappedFile metaFile = null;
+        Log openedLog = null;
+        StreamIndex openedIndex = null;
         Path lockKey = null;
         try
         {
@@ -165,9 +174,10 @@ public final class VarveDB implements AutoCloseable
                 {
                     refuseForeignDirectory(directory);
                     creating = true;
+                    // mapped again below, as for an existing store: this mapping is done with
                     MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
                         buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()), true,
-                        requested.forceObserver());
+                        requested.forceObserver()).unmap();
                 }
             }
 
@@ -190,15 +200,17 @@ public final class VarveDB implements AutoCloseable
             this.lock = fileLock;
             this.lockKey = lockKey;
             this.meta = metaFile;
-            this.log = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
+            openedLog = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
                 config.forceObserver());
+            this.log = openedLog;
             this.recordStarts = new RecordStarts(log, readOnly);
             this.checkpoints = new CheckpointStore(directory);
 
             final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
             if (readOnly)
             {
-                this.index = StreamIndex.open(indexDirectory, true);
+                openedIndex = StreamIndex.open(indexDirectory, true);
+                this.index = openedIndex;
                 final String damage = config.verifyIndexOnOpen() ? checkReadOnlyIndex(metaBuffer) : null;
                 if (damage != null)
                 {
@@ -228,6 +240,7 @@ public final class VarveDB implements AutoCloseable
                     try
                     {
                         existing = StreamIndex.open(indexDirectory, false, config.forceObserver());
+                        openedIndex = existing;
                     }
                     catch (final CorruptStoreException | StoreFormatException | StoreIOException ex)
                     {
@@ -243,9 +256,10 @@ public final class VarveDB implements AutoCloseable
                     // process die before the rebuild is done
                     invalidateCheckpoint(metaFile);
                 }
-                this.index = existing != null ?
+                openedIndex = existing != null ?
                     existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk(),
                         config.forceObserver());
+                this.index = openedIndex;
                 final long tail = log.tail();
                 final long bootId = BootId.current();
                 final boolean indexUsable = existing != null && index.chunksPresent();
@@ -317,14 +331,22 @@ public final class VarveDB implements AutoCloseable
                 flusher.checkpoint();
                 metaFile.force();
 
-                log.preallocate();
-                index.preallocate();
-                this.flusherRunner = new Background(flusher, flusher.idleNs());
+                // Nothing is pre-allocated here: an open must succeed on a full disk (to serve reads, and appends
+                // that fit the current segment). The pre-allocator makes the next files in the background; an
+                // appender that needs one it could not make tries itself and gets the file system's error.
+                this.flusherRunner = new Background(flusher, flusher.idleNs(), config.backgroundErrorHandler());
                 if (config.preallocate())
                 {
-                    this.preallocatorRunner = new Background(new Preallocator(log, index), PREALLOCATOR_IDLE_NS);
-                    // a segment roll wakes the pre-allocator at once: the next segment is due
-                    log.onSegmentRoll(preallocatorRunner::wake);
+                    final Preallocator preallocator = new Preallocator(log, index);
+                    this.preallocatorRunner = new Background(preallocator, PREALLOCATOR_IDLE_NS,
+                        config.backgroundErrorHandler());
+                    // a segment roll wakes the pre-allocator at once, even while it pauses after a failure: the next
+                    // segment is due, and the appender that rolled found room for its own
+                    log.onSegmentRoll(() ->
+                    {
+                        preallocator.retryNow();
+                        preallocatorRunner.wake();
+                    });
                 }
                 else
                 {
@@ -334,6 +356,19 @@ public final class VarveDB implements AutoCloseable
         }
         catch (final RuntimeException | IOException ex)
         {
+            // a failed open leaves no mapping behind for the collector to find (no other thread has seen them)
+            if (openedLog != null)
+            {
+                openedLog.close();
+            }
+            if (openedIndex != null)
+            {
+                openedIndex.close();
+            }
+            if (metaFile != null)
+            {
+                metaFile.unmap();
+            }
             if (creating)
             {
                 // a store that could not be created whole (a full disk, say) must not leave a meta file whose
@@ -452,9 +487,16 @@ public final class VarveDB implements AutoCloseable
     public long streamVersion(final long streamId)
     {
         checkStreamId(streamId);
-        checkOpen();
-        final int slot = index.findSlot(streamId);
-        return slot < 0 ? 0 : committedVersion(index.state(slot));
+        final ReadContext context = enterRead();
+        try
+        {
+            final int slot = index.findSlot(streamId);
+            return slot < 0 ? 0 : committedVersion(index.state(slot));
+        }
+        finally
+        {
+            exitRead(context);
+        }
     }
 
     /**
@@ -470,20 +512,19 @@ public final class VarveDB implements AutoCloseable
     {
         checkStreamId(streamId);
         checkRead(fromVersion, maxCount, handler);
-        final int slot = index.findSlot(streamId);
-        if (slot < 0)
-        {
-            return 0;
-        }
-        long block = index.findBlock(slot, fromVersion);
-        if (block == 0)
-        {
-            return 0;
-        }
-
         final ReadContext context = enterRead();
         try
         {
+            final int slot = index.findSlot(streamId);
+            if (slot < 0)
+            {
+                return 0;
+            }
+            long block = index.findBlock(slot, fromVersion);
+            if (block == 0)
+            {
+                return 0;
+            }
             // acquire: every version up to the committed one has its entry and record published, and lies below
             // the tail read after it; the read delivers that snapshot, and the next read what came since
             final long committed = committedVersion(index.state(slot));
@@ -492,6 +533,10 @@ public final class VarveDB implements AutoCloseable
             long version = fromVersion;
             while (count < maxCount && version <= committed)
             {
+                if (count > 0)
+                {
+                    checkNotClosing();
+                }
                 final long position = index.positionAt(block, version);
                 if (position < 0)
                 {
@@ -511,7 +556,7 @@ public final class VarveDB implements AutoCloseable
         }
         finally
         {
-            context.exit();
+            exitRead(context);
         }
     }
 
@@ -529,29 +574,32 @@ public final class VarveDB implements AutoCloseable
     {
         checkStreamId(streamId);
         checkRead(fromVersion, maxCount, handler);
-        final int slot = index.findSlot(streamId);
-        if (slot < 0)
-        {
-            return 0;
-        }
-        long version = Math.min(fromVersion, committedVersion(index.state(slot)));
-        if (version < 1)
-        {
-            return 0;
-        }
-        long block = index.findBlock(slot, version);
-        if (block == 0)
-        {
-            return 0;
-        }
-
         final ReadContext context = enterRead();
         try
         {
+            final int slot = index.findSlot(streamId);
+            if (slot < 0)
+            {
+                return 0;
+            }
+            long version = Math.min(fromVersion, committedVersion(index.state(slot)));
+            if (version < 1)
+            {
+                return 0;
+            }
+            long block = index.findBlock(slot, version);
+            if (block == 0)
+            {
+                return 0;
+            }
             final long tail = log.tail();
             int count = 0;
             while (count < maxCount && version >= 1)
             {
+                if (count > 0)
+                {
+                    checkNotClosing();
+                }
                 final long position = index.positionAt(block, version);
                 if (position < 0)
                 {
@@ -570,7 +618,7 @@ public final class VarveDB implements AutoCloseable
         }
         finally
         {
-            context.exit();
+            exitRead(context);
         }
     }
 
@@ -603,7 +651,7 @@ public final class VarveDB implements AutoCloseable
         }
         finally
         {
-            context.exit();
+            exitRead(context);
         }
     }
 
@@ -619,7 +667,7 @@ public final class VarveDB implements AutoCloseable
         }
         finally
         {
-            context.exit();
+            exitRead(context);
         }
     }
 
@@ -633,6 +681,10 @@ public final class VarveDB implements AutoCloseable
         {
             while (count < maxCount)
             {
+                if (count > 0)
+                {
+                    checkNotClosing();
+                }
                 final UnsafeBuffer buffer = log.readBuffer(position);
                 if (buffer == null)
                 {
@@ -709,12 +761,24 @@ public final class VarveDB implements AutoCloseable
         {
             return position + " is not a record position (>= 0, a multiple of " + RecordDescriptor.ALIGNMENT + ")";
         }
-        return switch (recordStarts.check(position))
+        final int verdict;
+        final long tail;
+        final ReadContext context = enterRead();
+        try
+        {
+            verdict = recordStarts.check(position);
+            tail = log.tail();
+        }
+        finally
+        {
+            exitRead(context);
+        }
+        return switch (verdict)
         {
             case RecordStarts.RECORD_START -> null;
             case RecordStarts.INSIDE_RECORD -> position + " lies inside a record, not at its start; use a position " +
                 "this store gave: START_POSITION, FROM_NOW, RecordedEvent.nextPosition(), Subscription.position()";
-            case RecordStarts.BEYOND_TAIL -> position + " is beyond the end of the log (" + log.tail() + ")";
+            case RecordStarts.BEYOND_TAIL -> position + " is beyond the end of the log (" + tail + ")";
             default -> throw new IllegalStateException("log position " + position + UNDECIDED + "an append " +
                 "before it has claimed its space but not written it for a second (an appender stalled or killed " +
                 "mid-append); try again");
@@ -921,7 +985,15 @@ public final class VarveDB implements AutoCloseable
     {
         if (position == FROM_NOW)
         {
-            return liveEdge();
+            final ReadContext context = enterRead();
+            try
+            {
+                return liveEdge();
+            }
+            finally
+            {
+                exitRead(context);
+            }
         }
         final String problem = recordStartProblem(position);
         if (problem != null)
@@ -941,6 +1013,19 @@ public final class VarveDB implements AutoCloseable
      * @return {@code position}, or the durable position if that is lower.
      */
     long checkpointablePosition(final long position, final boolean last)
+    {
+        final ReadContext context = enterMappings();
+        try
+        {
+            return checkpointable(position, last);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    private long checkpointable(final long position, final boolean last)
     {
         final UnsafeBuffer metaBuffer = meta.buffer();
         // a read-only process follows the mode of the writer, which it records in the meta file
@@ -1023,8 +1108,15 @@ public final class VarveDB implements AutoCloseable
      */
     public long tailPosition()
     {
-        checkOpen();
-        return log.tail();
+        final ReadContext context = enterRead();
+        try
+        {
+            return log.tail();
+        }
+        finally
+        {
+            exitRead(context);
+        }
     }
 
     /**
@@ -1039,8 +1131,25 @@ public final class VarveDB implements AutoCloseable
      */
     public long durablePosition()
     {
-        checkOpen();
-        return durableWithinTail();
+        final ReadContext context = enterRead();
+        try
+        {
+            return durableWithinTail();
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /**
+     * @return how often the background pre-allocation of the next log segments and index chunk has failed since
+     * the store was opened (a full disk, say); each failure is retried, and reported as
+     * {@link VarveConfig.Builder#backgroundErrorHandler} says. 0 in a read-only store, or with pre-allocation off.
+     */
+    public long preallocationFailures()
+    {
+        return preallocatorRunner == null ? 0 : preallocatorRunner.failures();
     }
 
     /**
@@ -1048,8 +1157,15 @@ public final class VarveDB implements AutoCloseable
      */
     public long streamCount()
     {
-        checkOpen();
-        return index.streamCount();
+        final ReadContext context = enterRead();
+        try
+        {
+            return index.streamCount();
+        }
+        finally
+        {
+            exitRead(context);
+        }
     }
 
     /**
@@ -1118,8 +1234,13 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * Close the store: waits for appends in flight, flushes the files, marks the store closed cleanly and
-     * releases the writer lock. Idempotent.
+     * Close the store: closes its subscriptions and processors, waits for appends in flight, flushes the files,
+     * marks the store closed cleanly, releases every memory mapping of its files and the writer lock. Idempotent.
+     * <p>
+     * A read in progress on another thread ends at its next event with {@link StoreClosedException}; this waits
+     * for the handler call in progress to return before it unmaps. Called from inside a handler, it cannot wait for
+     * that read: the mappings are released when the read returns (with {@link StoreClosedException}). Events and
+     * payload views kept past their callback point into released memory: copy what you keep.
      */
     @Override
     public void close()
@@ -1132,27 +1253,24 @@ public final class VarveDB implements AutoCloseable
             }
             closed = true;
         }
-        for (final AutoCloseable consumer : consumers)
+        try
         {
-            closeQuietly(consumer);
-        }
-        // readers' thread-locals would otherwise keep the mappings of a closed store alive
-        allReadContexts.forEach((context) -> context.checksum.clear());
-        allReadContexts.clear();
-        consumers.clear();
-        appenders.forEach(Appender::closeGuard);
-        appenders.clear();
-        if (preallocatorRunner != null)
-        {
-            preallocatorRunner.close();
-        }
-        if (flusherRunner != null)
-        {
-            flusherRunner.close();
-        }
-        if (!readOnly)
-        {
-            try
+            for (final AutoCloseable consumer : consumers)
+            {
+                closeQuietly(consumer);
+            }
+            consumers.clear();
+            appenders.forEach(Appender::closeGuard);
+            appenders.clear();
+            if (preallocatorRunner != null)
+            {
+                preallocatorRunner.close();
+            }
+            if (flusherRunner != null)
+            {
+                flusherRunner.close();
+            }
+            if (!readOnly)
             {
                 log.force();
                 if (!log.hasDeferredPadding())
@@ -1173,11 +1291,83 @@ public final class VarveDB implements AutoCloseable
                     meta.force();
                 }
             }
+        }
+        finally
+        {
+            try
+            {
+                releaseMappingsWhenReadsEnd();
+            }
             finally
             {
-                releaseQuietly(lock, lockChannel);
-                LOCKED_IN_THIS_JVM.remove(lockKey);
+                if (!readOnly)
+                {
+                    releaseQuietly(lock, lockChannel);
+                    LOCKED_IN_THIS_JVM.remove(lockKey);
+                }
             }
+        }
+    }
+
+    /**
+     * Wait for every read in progress on another thread to end, then release the mappings of the meta file, the
+     * log and the index. A read on the closing thread itself (a handler that closed the store) cannot end while
+     * close() runs: its thread releases the mappings when its outermost read returns.
+     */
+    private void releaseMappingsWhenReadsEnd()
+    {
+        // volatile store, then volatile loads of every reader's flag: see ReadContext.enter
+        releasing = true;
+        final Thread self = Thread.currentThread();
+        final ReadContext[] own = new ReadContext[1];
+        allReadContexts.forEach((context) ->
+        {
+            if (context.owner == self)
+            {
+                if (context.active())
+                {
+                    own[0] = context;
+                }
+                return;
+            }
+            // a read ends at its next event (it checks closed), or when its handler returns
+            for (int idles = 0; context.active(); idles++)
+            {
+                idle(idles);
+            }
+            context.checksum.clear();
+        });
+        allReadContexts.clear();
+        if (own[0] != null)
+        {
+            own[0].releaseOnExit = this::releaseMappings;
+        }
+        else
+        {
+            releaseMappings();
+        }
+    }
+
+    private void releaseMappings()
+    {
+        log.close();
+        index.close();
+        meta.unmap();
+    }
+
+    private static void idle(final int idles)
+    {
+        if (idles < SPINS_BEFORE_YIELD)
+        {
+            Thread.onSpinWait();
+        }
+        else if (idles < SPINS_BEFORE_YIELD + YIELDS_BEFORE_PARK)
+        {
+            Thread.yield();
+        }
+        else
+        {
+            LockSupport.parkNanos(READER_PARK_NS);
         }
     }
 
@@ -1189,19 +1379,74 @@ public final class VarveDB implements AutoCloseable
 
     // ------------------------------------------------------------------------------------------------ internals
 
+    /**
+     * Enter a section that touches the store's mappings; leave it with {@link #exitRead}, in a finally block.
+     * {@link #close()} waits for every section in progress on other threads before it unmaps.
+     *
+     * @throws StoreClosedException if the store is closed (or closing).
+     */
     private ReadContext enterRead()
     {
-        checkOpen();
         final ReadContext context = readContexts.get();
-        context.depth++;
+        context.enter();
+        // volatile load after the volatile store in enter(): see ReadContext.enter
+        if (closed)
+        {
+            exitRead(context);
+            throw closedException();
+        }
         return context;
+    }
+
+    /**
+     * {@link #enterRead} for the store's own consumers, which may still need the mappings while {@code close()}
+     * closes them (a processor's last checkpoint): refused only once the mappings are being released.
+     */
+    private ReadContext enterMappings()
+    {
+        final ReadContext context = readContexts.get();
+        context.enter();
+        // volatile load after the volatile store in enter(): see ReadContext.enter
+        if (releasing)
+        {
+            exitRead(context);
+            throw closedException();
+        }
+        return context;
+    }
+
+    private void exitRead(final ReadContext context)
+    {
+        if (context.exit() && context.releaseOnExit != null)
+        {
+            // this thread closed the store from inside a read: now that the read is over, nobody uses the mappings
+            final Runnable release = context.releaseOnExit;
+            context.releaseOnExit = null;
+            release.run();
+        }
+    }
+
+    /**
+     * Inside a read loop, between events: a read in progress when the store closes ends at the next event.
+     */
+    private void checkNotClosing()
+    {
+        if (closed)
+        {
+            throw closedException();
+        }
+    }
+
+    private StoreClosedException closedException()
+    {
+        return new StoreClosedException("the store at " + directory + " is closed");
     }
 
     private void checkOpen()
     {
         if (closed)
         {
-            throw new StoreClosedException("the store at " + directory + " is closed");
+            throw closedException();
         }
     }
 
@@ -1478,73 +1723,35 @@ public final class VarveDB implements AutoCloseable
      * A background agent (flusher, pre-allocator) on a daemon thread of its own, which sleeps between duty cycles,
      * can be woken, and stops at once when closed.
      */
-    private static final class Background implements IdleStrategy
-    {
-        private final long idleNs;
-        private final AgentRunner runner;
-        private final Thread thread;
-        private volatile boolean stopping;
-
-        Background(final Agent agent, final long idleNs)
-        {
-            this.idleNs = idleNs;
-            // a failed duty cycle (say, no disk for the next segment) is tried again on the next one; appenders
-            // that need what it could not make get the error themselves
-            this.runner = new AgentRunner(this, (ex) -> { }, null, agent);
-            this.thread = AgentRunner.startOnThread(runner, (runnable) ->
-            {
-                final Thread daemon = new Thread(runnable, agent.roleName());
-                daemon.setDaemon(true);
-                return daemon;
-            });
-        }
-
-        void wake()
-        {
-            LockSupport.unpark(thread);
-        }
-
-        void close()
-        {
-            // once stopping, never sleep: AgentRunner.close returns as soon as the current duty cycle ends
-            stopping = true;
-            wake();
-            runner.close();
-        }
-
-        @Override
-        public void idle(final int workCount)
-        {
-            if (workCount <= 0)
-            {
-                idle();
-            }
-        }
-
-        @Override
-        public void idle()
-        {
-            if (!stopping)
-            {
-                LockSupport.parkNanos(this, idleNs);
-            }
-        }
-
-        @Override
-        public void reset()
-        {
-        }
-    }
-
     /**
-     * Per-thread reader state: the flyweight handed to handlers. A handler that reads again on the same thread
-     * gets a fresh flyweight, so the outer one stays valid.
+     * Per-thread reader state: the flyweight handed to handlers, and the flag that tells {@link #close()} this
+     * thread is inside a read. A handler that reads again on the same thread gets a fresh flyweight, so the outer
+     * one stays valid.
      */
     private static final class ReadContext
     {
+        private static final VarHandle ACTIVE;
+
+        static
+        {
+            try
+            {
+                ACTIVE = MethodHandles.lookup().findVarHandle(ReadContext.class, "active", boolean.class);
+            }
+            catch (final ReflectiveOperationException ex)
+            {
+                throw new ExceptionInInitializerError(ex);
+            }
+        }
+
         private final RecordedEvent event = new RecordedEvent();
         private final RecordChecksum checksum;
+        private final Thread owner = Thread.currentThread();
         private int depth;
+        @SuppressWarnings("unused")
+        private volatile boolean active;
+        /** Set by a close() from inside this thread's read: the mappings go when the outermost read ends. */
+        private Runnable releaseOnExit;
         /** Where this thread's last scan of the log stopped: a record start, or -1. */
         private long lastReadAllEnd = -1;
 
@@ -1558,14 +1765,46 @@ public final class VarveDB implements AutoCloseable
             return depth == 1 ? event : new RecordedEvent();
         }
 
-        void exit()
+        /**
+         * Enter a read. The caller checks {@code closed} after this returns.
+         * <p>
+         * Memory ordering: a volatile store of the flag, then (in the caller) a volatile load of {@code closed};
+         * close() does the mirror image, a volatile store of {@code closed}, then volatile loads of every flag.
+         * Volatile accesses are totally ordered, so either this thread sees the store closed, and leaves without
+         * touching a mapping, or close() sees this thread inside, and waits for it to leave before unmapping.
+         */
+        void enter()
+        {
+            if (depth++ == 0)
+            {
+                ACTIVE.setVolatile(this, true);
+            }
+        }
+
+        /**
+         * @return true when this was the outermost read and its thread may no longer touch the store's mappings.
+         */
+        boolean exit()
         {
             if (--depth == 0)
             {
                 // a thread-local outlives the store: the flyweight holds no mapping between reads (the
                 // checksum's view of the current segment stays, for allocation-free reads; close() drops it)
                 event.clear();
+                // release: every read of a mapping by this thread happens-before close() seeing it outside
+                ACTIVE.setRelease(this, false);
+                return true;
             }
+            return false;
+        }
+
+        /**
+         * @return true while the owner thread is inside a read.
+         */
+        boolean active()
+        {
+            // acquire: pairs with the release in exit()
+            return (boolean)ACTIVE.getVolatile(this);
         }
     }
 }

@@ -100,6 +100,104 @@ class ResourceFaultTest
         }
     }
 
+    /**
+     * A store filled to the last segment the disk holds opens again, serves every event, appends what fits its
+     * current segment, and appends again once space is back, without being reopened.
+     */
+    @Test
+    void aStoreOnAFullDiskOpensServesReadsAndAppendsOnceSpaceIsBack() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("full"), "420k"))
+        {
+            final Path store = fs.path().resolve("store");
+            final List<Long> acknowledged = new ArrayList<>();
+            try (VarveDB db = VarveDB.open(config(store)))
+            {
+                final Appender appender = db.appender();
+                for (int i = 0; ; i++)
+                {
+                    try
+                    {
+                        appender.append(1 + i % 5, ExpectedVersion.ANY, 1, payload(i));
+                        acknowledged.add((long)i);
+                    }
+                    catch (final StoreIOException ex)
+                    {
+                        break;
+                    }
+                }
+            }
+            // and not one block left for anything else either
+            fillDisk(fs.path());
+
+            final List<Throwable> reported = new java.util.concurrent.CopyOnWriteArrayList<>();
+            final VarveConfig reporting = VarveConfig.builder(store).segmentSize(64 * 1024).indexCapacity(64)
+                .indexBlocksPerChunk(16).backgroundErrorHandler(reported::add).build();
+            try (VarveDB db = VarveDB.open(reporting))
+            {
+                checkAcknowledged(db, acknowledged);
+                final StoreIOException refused = assertThrows(StoreIOException.class,
+                    () -> fillSegment(db.appender(), acknowledged), "the next segment does not fit");
+                assertTrue(refused.getMessage().contains("No space left on device") &&
+                    refused.getMessage().contains(store.toString()), refused.getMessage());
+                awaitTrue(() -> db.preallocationFailures() > 0 && !reported.isEmpty(),
+                    "the background pre-allocation reports that it cannot make the next segment");
+                assertTrue(reported.get(0) instanceof StoreIOException, String.valueOf(reported.get(0)));
+                checkAcknowledged(db, acknowledged);
+
+                Files.delete(fs.path().resolve("filler"));
+                fs.remount("size=4m");
+                // no reopen: the same store, the same appender's next append goes on
+                final Appender appender = db.appender();
+                for (int i = 0; i < 3000; i++)
+                {
+                    final int id = 2_000_000 + i;
+                    appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
+                    acknowledged.add((long)id);
+                }
+                checkAcknowledged(db, acknowledged);
+            }
+            try (VarveDB db = VarveDB.open(config(store)))
+            {
+                assertTrue(db.openedCleanly());
+                checkAcknowledged(db, acknowledged);
+            }
+        }
+    }
+
+    /**
+     * A new store opens on a disk with room for its index but not for one segment: reads work (there is nothing to
+     * read), appends are refused with the disk's error, and go on once space is back.
+     */
+    @Test
+    void aNewStoreOpensWithLessFreeSpaceThanASegment() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("small"), "1m"))
+        {
+            final Path store = fs.path().resolve("store");
+            final VarveConfig config = VarveConfig.builder(store).segmentSize(4 << 20).indexCapacity(64)
+                .indexBlocksPerChunk(16).backgroundErrorHandler((e) -> { }).build();
+            try (VarveDB db = VarveDB.open(config))
+            {
+                assertEquals(0, db.streamVersion(1));
+                assertEquals(0, db.readAll(0, 10, (e) -> fail("nothing was appended")));
+                final StoreIOException refused = assertThrows(StoreIOException.class,
+                    () -> db.appender().append(1, ExpectedVersion.NO_STREAM, 1, payload(1)));
+                assertTrue(refused.getMessage().contains("No space left on device"), refused.getMessage());
+                assertEquals(0, db.streamVersion(1), "a refused append leaves nothing");
+
+                fs.remount("size=16m");
+                assertEquals(1, db.appender().append(1, ExpectedVersion.NO_STREAM, 1, payload(1)));
+            }
+            try (VarveDB db = VarveDB.openReadOnly(store))
+            {
+                assertEquals(1, db.streamVersion(1));
+            }
+        }
+    }
+
     @Test
     void aReadOnlyFileSystemIsRefusedForWritingAndReadableReadOnly() throws Exception
     {
@@ -126,6 +224,51 @@ class ResourceFaultTest
         try (VarveDB db = VarveDB.open(config))
         {
             db.appender().append(1, ExpectedVersion.NO_STREAM, 1, payload(1));
+        }
+    }
+
+    /** Append until the current segment is full; the first append that needs the next one throws. */
+    private static void fillSegment(final Appender appender, final List<Long> acknowledged)
+    {
+        for (int i = 0; i < 100_000; i++)
+        {
+            final int id = 1_000_000 + i;
+            appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
+            acknowledged.add((long)id);
+        }
+    }
+
+    /** Take every block left on the file system with one file, "filler". */
+    private static void fillDisk(final Path mount) throws java.io.IOException
+    {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(mount.resolve("filler"),
+            java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE))
+        {
+            final java.nio.ByteBuffer block = java.nio.ByteBuffer.allocate(4096);
+            while (true)
+            {
+                block.clear();
+                channel.write(block);
+            }
+        }
+        catch (final java.io.IOException ex)
+        {
+            if (!String.valueOf(ex.getMessage()).contains("No space left on device"))
+            {
+                throw ex;
+            }
+        }
+        assertEquals(0, Files.getFileStore(mount).getUsableSpace(), "the disk is full");
+    }
+
+    private static void awaitTrue(final java.util.function.BooleanSupplier condition, final String what)
+        throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (!condition.getAsBoolean())
+        {
+            assertTrue(System.nanoTime() < deadline, "not within 30 s: " + what);
+            Thread.sleep(5);
         }
     }
 

@@ -52,6 +52,8 @@ public final class StreamIndex
     private final Object chunkLock = new Object();
     private volatile MappedFile[] chunks = new MappedFile[0];
     private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
+    /** Guarded by chunkLock. */
+    private boolean closed;
 
     private StreamIndex(
         final Path directory, final MappedFile tableFile, final boolean readOnly, final ForceObserver observer)
@@ -109,14 +111,23 @@ public final class StreamIndex
     {
         final Path path = directory.resolve(FILE_NAME);
         final MappedFile file = MappedFile.open(path, readOnly, observer);
-        FileHeaders.check(file.buffer(), path, HEADER_LENGTH, MAGIC_OFFSET, StreamIndexDescriptor.MAGIC,
-            FORMAT_VERSION_OFFSET, StreamIndexDescriptor.FORMAT_VERSION, "stream index");
-        final int tableSize = file.buffer().getInt(TABLE_SIZE_OFFSET);
-        if (Integer.bitCount(tableSize) != 1 || fileLength(tableSize) != file.length() ||
-            file.buffer().getInt(BLOCKS_PER_CHUNK_OFFSET) <= 0)
+        try
         {
-            throw new CorruptStoreException(path + ": header says " + tableSize + " slots but the file is " +
-                file.length() + " bytes");
+            FileHeaders.check(file.buffer(), path, HEADER_LENGTH, MAGIC_OFFSET, StreamIndexDescriptor.MAGIC,
+                FORMAT_VERSION_OFFSET, StreamIndexDescriptor.FORMAT_VERSION, "stream index");
+            final int tableSize = file.buffer().getInt(TABLE_SIZE_OFFSET);
+            if (Integer.bitCount(tableSize) != 1 || fileLength(tableSize) != file.length() ||
+                file.buffer().getInt(BLOCKS_PER_CHUNK_OFFSET) <= 0)
+            {
+                throw new CorruptStoreException(path + ": header says " + tableSize + " slots but the file is " +
+                    file.length() + " bytes");
+            }
+        }
+        catch (final RuntimeException ex)
+        {
+            // a refused index is deleted and rebuilt, or the open fails: either way this mapping is nobody's
+            file.unmap();
+            throw ex;
         }
         return new StreamIndex(directory, file, readOnly, observer);
     }
@@ -175,11 +186,10 @@ public final class StreamIndex
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
         // the chunk files go too, whatever state they are in (a damaged header, a wrong length): the rebuild makes
-        // new ones. Nothing reads the index yet, so dropping the mappings is safe; the JDK unmaps them later.
+        // new ones. Nothing reads the index yet, so releasing the mappings is safe.
         synchronized (chunkLock)
         {
-            chunks = new MappedFile[0];
-            chunkBuffers = new UnsafeBuffer[0];
+            unmapChunks();
             try (java.util.stream.Stream<Path> files = Files.list(directory))
             {
                 for (final Path file : files.toList())
@@ -869,6 +879,10 @@ public final class StreamIndex
     {
         synchronized (chunkLock)
         {
+            if (closed)
+            {
+                throw new io.varvedb.StoreClosedException("the stream index in " + directory + " is closed");
+            }
             MappedFile[] files = chunks;
             if (chunk < files.length && files[chunk] != null)
             {
@@ -879,18 +893,27 @@ public final class StreamIndex
             if (Files.exists(path))
             {
                 file = MappedFile.open(path, readOnly, observer);
-                if (!readOnly && MappedFile.isBlank(file.buffer(), CHUNK_HEADER_LENGTH))
+                try
                 {
-                    // created just before a crash, its header never reached the disk
-                    BlockDescriptor.writeHeader(file.buffer(), chunk, blocksPerChunk);
+                    if (!readOnly && MappedFile.isBlank(file.buffer(), CHUNK_HEADER_LENGTH))
+                    {
+                        // created just before a crash, its header never reached the disk
+                        BlockDescriptor.writeHeader(file.buffer(), chunk, blocksPerChunk);
+                    }
+                    FileHeaders.check(file.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
+                        BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
+                        "stream index chunk");
+                    if (file.length() != chunkLength(blocksPerChunk))
+                    {
+                        throw new CorruptStoreException(path + " is " + file.length() + " bytes, expected " +
+                            chunkLength(blocksPerChunk));
+                    }
                 }
-                FileHeaders.check(file.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
-                    BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
-                    "stream index chunk");
-                if (file.length() != chunkLength(blocksPerChunk))
+                catch (final RuntimeException ex)
                 {
-                    throw new CorruptStoreException(path + " is " + file.length() + " bytes, expected " +
-                        chunkLength(blocksPerChunk));
+                    // nobody has seen this mapping
+                    file.unmap();
+                    throw ex;
                 }
             }
             else if (readOnly || chunk > (blockCount() + blocksPerChunk) / blocksPerChunk)
@@ -944,8 +967,52 @@ public final class StreamIndex
             return;
         }
         final long next = blockCount() + 1;
-        ensureChunk((int)((next - 1) / blocksPerChunk));
-        ensureChunk((int)((next - 1 + blocksPerChunk / 2) / blocksPerChunk));
+        preallocateChunk((int)((next - 1) / blocksPerChunk));
+        preallocateChunk((int)((next - 1 + blocksPerChunk / 2) / blocksPerChunk));
+    }
+
+    private void preallocateChunk(final int chunk)
+    {
+        final UnsafeBuffer[] buffers = chunkBuffers;
+        if (chunk < buffers.length && buffers[chunk] != null)
+        {
+            return;
+        }
+        final Path path = directory.resolve(fileName(chunk));
+        if (!Files.exists(path))
+        {
+            // see Log.preallocate: never fill the disk to its last block in the background only to fail
+            MappedFile.requireSpace(directory, chunkLength(blocksPerChunk), "stream index chunk " + path);
+        }
+        ensureChunk(chunk);
+    }
+
+    /**
+     * Release the mappings of the table and every chunk. The caller guarantees that no thread is using, or can start
+     * to use, the index.
+     */
+    public void close()
+    {
+        synchronized (chunkLock)
+        {
+            closed = true;
+            unmapChunks();
+            tableFile.unmap();
+        }
+    }
+
+    private void unmapChunks()
+    {
+        final MappedFile[] files = chunks;
+        chunks = new MappedFile[0];
+        chunkBuffers = new UnsafeBuffer[0];
+        for (final MappedFile file : files)
+        {
+            if (file != null)
+            {
+                file.unmap();
+            }
+        }
     }
 
     /**

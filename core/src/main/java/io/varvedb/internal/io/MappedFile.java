@@ -1,6 +1,7 @@
 package io.varvedb.internal.io;
 
 import io.varvedb.StoreIOException;
+import org.agrona.IoUtil;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
@@ -23,8 +24,10 @@ import java.util.function.Consumer;
  * {@code SIGBUS} when a thread first writes to a page of a sparse mapping; and first writes to the pages of an
  * allocated file are minor faults (see shared FACTS: 0.1-0.8 us instead of 2.6-11 us per page).
  * <p>
- * The mapping is never unmapped explicitly: a thread that raced {@code close()} may still hold a view, and
- * touching an unmapped address would crash the JVM. The JDK unmaps when the buffer becomes unreachable.
+ * The mapping is released explicitly by {@link #unmap()}, not left to the garbage collector: a process that opens
+ * and closes stores would otherwise pile up mappings (the kernel's limit is 65,530 by default) and keep the disk
+ * space of deleted files pinned. Touching an unmapped address crashes the JVM, so the owner unmaps only once no
+ * thread can reach the mapping any more (see {@code VarveDB.close()}).
  * <p>
  * Forcing a file's data does not make the file's name durable: after a power cut a file whose directory was
  * never forced may be gone, forced data and all. So the first force of each writable file in this process also
@@ -35,6 +38,7 @@ public final class MappedFile
 {
     private static final int ZERO_CHUNK = 1 << 20;
     private static final String TEMP_SUFFIX = ".tmp";
+    private static final byte[] EMPTY = new byte[0];
 
     private final Path path;
     private final MappedByteBuffer mapped;
@@ -42,6 +46,7 @@ public final class MappedFile
     private final boolean readOnly;
     private final ForceObserver observer;
     private volatile boolean nameDurable;
+    private boolean unmapped;
 
     private MappedFile(
         final Path path, final MappedByteBuffer mapped, final boolean readOnly, final ForceObserver observer)
@@ -78,10 +83,10 @@ public final class MappedFile
         }
 
         final Path temp = path.resolveSibling(path.getFileName() + TEMP_SUFFIX);
+        MappedByteBuffer mapped = null;
         try
         {
             Files.deleteIfExists(temp);
-            final MappedByteBuffer mapped;
             try (FileChannel channel = FileChannel.open(
                 temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE))
             {
@@ -106,9 +111,18 @@ public final class MappedFile
             }
             return file;
         }
-        catch (final IOException ex)
+        catch (final IOException | RuntimeException ex)
         {
+            if (mapped != null)
+            {
+                // a file that never came into place was seen by nobody
+                IoUtil.unmap(mapped);
+            }
             deleteQuietly(temp);
+            if (ex instanceof RuntimeException)
+            {
+                throw (RuntimeException)ex;
+            }
             throw new StoreIOException("cannot create " + path + " (" + length + " bytes): " + ex.getMessage(), ex);
         }
     }
@@ -267,6 +281,49 @@ public final class MappedFile
             throw new StoreIOException("cannot force the directory " + directory + ": " + ex.getMessage(), ex);
         }
         observer.directoryForced(directory);
+    }
+
+    /**
+     * Release the mapping now. The view is first pointed at an empty array, so a use that slipped past its owner's
+     * guard meets an {@link IndexOutOfBoundsException} rather than an unmapped address, where the race allows.
+     * Idempotent. The caller must make sure no thread is inside an access to the mapping, and none can start one.
+     */
+    public synchronized void unmap()
+    {
+        if (!unmapped)
+        {
+            unmapped = true;
+            buffer.wrap(EMPTY);
+            IoUtil.unmap(mapped);
+        }
+    }
+
+    /**
+     * Refuse to create a file of {@code length} bytes in {@code directory} when the file system says it has less
+     * room than that: a creation that would fail anyway must not first fill the disk to the last block (other
+     * writers of the same disk, such as processor checkpoints, would fail meanwhile).
+     *
+     * @param directory where the file would go.
+     * @param length    its length.
+     * @param what      names the file in the message.
+     * @throws StoreIOException if there is not enough usable space.
+     */
+    public static void requireSpace(final Path directory, final long length, final String what)
+    {
+        final long usable;
+        try
+        {
+            usable = Files.getFileStore(directory).getUsableSpace();
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot read the free space of " + directory + ": " + ex.getMessage(), ex);
+        }
+        if (usable < length)
+        {
+            throw new StoreIOException("No space left on device for " + what + ": it needs " + length +
+                " bytes, the file system has " + usable + " usable", null);
+        }
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.varvedb.internal.log;
 
 import io.varvedb.CorruptStoreException;
+import io.varvedb.StoreClosedException;
 import io.varvedb.StoreIOException;
 import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.ForceObserver;
@@ -43,6 +44,7 @@ public final class Log
     private Runnable onSegmentRoll = () -> {};
     private long creatableFrom;
     private long creating = -1;
+    private boolean closed;
 
     /**
      * @param directory     the {@code log/} directory.
@@ -452,6 +454,10 @@ public final class Log
             {
                 while (true)
                 {
+                    if (closed)
+                    {
+                        throw new StoreClosedException("the log in " + directory + " is closed");
+                    }
                     final MappedFile[] files = segments;
                     if (segment < files.length && files[(int)segment] != null)
                     {
@@ -460,7 +466,16 @@ public final class Log
                     if (creating != segment && Files.exists(path))
                     {
                         final MappedFile file = MappedFile.open(path, readOnly, observer);
-                        checkSegment(file, segment);
+                        try
+                        {
+                            checkSegment(file, segment);
+                        }
+                        catch (final RuntimeException ex)
+                        {
+                            // nobody has seen this mapping: give it back now, not when the collector finds it
+                            file.unmap();
+                            throw ex;
+                        }
                         publish(segment, file);
                         return file.buffer();
                     }
@@ -494,7 +509,7 @@ public final class Log
             MappedFile file = null;
             try
             {
-                file = MappedFile.create(path, (long)SegmentDescriptor.HEADER_LENGTH + segmentLength,
+                file = MappedFile.create(path, segmentFileLength(),
                     (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false, observer);
                 file.pretouch(SegmentDescriptor.HEADER_LENGTH, file.length());
             }
@@ -502,6 +517,12 @@ public final class Log
             {
                 synchronized (segmentLock)
                 {
+                    if (file != null && closed)
+                    {
+                        // the log closed while the file was made: nobody may use it, so nobody will unmap it later
+                        file.unmap();
+                        file = null;
+                    }
                     if (file != null)
                     {
                         applyDeferredPadding(segment, file.buffer());
@@ -510,6 +531,10 @@ public final class Log
                     creating = -1;
                     segmentLock.notifyAll();
                 }
+            }
+            if (file == null)
+            {
+                throw new StoreClosedException("the log in " + directory + " is closed");
             }
             return file.buffer();
         }
@@ -583,7 +608,46 @@ public final class Log
         final long tail = tail();
         for (long segment = tail >>> shift; segment <= (tail >>> shift) + SEGMENTS_AHEAD; segment++)
         {
+            final UnsafeBuffer[] mapped = buffers;
+            if (segment < mapped.length && mapped[(int)segment] != null)
+            {
+                continue;
+            }
+            final Path path = segmentPath(segment);
+            if (!Files.exists(path))
+            {
+                // a background attempt must not fill the disk to its last block only to fail (and it is tried
+                // again and again while the disk stays full); an appender that needs the file tries for real
+                MappedFile.requireSpace(directory, segmentFileLength(), "log segment " + path);
+            }
             segmentBuffer(segment);
+        }
+    }
+
+    private long segmentFileLength()
+    {
+        return (long)SegmentDescriptor.HEADER_LENGTH + segmentLength;
+    }
+
+    /**
+     * Release every segment's mapping, and refuse to map any more. The caller guarantees that no thread is using,
+     * or can start to use, a buffer of this log.
+     */
+    public void close()
+    {
+        synchronized (segmentLock)
+        {
+            closed = true;
+            final MappedFile[] files = segments;
+            segments = new MappedFile[0];
+            buffers = new UnsafeBuffer[0];
+            for (final MappedFile file : files)
+            {
+                if (file != null)
+                {
+                    file.unmap();
+                }
+            }
         }
     }
 
@@ -646,8 +710,17 @@ public final class Log
                 MappedFile.forceDirectory(directory, observer);
             }
             final int length = (int)Math.min(segments.length, lastKept + 1);
+            final MappedFile[] dropped = Arrays.copyOfRange(segments, length, segments.length);
             segments = Arrays.copyOf(segments, length);
             buffers = Arrays.copyOf(buffers, length);
+            // recovery runs before anyone else can hold these: their mappings go with their files
+            for (final MappedFile file : dropped)
+            {
+                if (file != null)
+                {
+                    file.unmap();
+                }
+            }
         }
     }
 
