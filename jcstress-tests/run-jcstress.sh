@@ -27,8 +27,9 @@ AGRONA_FLAG="--add-exports java.base/jdk.internal.misc=ALL-UNNAMED"
 if [[ -n "${VARVE_JCSTRESS_DIR:-}" ]]; then
   AGRONA_FLAG="$AGRONA_FLAG -Dvarve.jcstress.dir=$VARVE_JCSTRESS_DIR"
 fi
-# CloseVsAppendTest's states cost milliseconds each, so it runs apart, with small strides.
-SLOW_TESTS='CloseVsAppendTest'
+# The CloseVs* tests' states cost milliseconds each (each opens and closes a store), so they run apart, with
+# small strides.
+SLOW_TESTS='CloseVsAppendTest|CloseVsReadTest|CloseVsSubscriptionPollTest'
 SMALL_STRIDES=(-strideCount 1 -strideSize 32)
 
 case "$MODE" in

@@ -3,7 +3,6 @@ package io.varvedb.jcstress;
 import io.varvedb.Appender;
 import io.varvedb.ExpectedVersion;
 import io.varvedb.StoreClosedException;
-import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;
@@ -12,12 +11,6 @@ import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.JJJ_Result;
-
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.concurrent.ConcurrentLinkedQueue;
 
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
@@ -48,35 +41,7 @@ public class CloseVsAppendTest
     static final long REFUSED = -1;
     private static final int LENGTH = 64;
     private static final int WRITER = 1;
-    private static final int CAPACITY = 1024;
-    /** Streams one directory serves before it is deleted and a fresh one taken. */
-    private static final int STREAMS_PER_DIRECTORY = CAPACITY / 2;
-    private static final ConcurrentLinkedQueue<Directory> IDLE = new ConcurrentLinkedQueue<>();
-
-    /**
-     * A store directory and the next stream id it has not used.
-     */
-    static final class Directory
-    {
-        final Path path;
-        long nextStream = 1;
-
-        Directory(final Path path)
-        {
-            this.path = path;
-        }
-
-        VarveConfig config()
-        {
-            return VarveConfig.builder(path)
-                .segmentSize(1 << 16)
-                .indexCapacity(CAPACITY)
-                .indexBlocksPerChunk(CAPACITY / 8)
-                .preallocate(false)
-                .verifyChecksumsOnRead(true)
-                .build();
-        }
-    }
+    private static final StoreDirectories STORES = new StoreDirectories("close");
 
     /**
      * A store of its own, opened by the first actor to arrive.
@@ -84,7 +49,7 @@ public class CloseVsAppendTest
     @State
     public static class S
     {
-        final Directory directory = take();
+        final StoreDirectories.Directory directory = STORES.take();
         final long streamId = directory.nextStream++;
         final byte[] payload = Events.payload(streamId, WRITER, LENGTH);
         private VarveDB db;
@@ -148,35 +113,6 @@ public class CloseVsAppendTest
             final long read = Probes.readStream(reopened, s.streamId, 1, LENGTH);
             r.r3 = read < 0 ? read : read != r.r2 ? OversellExactTest.WRONG_COUNT : reopened.openedCleanly() ? 1 : 0;
         }
-        give(s.directory);
-    }
-
-    private static Directory take()
-    {
-        final Directory idle = IDLE.poll();
-        if (idle != null)
-        {
-            return idle;
-        }
-        try
-        {
-            final Path path = Files.createTempDirectory(StorePool.baseDirectory(), "varve-jcstress-close-");
-            StorePool.track(path);
-            return new Directory(path);
-        }
-        catch (final IOException ex)
-        {
-            throw new UncheckedIOException(ex);
-        }
-    }
-
-    private static void give(final Directory directory)
-    {
-        if (directory.nextStream <= STREAMS_PER_DIRECTORY)
-        {
-            IDLE.add(directory);
-            return;
-        }
-        StorePool.delete(directory.path);
+        STORES.give(s.directory);
     }
 }
