@@ -1,6 +1,7 @@
 package io.varvedb.tools;
 
 import io.varvedb.internal.log.SegmentDescriptor;
+import org.agrona.IoUtil;
 
 import java.io.IOException;
 import java.nio.MappedByteBuffer;
@@ -14,12 +15,15 @@ import java.util.Map;
 /**
  * The log's segment files mapped read-only, addressed by log position, for the tools that look at raw record
  * bytes ({@code dump --hex}, {@code verify}). Mapping {@code READ_ONLY} means nothing here can change the store.
+ * {@link #close()} unmaps them all at once, without waiting for the garbage collector: no buffer {@link #map}
+ * returned may be used after it.
  */
 public final class SegmentFiles implements AutoCloseable
 {
     private final Path logDirectory;
     private final int segmentLength;
     private final Map<Long, MappedByteBuffer> mapped = new HashMap<>();
+    private boolean closed;
 
     /**
      * @param storeDirectory the store's directory.
@@ -44,9 +48,14 @@ public final class SegmentFiles implements AutoCloseable
      * @param segment a segment index.
      * @return the whole file mapped read-only, or null if it does not exist.
      * @throws IOException if it exists but cannot be mapped.
+     * @throws IllegalStateException after {@link #close()}.
      */
     public MappedByteBuffer map(final long segment) throws IOException
     {
+        if (closed)
+        {
+            throw new IllegalStateException("the segment files of " + logDirectory + " are closed");
+        }
         final MappedByteBuffer existing = mapped.get(segment);
         if (existing != null)
         {
@@ -93,10 +102,24 @@ public final class SegmentFiles implements AutoCloseable
         return SegmentDescriptor.HEADER_LENGTH + (int)(position % segmentLength);
     }
 
+    /**
+     * Unmap every segment this mapped. The buffers {@link #map} returned must not be touched afterwards: reading
+     * an unmapped buffer crashes the JVM.
+     */
     @Override
     public void close()
     {
-        // the JDK unmaps when the buffers become unreachable; dropping them is all there is to do
+        if (closed)
+        {
+            return;
+        }
+        closed = true;
+        // explicitly, not when the collector gets round to the buffers: a tool run inside a long-lived process
+        // (tests, an embedding application) would otherwise keep every segment it looked at mapped
+        for (final MappedByteBuffer buffer : mapped.values())
+        {
+            IoUtil.unmap(buffer);
+        }
         mapped.clear();
     }
 }

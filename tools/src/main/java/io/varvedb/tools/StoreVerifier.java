@@ -14,6 +14,7 @@ import io.varvedb.internal.log.RecordChecksum;
 import io.varvedb.internal.log.RecordDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.store.MetaDescriptor;
+import org.agrona.IoUtil;
 import org.agrona.collections.Long2LongHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -640,13 +641,25 @@ public final class StoreVerifier
             problem("the stream index " + path + " is missing");
             return;
         }
-        final UnsafeBuffer table;
+        final MappedByteBuffer mapped;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ))
         {
-            final MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size());
-            mapped.order(ByteOrder.LITTLE_ENDIAN);
-            table = new UnsafeBuffer(mapped);
+            mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size());
         }
+        mapped.order(ByteOrder.LITTLE_ENDIAN);
+        try
+        {
+            checkIndexTable(path, new UnsafeBuffer(mapped), db);
+        }
+        finally
+        {
+            // unmapped now, not when the collector finds the buffer; nothing below keeps the table
+            IoUtil.unmap(mapped);
+        }
+    }
+
+    private void checkIndexTable(final Path path, final UnsafeBuffer table, final VarveDB db)
+    {
         if (table.capacity() < StreamIndexDescriptor.HEADER_LENGTH ||
             table.getLong(StreamIndexDescriptor.MAGIC_OFFSET) != StreamIndexDescriptor.MAGIC)
         {
