@@ -331,9 +331,20 @@ public final class VarveDB implements AutoCloseable
                 flusher.checkpoint();
                 metaFile.force();
 
-                // Nothing is pre-allocated here: an open must succeed on a full disk (to serve reads, and appends
-                // that fit the current segment). The pre-allocator makes the next files in the background; an
-                // appender that needs one it could not make tries itself and gets the file system's error.
+                // An open must succeed on a full disk (to serve reads, and appends that fit the current segment):
+                // the segment appends go to next and the index chunk are made now only if the disk has room for
+                // them, so the first appends need not wait; the segments beyond are made in the background. What
+                // cannot be made now the pre-allocator keeps trying, and reports; an appender that needs a file
+                // nobody could make tries itself and gets the file system's error.
+                try
+                {
+                    log.preallocate(0);
+                    index.preallocate();
+                }
+                catch (final StoreIOException ex)
+                {
+                    // no room: counted and reported by the pre-allocator's first duty cycle, which meets it too
+                }
                 this.flusherRunner = new Background(flusher, flusher.idleNs(), config.backgroundErrorHandler());
                 if (config.preallocate())
                 {

@@ -601,12 +601,24 @@ public final class Log
      */
     public void preallocate()
     {
+        preallocate(SEGMENTS_AHEAD);
+    }
+
+    /**
+     * Create the segment appenders write to now and {@code ahead} more, each only if the file system reports room
+     * for it.
+     *
+     * @param ahead segments beyond the current one.
+     * @throws StoreIOException if one cannot be made; those before it are.
+     */
+    public void preallocate(final int ahead)
+    {
         if (readOnly)
         {
             return;
         }
         final long tail = tail();
-        for (long segment = tail >>> shift; segment <= (tail >>> shift) + SEGMENTS_AHEAD; segment++)
+        for (long segment = tail >>> shift; segment <= (tail >>> shift) + ahead; segment++)
         {
             final UnsafeBuffer[] mapped = buffers;
             if (segment < mapped.length && mapped[(int)segment] != null)
