@@ -5,7 +5,8 @@
 #   jcstress-tests/run-jcstress.sh full    # jcstress "default" preset: every JVM and compilation mode, ~2 h
 #   jcstress-tests/run-jcstress.sh quick 'SegmentRoll|Oversell'  # only tests whose names match this regex
 #
-# Build first (this script builds nothing): mvn -B -q -pl jcstress-tests package
+# Build first (this script builds nothing): mvn -B -q -pl jcstress-tests -am package -DskipTests
+# (-am builds the core of this checkout; without it Maven takes whatever varvedb-core is installed in ~/.m2)
 # Stores: small, short-lived, in /dev/shm when it exists; VARVE_JCSTRESS_DIR=/some/dir puts them there instead.
 # Results: target/jcstress-results/<mode>/ (HTML report in html-*/index.html, console output in *.log,
 # the summary in summary.txt); set VARVE_JCSTRESS_RESULTS to put them elsewhere.
@@ -48,7 +49,7 @@ case "$MODE" in
 esac
 
 if [[ ! -f "$JAR" ]]; then
-  echo "no $JAR: build it first with: mvn -B -q -pl jcstress-tests package" >&2
+  echo "no $JAR: build it first with: mvn -B -q -pl jcstress-tests -am package -DskipTests" >&2
   exit 2
 fi
 command -v java >/dev/null || { echo "java not found" >&2; exit 2; }
