@@ -179,6 +179,7 @@ public final class Processor implements AutoCloseable
         running = true;
         thread = new Thread(this::run, "varve-processor-" + name);
         thread.setDaemon(true);
+        db.storeThread(thread, true);
         thread.start();
         return this;
     }
@@ -193,6 +194,7 @@ public final class Processor implements AutoCloseable
             fail(failed);
         }
         running = false;
+        db.storeThread(Thread.currentThread(), false);
     }
 
     private void fail(final SubscriptionException ex)

@@ -34,6 +34,7 @@ public final class RunningSubscription implements AutoCloseable
         this.fragmentLimit = options.fragmentLimit();
         this.thread = new Thread(this::run, options.threadName());
         this.thread.setDaemon(true);
+        db.storeThread(thread, true);
         this.thread.start();
     }
 
@@ -50,6 +51,7 @@ public final class RunningSubscription implements AutoCloseable
             fail(failed);
         }
         running = false;
+        db.storeThread(Thread.currentThread(), false);
     }
 
     private void fail(final SubscriptionException ex)

@@ -36,6 +36,7 @@ import java.util.Comparator;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
@@ -119,6 +120,10 @@ public final class VarveDB implements AutoCloseable
     private final boolean verifyChecksums;
     private final long committedAtOpen;
     private volatile boolean closed;
+    /** Open until the first close() has released the store (its mappings, unless deferred, and its lock). */
+    private final CountDownLatch closeDone = new CountDownLatch(1);
+    /** Threads of this store (background, running subscriptions, started processors): close() may wait for them. */
+    private final Set<Thread> storeThreads = ConcurrentHashMap.newKeySet();
     /** Set after {@link #closed}, once the store's consumers and appenders are done: readers are drained, then
      * the mappings released. */
     private volatile boolean releasing;
@@ -346,11 +351,13 @@ public final class VarveDB implements AutoCloseable
                     // no room: counted and reported by the pre-allocator's first duty cycle, which meets it too
                 }
                 this.flusherRunner = new Background(flusher, flusher.idleNs(), config.backgroundErrorHandler());
+                storeThreads.add(flusherRunner.thread());
                 if (config.preallocate())
                 {
                     final Preallocator preallocator = new Preallocator(log, index);
                     this.preallocatorRunner = new Background(preallocator, PREALLOCATOR_IDLE_NS,
                         config.backgroundErrorHandler());
+                    storeThreads.add(preallocatorRunner.thread());
                     // a segment roll wakes the pre-allocator at once, even while it pauses after a failure: the next
                     // segment is due, and the appender that rolled found room for its own
                     log.onSegmentRoll(() ->
@@ -1248,21 +1255,26 @@ public final class VarveDB implements AutoCloseable
      * Close the store: closes its subscriptions and processors, waits for appends in flight, flushes the files,
      * marks the store closed cleanly, releases every memory mapping of its files and the writer lock. Idempotent.
      * <p>
-     * A read in progress on another thread ends at its next event with {@link StoreClosedException}; this waits
-     * for the handler call in progress to return before it unmaps. Called from inside a handler, it cannot wait for
-     * that read: the mappings are released when the read returns (with {@link StoreClosedException}). Events and
-     * payload views kept past their callback point into released memory: copy what you keep.
+     * A read in progress on another thread delivers nothing after the event being handled (it ends with
+     * {@link StoreClosedException} if it had more to deliver); this waits for the handler call in progress to
+     * return before it unmaps. Called from inside a handler, it cannot wait for that read: the mappings are
+     * released when the read returns. Events and payload views kept past their callback point into released
+     * memory: copy what you keep. A second call returns once the first is done, except on a thread the first may
+     * be waiting for (a reader's, a consumer's, a background thread's), where it returns at once.
      */
     @Override
     public void close()
     {
+        final boolean first;
         synchronized (this)
         {
-            if (closed)
-            {
-                return;
-            }
+            first = !closed;
             closed = true;
+        }
+        if (!first)
+        {
+            awaitFirstClose();
+            return;
         }
         try
         {
@@ -1316,7 +1328,56 @@ public final class VarveDB implements AutoCloseable
                     releaseQuietly(lock, lockChannel);
                     LOCKED_IN_THIS_JVM.remove(lockKey);
                 }
+                closeDone.countDown();
             }
+        }
+    }
+
+    /**
+     * A second close() returns once the first is done, so that whoever gets back from close() may reopen the store
+     * at once; except on a thread the first may itself be waiting for (a reader, a consumer's thread, a background
+     * thread whose error handler closed the store), which returns at once rather than deadlock.
+     */
+    private void awaitFirstClose()
+    {
+        final Thread self = Thread.currentThread();
+        final boolean[] reading = new boolean[1];
+        allReadContexts.forEach((context) -> reading[0] |= context.owner == self && context.active());
+        if (reading[0] || storeThreads.contains(self))
+        {
+            return;
+        }
+        boolean interrupted = false;
+        while (true)
+        {
+            try
+            {
+                closeDone.await();
+                break;
+            }
+            catch (final InterruptedException ex)
+            {
+                interrupted = true;
+            }
+        }
+        if (interrupted)
+        {
+            self.interrupt();
+        }
+    }
+
+    /**
+     * Register (or forget) a thread of this store's own, which close() may wait for.
+     */
+    void storeThread(final Thread thread, final boolean running)
+    {
+        if (running)
+        {
+            storeThreads.add(thread);
+        }
+        else
+        {
+            storeThreads.remove(thread);
         }
     }
 

@@ -231,6 +231,102 @@ class CloseRaceTest
         }
     }
 
+    /**
+     * Two threads close at once: whichever returns first finds the store released, its mappings gone and the
+     * store free to reopen (a second close() once returned while the first was still at work).
+     */
+    @Test
+    void aSecondCloseReturnsOnlyOnceTheStoreIsReleased() throws Exception
+    {
+        for (int round = 0; round < 20; round++)
+        {
+            final Path store = dir.resolve("two" + round);
+            final VarveDB db = VarveDB.open(TestStores.small(store));
+            final Appender appender = db.appender();
+            for (int i = 1; i <= 200; i++)
+            {
+                appender.append(1, ExpectedVersion.ANY, 1, payload(1, i));
+            }
+            final CyclicBarrier start = new CyclicBarrier(2);
+            final AtomicReference<Throwable> failure = new AtomicReference<>();
+            final List<Thread> closers = new ArrayList<>();
+            for (int i = 0; i < 2; i++)
+            {
+                final Thread closer = new Thread(() ->
+                {
+                    try
+                    {
+                        start.await();
+                        db.close();
+                        // the writer's mappings are read-write; the other closer may have opened it read-only
+                        assertEquals(List.of(), mappingsOf(store).stream().filter((m) -> m.contains(" rw")).toList(),
+                            "close() returned with the store still mapped");
+                        // the lock is free too: this thread may open the store at once (one of the two wins)
+                        try (VarveDB again = VarveDB.openReadOnly(store))
+                        {
+                            assertEquals(200, again.streamVersion(1));
+                        }
+                    }
+                    catch (final Throwable ex)
+                    {
+                        failure.compareAndSet(null, ex);
+                    }
+                });
+                closer.start();
+                closers.add(closer);
+            }
+            for (final Thread closer : closers)
+            {
+                closer.join(30_000);
+            }
+            if (failure.get() != null)
+            {
+                throw new AssertionError(failure.get());
+            }
+            try (VarveDB again = VarveDB.open(TestStores.small(store)))
+            {
+                assertTrue(again.openedCleanly());
+            }
+        }
+    }
+
+    /**
+     * The background error handler closes the store (a full disk: the pre-allocator cannot make a segment). The
+     * pre-allocator's thread cannot wait for itself: the close goes through, nothing hangs, every mapping goes.
+     */
+    @Test
+    void aBackgroundErrorHandlerMayCloseTheStore() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("bg"), "1m"))
+        {
+            final Path store = fs.path().resolve("store");
+            final AtomicReference<VarveDB> opened = new AtomicReference<>();
+            final CountDownLatch isOpen = new CountDownLatch(1);
+            final CountDownLatch closedByHandler = new CountDownLatch(1);
+            final VarveConfig config = VarveConfig.builder(store).segmentSize(4 << 20).indexCapacity(64)
+                .indexBlocksPerChunk(16).backgroundErrorHandler((error) ->
+                {
+                    // the first failure may come before open() returned
+                    await(isOpen);
+                    opened.get().close();
+                    closedByHandler.countDown();
+                }).build();
+            final VarveDB db = VarveDB.open(config);
+            opened.set(db);
+            isOpen.countDown();
+            assertTrue(closedByHandler.await(30, java.util.concurrent.TimeUnit.SECONDS),
+                "the handler's close() returned");
+            db.close();
+            assertTrue(db.isClosed());
+            assertEquals(List.of(), mappingsOf(store));
+            try (VarveDB again = VarveDB.open(config))
+            {
+                assertEquals(0, again.streamVersion(1));
+            }
+        }
+    }
+
     private static void await(final CountDownLatch latch)
     {
         try

@@ -30,6 +30,49 @@ class SubscriptionTest
         }
     }
 
+    /**
+     * A subscription following two fast appenders across many rolls of small segments. A reader that found no file
+     * for the next segment a moment before the writer made it, and the one after it, took it for a missing segment
+     * and stopped with CorruptStoreException on a sound store.
+     */
+    @Test
+    void aSubscriptionFollowsFastAppendersAcrossManySegmentRolls() throws Exception
+    {
+        final int perStream = 150_000;
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final Subscription subscription = db.subscription(VarveDB.FROM_NOW);
+            final List<Thread> appenders = new ArrayList<>();
+            for (long stream = 1; stream <= 2; stream++)
+            {
+                final long id = stream;
+                final Thread thread = new Thread(() ->
+                {
+                    final Appender appender = db.appender();
+                    final byte[] payload = new byte[100];
+                    for (int i = 0; i < perStream; i++)
+                    {
+                        appender.append(id, ExpectedVersion.ANY, 1, payload);
+                    }
+                });
+                thread.start();
+                appenders.add(thread);
+            }
+            final long[] next = { 0, 1, 1 };
+            long seen = 0;
+            while (seen < 2L * perStream)
+            {
+                seen += subscription.poll((e) -> assertEquals(next[(int)e.streamId()]++, e.version()), 100);
+            }
+            for (final Thread thread : appenders)
+            {
+                thread.join();
+            }
+            assertEquals(perStream + 1, next[1]);
+            assertEquals(perStream + 1, next[2]);
+        }
+    }
+
     @Test
     void catchUpThenLiveUnderConcurrentAppendsDeliversEveryEventOnceInLogOrder() throws Exception
     {

@@ -401,8 +401,11 @@ public final class Log
     {
         final long segment = segmentOf(position);
         final Path next = segmentPath(segment + 1);
-        // at or past the tail, a missing segment is one not created yet (a later, pre-allocated one may exist)
-        if (position < durable || position < tail() && Files.exists(next))
+        // at or past the tail, a missing segment is one not created yet (a later, pre-allocated one may exist).
+        // The reader found no file a moment ago; the segment may have been created since, and the next one after
+        // it (a fast writer with small segments): so look for this one again, after the next one. Segments are
+        // made in order and never deleted while the store is open, so if it is still missing now, it is damage.
+        if ((position < durable || position < tail() && Files.exists(next)) && !Files.exists(segmentPath(segment)))
         {
             throw new CorruptStoreException("log segment " + segmentPath(segment) + " is missing, though the log " +
                 "has used it (" + (position < durable ? "it lies below the durable position " + durable :

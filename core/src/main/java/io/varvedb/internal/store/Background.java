@@ -2,6 +2,7 @@ package io.varvedb.internal.store;
 
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.AgentTerminationException;
 import org.agrona.concurrent.IdleStrategy;
 
 import java.util.concurrent.TimeUnit;
@@ -50,6 +51,11 @@ public final class Background implements IdleStrategy
             @Override
             public int doWork()
             {
+                if (stopping)
+                {
+                    // how a close() from this very thread (a handler of its failure) ends the runner's loop
+                    throw new AgentTerminationException();
+                }
                 try
                 {
                     final int work = agent.doWork();
@@ -83,6 +89,10 @@ public final class Background implements IdleStrategy
 
     private void failed(final Throwable error)
     {
+        if (error instanceof AgentTerminationException)
+        {
+            return;
+        }
         // single writer: the agent's thread
         failures = failures + 1;
         final long now = System.nanoTime();
@@ -124,8 +134,22 @@ public final class Background implements IdleStrategy
     {
         // once stopping, never sleep: AgentRunner.close returns as soon as the current duty cycle ends
         stopping = true;
+        if (Thread.currentThread() == thread)
+        {
+            // called from this thread (the error handler closed the store): it cannot wait for itself; it stops
+            // when the duty cycle that called returns
+            return;
+        }
         wake();
         runner.close();
+    }
+
+    /**
+     * @return the thread the agent runs on.
+     */
+    public Thread thread()
+    {
+        return thread;
     }
 
     @Override
