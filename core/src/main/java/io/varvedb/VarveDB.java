@@ -19,6 +19,8 @@ import io.varvedb.internal.store.Background;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
@@ -1032,7 +1034,7 @@ public final class VarveDB implements AutoCloseable
      */
     long checkpointablePosition(final long position, final boolean last)
     {
-        final ReadContext context = enterMappings();
+        final ReadContext context = enterRead(true);
         try
         {
             return checkpointable(position, last);
@@ -1403,9 +1405,11 @@ public final class VarveDB implements AutoCloseable
                 return;
             }
             // a read ends at its next event (it checks closed), or when its handler returns
-            for (int idles = 0; context.active(); idles++)
+            final IdleStrategy idle = new BackoffIdleStrategy(
+                SPINS_BEFORE_YIELD, YIELDS_BEFORE_PARK, READER_PARK_NS, READER_PARK_NS);
+            while (context.active())
             {
-                idle(idles);
+                idle.idle();
             }
             context.checksum.clear();
         });
@@ -1427,22 +1431,6 @@ public final class VarveDB implements AutoCloseable
         meta.unmap();
     }
 
-    private static void idle(final int idles)
-    {
-        if (idles < SPINS_BEFORE_YIELD)
-        {
-            Thread.onSpinWait();
-        }
-        else if (idles < SPINS_BEFORE_YIELD + YIELDS_BEFORE_PARK)
-        {
-            Thread.yield();
-        }
-        else
-        {
-            LockSupport.parkNanos(READER_PARK_NS);
-        }
-    }
-
     @Override
     public String toString()
     {
@@ -1459,27 +1447,20 @@ public final class VarveDB implements AutoCloseable
      */
     private ReadContext enterRead()
     {
-        final ReadContext context = readContexts.get();
-        context.enter();
-        // volatile load after the volatile store in enter(): see ReadContext.enter
-        if (closed)
-        {
-            exitRead(context);
-            throw closedException();
-        }
-        return context;
+        return enterRead(false);
     }
 
     /**
-     * {@link #enterRead} for the store's own consumers, which may still need the mappings while {@code close()}
-     * closes them (a processor's last checkpoint): refused only once the mappings are being released.
+     * @param untilReleased for the store's own consumers, which may still need the mappings while {@code close()}
+     *                      closes them (a processor's last checkpoint): refuse only once the mappings are being
+     *                      released, not as soon as the store is closing.
      */
-    private ReadContext enterMappings()
+    private ReadContext enterRead(final boolean untilReleased)
     {
         final ReadContext context = readContexts.get();
         context.enter();
         // volatile load after the volatile store in enter(): see ReadContext.enter
-        if (releasing)
+        if (untilReleased ? releasing : closed)
         {
             exitRead(context);
             throw closedException();
@@ -1791,10 +1772,6 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    /**
-     * A background agent (flusher, pre-allocator) on a daemon thread of its own, which sleeps between duty cycles,
-     * can be woken, and stops at once when closed.
-     */
     /**
      * Per-thread reader state: the flyweight handed to handlers, and the flag that tells {@link #close()} this
      * thread is inside a read. A handler that reads again on the same thread gets a fresh flyweight, so the outer

@@ -110,25 +110,19 @@ public final class StreamIndex
     public static StreamIndex open(final Path directory, final boolean readOnly, final ForceObserver observer)
     {
         final Path path = directory.resolve(FILE_NAME);
-        final MappedFile file = MappedFile.open(path, readOnly, observer);
-        try
+        // a refused index is deleted and rebuilt, or the open fails: either way its mapping goes at once
+        final MappedFile file = MappedFile.open(path, readOnly, observer, (opened) ->
         {
-            FileHeaders.check(file.buffer(), path, HEADER_LENGTH, MAGIC_OFFSET, StreamIndexDescriptor.MAGIC,
+            FileHeaders.check(opened.buffer(), path, HEADER_LENGTH, MAGIC_OFFSET, StreamIndexDescriptor.MAGIC,
                 FORMAT_VERSION_OFFSET, StreamIndexDescriptor.FORMAT_VERSION, "stream index");
-            final int tableSize = file.buffer().getInt(TABLE_SIZE_OFFSET);
-            if (Integer.bitCount(tableSize) != 1 || fileLength(tableSize) != file.length() ||
-                file.buffer().getInt(BLOCKS_PER_CHUNK_OFFSET) <= 0)
+            final int tableSize = opened.buffer().getInt(TABLE_SIZE_OFFSET);
+            if (Integer.bitCount(tableSize) != 1 || fileLength(tableSize) != opened.length() ||
+                opened.buffer().getInt(BLOCKS_PER_CHUNK_OFFSET) <= 0)
             {
                 throw new CorruptStoreException(path + ": header says " + tableSize + " slots but the file is " +
-                    file.length() + " bytes");
+                    opened.length() + " bytes");
             }
-        }
-        catch (final RuntimeException ex)
-        {
-            // a refused index is deleted and rebuilt, or the open fails: either way this mapping is nobody's
-            file.unmap();
-            throw ex;
-        }
+        });
         return new StreamIndex(directory, file, readOnly, observer);
     }
 
@@ -892,29 +886,22 @@ public final class StreamIndex
             final MappedFile file;
             if (Files.exists(path))
             {
-                file = MappedFile.open(path, readOnly, observer);
-                try
+                file = MappedFile.open(path, readOnly, observer, (opened) ->
                 {
-                    if (!readOnly && MappedFile.isBlank(file.buffer(), CHUNK_HEADER_LENGTH))
+                    if (!readOnly && MappedFile.isBlank(opened.buffer(), CHUNK_HEADER_LENGTH))
                     {
                         // created just before a crash, its header never reached the disk
-                        BlockDescriptor.writeHeader(file.buffer(), chunk, blocksPerChunk);
+                        BlockDescriptor.writeHeader(opened.buffer(), chunk, blocksPerChunk);
                     }
-                    FileHeaders.check(file.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
+                    FileHeaders.check(opened.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
                         BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
                         "stream index chunk");
-                    if (file.length() != chunkLength(blocksPerChunk))
+                    if (opened.length() != chunkLength(blocksPerChunk))
                     {
-                        throw new CorruptStoreException(path + " is " + file.length() + " bytes, expected " +
+                        throw new CorruptStoreException(path + " is " + opened.length() + " bytes, expected " +
                             chunkLength(blocksPerChunk));
                     }
-                }
-                catch (final RuntimeException ex)
-                {
-                    // nobody has seen this mapping
-                    file.unmap();
-                    throw ex;
-                }
+                });
             }
             else if (readOnly || chunk > (blockCount() + blocksPerChunk) / blocksPerChunk)
             {
@@ -978,12 +965,9 @@ public final class StreamIndex
         {
             return;
         }
+        // see Log.preallocate: never fill the disk to its last block in the background only to fail
         final Path path = directory.resolve(fileName(chunk));
-        if (!Files.exists(path))
-        {
-            // see Log.preallocate: never fill the disk to its last block in the background only to fail
-            MappedFile.requireSpace(directory, chunkLength(blocksPerChunk), "stream index chunk " + path);
-        }
+        MappedFile.requireSpaceUnlessExists(path, chunkLength(blocksPerChunk), "stream index chunk " + path);
         ensureChunk(chunk);
     }
 

@@ -157,6 +157,32 @@ public final class MappedFile
     }
 
     /**
+     * {@link #open(Path, boolean, ForceObserver)}, then {@code check} the file; a file the check refuses is
+     * unmapped at once (nobody has seen it) and the check's exception thrown.
+     *
+     * @param path     of the file.
+     * @param readOnly map read-only.
+     * @param observer sees every force.
+     * @param check    throws if the file is not what its owner expects; may initialise a blank header.
+     * @return the mapped, checked file.
+     */
+    public static MappedFile open(
+        final Path path, final boolean readOnly, final ForceObserver observer, final Consumer<MappedFile> check)
+    {
+        final MappedFile file = open(path, readOnly, observer);
+        try
+        {
+            check.accept(file);
+        }
+        catch (final RuntimeException ex)
+        {
+            file.unmap();
+            throw ex;
+        }
+        return file;
+    }
+
+    /**
      * Write zeros over {@code [0, length)} of the channel so that every block is allocated on disk.
      *
      * @param channel to fill.
@@ -299,17 +325,22 @@ public final class MappedFile
     }
 
     /**
-     * Refuse to create a file of {@code length} bytes in {@code directory} when the file system says it has less
-     * room than that: a creation that would fail anyway must not first fill the disk to the last block (other
-     * writers of the same disk, such as processor checkpoints, would fail meanwhile).
+     * Refuse to create {@code file}, of {@code length} bytes, when it does not exist yet and the file system says it
+     * has less room than that: a creation that would fail anyway must not first fill the disk to the last block
+     * (other writers of the same disk, such as processor checkpoints, would fail meanwhile).
      *
-     * @param directory where the file would go.
-     * @param length    its length.
-     * @param what      names the file in the message.
-     * @throws StoreIOException if there is not enough usable space.
+     * @param file   the file to be created.
+     * @param length its length.
+     * @param what   names the file in the message.
+     * @throws StoreIOException if the file is missing and there is not enough usable space for it.
      */
-    public static void requireSpace(final Path directory, final long length, final String what)
+    public static void requireSpaceUnlessExists(final Path file, final long length, final String what)
     {
+        if (Files.exists(file))
+        {
+            return;
+        }
+        final Path directory = file.getParent();
         final long usable;
         try
         {

@@ -468,17 +468,8 @@ public final class Log
                     }
                     if (creating != segment && Files.exists(path))
                     {
-                        final MappedFile file = MappedFile.open(path, readOnly, observer);
-                        try
-                        {
-                            checkSegment(file, segment);
-                        }
-                        catch (final RuntimeException ex)
-                        {
-                            // nobody has seen this mapping: give it back now, not when the collector finds it
-                            file.unmap();
-                            throw ex;
-                        }
+                        final MappedFile file = MappedFile.open(path, readOnly, observer,
+                            (opened) -> checkSegment(opened, segment));
                         publish(segment, file);
                         return file.buffer();
                     }
@@ -628,13 +619,10 @@ public final class Log
             {
                 continue;
             }
+            // a background attempt must not fill the disk to its last block only to fail (and it is tried again
+            // and again while the disk stays full); an appender that needs the file tries for real
             final Path path = segmentPath(segment);
-            if (!Files.exists(path))
-            {
-                // a background attempt must not fill the disk to its last block only to fail (and it is tried
-                // again and again while the disk stays full); an appender that needs the file tries for real
-                MappedFile.requireSpace(directory, segmentFileLength(), "log segment " + path);
-            }
+            MappedFile.requireSpaceUnlessExists(path, segmentFileLength(), "log segment " + path);
             segmentBuffer(segment);
         }
     }
