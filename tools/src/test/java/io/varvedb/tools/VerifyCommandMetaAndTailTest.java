@@ -16,6 +16,8 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -114,9 +116,17 @@ class VerifyCommandMetaAndTailTest
     {
         // exactly one segment of records: the tail sits on the boundary, and segments 1 and 2 are pre-allocated
         final Path dir = writeStore(SEGMENT_SIZE / RECORD);
-        try (VarveDB db = VarveDB.openReadOnly(dir))
+        // the background pre-allocator makes segment 2 in its own time (open does not wait for it): wait here, so
+        // the test does not race it
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(SEGMENT_SIZE)
+            .indexCapacity(INDEX_CAPACITY).build()))
         {
             assertEquals(SEGMENT_SIZE, db.tailPosition());
+            final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!Files.exists(segment(dir, 2)) && System.nanoTime() < deadline)
+            {
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+            }
         }
         assertTrue(Files.exists(segment(dir, 2)), "the pre-allocated segments are the point of this test");
         assertSound(dir);
