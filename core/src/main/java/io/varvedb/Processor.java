@@ -200,8 +200,15 @@ public final class Processor implements AutoCloseable
     private void fail(final SubscriptionException ex)
     {
         failure = ex;
-        running = false;
-        options.subscriptionOptions().errorHandler().accept(ex);
+        // report before isRunning() turns false: whoever waits for the stop then finds the handler has heard of it
+        try
+        {
+            options.subscriptionOptions().errorHandler().accept(ex);
+        }
+        finally
+        {
+            running = false;
+        }
     }
 
     /**
@@ -229,7 +236,8 @@ public final class Processor implements AutoCloseable
     }
 
     /**
-     * @return true while its own thread runs.
+     * @return true while its own thread runs; once false after a failure, {@link #failure()} returns it and the
+     *         error handler has been called with it.
      */
     public boolean isRunning()
     {

@@ -57,12 +57,20 @@ public final class RunningSubscription implements AutoCloseable
     private void fail(final SubscriptionException ex)
     {
         failure = ex;
-        running = false;
-        options.errorHandler().accept(ex);
+        // report before isRunning() turns false: whoever waits for the stop then finds the handler has heard of it
+        try
+        {
+            options.errorHandler().accept(ex);
+        }
+        finally
+        {
+            running = false;
+        }
     }
 
     /**
-     * @return true until closed or stopped by a handler failure.
+     * @return true until closed or stopped by a handler failure; once false after a failure, {@link #failure()}
+     *         returns it and the error handler has been called with it.
      */
     public boolean isRunning()
     {

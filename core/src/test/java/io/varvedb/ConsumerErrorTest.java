@@ -76,6 +76,46 @@ class ConsumerErrorTest
     }
 
     /**
+     * Whoever waits for {@code isRunning() == false} must find the failure already reported, even when the error
+     * handler takes its time (a CI run caught the handler being called after the flag dropped).
+     */
+    @Test
+    void aStoppedConsumerHasAlreadyReportedItsFailure() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir.resolve("store"))))
+        {
+            append(db, 5);
+            final List<SubscriptionException> reported = new CopyOnWriteArrayList<>();
+            final SubscriptionOptions options = SubscriptionOptions.defaults().errorHandler((ex) ->
+            {
+                pause(200);
+                reported.add(ex);
+            });
+            final EventHandler failing = (e) ->
+            {
+                throw new IllegalStateException("handler failed at " + e.position());
+            };
+            try (RunningSubscription subscription = db.subscribeToAll(VarveDB.START_POSITION, failing, options))
+            {
+                SubscriptionTest.await(() -> !subscription.isRunning(), "the subscription stops");
+                assertEquals(List.of(subscription.failure()), reported);
+            }
+            reported.clear();
+            try (Processor processor = db.processor("failing", failing,
+                ProcessorOptions.defaults().subscriptionOptions(options)).start())
+            {
+                SubscriptionTest.await(() -> !processor.isRunning(), "the processor stops");
+                assertEquals(List.of(processor.failure()), reported);
+            }
+        }
+    }
+
+    private static void pause(final long millis)
+    {
+        java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(millis));
+    }
+
+    /**
      * The issue's case: a segment truncated under a read-only follower's mapping makes the next read of it fault
      * (SIGBUS), which the JVM raises as an {@link InternalError} in the subscription's thread.
      */
