@@ -2,12 +2,14 @@ package io.varvedb;
 
 import org.agrona.concurrent.IdleStrategy;
 
+import java.util.concurrent.CountDownLatch;
 import java.util.function.BooleanSupplier;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 
 /**
- * What {@link RunningSubscription} and {@link Processor} threads share: the duty cycle, and how they end.
+ * What {@link RunningSubscription} and {@link Processor} threads share: the duty cycle, and how they end; and the
+ * uninterruptible waits of the closes that end them.
  */
 final class PollingThreads
 {
@@ -65,6 +67,32 @@ final class PollingThreads
             try
             {
                 thread.join();
+            }
+            catch (final InterruptedException ex)
+            {
+                interrupted = true;
+            }
+        }
+        if (interrupted)
+        {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Wait for a latch however long it takes (a second close() waiting for the first): an interrupt is kept for
+     * afterwards.
+     *
+     * @param latch to wait for.
+     */
+    static void awaitUninterruptibly(final CountDownLatch latch)
+    {
+        boolean interrupted = false;
+        while (latch.getCount() > 0)
+        {
+            try
+            {
+                latch.await();
             }
             catch (final InterruptedException ex)
             {

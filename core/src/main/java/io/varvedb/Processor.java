@@ -189,25 +189,20 @@ public final class Processor implements AutoCloseable
         final SubscriptionException failed = PollingThreads.pollUntilStopped(() -> running && !closed,
             () -> poll(options.subscriptionOptions().fragmentLimit()),
             options.subscriptionOptions().newIdleStrategy(), subscription::position);
-        if (failed != null)
-        {
-            fail(failed);
-        }
-        running = false;
-        db.storeThread(Thread.currentThread(), false);
-    }
-
-    private void fail(final SubscriptionException ex)
-    {
-        failure = ex;
-        // report before isRunning() turns false: whoever waits for the stop then finds the handler has heard of it
+        // report before isRunning() turns false: whoever waits for the stop then finds the handler has heard of it;
+        // and the thread ends as a store thread even if the handler throws
         try
         {
-            options.subscriptionOptions().errorHandler().accept(ex);
+            if (failed != null)
+            {
+                failure = failed;
+                options.subscriptionOptions().errorHandler().accept(failed);
+            }
         }
         finally
         {
             running = false;
+            db.storeThread(Thread.currentThread(), false);
         }
     }
 
@@ -320,21 +315,6 @@ public final class Processor implements AutoCloseable
             // the handler's own thread: the first close() waits for this very call to return
             return;
         }
-        boolean interrupted = false;
-        while (closeDone.getCount() > 0)
-        {
-            try
-            {
-                closeDone.await();
-            }
-            catch (final InterruptedException ex)
-            {
-                interrupted = true;
-            }
-        }
-        if (interrupted)
-        {
-            current.interrupt();
-        }
+        PollingThreads.awaitUninterruptibly(closeDone);
     }
 }

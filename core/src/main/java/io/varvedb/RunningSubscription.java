@@ -46,25 +46,20 @@ public final class RunningSubscription implements AutoCloseable
             delivered += work;
             return work;
         }, idleStrategy, subscription::position);
-        if (failed != null)
-        {
-            fail(failed);
-        }
-        running = false;
-        db.storeThread(Thread.currentThread(), false);
-    }
-
-    private void fail(final SubscriptionException ex)
-    {
-        failure = ex;
-        // report before isRunning() turns false: whoever waits for the stop then finds the handler has heard of it
+        // report before isRunning() turns false: whoever waits for the stop then finds the handler has heard of it;
+        // and the thread ends as a store thread even if the handler throws
         try
         {
-            options.errorHandler().accept(ex);
+            if (failed != null)
+            {
+                failure = failed;
+                options.errorHandler().accept(failed);
+            }
         }
         finally
         {
             running = false;
+            db.storeThread(Thread.currentThread(), false);
         }
     }
 

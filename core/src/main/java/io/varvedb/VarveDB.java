@@ -475,7 +475,7 @@ public final class VarveDB implements AutoCloseable
         {
             appender.closeGuard();
             appenders.remove(appender.registration);
-            throw new StoreClosedException("the store at " + directory + " is closed");
+            throw closedException();
         }
         return appender;
     }
@@ -555,7 +555,7 @@ public final class VarveDB implements AutoCloseable
             {
                 if (count > 0)
                 {
-                    checkNotClosing();
+                    checkOpen();
                 }
                 final long position = index.positionAt(block, version);
                 if (position < 0)
@@ -618,7 +618,7 @@ public final class VarveDB implements AutoCloseable
             {
                 if (count > 0)
                 {
-                    checkNotClosing();
+                    checkOpen();
                 }
                 final long position = index.positionAt(block, version);
                 if (position < 0)
@@ -703,7 +703,7 @@ public final class VarveDB implements AutoCloseable
             {
                 if (count > 0)
                 {
-                    checkNotClosing();
+                    checkOpen();
                 }
                 final UnsafeBuffer buffer = log.readBuffer(position);
                 if (buffer == null)
@@ -777,7 +777,7 @@ public final class VarveDB implements AutoCloseable
      */
     String recordStartProblem(final long position)
     {
-        if (position < 0 || position % RecordDescriptor.ALIGNMENT != 0)
+        if (!onRecordGrid(position))
         {
             return position + " is not a record position (>= 0, a multiple of " + RecordDescriptor.ALIGNMENT + ")";
         }
@@ -1092,7 +1092,7 @@ public final class VarveDB implements AutoCloseable
         if (closed)
         {
             closeQuietly(consumer);
-            throw new StoreClosedException("the store at " + directory + " is closed");
+            throw closedException();
         }
         return consumer;
     }
@@ -1349,23 +1349,7 @@ public final class VarveDB implements AutoCloseable
         {
             return;
         }
-        boolean interrupted = false;
-        while (true)
-        {
-            try
-            {
-                closeDone.await();
-                break;
-            }
-            catch (final InterruptedException ex)
-            {
-                interrupted = true;
-            }
-        }
-        if (interrupted)
-        {
-            self.interrupt();
-        }
+        PollingThreads.awaitUninterruptibly(closeDone);
     }
 
     /**
@@ -1394,6 +1378,8 @@ public final class VarveDB implements AutoCloseable
         releasing = true;
         final Thread self = Thread.currentThread();
         final ReadContext[] own = new ReadContext[1];
+        final IdleStrategy idle = new BackoffIdleStrategy(
+            SPINS_BEFORE_YIELD, YIELDS_BEFORE_PARK, READER_PARK_NS, READER_PARK_NS);
         allReadContexts.forEach((context) ->
         {
             if (context.owner == self)
@@ -1405,8 +1391,7 @@ public final class VarveDB implements AutoCloseable
                 return;
             }
             // a read ends at its next event (it checks closed), or when its handler returns
-            final IdleStrategy idle = new BackoffIdleStrategy(
-                SPINS_BEFORE_YIELD, YIELDS_BEFORE_PARK, READER_PARK_NS, READER_PARK_NS);
+            idle.reset();
             while (context.active())
             {
                 idle.idle();
@@ -1479,22 +1464,14 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    /**
-     * Inside a read loop, between events: a read in progress when the store closes ends at the next event.
-     */
-    private void checkNotClosing()
-    {
-        if (closed)
-        {
-            throw closedException();
-        }
-    }
-
     private StoreClosedException closedException()
     {
         return new StoreClosedException("the store at " + directory + " is closed");
     }
 
+    /**
+     * Also inside a read loop, between events: a read in progress when the store closes ends at the next event.
+     */
     private void checkOpen()
     {
         if (closed)

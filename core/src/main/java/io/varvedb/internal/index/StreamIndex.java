@@ -990,13 +990,7 @@ public final class StreamIndex
         final MappedFile[] files = chunks;
         chunks = new MappedFile[0];
         chunkBuffers = new UnsafeBuffer[0];
-        for (final MappedFile file : files)
-        {
-            if (file != null)
-            {
-                file.unmap();
-            }
-        }
+        MappedFile.unmapAll(files);
     }
 
     /**

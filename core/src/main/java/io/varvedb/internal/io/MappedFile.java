@@ -325,6 +325,22 @@ public final class MappedFile
     }
 
     /**
+     * {@link #unmap()} each file given; null entries (files never mapped) are skipped.
+     *
+     * @param files to release.
+     */
+    public static void unmapAll(final MappedFile[] files)
+    {
+        for (final MappedFile file : files)
+        {
+            if (file != null)
+            {
+                file.unmap();
+            }
+        }
+    }
+
+    /**
      * Refuse to create {@code file}, of {@code length} bytes, when it does not exist yet and the file system says it
      * has less room than that: a creation that would fail anyway must not first fill the disk to the last block
      * (other writers of the same disk, such as processor checkpoints, would fail meanwhile).

@@ -459,7 +459,7 @@ public final class Log
                 {
                     if (closed)
                     {
-                        throw new StoreClosedException("the log in " + directory + " is closed");
+                        throw closedException();
                     }
                     final MappedFile[] files = segments;
                     if (segment < files.length && files[(int)segment] != null)
@@ -528,7 +528,7 @@ public final class Log
             }
             if (file == null)
             {
-                throw new StoreClosedException("the log in " + directory + " is closed");
+                throw closedException();
             }
             return file.buffer();
         }
@@ -627,6 +627,11 @@ public final class Log
         }
     }
 
+    private StoreClosedException closedException()
+    {
+        return new StoreClosedException("the log in " + directory + " is closed");
+    }
+
     private long segmentFileLength()
     {
         return (long)SegmentDescriptor.HEADER_LENGTH + segmentLength;
@@ -644,13 +649,7 @@ public final class Log
             final MappedFile[] files = segments;
             segments = new MappedFile[0];
             buffers = new UnsafeBuffer[0];
-            for (final MappedFile file : files)
-            {
-                if (file != null)
-                {
-                    file.unmap();
-                }
-            }
+            MappedFile.unmapAll(files);
         }
     }
 
@@ -717,13 +716,7 @@ public final class Log
             segments = Arrays.copyOf(segments, length);
             buffers = Arrays.copyOf(buffers, length);
             // recovery runs before anyone else can hold these: their mappings go with their files
-            for (final MappedFile file : dropped)
-            {
-                if (file != null)
-                {
-                    file.unmap();
-                }
-            }
+            MappedFile.unmapAll(dropped);
         }
     }
 
