@@ -550,18 +550,10 @@ public final class StoreVerifier
         if (state == MetaDescriptor.CLEAN)
         {
             // a clean close forces the log and the index, then records the tail as both
-            if (durablePosition != tail)
-            {
-                problem(name + "durable position " + Format.count(durablePosition) + " (offset " +
-                    MetaDescriptor.DURABLE_POSITION_OFFSET + ") is not the tail position " + Format.count(tail) +
-                    ", though the store was closed cleanly, which makes them equal");
-            }
-            if (indexCheckpoint != tail)
-            {
-                problem(name + "index checkpoint " + Format.count(indexCheckpoint) + " (offset " +
-                    MetaDescriptor.INDEX_CHECKPOINT_OFFSET + ") is not the tail position " + Format.count(tail) +
-                    ", though the store was closed cleanly, which makes them equal");
-            }
+            checkTailAtCleanClose(name + "durable position", MetaDescriptor.DURABLE_POSITION_OFFSET, durablePosition,
+                tail);
+            checkTailAtCleanClose(name + "index checkpoint", MetaDescriptor.INDEX_CHECKPOINT_OFFSET, indexCheckpoint,
+                tail);
         }
 
         final int mode = metaPage.getInt(MetaDescriptor.WRITER_DURABILITY_OFFSET);
@@ -596,6 +588,15 @@ public final class StoreVerifier
                     break;
                 }
             }
+        }
+    }
+
+    private void checkTailAtCleanClose(final String field, final int offset, final long position, final long tail)
+    {
+        if (position != tail)
+        {
+            problem(field + " " + Format.count(position) + " (offset " + offset + ") is not the tail position " +
+                Format.count(tail) + ", though the store was closed cleanly, which makes them equal");
         }
     }
 

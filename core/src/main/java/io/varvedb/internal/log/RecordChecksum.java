@@ -15,6 +15,9 @@ import java.util.zip.CRC32C;
  */
 public final class RecordChecksum
 {
+    /** The copy buffer's first size: most events are smaller, so it is seldom grown. */
+    private static final int FIRST_COPY_LENGTH = 4096;
+
     private final CRC32C crc = new CRC32C();
     private final boolean copying;
     private byte[] copy;
@@ -71,7 +74,7 @@ public final class RecordChecksum
             byte[] bytes = copy;
             if (bytes == null || bytes.length < length)
             {
-                bytes = new byte[Math.max(length, bytes == null ? 4096 : bytes.length * 2)];
+                bytes = new byte[Math.max(length, bytes == null ? FIRST_COPY_LENGTH : bytes.length * 2)];
                 copy = bytes;
             }
             buffer.getBytes(offset, bytes, 0, length);
