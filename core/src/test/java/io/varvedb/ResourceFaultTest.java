@@ -85,12 +85,7 @@ class ResourceFaultTest
                 checkAcknowledged(db, acknowledged);
 
                 fs.remount("size=4m");
-                for (int i = 0; i < 2000; i++)
-                {
-                    final int id = 1_000_000 + i;
-                    appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
-                    acknowledged.add((long)id);
-                }
+                appendIds(appender, 1_000_000, 2000, acknowledged);
                 checkAcknowledged(db, acknowledged);
             }
             try (VarveDB db = VarveDB.open(config(store)))
@@ -141,7 +136,7 @@ class ResourceFaultTest
                     () -> fillSegment(db.appender(), acknowledged), "the next segment does not fit");
                 assertTrue(refused.getMessage().contains("No space left on device") &&
                     refused.getMessage().contains(store.toString()), refused.getMessage());
-                awaitTrue(() -> db.preallocationFailures() > 0 && !reported.isEmpty(),
+                SubscriptionTest.await(() -> db.preallocationFailures() > 0 && !reported.isEmpty(),
                     "the background pre-allocation reports that it cannot make the next segment");
                 assertTrue(reported.get(0) instanceof StoreIOException, String.valueOf(reported.get(0)));
                 checkAcknowledged(db, acknowledged);
@@ -150,12 +145,7 @@ class ResourceFaultTest
                 fs.remount("size=4m");
                 // no reopen: the same store, the same appender's next append goes on
                 final Appender appender = db.appender();
-                for (int i = 0; i < 3000; i++)
-                {
-                    final int id = 2_000_000 + i;
-                    appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
-                    acknowledged.add((long)id);
-                }
+                appendIds(appender, 2_000_000, 3000, acknowledged);
                 checkAcknowledged(db, acknowledged);
             }
             try (VarveDB db = VarveDB.open(config(store)))
@@ -230,9 +220,16 @@ class ResourceFaultTest
     /** Append until the current segment is full; the first append that needs the next one throws. */
     private static void fillSegment(final Appender appender, final List<Long> acknowledged)
     {
-        for (int i = 0; i < 100_000; i++)
+        appendIds(appender, 1_000_000, 100_000, acknowledged);
+    }
+
+    /** Append the events {@code firstId, firstId + 1, ...} over five streams, noting each acknowledged one. */
+    private static void appendIds(final Appender appender, final int firstId, final int count,
+        final List<Long> acknowledged)
+    {
+        for (int i = 0; i < count; i++)
         {
-            final int id = 1_000_000 + i;
+            final int id = firstId + i;
             appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
             acknowledged.add((long)id);
         }
@@ -259,17 +256,6 @@ class ResourceFaultTest
             }
         }
         assertEquals(0, Files.getFileStore(mount).getUsableSpace(), "the disk is full");
-    }
-
-    private static void awaitTrue(final java.util.function.BooleanSupplier condition, final String what)
-        throws InterruptedException
-    {
-        final long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
-        while (!condition.getAsBoolean())
-        {
-            assertTrue(System.nanoTime() < deadline, "not within 30 s: " + what);
-            Thread.sleep(5);
-        }
     }
 
     private static byte[] payload(final long id)

@@ -59,8 +59,7 @@ final class Tmpfs implements AutoCloseable
             {
                 if (attempt == 10)
                 {
-                    final String maps = java.nio.file.Files.readAllLines(Path.of("/proc/self/maps")).stream()
-                        .filter((l) -> l.contains(path.toString())).distinct().limit(5)
+                    final String maps = CloseRaceTest.mappingsOf(path).stream().distinct().limit(5)
                         .collect(java.util.stream.Collectors.joining("\n"));
                     throw new IOException(ex.getMessage() + "; still mapped here:\n" + maps, ex);
                 }
