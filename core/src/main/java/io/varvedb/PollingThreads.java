@@ -61,22 +61,7 @@ final class PollingThreads
      */
     static void joinUninterruptibly(final Thread thread)
     {
-        boolean interrupted = false;
-        while (thread.isAlive())
-        {
-            try
-            {
-                thread.join();
-            }
-            catch (final InterruptedException ex)
-            {
-                interrupted = true;
-            }
-        }
-        if (interrupted)
-        {
-            Thread.currentThread().interrupt();
-        }
+        untilDone(() -> !thread.isAlive(), thread::join);
     }
 
     /**
@@ -87,12 +72,23 @@ final class PollingThreads
      */
     static void awaitUninterruptibly(final CountDownLatch latch)
     {
+        untilDone(() -> latch.getCount() == 0, latch::await);
+    }
+
+    /** A blocking wait that an interrupt cuts short. */
+    private interface Wait
+    {
+        void run() throws InterruptedException;
+    }
+
+    private static void untilDone(final BooleanSupplier done, final Wait wait)
+    {
         boolean interrupted = false;
-        while (latch.getCount() > 0)
+        while (!done.getAsBoolean())
         {
             try
             {
-                latch.await();
+                wait.run();
             }
             catch (final InterruptedException ex)
             {
