@@ -18,8 +18,9 @@ import java.util.function.Consumer;
 /**
  * A whole file mapped into memory and viewed through an {@link UnsafeBuffer}.
  * <p>
- * Files are created fully allocated: every byte is written with zeros through the channel before the file is
- * mapped, and the file appears under its final name only once complete (written to a temporary name, forced,
+ * Files are created allocated: every byte (or, for a file that grows into its length, every byte of a prefix, the
+ * rest being allocated later by {@link #allocate(int, int)} before anyone writes there) is written with zeros
+ * through the channel before it is used, and the file appears under its final name only once complete (written to a temporary name, forced,
  * then renamed). Two reasons: a full disk then surfaces as an {@link IOException} at creation, never as a
  * {@code SIGBUS} when a thread first writes to a page of a sparse mapping; and first writes to the pages of an
  * allocated file are minor faults (see shared FACTS: 0.1-0.8 us instead of 2.6-11 us per page).
@@ -77,9 +78,35 @@ public final class MappedFile
         final Path path, final long length, final Consumer<UnsafeBuffer> initialiser, final boolean forceHeader,
         final ForceObserver observer)
     {
+        return create(path, length, length, initialiser, forceHeader, observer);
+    }
+
+    /**
+     * {@link #create(Path, long, Consumer, boolean, ForceObserver)} for a file whose disk blocks are allocated only
+     * up to {@code allocated}: the rest of its {@code length} is a hole, which takes no disk space until
+     * {@link #allocate(int, int)} gives it blocks. Nobody may write into the hole before that (a write to a hole of a
+     * shared mapping on a full disk is a {@code SIGBUS}, not an exception); reading it reads zeros.
+     *
+     * @param path        final name of the file; must not exist.
+     * @param length      length in bytes; at most {@link Integer#MAX_VALUE}.
+     * @param allocated   bytes from the start that get disk blocks now, at least the header the initialiser writes.
+     * @param initialiser writes the header into the buffer before the file becomes visible.
+     * @param forceHeader see {@link #create(Path, long, Consumer, boolean, ForceObserver)}.
+     * @param observer    sees the creation and every force.
+     * @return the mapped file, read-write.
+     */
+    public static MappedFile create(
+        final Path path, final long length, final long allocated, final Consumer<UnsafeBuffer> initialiser,
+        final boolean forceHeader, final ForceObserver observer)
+    {
         if (length <= 0 || length > Integer.MAX_VALUE)
         {
             throw new IllegalArgumentException("mapped file length out of range: " + length + " for " + path);
+        }
+        if (allocated <= 0 || allocated > length)
+        {
+            throw new IllegalArgumentException("allocated prefix " + allocated + " out of range (file of " + length +
+                " bytes): " + path);
         }
 
         final Path temp = path.resolveSibling(path.getFileName() + TEMP_SUFFIX);
@@ -90,7 +117,8 @@ public final class MappedFile
             try (FileChannel channel = FileChannel.open(
                 temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE))
             {
-                zeroFill(channel, length);
+                zeroFill(channel, 0, allocated);
+                // a READ_WRITE map of a shorter file extends it to the mapping's length: the rest is a hole
                 mapped = channel.map(FileChannel.MapMode.READ_WRITE, 0, length);
             }
             observer.created(temp, length);
@@ -191,16 +219,69 @@ public final class MappedFile
      */
     public static void zeroFill(final FileChannel channel, final long length) throws IOException
     {
-        final ByteBuffer zeros = ByteBuffer.allocateDirect((int)Math.min(ZERO_CHUNK, length));
-        long position = 0;
-        while (position < length)
+        zeroFill(channel, 0, length);
+    }
+
+    /**
+     * Write zeros over {@code [from, to)} of the channel so that every block of it is allocated on disk.
+     *
+     * @param channel to fill.
+     * @param from    first byte.
+     * @param to      end, exclusive.
+     * @throws IOException when the file system refuses, for example when the disk is full.
+     */
+    public static void zeroFill(final FileChannel channel, final long from, final long to) throws IOException
+    {
+        if (to <= from)
         {
-            zeros.clear().limit((int)Math.min(zeros.capacity(), length - position));
+            return;
+        }
+        final ByteBuffer zeros = ByteBuffer.allocateDirect((int)Math.min(ZERO_CHUNK, to - from));
+        long position = from;
+        while (position < to)
+        {
+            zeros.clear().limit((int)Math.min(zeros.capacity(), to - position));
             while (zeros.hasRemaining())
             {
                 position += channel.write(zeros, position);
             }
         }
+    }
+
+    /**
+     * Give disk blocks to {@code [offset, offset + length)} of this file by writing zeros over it through the file
+     * channel (the page cache is shared with the mapping, so the mapping sees them), then touch its pages through
+     * the mapping so that their page-table entries exist before latency-sensitive threads write there.
+     * <p>
+     * The caller guarantees that no thread, in this process or another, writes into the range until this returns
+     * (it is a hole or zeros nobody uses yet): the zeros would overwrite what it wrote. A full disk is a
+     * {@link StoreIOException} here, never a {@code SIGBUS} later.
+     *
+     * @param offset first byte.
+     * @param length bytes.
+     * @throws StoreIOException if the file system refuses.
+     */
+    public void allocate(final int offset, final int length)
+    {
+        if (readOnly)
+        {
+            throw new IllegalStateException("read-only mapping: " + path);
+        }
+        if (offset < 0 || length < 0 || (long)offset + length > buffer.capacity())
+        {
+            throw new IndexOutOfBoundsException("range [" + offset + ", " + ((long)offset + length) +
+                ") outside " + path + " of " + buffer.capacity() + " bytes");
+        }
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.WRITE))
+        {
+            zeroFill(channel, offset, (long)offset + length);
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot allocate " + length + " bytes at " + offset + " of " + path + ": " +
+                ex.getMessage(), ex);
+        }
+        pretouch(offset, offset + length);
     }
 
     private static void moveIntoPlace(final Path from, final Path to) throws IOException
