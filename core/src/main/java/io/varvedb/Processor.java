@@ -16,6 +16,14 @@ import java.util.concurrent.TimeUnit;
  * delivered again, in the same order; none is skipped. Handlers that must not apply an event twice keep the
  * event's {@link RecordedEvent#position()} with their own state and ignore positions they have seen.
  * <p>
+ * <b>A handler that keeps state and saves it on a schedule of its own (a projection) must not use the default
+ * checkpoints:</b> they follow what the handler has been called with, not what the application has saved, so after
+ * a crash the checkpoint can lie ahead of the saved state and resuming from it would skip the events in between.
+ * Give it {@link ProcessorOptions#manualCheckpoints()}: the checkpoint then moves only when the application calls
+ * {@link #checkpoint(long)} with the position its saved state reaches; and keep that position in the state itself and
+ * start with {@link ProcessorOptions#resumeFrom(long)}, so that the saved state alone decides where a restart
+ * resumes (the README's projection pattern).
+ * <p>
  * The starting point is persisted when the processor is first created, so a processor started
  * {@link VarveDB#FROM_NOW} that dies before its first checkpoint resumes from that same point, not from a later
  * "now". In the durable modes ({@link Durability#SYNC}, {@link Durability#GROUP_COMMIT}) a checkpoint never passes
@@ -47,6 +55,8 @@ public final class Processor implements AutoCloseable
     private volatile Thread pollingThread;
     private Thread thread;
     private volatile boolean closed;
+    /** Set under the poll lock when close() gives the name back: no checkpoint may be written after it. */
+    private boolean released;
 
     Processor(
         final VarveDB db,
@@ -65,7 +75,16 @@ public final class Processor implements AutoCloseable
         {
             final long saved = checkpoints.read(name);
             final long start;
-            if (saved >= 0)
+            if (options.resume())
+            {
+                // the application's own state says where it stands: it decides, whatever the checkpoint says
+                start = db.resolveStart(options.resumePosition());
+                if (start != saved)
+                {
+                    checkpoints.write(name, start);
+                }
+            }
+            else if (saved >= 0)
             {
                 final String problem = db.recordStartProblem(saved);
                 if (problem != null)
@@ -125,7 +144,7 @@ public final class Processor implements AutoCloseable
                 return work;
             }
             sinceCheckpoint += work;
-            if (sinceCheckpoint > 0 && (sinceCheckpoint >= options.checkpointEveryEvents() ||
+            if (!options.manual() && sinceCheckpoint > 0 && (sinceCheckpoint >= options.checkpointEveryEvents() ||
                 System.nanoTime() - lastCheckpointNs >=
                 TimeUnit.MILLISECONDS.toNanos(options.checkpointIntervalMillis())))
             {
@@ -136,26 +155,87 @@ public final class Processor implements AutoCloseable
     }
 
     /**
-     * Persist the current position now (in the durable modes, as far as it is durable). Waits for a poll in
-     * progress on another thread.
+     * Persist the position after the last event whose handler call has returned. With
+     * {@link ProcessorOptions#manualCheckpoints()} the log is first made durable up to it in the durable modes, so
+     * the checkpoint is exactly that position (in a read-only process, which cannot force the writer's log, it is at
+     * most the writer's {@link VarveDB#durablePosition()}); otherwise it goes as far as the log is durable. Called on
+     * another thread, it waits for a poll in progress. Called from the handler, the event being handled is not
+     * covered: use {@link #checkpoint(long)} with its {@link RecordedEvent#nextPosition()} once its effect is saved.
      *
-     * @throws StoreClosedException once closed.
+     * @throws StoreClosedException once closed (from the handler's thread: once its close() has finished).
      */
     public void checkpoint()
     {
         synchronized (pollLock)
         {
-            if (closed)
+            checkNotReleased();
+            writeCheckpoint(subscription.position(), options.manual());
+        }
+    }
+
+    /**
+     * Persist that the application's state holds every event before {@code position}: with
+     * {@link ProcessorOptions#manualCheckpoints()}, the only way the checkpoint moves. Call it once the state up to
+     * there is saved, from the handler's thread (for example with the {@link RecordedEvent#nextPosition()} of the
+     * event being handled) or from any other (it then waits for a poll in progress). In the durable modes the log is
+     * first made durable up to {@code position}, so a power cut cannot leave the checkpoint past the recovered log;
+     * in a read-only process, which cannot force the writer's log, the checkpoint is at most the writer's
+     * {@link VarveDB#durablePosition()} (a restart may then deliver again events the state holds: keep the position
+     * with the state, and resume with {@link ProcessorOptions#resumeFrom(long)}).
+     * <p>
+     * A position before the current checkpoint moves it back (those events come again after a restart).
+     *
+     * @param position where a restart resumes: a record position the store gave, at most the end of the last event
+     *                 delivered to the handler (the one being handled included).
+     * @throws IllegalStateException    if the processor checkpoints on its own (not created with
+     *                                  {@link ProcessorOptions#manualCheckpoints()}).
+     * @throws IllegalArgumentException if {@code position} is not where a record starts, or lies beyond what the
+     *                                  handler has been given: such a checkpoint would skip events. Nothing is written.
+     * @throws StoreClosedException     once closed (from the handler's thread: once its close() has finished).
+     */
+    public void checkpoint(final long position)
+    {
+        if (!options.manual())
+        {
+            throw new IllegalStateException("processor '" + name + "' checkpoints on its own schedule; create it " +
+                "with ProcessorOptions.manualCheckpoints() to checkpoint positions yourself");
+        }
+        synchronized (pollLock)
+        {
+            checkNotReleased();
+            final long delivered = subscription.deliveredEnd();
+            if (position > delivered || position < 0)
             {
-                throw new StoreClosedException("processor '" + name + "' is closed");
+                throw new IllegalArgumentException("processor '" + name + "' cannot checkpoint " + position +
+                    ": its handler has been given the events before " + delivered + " only, and a checkpoint " +
+                    "beyond them would skip the rest");
             }
-            writeCheckpoint(false);
+            final String problem = db.recordStartProblem(position);
+            if (problem != null)
+            {
+                throw new IllegalArgumentException("processor '" + name + "' cannot checkpoint " + position + ": " +
+                    problem);
+            }
+            writeCheckpoint(position, true);
+        }
+    }
+
+    private void checkNotReleased()
+    {
+        if (released)
+        {
+            throw new StoreClosedException("processor '" + name + "' is closed");
         }
     }
 
     private void writeCheckpoint(final boolean last)
     {
-        final long position = db.checkpointablePosition(subscription.position(), last);
+        writeCheckpoint(subscription.position(), last);
+    }
+
+    private void writeCheckpoint(final long requested, final boolean exact)
+    {
+        final long position = db.checkpointablePosition(requested, exact);
         if (position != checkpointedPosition)
         {
             checkpoints.write(name, position);
@@ -292,10 +372,14 @@ public final class Processor implements AutoCloseable
             {
                 try
                 {
-                    writeCheckpoint(true);
+                    if (!options.manual())
+                    {
+                        writeCheckpoint(true);
+                    }
                 }
                 finally
                 {
+                    released = true;
                     hold.close();
                     db.untrack(this);
                 }

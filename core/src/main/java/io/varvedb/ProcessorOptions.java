@@ -4,6 +4,13 @@ import java.util.Objects;
 
 /**
  * How a {@link Processor} checkpoints and runs.
+ * <p>
+ * By default a processor checkpoints on its own schedule ({@link #checkpointEveryEvents},
+ * {@link #checkpointIntervalMillis}, and at close): right for a handler whose effect is complete when it returns.
+ * A handler that keeps state and saves it on a schedule of its own (a projection) must not use that default: the
+ * processor's checkpoint could then run ahead of the saved state, and a restart after a crash would skip the
+ * events in between. Give such a processor {@link #manualCheckpoints()} and {@link #resumeFrom(long)} (see the
+ * README's projection pattern).
  */
 public final class ProcessorOptions
 {
@@ -15,6 +22,9 @@ public final class ProcessorOptions
     private int checkpointEveryEvents = DEFAULT_CHECKPOINT_EVERY_EVENTS;
     private long checkpointIntervalMillis = DEFAULT_CHECKPOINT_INTERVAL_MILLIS;
     private long startPosition = VarveDB.START_POSITION;
+    private boolean manualCheckpoints;
+    private boolean resume;
+    private long resumePosition;
     private SubscriptionOptions subscriptionOptions = SubscriptionOptions.defaults().threadName("varve-processor");
 
     /**
@@ -65,6 +75,38 @@ public final class ProcessorOptions
     }
 
     /**
+     * The checkpoint moves only when the application says its state is saved up to a position:
+     * {@link Processor#checkpoint(long)} (from the handler's thread or any other), or {@link Processor#checkpoint()}
+     * for everything handled so far. The processor then never checkpoints on its own, neither on a schedule nor at
+     * {@link Processor#close()}, so a checkpoint can never run ahead of the state the application has saved.
+     * {@link #checkpointEveryEvents} and {@link #checkpointIntervalMillis} are ignored.
+     *
+     * @return this.
+     */
+    public ProcessorOptions manualCheckpoints()
+    {
+        this.manualCheckpoints = true;
+        return this;
+    }
+
+    /**
+     * Start at this position whatever the stored checkpoint says, and store it as the checkpoint: the position the
+     * application's own state was saved with (the {@link RecordedEvent#nextPosition()} of the last event it holds,
+     * or {@link VarveDB#START_POSITION} for a state that holds nothing). With it, the saved state alone decides where
+     * a restart resumes: no event is skipped and none it already holds comes again.
+     *
+     * @param position {@link VarveDB#START_POSITION}, {@link VarveDB#FROM_NOW}, or a record position the store gave;
+     *                 anything else makes {@link VarveDB#processor} throw {@link IllegalArgumentException}.
+     * @return this.
+     */
+    public ProcessorOptions resumeFrom(final long position)
+    {
+        this.resume = true;
+        this.resumePosition = position;
+        return this;
+    }
+
+    /**
      * @param options idle strategy, fragment limit, error handler for the processor's thread.
      * @return this.
      */
@@ -87,6 +129,21 @@ public final class ProcessorOptions
     long startPosition()
     {
         return startPosition;
+    }
+
+    boolean manual()
+    {
+        return manualCheckpoints;
+    }
+
+    boolean resume()
+    {
+        return resume;
+    }
+
+    long resumePosition()
+    {
+        return resumePosition;
     }
 
     SubscriptionOptions subscriptionOptions()

@@ -97,6 +97,8 @@ public final class Subscription implements AutoCloseable
     private long failedStreamId;
     private long failedVersion;
     private int delivered;
+    /** The end of the event the handler is being called with, or -1 outside a handler call. */
+    private long handling = -1;
 
     private void forward(final RecordedEvent event)
     {
@@ -109,7 +111,15 @@ public final class Subscription implements AutoCloseable
         failedPosition = event.position();
         failedStreamId = event.streamId();
         failedVersion = event.version();
-        handler.onEvent(event);
+        handling = event.nextPosition();
+        try
+        {
+            handler.onEvent(event);
+        }
+        finally
+        {
+            handling = -1;
+        }
         failedPosition = -1;
         position = event.nextPosition();
         nextVersion = event.version() + 1;
@@ -124,6 +134,15 @@ public final class Subscription implements AutoCloseable
     public long position()
     {
         return position;
+    }
+
+    /**
+     * @return for a subscription to all: the end of what the handler has been given, the event it is being called
+     *         with included; used by the thread of that call, or by one that holds off polls.
+     */
+    long deliveredEnd()
+    {
+        return handling >= 0 ? handling : position;
     }
 
     /**

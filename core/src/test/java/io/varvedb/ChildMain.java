@@ -31,6 +31,7 @@ public final class ChildMain
             case "process" -> process(dir);
             case "process-from-now" -> processFromNow(dir, args[2]);
             case "subscribe" -> subscribe(dir, Integer.parseInt(args[2]));
+            case "projection" -> ProjectionTest.child(dir, Path.of(args[2]), args[3]);
             case "open-close-cycles" -> MappingLeakTest.cycles(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException(args[0]);
         }
