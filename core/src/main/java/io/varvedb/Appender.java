@@ -198,6 +198,47 @@ public final class Appender implements AutoCloseable
     }
 
     /**
+     * Append one event whose payload is {@code payload[offset, offset + length)}. Allocates nothing.
+     *
+     * @param streamId  a positive stream id.
+     * @param expected  what the stream's version must be.
+     * @param eventType the application's event type.
+     * @param payload   holding the payload.
+     * @param offset    of the payload in the array.
+     * @param length    of the payload.
+     * @return the event's version in its stream.
+     * @throws ConcurrencyConflictException if the stream was not at the expected version; nothing is written.
+     * @throws IndexOutOfBoundsException    if the range is not inside the array; nothing is written.
+     */
+    public long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final byte[] payload,
+        final int offset,
+        final int length)
+    {
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        requirePayload(payload);
+        checkRange(payload, offset, length);
+        checkSize(length);
+        enter();
+        try
+        {
+            // the array view is this appender's state: wrapped only under the guard, and let go before leaving
+            arrayView.wrap(payload);
+            return orThrow(appendOne(streamId, expectedVersion, eventType, arrayView, offset, length), streamId,
+                expectedVersion);
+        }
+        finally
+        {
+            arrayView.wrap(NO_BYTES);
+            exit();
+        }
+    }
+
+    /**
      * Append one typed event, encoded straight into the claimed log space.
      *
      * @param streamId  a positive stream id.
@@ -298,6 +339,45 @@ public final class Appender implements AutoCloseable
         }
         finally
         {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #tryAppend(long, long, int, DirectBuffer, int, int)} with the payload in an array:
+     * {@code payload[offset, offset + length)}.
+     *
+     * @param streamId        a positive stream id.
+     * @param expectedVersion an {@link ExpectedVersion#value()} encoding.
+     * @param eventType       the application's event type.
+     * @param payload         holding the payload.
+     * @param offset          of the payload in the array.
+     * @param length          of the payload.
+     * @return the event's version, or {@link #CONFLICT}.
+     * @throws IndexOutOfBoundsException if the range is not inside the array; nothing is written.
+     */
+    public long tryAppend(
+        final long streamId,
+        final long expectedVersion,
+        final int eventType,
+        final byte[] payload,
+        final int offset,
+        final int length)
+    {
+        checkStreamId(streamId);
+        ExpectedVersion.validate(expectedVersion);
+        requirePayload(payload);
+        checkRange(payload, offset, length);
+        checkSize(length);
+        enter();
+        try
+        {
+            arrayView.wrap(payload);
+            return appendOne(streamId, expectedVersion, eventType, arrayView, offset, length);
+        }
+        finally
+        {
+            arrayView.wrap(NO_BYTES);
             exit();
         }
     }
@@ -1010,6 +1090,15 @@ public final class Appender implements AutoCloseable
         {
             throw new IndexOutOfBoundsException("payload range [" + offset + ", " + offset + " + " + length +
                 ") is outside a buffer of " + payload.capacity() + " bytes");
+        }
+    }
+
+    private static void checkRange(final byte[] payload, final int offset, final int length)
+    {
+        if (offset < 0 || length < 0 || (long)offset + length > payload.length)
+        {
+            throw new IndexOutOfBoundsException("payload range [" + offset + ", " + offset + " + " + length +
+                ") is outside an array of " + payload.length + " bytes");
         }
     }
 }

@@ -78,6 +78,31 @@ public final class EventBatch
     }
 
     /**
+     * Add an event whose payload is {@code payload[offset, offset + length)}.
+     *
+     * @param eventType the event's type.
+     * @param payload   holding the payload.
+     * @param offset    of the payload in the array.
+     * @param length    of the payload.
+     * @return this batch.
+     * @throws IndexOutOfBoundsException if the range is not inside the array; the batch is unchanged.
+     */
+    public EventBatch add(final int eventType, final byte[] payload, final int offset, final int length)
+    {
+        if (payload == null)
+        {
+            throw new NullPointerException("payload must not be null (use new byte[0] for no payload)");
+        }
+        if (offset < 0 || length < 0 || (long)offset + length > payload.length)
+        {
+            throw new IndexOutOfBoundsException("payload range [" + offset + ", " + offset + " + " + length +
+                ") is outside an array of " + payload.length + " bytes");
+        }
+        arrayView.wrap(payload);
+        return add(eventType, arrayView, offset, length);
+    }
+
+    /**
      * Empty the batch for reuse.
      *
      * @return this batch.

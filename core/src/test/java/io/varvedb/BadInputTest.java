@@ -66,7 +66,7 @@ class BadInputTest
         final long tail = db.tailPosition();
         assertThrows(NullPointerException.class, () -> appender.append(1, ExpectedVersion.ANY, 1, (byte[])null));
         assertThrows(NullPointerException.class,
-            () -> appender.tryAppend(1, ExpectedVersion.ANY_VALUE, 1, null, 0, 0));
+            () -> appender.tryAppend(1, ExpectedVersion.ANY_VALUE, 1, (org.agrona.DirectBuffer)null, 0, 0));
         final EventTooLargeException tooLarge = assertThrows(EventTooLargeException.class,
             () -> appender.append(1, ExpectedVersion.ANY, 1, new byte[1001]));
         assertTrue(tooLarge.getMessage().contains("maxEventSize"), tooLarge.getMessage());
