@@ -11,13 +11,16 @@ import java.util.Arrays;
  * Events to append to one stream all at once ({@link Appender#appendBatch}): they get consecutive versions and
  * lie contiguous in the log, and either all of them are appended or none is. Reusable: {@link #clear()} and
  * fill again; after warm-up, adding and appending allocate nothing. Payloads are copied in when added, so the
- * caller may reuse its buffers at once.
+ * caller may reuse its buffers at once; typed events ({@link #add(int, Object, Codec)}) are encoded into the
+ * batch when added, so a failing codec fails the add, never the append.
  */
 public final class EventBatch
 {
     private static final int INITIAL_EVENTS = 16;
     private final ExpandableDirectByteBuffer data = new ExpandableDirectByteBuffer(4096);
-    private final UnsafeBuffer arrayView = new UnsafeBuffer(new byte[0]);
+    private static final byte[] NO_BYTES = new byte[0];
+    private final UnsafeBuffer arrayView = new UnsafeBuffer(NO_BYTES);
+    private final UnsafeBuffer codecView = new UnsafeBuffer(NO_BYTES);
     private int[] eventTypes = new int[INITIAL_EVENTS];
     private int[] offsets = new int[INITIAL_EVENTS];
     private int[] lengths = new int[INITIAL_EVENTS];
@@ -44,13 +47,7 @@ public final class EventBatch
             throw new IndexOutOfBoundsException("payload range [" + offset + ", " + offset + " + " + length +
                 ") is outside a buffer of " + payload.capacity() + " bytes");
         }
-        if (size == eventTypes.length)
-        {
-            final int capacity = size * 2;
-            eventTypes = Arrays.copyOf(eventTypes, capacity);
-            offsets = Arrays.copyOf(offsets, capacity);
-            lengths = Arrays.copyOf(lengths, capacity);
-        }
+        growIfFull();
         data.putBytes(dataLength, payload, offset, length);
         eventTypes[size] = eventType;
         offsets[size] = dataLength;
@@ -100,6 +97,72 @@ public final class EventBatch
         }
         arrayView.wrap(payload);
         return add(eventType, arrayView, offset, length);
+    }
+
+    /**
+     * Add a typed event, encoded by {@code codec} into the batch's own buffer now, at add time: a codec that
+     * throws (or returns a length outside {@code [0, maxEncodedLength]}) leaves the batch as it was, and the
+     * exception reaches the caller before anything is appended, so the batch stays all or nothing. The
+     * event object is not kept: the caller may change or reuse it at once. Allocates nothing after warm-up
+     * (beyond what the codec does).
+     *
+     * @param eventType the event's type.
+     * @param event     the event.
+     * @param codec     encodes it; {@link Codec#encode} is called once, with a view of the batch's buffer.
+     * @param <T>       the event's class.
+     * @return this batch.
+     * @throws IllegalArgumentException if the codec reports a negative maximum or writes more than it.
+     */
+    public <T> EventBatch add(final int eventType, final T event, final Codec<T> codec)
+    {
+        if (event == null || codec == null)
+        {
+            throw new NullPointerException("event and codec must not be null");
+        }
+        final int maxLength = codec.maxEncodedLength(event);
+        if (maxLength < 0)
+        {
+            throw new IllegalArgumentException("codec returned a negative maxEncodedLength: " + maxLength);
+        }
+        if ((long)dataLength + maxLength > Integer.MAX_VALUE - 8)
+        {
+            throw new IllegalArgumentException("a batch holds less than 2 GiB of payload; " + dataLength +
+                " bytes plus " + maxLength + " do not fit");
+        }
+        data.checkLimit(dataLength + maxLength);
+        final int length;
+        try
+        {
+            codecView.wrap(data, dataLength, maxLength);
+            length = codec.encode(event, codecView, maxLength);
+        }
+        finally
+        {
+            codecView.wrap(NO_BYTES);
+        }
+        if (length < 0 || length > maxLength)
+        {
+            throw new IllegalArgumentException("codec " + codec.getClass().getName() + " wrote " + length +
+                " bytes, outside [0, maxEncodedLength " + maxLength + "]");
+        }
+        growIfFull();
+        eventTypes[size] = eventType;
+        offsets[size] = dataLength;
+        lengths[size] = length;
+        dataLength += length;
+        size++;
+        return this;
+    }
+
+    private void growIfFull()
+    {
+        if (size == eventTypes.length)
+        {
+            final int capacity = size * 2;
+            eventTypes = Arrays.copyOf(eventTypes, capacity);
+            offsets = Arrays.copyOf(offsets, capacity);
+            lengths = Arrays.copyOf(lengths, capacity);
+        }
     }
 
     /**
