@@ -108,6 +108,7 @@ public final class VarveDB implements AutoCloseable
     private final Background flusherRunner;
     private final Background preallocatorRunner;
     private final boolean openedCleanly;
+    private final boolean createdNew;
     private final Recovery.Result recovery;
     private final WeakRegistry<Appender> appenders = new WeakRegistry<>();
     private final Set<AutoCloseable> consumers = ConcurrentHashMap.newKeySet();
@@ -202,6 +203,7 @@ public final class VarveDB implements AutoCloseable
                     " or index capacity " + capacity);
             }
             this.config = requested.withShape(segmentSize, capacity);
+            this.createdNew = creating;
             this.verifyChecksums = config.verifyChecksumsOnRead();
             this.lockChannel = channel;
             this.lock = fileLock;
@@ -1221,19 +1223,34 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * @return true if the store had been closed cleanly before this open (read-only: is closed cleanly now).
+     * Whether the store was in a clean state when opened: "did the last writer crash?" is
+     * {@code !openedCleanly()}.
+     *
+     * @return true if the store had been closed cleanly before this open, or this open created it
+     * ({@link #createdNew()}); false if the last writer did not close it (then recovery ran, see
+     * {@link #recoveredEvents()}). Read-only: true if the store is closed cleanly now.
      */
     public boolean openedCleanly()
     {
-        return openedCleanly;
+        return openedCleanly || createdNew;
     }
 
     /**
-     * @return events recovered from the log at open when it was not closed cleanly; -1 when no recovery ran.
+     * @return true if this open created the store (the directory held no {@code varve.meta}); always false for
+     * {@link #openReadOnly}.
+     */
+    public boolean createdNew()
+    {
+        return createdNew;
+    }
+
+    /**
+     * @return events recovered from the log at open when it was not closed cleanly; -1 when no recovery ran
+     * (a clean open, a read-only open, or a store this open created).
      */
     public long recoveredEvents()
     {
-        return recovery == null ? -1 : recovery.events();
+        return recovery == null || createdNew ? -1 : recovery.events();
     }
 
     /**
@@ -1242,7 +1259,7 @@ public final class VarveDB implements AutoCloseable
      */
     public long recoveryScannedFrom()
     {
-        return recovery == null ? -1 : recovery.scannedFrom();
+        return recovery == null || createdNew ? -1 : recovery.scannedFrom();
     }
 
     /**
@@ -1250,7 +1267,7 @@ public final class VarveDB implements AutoCloseable
      */
     public long recoveryDiscarded()
     {
-        return recovery == null ? 0 : recovery.discarded();
+        return recovery == null || createdNew ? 0 : recovery.discarded();
     }
 
     /**

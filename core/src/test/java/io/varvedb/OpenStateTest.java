@@ -1,0 +1,70 @@
+package io.varvedb;
+
+import io.varvedb.internal.store.MetaDescriptor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * What an open reports about the state it found: a brand-new store is not a crash.
+ */
+class OpenStateTest
+{
+    @TempDir
+    Path dir;
+
+    @Test
+    void aBrandNewStoreOpensCleanlyAndSaysItIsNew()
+    {
+        final Path store = dir.resolve("store");
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            assertTrue(db.createdNew());
+            assertTrue(db.openedCleanly(), "a store that did not exist cannot have crashed");
+            assertEquals(-1, db.recoveredEvents(), "no recovery ran");
+            assertEquals(-1, db.recoveryScannedFrom());
+            assertEquals(0, db.recoveryDiscarded());
+            db.appender().append(1, ExpectedVersion.NO_STREAM, 1, new byte[8]);
+        }
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            assertFalse(db.createdNew());
+            assertTrue(db.openedCleanly());
+            assertEquals(-1, db.recoveredEvents());
+        }
+        try (VarveDB db = VarveDB.openReadOnly(store))
+        {
+            assertFalse(db.createdNew());
+            assertTrue(db.openedCleanly());
+        }
+    }
+
+    @Test
+    void aStoreTheWriterDidNotCloseStillReportsIt() throws Exception
+    {
+        final Path store = dir.resolve("store");
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            db.appender().append(1, ExpectedVersion.NO_STREAM, 1, new byte[8]);
+        }
+        // what a killed writer leaves: the meta file marked open
+        try (FileChannel meta = FileChannel.open(store.resolve(MetaDescriptor.FILE_NAME), StandardOpenOption.WRITE))
+        {
+            meta.write(ByteBuffer.allocate(Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(0, MetaDescriptor.DIRTY), MetaDescriptor.CLEAN_SHUTDOWN_OFFSET);
+        }
+        try (VarveDB db = VarveDB.open(TestStores.small(store)))
+        {
+            assertFalse(db.createdNew());
+            assertFalse(db.openedCleanly());
+            assertTrue(db.recoveredEvents() >= 0, "recovery ran");
+        }
+    }
+}
