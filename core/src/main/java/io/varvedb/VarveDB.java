@@ -152,11 +152,7 @@ public final class VarveDB implements AutoCloseable
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
             if (readOnly)
             {
-                if (!Files.exists(metaPath))
-                {
-                    throw new StoreIOException("no VarveDB store at " + directory + " (no " +
-                        MetaDescriptor.FILE_NAME + ")", null);
-                }
+                refuseNoStore(directory, metaPath);
             }
             else
             {
@@ -411,6 +407,31 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
+     * For a read-only open: "there is no store here" is {@link NoStoreException}, told apart from a file system
+     * that cannot say (a directory this process may not search), which stays a {@link StoreIOException}.
+     */
+    private static void refuseNoStore(final Path directory, final Path metaPath)
+    {
+        if (Files.notExists(directory))
+        {
+            throw new NoStoreException("no VarveDB store at " + directory + ": the directory does not exist");
+        }
+        if (Files.exists(directory) && !Files.isDirectory(directory))
+        {
+            throw new NoStoreException("no VarveDB store at " + directory + ": it is a file, not a directory");
+        }
+        if (Files.notExists(metaPath))
+        {
+            throw new NoStoreException("no VarveDB store at " + directory + " (it has no " +
+                MetaDescriptor.FILE_NAME + ")");
+        }
+        if (!Files.exists(metaPath))
+        {
+            throw new StoreIOException("cannot tell whether " + metaPath + " exists (permissions?)", null);
+        }
+    }
+
+    /**
      * Open the store in {@code directory} for reading and writing, creating it with the defaults if needed.
      *
      * @param directory the store's directory.
@@ -440,6 +461,9 @@ public final class VarveDB implements AutoCloseable
      *
      * @param directory the store's directory.
      * @return the open store.
+     * @throws NoStoreException if there is no store in {@code directory} (no such directory, or no
+     *                          {@code varve.meta} in it): nothing to open yet, not a disk error.
+     * @throws StoreIOException if the file system refuses to read the store's files.
      */
     public static VarveDB openReadOnly(final Path directory)
     {
@@ -452,6 +476,7 @@ public final class VarveDB implements AutoCloseable
      *
      * @param config the configuration; its directory names the store.
      * @return the open store.
+     * @throws NoStoreException if there is no store in the configured directory.
      */
     public static VarveDB openReadOnly(final VarveConfig config)
     {

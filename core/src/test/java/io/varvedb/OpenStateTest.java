@@ -67,4 +67,36 @@ class OpenStateTest
             assertTrue(db.recoveredEvents() >= 0, "recovery ran");
         }
     }
+
+    /**
+     * A watcher waiting for a store tells "no store here yet" from a disk error by its exception.
+     */
+    @Test
+    void openReadOnlyWithoutAStoreThrowsNoStoreException() throws Exception
+    {
+        final Path missing = dir.resolve("missing");
+        final NoStoreException noDirectory = assertThrows(NoStoreException.class, () -> VarveDB.openReadOnly(missing));
+        assertTrue(noDirectory.getMessage().contains(missing.toString()), noDirectory.getMessage());
+        assertFalse(java.nio.file.Files.exists(missing), "nothing created");
+
+        final Path empty = java.nio.file.Files.createDirectory(dir.resolve("empty"));
+        final NoStoreException noMeta = assertThrows(NoStoreException.class, () -> VarveDB.openReadOnly(empty));
+        assertTrue(noMeta.getMessage().contains("varve.meta"), noMeta.getMessage());
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(empty))
+        {
+            assertEquals(0, files.count(), "nothing created");
+        }
+
+        final Path file = java.nio.file.Files.writeString(dir.resolve("file"), "x");
+        assertThrows(NoStoreException.class, () -> VarveDB.openReadOnly(file));
+        assertThrows(NoStoreException.class,
+            () -> VarveDB.openReadOnly(VarveConfig.builder(empty).build()));
+
+        // and once the writer has made it, the same call opens it
+        VarveDB.open(TestStores.small(empty)).close();
+        try (VarveDB db = VarveDB.openReadOnly(empty))
+        {
+            assertTrue(db.openedCleanly());
+        }
+    }
 }
