@@ -983,7 +983,20 @@ public final class VarveDB implements AutoCloseable
     public Processor processor(final String name, final EventHandler handler, final ProcessorOptions options)
     {
         checkOpen();
-        return track(new Processor(this, checkpoints, name, requireHandler(handler), options));
+        CheckpointStore.checkName(name);
+        requireHandler(handler);
+        if (options == null)
+        {
+            throw new NullPointerException("options must not be null (use ProcessorOptions.defaults())");
+        }
+        // A refused processor leaves nothing behind: its start position, used when it has no checkpoint yet, is
+        // checked before its name is locked, which creates checkpoints/<name>.lock. (A checkpoint made in
+        // between by another process is still checked by the processor itself.)
+        if (options.startPosition() != FROM_NOW && Files.notExists(checkpoints.path(name)))
+        {
+            resolveStart(options.startPosition());
+        }
+        return track(new Processor(this, checkpoints, name, handler, options));
     }
 
     /**
@@ -1000,15 +1013,19 @@ public final class VarveDB implements AutoCloseable
      *
      * @param name     the processor, which must not be running.
      * @param position {@link #START_POSITION}, {@link #FROM_NOW}, or a record position.
-     * @throws IllegalArgumentException if {@code position} is not where a record starts; the checkpoint is unchanged.
+     * @throws IllegalArgumentException if {@code position} is not where a record starts; the checkpoint is
+     *                                  unchanged, and nothing is created in the checkpoints directory.
      */
     @SuppressWarnings("try") // the hold is the point: no processor of that name may run meanwhile
     public void resetCheckpoint(final String name, final long position)
     {
         checkOpen();
+        CheckpointStore.checkName(name);
+        // checked before the hold, which creates checkpoints/<name>.lock: a refused call leaves nothing behind
+        final long start = resolveStart(position);
         try (CheckpointStore.Hold ignored = checkpoints.hold(name))
         {
-            checkpoints.write(name, resolveStart(position));
+            checkpoints.write(name, start);
         }
     }
 
@@ -1022,6 +1039,11 @@ public final class VarveDB implements AutoCloseable
     public boolean deleteCheckpoint(final String name)
     {
         checkOpen();
+        if (Files.notExists(checkpoints.path(name)))
+        {
+            // nothing to delete: no hold either, whose lock file would be all this call left behind
+            return false;
+        }
         try (CheckpointStore.Hold ignored = checkpoints.hold(name))
         {
             return checkpoints.delete(name);
