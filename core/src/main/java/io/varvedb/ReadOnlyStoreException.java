@@ -1,7 +1,9 @@
 package io.varvedb;
 
 /**
- * Thrown when a write is attempted on a store opened with {@link VarveDB#openReadOnly(java.nio.file.Path)}.
+ * Thrown when a write is attempted on a store opened with {@link VarveDB#openReadOnly(java.nio.file.Path)}
+ * (an appender), or when a processor's checkpoint cannot be written because this process may not write the
+ * store's directory (a read-only mount, another user's directory); the message names the directory.
  */
 public final class ReadOnlyStoreException extends VarveException
 {

@@ -457,7 +457,11 @@ public final class VarveDB implements AutoCloseable
 
     /**
      * Open an existing store for reading only, for example from another process while the writer appends.
-     * Takes no lock and repairs nothing.
+     * Takes no lock and repairs nothing: it never writes the log, the index or {@code varve.meta}. The one thing
+     * it may write in the store's directory is what its processors need, which a projection in another process
+     * is for: {@link #processor} (and {@link #resetCheckpoint}, {@link #deleteCheckpoint}) create and update
+     * {@code checkpoints/<name>.ckpt} and {@code checkpoints/<name>.lock}, and only those. Where this process
+     * cannot write, they throw {@link ReadOnlyStoreException} naming the directory; subscriptions write nothing.
      *
      * @param directory the store's directory.
      * @return the open store.
@@ -960,12 +964,17 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * A named, checkpointed processor of the global log (see {@link Processor}); not started yet.
+     * A named, checkpointed processor of the global log (see {@link Processor}); not started yet. It keeps its
+     * position in {@code checkpoints/<name>.ckpt} (and its lock in {@code checkpoints/<name>.lock}) in the
+     * store's directory, also in a store opened with {@link #openReadOnly}: those two files are all a read-only
+     * process writes.
      *
      * @param name    1-100 letters, digits, '.', '_' or '-'.
      * @param handler receives each event.
      * @return the processor; {@link Processor#start()} it or {@link Processor#poll(int)} it.
-     * @throws StoreLockedException if a processor of that name runs already, here or in another process.
+     * @throws StoreLockedException   if a processor of that name runs already, here or in another process.
+     * @throws ReadOnlyStoreException if this process cannot write the checkpoints directory (or, when it does
+     *                                not exist yet, the store's directory); it names the directory.
      */
     public Processor processor(final String name, final EventHandler handler)
     {
@@ -989,6 +998,7 @@ public final class VarveDB implements AutoCloseable
         {
             throw new NullPointerException("options must not be null (use ProcessorOptions.defaults())");
         }
+        requireWritableCheckpoints("processor '" + name + "'");
         // A refused processor leaves nothing behind: its start position, used when it has no checkpoint yet, is
         // checked before its name is locked, which creates checkpoints/<name>.lock. (A checkpoint made in
         // between by another process is still checked by the processor itself.)
@@ -1023,6 +1033,7 @@ public final class VarveDB implements AutoCloseable
         CheckpointStore.checkName(name);
         // checked before the hold, which creates checkpoints/<name>.lock: a refused call leaves nothing behind
         final long start = resolveStart(position);
+        requireWritableCheckpoints("resetCheckpoint(\"" + name + "\")");
         try (CheckpointStore.Hold ignored = checkpoints.hold(name))
         {
             checkpoints.write(name, start);
@@ -1047,6 +1058,24 @@ public final class VarveDB implements AutoCloseable
         try (CheckpointStore.Hold ignored = checkpoints.hold(name))
         {
             return checkpoints.delete(name);
+        }
+    }
+
+    /**
+     * Processors keep their checkpoints in {@code checkpoints/}, in read-only stores too: refuse, naming the
+     * directory, when this process cannot write there (a read-only mount, a directory of another user), before
+     * anything is attempted.
+     */
+    private void requireWritableCheckpoints(final String what)
+    {
+        final Path checkpointsDirectory = checkpoints.directory();
+        final Path where = Files.isDirectory(checkpointsDirectory) ? checkpointsDirectory : directory;
+        if (!Files.isWritable(where))
+        {
+            throw new ReadOnlyStoreException(what + " keeps its checkpoint in " + checkpointsDirectory + ", and " +
+                "this process cannot write " + where + (readOnly ? " (a store opened read-only writes nothing " +
+                "else; its processors write only there)" : "") + ": make it writable for this user, or use a " +
+                "Subscription, which keeps no checkpoint");
         }
     }
 

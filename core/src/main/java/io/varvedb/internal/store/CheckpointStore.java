@@ -48,6 +48,14 @@ public final class CheckpointStore
     }
 
     /**
+     * @return the directory the checkpoints live in ({@code checkpoints/} in the store's directory).
+     */
+    public Path directory()
+    {
+        return directory;
+    }
+
+    /**
      * @param name a processor name.
      * @throws IllegalArgumentException if it is not a valid name.
      */
