@@ -46,6 +46,10 @@ import java.util.stream.Stream;
 public final class DemoCommand implements Callable<Integer>
 {
     private static final long PROGRESS_INTERVAL_MS = 500;
+    /** Appends one order may try before its buyer gives it up, by default: a bounded retry, as the README shows. */
+    static final int DEFAULT_MAX_ATTEMPTS = 100;
+    /** Retries that back off by spinning; later ones yield. */
+    private static final int BACKOFF_SPIN_RETRIES = 9;
     private static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final int SIGNIFICANT_DIGITS = 3;
     private static final int DEMO_INDEX_CAPACITY = 1 << 16;
@@ -79,6 +83,11 @@ public final class DemoCommand implements Callable<Integer>
     @Option(names = "--duration", paramLabel = "SECONDS", defaultValue = "10",
         description = "Stop after this long even if stock remains (default: ${DEFAULT-VALUE}).")
     private double durationSeconds;
+
+    @Option(names = "--max-attempts", paramLabel = "N", defaultValue = "" + DEFAULT_MAX_ATTEMPTS,
+        description = "Appends one order tries before the buyer gives it up and moves on; between attempts it " +
+            "backs off for a random, growing while (default: ${DEFAULT-VALUE}).")
+    private int maxAttempts;
 
     @Option(names = "--fresh",
         description = "Delete the store in --dir first, instead of adding to it: only a VarveDB store, and only " +
@@ -119,7 +128,7 @@ public final class DemoCommand implements Callable<Integer>
             final AtomicLong stop = new AtomicLong();
             for (int i = 0; i < buyerCount; i++)
             {
-                buyers[i] = new Buyer(db, i + 1, firstProduct, products, maxUnits, stop);
+                buyers[i] = new Buyer(db, i + 1, firstProduct, products, maxUnits, maxAttempts, stop);
             }
             final List<Thread> running = new ArrayList<>();
             startNanos = System.nanoTime();
@@ -202,6 +211,10 @@ public final class DemoCommand implements Callable<Integer>
         if (!(durationSeconds > 0))
         {
             throw CliException.usage("--duration must be positive, got " + durationSeconds);
+        }
+        if (maxAttempts < 1)
+        {
+            throw CliException.usage("--max-attempts must be at least 1, got " + maxAttempts);
         }
     }
 
@@ -348,6 +361,7 @@ public final class DemoCommand implements Callable<Integer>
         long conflicts = 0;
         long units = 0;
         long retriedOrders = 0;
+        long givenUpOrders = 0;
         long maxRetries = 0;
         for (final Buyer buyer : buyers)
         {
@@ -356,6 +370,7 @@ public final class DemoCommand implements Callable<Integer>
             conflicts += buyer.conflicts.get();
             units += buyer.unitsReserved;
             retriedOrders += buyer.retriedOrders;
+            givenUpOrders += buyer.givenUpOrders;
             maxRetries = Math.max(maxRetries, buyer.maxRetries);
         }
         final double seconds = elapsedNanos / 1e9;
@@ -370,6 +385,11 @@ public final class DemoCommand implements Callable<Integer>
             Format.count((long)products * stock));
         out.printf(Locale.ROOT, "  conflicts caught  %s ConcurrencyConflictExceptions; %s orders re-read and " +
             "retried, at most %d times%n", Format.count(conflicts), Format.count(retriedOrders), maxRetries);
+        if (givenUpOrders > 0)
+        {
+            out.printf(Locale.ROOT, "  given up          %s orders after %d attempts each (the buyer moved on)%n",
+                Format.count(givenUpOrders), maxAttempts);
+        }
         final StringBuilder line = new StringBuilder("  append latency   ");
         for (final double percentile : PERCENTILES)
         {
@@ -473,6 +493,7 @@ public final class DemoCommand implements Callable<Integer>
         private final long firstProduct;
         private final int productCount;
         private final int maxUnits;
+        private final int maxAttempts;
         private final AtomicLong stop;
         private final SplittableRandom random;
         private final long[] knownVersion;
@@ -487,6 +508,7 @@ public final class DemoCommand implements Callable<Integer>
         private volatile int soldOutSeen;
         private long unitsReserved;
         private long retriedOrders;
+        private long givenUpOrders;
         private long maxRetries;
         private int current;
         private volatile RuntimeException failure;
@@ -497,8 +519,10 @@ public final class DemoCommand implements Callable<Integer>
             final long firstProduct,
             final int productCount,
             final int maxUnits,
+            final int maxAttempts,
             final AtomicLong stop)
         {
+            this.maxAttempts = maxAttempts;
             this.db = db;
             this.number = number;
             this.firstProduct = firstProduct;
@@ -574,9 +598,17 @@ public final class DemoCommand implements Callable<Integer>
                 }
                 catch (final ConcurrencyConflictException ex)
                 {
-                    // another buyer appended since we read: our decision may be stale, so re-read and decide again
+                    // another buyer appended since we read: our decision may be stale, so re-read and decide again,
+                    // but not forever (a hot product can make one order lose the race over and over)
                     conflicts.lazySet(conflicts.get() + 1);
                     retries++;
+                    if (retries >= maxAttempts)
+                    {
+                        givenUpOrders++;
+                        maxRetries = Math.max(maxRetries, retries - 1);
+                        return true;
+                    }
+                    backOff(retries);
                     continue;
                 }
                 latency.recordValue(Math.min(System.nanoTime() - start, HIGHEST_TRACKABLE_NANOS));
@@ -592,6 +624,23 @@ public final class DemoCommand implements Callable<Integer>
                     maxRetries = Math.max(maxRetries, retries);
                 }
                 return true;
+            }
+        }
+
+        /**
+         * Exponential backoff with jitter after a conflict, so buyers racing for one product spread out: a
+         * random spin of up to 32, 64, ... 8,192 pauses, then a yield per retry.
+         */
+        private void backOff(final int retries)
+        {
+            if (retries > BACKOFF_SPIN_RETRIES)
+            {
+                Thread.yield();
+                return;
+            }
+            for (int spins = random.nextInt(16 << retries); spins >= 0; spins--)
+            {
+                Thread.onSpinWait();
             }
         }
 

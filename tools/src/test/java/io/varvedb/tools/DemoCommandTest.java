@@ -52,6 +52,34 @@ class DemoCommandTest
         assertTrue(fresh.out().contains("products are streams 1..1"), fresh::toString);
     }
 
+    /**
+     * Retries are bounded: with one attempt per order every conflict gives its order up, and the proof still holds
+     * (a given-up order was never acknowledged, so it is not in the store).
+     */
+    @Test
+    void ordersAreRetriedAtMostMaxAttemptsTimes()
+    {
+        final Path dir = temp.resolve("bounded");
+        final Cli.Result demo = Cli.run("demo", "--dir", dir.toString(), "--products", "1", "--stock", "20000",
+            "--threads", "4", "--max-attempts", "1", "--duration", "30");
+        assertEquals(ExitCode.OK, demo.exit(), demo::toString);
+        assertTrue(demo.out().contains("OK: no product oversold"), demo::toString);
+        final java.util.regex.Matcher conflicts =
+            java.util.regex.Pattern.compile("conflicts caught  ([0-9,]+) Concurrency.*at most (\\d+) times")
+                .matcher(demo.out());
+        assertTrue(conflicts.find(), demo::toString);
+        final String caught = conflicts.group(1);
+        assertEquals("0", conflicts.group(2), "no order was retried: " + demo);
+        if (!caught.equals("0"))
+        {
+            assertTrue(demo.out().contains("given up          " + caught + " orders after 1 attempts each"),
+                demo::toString);
+        }
+
+        final Cli.Result refused = Cli.run("demo", "--dir", dir.toString(), "--max-attempts", "0");
+        assertEquals(ExitCode.USAGE, refused.exit(), refused::toString);
+    }
+
     @Test
     void freshRefusesAStoreAnotherProcessHasOpenForWriting() throws Exception
     {
