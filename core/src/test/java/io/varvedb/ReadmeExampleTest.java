@@ -1,0 +1,190 @@
+package io.varvedb;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+import static java.nio.ByteOrder.LITTLE_ENDIAN;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The README's Java examples cannot rot: each one is here verbatim, between {@code README:<name>:begin} and
+ * {@code README:<name>:end}, compiled by the build, and a test checks that the README's block after
+ * {@code <!-- README:<name> -->} is the same text. Change one, change both; the test says where they differ.
+ */
+class ReadmeExampleTest
+{
+    // README:inventory:begin
+    static final int STOCK_ADDED = 1;                          // the application's event types
+    static final int STOCK_RESERVED = 2;
+    static final int MAX_ATTEMPTS = 10;                        // then the caller decides: retry later, or refuse
+
+    static void openAndSell(long productId)
+    {
+        try (VarveDB db = VarveDB.open(Path.of("data")))
+        {
+            Appender appender = db.appender();                 // one per thread, cheap, reusable
+            appender.append(productId, ExpectedVersion.NO_STREAM, STOCK_ADDED, units(100));
+            boolean reserved = reserve(db, appender, productId, 3);
+        }
+    }
+
+    /** Reserves {@code quantity} units unless that would oversell; false when sold out. */
+    static boolean reserve(VarveDB db, Appender appender, long productId, int quantity)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            long version = db.streamVersion(productId);        // 0 when the stream has no events
+            if (available(db, productId, version) < quantity)
+            {
+                return false;                                  // sold out: never oversell
+            }
+            try
+            {
+                appender.append(productId, ExpectedVersion.exact(version), STOCK_RESERVED, units(quantity));
+                return true;
+            }
+            catch (ConcurrencyConflictException e)
+            {
+                // e.streamId(), e.expectedVersion(), e.actualVersion(): someone else reserved first; decide again,
+                // but not forever: on a hot product one order can lose the race over and over
+                if (attempt == MAX_ATTEMPTS)
+                {
+                    throw e;
+                }
+                // back off a random while below 2, 4, 8 ... 1,024 us, so racing buyers spread out
+                LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(1_000L << Math.min(attempt, 10)));
+            }
+        }
+    }
+
+    /** Replays the stream's events 1..version: units added less units reserved. */
+    static long available(VarveDB db, long productId, long version)
+    {
+        long[] units = {0};
+        long from = 1;
+        while (from <= version)                                // maxCount is an int: read a long stream in chunks
+        {
+            int read = db.readStream(productId, from, (int)Math.min(version - from + 1, 65_536), event ->
+                units[0] += (event.eventType() == STOCK_ADDED ? 1 : -1) * event.payload().getInt(0, LITTLE_ENDIAN));
+            if (read == 0)
+            {
+                break;
+            }
+            from += read;
+        }
+        return units[0];
+    }
+
+    static byte[] units(int count)
+    {
+        return ByteBuffer.allocate(Integer.BYTES).order(LITTLE_ENDIAN).putInt(count).array();
+    }
+    // README:inventory:end
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void theReadmeHoldsTheInventoryExampleVerbatim() throws IOException
+    {
+        assertSameText("inventory");
+    }
+
+    /** The example does what the README says: buyers racing for one product never oversell it. */
+    @Test
+    void theInventoryExampleNeverOversells() throws Exception
+    {
+        final long productId = 42;
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            db.appender().append(productId, ExpectedVersion.NO_STREAM, STOCK_ADDED, units(1000));
+            final AtomicLong reserved = new AtomicLong();
+            final AtomicLong gaveUp = new AtomicLong();
+            final List<Thread> buyers = new ArrayList<>();
+            for (int b = 0; b < 4; b++)
+            {
+                buyers.add(new Thread(() ->
+                {
+                    try (Appender appender = db.appender())
+                    {
+                        while (true)
+                        {
+                            try
+                            {
+                                if (!reserve(db, appender, productId, 3))
+                                {
+                                    return;
+                                }
+                                reserved.addAndGet(3);
+                            }
+                            catch (final ConcurrencyConflictException e)
+                            {
+                                gaveUp.incrementAndGet();
+                            }
+                        }
+                    }
+                }));
+            }
+            buyers.forEach(Thread::start);
+            for (final Thread buyer : buyers)
+            {
+                buyer.join();
+            }
+            assertEquals(999, reserved.get(), "333 orders of 3 from 1,000 units; gave up " + gaveUp);
+            assertEquals(1, available(db, productId, db.streamVersion(productId)));
+            assertFalse(reserve(db, db.appender(), productId, 3), "sold out");
+            assertTrue(reserve(db, db.appender(), productId, 1));
+            assertEquals(0, available(db, productId, db.streamVersion(productId)));
+        }
+    }
+
+    /**
+     * @param name the example's name, in the README's {@code <!-- README:name -->} and in this file's markers.
+     */
+    static void assertSameText(final String name) throws IOException
+    {
+        final String source = Files.readString(Path.of("src/test/java/io/varvedb/ReadmeExampleTest.java"));
+        final String begin = "    // README:" + name + ":begin\n";
+        final String end = "    // README:" + name + ":end\n";
+        final int from = source.indexOf(begin);
+        final int to = source.indexOf(end);
+        assertTrue(from >= 0 && to > from, "markers of " + name + " in ReadmeExampleTest");
+        final StringBuilder expected = new StringBuilder();
+        for (final String line : source.substring(from + begin.length(), to).split("\n", -1))
+        {
+            expected.append(line.startsWith("    ") ? line.substring(4) : line).append('\n');
+        }
+
+        final String readme = Files.readString(readme());
+        final String marker = "<!-- README:" + name + " -->\n```java\n";
+        final int start = readme.indexOf(marker);
+        assertTrue(start >= 0, "README.md has no " + marker.trim());
+        final int stop = readme.indexOf("```\n", start + marker.length());
+        final String actual = readme.substring(start + marker.length(), stop);
+        assertEquals(expected.toString().stripTrailing(), actual.stripTrailing(),
+            "README.md's example '" + name + "' differs from the one the build compiles in ReadmeExampleTest");
+    }
+
+    private static Path readme()
+    {
+        Path directory = Path.of("").toAbsolutePath();
+        // the build runs the tests in core/; the project's README is next to core/
+        while (directory != null && !(Files.exists(directory.resolve("README.md")) &&
+            Files.isDirectory(directory.resolve("core"))))
+        {
+            directory = directory.getParent();
+        }
+        assertNotNull(directory, "README.md of the project");
+        return directory.resolve("README.md");
+    }
+}
