@@ -39,10 +39,10 @@ class TailProcessTest
         try (VarveDB db = VarveDB.open(io.varvedb.VarveConfig.builder(dir).segmentSize(SEGMENT_SIZE).build());
             Appender appender = db.appender())
         {
-            // history the follower must skip: it starts at the end of the log
+            // history the follower must skip: -n 0 starts at the end of the log
             appender.append(1, ExpectedVersion.NO_STREAM, 1, bytes("before the follower started"));
 
-            final Process tail = java("tail", dir.toString(), "--count", Integer.toString(LIVE_EVENTS));
+            final Process tail = java("tail", dir.toString(), "-n", "0", "--count", Integer.toString(LIVE_EVENTS));
             final CompletableFuture<List<String>> out = lines(tail.getInputStream());
             final BufferedReader err = new BufferedReader(
                 new InputStreamReader(tail.getErrorStream(), StandardCharsets.UTF_8));
