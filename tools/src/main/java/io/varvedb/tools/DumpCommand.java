@@ -7,6 +7,7 @@ import io.varvedb.internal.log.RecordDescriptor;
 import net.openhft.chronicle.bytes.HexDumpBytes;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -27,7 +28,7 @@ import java.util.concurrent.Callable;
     mixinStandardHelpOptions = true,
     header = "Print events as readable lines, or their bytes on disk with --hex.",
     description = {
-        "Prints the whole log in order, from a log position (--from), or one stream (--stream). --hex adds each record's bytes as they lie on disk with every field annotated. Read-only."
+        "Prints the whole log in order, from a log position (--from), or one stream (--stream). --hex adds each record's bytes as they lie on disk with every field annotated. --codec shows payloads decoded by the application's own io.varvedb.Codec. Read-only."
     })
 public final class DumpCommand implements Callable<Integer>
 {
@@ -39,6 +40,9 @@ public final class DumpCommand implements Callable<Integer>
 
     @Spec
     private CommandSpec spec;
+
+    @Mixin
+    private PayloadCodecs.Options codecOptions = new PayloadCodecs.Options();
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
@@ -88,14 +92,15 @@ public final class DumpCommand implements Callable<Integer>
         final Path dir = Stores.requireStore(directory);
         final int max = limit == 0 ? Integer.MAX_VALUE : limit;
         final Stores.Meta meta = Stores.readMeta(dir);
-        try (VarveDB db = VarveDB.openReadOnly(dir);
+        try (PayloadCodecs codecs = codecOptions.load();
+            VarveDB db = VarveDB.openReadOnly(dir);
             SegmentFiles segments = new SegmentFiles(dir, meta.segmentLength()))
         {
             if (from != null)
             {
                 checkRecordStart(segments, from);
             }
-            final Printer printer = new Printer(out, hex ? segments : null);
+            final Printer printer = new Printer(out, hex ? segments : null, codecs);
             final int printed;
             if (stream != null)
             {
@@ -166,11 +171,13 @@ public final class DumpCommand implements Callable<Integer>
     {
         private final PrintWriter out;
         private final SegmentFiles segments;
+        private final PayloadCodecs codecs;
         private long lastNext;
         private IOException failure;
 
-        Printer(final PrintWriter out, final SegmentFiles segments)
+        Printer(final PrintWriter out, final SegmentFiles segments, final PayloadCodecs codecs)
         {
+            this.codecs = codecs;
             this.out = out;
             this.segments = segments;
         }
@@ -178,7 +185,7 @@ public final class DumpCommand implements Callable<Integer>
         @Override
         public void onEvent(final RecordedEvent event)
         {
-            out.println(EventLine.format(event));
+            out.println(EventLine.format(event, codecs));
             lastNext = event.nextPosition();
             if (segments != null && failure == null)
             {

@@ -8,7 +8,8 @@ import org.agrona.DirectBuffer;
  * <pre>
  * @1,152  stream 3  v 12  type 2  2026-11-26T06:36:27.123456789Z  22 B  {"units":3,"buyer":1}
  * </pre>
- * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short.
+ * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short. With the
+ * application's codecs ({@code --codec}), a payload they cover is shown as the decoded object's {@code toString()}.
  */
 public final class EventLine
 {
@@ -28,6 +29,17 @@ public final class EventLine
      */
     public static String format(final RecordedEvent event)
     {
+        return format(event, null);
+    }
+
+    /**
+     * @param event  the event, inside its callback.
+     * @param codecs decode payloads of the types they cover (their {@code toString()} replaces the bytes); null
+     *               for none.
+     * @return the line, without a line separator.
+     */
+    public static String format(final RecordedEvent event, final PayloadCodecs codecs)
+    {
         final StringBuilder line = new StringBuilder(128);
         line.append('@').append(Format.count(event.position()))
             .append("  stream ").append(event.streamId())
@@ -39,7 +51,12 @@ public final class EventLine
         {
             line.append(" [batch]");
         }
-        if (event.payloadLength() > 0)
+        final String decoded = codecs == null ? null : codecs.decode(event);
+        if (decoded != null)
+        {
+            line.append("  ").append(decoded);
+        }
+        else if (event.payloadLength() > 0)
         {
             line.append("  ");
             appendPayload(line, event.payload(), event.payloadLength());

@@ -7,6 +7,7 @@ import io.varvedb.VarveDB;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -38,6 +39,7 @@ import java.util.concurrent.TimeUnit;
         "  varve tail DIR -n 0             only what is appended from now on",
         "  varve tail DIR --from 4096      from a log position (a record's @), then follow",
         "  varve tail DIR --stream 7 -n 3  stream 7's last 3 events, then its new ones",
+        "  varve tail DIR --codec com.example.OrderCodec --class-path app.jar   payloads decoded",
         ""
     })
 public final class TailCommand implements Callable<Integer>
@@ -52,6 +54,9 @@ public final class TailCommand implements Callable<Integer>
 
     @Spec
     private CommandSpec spec;
+
+    @Mixin
+    private PayloadCodecs.Options codecOptions = new PayloadCodecs.Options();
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
@@ -110,9 +115,9 @@ public final class TailCommand implements Callable<Integer>
         final PrintWriter err = spec.commandLine().getErr();
         final long limit = count == null ? Long.MAX_VALUE : count;
         final IdleStrategy idle = new BackoffIdleStrategy(MAX_SPINS, MAX_YIELDS, MIN_PARK_NANOS, MAX_PARK_NANOS);
-        final Printer printer = new Printer(out);
 
-        try (VarveDB db = Stores.openReadOnly(directory);
+        try (PayloadCodecs codecs = codecOptions.load();
+            VarveDB db = Stores.openReadOnly(directory);
             Subscription subscription = subscribe(db, where, explicit, lastEvents))
         {
             // on stderr, so stdout carries nothing but events
@@ -122,6 +127,7 @@ public final class TailCommand implements Callable<Integer>
                 " (Ctrl-C to stop)");
             err.flush();
 
+            final Printer printer = new Printer(out, codecs);
             while (printer.printed < limit && !Thread.currentThread().isInterrupted())
             {
                 final int read = subscription.poll(printer, (int)Math.min(READ_BATCH, limit - printer.printed));
@@ -245,17 +251,19 @@ public final class TailCommand implements Callable<Integer>
     private static final class Printer implements EventHandler
     {
         private final PrintWriter out;
+        private final PayloadCodecs codecs;
         private long printed;
 
-        Printer(final PrintWriter out)
+        Printer(final PrintWriter out, final PayloadCodecs codecs)
         {
+            this.codecs = codecs;
             this.out = out;
         }
 
         @Override
         public void onEvent(final RecordedEvent event)
         {
-            out.println(EventLine.format(event));
+            out.println(EventLine.format(event, codecs));
             printed++;
         }
     }
