@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the tools' class path, {@code --class-path} or {@code VARVE_CLASSPATH}; a class that cannot serve is one line
  * and exit 2; a payload that does not decode prints its error on its line and the rest goes on.
  */
+@org.junit.jupiter.api.Timeout(120) // tail follows until --count: a regression must fail, not hang the build
 class CodecOptionTest
 {
     private static final String CODEC = OrderCodecForTests.class.getName();

@@ -20,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Where {@code varve tail} starts: by default the last 10 events (like Unix tail), so a follower started just
  * after the writer sees what it just wrote; {@code --from start|end|POSITION} and {@code -n N} choose.
  */
+@org.junit.jupiter.api.Timeout(120) // tail follows until --count: a regression must fail, not hang the build
 class TailCommandTest
 {
     private static final int EVENTS = 600;
