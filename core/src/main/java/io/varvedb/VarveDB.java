@@ -999,10 +999,15 @@ public final class VarveDB implements AutoCloseable
             throw new NullPointerException("options must not be null (use ProcessorOptions.defaults())");
         }
         requireWritableCheckpoints("processor '" + name + "'");
-        // A refused processor leaves nothing behind: its start position, used when it has no checkpoint yet, is
-        // checked before its name is locked, which creates checkpoints/<name>.lock. (A checkpoint made in
-        // between by another process is still checked by the processor itself.)
-        if (options.startPosition() != FROM_NOW && Files.notExists(checkpoints.path(name)))
+        // A refused processor leaves nothing behind: the position it will start from (its resumeFrom position, or
+        // its start position when it has no checkpoint yet) is checked before its name is locked, which creates
+        // checkpoints/<name>.lock. (A checkpoint made in between by another process is still checked by the
+        // processor itself.)
+        if (options.resume())
+        {
+            resolveStart(options.resumePosition());
+        }
+        else if (options.startPosition() != FROM_NOW && Files.notExists(checkpoints.path(name)))
         {
             resolveStart(options.startPosition());
         }

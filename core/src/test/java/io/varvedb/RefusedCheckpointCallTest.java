@@ -30,6 +30,8 @@ class RefusedCheckpointCallTest
             assertFalse(db.deleteCheckpoint("p"), "there was none");
             assertThrows(IllegalArgumentException.class, () -> db.processor("q", (e) -> { },
                 ProcessorOptions.defaults().startPosition(12345)));
+            assertThrows(IllegalArgumentException.class, () -> db.processor("r", (e) -> { },
+                ProcessorOptions.defaults().resumeFrom(12345)));
             assertFalse(Files.exists(dir.resolve("checkpoints")), "no checkpoints directory was created");
             assertEquals(java.util.Map.of(), db.checkpoints());
         }
@@ -50,6 +52,8 @@ class RefusedCheckpointCallTest
             assertFalse(db.deleteCheckpoint("p"));
             assertThrows(IllegalArgumentException.class, () -> db.processor("q", (e) -> { },
                 ProcessorOptions.defaults().startPosition(12345)));
+            assertThrows(IllegalArgumentException.class, () -> db.processor("kept", (e) -> { },
+                ProcessorOptions.defaults().resumeFrom(12345)));
             assertEquals(before, files(dir.resolve("checkpoints")), "nothing new in checkpoints/");
 
             // the calls that are not refused still work
