@@ -55,8 +55,10 @@ public final class Processor implements AutoCloseable
     private volatile Thread pollingThread;
     private Thread thread;
     private volatile boolean closed;
-    /** Set under the poll lock when close() gives the name back: no checkpoint may be written after it. */
+    /** Set under the poll lock by close()'s last checkpoint: no checkpoint may be written after it. */
     private boolean released;
+    /** close() was called from inside the handler: the poll frees the name when the handler returns. */
+    private boolean closeDeferred;
 
     Processor(
         final VarveDB db,
@@ -75,13 +77,15 @@ public final class Processor implements AutoCloseable
         {
             final long saved = checkpoints.read(name);
             final long start;
+            long stored = saved;
             if (options.resume())
             {
                 // the application's own state says where it stands: it decides, whatever the checkpoint says
                 start = db.resolveStart(options.resumePosition());
-                if (start != saved)
+                stored = db.checkpointablePosition(start, true);
+                if (stored != saved)
                 {
-                    checkpoints.write(name, start);
+                    checkpoints.write(name, stored);
                 }
             }
             else if (saved >= 0)
@@ -99,11 +103,13 @@ public final class Processor implements AutoCloseable
             {
                 // persisted now: a restart after a crash before the first checkpoint starts here again, rather than
                 // from a later FROM_NOW that would skip what was appended in between
+                // in the durable modes never beyond the durable position (a writer forces the log up to it first)
                 start = db.resolveStart(options.startPosition());
-                checkpoints.write(name, start);
+                stored = db.checkpointablePosition(start, true);
+                checkpoints.write(name, stored);
             }
             this.subscription = new Subscription(db, 0, start);
-            this.checkpointedPosition = start;
+            this.checkpointedPosition = stored;
         }
         catch (final RuntimeException ex)
         {
@@ -137,6 +143,12 @@ public final class Processor implements AutoCloseable
             finally
             {
                 pollingThread = null;
+                if (closeDeferred)
+                {
+                    // the handler closed its own processor: the name is free only now that the handler returned
+                    closeDeferred = false;
+                    releaseName();
+                }
             }
             if (closed)
             {
@@ -235,7 +247,13 @@ public final class Processor implements AutoCloseable
 
     private void writeCheckpoint(final long requested, final boolean exact)
     {
-        final long position = db.checkpointablePosition(requested, exact);
+        long position = db.checkpointablePosition(requested, exact);
+        if (position < checkpointedPosition && requested >= checkpointedPosition)
+        {
+            // held back by the durable position (a read-only process cannot force the writer's log): stay where the
+            // checkpoint is rather than move it back, which nobody asked for
+            position = checkpointedPosition;
+        }
         if (position != checkpointedPosition)
         {
             checkpoints.write(name, position);
@@ -333,9 +351,10 @@ public final class Processor implements AutoCloseable
      * No event is delivered after the one being handled when this is called. This waits for that handler call to
      * return, however long it takes (on the processor's own thread, or on a thread inside {@link #poll}), so the
      * name is never free while a handler of this processor still runs; it then writes the last checkpoint and
-     * releases the name. Nothing is written after it returns. Called from inside the handler, it returns at once,
-     * and the event being handled is delivered again to the next processor of this name (delivery is at least
-     * once). A second call waits for the first to finish, unless it comes from the handler's own thread.
+     * releases the name. Nothing is written after it returns. Called from inside the handler, it writes the last
+     * checkpoint and returns at once; the event being handled is delivered again to the next processor of this name
+     * (delivery is at least once), and the name is released only when that handler call returns. A second call
+     * waits for the first to finish, unless it comes from the handler's own thread.
      */
     @Override
     public void close()
@@ -359,31 +378,84 @@ public final class Processor implements AutoCloseable
             awaitFirstClose();
             return;
         }
+        if (Thread.currentThread() == pollingThread)
+        {
+            // from inside the handler (this thread holds the poll lock): the last checkpoint is written now and stops
+            // before the event being handled, which is not done; the name stays held until the handler returns
+            subscription.close();
+            closeDeferred = true;
+            try
+            {
+                writeLastCheckpoint(subscription.position());
+            }
+            catch (final RuntimeException | Error ex)
+            {
+                closeDeferred = false;
+                releaseName();
+                throw ex;
+            }
+            return;
+        }
         // no event after the one being handled: the poll in progress delivers nothing more
         subscription.close();
+        boolean finishing = false;
         try
         {
             if (runner != Thread.currentThread())
             {
                 PollingThreads.joinUninterruptibly(runner);
             }
-            // waits for a poll in progress on another thread; taken at once by a handler closing its own processor
+            // waits for a poll in progress on another thread
             synchronized (pollLock)
             {
-                try
-                {
-                    if (!options.manual())
-                    {
-                        writeCheckpoint(true);
-                    }
-                }
-                finally
-                {
-                    released = true;
-                    hold.close();
-                    db.untrack(this);
-                }
+                finishing = true;
+                finishClose(subscription.position());
             }
+        }
+        finally
+        {
+            if (!finishing)
+            {
+                closeDone.countDown();
+            }
+        }
+    }
+
+    /** Write the last checkpoint (unless manual), free the name, and let waiting close() calls return. */
+    private void finishClose(final long position)
+    {
+        try
+        {
+            writeLastCheckpoint(position);
+        }
+        finally
+        {
+            releaseName();
+        }
+    }
+
+    /** The last write of this processor: no checkpoint is written after it, by close() or anyone else. */
+    private void writeLastCheckpoint(final long position)
+    {
+        try
+        {
+            if (!options.manual())
+            {
+                writeCheckpoint(position, true);
+            }
+        }
+        finally
+        {
+            released = true;
+        }
+    }
+
+    private void releaseName()
+    {
+        try
+        {
+            hold.close();
+            db.untrack(this);
         }
         finally
         {

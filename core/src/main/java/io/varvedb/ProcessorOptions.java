@@ -90,7 +90,9 @@ public final class ProcessorOptions
     }
 
     /**
-     * Start at this position whatever the stored checkpoint says, and store it as the checkpoint: the position the
+     * Start at this position whatever position the stored checkpoint holds (a checkpoint file that is not one is
+     * still refused), and store it as the checkpoint (in the durable modes, as {@link Processor#checkpoint(long)}
+     * does): the position the
      * application's own state was saved with (the {@link RecordedEvent#nextPosition()} of the last event it holds,
      * or {@link VarveDB#START_POSITION} for a state that holds nothing). With it, the saved state alone decides where
      * a restart resumes: no event is skipped and none it already holds comes again.

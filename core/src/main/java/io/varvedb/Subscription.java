@@ -59,6 +59,11 @@ public final class Subscription implements AutoCloseable
         {
             throw new StoreClosedException("this subscription is closed");
         }
+        if (this.handler != null)
+        {
+            // a poll from inside its own handler would deliver the event being handled again
+            throw new IllegalStateException("poll() called from inside this subscription's own handler");
+        }
         this.handler = handler;
         delivered = 0;
         try

@@ -199,6 +199,104 @@ class ProjectionTest
         }
     }
 
+    @Test
+    void aHandlerThatClosesItsProcessorHoldsTheNameUntilItReturns() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            append(db, 20);
+            final java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(1);
+            final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+            final AtomicReference<Processor> self = new AtomicReference<>();
+            final Processor processor = db.processor("n", (e) ->
+            {
+                if (e.version() == 3)
+                {
+                    self.get().close();
+                    closed.countDown();
+                    try
+                    {
+                        release.await();
+                    }
+                    catch (final InterruptedException ex)
+                    {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            self.set(processor);
+            final Thread poller = new Thread(() -> processor.poll(100));
+            poller.start();
+            final long lastCheckpoint;
+            try
+            {
+                assertTrue(closed.await(30, TimeUnit.SECONDS));
+                lastCheckpoint = db.checkpoints().get("n");
+                assertThrows(StoreLockedException.class, () -> db.processor("n", (e) -> { }),
+                    "one processor of a name at a time: the first one's handler still runs");
+            }
+            finally
+            {
+                release.countDown();
+            }
+            poller.join(30_000);
+            assertFalse(poller.isAlive());
+            try (Processor next = db.processor("n", (e) -> { }))
+            {
+                assertEquals(lastCheckpoint, next.position(), "free once the handler returned, and nothing " +
+                    "written after close() returned");
+            }
+        }
+    }
+
+    @Test
+    void aPollFromInsideTheHandlerIsRefused()
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            append(db, 5);
+            final AtomicReference<Processor> self = new AtomicReference<>();
+            final List<Long> seen = new ArrayList<>();
+            final Processor processor = db.processor("reentrant", (e) ->
+            {
+                seen.add(e.position());
+                self.get().poll(1);
+            });
+            self.set(processor);
+            final SubscriptionException ex = assertThrows(SubscriptionException.class, () -> processor.poll(1));
+            assertInstanceOf(IllegalStateException.class, ex.getCause());
+            assertEquals(VarveDB.START_POSITION, ex.position(), "the failing event is the one being handled");
+            assertEquals(List.of(VarveDB.START_POSITION), seen, "delivered once, not again by the nested poll");
+            processor.close();
+        }
+    }
+
+    @Test
+    void storedStartingPointsNeverPassTheDurablePosition()
+    {
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(4096)
+            .durability(Durability.GROUP_COMMIT).flushIntervalMicros(60_000_000).build()))
+        {
+            append(db, 200);
+            final long afterHundred = positionAfter(db, 100);
+            try (Processor resumed = db.processor("resumed", (e) -> { },
+                ProcessorOptions.defaults().manualCheckpoints().resumeFrom(afterHundred)))
+            {
+                assertEquals(afterHundred, resumed.checkpointedPosition());
+                assertTrue(db.durablePosition() >= afterHundred,
+                    "the writer made the log durable up to the stored position: " + db.durablePosition());
+            }
+            append(db, 100);
+            try (Processor fromNow = db.processor("from-now", (e) -> { },
+                ProcessorOptions.defaults().startPosition(VarveDB.FROM_NOW)))
+            {
+                final long stored = db.checkpoints().get("from-now");
+                assertEquals(positionAfter(db, 300), stored);
+                assertTrue(db.durablePosition() >= stored, "durable " + db.durablePosition() + ", stored " + stored);
+            }
+        }
+    }
+
     /**
      * The user's report: a projection saving its totals every so often, its process killed at random moments while
      * it appends and projects. After every kill, the saved state equals a full replay of the log up to the state's
