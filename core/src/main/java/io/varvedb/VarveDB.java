@@ -133,6 +133,8 @@ public final class VarveDB implements AutoCloseable
 
     private VarveDB(final VarveConfig requested, final boolean readOnly)
     {
+        // before anything is created or locked: without the flag, the first Agrona buffer would fail half-way
+        JvmFlags.check();
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN)
         {
             throw new UnsupportedOperationException("VarveDB files are little-endian; this platform is not");
@@ -438,6 +440,8 @@ public final class VarveDB implements AutoCloseable
      * @return the open store.
      * @throws StoreLockedException if another process (or this one) has it open for writing.
      * @throws StoreFormatException if the directory holds something that is not a VarveDB store.
+     * @throws JvmFlagMissingException if the JVM was started without
+     *                                 {@code --add-exports java.base/jdk.internal.misc=ALL-UNNAMED}.
      */
     public static VarveDB open(final Path directory)
     {

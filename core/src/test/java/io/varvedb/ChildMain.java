@@ -32,6 +32,7 @@ public final class ChildMain
             case "process-from-now" -> processFromNow(dir, args[2]);
             case "subscribe" -> subscribe(dir, Integer.parseInt(args[2]));
             case "projection" -> ProjectionTest.child(dir, Path.of(args[2]), args[3]);
+            case "open-without-flag" -> openWithoutFlag(dir, args.length > 2 && args[2].equals("agrona-first"));
             case "open-close-cycles" -> MappingLeakTest.cycles(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException(args[0]);
         }
@@ -254,6 +255,45 @@ public final class ChildMain
             final Runtime runtime = Runtime.getRuntime();
             System.out.println("events " + count[0] + " streamEvents " + streamEvents + " clean " +
                 db.openedCleanly() + " maxHeapMiB " + runtime.maxMemory() / (1024 * 1024));
+        }
+    }
+
+    /**
+     * Started without the Agrona flag: prints what each way of opening throws, one line each. With
+     * {@code agrona-first}, an Agrona buffer is used (and fails) first, so the open meets Agrona's later error.
+     */
+    private static void openWithoutFlag(final Path dir, final boolean agronaFirst)
+    {
+        if (agronaFirst)
+        {
+            try
+            {
+                new UnsafeBuffer(new byte[8]);
+                System.out.println("agrona works");
+            }
+            catch (final Throwable ex)
+            {
+                System.out.println("agrona: " + ex.getClass().getName());
+            }
+        }
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            report("open", () -> VarveDB.open(dir).close());
+            report("openReadOnly", () -> VarveDB.openReadOnly(dir).close());
+        }
+    }
+
+    private static void report(final String what, final Runnable open)
+    {
+        try
+        {
+            open.run();
+            System.out.println(what + ": opened");
+        }
+        catch (final Throwable ex)
+        {
+            System.out.println(what + ": " + ex.getClass().getName() + ": " +
+                String.valueOf(ex.getMessage()).replace('\n', ' '));
         }
     }
 }
