@@ -31,9 +31,12 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Comparator;
 import java.util.Map;
 import java.util.Set;
@@ -85,6 +88,8 @@ public final class VarveDB implements AutoCloseable
      * in the same JVM must never open and close the lock file.
      */
     private static final Set<Path> LOCKED_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
+    /** How often an open tries again to lock a lock file that a failing open removed while this one locked it. */
+    private static final int LOCK_ATTEMPTS = 10;
     /** How long the pre-allocator sleeps between checks when no segment roll wakes it. */
     private static final long PREALLOCATOR_IDLE_NS = TimeUnit.MILLISECONDS.toNanos(5);
     private static final String LOG_DIRECTORY = "log";
@@ -142,8 +147,7 @@ public final class VarveDB implements AutoCloseable
         this.directory = requested.directory().toAbsolutePath();
         this.readOnly = readOnly;
 
-        FileChannel channel = null;
-        FileLock fileLock = null;
+        HeldLock heldLock = null;
         boolean creating = false;
         MappedFile metaFile = null;
         Log openedLog = null;
@@ -173,9 +177,7 @@ public final class VarveDB implements AutoCloseable
                     throw new StoreLockedException("the store at " + directory + " is already open for writing " +
                         "in this process; share that VarveDB instance, or use openReadOnly");
                 }
-                channel = FileChannel.open(directory.resolve(LOCK_FILE),
-                    StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
-                fileLock = lock(channel, directory);
+                heldLock = lock(directory);
                 if (!Files.exists(metaPath))
                 {
                     refuseForeignDirectory(directory);
@@ -203,8 +205,8 @@ public final class VarveDB implements AutoCloseable
             this.config = requested.withShape(segmentSize, capacity);
             this.createdNew = creating;
             this.verifyChecksums = config.verifyChecksumsOnRead();
-            this.lockChannel = channel;
-            this.lock = fileLock;
+            this.lockChannel = heldLock == null ? null : heldLock.channel();
+            this.lock = heldLock == null ? null : heldLock.lock();
             this.lockKey = lockKey;
             this.meta = metaFile;
             openedLog = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
@@ -374,9 +376,10 @@ public final class VarveDB implements AutoCloseable
                 }
             }
         }
-        catch (final RuntimeException | IOException ex)
+        catch (final Throwable ex)
         {
-            // a failed open leaves no mapping behind for the collector to find (no other thread has seen them)
+            // A failed open, whatever failed (an Error too), leaves no mapping behind for the collector to find (no
+            // other thread has seen them), and nothing it created on disk; what existed before stays as it was.
             if (openedLog != null)
             {
                 openedLog.close();
@@ -395,7 +398,16 @@ public final class VarveDB implements AutoCloseable
                 // shape every later open would have to take: remove what this open made, under the lock
                 deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY);
             }
-            releaseQuietly(fileLock, channel);
+            if (heldLock != null)
+            {
+                if (heldLock.created())
+                {
+                    // removed while still held: an open that opened this file meanwhile and locks it after the
+                    // release finds its name gone or another file's, and starts again (see lock)
+                    deleteQuietly(directory, LOCK_FILE);
+                }
+                releaseQuietly(heldLock.lock(), heldLock.channel());
+            }
             if (lockKey != null)
             {
                 LOCKED_IN_THIS_JVM.remove(lockKey);
@@ -403,6 +415,10 @@ public final class VarveDB implements AutoCloseable
             if (ex instanceof IOException)
             {
                 throw new StoreIOException("cannot open " + directory + ": " + ex.getMessage(), ex);
+            }
+            if (ex instanceof Error)
+            {
+                throw (Error)ex;
             }
             throw (RuntimeException)ex;
         }
@@ -1606,30 +1622,119 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    private static FileLock lock(final FileChannel channel, final Path directory) throws IOException
+    /**
+     * The writer lock as taken.
+     *
+     * @param channel the lock file's channel.
+     * @param lock    the lock on it.
+     * @param created true if this open created the lock file (and may remove it should the open fail).
+     */
+    private record HeldLock(FileChannel channel, FileLock lock, boolean created)
     {
-        final FileLock fileLock;
+    }
+
+    /**
+     * Take the writer lock on {@code varve.lock}, creating the file if there is none, and write this process's pid
+     * into it.
+     * <p>
+     * A failed open removes the lock file it created, while it still holds the lock. Another open may have opened
+     * that file just before, and lock it just after: its lock then guards a file no longer in the directory, beside
+     * which a third open would lock a new one. So once the lock is held, the name must still be the file locked (the
+     * same file key as right after opening; a stat, never a second descriptor, whose close would drop this process's
+     * POSIX lock); if it is not, the lock is dropped and taken again on whatever the name is now.
+     */
+    private static HeldLock lock(final Path directory) throws IOException
+    {
+        final Path path = directory.resolve(LOCK_FILE);
+        for (int attempt = 1; ; attempt++)
+        {
+            FileChannel channel;
+            boolean created = false;
+            try
+            {
+                channel = FileChannel.open(path,
+                    StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                created = true;
+            }
+            catch (final FileAlreadyExistsException ex)
+            {
+                try
+                {
+                    channel = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                }
+                catch (final NoSuchFileException gone)
+                {
+                    // removed in between by a failing open: create it
+                    if (attempt < LOCK_ATTEMPTS)
+                    {
+                        continue;
+                    }
+                    throw gone;
+                }
+            }
+            boolean held = false;
+            FileLock fileLock = null;
+            try
+            {
+                // the file this channel is (unless replaced in the instant since it was opened: then a retry)
+                final Object opened = fileKey(path);
+                try
+                {
+                    fileLock = channel.tryLock();
+                }
+                catch (final OverlappingFileLockException ex)
+                {
+                    throw new StoreLockedException("the store at " + directory + " is already open for writing in " +
+                        "this process; share that VarveDB instance, or use openReadOnly");
+                }
+                if (fileLock == null)
+                {
+                    // another process holds the lock, so this one holds none on the file: reading it drops nothing
+                    throw new StoreLockedException("the store at " + directory + " is open for writing by another " +
+                        "process" + readLockHolder(directory) + "; only one writer at a time (readers may use " +
+                        "VarveDB.openReadOnly)");
+                }
+                if (opened != null && !opened.equals(fileKey(path)))
+                {
+                    if (attempt == LOCK_ATTEMPTS)
+                    {
+                        throw new StoreLockedException("the lock file of the store at " + directory + " was " +
+                            "replaced " + LOCK_ATTEMPTS + " times while this open locked it (opens failing in other " +
+                            "processes); try again");
+                    }
+                    continue;
+                }
+                channel.truncate(0);
+                channel.write(java.nio.ByteBuffer.wrap(
+                    (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
+                held = true;
+                // where files have no keys, an open cannot tell a removed lock file: never remove one there
+                return new HeldLock(channel, fileLock, created && opened != null);
+            }
+            finally
+            {
+                if (!held)
+                {
+                    releaseQuietly(fileLock, channel);
+                }
+            }
+        }
+    }
+
+    /**
+     * @return the file key (on Linux, device and inode) of the file now at {@code path}, a fresh object (never
+     * equal to another) if there is none, or null if the file system has no file keys.
+     */
+    private static Object fileKey(final Path path) throws IOException
+    {
         try
         {
-            fileLock = channel.tryLock();
+            return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
         }
-        catch (final OverlappingFileLockException ex)
+        catch (final NoSuchFileException ex)
         {
-            channel.close();
-            throw new StoreLockedException("the store at " + directory +
-                " is already open for writing in this process; share that VarveDB instance, or use openReadOnly");
+            return new Object();
         }
-        if (fileLock == null)
-        {
-            final String holder = readLockHolder(directory);
-            channel.close();
-            throw new StoreLockedException("the store at " + directory + " is open for writing by another process" +
-                holder + "; only one writer at a time (readers may use VarveDB.openReadOnly)");
-        }
-        channel.truncate(0);
-        channel.write(java.nio.ByteBuffer.wrap(
-            (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
-        return fileLock;
     }
 
     private static String readLockHolder(final Path directory)

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -46,6 +47,28 @@ final class WriterLock implements AutoCloseable
     static WriterLock acquire(final Path directory, final String refusal)
     {
         final Path path = directory.resolve(Stores.LOCK_FILE);
+        // a failing VarveDB.open removes the lock file it created, under its lock: a lock taken on that file just
+        // after guards nothing, so once held the name must still be the file locked (see VarveDB's lock)
+        for (int attempt = 1; ; attempt++)
+        {
+            final WriterLock lock = tryAcquire(directory, path, refusal);
+            if (lock != null)
+            {
+                return lock;
+            }
+            if (attempt == 10)
+            {
+                throw CliException.store("the lock file " + path + " was replaced 10 times while this command " +
+                    "locked it; " + refusal);
+            }
+        }
+    }
+
+    /**
+     * @return the lock, or null if the lock file was replaced while it was taken (then it is released again).
+     */
+    private static WriterLock tryAcquire(final Path directory, final Path path, final String refusal)
+    {
         final FileChannel channel;
         try
         {
@@ -56,6 +79,7 @@ final class WriterLock implements AutoCloseable
         {
             throw CliException.store("cannot open the lock file " + path + ": " + ex.getMessage());
         }
+        final Object opened = fileKey(path);
         final FileLock lock;
         try
         {
@@ -80,7 +104,28 @@ final class WriterLock implements AutoCloseable
             throw CliException.store("the store at " + directory + " is open for writing by another process" +
                 holder + "; " + refusal);
         }
+        if (opened != null && !opened.equals(fileKey(path)))
+        {
+            new WriterLock(channel, lock).close();
+            return null;
+        }
         return new WriterLock(channel, lock);
+    }
+
+    /**
+     * @return the file key of the file now at {@code path} (a stat: no descriptor whose close would drop a lock),
+     * a fresh object if there is none, null where files have no keys.
+     */
+    private static Object fileKey(final Path path)
+    {
+        try
+        {
+            return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
+        }
+        catch (final IOException ex)
+        {
+            return new Object();
+        }
     }
 
     @Override

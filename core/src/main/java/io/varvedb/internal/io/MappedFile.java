@@ -139,17 +139,30 @@ public final class MappedFile
             }
             return file;
         }
-        catch (final IOException | RuntimeException ex)
+        catch (final Throwable ex)
         {
+            // whatever failed (an Error too: an initialiser's, or Agrona's without its JVM flag), the temporary
+            // file goes, before anything else that may fail
+            deleteQuietly(temp);
             if (mapped != null)
             {
                 // a file that never came into place was seen by nobody
-                IoUtil.unmap(mapped);
+                try
+                {
+                    IoUtil.unmap(mapped);
+                }
+                catch (final RuntimeException | LinkageError unmapFailed)
+                {
+                    ex.addSuppressed(unmapFailed);
+                }
             }
-            deleteQuietly(temp);
             if (ex instanceof RuntimeException)
             {
                 throw (RuntimeException)ex;
+            }
+            if (ex instanceof Error)
+            {
+                throw (Error)ex;
             }
             throw new StoreIOException("cannot create " + path + " (" + length + " bytes): " + ex.getMessage(), ex);
         }
