@@ -149,6 +149,8 @@ public final class VarveDB implements AutoCloseable
 
         HeldLock heldLock = null;
         boolean creating = false;
+        boolean logExisted = true;
+        boolean indexExisted = true;
         MappedFile metaFile = null;
         Log openedLog = null;
         StreamIndex openedIndex = null;
@@ -178,6 +180,9 @@ public final class VarveDB implements AutoCloseable
                         "in this process; share that VarveDB instance, or use openReadOnly");
                 }
                 heldLock = lock(directory);
+                // under the lock, so that a failed open removes only the directories it made itself
+                logExisted = Files.exists(directory.resolve(LOG_DIRECTORY));
+                indexExisted = Files.exists(directory.resolve(INDEX_DIRECTORY));
                 if (!Files.exists(metaPath))
                 {
                     refuseForeignDirectory(directory);
@@ -397,6 +402,11 @@ public final class VarveDB implements AutoCloseable
                 // a store that could not be created whole (a full disk, say) must not leave a meta file whose
                 // shape every later open would have to take: remove what this open made, under the lock
                 deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY);
+            }
+            else
+            {
+                // an existing store refused (its log directory gone, say): the directories this open made go
+                deleteQuietly(directory, logExisted ? null : LOG_DIRECTORY, indexExisted ? null : INDEX_DIRECTORY);
             }
             if (heldLock != null)
             {
@@ -1885,6 +1895,10 @@ public final class VarveDB implements AutoCloseable
     {
         for (final String name : names)
         {
+            if (name == null)
+            {
+                continue;
+            }
             final Path path = directory.resolve(name);
             if (!Files.exists(path))
             {
