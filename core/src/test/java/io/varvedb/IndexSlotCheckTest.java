@@ -172,13 +172,30 @@ class IndexSlotCheckTest
         final Path store = dir.resolve("phantom");
         final Map<Long, List<StoreChecker.Event>> streams = populate(store, STREAMS, EVENTS);
         final ByteBuffer table = ByteBuffer.wrap(Files.readAllBytes(table(store))).order(ByteOrder.LITTLE_ENDIAN);
-        int free = StreamIndexDescriptor.HEADER_LENGTH;
-        while (table.getLong(free) != 0 || table.getLong(free - StreamIndexDescriptor.SLOT_LENGTH) != 0)
+        // in a unit that holds streams: a unit never allocated is free throughout, never read, and zeroed when
+        // allocated, so what lies there is no phantom any reader could meet
+        final int unit = table.getInt(StreamIndexDescriptor.UNIT_LENGTH_OFFSET);
+        int free = StreamIndexDescriptor.HEADER_LENGTH + StreamIndexDescriptor.SLOT_LENGTH;
+        while (table.getLong(free) != 0 || table.getLong(free - StreamIndexDescriptor.SLOT_LENGTH) != 0 ||
+            !unitHoldsAStream(table, (free - StreamIndexDescriptor.HEADER_LENGTH) / unit, unit))
         {
             free += StreamIndexDescriptor.SLOT_LENGTH;
         }
         writeLong(table(store), free, 1L << 33);
         assertRebuiltAndRight(store, streams);
+    }
+
+    private static boolean unitHoldsAStream(final ByteBuffer table, final int unit, final int unitLength)
+    {
+        final int start = StreamIndexDescriptor.HEADER_LENGTH + unit * unitLength;
+        for (int slot = start; slot < start + unitLength; slot += StreamIndexDescriptor.SLOT_LENGTH)
+        {
+            if (table.getLong(slot) != 0)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Test
@@ -420,7 +437,7 @@ class IndexSlotCheckTest
         final Object[][] damages = {
             { chunk, 100L, -1 }, { chunk, 3000L, -1 }, { chunk, 0L, -1 }, { "streams.idx", 0L, -1 },
             { "streams.idx", 100L, -1 }, { chunk, -1L, 0 }, { chunk, -1L, 8 }, { "streams.idx", -1L, 0 },
-            { "streams.idx", -1L, 8 },
+            { "streams.idx", -1L, 8, 1 },
         };
         for (int i = 0; i < damages.length; i++)
         {
@@ -437,8 +454,9 @@ class IndexSlotCheckTest
             }
             else
             {
-                // a flipped bit in the magic or the format version
-                flipBit(file, (Integer)damages[i][2], 0);
+                // a flipped bit in the magic or the format version (one that makes an older version: a newer one is
+                // refused and left untouched, see StreamIndex.refuseNewerFormat)
+                flipBit(file, (Integer)damages[i][2], damages[i].length > 3 ? (Integer)damages[i][3] : 0);
             }
             assertRebuiltAndRight(store, streams);
         }

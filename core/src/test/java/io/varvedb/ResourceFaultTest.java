@@ -32,9 +32,13 @@ class ResourceFaultTest
     void aStoreThatCannotBeCreatedLeavesNothingBehind() throws Exception
     {
         Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
-        try (Tmpfs fs = Tmpfs.mount(dir.resolve("tiny"), "8m"))
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("tiny"), "1m"))
         {
             final Path store = fs.path().resolve("store");
+            // room for varve.meta (a page) but not for the index table's header page: the index needs disk only
+            // for what it holds, so only a disk this full refuses a new store
+            Files.createDirectories(store);
+            fillDisk(fs.path(), io.varvedb.internal.store.MetaDescriptor.LENGTH);
             final StoreIOException full = assertThrows(StoreIOException.class, () -> VarveDB.open(
                 VarveConfig.builder(store).segmentSize(64 * 1024).indexCapacity(1 << 24).build()));
             assertTrue(full.getMessage().contains("No space left on device"), full.getMessage());
@@ -43,6 +47,7 @@ class ResourceFaultTest
                 assertEquals(List.of(), left.map((p) -> p.getFileName().toString()).toList(),
                     "nothing of the failed store is left, its lock file included");
             }
+            Files.delete(fs.path().resolve("filler"));
             try (VarveDB db = VarveDB.open(config(store)))
             {
                 assertEquals(64, db.config().indexCapacity(), "the shape asked for now, not the failed one");
@@ -233,6 +238,18 @@ class ResourceFaultTest
             appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
             acknowledged.add((long)id);
         }
+    }
+
+    /** Leave {@code free} bytes on the file system, taking the rest with one file, "filler". */
+    private static void fillDisk(final Path mount, final long free) throws java.io.IOException
+    {
+        final long usable = Files.getFileStore(mount).getUsableSpace();
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(mount.resolve("filler"),
+            java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE))
+        {
+            io.varvedb.internal.io.MappedFile.zeroFill(channel, usable - free);
+        }
+        assertEquals(free, Files.getFileStore(mount).getUsableSpace(), "the disk is full but for " + free);
     }
 
     /** Take every block left on the file system with one file, "filler". */

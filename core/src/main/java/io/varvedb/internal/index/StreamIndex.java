@@ -34,6 +34,15 @@ import static io.varvedb.internal.index.StreamIndexDescriptor.*;
  * Thread safety: slots are claimed with one CAS on the stream id; versions change with one CAS on the state.
  * Blocks of a stream are written only by the appender holding that stream's pending state, so block allocation
  * needs no lock beyond the atomic add on the global block counter.
+ * <p>
+ * Disk space: the files start small and grow as streams appear (see {@link StreamIndexDescriptor} and
+ * {@link BlockDescriptor}). The table's slot area and the chunk files are holes until allocated, and nothing is
+ * ever written into a range before it is allocated: a write into a hole of a shared mapping on a full disk is a
+ * {@code SIGBUS}, where an allocation through the file channel fails with an exception. A creator of a stream
+ * makes sure of its slot's allocation unit before it claims the slot ({@link #findOrCreateSlot}); a taker of a
+ * block makes sure of the block's range before it takes the block number ({@link #allocateBlock}). Both are a
+ * volatile read on the fast path; the allocation itself is done under a lock, by one thread at a time, and
+ * published after it (a unit's bit, the allocated-blocks frontier) with release semantics.
  */
 public final class StreamIndex
 {
@@ -50,6 +59,15 @@ public final class StreamIndex
     private final boolean readOnly;
     private final ForceObserver observer;
     private final Object chunkLock = new Object();
+    /** One allocator of table units at a time. */
+    private final Object unitLock = new Object();
+    private final int unitShift;
+    private final int unitCount;
+    /**
+     * Every block up to this number has its range in its chunk file allocated (written by the block allocator
+     * under chunkLock, read by takers without it). Blocks are only ever written after this passed them.
+     */
+    private volatile long allocatedBlocks;
     private volatile MappedFile[] chunks = new MappedFile[0];
     private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
     /** Guarded by chunkLock. */
@@ -66,6 +84,12 @@ public final class StreamIndex
         this.mask = table.getInt(TABLE_SIZE_OFFSET) - 1;
         this.blocksPerChunk = table.getInt(BLOCKS_PER_CHUNK_OFFSET);
         this.readOnly = readOnly;
+        final int tableSize = mask + 1;
+        this.unitShift = Integer.numberOfTrailingZeros(StreamIndexDescriptor.unitLength(tableSize));
+        this.unitCount = StreamIndexDescriptor.unitCount(tableSize);
+        // blocks counted were taken, and every block taken had its range allocated first (in this boot, or forced at
+        // a clean close); beyond the count nobody wrote, so allocating there again is harmless
+        this.allocatedBlocks = table.getLongVolatile(BLOCK_COUNT_OFFSET);
     }
 
     /**
@@ -82,8 +106,9 @@ public final class StreamIndex
     {
         createDirectory(directory);
         final int tableSize = StreamIndexDescriptor.tableSize(capacity);
+        // only the header gets disk blocks now: the slot area grows unit by unit as streams appear
         final MappedFile file = MappedFile.create(directory.resolve(FILE_NAME), fileLength(tableSize),
-            (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true, observer);
+            HEADER_LENGTH, (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true, observer);
         return new StreamIndex(directory, file, false, observer);
     }
 
@@ -121,6 +146,12 @@ public final class StreamIndex
             {
                 throw new CorruptStoreException(path + ": header says " + tableSize + " slots but the file is " +
                     opened.length() + " bytes");
+            }
+            if (opened.buffer().getInt(UNIT_LENGTH_OFFSET) != StreamIndexDescriptor.unitLength(tableSize))
+            {
+                throw new CorruptStoreException(path + ": header says allocation units of " +
+                    opened.buffer().getInt(UNIT_LENGTH_OFFSET) + " bytes, a table of " + tableSize + " slots has " +
+                    StreamIndexDescriptor.unitLength(tableSize));
             }
         });
         return new StreamIndex(directory, file, readOnly, observer);
@@ -170,15 +201,25 @@ public final class StreamIndex
     /**
      * Forget every stream, and delete the chunk files: used before rebuilding the index from the log.
      * Single-threaded, writer only, before anyone reads the index.
+     * <p>
+     * Clearing the bitmap is what empties the table: a unit whose bit is clear is free throughout, whatever it holds
+     * (nobody reads it, and its allocation zeroes it before anyone writes there). The bitmap is not trusted here:
+     * after a power cut (the usual reason for a rebuild) the header may have reached the disk without a unit whose
+     * allocation it records. So every bit is cleared, and each unit the rebuild uses is allocated again, through
+     * the channel. Nothing is read or written in the slot area, so this needs no disk space and reads no hole.
      */
     public void reset()
     {
-        table.setMemory(HEADER_LENGTH, table.capacity() - HEADER_LENGTH, (byte)0);
+        for (int offset = UNIT_BITMAP_OFFSET; offset < UNIT_BITMAP_OFFSET + UNIT_BITMAP_LENGTH; offset += Long.BYTES)
+        {
+            table.putLongVolatile(offset, 0);
+        }
         table.putLong(STREAM_COUNT_OFFSET, 0);
         table.putLong(STREAMS_RESERVED_OFFSET, 0);
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
+        allocatedBlocks = 0;
         // the chunk files go too, whatever state they are in (a damaged header, a wrong length): the rebuild makes
         // new ones. Nothing reads the index yet, so releasing the mappings is safe.
         synchronized (chunkLock)
@@ -206,6 +247,105 @@ public final class StreamIndex
     // ---------------------------------------------------------------------------------------------------- slots
 
     /**
+     * @param slot a slot's offset.
+     * @return true if the allocation unit the slot lies in has disk blocks (its bit, read with acquire semantics).
+     */
+    public boolean unitAllocated(final int slot)
+    {
+        final int unit = (slot - HEADER_LENGTH) >>> unitShift;
+        // acquire: pairs with the release in allocateUnit, so the unit's zero-fill happens-before our writes there
+        return (table.getLongAcquire(UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES) & (1L << unit)) != 0;
+    }
+
+    /**
+     * For scans of the whole table, which must not read units never allocated (see {@link #findSlot}).
+     *
+     * @param index a slot index.
+     * @return {@code index} if its unit is allocated, else the index of the first slot of the next allocated unit
+     * (or {@link #tableSize()} if none follows).
+     */
+    public int nextAllocatedSlot(final int index)
+    {
+        final int slotsPerUnit = (1 << unitShift) / SLOT_LENGTH;
+        for (int unit = index / slotsPerUnit; unit < unitCount; unit++)
+        {
+            if (unitAllocated(HEADER_LENGTH + (unit << unitShift)))
+            {
+                return Math.max(index, unit * slotsPerUnit);
+            }
+        }
+        return tableSize();
+    }
+
+    /**
+     * @return allocation units with disk blocks.
+     */
+    public int allocatedUnits()
+    {
+        int units = 0;
+        for (int offset = UNIT_BITMAP_OFFSET; offset < UNIT_BITMAP_OFFSET + UNIT_BITMAP_LENGTH; offset += Long.BYTES)
+        {
+            units += Long.bitCount(table.getLongVolatile(offset));
+        }
+        return units;
+    }
+
+    /**
+     * @return allocation units of the table.
+     */
+    public int unitCount()
+    {
+        return unitCount;
+    }
+
+    /**
+     * @return the length of an allocation unit of the table.
+     */
+    public int unitLength()
+    {
+        return 1 << unitShift;
+    }
+
+    /**
+     * Make sure the slot's allocation unit has disk blocks before anything is written to the slot.
+     *
+     * @param slot a slot's offset.
+     * @throws io.varvedb.StoreIOException if the file system refuses (a full disk).
+     */
+    private void ensureUnit(final int slot)
+    {
+        if (!unitAllocated(slot))
+        {
+            allocateUnit((slot - HEADER_LENGTH) >>> unitShift);
+        }
+    }
+
+    private void allocateUnit(final int unit)
+    {
+        synchronized (unitLock)
+        {
+            final int word = UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES;
+            final long bit = 1L << unit;
+            if ((table.getLongVolatile(word) & bit) != 0)
+            {
+                return;
+            }
+            // nobody writes into a unit whose bit is clear, so these zeros overwrite nothing
+            tableFile.allocate(HEADER_LENGTH + (unit << unitShift), 1 << unitShift);
+            while (true)
+            {
+                final long bits = table.getLongVolatile(word);
+                // a CAS is a release: a creator that sees the bit (acquire) sees the unit allocated
+                if (table.compareAndSetLong(word, bits, bits | bit))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+
+    /**
      * Find a stream's slot without creating it.
      *
      * @param streamId a positive stream id.
@@ -217,6 +357,12 @@ public final class StreamIndex
         for (int probes = 0; probes <= mask; probes++)
         {
             final int slot = slotOffset(index);
+            // a unit never allocated holds only free slots, and is never read: on tmpfs a read of a hole in a
+            // mapping allocates a page (a SIGBUS when full), and on ext4 it may bring a large folio over holes
+            if (!unitAllocated(slot))
+            {
+                return -1;
+            }
             // acquire: a slot's id is published by the claiming CAS; seeing it, we see the zeroed fields behind it
             final long id = table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET);
             if (id == streamId)
@@ -246,8 +392,9 @@ public final class StreamIndex
         while (true)
         {
             final int slot = slotOffset(index);
-            // acquire: a slot's id is published by the claiming CAS; seeing it, we see the zeroed fields behind it
-            final long id = table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET);
+            // acquire: a slot's id is published by the claiming CAS; seeing it, we see the zeroed fields behind it.
+            // A unit never allocated is free throughout, and not read (see findSlot).
+            final long id = unitAllocated(slot) ? table.getLongAcquire(slot + SLOT_STREAM_ID_OFFSET) : 0;
             if (id == streamId)
             {
                 if (reserved)
@@ -271,6 +418,17 @@ public final class StreamIndex
                         index = hash(streamId);
                     }
                     continue;
+                }
+                try
+                {
+                    // the slot is written from here on: its unit gets disk blocks first (a full disk fails here,
+                    // with the stream not created)
+                    ensureUnit(slot);
+                }
+                catch (final RuntimeException | Error ex)
+                {
+                    table.getAndAddLong(STREAMS_RESERVED_OFFSET, -1);
+                    throw ex;
                 }
                 // CAS is the single point where a slot changes owner; a loser re-reads and goes on probing.
                 if (table.compareAndSetLong(slot + SLOT_STREAM_ID_OFFSET, 0, streamId))
@@ -497,12 +655,100 @@ public final class StreamIndex
      */
     public long allocateBlock()
     {
-        // map the chunk the next number falls in before taking it: no disk for a new chunk file then costs
-        // nothing, where a number taken first would be lost
-        chunkBuffer(blockCount() + 1);
+        // allocate the range the next number falls in before taking it: no disk for it then costs nothing, where
+        // a number taken first would be lost
+        ensureBlockAllocated(blockCount() + 1);
         final long block = table.getAndAddLong(BLOCK_COUNT_OFFSET, 1) + 1;
-        chunkBuffer(block);
+        // another taker may have got the number checked above: ours may lie further (then a failure here loses it)
+        ensureBlockAllocated(block);
         return block;
+    }
+
+    /**
+     * Make sure block {@code block}'s range in its chunk file has disk blocks, allocating it (and the rest of its
+     * step) if the pre-allocator has not got there yet.
+     *
+     * @param block a block number.
+     * @throws io.varvedb.StoreIOException if a chunk file or its space cannot be had.
+     */
+    private void ensureBlockAllocated(final long block)
+    {
+        // acquire: pairs with the release in allocateBlocks, so the range's zero-fill happens-before our writes
+        if (block > allocatedBlocks)
+        {
+            allocateBlocks(block, false);
+        }
+    }
+
+    /**
+     * Allocate the block ranges up to {@code target}, in whole {@link BlockDescriptor#ALLOCATION_STEP steps},
+     * creating and mapping the chunk files on the way.
+     *
+     * @param target     the highest block number wanted.
+     * @param background called by the pre-allocator: refuse, rather than fill the disk to its last block, when
+     *                   the file system reports less room than the allocation needs.
+     */
+    private void allocateBlocks(final long target, final boolean background)
+    {
+        synchronized (chunkLock)
+        {
+            long allocated = allocatedBlocks;
+            while (allocated < target)
+            {
+                final long first = allocated + 1;
+                final int chunk = (int)((first - 1) / blocksPerChunk);
+                final long chunkEnd = (long)(chunk + 1) * blocksPerChunk;
+                final long stepEnd = roundUpToStep(Math.min(target, chunkEnd), chunk);
+                final long last = Math.min(chunkEnd, stepEnd);
+                final int from = blockOffset(first);
+                final int length = (int)(last - first + 1) * BLOCK_LENGTH;
+                if (background)
+                {
+                    requireSpace(length, "stream index blocks " + first + ".." + last + " in " + fileName(chunk));
+                }
+                final MappedFile file = chunkFile(chunk, true);
+                // blocks beyond the frontier were never written, so these zeros overwrite nothing
+                file.allocate(from, length);
+                allocated = last;
+                // release: a taker that sees the new frontier sees the range allocated
+                allocatedBlocks = allocated;
+            }
+        }
+    }
+
+    private void requireSpace(final long length, final String what)
+    {
+        final long usable;
+        try
+        {
+            usable = Files.getFileStore(directory).getUsableSpace();
+        }
+        catch (final IOException ex)
+        {
+            throw new io.varvedb.StoreIOException("cannot read the free space of " + directory + ": " +
+                ex.getMessage(), ex);
+        }
+        if (usable < length)
+        {
+            throw new io.varvedb.StoreIOException("No space left on device for " + what + " in " + directory +
+                ": it needs " + length + " bytes, the file system has " + usable + " usable", null);
+        }
+    }
+
+    private long roundUpToStep(final long block, final int chunk)
+    {
+        final long chunkStart = (long)chunk * blocksPerChunk;
+        final long step = BlockDescriptor.ALLOCATION_STEP;
+        return chunkStart + ((block - chunkStart + step - 1) / step) * step;
+    }
+
+    /**
+     * @return blocks whose ranges this writer has allocated in the chunk files (those of blocks counted at open
+     * included); tests and tools.
+     */
+    public long allocatedBlocks()
+    {
+        return allocatedBlocks;
     }
 
     /**
@@ -737,6 +983,14 @@ public final class StreamIndex
         {
             table.putLongVolatile(BLOCK_COUNT_OFFSET, maxBlock);
         }
+        synchronized (chunkLock)
+        {
+            // blocks the slots use were written: never allocate (zero) them again
+            if (allocatedBlocks < maxBlock)
+            {
+                allocatedBlocks = maxBlock;
+            }
+        }
     }
 
     /**
@@ -873,58 +1127,74 @@ public final class StreamIndex
     {
         synchronized (chunkLock)
         {
-            if (closed)
-            {
-                throw new io.varvedb.StoreClosedException("the stream index in " + directory + " is closed");
-            }
-            MappedFile[] files = chunks;
-            if (chunk < files.length && files[chunk] != null)
-            {
-                return files[chunk].buffer();
-            }
-            final Path path = directory.resolve(fileName(chunk));
-            final MappedFile file;
-            if (Files.exists(path))
-            {
-                file = MappedFile.open(path, readOnly, observer, (opened) ->
-                {
-                    if (!readOnly && MappedFile.isBlank(opened.buffer(), CHUNK_HEADER_LENGTH))
-                    {
-                        // created just before a crash, its header never reached the disk
-                        BlockDescriptor.writeHeader(opened.buffer(), chunk, blocksPerChunk);
-                    }
-                    FileHeaders.check(opened.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
-                        BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
-                        "stream index chunk");
-                    if (opened.length() != chunkLength(blocksPerChunk))
-                    {
-                        throw new CorruptStoreException(path + " is " + opened.length() + " bytes, expected " +
-                            chunkLength(blocksPerChunk));
-                    }
-                });
-            }
-            else if (readOnly || chunk > (blockCount() + blocksPerChunk) / blocksPerChunk)
-            {
-                throw new CorruptStoreException("stream index chunk " + path + " is missing (" + blockCount() +
-                    " blocks allocated); delete the index directory to rebuild it from the log");
-            }
-            else
-            {
-                file = MappedFile.create(path, chunkLength(blocksPerChunk),
-                    (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk), false, observer);
-                file.pretouch(CHUNK_HEADER_LENGTH, file.length());
-            }
-
-            final int newLength = Math.max(files.length, chunk + 1);
-            files = java.util.Arrays.copyOf(files, newLength);
-            files[chunk] = file;
-            final UnsafeBuffer[] buffers = java.util.Arrays.copyOf(chunkBuffers, newLength);
-            buffers[chunk] = file.buffer();
-            chunks = files;
-            // volatile publication of the array holding the fully built mapping
-            chunkBuffers = buffers;
-            return file.buffer();
+            return chunkFile(chunk, false).buffer();
         }
+    }
+
+    /**
+     * Map chunk {@code chunk}, creating its file (with disk blocks for its header only) when writable and missing.
+     * Under chunkLock.
+     *
+     * @param chunk    chunk index.
+     * @param creating the block allocator, which makes chunk files ahead of the block counter; any other caller
+     *                 finds a missing chunk below the counter damage.
+     * @return the chunk's file.
+     */
+    private MappedFile chunkFile(final int chunk, final boolean creating)
+    {
+        if (closed)
+        {
+            throw new io.varvedb.StoreClosedException("the stream index in " + directory + " is closed");
+        }
+        MappedFile[] files = chunks;
+        if (chunk < files.length && files[chunk] != null)
+        {
+            return files[chunk];
+        }
+        final Path path = directory.resolve(fileName(chunk));
+        final MappedFile file;
+        if (Files.exists(path))
+        {
+            file = MappedFile.open(path, readOnly, observer, (opened) ->
+            {
+                if (!readOnly && MappedFile.isBlank(opened.buffer(), CHUNK_HEADER_LENGTH))
+                {
+                    // created just before a crash, its header never reached the disk: perhaps a hole now
+                    opened.allocate(0, CHUNK_HEADER_LENGTH);
+                    BlockDescriptor.writeHeader(opened.buffer(), chunk, blocksPerChunk);
+                }
+                FileHeaders.check(opened.buffer(), path, CHUNK_HEADER_LENGTH, BlockDescriptor.MAGIC_OFFSET,
+                    BlockDescriptor.MAGIC, BlockDescriptor.FORMAT_VERSION_OFFSET, BlockDescriptor.FORMAT_VERSION,
+                    "stream index chunk");
+                if (opened.length() != chunkLength(blocksPerChunk))
+                {
+                    throw new CorruptStoreException(path + " is " + opened.length() + " bytes, expected " +
+                        chunkLength(blocksPerChunk));
+                }
+            });
+        }
+        else if (readOnly || (!creating && chunk > (blockCount() + blocksPerChunk) / blocksPerChunk))
+        {
+            throw new CorruptStoreException("stream index chunk " + path + " is missing (" + blockCount() +
+                " blocks allocated); delete the index directory to rebuild it from the log");
+        }
+        else
+        {
+            // only the header gets disk blocks now: the blocks' ranges are allocated step by step ahead of the
+            // block counter (allocateBlocks)
+            file = MappedFile.create(path, chunkLength(blocksPerChunk), CHUNK_HEADER_LENGTH,
+                (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk), false, observer);
+        }
+
+        final int newLength = Math.max(files.length, chunk + 1);
+        files = java.util.Arrays.copyOf(files, newLength);
+        files[chunk] = file;
+        final UnsafeBuffer[] buffers = java.util.Arrays.copyOf(chunkBuffers, newLength);
+        buffers[chunk] = file.buffer();
+        chunks = files;
+        // volatile publication of the array holding the fully built mapping
+        chunkBuffers = buffers;
+        return file;
     }
 
     /**
@@ -945,7 +1215,10 @@ public final class StreamIndex
     }
 
     /**
-     * Create the chunk the next allocations will need, if they will need one soon.
+     * Allocate the blocks the next streams and versions will take, ahead of the block counter: a lead of an
+     * eighth of the blocks taken so far, at least {@link BlockDescriptor#MIN_LEAD} and at most
+     * {@link BlockDescriptor#MAX_LEAD} blocks, so a store that takes blocks quickly finds them ready and a small
+     * one stays small.
      */
     public void preallocate()
     {
@@ -953,22 +1226,14 @@ public final class StreamIndex
         {
             return;
         }
-        final long next = blockCount() + 1;
-        preallocateChunk((int)((next - 1) / blocksPerChunk));
-        preallocateChunk((int)((next - 1 + blocksPerChunk / 2) / blocksPerChunk));
-    }
-
-    private void preallocateChunk(final int chunk)
-    {
-        final UnsafeBuffer[] buffers = chunkBuffers;
-        if (chunk < buffers.length && buffers[chunk] != null)
+        final long count = blockCount();
+        final long lead = Math.min(Math.min(BlockDescriptor.MAX_LEAD, blocksPerChunk),
+            Math.max(BlockDescriptor.MIN_LEAD, count / 8));
+        if (allocatedBlocks < count + lead / 2)
         {
-            return;
+            // see Log.preallocate: never fill the disk to its last block in the background only to fail
+            allocateBlocks(count + lead, true);
         }
-        // see Log.preallocate: never fill the disk to its last block in the background only to fail
-        final Path path = directory.resolve(fileName(chunk));
-        MappedFile.requireSpaceUnlessExists(path, chunkLength(blocksPerChunk), "stream index chunk " + path);
-        ensureChunk(chunk);
     }
 
     /**
@@ -1051,15 +1316,29 @@ public final class StreamIndex
     }
 
     /**
-     * @return CRC32C of the slots, the allocated blocks and the counters; -1 (never equal to a seal) when the
+     * @return CRC32C of the slots of the allocated units, the unit bitmap, the allocated blocks and the counters; -1 (never equal to a seal) when the
      * allocated blocks are not all there to read.
      */
     private long contentChecksum()
     {
         final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        // the allocated units' slots: the others are free throughout, and never read
         final java.nio.ByteBuffer slots = table.byteBuffer().duplicate();
-        slots.limit(table.wrapAdjustment() + table.capacity()).position(table.wrapAdjustment() + HEADER_LENGTH);
-        crc.update(slots);
+        for (int unit = 0; unit < unitCount; unit++)
+        {
+            final int start = table.wrapAdjustment() + HEADER_LENGTH + (unit << unitShift);
+            if (unitAllocated(HEADER_LENGTH + (unit << unitShift)))
+            {
+                slots.limit(start + (1 << unitShift)).position(start);
+                crc.update(slots);
+            }
+        }
+        // the bitmap too: a bit set at rest for a unit that has no disk blocks would let a creation write into a hole,
+        // a bit cleared would hide the unit's streams
+        final java.nio.ByteBuffer bitmap = table.byteBuffer().duplicate();
+        bitmap.limit(table.wrapAdjustment() + UNIT_BITMAP_OFFSET + UNIT_BITMAP_LENGTH)
+            .position(table.wrapAdjustment() + UNIT_BITMAP_OFFSET);
+        crc.update(bitmap);
         final long blocks = blockCount();
         if (blocks < 0 || (blocks - 1) / blocksPerChunk > Integer.MAX_VALUE)
         {

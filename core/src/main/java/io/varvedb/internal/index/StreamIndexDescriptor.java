@@ -5,6 +5,14 @@ import org.agrona.concurrent.UnsafeBuffer;
 /**
  * Layout of {@code index/streams.idx}: a fixed-size, open-addressing hash table with one slot per stream,
  * followed by nothing; the per-stream position blocks live in {@link BlockDescriptor chunk files}.
+ * <p>
+ * The file has the table's full length from its creation, but only its header has disk blocks then: the slot
+ * area is divided into allocation units ({@link #unitLength(int)}: 4 KiB pages, or larger units for tables of more
+ * than 64 MiB, so that at most {@link #MAX_UNITS} of them fit the bitmap), each a hole until the first stream
+ * whose slot lies in it is created. The creator allocates the unit (zeros written through the file channel, so a
+ * full disk is an exception there and never a {@code SIGBUS} at a write into a hole) before it claims the slot,
+ * then sets the unit's bit in the header. A set bit means the unit has disk blocks; nobody writes into a unit
+ * whose bit is clear, and reading one reads zeros.
  * <pre>
  * Header (4096 bytes, so the slots start page-aligned):
  *   0                   1                   2                   3
@@ -24,8 +32,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |    Indexed Position: log end the index reflects (clean close) |   24
  *  |                                                               |
  *  +---------------------------------------------------------------+
- *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of the slots and allocated  |   32
- *  |  blocks at the last clean close; 0 while open or never sealed   |
+ *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of the slots, unit bitmap   |   32
+ *  |  and allocated blocks at the last clean close; 0 while open     |
+ *  +---------------------------------------------------------------+
+ *  |  Allocation Unit Length (bytes, a power of two, see below)     |   40
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ...  44
  *  +---------------------------------------------------------------+
  *  |        Stream Count: streams with a slot (own cache line)     |  128
  *  |                                                               |
@@ -36,6 +48,16 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |   Streams Reserved: the stream count plus creations in flight |  384
  *  |   (own cache line; equal to the stream count at rest)         |
  *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 392
+ *  +---------------------------------------------------------------+
+ *  |  Unit Bitmap: bit u (bit u % 64 of the little-endian long at   | 2048
+ *  |  2048 + (u / 64) * 8) set = allocation unit u has disk blocks ...
+ *  |  (2048 bytes: up to 16,384 units)                              |
+ *  +---------------------------------------------------------------+
+ *
+ * Allocation unit u covers the bytes [4096 + u * unitLength, 4096 + (u + 1) * unitLength) of the file: 128 slots
+ * of a 4 KiB unit. The unit length is 4096, or the whole slot area when that is smaller, or a 16,384th of the
+ * slot area when that is larger (a table of more than 64 MiB, over 1,048,576 streams of capacity).
  *
  * Slot (32 bytes), at 4096 + slot * 32:
  *  +---------------------------------------------------------------+
@@ -66,8 +88,11 @@ public final class StreamIndexDescriptor
 {
     /** "VARVEIDX" as a little-endian long. */
     public static final long MAGIC = 0x5844494556524156L;
-    /** Format version this build reads and writes. */
-    public static final int FORMAT_VERSION = 1;
+    /**
+     * Format version this build reads and writes. Version 2 (unit bitmap, a file with holes) replaced 1 (a table
+     * zero-filled whole at creation); an index of version 1 is rebuilt from the log by a writer's open.
+     */
+    public static final int FORMAT_VERSION = 2;
     /** File name, under {@code index/}. */
     public static final String FILE_NAME = "streams.idx";
 
@@ -85,6 +110,16 @@ public final class StreamIndexDescriptor
     public static final int INDEXED_POSITION_OFFSET = 24;
     /** Offset of the sealed checksum. */
     public static final int SEALED_CHECKSUM_OFFSET = 32;
+    /** Offset of the allocation unit length. */
+    public static final int UNIT_LENGTH_OFFSET = 40;
+    /** Offset of the bitmap of allocated units. */
+    public static final int UNIT_BITMAP_OFFSET = 2048;
+    /** Length of the bitmap of allocated units. */
+    public static final int UNIT_BITMAP_LENGTH = 2048;
+    /** Most allocation units a table has: one bit each in the bitmap. */
+    public static final int MAX_UNITS = UNIT_BITMAP_LENGTH * Byte.SIZE;
+    /** Smallest allocation unit: a page. */
+    public static final int MIN_UNIT_LENGTH = 4096;
     /** Marks a sealed checksum as present: a CRC32C may itself be 0. */
     public static final long SEALED = 1L << 32;
     /** Offset of the stream count. */
@@ -187,6 +222,26 @@ public final class StreamIndexDescriptor
     }
 
     /**
+     * @param tableSize slots, a power of two.
+     * @return the length of an allocation unit for that table: a page, the whole slot area if smaller, or a
+     * {@link #MAX_UNITS}th of the slot area if that is larger (tables of more than 64 MiB).
+     */
+    public static int unitLength(final int tableSize)
+    {
+        final long slotBytes = (long)tableSize * SLOT_LENGTH;
+        return (int)Math.max(Math.min(MIN_UNIT_LENGTH, slotBytes), slotBytes / MAX_UNITS);
+    }
+
+    /**
+     * @param tableSize slots, a power of two.
+     * @return the number of allocation units of that table.
+     */
+    public static int unitCount(final int tableSize)
+    {
+        return (int)((long)tableSize * SLOT_LENGTH / unitLength(tableSize));
+    }
+
+    /**
      * Write the header of a new index.
      *
      * @param buffer         over the file.
@@ -203,5 +258,6 @@ public final class StreamIndexDescriptor
         buffer.putInt(TABLE_SIZE_OFFSET, tableSize);
         buffer.putInt(BLOCKS_PER_CHUNK_OFFSET, blocksPerChunk);
         buffer.putLong(INDEXED_POSITION_OFFSET, -1);
+        buffer.putInt(UNIT_LENGTH_OFFSET, unitLength(tableSize));
     }
 }

@@ -265,7 +265,8 @@ public final class Recovery
     {
         long streams = 0;
         long maxBlock = 0;
-        for (int i = 0; i < index.tableSize(); i++)
+        // units never allocated hold no stream, and are never read
+        for (int i = index.nextAllocatedSlot(0); i < index.tableSize(); i = index.nextAllocatedSlot(i + 1))
         {
             final int slot = index.slotOffset(i);
             if (index.streamIdAt(slot) == 0)
