@@ -3,6 +3,8 @@ package io.varvedb.tools;
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
 import io.varvedb.VarveDB;
+import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.store.MetaDescriptor;
 import picocli.CommandLine.Command;
@@ -12,8 +14,12 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
@@ -73,9 +79,9 @@ public final class InfoCommand implements Callable<Integer>
                 Format.bytes(logBytes), Format.bytes(tail), Format.count(tail));
             out.printf(Locale.ROOT, "events         %s in %s streams%n", Format.count(counter.events),
                 Format.count(streams));
-            out.printf(Locale.ROOT, "index          %s of %s streams (%.2f%% full), %s on disk%n",
-                Format.count(streams), Format.count(meta.indexCapacity()),
-                PERCENT * streams / meta.indexCapacity(), Format.bytes(indexBytes));
+            out.printf(Locale.ROOT, "index          %s of %s streams (%.2f%% full), %s in use (files %s long, " +
+                "allocated as streams appear)%n", Format.count(streams), Format.count(meta.indexCapacity()),
+                PERCENT * streams / meta.indexCapacity(), Format.bytes(indexInUse(dir)), Format.bytes(indexBytes));
             if (counter.events > 0)
             {
                 out.printf(Locale.ROOT, "last event     position %s: stream %d version %s, %s%n",
@@ -89,6 +95,37 @@ public final class InfoCommand implements Callable<Integer>
             out.flush();
         }
         return ExitCode.OK;
+    }
+
+    /**
+     * @return bytes of the index that hold something: the table's header and allocated units, and the blocks taken
+     * (the files are longer, with holes; the pre-allocator keeps a little more allocated ahead).
+     */
+    private static long indexInUse(final Path dir)
+    {
+        final Path table = dir.resolve(Stores.INDEX_DIRECTORY).resolve(StreamIndexDescriptor.FILE_NAME);
+        final ByteBuffer header = ByteBuffer.allocate(StreamIndexDescriptor.HEADER_LENGTH)
+            .order(ByteOrder.LITTLE_ENDIAN);
+        try (FileChannel channel = FileChannel.open(table, StandardOpenOption.READ))
+        {
+            while (header.hasRemaining() && channel.read(header) > 0)
+            {
+                // the header holds the unit length, the bitmap and the block count
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw CliException.store("cannot read " + table + ": " + ex.getMessage());
+        }
+        long units = 0;
+        for (int offset = StreamIndexDescriptor.UNIT_BITMAP_OFFSET;
+            offset < StreamIndexDescriptor.UNIT_BITMAP_OFFSET + StreamIndexDescriptor.UNIT_BITMAP_LENGTH;
+            offset += Long.BYTES)
+        {
+            units += Long.bitCount(header.getLong(offset));
+        }
+        return StreamIndexDescriptor.HEADER_LENGTH + units * header.getInt(StreamIndexDescriptor.UNIT_LENGTH_OFFSET) +
+            header.getLong(StreamIndexDescriptor.BLOCK_COUNT_OFFSET) * BlockDescriptor.BLOCK_LENGTH;
     }
 
     private static String state(final Path dir, final Stores.Meta meta)
