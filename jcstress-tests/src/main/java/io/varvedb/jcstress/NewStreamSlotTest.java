@@ -151,7 +151,7 @@ public class NewStreamSlotTest
             return ids;
         }
 
-        private static int homeSlot(final long streamId, final int mask)
+        static int homeSlot(final long streamId, final int mask)
         {
             final long h = streamId * MIX;
             return (int)(h ^ (h >>> 32)) & mask;
