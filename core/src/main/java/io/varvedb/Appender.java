@@ -36,9 +36,9 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * </ol>
  * A stream without events is the exception: its first append claims and writes its record, takes an index block
  * and creates the stream's slot (at version 0) before one CAS on that slot takes the stream.
- * Whatever can fail (the codec, a new segment, a new index chunk, a full index) thus fails before the stream
- * exists, and leaves no slot behind; an appender that loses that CAS to another turns its record into padding and
- * decides again.
+ * Whatever can fail (the codec, a new segment, disk for its index block or its slot's table unit, a full index)
+ * thus fails before the stream exists, and leaves no slot behind; an appender that loses that CAS to another turns
+ * its record into padding and decides again.
  * <p>
  * Appenders to different streams never wait for one another. Appenders to the same stream serialise on the
  * pending bit for the few tens of nanoseconds of steps 2-4, which is what keeps each stream's events in the log

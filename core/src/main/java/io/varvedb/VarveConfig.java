@@ -344,7 +344,8 @@ public final class VarveConfig
         }
 
         /**
-         * Stream-index blocks (256 bytes each) per chunk file. Default 65,536: 16 MiB files. Fixed at creation.
+         * Stream-index blocks (256 bytes each) per chunk file. Default 65,536: 16 MiB files, which take disk only as
+         * blocks are used (in 2 MiB steps, a little ahead). Fixed at creation.
          *
          * @param blocks per chunk, at least 2.
          * @return this builder.
@@ -435,7 +436,7 @@ public final class VarveConfig
         }
 
         /**
-         * Create log segments and index chunks ahead of need on a background thread, so appenders never wait
+         * Create log segments and index blocks ahead of need on a background thread, so appenders never wait
          * for the file system. Default true.
          *
          * @param preallocate true to run the pre-allocator.

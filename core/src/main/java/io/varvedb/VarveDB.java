@@ -346,8 +346,8 @@ public final class VarveDB implements AutoCloseable
                 metaFile.force();
 
                 // An open must succeed on a full disk (to serve reads, and appends that fit the current segment):
-                // the segment appends go to next and the index chunk are made now only if the disk has room for
-                // them, so the first appends need not wait; the segments beyond are made in the background. What
+                // the segment appends go to next and the first index blocks are made now only if the disk has room
+                // for them, so the first appends need not wait; the segments beyond are made in the background. What
                 // cannot be made now the pre-allocator keeps trying, and reports; an appender that needs a file
                 // nobody could make tries itself and gets the file system's error.
                 try
@@ -1276,7 +1276,7 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * @return how often the background pre-allocation of the next log segments and index chunk has failed since
+     * @return how often the background pre-allocation of the next log segments and index blocks has failed since
      * the store was opened (a full disk, say); each failure is retried, and reported as
      * {@link VarveConfig.Builder#backgroundErrorHandler} says. 0 in a read-only store, or with pre-allocation off.
      */

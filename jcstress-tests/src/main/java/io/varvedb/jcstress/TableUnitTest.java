@@ -24,7 +24,8 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
  * unit), the zeros would wipe the stream it created: it would not read back, or its slot would be gone.
  * <p>
  * Each state gets a unit of its own: the streams' home slots are the first and the middle slot of unit
- * {@code ordinal}, found by the core's hash (as in {@link NewStreamSlotTest}).
+ * {@code ordinal + 1} (unit 0, with the header, is allocated with the file), found by the core's hash (as in
+ * {@link NewStreamSlotTest}).
  * <p>
  * Result: r1, r2 = the versions the two appends got; r3, r4 = the events stream a and b read back (negative codes
  * for a damaged read), or -100 when a stream's slot is not where its home slot is, or its unit is not marked.
@@ -35,13 +36,12 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 @Outcome(expect = FORBIDDEN, desc = "a stream lost or wiped by the unit's allocation")
 public class TableUnitTest
 {
-    /** Streams per store: the table has twice as many slots, 128 to a 4 KiB unit. */
-    static final int CAPACITY = 1 << 16;
+    /** Streams per store: the default, a table of 33 units of 2 MiB (the last one 4 KiB). */
+    static final int CAPACITY = 1 << 20;
     /** Slots per allocation unit. */
-    static final int SLOTS_PER_UNIT = StreamIndexDescriptor.unitLength(StreamIndexDescriptor.tableSize(CAPACITY)) /
-        StreamIndexDescriptor.SLOT_LENGTH;
-    /** States per store: one unit each. */
-    static final int STATES = StreamIndexDescriptor.unitCount(StreamIndexDescriptor.tableSize(CAPACITY));
+    static final int SLOTS_PER_UNIT = StreamIndexDescriptor.UNIT_LENGTH / StreamIndexDescriptor.SLOT_LENGTH;
+    /** States per store: one whole unit each, beside unit 0. */
+    static final int STATES = StreamIndexDescriptor.unitCount(StreamIndexDescriptor.tableSize(CAPACITY)) - 2;
     private static final int LENGTH = 48;
     private static final long NOT_IN_PLACE = -100;
     private static final long[][] IDS = find(StreamIndexDescriptor.tableSize(CAPACITY));
@@ -62,7 +62,7 @@ public class TableUnitTest
         final StorePool.Lease lease = POOL.lease();
         final long streamA = IDS[lease.ordinal()][0];
         final long streamB = IDS[lease.ordinal()][1];
-        final int unit = lease.ordinal();
+        final int unit = lease.ordinal() + 1;
         final byte[] payloadA = Events.payload(streamA, 1, LENGTH);
         final byte[] payloadB = Events.payload(streamB, 2, LENGTH);
     }
@@ -100,8 +100,8 @@ public class TableUnitTest
             r.r3 = Probes.readStream(db, s.streamA, 1, LENGTH);
             r.r4 = Probes.readStream(db, s.streamB, 1, LENGTH);
             final StreamIndex index = s.lease.index();
-            final int first = index.slotOffset(s.unit * SLOTS_PER_UNIT);
-            final int middle = index.slotOffset(s.unit * SLOTS_PER_UNIT + SLOTS_PER_UNIT / 2);
+            final int first = index.slotOffset(firstSlot(s.unit));
+            final int middle = index.slotOffset(firstSlot(s.unit) + SLOTS_PER_UNIT / 2);
             if (index.findSlot(s.streamA) != first || !index.unitAllocated(first))
             {
                 r.r3 = NOT_IN_PLACE;
@@ -118,8 +118,19 @@ public class TableUnitTest
     }
 
     /**
+     * @param unit a unit from 1.
+     * @return the index of its first slot.
+     */
+    static int firstSlot(final int unit)
+    {
+        return (unit * StreamIndexDescriptor.UNIT_LENGTH - StreamIndexDescriptor.HEADER_LENGTH) /
+            StreamIndexDescriptor.SLOT_LENGTH;
+    }
+
+    /**
      * @param tableSize slots in the table, a power of two.
-     * @return for unit u, an id whose home slot is the unit's first slot and one whose home slot is its middle one.
+     * @return for state i (unit i + 1), an id whose home slot is the unit's first slot and one whose home slot is
+     * its middle one.
      */
     static long[][] find(final int tableSize)
     {
@@ -128,11 +139,17 @@ public class TableUnitTest
         for (long id = 1; missing > 0; id++)
         {
             final int slot = NewStreamSlotTest.CollidingIds.homeSlot(id, tableSize - 1);
-            final int within = slot % SLOTS_PER_UNIT;
-            final int which = within == 0 ? 0 : within == SLOTS_PER_UNIT / 2 ? 1 : -1;
-            if (which >= 0 && ids[slot / SLOTS_PER_UNIT][which] == 0)
+            final long offset = (long)slot * StreamIndexDescriptor.SLOT_LENGTH + StreamIndexDescriptor.HEADER_LENGTH;
+            final int unit = (int)(offset / StreamIndexDescriptor.UNIT_LENGTH);
+            if (unit < 1 || unit > STATES)
             {
-                ids[slot / SLOTS_PER_UNIT][which] = id;
+                continue;
+            }
+            final int within = slot - firstSlot(unit);
+            final int which = within == 0 ? 0 : within == SLOTS_PER_UNIT / 2 ? 1 : -1;
+            if (which >= 0 && ids[unit - 1][which] == 0)
+            {
+                ids[unit - 1][which] = id;
                 missing--;
             }
         }

@@ -98,8 +98,8 @@ public final class InfoCommand implements Callable<Integer>
     }
 
     /**
-     * @return bytes of the index that hold something: the table's header and allocated units, and the blocks taken
-     * (the files are longer, with holes; the pre-allocator keeps a little more allocated ahead).
+     * @return bytes of the index in use: the table's allocated units (the first holds the header), and the blocks
+     * taken (the files are longer, with holes; the block files are allocated a little ahead, in 2 MiB steps).
      */
     private static long indexInUse(final Path dir)
     {
@@ -117,15 +117,19 @@ public final class InfoCommand implements Callable<Integer>
         {
             throw CliException.store("cannot read " + table + ": " + ex.getMessage());
         }
+        final long unitLength = Math.max(1, header.getInt(StreamIndexDescriptor.UNIT_LENGTH_OFFSET));
+        final long fileLength =
+            StreamIndexDescriptor.fileLength(header.getInt(StreamIndexDescriptor.TABLE_SIZE_OFFSET));
         long units = 0;
-        for (int offset = StreamIndexDescriptor.UNIT_BITMAP_OFFSET;
-            offset < StreamIndexDescriptor.UNIT_BITMAP_OFFSET + StreamIndexDescriptor.UNIT_BITMAP_LENGTH;
-            offset += Long.BYTES)
+        for (int unit = 0; unit < StreamIndexDescriptor.MAX_UNITS && unit * unitLength < fileLength; unit++)
         {
-            units += Long.bitCount(header.getLong(offset));
+            if ((header.getLong(StreamIndexDescriptor.UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES) &
+                (1L << unit)) != 0)
+            {
+                units += Math.min(unitLength, fileLength - unit * unitLength);
+            }
         }
-        return StreamIndexDescriptor.HEADER_LENGTH + units * header.getInt(StreamIndexDescriptor.UNIT_LENGTH_OFFSET) +
-            header.getLong(StreamIndexDescriptor.BLOCK_COUNT_OFFSET) * BlockDescriptor.BLOCK_LENGTH;
+        return units + header.getLong(StreamIndexDescriptor.BLOCK_COUNT_OFFSET) * BlockDescriptor.BLOCK_LENGTH;
     }
 
     private static String state(final Path dir, final Stores.Meta meta)

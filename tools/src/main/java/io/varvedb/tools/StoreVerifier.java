@@ -693,19 +693,19 @@ public final class StoreVerifier
                 " slots has " + StreamIndexDescriptor.unitLength(tableSize));
             return;
         }
-        final int slotsPerUnit = unitLength / StreamIndexDescriptor.SLOT_LENGTH;
         long indexedStreams = 0;
         for (int slot = 0; slot < tableSize; slot++)
         {
-            final int unit = slot / slotsPerUnit;
+            final int offset = StreamIndexDescriptor.HEADER_LENGTH + slot * StreamIndexDescriptor.SLOT_LENGTH;
+            final int unit = offset / unitLength;
             if ((table.getLongVolatile(StreamIndexDescriptor.UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES) &
                 (1L << unit)) == 0)
             {
                 // a unit never allocated is free throughout, and a hole: not read (on tmpfs a read would allocate)
-                slot = (unit + 1) * slotsPerUnit - 1;
+                slot = (int)(((long)(unit + 1) * unitLength - StreamIndexDescriptor.HEADER_LENGTH) /
+                    StreamIndexDescriptor.SLOT_LENGTH) - 1;
                 continue;
             }
-            final int offset = StreamIndexDescriptor.HEADER_LENGTH + slot * StreamIndexDescriptor.SLOT_LENGTH;
             final long streamId = table.getLongVolatile(offset + StreamIndexDescriptor.SLOT_STREAM_ID_OFFSET);
             if (streamId == 0)
             {

@@ -6,11 +6,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  * Layout of the per-stream position blocks, in chunk files {@code index/blocks-<chunk, 10 digits>.idx}.
  * <p>
  * Blocks are handed out in increasing order from the counter in {@code streams.idx}. A chunk file has its full
- * length from its creation but disk blocks only for its header; the blocks' ranges get theirs in steps of
- * {@link #ALLOCATION_STEP} blocks (zeros written through the file channel, so a full disk is an exception and
- * never a {@code SIGBUS}), ahead of the counter: by the pre-allocator, which keeps an eighth of the blocks taken
- * (from {@link #MIN_LEAD} to {@link #MAX_LEAD}) allocated ahead, or by a taker that gets there first. No block is
- * written before its range is allocated; the rest of a chunk file is a hole, which reads as zeros.
+ * length from its creation but disk blocks only for its header; the blocks' ranges get theirs in steps that end
+ * on multiples of 2 MiB in the file ({@link #ALLOCATION_STEP}, the largest page-cache folio: see
+ * {@link StreamIndexDescriptor}), with zeros written through the file channel, so a full disk is an exception and
+ * never a {@code SIGBUS}. The steps are taken ahead of the counter: by the pre-allocator, which keeps an eighth of
+ * the blocks taken (from {@link #MIN_LEAD} to {@link #MAX_LEAD}) allocated ahead, or by a taker that gets there
+ * first. No block is written before its range is allocated; the rest of a chunk file is a hole.
  * A stream's blocks form a list: block {@code k} of a stream (its ordinal) holds the log positions of versions
  * {@code k * ENTRIES + 1 .. (k + 1) * ENTRIES}. Block numbers start at 1; 0 means "none".
  * <pre>
@@ -93,12 +94,13 @@ public final class BlockDescriptor
     public static final int DEFAULT_BLOCKS_PER_CHUNK = 65536;
 
     /**
-     * Blocks allocated at a time (64 KiB): a chunk file gets disk blocks for its header when created and for its
-     * blocks in ranges that end on a multiple of this (or at the chunk's end), ahead of the block counter.
+     * Bytes allocated at a time (2 MiB, {@link StreamIndexDescriptor#UNIT_LENGTH}): a chunk file gets disk blocks for
+     * its header when created and for its blocks in ranges that end on a multiple of this in the file (or at the
+     * chunk's end), ahead of the block counter, so no page-cache folio holds both blocks in use and a hole.
      */
-    public static final int ALLOCATION_STEP = 256;
-    /** The fewest blocks the pre-allocator keeps allocated ahead of the block counter (64 KiB), chunk permitting. */
-    public static final int MIN_LEAD = 256;
+    public static final int ALLOCATION_STEP = StreamIndexDescriptor.UNIT_LENGTH;
+    /** The fewest blocks the pre-allocator keeps allocated ahead of the block counter (1 MiB), chunk permitting. */
+    public static final int MIN_LEAD = 4096;
     /** The most blocks the pre-allocator keeps allocated ahead of the block counter (4 MiB). */
     public static final int MAX_LEAD = 16384;
 

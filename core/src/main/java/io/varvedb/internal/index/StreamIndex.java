@@ -106,9 +106,10 @@ public final class StreamIndex
     {
         createDirectory(directory);
         final int tableSize = StreamIndexDescriptor.tableSize(capacity);
-        // only the header gets disk blocks now: the slot area grows unit by unit as streams appear
+        // only the first unit (the header and the first slots) gets disk blocks now: the rest grows unit by unit
         final MappedFile file = MappedFile.create(directory.resolve(FILE_NAME), fileLength(tableSize),
-            HEADER_LENGTH, (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true, observer);
+            firstUnitLength(tableSize), (buffer) -> writeHeader(buffer, capacity, tableSize, blocksPerChunk), true,
+            observer);
         return new StreamIndex(directory, file, false, observer);
     }
 
@@ -205,14 +206,16 @@ public final class StreamIndex
      * Clearing the bitmap is what empties the table: a unit whose bit is clear is free throughout, whatever it holds
      * (nobody reads it, and its allocation zeroes it before anyone writes there). The bitmap is not trusted here:
      * after a power cut (the usual reason for a rebuild) the header may have reached the disk without a unit whose
-     * allocation it records. So every bit is cleared, and each unit the rebuild uses is allocated again, through
-     * the channel. Nothing is read or written in the slot area, so this needs no disk space and reads no hole.
+     * allocation it records. So every bit but unit 0's is cleared, and each unit the rebuild uses is allocated
+     * again, through the channel; unit 0, which holds the header, has its slots zeroed through the channel, which
+     * also gives it back any disk block a power cut took.
      */
     public void reset()
     {
+        tableFile.allocate(HEADER_LENGTH, (int)firstUnitLength(mask + 1) - HEADER_LENGTH);
         for (int offset = UNIT_BITMAP_OFFSET; offset < UNIT_BITMAP_OFFSET + UNIT_BITMAP_LENGTH; offset += Long.BYTES)
         {
-            table.putLongVolatile(offset, 0);
+            table.putLongVolatile(offset, offset == UNIT_BITMAP_OFFSET ? 1L : 0L);
         }
         table.putLong(STREAM_COUNT_OFFSET, 0);
         table.putLong(STREAMS_RESERVED_OFFSET, 0);
@@ -252,7 +255,7 @@ public final class StreamIndex
      */
     public boolean unitAllocated(final int slot)
     {
-        final int unit = (slot - HEADER_LENGTH) >>> unitShift;
+        final int unit = slot >>> unitShift;
         // acquire: pairs with the release in allocateUnit, so the unit's zero-fill happens-before our writes there
         return (table.getLongAcquire(UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES) & (1L << unit)) != 0;
     }
@@ -266,12 +269,16 @@ public final class StreamIndex
      */
     public int nextAllocatedSlot(final int index)
     {
-        final int slotsPerUnit = (1 << unitShift) / SLOT_LENGTH;
-        for (int unit = index / slotsPerUnit; unit < unitCount; unit++)
+        if (index >= tableSize())
         {
-            if (unitAllocated(HEADER_LENGTH + (unit << unitShift)))
+            return tableSize();
+        }
+        for (int unit = slotOffset(index) >>> unitShift; unit < unitCount; unit++)
+        {
+            if (unitAllocated(unit << unitShift))
             {
-                return Math.max(index, unit * slotsPerUnit);
+                // unit 0 starts with the header: its first slot lies behind it
+                return Math.max(index, ((unit << unitShift) - HEADER_LENGTH) / SLOT_LENGTH);
             }
         }
         return tableSize();
@@ -316,7 +323,7 @@ public final class StreamIndex
     {
         if (!unitAllocated(slot))
         {
-            allocateUnit((slot - HEADER_LENGTH) >>> unitShift);
+            allocateUnit(slot >>> unitShift);
         }
     }
 
@@ -330,8 +337,10 @@ public final class StreamIndex
             {
                 return;
             }
-            // nobody writes into a unit whose bit is clear, so these zeros overwrite nothing
-            tableFile.allocate(HEADER_LENGTH + (unit << unitShift), 1 << unitShift);
+            // nobody writes into a unit whose bit is clear, so these zeros overwrite nothing (unit 0 is allocated
+            // with the file: this is never it)
+            final int offset = unit << unitShift;
+            tableFile.allocate(offset, Math.min(1 << unitShift, table.capacity() - offset));
             while (true)
             {
                 final long bits = table.getLongVolatile(word);
@@ -690,18 +699,26 @@ public final class StreamIndex
      */
     private void allocateBlocks(final long target, final boolean background)
     {
-        synchronized (chunkLock)
+        while (true)
         {
-            long allocated = allocatedBlocks;
-            while (allocated < target)
+            // one step per hold of the lock: a taker that needs the next step waits for one step, not for the
+            // pre-allocator's whole lead
+            synchronized (chunkLock)
             {
+                final long allocated = allocatedBlocks;
+                if (allocated >= target)
+                {
+                    return;
+                }
                 final long first = allocated + 1;
                 final int chunk = (int)((first - 1) / blocksPerChunk);
-                final long chunkEnd = (long)(chunk + 1) * blocksPerChunk;
-                final long stepEnd = roundUpToStep(Math.min(target, chunkEnd), chunk);
-                final long last = Math.min(chunkEnd, stepEnd);
                 final int from = blockOffset(first);
-                final int length = (int)(last - first + 1) * BLOCK_LENGTH;
+                // to the next multiple of the unit in the file (or its end): no page-cache folio then holds both
+                // allocated blocks and a hole (see StreamIndexDescriptor)
+                final long to = Math.min(chunkLength(blocksPerChunk),
+                    ((long)from / BlockDescriptor.ALLOCATION_STEP + 1) * BlockDescriptor.ALLOCATION_STEP);
+                final int length = (int)(to - from);
+                final long last = first - 1 + length / BLOCK_LENGTH;
                 if (background)
                 {
                     requireSpace(length, "stream index blocks " + first + ".." + last + " in " + fileName(chunk));
@@ -709,9 +726,8 @@ public final class StreamIndex
                 final MappedFile file = chunkFile(chunk, true);
                 // blocks beyond the frontier were never written, so these zeros overwrite nothing
                 file.allocate(from, length);
-                allocated = last;
                 // release: a taker that sees the new frontier sees the range allocated
-                allocatedBlocks = allocated;
+                allocatedBlocks = last;
             }
         }
     }
@@ -733,13 +749,6 @@ public final class StreamIndex
             throw new io.varvedb.StoreIOException("No space left on device for " + what + " in " + directory +
                 ": it needs " + length + " bytes, the file system has " + usable + " usable", null);
         }
-    }
-
-    private long roundUpToStep(final long block, final int chunk)
-    {
-        final long chunkStart = (long)chunk * blocksPerChunk;
-        final long step = BlockDescriptor.ALLOCATION_STEP;
-        return chunkStart + ((block - chunkStart + step - 1) / step) * step;
     }
 
     /**
@@ -1316,7 +1325,8 @@ public final class StreamIndex
     }
 
     /**
-     * @return CRC32C of the slots of the allocated units, the unit bitmap, the allocated blocks and the counters; -1 (never equal to a seal) when the
+     * @return CRC32C of the slots of the allocated units, the unit bitmap, the allocated blocks and the counters;
+     * -1 (never equal to a seal) when the
      * allocated blocks are not all there to read.
      */
     private long contentChecksum()
@@ -1326,10 +1336,11 @@ public final class StreamIndex
         final java.nio.ByteBuffer slots = table.byteBuffer().duplicate();
         for (int unit = 0; unit < unitCount; unit++)
         {
-            final int start = table.wrapAdjustment() + HEADER_LENGTH + (unit << unitShift);
-            if (unitAllocated(HEADER_LENGTH + (unit << unitShift)))
+            if (unitAllocated(unit << unitShift))
             {
-                slots.limit(start + (1 << unitShift)).position(start);
+                final int start = Math.max(HEADER_LENGTH, unit << unitShift);
+                final int end = (int)Math.min(table.capacity(), (long)(unit + 1) << unitShift);
+                slots.limit(table.wrapAdjustment() + end).position(table.wrapAdjustment() + start);
                 crc.update(slots);
             }
         }

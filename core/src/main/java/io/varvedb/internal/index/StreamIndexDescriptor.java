@@ -6,13 +6,21 @@ import org.agrona.concurrent.UnsafeBuffer;
  * Layout of {@code index/streams.idx}: a fixed-size, open-addressing hash table with one slot per stream,
  * followed by nothing; the per-stream position blocks live in {@link BlockDescriptor chunk files}.
  * <p>
- * The file has the table's full length from its creation, but only its header has disk blocks then: the slot
- * area is divided into allocation units ({@link #unitLength(int)}: 4 KiB pages, or larger units for tables of more
- * than 64 MiB, so that at most {@link #MAX_UNITS} of them fit the bitmap), each a hole until the first stream
- * whose slot lies in it is created. The creator allocates the unit (zeros written through the file channel, so a
- * full disk is an exception there and never a {@code SIGBUS} at a write into a hole) before it claims the slot,
- * then sets the unit's bit in the header. A set bit means the unit has disk blocks; nobody writes into a unit
- * whose bit is clear, and reading one reads zeros.
+ * The file has the table's full length from its creation, but only its first allocation unit has disk blocks then:
+ * the file is divided into units of {@link #UNIT_LENGTH} bytes at file offsets that are multiples of it (unit 0
+ * holds the header and the first slots, the last unit may be shorter), each a hole until the first stream whose
+ * slot lies in it is created. The creator allocates the unit (zeros written through the file channel, so a full
+ * disk is an exception there and never a {@code SIGBUS} at a write into a hole) before it claims the slot, then
+ * sets the unit's bit in the header. A set bit means the unit has disk blocks; nobody reads or writes a unit
+ * whose bit is clear (it is free throughout, whatever it holds: its allocation zeroes it).
+ * <p>
+ * Why 2 MiB units, not 4 KiB pages: the page cache may hold a file in folios of up to 2 MiB (x86-64 with 4 KiB
+ * pages; ext4 on the Linux 6.18 of our machines uses such large folios), and a write fault on a folio reserves disk
+ * for all of it. A 4 KiB unit can share a folio with the holes around it (read ahead after its pages left the
+ * cache), and a write to an allocated slot then faults with {@code SIGBUS} on a full disk: measured on a full ext4,
+ * a sequential read of the file after its pages were dropped, then one write into the allocated page. The same
+ * sequence over a 2 MiB unit aligned in the file writes fine: a unit aligned to the largest folio shares no folio
+ * with a hole. (Platforms with larger folios, such as 64 KiB pages, would need larger units.)
  * <pre>
  * Header (4096 bytes, so the slots start page-aligned):
  *   0                   1                   2                   3
@@ -35,7 +43,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of the slots, unit bitmap   |   32
  *  |  and allocated blocks at the last clean close; 0 while open     |
  *  +---------------------------------------------------------------+
- *  |  Allocation Unit Length (bytes, a power of two, see below)     |   40
+ *  |  Allocation Unit Length (bytes: 2 MiB, see below)              |   40
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ...  44
  *  +---------------------------------------------------------------+
@@ -52,12 +60,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |  Unit Bitmap: bit u (bit u % 64 of the little-endian long at   | 2048
  *  |  2048 + (u / 64) * 8) set = allocation unit u has disk blocks ...
- *  |  (2048 bytes: up to 16,384 units)                              |
+ *  |  (2048 bytes: up to 16,384 units; bit 0 always set)           |
  *  +---------------------------------------------------------------+
  *
- * Allocation unit u covers the bytes [4096 + u * unitLength, 4096 + (u + 1) * unitLength) of the file: 128 slots
- * of a 4 KiB unit. The unit length is 4096, or the whole slot area when that is smaller, or a 16,384th of the
- * slot area when that is larger (a table of more than 64 MiB, over 1,048,576 streams of capacity).
+ * Allocation unit u covers the bytes [u * 2 MiB, (u + 1) * 2 MiB) of the file, cut at its end: 65,536 slots of a
+ * whole unit. Unit 0 (the header and the first 65,408 slots) is allocated when the file is created; a table of
+ * the default capacity (64 MiB of slots) has 33 units.
  *
  * Slot (32 bytes), at 4096 + slot * 32:
  *  +---------------------------------------------------------------+
@@ -118,8 +126,11 @@ public final class StreamIndexDescriptor
     public static final int UNIT_BITMAP_LENGTH = 2048;
     /** Most allocation units a table has: one bit each in the bitmap. */
     public static final int MAX_UNITS = UNIT_BITMAP_LENGTH * Byte.SIZE;
-    /** Smallest allocation unit: a page. */
-    public static final int MIN_UNIT_LENGTH = 4096;
+    /**
+     * Length of an allocation unit, and the alignment of every range of the index files allocated at once: the
+     * largest page-cache folio of x86-64 with 4 KiB pages, so that no folio holds both allocated bytes and a hole.
+     */
+    public static final int UNIT_LENGTH = 2 << 20;
     /** Marks a sealed checksum as present: a CRC32C may itself be 0. */
     public static final long SEALED = 1L << 32;
     /** Offset of the stream count. */
@@ -223,22 +234,30 @@ public final class StreamIndexDescriptor
 
     /**
      * @param tableSize slots, a power of two.
-     * @return the length of an allocation unit for that table: a page, the whole slot area if smaller, or a
-     * {@link #MAX_UNITS}th of the slot area if that is larger (tables of more than 64 MiB).
+     * @return the length of an allocation unit for that table ({@link #UNIT_LENGTH}; at most 513 units, the
+     * largest table being 1 GiB).
      */
     public static int unitLength(final int tableSize)
     {
-        final long slotBytes = (long)tableSize * SLOT_LENGTH;
-        return (int)Math.max(Math.min(MIN_UNIT_LENGTH, slotBytes), slotBytes / MAX_UNITS);
+        return UNIT_LENGTH;
     }
 
     /**
      * @param tableSize slots, a power of two.
-     * @return the number of allocation units of that table.
+     * @return the number of allocation units of that table's file, the last one perhaps shorter.
      */
     public static int unitCount(final int tableSize)
     {
-        return (int)((long)tableSize * SLOT_LENGTH / unitLength(tableSize));
+        return (int)((fileLength(tableSize) + UNIT_LENGTH - 1) / UNIT_LENGTH);
+    }
+
+    /**
+     * @param tableSize slots, a power of two.
+     * @return bytes of the file allocated at its creation: its first unit.
+     */
+    public static long firstUnitLength(final int tableSize)
+    {
+        return Math.min(UNIT_LENGTH, fileLength(tableSize));
     }
 
     /**
@@ -259,5 +278,7 @@ public final class StreamIndexDescriptor
         buffer.putInt(BLOCKS_PER_CHUNK_OFFSET, blocksPerChunk);
         buffer.putLong(INDEXED_POSITION_OFFSET, -1);
         buffer.putInt(UNIT_LENGTH_OFFSET, unitLength(tableSize));
+        // unit 0, which holds the header, is allocated with the file
+        buffer.putLong(UNIT_BITMAP_OFFSET, 1L);
     }
 }
