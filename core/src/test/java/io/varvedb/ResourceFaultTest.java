@@ -35,8 +35,8 @@ class ResourceFaultTest
         try (Tmpfs fs = Tmpfs.mount(dir.resolve("tiny"), "1m"))
         {
             final Path store = fs.path().resolve("store");
-            // room for varve.meta (a page) but not for the index table's header page: the index needs disk only
-            // for what it holds, so only a disk this full refuses a new store
+            // room for varve.meta (a page) but not for the index table's first unit (2 MiB): the table's other
+            // units are holes until streams need them, so a 16-million-stream table no longer needs 1 GiB
             Files.createDirectories(store);
             fillDisk(fs.path(), io.varvedb.internal.store.MetaDescriptor.LENGTH);
             final StoreIOException full = assertThrows(StoreIOException.class, () -> VarveDB.open(
