@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -38,6 +39,12 @@ import java.util.function.Consumer;
 public final class MappedFile
 {
     private static final int ZERO_CHUNK = 1 << 20;
+    /**
+     * Zeros to write, shared by every zero-fill through its own duplicate: a direct buffer allocated per fill would
+     * be freed only when the collector runs, and a process that opens many stores (each allocates a first chunk)
+     * would pile up native memory and mappings meanwhile.
+     */
+    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
     private static final String TEMP_SUFFIX = ".tmp";
     private static final byte[] EMPTY = new byte[0];
 
@@ -249,7 +256,7 @@ public final class MappedFile
         {
             return;
         }
-        final ByteBuffer zeros = ByteBuffer.allocateDirect((int)Math.min(ZERO_CHUNK, to - from));
+        final ByteBuffer zeros = ZEROS.duplicate();
         long position = from;
         while (position < to)
         {
@@ -446,19 +453,52 @@ public final class MappedFile
      */
     public static void requireSpaceUnlessExists(final Path file, final long length, final String what)
     {
-        if (Files.exists(file))
+        if (!Files.exists(file))
         {
-            return;
+            requireSpace(file.getParent(), length, what);
         }
-        final Path directory = file.getParent();
-        final long usable;
+    }
+
+    /**
+     * Refuse to allocate {@code length} bytes in {@code directory} when its file system says it has less room than
+     * that (see {@link #requireSpaceUnlessExists}).
+     *
+     * @param directory where the bytes go.
+     * @param length    bytes.
+     * @param what      names them in the message.
+     * @throws StoreIOException if there is not enough usable space.
+     */
+    public static void requireSpace(final Path directory, final long length, final String what)
+    {
         try
         {
-            usable = Files.getFileStore(directory).getUsableSpace();
+            requireSpace(Files.getFileStore(directory), length, what);
         }
         catch (final IOException ex)
         {
             throw new StoreIOException("cannot read the free space of " + directory + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * {@link #requireSpace(Path, long, String)} on a file store already looked up (looking one up reads the mount
+     * table).
+     *
+     * @param store  the file system.
+     * @param length bytes.
+     * @param what   names them in the message.
+     * @throws StoreIOException if there is not enough usable space.
+     */
+    public static void requireSpace(final FileStore store, final long length, final String what)
+    {
+        final long usable;
+        try
+        {
+            usable = store.getUsableSpace();
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot read the free space of " + store + ": " + ex.getMessage(), ex);
         }
         if (usable < length)
         {
