@@ -326,6 +326,7 @@ public final class VarveDB implements AutoCloseable
                 // an incremental recovery read only what follows its checkpoint: the segments before it are there too
                 checkSegmentsPresent(committedAtOpen);
                 log.creatableFrom(log.segmentOf(committedAtOpen));
+                log.allocatedFrom(committedAtOpen);
 
                 // from here until a clean close the index may run ahead of what is forced to disk
                 index.indexedPosition(-1);
@@ -346,13 +347,14 @@ public final class VarveDB implements AutoCloseable
                 metaFile.force();
 
                 // An open must succeed on a full disk (to serve reads, and appends that fit the current segment):
-                // the segment appends go to next and the first index blocks are made now only if the disk has room
-                // for them, so the first appends need not wait; the segments beyond are made in the background. What
+                // the segment appends go to next, the space of the first appends and the first index blocks are
+                // made now only if the disk has room for them, so the first appends need not wait; the rest of the
+                // lead and the segments beyond are made in the background. What
                 // cannot be made now the pre-allocator keeps trying, and reports; an appender that needs a file
                 // nobody could make tries itself and gets the file system's error.
                 try
                 {
-                    log.preallocate(0);
+                    log.allocateAtOpen();
                     index.preallocate();
                 }
                 catch (final StoreIOException ex)
@@ -367,9 +369,9 @@ public final class VarveDB implements AutoCloseable
                     this.preallocatorRunner = new Background(preallocator, PREALLOCATOR_IDLE_NS,
                         config.backgroundErrorHandler());
                     storeThreads.add(preallocatorRunner.thread());
-                    // a segment roll wakes the pre-allocator at once, even while it pauses after a failure: the next
-                    // segment is due, and the appender that rolled found room for its own
-                    log.onSegmentRoll(() ->
+                    // a segment roll, or an appender that had to allocate for itself, wakes the pre-allocator at
+                    // once, even while it pauses after a failure: it is behind, and that appender found room
+                    log.onBehind(() ->
                     {
                         preallocator.retryNow();
                         preallocatorRunner.wake();

@@ -10,6 +10,9 @@ import io.varvedb.internal.store.MetaDescriptor;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,9 +29,36 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * Space is claimed with one atomic add on the tail counter in {@code varve.meta}. A claim that would cross a
  * segment's end is turned into padding (up to the end, and from the start of the next segment to the claim's
  * end) and retried, so every segment is tiled exactly by records and no claimer ever waits for another.
+ * <p>
+ * <b>Disk blocks are given as the log grows.</b> A segment file has its full length from its creation (readers, in
+ * this process and others, map it whole), but only its header has disk blocks then; the rest is a hole. The log
+ * keeps {@link #allocatedEnd()}: every log position below it has disk blocks and its pages are touched, and nothing
+ * is ever written at or beyond it (a write into a hole of a shared mapping on a full disk is a {@code SIGBUS} that
+ * kills the process, not an exception). Blocks are given in order, from {@code allocatedEnd} on, by
+ * {@link #allocate} under one lock: the pre-allocator keeps a lead ahead of the tail, and an appender whose claim
+ * would reach {@code allocatedEnd} allocates the missing chunk itself, off the fast path, failing with
+ * {@link StoreIOException} when the disk is full. So every record and padding on disk lies in allocated space, and
+ * any hole below the tail (a claim a killed appender never wrote) is allocated whenever a record follows it.
  */
 public final class Log
 {
+    /** Bytes an appender that reaches {@link #allocatedEnd()} allocates at least, and the pre-allocator per step. */
+    public static final int ALLOCATION_CHUNK = 1 << 20;
+
+    private static final VarHandle ALLOCATED_END;
+
+    static
+    {
+        try
+        {
+            ALLOCATED_END = MethodHandles.lookup().findVarHandle(Log.class, "allocatedEnd", long.class);
+        }
+        catch (final ReflectiveOperationException ex)
+        {
+            throw new ExceptionInInitializerError(ex);
+        }
+    }
+
     private final Path directory;
     private final UnsafeBuffer meta;
     private final int segmentLength;
@@ -41,7 +71,17 @@ public final class Log
     private final TreeMap<Long, Integer> pendingPadding = new TreeMap<>();
     private volatile MappedFile[] segments = new MappedFile[0];
     private volatile UnsafeBuffer[] buffers = new UnsafeBuffer[0];
-    private Runnable onSegmentRoll = () -> {};
+    private Runnable onBehind = () -> {};
+    /** One allocator at a time: {@link #allocate} holds it while it gives blocks to the range after the end. */
+    private final Object allocationLock = new Object();
+    /**
+     * End of the allocated log: positions below it have disk blocks and touched pages. Written only under
+     * {@link #allocationLock}, with release ({@link #ALLOCATED_END}); read with acquire by claimers.
+     */
+    @SuppressWarnings("unused")
+    private long allocatedEnd;
+    /** Where the log's files are; only the allocator uses it, under {@link #allocationLock}. */
+    private FileStore fileStore;
     private long creatableFrom;
     private long creating = -1;
     private boolean closed;
@@ -84,11 +124,41 @@ public final class Log
     }
 
     /**
-     * @param onSegmentRoll run by the appender whose claim moved the log into a new segment; must not block.
+     * @param onBehind run by an appender whose claim moved the log into a new segment, or that had to allocate
+     *                 space itself (the pre-allocator is behind); must not block.
      */
-    public void onSegmentRoll(final Runnable onSegmentRoll)
+    public void onBehind(final Runnable onBehind)
     {
-        this.onSegmentRoll = onSegmentRoll;
+        this.onBehind = onBehind;
+    }
+
+    /**
+     * Start allocating at {@code position}, the tail after recovery: everything below it that was ever written has
+     * disk blocks (a record or padding was written only into allocated space, and a hole below the tail survives
+     * recovery only where a record follows it, which makes the hole allocated too: blocks are given in order). The
+     * bytes from it on may be a hole, even within its page (a file system's block may be smaller than a page), so
+     * the first chunk is zero-filled from the position itself, which re-zeroes nothing anyone uses: recovery and a
+     * clean close leave only zeros after the tail. Call before any appender exists.
+     *
+     * @param position the tail.
+     */
+    public void allocatedFrom(final long position)
+    {
+        synchronized (allocationLock)
+        {
+            // release: nothing to order here (no appender yet); the same store as every later publication
+            ALLOCATED_END.setRelease(this, position);
+        }
+    }
+
+    /**
+     * @return the end of the allocated log: every position below it may be written. Acquire: pairs with the
+     * release in {@link #allocate}, so the caller's later writes below it come after the zeros and touches that
+     * allocated it.
+     */
+    public long allocatedEnd()
+    {
+        return (long)ALLOCATED_END.getAcquire(this);
     }
 
     /**
@@ -156,10 +226,19 @@ public final class Log
     {
         while (true)
         {
-            // Make sure the segment a claim from the current tail would end in exists before claiming, so a
-            // full disk fails the append cleanly instead of leaving a hole in the log.
+            // acquire: pairs with the release in allocate(); one load (a plain mov on x86) and, below, two compares
+            // are the whole fast path. A claim must end strictly below it, so the frame length after the claim
+            // (where readers look next) is allocated too.
+            final long allocated = (long)ALLOCATED_END.getAcquire(this);
+            // Allocate what a claim from the current tail would need before claiming, so a full disk fails the
+            // append cleanly (nothing claimed) instead of leaving padding in the log.
             final long expectedEnd = meta.getLongVolatile(MetaDescriptor.TAIL_POSITION_OFFSET) + alignedLength;
-            segmentBuffer((expectedEnd - 1) >>> shift);
+            if (expectedEnd >= allocated)
+            {
+                allocate(expectedEnd, false);
+                onBehind.run();
+                continue;
+            }
 
             // atomic add: the single point that orders claims; every claimer gets a disjoint range
             final long position = meta.getAndAddLong(MetaDescriptor.TAIL_POSITION_OFFSET, alignedLength);
@@ -167,43 +246,52 @@ public final class Log
             final long segment = position >>> shift;
             if (segment == (end - 1) >>> shift)
             {
-                ensureMapped(position, alignedLength, segment);
+                if (end >= allocated)
+                {
+                    // others claimed meanwhile: the claim reaches beyond what was allocated when we looked
+                    allocateOrDefer(position, alignedLength);
+                }
                 return position;
             }
 
             final long boundary = (segment + 1) << shift;
-            padOrDefer(position, (int)(boundary - position));
+            try
+            {
+                padOrDefer(position, (int)(boundary - position));
+            }
+            catch (final RuntimeException ex)
+            {
+                // the part in the next segment is space nobody may use either
+                deferPadding(boundary, (int)(end - boundary));
+                throw ex;
+            }
             padOrDefer(boundary, (int)(end - boundary));
-            onSegmentRoll.run();
+            onBehind.run();
         }
     }
 
-    private void ensureMapped(final long position, final int length, final long segment)
+    private void allocateOrDefer(final long position, final int length)
     {
         try
         {
-            segmentBuffer(segment);
+            allocate(position + length, false);
         }
         catch (final RuntimeException ex)
         {
             deferPadding(position, length);
             throw ex;
         }
+        onBehind.run();
     }
 
     private void padOrDefer(final long position, final int length)
     {
-        final UnsafeBuffer buffer;
-        try
+        // the whole padding must lie in allocated space (see allocate()), though only its header is written
+        if (position + length >= allocatedEnd())
         {
-            buffer = segmentBuffer(position >>> shift);
+            allocateOrDefer(position, length);
         }
-        catch (final RuntimeException ex)
-        {
-            deferPadding(position, length);
-            throw ex;
-        }
-        Padding.write(buffer, offset(position), length);
+        Padding.write(segmentBuffer(position >>> shift), offset(position), length);
     }
 
     private void deferPadding(final long position, final int length)
@@ -498,14 +586,14 @@ public final class Log
                 }
             }
 
-            // Zero-filling, mapping and touching 64 MiB takes tens of milliseconds: do it without the lock, so
-            // threads mapping segments that exist, and appenders of segments already made, never wait for it.
+            // Made with disk blocks for its header only: the rest is a hole until allocate() gives it blocks. Still
+            // a file creation and a rename: done without the lock, so threads mapping segments that exist never
+            // wait for it.
             MappedFile file = null;
             try
             {
-                file = MappedFile.create(path, segmentFileLength(),
+                file = MappedFile.create(path, segmentFileLength(), SegmentDescriptor.HEADER_LENGTH,
                     (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false, observer);
-                file.pretouch(SegmentDescriptor.HEADER_LENGTH, file.length());
             }
             finally
             {
@@ -519,7 +607,6 @@ public final class Log
                     }
                     if (file != null)
                     {
-                        applyDeferredPadding(segment, file.buffer());
                         publish(segment, file);
                     }
                     creating = -1;
@@ -553,16 +640,137 @@ public final class Log
         buffers = mapped;
     }
 
-    private void applyDeferredPadding(final long segment, final UnsafeBuffer buffer)
+    /**
+     * Give disk blocks to the log from {@link #allocatedEnd()} on until it lies beyond {@code end}, in order, a chunk
+     * at a time (creating segment files as they are reached), and publish each chunk once its blocks exist and its
+     * pages are touched. One allocator at a time; the others wait for it, and find the work done. Paddings deferred
+     * for want of space are written once their whole range is allocated, before the range is published.
+     *
+     * @param end        a position that must end up below the allocated end.
+     * @param background true for the pre-allocator and open: a step is tried only if the file system reports room
+     *                   for it and a chunk more, so a background attempt never fills the disk to its last block
+     *                   only to fail, nor takes the room that the index or a checkpoint needs now. An appender
+     *                   (false) then tries for real what its claim needs, rounded up to {@link #OPEN_CHUNK}.
+     * @throws StoreIOException if the file system refuses (a full disk); what was allocated before stays.
+     */
+    public void allocate(final long end, final boolean background)
     {
-        final long start = segment << shift;
-        final List<Long> done = new ArrayList<>();
-        for (final var entry : pendingPadding.subMap(start, start + segmentLength).entrySet())
+        allocate(end, background, ALLOCATION_CHUNK);
+    }
+
+    /**
+     * {@link #allocate(long, boolean)} in steps of {@code chunk} bytes.
+     *
+     * @param end        a position that must end up below the allocated end.
+     * @param background see {@link #allocate(long, boolean)}.
+     * @param chunk      allocation step, a power of two of at least a page; steps end on its multiples.
+     */
+    public void allocate(final long end, final boolean background, final int chunk)
+    {
+        // acquire: as in claim(); a chunk at a time, each under the lock, so an appender that needs the next chunk
+        // waits for one chunk of the pre-allocator's work at most, never for a whole run of them
+        while ((long)ALLOCATED_END.getAcquire(this) <= end)
         {
-            Padding.write(buffer, offset(entry.getKey()), entry.getValue());
-            done.add(entry.getKey());
+            synchronized (allocationLock)
+            {
+                // plain read: this lock's holder is the only writer
+                final long from = allocatedEnd;
+                if (from > end)
+                {
+                    return;
+                }
+                final long segment = from >>> shift;
+                long to = Math.min((segment + 1) << shift, (from / chunk + 1) * chunk);
+                final MappedFile file = segmentFile(segment, background);
+                // A step is taken whole only if the file system reports room for it and a chunk more: work ahead
+                // of need must neither fill the disk to its last block only to fail, nor take the room that the
+                // index's next chunk or a processor's checkpoint needs now (zeros written before a failure keep
+                // their blocks). Short of that, the pre-allocator gives up, and an appender tries for real what its
+                // claim needs, rounded up to OPEN_CHUNK.
+                if (!hasRoom(to - from + ALLOCATION_CHUNK))
+                {
+                    final long least = Math.min((segment + 1) << shift, (end / OPEN_CHUNK + 1) * OPEN_CHUNK);
+                    if (background)
+                    {
+                        MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
+                    }
+                    to = Math.min(to, least);
+                }
+                // zeros through the channel, then a touch of each page: after it, writes below `to` cannot fault
+                // for want of a block
+                file.allocate(offset(from), (int)(to - from));
+                applyDeferredPadding(to);
+                // release: the blocks and the touched pages (and the deferred paddings) come before any claimer
+                // that reads the new end (acquire, in claim()) writes below it
+                ALLOCATED_END.setRelease(this, to);
+            }
         }
-        done.forEach(pendingPadding::remove);
+    }
+
+    private boolean hasRoom(final long bytes)
+    {
+        try
+        {
+            return fileStore().getUsableSpace() >= bytes;
+        }
+        catch (final IOException ex)
+        {
+            return false;
+        }
+    }
+
+    private FileStore fileStore()
+    {
+        // looked up once: the lookup reads the mount table
+        if (fileStore == null)
+        {
+            try
+            {
+                fileStore = Files.getFileStore(directory);
+            }
+            catch (final IOException ex)
+            {
+                throw new StoreIOException("cannot read the free space of " + directory + ": " + ex.getMessage(), ex);
+            }
+        }
+        return fileStore;
+    }
+
+    private MappedFile segmentFile(final long segment, final boolean background)
+    {
+        if (background)
+        {
+            final Path path = segmentPath(segment);
+            MappedFile.requireSpaceUnlessExists(path, MappedFile.PAGE_SIZE, "log segment " + path);
+        }
+        segmentBuffer(segment);
+        synchronized (segmentLock)
+        {
+            if (closed)
+            {
+                throw closedException();
+            }
+            return segments[(int)segment];
+        }
+    }
+
+    private void applyDeferredPadding(final long allocatedTo)
+    {
+        synchronized (segmentLock)
+        {
+            final List<Long> done = new ArrayList<>();
+            for (final var entry : pendingPadding.headMap(allocatedTo).entrySet())
+            {
+                // strictly below the new end, as for a claim: the frame after it is allocated too
+                if (entry.getKey() + entry.getValue() < allocatedTo)
+                {
+                    Padding.write(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()),
+                        entry.getValue());
+                    done.add(entry.getKey());
+                }
+            }
+            done.forEach(pendingPadding::remove);
+        }
     }
 
     private void checkSegment(final MappedFile file, final long segment)
@@ -572,8 +780,10 @@ public final class Log
             file.length() == SegmentDescriptor.HEADER_LENGTH + segmentLength)
         {
             // Created just before a crash, its header never reached the disk (it is not forced, to keep the
-            // journal commit of a 64 MiB file off the hot path). Its first page would have been forced with any
-            // durable record in it, so it holds no durable event: initialise it; recovery decides the rest.
+            // journal commit off the hot path). Its first page would have been forced with any durable record in
+            // it, so it holds no durable event: initialise it; recovery decides the rest. Its header's block may be
+            // a hole after a power cut: allocate it first (a full disk is then an exception, not a SIGBUS).
+            file.allocate(0, SegmentDescriptor.HEADER_LENGTH);
             SegmentDescriptor.writeHeader(buffer, segmentLength, segment);
         }
         FileHeaders.check(buffer, file.path(), SegmentDescriptor.HEADER_LENGTH, SegmentDescriptor.MAGIC_OFFSET,
@@ -590,40 +800,49 @@ public final class Log
         }
     }
 
+    /** What open allocates beyond the tail before it returns; the pre-allocator makes the rest of the lead. */
+    public static final int OPEN_CHUNK = 64 * 1024;
+
     /**
-     * Create the segments appenders will need next, so they do not wait for the file system.
+     * At open: map (and if need be create) the segment appends go to next and allocate the space of the first
+     * appends, up to the next multiple of {@link #OPEN_CHUNK} (tens of microseconds), if the file system reports
+     * room for it; the pre-allocator makes the rest of the lead and the segments ahead.
+     *
+     * @throws StoreIOException if the disk has no room for it; open goes on without.
      */
-    public void preallocate()
+    public void allocateAtOpen()
     {
-        preallocate(SEGMENTS_AHEAD);
+        if (!readOnly)
+        {
+            allocate(tail(), true, OPEN_CHUNK);
+        }
     }
 
     /**
-     * Create the segment appenders write to now and {@code ahead} more, each only if the file system reports room
-     * for it.
+     * Keep ahead of the tail: the segment files appenders will reach next, up to {@link #SEGMENTS_AHEAD} beyond the
+     * current one, made as holes (header only), so no appender maps a new segment; and {@code lead} bytes beyond the
+     * tail allocated (at most {@link #SEGMENTS_AHEAD} segments), so appenders do not wait for the file system. Each
+     * file and chunk is tried only if the file system reports room for it.
      *
-     * @param ahead segments beyond the current one.
-     * @throws StoreIOException if one cannot be made; those before it are.
+     * @param lead bytes to keep allocated beyond the tail.
+     * @throws StoreIOException if a file or chunk cannot be made; those before it are.
      */
-    public void preallocate(final int ahead)
+    public void preallocate(final long lead)
     {
         if (readOnly)
         {
             return;
         }
         final long tail = tail();
-        for (long segment = tail >>> shift; segment <= (tail >>> shift) + ahead; segment++)
+        // allocating first: a segment a chunk reaches is made by it
+        allocate(tail + Math.min(lead, (long)SEGMENTS_AHEAD * segmentLength), true);
+        for (long segment = tail >>> shift; segment <= (tail >>> shift) + SEGMENTS_AHEAD; segment++)
         {
             final UnsafeBuffer[] mapped = buffers;
-            if (segment < mapped.length && mapped[(int)segment] != null)
+            if (segment >= mapped.length || mapped[(int)segment] == null)
             {
-                continue;
+                segmentFile(segment, true);
             }
-            // a background attempt must not fill the disk to its last block only to fail (and it is tried again
-            // and again while the disk stays full); an appender that needs the file tries for real
-            final Path path = segmentPath(segment);
-            MappedFile.requireSpaceUnlessExists(path, segmentFileLength(), "log segment " + path);
-            segmentBuffer(segment);
         }
     }
 

@@ -3,8 +3,12 @@ package io.varvedb.internal.log;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * Layout of a log segment file, {@code log/<base position, 20 digits>.log}. Segments are pre-allocated, full of
- * zeros, and are never overwritten or reused: the log keeps every event.
+ * Layout of a log segment file, {@code log/<base position, 20 digits>.log}. A segment file has its full length
+ * ({@link #HEADER_LENGTH} plus the data length) from its creation and reads as zeros wherever nothing was written,
+ * but gets its disk blocks as the log grows into it: it is created with blocks for its header only, the rest a hole,
+ * and the writer zero-fills (allocates) it ahead of its tail a chunk at a time ({@code Log.allocate}) before anyone
+ * writes there. So a file's length says nothing about its use of the disk; the log's tail does. Segments are never
+ * overwritten or reused: the log keeps every event.
  * <pre>
  *   0                   1                   2                   3
  *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
