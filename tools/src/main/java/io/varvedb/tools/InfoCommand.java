@@ -75,7 +75,9 @@ public final class InfoCommand implements Callable<Integer>
             out.printf(Locale.ROOT, "segments       %d x %s%s%n", segments.size(), Format.bytes(meta.segmentLength()),
                 segments.isEmpty() ? "" : " (" + segments.get(0).getFileName() +
                     (segments.size() > 1 ? " .. " + segments.get(segments.size() - 1).getFileName() : "") + ")");
-            out.printf(Locale.ROOT, "log size       %s on disk, %s used (tail position %s)%n",
+            // the files' lengths: a segment gets its disk blocks as the log grows into it (issue 21), so what the
+            // disk holds lies between the used part and this
+            out.printf(Locale.ROOT, "log size       %s in segment files, %s used (tail position %s)%n",
                 Format.bytes(logBytes), Format.bytes(tail), Format.count(tail));
             out.printf(Locale.ROOT, "events         %s in %s streams%n", Format.count(counter.events),
                 Format.count(streams));

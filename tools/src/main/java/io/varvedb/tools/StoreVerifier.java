@@ -260,7 +260,8 @@ public final class StoreVerifier
                 Format.count(tail) + " in " + MetaDescriptor.FILE_NAME);
         }
         // anything non-zero after the end would be data the log will never read: in the rest of the end's segment
-        // and in every segment after it, pre-allocated and all zeros, also when the end is a segment's boundary
+        // and in every segment after it, all zeros (allocated zeros, or a hole the log has not grown into yet, which
+        // reads as zeros), also when the end is a segment's boundary
         for (long segment = endPosition / meta.segmentLength(); segment <= lastSegment; segment++)
         {
             final MappedByteBuffer file = segments.map(segment);
