@@ -1278,6 +1278,14 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
+     * @return the log, for tests in this package (the jcstress tests race its allocator against appenders).
+     */
+    io.varvedb.internal.log.Log log()
+    {
+        return log;
+    }
+
+    /**
      * @return how often the background pre-allocation of the next log segments and index blocks has failed since
      * the store was opened (a full disk, say); each failure is retried, and reported as
      * {@link VarveConfig.Builder#backgroundErrorHandler} says. 0 in a read-only store, or with pre-allocation off.
