@@ -36,7 +36,7 @@ class LogFootprintTest
             // give the pre-allocator some duty cycles: a quiet store keeps its lead small
             Thread.sleep(200);
             final long small = allocatedBytes(store.resolve("log"));
-            assertTrue(small <= 2 * MIB + 64 * 1024, "log on disk after one event: " + small + " bytes");
+            assertTrue(small <= MIB + 64 * 1024, "log on disk after one event: " + small + " bytes");
 
             // about 6 MiB of records
             final byte[] payload = new byte[88];

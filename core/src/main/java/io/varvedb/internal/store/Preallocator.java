@@ -12,7 +12,7 @@ import java.util.concurrent.TimeUnit;
  * shared FACTS: first touches of a sparse mapping cost microseconds each; here they cost the appender nothing).
  * <p>
  * <b>The lead adapts to the append rate.</b> Each duty cycle (every {@code 5 ms} when idle, at once when an appender
- * had to allocate for itself) it measures how fast the tail moved since the last one, and keeps
+ * had to allocate for itself) it measures how fast the tail moved (over 50 ms at least, unless a burst eats half the lead sooner), and keeps
  * {@link #LEAD_HORIZON_NS} worth of appends at the fastest rate seen recently allocated beyond the tail: never less
  * than {@link #MIN_LEAD}, never more than {@link Log#SEGMENTS_AHEAD} segments (the lead of the store before this
  * change, which a busy store reaches within one cycle). The rate remembered decays by half every
@@ -35,19 +35,22 @@ public final class Preallocator implements Agent
     public static final long MAX_RETRY_NS = TimeUnit.SECONDS.toNanos(10);
 
     /**
-     * The least lead: 1 MiB, 8,192 records of 64 B payload. At the pause between idle duty cycles (5 ms) it lasts
-     * until a rate of 200 MB/s (1.6 M such appends/s), which the first cycle that sees it answers with a larger lead;
-     * and it is what an appender that reaches the end allocates itself ({@link Log#ALLOCATION_CHUNK}, about 0.3 ms of
-     * zero-filling). Small against what a store costs anyway (its index files, its page cache), so a test suite of a
-     * hundred stores takes a hundred MiB of log, not 19 GB.
+     * The least lead: 512 KiB, 4,096 records of 64 B payload; chunks end on multiples of 1 MiB, so a quiet store has
+     * between 0.5 and 1.5 MiB allocated beyond its tail (a new store: its first MiB). At the pause between idle duty
+     * cycles (5 ms) it lasts until a rate of 100 MB/s (800 k such appends/s), which the first cycle that sees it
+     * answers with a larger lead; beyond that an appender allocates the next chunk itself ({@link Log#ALLOCATION_CHUNK},
+     * about 0.3 ms of zero-filling) and wakes this agent. Small against what a store costs anyway (its index files,
+     * its page cache): a test suite of a hundred stores takes about 100 MiB of log, not 19 GB.
      */
-    public static final long MIN_LEAD = Log.ALLOCATION_CHUNK;
+    public static final long MIN_LEAD = Log.ALLOCATION_CHUNK / 2;
     /**
      * The lead covers this long of appends at the rate remembered: 1 s, so an appender never waits for a chunk
      * while the rate holds even if this thread is descheduled for most of a second; at 100 k appends/s of 64 B
      * payload that is 12.8 MB, at full speed on this VM (~570 MB/s) it is capped at two segments.
      */
     public static final long LEAD_HORIZON_NS = TimeUnit.SECONDS.toNanos(1);
+    /** The shortest window the rate is measured over, unless a burst eats half the lead sooner. */
+    public static final long RATE_WINDOW_NS = TimeUnit.MILLISECONDS.toNanos(50);
     /** The rate remembered halves this often once appends slow down. */
     public static final long RATE_HALF_LIFE_NS = TimeUnit.SECONDS.toNanos(10);
 
@@ -84,15 +87,24 @@ public final class Preallocator implements Agent
     private void observe(final long now)
     {
         final long tail = log.tail();
-        if (lastTail >= 0 && now > lastNs)
+        if (lastTail < 0)
         {
-            final long elapsed = now - lastNs;
-            final double observed = (tail - lastTail) * 1e9 / elapsed;
+            lastTail = tail;
+            lastNs = now;
+            return;
+        }
+        final long elapsed = now - lastNs;
+        final long moved = tail - lastTail;
+        // over a window of RATE_WINDOW_NS at least (a cycle woken right after an append would see one record in a
+        // microsecond, a rate nobody sustains), unless the tail ate half the lead sooner: a burst is answered at once
+        if (elapsed >= RATE_WINDOW_NS || (moved >= lead() / 2 && elapsed > 0))
+        {
+            final double observed = moved * 1e9 / elapsed;
             final double decayed = rate * Math.pow(0.5, (double)elapsed / RATE_HALF_LIFE_NS);
             rate = Math.max(observed, decayed);
+            lastTail = tail;
+            lastNs = now;
         }
-        lastTail = tail;
-        lastNs = now;
     }
 
     /**
