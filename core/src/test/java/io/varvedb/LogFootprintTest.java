@@ -143,6 +143,39 @@ class LogFootprintTest
         }
     }
 
+    /**
+     * Recovery after a crash reads the rest of the tail's segment and the segments ahead (to zero what lies after
+     * the end, and to look for records after a hole) without giving them blocks: on a tmpfs, a read through a
+     * shared mapping fills a hole with new pages (and is a SIGBUS when the tmpfs is full), so it reads them through
+     * the file channel.
+     */
+    @Test
+    void recoveryDoesNotFillTheHolesItReads() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("recovery"), "64m"))
+        {
+            final Path store = fs.path().resolve("store");
+            final VarveConfig config = VarveConfig.builder(store).segmentSize(16 << 20).indexCapacity(64)
+                .indexBlocksPerChunk(1024).preallocate(false).build();
+            final List<Long> acknowledged = new ArrayList<>();
+            try (VarveDB db = VarveDB.open(config))
+            {
+                appendIds(db.appender(), 0, 1000, acknowledged);
+            }
+            RecoveryTest.markDirty(store);
+            final long before = allocatedBytes(store.resolve("log"));
+            try (VarveDB db = VarveDB.open(config))
+            {
+                assertFalse(db.openedCleanly(), "recovered");
+                checkAcknowledged(db, acknowledged);
+            }
+            final long after = allocatedBytes(store.resolve("log"));
+            assertTrue(after - before <= 256 * 1024, "recovery gave the log " + (after - before) + " bytes more than " +
+                before);
+        }
+    }
+
     /** Disk blocks of the files under {@code path}, in bytes, as {@code du} counts them. */
     static long allocatedBytes(final Path path) throws IOException, InterruptedException
     {

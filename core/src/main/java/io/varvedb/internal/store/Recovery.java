@@ -5,7 +5,14 @@ import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.Padding;
 import io.varvedb.internal.log.RecordChecksum;
+import io.varvedb.StoreIOException;
 import org.agrona.concurrent.UnsafeBuffer;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -410,9 +417,18 @@ public final class Recovery
         events++;
     }
 
+    /**
+     * The first position in {@code [from, bound)} that holds a valid record, or -1. Frame lengths are looked for
+     * through the file channel, a chunk at a time, not the mapping: the range is mostly a hole the log had not grown
+     * into, which a read through a shared mapping of a tmpfs would fill with new pages (a {@code SIGBUS} when the
+     * tmpfs is full). Only a position with a non-zero frame length, which lies in allocated space, is checked
+     * through the mapping.
+     */
     private long validRecordAfter(final long from, final long bound)
     {
-        for (long position = from; position < bound; position += ALIGNMENT)
+        final ByteBuffer chunk = ByteBuffer.allocate(SCAN_CHUNK).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long position = from;
+        while (position < bound)
         {
             final long segment = log.segmentOf(position);
             if (!log.segmentExists(segment))
@@ -420,11 +436,33 @@ public final class Recovery
                 return -1;
             }
             final UnsafeBuffer buffer = log.segmentBuffer(segment);
-            final int offset = log.offset(position);
-            final int frameLength = buffer.getInt(offset);
-            if (frameLength > 0 && isValid(checksum, buffer, offset, frameLength, (int)(log.nextSegmentStart(position) - position)))
+            final long segmentEnd = Math.min(bound, log.nextSegmentStart(position));
+            try (FileChannel channel = FileChannel.open(log.segmentPath(segment), StandardOpenOption.READ))
             {
-                return position;
+                while (position < segmentEnd)
+                {
+                    final int offset = log.offset(position);
+                    chunk.clear().limit((int)Math.min(SCAN_CHUNK, segmentEnd - position));
+                    final int read = channel.read(chunk, offset);
+                    if (read < Integer.BYTES)
+                    {
+                        return -1;
+                    }
+                    for (int i = 0; i + Integer.BYTES <= read; i += ALIGNMENT)
+                    {
+                        final int frameLength = chunk.getInt(i + FRAME_LENGTH_OFFSET);
+                        if (frameLength > 0 && isValid(checksum, buffer, offset + i, frameLength,
+                            (int)(log.nextSegmentStart(position) - position - i)))
+                        {
+                            return position + i;
+                        }
+                    }
+                    position += (read + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+                }
+            }
+            catch (final IOException ex)
+            {
+                throw new StoreIOException("cannot read " + log.segmentPath(segment) + ": " + ex.getMessage(), ex);
             }
         }
         return -1;
@@ -471,7 +509,7 @@ public final class Recovery
         {
             final UnsafeBuffer buffer = log.segmentBuffer(segment);
             final int from = log.offset(end);
-            final int dirtyEnd = zeroNonZero(buffer, from);
+            final int dirtyEnd = zeroNonZero(log.segmentPath(segment), buffer, from);
             if (dirtyEnd > from)
             {
                 // durable before any append: a power cut must not bring back what was dropped here
@@ -485,37 +523,74 @@ public final class Recovery
     /**
      * Zero the bytes of {@code buffer} from {@code from} to its end, writing only where they are not zero already,
      * so a mostly empty segment is not dirtied (and forced) whole.
+     * <p>
+     * The bytes are looked at through the file channel, not the mapping: most of the range is usually a hole (the
+     * log had not grown into it), which a read through a shared mapping of a tmpfs would fill with new pages (the
+     * whole segment, and a {@code SIGBUS} if the tmpfs is full), while a read through the channel reads it as zeros
+     * and allocates nothing. Only bytes found non-zero, which lie in allocated space, are written, through the mapping
+     * (the channel and the mapping share the page cache).
      *
      * @return the end of the last range written, or {@code from} if all was zero.
      */
-    private static int zeroNonZero(final UnsafeBuffer buffer, final int from)
+    private static int zeroNonZero(final Path file, final UnsafeBuffer buffer, final int from)
     {
         final int capacity = buffer.capacity();
         int dirtyEnd = from;
-        int offset = from;
-        while (offset < capacity && (offset & (Long.BYTES - 1)) != 0)
+        final ByteBuffer chunk = ByteBuffer.allocate(SCAN_CHUNK);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
         {
-            if (buffer.getByte(offset) != 0)
+            int position = from;
+            while (position < capacity)
             {
-                buffer.putByte(offset, (byte)0);
-                dirtyEnd = offset + 1;
+                chunk.clear().limit(Math.min(SCAN_CHUNK, capacity - position));
+                final int read = channel.read(chunk, position);
+                if (read <= 0)
+                {
+                    // the file is shorter than its mapping: nothing there to zero (the segment's check refuses that)
+                    break;
+                }
+                final byte[] bytes = chunk.array();
+                int i = 0;
+                for (; i + Long.BYTES <= read; i += Long.BYTES)
+                {
+                    if (chunk.getLong(i) != 0)
+                    {
+                        dirtyEnd = zeroBytes(bytes, i, Long.BYTES, buffer, position);
+                    }
+                }
+                if (i < read)
+                {
+                    dirtyEnd = Math.max(dirtyEnd, zeroBytes(bytes, i, read - i, buffer, position));
+                }
+                position += read;
             }
-            offset++;
         }
-        for (; offset + Long.BYTES <= capacity; offset += Long.BYTES)
+        catch (final IOException ex)
         {
-            if (buffer.getLong(offset) != 0)
-            {
-                buffer.putLong(offset, 0);
-                dirtyEnd = offset + Long.BYTES;
-            }
+            throw new StoreIOException("cannot read " + file + " to zero it after the end of the log: " +
+                ex.getMessage(), ex);
         }
-        for (; offset < capacity; offset++)
+        return dirtyEnd;
+    }
+
+    private static final int SCAN_CHUNK = 64 * 1024;
+
+    /**
+     * Zero, through the mapping, the bytes of {@code bytes[from, from + length)} (read at file offset
+     * {@code position}) that are not zero.
+     *
+     * @return the end of the last byte written, or 0 if none.
+     */
+    private static int zeroBytes(
+        final byte[] bytes, final int from, final int length, final UnsafeBuffer buffer, final int position)
+    {
+        int dirtyEnd = 0;
+        for (int i = from; i < from + length; i++)
         {
-            if (buffer.getByte(offset) != 0)
+            if (bytes[i] != 0)
             {
-                buffer.putByte(offset, (byte)0);
-                dirtyEnd = offset + 1;
+                buffer.putByte(position + i, (byte)0);
+                dirtyEnd = position + i + 1;
             }
         }
         return dirtyEnd;
