@@ -298,7 +298,18 @@ public final class Log
     {
         synchronized (segmentLock)
         {
-            pendingPadding.put(position, length);
+            // another thread may have allocated the range since this one failed to: then write it now (the end is
+            // published under this lock, so it cannot move between this look and the put)
+            final MappedFile[] files = segments;
+            final long segment = position >>> shift;
+            if (position + length < allocatedEnd() && segment < files.length && files[(int)segment] != null)
+            {
+                Padding.write(files[(int)segment].buffer(), offset(position), length);
+            }
+            else
+            {
+                pendingPadding.put(position, length);
+            }
         }
     }
 
@@ -699,10 +710,20 @@ public final class Log
                 // zeros through the channel, then a touch of each page: after it, writes below `to` cannot fault
                 // for want of a block
                 file.allocate(offset(from), (int)(to - from));
-                applyDeferredPadding(to);
-                // release: the blocks and the touched pages (and the deferred paddings) come before any claimer
-                // that reads the new end (acquire, in claim()) writes below it
-                ALLOCATED_END.setRelease(this, to);
+                synchronized (segmentLock)
+                {
+                    if (closed)
+                    {
+                        throw closedException();
+                    }
+                    // the paddings deferred below the new end are written, and the end published, in one step
+                    // under the lock that deferPadding takes: a padding deferred meanwhile is either written here
+                    // or sees the new end and is written at once, never left waiting for the next chunk
+                    applyDeferredPadding(to);
+                    // release: the blocks and the touched pages (and the deferred paddings) come before any
+                    // claimer that reads the new end (acquire, in claim()) writes below it
+                    ALLOCATED_END.setRelease(this, to);
+                }
             }
         }
     }
@@ -754,23 +775,21 @@ public final class Log
         }
     }
 
+    /** Under {@link #segmentLock}. */
     private void applyDeferredPadding(final long allocatedTo)
     {
-        synchronized (segmentLock)
+        final List<Long> done = new ArrayList<>();
+        for (final var entry : pendingPadding.headMap(allocatedTo).entrySet())
         {
-            final List<Long> done = new ArrayList<>();
-            for (final var entry : pendingPadding.headMap(allocatedTo).entrySet())
+            // strictly below the new end, as for a claim: the frame after it is allocated too
+            if (entry.getKey() + entry.getValue() < allocatedTo)
             {
-                // strictly below the new end, as for a claim: the frame after it is allocated too
-                if (entry.getKey() + entry.getValue() < allocatedTo)
-                {
-                    Padding.write(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()),
-                        entry.getValue());
-                    done.add(entry.getKey());
-                }
+                Padding.write(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()),
+                    entry.getValue());
+                done.add(entry.getKey());
             }
-            done.forEach(pendingPadding::remove);
         }
+        done.forEach(pendingPadding::remove);
     }
 
     private void checkSegment(final MappedFile file, final long segment)
