@@ -1,5 +1,7 @@
 package io.varvedb;
 
+import io.varvedb.internal.log.Log;
+
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,7 +38,7 @@ class LogFootprintTest
             // give the pre-allocator some duty cycles: a quiet store keeps its lead small
             Thread.sleep(200);
             final long small = allocatedBytes(store.resolve("log"));
-            assertTrue(small <= MIB + 64 * 1024, "log on disk after one event: " + small + " bytes");
+            assertTrue(small <= Log.ALLOCATION_CHUNK + 64 * 1024, "log on disk after one event: " + small + " bytes");
 
             // about 6 MiB of records
             final byte[] payload = new byte[88];
@@ -80,7 +82,7 @@ class LogFootprintTest
             assertTrue(tail > 4L * segment, "a busy run (" + appended + " appends) rolls segments: tail " + tail);
             SubscriptionTest.await(() -> allocatedBytesUnchecked(store.resolve("log")) >= tail + 2L * segment,
                 "the lead reaches two segments beyond the tail " + tail);
-            assertTrue(allocatedBytes(store.resolve("log")) <= tail + 2L * segment + 2 * MIB,
+            assertTrue(allocatedBytes(store.resolve("log")) <= tail + 2L * segment + 2L * Log.ALLOCATION_CHUNK,
                 "and no more than that");
         }
     }

@@ -162,15 +162,16 @@ class ResourceFaultTest
     }
 
     /**
-     * A new store opens on a disk with room for its index but not for one segment: reads work (there is nothing to
-     * read), appends work as far as the disk has room (a segment gets its disk blocks as the log grows into it,
-     * issue 21), are then refused with the disk's error, and go on once space is back.
+     * A new store opens on a disk with room for its index and one allocation step of the log but not for one
+     * segment: reads work (there is nothing to read), appends work as far as the disk has room (a segment gets its
+     * disk blocks in 2 MiB steps as the log grows into it, issue 21), are then refused with the disk's error, and go
+     * on once space is back.
      */
     @Test
     void aNewStoreOpensWithLessFreeSpaceThanASegment() throws Exception
     {
         Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
-        try (Tmpfs fs = Tmpfs.mount(dir.resolve("small"), "1m"))
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("small"), "3m"))
         {
             final Path store = fs.path().resolve("store");
             final VarveConfig config = VarveConfig.builder(store).segmentSize(4 << 20).indexCapacity(64)

@@ -42,8 +42,14 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  */
 public final class Log
 {
-    /** Bytes an appender that reaches {@link #allocatedEnd()} allocates at least, and the pre-allocator per step. */
-    public static final int ALLOCATION_CHUNK = 1 << 20;
+    /**
+     * Bytes an appender that reaches {@link #allocatedEnd()} allocates at least, and the pre-allocator per step. Steps
+     * end where the segment file's offset is a multiple of it, so no page-cache folio (up to 2 MiB on x86-64, aligned
+     * in the file) holds both allocated blocks and a hole: a write to such a folio reserves disk for all of it, and on
+     * a full disk that is a {@code SIGBUS} even for a write to an allocated page (measured on ext4, see
+     * {@code StreamIndexDescriptor}).
+     */
+    public static final int ALLOCATION_CHUNK = 2 << 20;
 
     private static final VarHandle ALLOCATED_END;
 
@@ -661,7 +667,7 @@ public final class Log
      * @param background true for the pre-allocator and open: a step is tried only if the file system reports room
      *                   for it and a chunk more, so a background attempt never fills the disk to its last block
      *                   only to fail, nor takes the room that the index or a checkpoint needs now. An appender
-     *                   (false) then tries for real what its claim needs, rounded up to {@link #OPEN_CHUNK}.
+     *                   (false) then tries the step for real.
      * @throws StoreIOException if the file system refuses (a full disk); what was allocated before stays.
      */
     public void allocate(final long end, final boolean background)
@@ -691,21 +697,16 @@ public final class Log
                     return;
                 }
                 final long segment = from >>> shift;
-                long to = Math.min((segment + 1) << shift, (from / chunk + 1) * chunk);
+                final long to = stepEnd(from, segment, chunk);
                 final MappedFile file = segmentFile(segment, background);
                 // A step is taken whole only if the file system reports room for it and a chunk more: work ahead
                 // of need must neither fill the disk to its last block only to fail, nor take the room that the
                 // index's next chunk or a processor's checkpoint needs now (zeros written before a failure keep
                 // their blocks). Short of that, the pre-allocator gives up, and an appender tries for real what its
-                // claim needs, rounded up to OPEN_CHUNK.
-                if (!hasRoom(to - from + ALLOCATION_CHUNK))
+                // claim needs: the whole step, never less (a smaller step would leave a hole in a folio with blocks).
+                if (background && !hasRoom(to - from + ALLOCATION_CHUNK))
                 {
-                    final long least = Math.min((segment + 1) << shift, (end / OPEN_CHUNK + 1) * OPEN_CHUNK);
-                    if (background)
-                    {
-                        MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
-                    }
-                    to = Math.min(to, least);
+                    MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
                 }
                 // zeros through the channel, then a touch of each page: after it, writes below `to` cannot fault
                 // for want of a block
@@ -726,6 +727,17 @@ public final class Log
                 }
             }
         }
+    }
+
+    /**
+     * @return where an allocation step from {@code from} ends: the next position whose file offset is a multiple of
+     *         {@code chunk}, or the segment's end.
+     */
+    private long stepEnd(final long from, final long segment, final int chunk)
+    {
+        final long base = segment << shift;
+        final long fileOffset = offset(from);
+        return Math.min(base + segmentLength, base + (fileOffset / chunk + 1) * chunk - SegmentDescriptor.HEADER_LENGTH);
     }
 
     private boolean hasRoom(final long bytes)
@@ -819,12 +831,15 @@ public final class Log
         }
     }
 
-    /** What open allocates beyond the tail before it returns; the pre-allocator makes the rest of the lead. */
-    public static final int OPEN_CHUNK = 64 * 1024;
+    /**
+     * What open allocates beyond the tail before it returns (up to the next step's end); the pre-allocator makes the
+     * rest of the lead. A whole step, for the reason given at {@link #ALLOCATION_CHUNK}.
+     */
+    public static final int OPEN_CHUNK = ALLOCATION_CHUNK;
 
     /**
      * At open: map (and if need be create) the segment appends go to next and allocate the space of the first
-     * appends, up to the next multiple of {@link #OPEN_CHUNK} (tens of microseconds), if the file system reports
+     * appends, up to the end of the step (about a millisecond), if the file system reports
      * room for it; the pre-allocator makes the rest of the lead and the segments ahead.
      *
      * @throws StoreIOException if the disk has no room for it; open goes on without.
