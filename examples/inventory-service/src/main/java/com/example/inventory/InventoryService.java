@@ -68,9 +68,10 @@ public final class InventoryService
                     Files.delete(file);
                 }
             }
+            Files.deleteIfExists(projectionFile(dir));
             System.out.println("(the temporary store is removed; name a directory to keep the store)");
         }
-        if (!summary.oversold().isEmpty())
+        if (!summary.oversold().isEmpty() || summary.projectedUnitsSold() != summary.unitsSold())
         {
             System.exit(1);
         }
@@ -90,8 +91,8 @@ public final class InventoryService
             final InventoryService service = new InventoryService(db, products);
             service.addStock(stock);
 
-            // A projection goes here: a db.processor("...", event -> ..., ProcessorOptions.defaults()).start()
-            // that follows every product's events into a read model, started before the buyers and closed after.
+            // the read model: units sold per product, saved beside the store, resumed from its own saved position
+            final SalesProjection projection = new SalesProjection(projectionFile(dir)).start(db);
 
             final long start = System.nanoTime();
             final List<Thread> threads = new ArrayList<>();
@@ -106,9 +107,23 @@ public final class InventoryService
                 buyer.join();
             }
             final long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            // let the projection catch up with the last order, then stop it (it saves what it reached)
+            final long end = db.tailPosition();
+            while (projection.position() < end)
+            {
+                Thread.sleep(1);
+            }
+            projection.close();
+            final long projected = projection.unitsSold().values().stream().mapToLong(Long::longValue).sum();
             return new Summary(dir, products, stock, buyers, service.orders.get(), service.unitsSold.get(),
-                service.conflicts.get(), service.gaveUp.get(), millis, service.oversoldProducts(stock));
+                service.conflicts.get(), service.gaveUp.get(), millis, projected, service.oversoldProducts(stock));
         }
+    }
+
+    /** Where the projection of the store in {@code dir} keeps its state: beside the store, not inside it. */
+    static Path projectionFile(final Path dir)
+    {
+        return dir.toAbsolutePath().resolveSibling(dir.getFileName() + ".sales");
     }
 
     /** Each product's stream starts with its stock; {@code NO_STREAM} makes that happen once. */
@@ -225,14 +240,15 @@ public final class InventoryService
 
     /** What a run did. */
     record Summary(Path dir, int products, int stock, int buyers, long orders, long unitsSold, long conflicts,
-        long gaveUp, long millis, List<Long> oversold)
+        long gaveUp, long millis, long projectedUnitsSold, List<Long> oversold)
     {
         @Override
         public String toString()
         {
             return String.format("Inventory service: %d buyers, %d products x %,d units, store in %s%n" +
                 "  %,d orders sold %,d units in %,d ms; %,d conflicts caught and decided again, %,d orders gave up%n" +
-                "%s", buyers, products, stock, dir, orders, unitsSold, millis, conflicts, gaveUp,
+                "  the sales projection counted %,d units sold%n" +
+                "%s", buyers, products, stock, dir, orders, unitsSold, millis, conflicts, gaveUp, projectedUnitsSold,
                 oversold.isEmpty() ? "OK: no product oversold" : "OVERSOLD: products " + oversold);
         }
     }
