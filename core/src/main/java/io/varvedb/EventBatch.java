@@ -49,12 +49,7 @@ public final class EventBatch
         }
         growIfFull();
         data.putBytes(dataLength, payload, offset, length);
-        eventTypes[size] = eventType;
-        offsets[size] = dataLength;
-        lengths[size] = length;
-        dataLength += length;
-        size++;
-        return this;
+        return added(eventType, length);
     }
 
     /**
@@ -146,6 +141,12 @@ public final class EventBatch
                 " bytes, outside [0, maxEncodedLength " + maxLength + "]");
         }
         growIfFull();
+        return added(eventType, length);
+    }
+
+    /** Record the event whose {@code length} bytes were just written at {@code dataLength}. */
+    private EventBatch added(final int eventType, final int length)
+    {
         eventTypes[size] = eventType;
         offsets[size] = dataLength;
         lengths[size] = length;

@@ -266,29 +266,6 @@ class IndexFootprintTest
 
     // ------------------------------------------------------------------------- the bitmap is checked, never trusted
 
-    private static Path table(final Path store)
-    {
-        return store.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME);
-    }
-
-    private static long readLong(final Path file, final long offset) throws IOException
-    {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
-        {
-            final ByteBuffer buffer = ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-            channel.read(buffer, offset);
-            return buffer.getLong(0);
-        }
-    }
-
-    private static void writeLong(final Path file, final long offset, final long value) throws IOException
-    {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
-        {
-            channel.write(ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value), offset);
-        }
-    }
-
     private Map<Long, List<String>> populate(final Path store)
     {
         // 33 units of 2 MiB, some 20 of them used by 30 streams
@@ -310,7 +287,7 @@ class IndexFootprintTest
         final long[] words = new long[StreamIndexDescriptor.UNIT_BITMAP_LENGTH / Long.BYTES];
         for (int i = 0; i < words.length; i++)
         {
-            words[i] = readLong(table(store), StreamIndexDescriptor.UNIT_BITMAP_OFFSET + i * Long.BYTES);
+            words[i] = IndexSlotCheckTest.readLong(IndexSlotCheckTest.table(store), StreamIndexDescriptor.UNIT_BITMAP_OFFSET + i * Long.BYTES);
         }
         return words;
     }
@@ -342,10 +319,10 @@ class IndexFootprintTest
             // a unit beside unit 0 (which holds the header) that holds streams
             final long used = Long.lowestOneBit(words[0] & ~1L);
             assertNotEquals(0, used);
-            writeLong(table(store), StreamIndexDescriptor.UNIT_BITMAP_OFFSET, words[0] & ~used);
+            IndexSlotCheckTest.writeLong(IndexSlotCheckTest.table(store), StreamIndexDescriptor.UNIT_BITMAP_OFFSET, words[0] & ~used);
             if (!sealed)
             {
-                writeLong(table(store), StreamIndexDescriptor.SEALED_CHECKSUM_OFFSET, 0);
+                IndexSlotCheckTest.writeLong(IndexSlotCheckTest.table(store), StreamIndexDescriptor.SEALED_CHECKSUM_OFFSET, 0);
             }
             assertRebuiltAndRight(store, streams);
         }
@@ -364,7 +341,7 @@ class IndexFootprintTest
         // a unit of the 33 that no stream uses
         final long spurious = Long.lowestOneBit(~words[0] & ((1L << 33) - 1));
         assertNotEquals(0, spurious);
-        writeLong(table(store), StreamIndexDescriptor.UNIT_BITMAP_OFFSET, words[0] | spurious);
+        IndexSlotCheckTest.writeLong(IndexSlotCheckTest.table(store), StreamIndexDescriptor.UNIT_BITMAP_OFFSET, words[0] | spurious);
         assertRebuiltAndRight(store, streams);
         assertEquals(0, bitmap(store)[0] & spurious, "the rebuild cleared the bit of the unit it did not use");
         assertEquals(words[0], bitmap(store)[0], "the rebuild allocated the units the streams use, and no other");
@@ -376,7 +353,7 @@ class IndexFootprintTest
     {
         final Path store = dir.resolve("former");
         final Map<Long, List<String>> streams = populate(store);
-        try (FileChannel channel = FileChannel.open(table(store), StandardOpenOption.WRITE))
+        try (FileChannel channel = FileChannel.open(IndexSlotCheckTest.table(store), StandardOpenOption.WRITE))
         {
             channel.write(ByteBuffer.allocate(Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 1),
                 StreamIndexDescriptor.FORMAT_VERSION_OFFSET);
@@ -386,6 +363,6 @@ class IndexFootprintTest
         assertTrue(refused.getMessage().contains("format version 1"), refused.getMessage());
         assertRebuiltAndRight(store, streams);
         assertEquals(StreamIndexDescriptor.FORMAT_VERSION,
-            (int)readLong(table(store), StreamIndexDescriptor.FORMAT_VERSION_OFFSET));
+            (int)IndexSlotCheckTest.readLong(IndexSlotCheckTest.table(store), StreamIndexDescriptor.FORMAT_VERSION_OFFSET));
     }
 }

@@ -81,12 +81,12 @@ class IndexSlotCheckTest
         throw new AssertionError("no slot for stream " + streamId);
     }
 
-    private static Path table(final Path store)
+    static Path table(final Path store)
     {
         return store.resolve("index").resolve(StreamIndexDescriptor.FILE_NAME);
     }
 
-    private static long readLong(final Path file, final long offset) throws IOException
+    static long readLong(final Path file, final long offset) throws IOException
     {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ))
         {
@@ -96,7 +96,7 @@ class IndexSlotCheckTest
         }
     }
 
-    private static void writeLong(final Path file, final long offset, final long value) throws IOException
+    static void writeLong(final Path file, final long offset, final long value) throws IOException
     {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
         {

@@ -108,16 +108,16 @@ class LogFootprintTest
             try (VarveDB db = VarveDB.open(config))
             {
                 final Appender appender = db.appender();
-                appendIds(appender, 0, 6_000, acknowledged);
+                ResourceFaultTest.appendIds(appender, 0, 6_000, acknowledged);
                 assertTrue(db.tailPosition() > MIB && db.tailPosition() < 2 * MIB, "tail " + db.tailPosition());
-                fillDisk(fs.path());
+                ResourceFaultTest.fillDisk(fs.path());
 
                 StoreIOException full = null;
                 for (int i = 6_000; full == null; i++)
                 {
                     try
                     {
-                        appender.append(1 + i % 5, ExpectedVersion.ANY, 1, payload(i));
+                        appender.append(1 + i % 5, ExpectedVersion.ANY, 1, ResourceFaultTest.payload(i));
                         acknowledged.add((long)i);
                     }
                     catch (final StoreIOException ex)
@@ -129,18 +129,18 @@ class LogFootprintTest
                 final long offset = db.tailPosition() % segment;
                 assertTrue(offset > MIB && offset < segment - MIB,
                     "the disk filled in the middle of a segment, at offset " + offset);
-                assertThrows(StoreIOException.class, () -> appender.append(1, ExpectedVersion.ANY, 1, payload(-1)),
+                assertThrows(StoreIOException.class, () -> appender.append(1, ExpectedVersion.ANY, 1, ResourceFaultTest.payload(-1)),
                     "still full, still a clean refusal (first: " + full.getMessage() + " at " + db.tailPosition() + ")");
-                checkAcknowledged(db, acknowledged);
+                ResourceFaultTest.checkAcknowledged(db, acknowledged);
 
                 Files.delete(fs.path().resolve("filler"));
-                appendIds(appender, 1_000_000, 12_000, acknowledged);
-                checkAcknowledged(db, acknowledged);
+                ResourceFaultTest.appendIds(appender, 1_000_000, 12_000, acknowledged);
+                ResourceFaultTest.checkAcknowledged(db, acknowledged);
             }
             try (VarveDB db = VarveDB.open(config))
             {
                 assertTrue(db.openedCleanly());
-                checkAcknowledged(db, acknowledged);
+                ResourceFaultTest.checkAcknowledged(db, acknowledged);
             }
         }
     }
@@ -163,14 +163,14 @@ class LogFootprintTest
             final List<Long> acknowledged = new ArrayList<>();
             try (VarveDB db = VarveDB.open(config))
             {
-                appendIds(db.appender(), 0, 1000, acknowledged);
+                ResourceFaultTest.appendIds(db.appender(), 0, 1000, acknowledged);
             }
             RecoveryTest.markDirty(store);
             final long before = allocatedBytes(store.resolve("log"));
             try (VarveDB db = VarveDB.open(config))
             {
                 assertFalse(db.openedCleanly(), "recovered");
-                checkAcknowledged(db, acknowledged);
+                ResourceFaultTest.checkAcknowledged(db, acknowledged);
             }
             final long after = allocatedBytes(store.resolve("log"));
             assertTrue(after - before <= 256 * 1024, "recovery gave the log " + (after - before) + " bytes more than " +
@@ -204,53 +204,5 @@ class LogFootprintTest
         {
             throw new IllegalStateException(ex);
         }
-    }
-
-    private static void appendIds(final Appender appender, final int firstId, final int count,
-        final List<Long> acknowledged)
-    {
-        for (int i = 0; i < count; i++)
-        {
-            final int id = firstId + i;
-            appender.append(1 + id % 5, ExpectedVersion.ANY, 1, payload(id));
-            acknowledged.add((long)id);
-        }
-    }
-
-    private static void fillDisk(final Path mount) throws IOException
-    {
-        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(mount.resolve("filler"),
-            java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE))
-        {
-            final java.nio.ByteBuffer block = java.nio.ByteBuffer.allocate(4096);
-            while (true)
-            {
-                block.clear();
-                channel.write(block);
-            }
-        }
-        catch (final IOException ex)
-        {
-            if (!String.valueOf(ex.getMessage()).contains("No space left on device"))
-            {
-                throw ex;
-            }
-        }
-        assertEquals(0, Files.getFileStore(mount).getUsableSpace(), "the disk is full");
-    }
-
-    private static byte[] payload(final long id)
-    {
-        final byte[] bytes = new byte[200];
-        new org.agrona.concurrent.UnsafeBuffer(bytes).putLong(0, id);
-        return bytes;
-    }
-
-    private static void checkAcknowledged(final VarveDB db, final List<Long> acknowledged)
-    {
-        final List<Long> ids = new ArrayList<>();
-        db.readAll(0, Integer.MAX_VALUE, (e) -> ids.add(e.payload().getLong(0)));
-        assertEquals(acknowledged, ids, "every acknowledged event, in order, nothing else");
-        StoreChecker.check(db);
     }
 }

@@ -235,7 +235,7 @@ class ResourceFaultTest
     }
 
     /** Append the events {@code firstId, firstId + 1, ...} over five streams, noting each acknowledged one. */
-    private static void appendIds(final Appender appender, final int firstId, final int count,
+    static void appendIds(final Appender appender, final int firstId, final int count,
         final List<Long> acknowledged)
     {
         for (int i = 0; i < count; i++)
@@ -259,7 +259,7 @@ class ResourceFaultTest
     }
 
     /** Take every block left on the file system with one file, "filler". */
-    private static void fillDisk(final Path mount) throws java.io.IOException
+    static void fillDisk(final Path mount) throws java.io.IOException
     {
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(mount.resolve("filler"),
             java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE))
@@ -281,14 +281,14 @@ class ResourceFaultTest
         assertEquals(0, Files.getFileStore(mount).getUsableSpace(), "the disk is full");
     }
 
-    private static byte[] payload(final long id)
+    static byte[] payload(final long id)
     {
         final byte[] bytes = new byte[200];
         new org.agrona.concurrent.UnsafeBuffer(bytes).putLong(0, id);
         return bytes;
     }
 
-    private static void checkAcknowledged(final VarveDB db, final List<Long> acknowledged)
+    static void checkAcknowledged(final VarveDB db, final List<Long> acknowledged)
     {
         final List<Long> ids = new ArrayList<>();
         db.readAll(0, Integer.MAX_VALUE, (e) -> ids.add(e.payload().getLong(0)));
