@@ -7,7 +7,7 @@ import org.agrona.concurrent.Agent;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Agent that allocates the log ahead of its tail, creates the next log segments and the next index chunk before
+ * Agent that allocates the log ahead of its tail, creates the next log segments and allocates the next index blocks before
  * appenders reach them, so an appender finds its space allocated, zero-filled and its pages already faulted in (see
  * shared FACTS: first touches of a sparse mapping cost microseconds each; here they cost the appender nothing).
  * <p>
