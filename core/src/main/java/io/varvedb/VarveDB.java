@@ -442,6 +442,14 @@ public final class VarveDB implements AutoCloseable
      */
     private static void refuseNoStore(final Path directory, final Path metaPath)
     {
+        for (Path above = directory.toAbsolutePath().getParent(); above != null; above = above.getParent())
+        {
+            if (Files.isRegularFile(above))
+            {
+                throw new NoStoreException("no VarveDB store at " + directory + ": " + above + " is a file, not a " +
+                    "directory");
+            }
+        }
         if (Files.notExists(directory))
         {
             throw new NoStoreException("no VarveDB store at " + directory + ": the directory does not exist");
@@ -1724,9 +1732,7 @@ public final class VarveDB implements AutoCloseable
                     }
                     continue;
                 }
-                channel.truncate(0);
-                channel.write(java.nio.ByteBuffer.wrap(
-                    (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
+                writePid(channel);
                 held = true;
                 // where files have no keys, an open cannot tell a removed lock file: never remove one there
                 return new HeldLock(channel, fileLock, created && opened != null);
@@ -1738,6 +1744,26 @@ public final class VarveDB implements AutoCloseable
                     releaseQuietly(fileLock, channel);
                 }
             }
+        }
+    }
+
+    /**
+     * Write this process's pid into the held lock file, for the message another opener gets. Best effort: the pid
+     * only names the holder, and writing it needs a disk block, which a full disk refuses; the lock itself is held
+     * without it, so a sound store still opens on a full disk, and a new store's open fails (and removes the lock
+     * file) only where the store itself needs room.
+     */
+    private static void writePid(final FileChannel channel)
+    {
+        try
+        {
+            channel.truncate(0);
+            channel.write(java.nio.ByteBuffer.wrap(
+                (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
+        }
+        catch (final IOException ex)
+        {
+            // an empty lock file: a refused opener says the holder's pid is unknown
         }
     }
 

@@ -89,6 +89,9 @@ class OpenStateTest
 
         final Path file = java.nio.file.Files.writeString(dir.resolve("file"), "x");
         assertThrows(NoStoreException.class, () -> VarveDB.openReadOnly(file));
+        final NoStoreException belowAFile = assertThrows(NoStoreException.class,
+            () -> VarveDB.openReadOnly(file.resolve("store")), "a path below a file is no store either");
+        assertTrue(belowAFile.getMessage().contains("is a file"), belowAFile.getMessage());
         assertThrows(NoStoreException.class,
             () -> VarveDB.openReadOnly(VarveConfig.builder(empty).build()));
 

@@ -219,6 +219,34 @@ class ResourceFaultTest
         }
     }
 
+    /**
+     * The pid in {@code varve.lock} needs a disk block: a sound store whose lock file is gone (copied or restored
+     * without it) still opens on a full disk, and a new store refused there leaves no lock file behind.
+     */
+    @Test
+    void theLockFileNeedsNoRoom() throws Exception
+    {
+        Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")), "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("nolock"), "8m"))
+        {
+            final Path store = fs.path().resolve("store");
+            createOneEventStore(config(store));
+            Files.delete(store.resolve("varve.lock"));
+            final Path empty = Files.createDirectories(fs.path().resolve("empty"));
+            fillDisk(fs.path());
+            try (VarveDB db = VarveDB.open(config(store)))
+            {
+                assertEquals(1, db.readAll(0, 10, (e) -> assertEquals(1, e.payload().getLong(0))));
+            }
+            final StoreIOException refused = assertThrows(StoreIOException.class, () -> VarveDB.open(config(empty)));
+            assertTrue(refused.getMessage().contains("No space left on device"), refused.getMessage());
+            try (java.util.stream.Stream<Path> files = Files.list(empty))
+            {
+                assertEquals(List.of(), files.toList(), "a refused new store leaves nothing, no lock file either");
+            }
+        }
+    }
+
     /** In a frame of its own, so nothing of the store stays reachable from the test's frame. */
     private static void createOneEventStore(final VarveConfig config)
     {
