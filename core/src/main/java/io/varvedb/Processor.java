@@ -160,7 +160,7 @@ public final class Processor implements AutoCloseable
                 System.nanoTime() - lastCheckpointNs >=
                 TimeUnit.MILLISECONDS.toNanos(options.checkpointIntervalMillis())))
             {
-                writeCheckpoint(false);
+                writeCheckpoint(subscription.position(), false);
             }
             return work;
         }
@@ -238,11 +238,6 @@ public final class Processor implements AutoCloseable
         {
             throw new StoreClosedException("processor '" + name + "' is closed");
         }
-    }
-
-    private void writeCheckpoint(final boolean last)
-    {
-        writeCheckpoint(subscription.position(), last);
     }
 
     private void writeCheckpoint(final long requested, final boolean exact)

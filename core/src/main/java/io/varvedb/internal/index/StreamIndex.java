@@ -734,21 +734,7 @@ public final class StreamIndex
 
     private void requireSpace(final long length, final String what)
     {
-        final long usable;
-        try
-        {
-            usable = Files.getFileStore(directory).getUsableSpace();
-        }
-        catch (final IOException ex)
-        {
-            throw new io.varvedb.StoreIOException("cannot read the free space of " + directory + ": " +
-                ex.getMessage(), ex);
-        }
-        if (usable < length)
-        {
-            throw new io.varvedb.StoreIOException("No space left on device for " + what + " in " + directory +
-                ": it needs " + length + " bytes, the file system has " + usable + " usable", null);
-        }
+        MappedFile.requireSpace(directory, length, what + " in " + directory);
     }
 
     /**

@@ -704,7 +704,7 @@ public final class Log
                 // index's next chunk or a processor's checkpoint needs now (zeros written before a failure keep
                 // their blocks). Short of that, the pre-allocator gives up, and an appender tries for real what its
                 // claim needs: the whole step, never less (a smaller step would leave a hole in a folio with blocks).
-                if (background && !hasRoom(to - from + ALLOCATION_CHUNK))
+                if (background)
                 {
                     MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
                 }
@@ -738,18 +738,6 @@ public final class Log
         final long base = segment << shift;
         final long fileOffset = offset(from);
         return Math.min(base + segmentLength, base + (fileOffset / chunk + 1) * chunk - SegmentDescriptor.HEADER_LENGTH);
-    }
-
-    private boolean hasRoom(final long bytes)
-    {
-        try
-        {
-            return fileStore().getUsableSpace() >= bytes;
-        }
-        catch (final IOException ex)
-        {
-            return false;
-        }
     }
 
     private FileStore fileStore()
