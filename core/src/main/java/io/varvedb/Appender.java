@@ -17,6 +17,8 @@ import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
 import static io.varvedb.internal.index.StreamIndexDescriptor.isPending;
 import static io.varvedb.internal.index.StreamIndexDescriptor.pendingState;
+import static io.varvedb.internal.index.StreamIndexDescriptor.holder;
+import static io.varvedb.internal.index.StreamIndexDescriptor.MAX_VERSION;
 import static io.varvedb.internal.index.BlockDescriptor.ordinalOf;
 import static io.varvedb.internal.log.RecordDescriptor.*;
 
@@ -71,6 +73,8 @@ public final class Appender implements AutoCloseable
     private static final int BUSY = 1;
     private static final int CLOSED = 2;
     private static final int SPINS_BEFORE_YIELD = 64;
+    /** Yields between two looks at whether the holder of a stream pending for long is alive (a power of two). */
+    private static final int HOLDER_CHECK_INTERVAL = 1024;
     private static final VarHandle GUARD;
     private static final VarHandle IN_FLIGHT;
 
@@ -108,6 +112,13 @@ public final class Appender implements AutoCloseable
     private int reservedSlot;
     private long[] spareBlocks = new long[1];
     private int spareBlockCount;
+    /** Multi-process mode: the registry lanes come from, and the repairer a long wait calls on. */
+    private final io.varvedb.internal.process.ProcessRegistry registry;
+    private final io.varvedb.internal.store.Repairer repairer;
+    /** Multi-process mode: the lane this appender says what it does in, taken at its first append. */
+    private io.varvedb.internal.process.Lane lane;
+    /** What this appender's pending states name: its lane plus one, or 0 in single-process mode. */
+    private int holder;
     /** This appender's entry in its store's registry, which holds it weakly. */
     io.varvedb.internal.util.WeakRegistry.Entry<Appender> registration;
 
@@ -116,8 +127,12 @@ public final class Appender implements AutoCloseable
         final Log log,
         final StreamIndex index,
         final Flusher flusher,
-        final VarveConfig config)
+        final VarveConfig config,
+        final io.varvedb.internal.process.ProcessRegistry registry,
+        final io.varvedb.internal.store.Repairer repairer)
     {
+        this.registry = registry;
+        this.repairer = repairer;
         this.db = db;
         this.flusher = flusher;
         this.sync = config.durability() == Durability.SYNC;
@@ -505,6 +520,7 @@ public final class Appender implements AutoCloseable
     public void close()
     {
         closeGuard();
+        releaseLane();
         db.release(this);
     }
 
@@ -850,6 +866,12 @@ public final class Appender implements AutoCloseable
                 }
                 else
                 {
+                    if (repairer != null && (spins & (HOLDER_CHECK_INTERVAL - 1)) == 0)
+                    {
+                        // held for long: by a process that died between its CAS and its commit? Then a
+                        // survivor (this thread, unless the watchdog is first) finishes or undoes its append
+                        repairer.repairHolder(holder(state));
+                    }
                     Thread.yield();
                 }
                 continue;
@@ -864,8 +886,18 @@ public final class Appender implements AutoCloseable
                 lastActualVersion = current;
                 return CONFLICT;
             }
+            if (current >= MAX_VERSION)
+            {
+                throw new IllegalStateException("stream at version " + current + " cannot grow: versions stay " +
+                    "below " + MAX_VERSION);
+            }
+            if (lane != null)
+            {
+                // before the CAS: should this process die holding the slot, a survivor learns its old version here
+                lane.intent(slot, current);
+            }
             // the one CAS that detects conflicts: only one appender moves the stream off `current`
-            if (index.compareAndSetState(slot, state, pendingState(current)))
+            if (index.compareAndSetState(slot, state, pendingState(current, holder)))
             {
                 return current + 1;
             }
@@ -880,8 +912,16 @@ public final class Appender implements AutoCloseable
     {
         index.refuseIfFull(streamId);
         // release: set before the claim, so a checkpoint that sees our published record also sees this mark
-        IN_FLIGHT.setRelease(this, log.tail());
-        return log.claim(alignedLength);
+        final long tail = log.tail();
+        IN_FLIGHT.setRelease(this, tail);
+        if (lane == null)
+        {
+            return log.claim(alignedLength);
+        }
+        lane.begin(tail);
+        final long position = log.claim(alignedLength);
+        lane.claimed(position, alignedLength);
+        return position;
     }
 
     /**
@@ -908,8 +948,12 @@ public final class Appender implements AutoCloseable
         final int slot = index.findOrCreateSlot(streamId);
         cachedStreamId = streamId;
         cachedSlot = slot;
+        if (lane != null)
+        {
+            lane.intent(slot, 0);
+        }
         // the CAS that decides who writes a stream's first event: only one appender moves it off version 0
-        return index.compareAndSetState(slot, committedState(0), pendingState(0)) ? slot : NO_SLOT;
+        return index.compareAndSetState(slot, committedState(0), pendingState(0, holder)) ? slot : NO_SLOT;
     }
 
     /**
@@ -930,14 +974,25 @@ public final class Appender implements AutoCloseable
         final int alignedLength)
     {
         // release: set before the claim, so a checkpoint that sees our published record also sees this mark
-        IN_FLIGHT.setRelease(this, log.tail());
+        final long tail = log.tail();
+        IN_FLIGHT.setRelease(this, tail);
+        if (lane != null)
+        {
+            // the same mark, for other processes: no hole at or after it is repaired while we live
+            lane.begin(tail);
+        }
         try
         {
             for (long version = firstVersion; version <= lastVersion; version++)
             {
                 index.prepareBlock(slot, streamId, version);
             }
-            return log.claim(alignedLength);
+            final long position = log.claim(alignedLength);
+            if (lane != null)
+            {
+                lane.claimed(position, alignedLength);
+            }
+            return position;
         }
         catch (final RuntimeException | Error ex)
         {
@@ -992,12 +1047,57 @@ public final class Appender implements AutoCloseable
             throw new IllegalStateException("an Appender is confined to one thread at a time: get one per thread " +
                 "from VarveDB.appender()");
         }
+        if (registry != null && lane == null)
+        {
+            takeLane();
+        }
+    }
+
+    private void takeLane()
+    {
+        try
+        {
+            lane = registry.acquireLane();
+        }
+        catch (final RuntimeException ex)
+        {
+            GUARD.setRelease(this, IDLE);
+            throw ex;
+        }
+        holder = lane.holder();
+        final io.varvedb.internal.process.ProcessRegistry owner = registry;
+        final io.varvedb.internal.process.Lane taken = lane;
+        // an appender dropped without close() gives its lane back once collected (it cannot be appending then)
+        laneCleanup = LaneCleaner.CLEANER.register(this, () -> owner.releaseLaneIfOpen(taken));
+    }
+
+    /** Gives lanes of collected appenders back; its thread starts with the first multi-process appender. */
+    private static final class LaneCleaner
+    {
+        static final java.lang.ref.Cleaner CLEANER = java.lang.ref.Cleaner.create();
+    }
+
+    private java.lang.ref.Cleaner.Cleanable laneCleanup;
+
+    /**
+     * Give this appender's lane back (closed, so idle for ever).
+     */
+    void releaseLane()
+    {
+        if (laneCleanup != null)
+        {
+            laneCleanup.clean();
+        }
     }
 
     private void exit()
     {
         // release: the index is updated; a checkpoint may pass this append's record
         IN_FLIGHT.setRelease(this, Long.MAX_VALUE);
+        if (lane != null)
+        {
+            lane.end();
+        }
         // release: everything this append wrote happens-before close() seeing IDLE
         GUARD.setRelease(this, IDLE);
     }

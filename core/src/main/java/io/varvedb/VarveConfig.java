@@ -40,6 +40,7 @@ public final class VarveConfig
     private final boolean verifyChecksumsOnRead;
     private final boolean verifyIndexOnOpen;
     private final boolean preallocate;
+    private final boolean multiProcess;
     private final EpochNanoClock clock;
     private final Durability durability;
     private final long flushIntervalMicros;
@@ -80,6 +81,7 @@ public final class VarveConfig
         verifyChecksumsOnRead = builder.verifyChecksumsOnRead;
         verifyIndexOnOpen = builder.verifyIndexOnOpen;
         preallocate = builder.preallocate;
+        multiProcess = builder.multiProcess;
         clock = builder.clock != null ? builder.clock : new OffsetEpochNanoClock();
         durability = builder.durability;
         flushIntervalMicros = builder.flushIntervalMicros;
@@ -173,6 +175,15 @@ public final class VarveConfig
     }
 
     /**
+     * @return true when several processes may open the store for writing at once (see
+     * {@link Builder#multiProcess}).
+     */
+    public boolean multiProcess()
+    {
+        return multiProcess;
+    }
+
+    /**
      * @return true when a background thread creates segments ahead of the appenders.
      */
     public boolean preallocate()
@@ -237,6 +248,7 @@ public final class VarveConfig
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
             .verifyIndexOnOpen(verifyIndexOnOpen)
             .preallocate(preallocate)
+            .multiProcess(multiProcess)
             .clock(clock)
             .durability(durability)
             .flushIntervalMicros(flushIntervalMicros)
@@ -259,7 +271,7 @@ public final class VarveConfig
         return "VarveConfig{directory=" + directory + ", segmentSize=" + segmentSize + ", indexCapacity=" +
             indexCapacity + ", maxEventSize=" + maxEventSize + ", indexBlocksPerChunk=" + indexBlocksPerChunk +
             ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", verifyIndexOnOpen=" + verifyIndexOnOpen +
-            ", preallocate=" + preallocate + ", durability=" +
+            ", preallocate=" + preallocate + ", multiProcess=" + multiProcess + ", durability=" +
             durability + ", flushIntervalMicros=" + flushIntervalMicros + ", checkpointIntervalMillis=" +
             checkpointIntervalMillis + "}";
     }
@@ -277,6 +289,7 @@ public final class VarveConfig
         private boolean verifyChecksumsOnRead = true;
         private boolean verifyIndexOnOpen = true;
         private boolean preallocate = true;
+        private boolean multiProcess;
         private EpochNanoClock clock;
         private Durability durability = Durability.OS;
         private long flushIntervalMicros = DEFAULT_FLUSH_INTERVAL_MICROS;
@@ -445,6 +458,24 @@ public final class VarveConfig
         public Builder preallocate(final boolean preallocate)
         {
             this.preallocate = preallocate;
+            return this;
+        }
+
+        /**
+         * Let any number of processes on this host open the store for writing at once, each with the same API and
+         * guarantees as threads of one process: one CAS on the shared, memory-mapped stream slot decides every
+         * conflict, whichever process wrote the other side. Every writer of a store must use the same mode: a store
+         * open in one mode refuses a writer in the other with {@link StoreLockedException} (read-only opens work
+         * beside either). A writer process that dies never stops the others: a survivor finishes or undoes what it
+         * left half done (see the README's guarantees). Default false: one writer process, which costs nothing
+         * for the coordination.
+         *
+         * @param multiProcess true to share the store between writer processes.
+         * @return this builder.
+         */
+        public Builder multiProcess(final boolean multiProcess)
+        {
+            this.multiProcess = multiProcess;
             return this;
         }
 

@@ -15,7 +15,11 @@ import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.IndexCheck;
 import io.varvedb.internal.store.MetaDescriptor;
+import io.varvedb.internal.process.LockFileDescriptor;
+import io.varvedb.internal.process.ProcessRegistry;
+import io.varvedb.internal.process.WriterLock;
 import io.varvedb.internal.store.Background;
+import io.varvedb.internal.store.Repairer;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
@@ -81,16 +85,7 @@ public final class VarveDB implements AutoCloseable
      */
     public static final long FROM_NOW = -1;
 
-    private static final String LOCK_FILE = "varve.lock";
-    /**
-     * Directories this JVM holds the writer lock of. Checked before the lock file is even opened: on Linux,
-     * closing any descriptor of a file drops every POSIX lock this process holds on it, so a refused second open
-     * in the same JVM must never open and close the lock file.
-     */
-    private static final Set<Path> LOCKED_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
-    /** How often an open tries again to lock a lock file that a failing open removed while this one locked it. */
-    private static final int LOCK_ATTEMPTS = 10;
-    /** How long the pre-allocator sleeps between checks when no segment roll wakes it. */
+    private static final String LOCK_FILE = LockFileDescriptor.FILE_NAME;
     private static final long PREALLOCATOR_IDLE_NS = TimeUnit.MILLISECONDS.toNanos(5);
     private static final String LOG_DIRECTORY = "log";
     private static final int SPINS_BEFORE_YIELD = 100;
@@ -102,9 +97,11 @@ public final class VarveDB implements AutoCloseable
     private final VarveConfig config;
     private final Path directory;
     private final boolean readOnly;
-    private final FileChannel lockChannel;
-    private final FileLock lock;
-    private final Path lockKey;
+    private final WriterLock writerLock;
+    /** Multi-process mode: the process table, and the watchdog that repairs what dead writer processes left. */
+    private final ProcessRegistry registry;
+    private final Repairer repairer;
+    private final Background repairerRunner;
     private final MappedFile meta;
     private final Log log;
     private final RecordStarts recordStarts;
@@ -147,14 +144,14 @@ public final class VarveDB implements AutoCloseable
         this.directory = requested.directory().toAbsolutePath();
         this.readOnly = readOnly;
 
-        HeldLock heldLock = null;
+        WriterLock heldLock = null;
+        ProcessRegistry openedRegistry = null;
         boolean creating = false;
         boolean logExisted = true;
         boolean indexExisted = true;
         MappedFile metaFile = null;
         Log openedLog = null;
         StreamIndex openedIndex = null;
-        Path lockKey = null;
         try
         {
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
@@ -172,14 +169,9 @@ public final class VarveDB implements AutoCloseable
                     // and a shape the config itself cannot hold (events larger than its segments)
                     requested.withShape(requested.segmentSize(), requested.indexCapacity());
                 }
-                lockKey = directory.toRealPath();
-                if (!LOCKED_IN_THIS_JVM.add(lockKey))
-                {
-                    lockKey = null;
-                    throw new StoreLockedException("the store at " + directory + " is already open for writing " +
-                        "in this process; share that VarveDB instance, or use openReadOnly");
-                }
-                heldLock = lock(directory);
+                // single-process mode: exclusive, so this open recovers; multi-process mode: shared, and the
+                // open mutex is held until the open is done (only the first opener recovers)
+                heldLock = WriterLock.acquire(directory, requested.multiProcess());
                 // under the lock, so that a failed open removes only the directories it made itself
                 logExisted = Files.exists(directory.resolve(LOG_DIRECTORY));
                 indexExisted = Files.exists(directory.resolve(INDEX_DIRECTORY));
@@ -210,12 +202,15 @@ public final class VarveDB implements AutoCloseable
             this.config = requested.withShape(segmentSize, capacity);
             this.createdNew = creating;
             this.verifyChecksums = config.verifyChecksumsOnRead();
-            this.lockChannel = heldLock == null ? null : heldLock.channel();
-            this.lock = heldLock == null ? null : heldLock.lock();
-            this.lockKey = lockKey;
+            this.writerLock = heldLock;
             this.meta = metaFile;
             openedLog = new Log(directory.resolve(LOG_DIRECTORY), metaBuffer, segmentSize, readOnly,
                 config.forceObserver());
+            final boolean multi = heldLock != null && heldLock.multiProcess();
+            if (multi)
+            {
+                openedLog.shareWith(heldLock.lockFile());
+            }
             this.log = openedLog;
             this.recordStarts = new RecordStarts(log, readOnly);
             this.checkpoints = new CheckpointStore(directory);
@@ -237,12 +232,37 @@ public final class VarveDB implements AutoCloseable
                 this.preallocatorRunner = null;
                 this.flusher = null;
                 this.flusherRunner = null;
+                this.registry = null;
+                this.repairer = null;
+                this.repairerRunner = null;
                 // a durable position beyond the tail is damage to varve.meta, not a promise: never trust it further
                 final long durable = durableWithinTail();
                 // refuse what the writer refuses: a missing segment, or log directory, is never the end of the log
                 checkSegmentsPresent(durable);
                 log.checkNoGap();
                 this.committedAtOpen = durable;
+            }
+            else if (!heldLock.first())
+            {
+                // Multi-process mode, and other writers have the store open: it is live, and theirs as much as
+                // ours. Nothing is recovered, truncated, rebuilt or re-zeroed; this process maps what they use.
+                openedIndex = StreamIndex.open(indexDirectory, false, config.forceObserver());
+                this.index = openedIndex;
+                index.shareWith(heldLock.lockFile());
+                this.openedCleanly = false;
+                this.recovery = null;
+                // every record below the durable position is published (it was forced from a published frontier)
+                this.committedAtOpen = durableWithinTail();
+                log.creatableFrom(log.segmentOf(log.tail()));
+                openedRegistry = ProcessRegistry.open(directory, heldLock.lockFile(), config.forceObserver());
+                this.registry = openedRegistry;
+                registry.register();
+                this.flusher = newFlusher(metaBuffer);
+                final Background[] runners = startBackground();
+                this.flusherRunner = runners[0];
+                this.preallocatorRunner = runners[1];
+                this.repairer = new Repairer(log, index, registry, committedAtOpen);
+                this.repairerRunner = startRepairer();
             }
             else
             {
@@ -274,6 +294,10 @@ public final class VarveDB implements AutoCloseable
                     existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk(),
                         config.forceObserver());
                 this.index = openedIndex;
+                if (multi)
+                {
+                    index.shareWith(heldLock.lockFile());
+                }
                 final long tail = log.tail();
                 final long bootId = BootId.current();
                 final boolean indexUsable = existing != null && index.chunksPresent();
@@ -327,6 +351,7 @@ public final class VarveDB implements AutoCloseable
                 checkSegmentsPresent(committedAtOpen);
                 log.creatableFrom(log.segmentOf(committedAtOpen));
                 log.allocatedFrom(committedAtOpen);
+                index.allocatedFromCount();
 
                 // from here until a clean close the index may run ahead of what is forced to disk
                 index.indexedPosition(-1);
@@ -337,50 +362,32 @@ public final class VarveDB implements AutoCloseable
                 metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
                 metaBuffer.putIntVolatile(MetaDescriptor.WRITER_DURABILITY_OFFSET, config.durability().ordinal() + 1);
                 metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
-                this.flusher = new Flusher(log, metaBuffer, committedAtOpen,
-                    config.durability() == Durability.GROUP_COMMIT ?
-                        TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
-                    TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight,
-                    config.durability() != Durability.OS);
-                // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
-                flusher.checkpoint();
-                metaFile.force();
-
-                // An open must succeed on a full disk (to serve reads, and appends that fit the current segment):
-                // the segment appends go to next, the space of the first appends and the first index blocks are
-                // made now only if the disk has room for them, so the first appends need not wait; the rest of the
-                // lead and the segments beyond are made in the background. What
-                // cannot be made now the pre-allocator keeps trying, and reports; an appender that needs a file
-                // nobody could make tries itself and gets the file system's error.
-                try
+                if (multi)
                 {
-                    log.allocateAtOpen();
-                    index.preallocate();
-                }
-                catch (final StoreIOException ex)
-                {
-                    // no room: counted and reported by the pre-allocator's first duty cycle, which meets it too
-                }
-                this.flusherRunner = new Background(flusher, flusher.idleNs(), config.backgroundErrorHandler());
-                storeThreads.add(flusherRunner.thread());
-                if (config.preallocate())
-                {
-                    final Preallocator preallocator = new Preallocator(log, index);
-                    this.preallocatorRunner = new Background(preallocator, PREALLOCATOR_IDLE_NS,
-                        config.backgroundErrorHandler());
-                    storeThreads.add(preallocatorRunner.thread());
-                    // a segment roll, or an appender that had to allocate for itself, wakes the pre-allocator at
-                    // once, even while it pauses after a failure: it is behind, and that appender found room
-                    log.onBehind(() ->
-                    {
-                        preallocator.retryNow();
-                        preallocatorRunner.wake();
-                    });
+                    // nobody else is open: every entry left in the table is a process gone
+                    openedRegistry = ProcessRegistry.open(directory, heldLock.lockFile(), config.forceObserver());
+                    this.registry = openedRegistry;
+                    registry.reset();
+                    registry.register();
                 }
                 else
                 {
-                    this.preallocatorRunner = null;
+                    this.registry = null;
                 }
+                this.flusher = newFlusher(metaBuffer);
+                // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
+                flusher.checkpoint();
+                metaFile.force();
+                final Background[] runners = startBackground();
+                this.flusherRunner = runners[0];
+                this.preallocatorRunner = runners[1];
+                this.repairer = multi ? new Repairer(log, index, registry, committedAtOpen) : null;
+                this.repairerRunner = multi ? startRepairer() : null;
+            }
+            if (heldLock != null)
+            {
+                // multi-process mode: a member now; the next opener may come in
+                heldLock.openDone();
             }
         }
         catch (final Throwable ex)
@@ -410,19 +417,16 @@ public final class VarveDB implements AutoCloseable
                 // an existing store refused (its log directory gone, say): the directories this open made go
                 deleteQuietly(directory, logExisted ? null : LOG_DIRECTORY, indexExisted ? null : INDEX_DIRECTORY);
             }
+            if (openedRegistry != null)
+            {
+                openedRegistry.unregister();
+                openedRegistry.close();
+            }
             if (heldLock != null)
             {
-                if (heldLock.created())
-                {
-                    // removed while still held: an open that opened this file meanwhile and locks it after the
-                    // release finds its name gone or another file's, and starts again (see lock)
-                    deleteQuietly(directory, LOCK_FILE);
-                }
-                releaseQuietly(heldLock.lock(), heldLock.channel());
-            }
-            if (lockKey != null)
-            {
-                LOCKED_IN_THIS_JVM.remove(lockKey);
+                // a lock file this open created is removed while still held: an open that opened this file
+                // meanwhile and locks it after the release finds its name gone or another file's, and starts again
+                heldLock.release(heldLock.created());
             }
             if (ex instanceof IOException)
             {
@@ -434,6 +438,63 @@ public final class VarveDB implements AutoCloseable
             }
             throw (RuntimeException)ex;
         }
+    }
+
+    private Flusher newFlusher(final UnsafeBuffer metaBuffer)
+    {
+        return new Flusher(log, metaBuffer, committedAtOpen,
+            config.durability() == Durability.GROUP_COMMIT ?
+                TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
+            TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight,
+            config.durability() != Durability.OS);
+    }
+
+    /**
+     * Make the first appends' space, then start the flusher and (if configured) the pre-allocator.
+     *
+     * @return the flusher's runner and the pre-allocator's (or null).
+     */
+    private Background[] startBackground()
+    {
+        // An open must succeed on a full disk (to serve reads, and appends that fit the current segment): the
+        // segment appends go to next, the space of the first appends and the first index blocks are made now only
+        // if the disk has room for them, so the first appends need not wait; the rest of the lead and the segments
+        // beyond are made in the background. What cannot be made now the pre-allocator keeps trying, and reports;
+        // an appender that needs a file nobody could make tries itself and gets the file system's error.
+        try
+        {
+            log.allocateAtOpen();
+            index.preallocate();
+        }
+        catch (final StoreIOException ex)
+        {
+            // no room: counted and reported by the pre-allocator's first duty cycle, which meets it too
+        }
+        final Background flushing = new Background(flusher, flusher.idleNs(), config.backgroundErrorHandler());
+        storeThreads.add(flushing.thread());
+        if (!config.preallocate())
+        {
+            return new Background[]{ flushing, null };
+        }
+        final Preallocator preallocator = new Preallocator(log, index);
+        final Background preallocating = new Background(preallocator, PREALLOCATOR_IDLE_NS,
+            config.backgroundErrorHandler());
+        storeThreads.add(preallocating.thread());
+        // a segment roll, or an appender that had to allocate for itself, wakes the pre-allocator at once, even
+        // while it pauses after a failure: it is behind, and that appender found room
+        log.onBehind(() ->
+        {
+            preallocator.retryNow();
+            preallocating.wake();
+        });
+        return new Background[]{ flushing, preallocating };
+    }
+
+    private Background startRepairer()
+    {
+        final Background runner = new Background(repairer, Repairer.PERIOD_NS, config.backgroundErrorHandler());
+        storeThreads.add(runner.thread());
+        return runner;
     }
 
     /**
@@ -539,7 +600,7 @@ public final class VarveDB implements AutoCloseable
         {
             throw new ReadOnlyStoreException("the store at " + directory + " is open read-only");
         }
-        final Appender appender = new Appender(this, log, index, flusher, config);
+        final Appender appender = new Appender(this, log, index, flusher, config, registry, repairer);
         // held weakly: an appender dropped without close() is collected, and so is its entry here
         appender.registration = appenders.add(appender);
         if (closed)
@@ -566,6 +627,11 @@ public final class VarveDB implements AutoCloseable
 
     private long oldestInFlight()
     {
+        if (registry != null)
+        {
+            // every process's appenders, this one's included (their lanes carry the same marks)
+            return registry.oldestInFlight();
+        }
         final long[] oldest = { Long.MAX_VALUE };
         appenders.forEach((appender) -> oldest[0] = Math.min(oldest[0], appender.inFlightFrom()));
         return oldest[0];
@@ -1441,10 +1507,17 @@ public final class VarveDB implements AutoCloseable
             {
                 flusherRunner.close();
             }
+            if (repairerRunner != null)
+            {
+                repairerRunner.close();
+            }
             if (!readOnly)
             {
                 log.force();
-                if (!log.hasDeferredPadding())
+                // multi-process mode: only the last writer out marks the store closed cleanly, and only once every
+                // dead writer's leftovers are repaired and the log is whole (else the next open recovers)
+                final boolean last = writerLock.closing();
+                if (last && !log.hasDeferredPadding() && (repairer == null || settleDeadWriters()))
                 {
                     index.indexedPosition(log.tail());
                     if (config.verifyIndexOnOpen())
@@ -1473,12 +1546,39 @@ public final class VarveDB implements AutoCloseable
             {
                 if (!readOnly)
                 {
-                    releaseQuietly(lock, lockChannel);
-                    LOCKED_IN_THIS_JVM.remove(lockKey);
+                    if (registry != null)
+                    {
+                        registry.unregister();
+                        registry.close();
+                    }
+                    writerLock.release(false);
                 }
                 closeDone.countDown();
             }
         }
+    }
+
+    /**
+     * The last multi-process writer out, before it marks the store closed cleanly: repair what dead writers left, and
+     * pad the holes nobody alive can own any more.
+     *
+     * @return true if the log is whole up to its tail.
+     */
+    private boolean settleDeadWriters()
+    {
+        repairer.repairDead();
+        final long tail = log.tail();
+        long position = log.publishedEnd(durableWithinTail(), tail);
+        while (position < tail && repairer.unblock(position))
+        {
+            position = log.publishedEnd(position, tail);
+        }
+        if (position < tail)
+        {
+            return false;
+        }
+        log.force();
+        return true;
     }
 
     /**
@@ -1650,152 +1750,6 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    /**
-     * The writer lock as taken.
-     *
-     * @param channel the lock file's channel.
-     * @param lock    the lock on it.
-     * @param created true if this open created the lock file (and may remove it should the open fail).
-     */
-    private record HeldLock(FileChannel channel, FileLock lock, boolean created)
-    {
-    }
-
-    /**
-     * Take the writer lock on {@code varve.lock}, creating the file if there is none, and write this process's pid
-     * into it.
-     * <p>
-     * A failed open removes the lock file it created, while it still holds the lock. Another open may have opened
-     * that file just before, and lock it just after: its lock then guards a file no longer in the directory, beside
-     * which a third open would lock a new one. So once the lock is held, the name must still be the file locked (the
-     * same file key as right after opening; a stat, never a second descriptor, whose close would drop this process's
-     * POSIX lock); if it is not, the lock is dropped and taken again on whatever the name is now.
-     */
-    private static HeldLock lock(final Path directory) throws IOException
-    {
-        final Path path = directory.resolve(LOCK_FILE);
-        for (int attempt = 1; ; attempt++)
-        {
-            FileChannel channel;
-            boolean created = false;
-            try
-            {
-                channel = FileChannel.open(path,
-                    StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
-                created = true;
-            }
-            catch (final FileAlreadyExistsException ex)
-            {
-                try
-                {
-                    channel = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.READ);
-                }
-                catch (final NoSuchFileException gone)
-                {
-                    // removed in between by a failing open: create it
-                    if (attempt < LOCK_ATTEMPTS)
-                    {
-                        continue;
-                    }
-                    throw gone;
-                }
-            }
-            boolean held = false;
-            FileLock fileLock = null;
-            try
-            {
-                // the file this channel is (unless replaced in the instant since it was opened: then a retry)
-                final Object opened = fileKey(path);
-                try
-                {
-                    fileLock = channel.tryLock();
-                }
-                catch (final OverlappingFileLockException ex)
-                {
-                    throw new StoreLockedException("the store at " + directory + " is already open for writing in " +
-                        "this process; share that VarveDB instance, or use openReadOnly");
-                }
-                if (fileLock == null)
-                {
-                    // another process holds the lock, so this one holds none on the file: reading it drops nothing
-                    throw new StoreLockedException("the store at " + directory + " is open for writing by another " +
-                        "process" + readLockHolder(directory) + "; only one writer at a time (readers may use " +
-                        "VarveDB.openReadOnly)");
-                }
-                if (opened != null && !opened.equals(fileKey(path)))
-                {
-                    if (attempt == LOCK_ATTEMPTS)
-                    {
-                        throw new StoreLockedException("the lock file of the store at " + directory + " was " +
-                            "replaced " + LOCK_ATTEMPTS + " times while this open locked it (opens failing in other " +
-                            "processes); try again");
-                    }
-                    continue;
-                }
-                writePid(channel);
-                held = true;
-                // where files have no keys, an open cannot tell a removed lock file: never remove one there
-                return new HeldLock(channel, fileLock, created && opened != null);
-            }
-            finally
-            {
-                if (!held)
-                {
-                    releaseQuietly(fileLock, channel);
-                }
-            }
-        }
-    }
-
-    /**
-     * Write this process's pid into the held lock file, for the message another opener gets. Best effort: the pid
-     * only names the holder, and writing it needs a disk block, which a full disk refuses; the lock itself is held
-     * without it, so a sound store still opens on a full disk, and a new store's open fails (and removes the lock
-     * file) only where the store itself needs room.
-     */
-    private static void writePid(final FileChannel channel)
-    {
-        try
-        {
-            channel.truncate(0);
-            channel.write(java.nio.ByteBuffer.wrap(
-                (ProcessHandle.current().pid() + "\n").getBytes(StandardCharsets.US_ASCII)), 0);
-        }
-        catch (final IOException ex)
-        {
-            // an empty lock file: a refused opener says the holder's pid is unknown
-        }
-    }
-
-    /**
-     * @return the file key (on Linux, device and inode) of the file now at {@code path}, a fresh object (never
-     * equal to another) if there is none, or null if the file system has no file keys.
-     */
-    private static Object fileKey(final Path path) throws IOException
-    {
-        try
-        {
-            return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
-        }
-        catch (final NoSuchFileException ex)
-        {
-            return new Object();
-        }
-    }
-
-    private static String readLockHolder(final Path directory)
-    {
-        try
-        {
-            final String pid = Files.readString(directory.resolve(LOCK_FILE), StandardCharsets.US_ASCII).trim();
-            return pid.isEmpty() ? "" : " (pid " + pid + ")";
-        }
-        catch (final IOException ex)
-        {
-            return "";
-        }
-    }
-
     private static boolean onRecordGrid(final long position)
     {
         return position >= 0 && (position & (RecordDescriptor.ALIGNMENT - 1)) == 0;
@@ -1962,7 +1916,8 @@ public final class VarveDB implements AutoCloseable
                 .filter((n) -> !n.equals(LOCK_FILE) && !n.endsWith(".tmp"))
                 .sorted()
                 .findFirst();
-            if (foreign.isPresent())
+            // a writer process that opened the store meanwhile may have created it (varve.meta first, then the rest)
+            if (foreign.isPresent() && !Files.exists(directory.resolve(MetaDescriptor.FILE_NAME)))
             {
                 throw new StoreFormatException(directory + " is not a VarveDB store: it holds " + foreign.get() +
                     " but no " + MetaDescriptor.FILE_NAME + "; left untouched");
@@ -1984,25 +1939,6 @@ public final class VarveDB implements AutoCloseable
         {
             throw new StoreIOException("the store directory " + directory + " is not writable; " +
                 "use VarveDB.openReadOnly to read it", null);
-        }
-    }
-
-    private static void releaseQuietly(final FileLock fileLock, final FileChannel channel)
-    {
-        try
-        {
-            if (fileLock != null && fileLock.isValid())
-            {
-                fileLock.release();
-            }
-            if (channel != null)
-            {
-                channel.close();
-            }
-        }
-        catch (final IOException ignore)
-        {
-            // the lock goes with the channel or the process
         }
     }
 

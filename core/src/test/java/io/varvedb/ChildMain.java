@@ -24,6 +24,11 @@ public final class ChildMain
         switch (args[0])
         {
             case "open-writer" -> openWriter(dir);
+            case "multi-writer" -> MultiWriterChild.write(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                Integer.parseInt(args[4]));
+            case "multi-follow" -> MultiWriterChild.follow(dir);
+            case "multi-halt-in-append" -> MultiWriterChild.haltInAppend(dir, Long.parseLong(args[2]));
+            case "open-mode" -> openMode(dir, Boolean.parseBoolean(args[2]));
             case "open-announced" -> openAnnounced(dir);
             case "append-forever" -> appendForever(dir, Integer.parseInt(args[2]), Durability.valueOf(args[3]));
             case "follow" -> follow(dir, Long.parseLong(args[2]));
@@ -43,6 +48,25 @@ public final class ChildMain
         try (VarveDB db = VarveDB.open(TestStores.small(dir)))
         {
             System.out.println("opened " + db.streamCount());
+        }
+        catch (final StoreLockedException ex)
+        {
+            System.out.println("locked: " + ex.getMessage());
+        }
+    }
+
+    /** Opens for writing in the given mode, says so, and holds the store until stdin closes. */
+    private static void openMode(final Path dir, final boolean multi) throws java.io.IOException
+    {
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(1024)
+            .indexBlocksPerChunk(16).multiProcess(multi).build()))
+        {
+            System.out.println("opened " + ProcessHandle.current().pid());
+            System.out.flush();
+            while (System.in.read() >= 0)
+            {
+                // held until the parent closes our stdin
+            }
         }
         catch (final StoreLockedException ex)
         {

@@ -67,7 +67,7 @@ class IndexSlotCheckTest
     }
 
     /** @return the byte offset of the stream's slot in streams.idx. */
-    private static long slotOf(final Path store, final long streamId) throws IOException
+    static int slotOf(final Path store, final long streamId) throws IOException
     {
         final ByteBuffer table = ByteBuffer.wrap(Files.readAllBytes(table(store))).order(ByteOrder.LITTLE_ENDIAN);
         for (int offset = StreamIndexDescriptor.HEADER_LENGTH; offset < table.capacity();

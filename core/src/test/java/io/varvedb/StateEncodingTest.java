@@ -24,4 +24,24 @@ class StateEncodingTest
             assertNotEquals(committedState(version + 1), pendingState(version));
         }
     }
+
+    @Test
+    void aPendingStateNamesItsHolderAndKeepsTheVersion()
+    {
+        for (final long version : new long[]{ 0, 1, 77, 1L << 40, MAX_VERSION - 1 })
+        {
+            for (final int holder : new int[]{ 0, 1, 4096, MAX_HOLDER })
+            {
+                final long state = pendingState(version, holder);
+                assertTrue(isPending(state));
+                assertEquals(version, committedVersion(state), "version under holder " + holder);
+                assertEquals(holder, holder(state), "holder at version " + version);
+                // two holders of one version never share a state: the CAS tells them apart
+                if (holder > 0)
+                {
+                    assertNotEquals(pendingState(version, holder - 1), state);
+                }
+            }
+        }
+    }
 }

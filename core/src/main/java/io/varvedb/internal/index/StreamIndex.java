@@ -67,7 +67,8 @@ public final class StreamIndex
      * Every block up to this number has its range in its chunk file allocated (written by the block allocator
      * under chunkLock, read by takers without it). Blocks are only ever written after this passed them.
      */
-    private volatile long allocatedBlocks;
+    /** Null in single-process mode; else the record locks that serialise allocation between processes. */
+    private io.varvedb.internal.process.LockFile lockFile;
     private volatile MappedFile[] chunks = new MappedFile[0];
     private volatile UnsafeBuffer[] chunkBuffers = new UnsafeBuffer[0];
     /** Guarded by chunkLock. */
@@ -87,9 +88,49 @@ public final class StreamIndex
         final int tableSize = mask + 1;
         this.unitShift = Integer.numberOfTrailingZeros(StreamIndexDescriptor.unitLength(tableSize));
         this.unitCount = StreamIndexDescriptor.unitCount(tableSize);
-        // blocks counted were taken, and every block taken had its range allocated first (in this boot, or forced at
-        // a clean close); beyond the count nobody wrote, so allocating there again is harmless
-        this.allocatedBlocks = table.getLongVolatile(BLOCK_COUNT_OFFSET);
+    }
+
+    /**
+     * At open, by the writer that recovers (nobody else has the index open): blocks counted were taken, and every
+     * block taken had its range allocated first (in this boot, or forced at a clean close); beyond the count nobody
+     * wrote, so allocating there again is harmless.
+     */
+    public void allocatedFromCount()
+    {
+        table.putLongVolatile(ALLOCATED_BLOCKS_OFFSET, table.getLongVolatile(BLOCK_COUNT_OFFSET));
+    }
+
+    /**
+     * Share the index with other writer processes: allocation of units, blocks and chunk files then happens under
+     * record locks of the store's lock file too.
+     *
+     * @param lockFile the store's lock file.
+     */
+    public void shareWith(final io.varvedb.internal.process.LockFile lockFile)
+    {
+        this.lockFile = lockFile;
+    }
+
+    private void lockAcross(final long range)
+    {
+        if (lockFile != null)
+        {
+            lockFile.mutex(range).lock();
+        }
+    }
+
+    private void unlockAcross(final long range)
+    {
+        if (lockFile != null)
+        {
+            lockFile.mutex(range).unlock();
+        }
+    }
+
+    private long allocatedBlockCount()
+    {
+        // acquire: pairs with the release in allocateBlocks, so the range's zero-fill happens-before our writes
+        return table.getLongAcquire(ALLOCATED_BLOCKS_OFFSET);
     }
 
     /**
@@ -222,7 +263,7 @@ public final class StreamIndex
         table.putLong(BLOCK_COUNT_OFFSET, 0);
         table.putLong(INDEXED_POSITION_OFFSET, -1);
         table.putLong(SEALED_CHECKSUM_OFFSET, 0);
-        allocatedBlocks = 0;
+        table.putLongVolatile(ALLOCATED_BLOCKS_OFFSET, 0);
         // the chunk files go too, whatever state they are in (a damaged header, a wrong length): the rebuild makes
         // new ones. Nothing reads the index yet, so releasing the mappings is safe.
         synchronized (chunkLock)
@@ -331,8 +372,25 @@ public final class StreamIndex
     {
         synchronized (unitLock)
         {
+            lockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_UNITS);
+            try
+            {
+                allocateUnitLocked(unit);
+            }
+            finally
+            {
+                unlockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_UNITS);
+            }
+        }
+    }
+
+    private void allocateUnitLocked(final int unit)
+    {
+        {
             final int word = UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES;
             final long bit = 1L << unit;
+            // looked at again under the lock: another process may have allocated it meanwhile, and then may be
+            // writing slots there, which zeros would destroy
             if ((table.getLongVolatile(word) & bit) != 0)
             {
                 return;
@@ -682,8 +740,7 @@ public final class StreamIndex
      */
     private void ensureBlockAllocated(final long block)
     {
-        // acquire: pairs with the release in allocateBlocks, so the range's zero-fill happens-before our writes
-        if (block > allocatedBlocks)
+        if (block > allocatedBlockCount())
         {
             allocateBlocks(block, false);
         }
@@ -705,10 +762,32 @@ public final class StreamIndex
             // pre-allocator's whole lead
             synchronized (chunkLock)
             {
-                final long allocated = allocatedBlocks;
+                lockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
+                try
+                {
+                    if (allocateBlockStep(target, background))
+                    {
+                        return;
+                    }
+                }
+                finally
+                {
+                    unlockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
+                }
+            }
+        }
+    }
+
+    /** Under chunkLock and the block lock: one step; true if the target was reached before it. */
+    private boolean allocateBlockStep(final long target, final boolean background)
+    {
+        {
+            {
+                // read under the lock: another process may have moved it
+                final long allocated = table.getLongVolatile(ALLOCATED_BLOCKS_OFFSET);
                 if (allocated >= target)
                 {
-                    return;
+                    return true;
                 }
                 final long first = allocated + 1;
                 final int chunk = (int)((first - 1) / blocksPerChunk);
@@ -727,7 +806,8 @@ public final class StreamIndex
                 // blocks beyond the frontier were never written, so these zeros overwrite nothing
                 file.allocate(from, length);
                 // release: a taker that sees the new frontier sees the range allocated
-                allocatedBlocks = last;
+                table.putLongRelease(ALLOCATED_BLOCKS_OFFSET, last);
+                return false;
             }
         }
     }
@@ -743,7 +823,7 @@ public final class StreamIndex
      */
     public long allocatedBlocks()
     {
-        return allocatedBlocks;
+        return allocatedBlockCount();
     }
 
     /**
@@ -981,9 +1061,9 @@ public final class StreamIndex
         synchronized (chunkLock)
         {
             // blocks the slots use were written: never allocate (zero) them again
-            if (allocatedBlocks < maxBlock)
+            if (allocatedBlockCount() < maxBlock)
             {
-                allocatedBlocks = maxBlock;
+                table.putLongVolatile(ALLOCATED_BLOCKS_OFFSET, maxBlock);
             }
         }
     }
@@ -1148,6 +1228,37 @@ public final class StreamIndex
         }
         final Path path = directory.resolve(fileName(chunk));
         final MappedFile file;
+        // another process may be creating it: whether it exists is decided under the lock that creation takes
+        if (!readOnly)
+        {
+            lockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
+        }
+        try
+        {
+            file = openOrCreateChunk(chunk, path, creating);
+        }
+        finally
+        {
+            if (!readOnly)
+            {
+                unlockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
+            }
+        }
+
+        final int newLength = Math.max(files.length, chunk + 1);
+        files = java.util.Arrays.copyOf(files, newLength);
+        files[chunk] = file;
+        final UnsafeBuffer[] buffers = java.util.Arrays.copyOf(chunkBuffers, newLength);
+        buffers[chunk] = file.buffer();
+        chunks = files;
+        // volatile publication of the array holding the fully built mapping
+        chunkBuffers = buffers;
+        return file;
+    }
+
+    private MappedFile openOrCreateChunk(final int chunk, final Path path, final boolean creating)
+    {
+        final MappedFile file;
         if (Files.exists(path))
         {
             file = MappedFile.open(path, readOnly, observer, (opened) ->
@@ -1180,15 +1291,6 @@ public final class StreamIndex
             file = MappedFile.create(path, chunkLength(blocksPerChunk), CHUNK_HEADER_LENGTH,
                 (buffer) -> BlockDescriptor.writeHeader(buffer, chunk, blocksPerChunk), false, observer);
         }
-
-        final int newLength = Math.max(files.length, chunk + 1);
-        files = java.util.Arrays.copyOf(files, newLength);
-        files[chunk] = file;
-        final UnsafeBuffer[] buffers = java.util.Arrays.copyOf(chunkBuffers, newLength);
-        buffers[chunk] = file.buffer();
-        chunks = files;
-        // volatile publication of the array holding the fully built mapping
-        chunkBuffers = buffers;
         return file;
     }
 
@@ -1224,7 +1326,7 @@ public final class StreamIndex
         final long count = blockCount();
         final long lead = Math.min(Math.min(BlockDescriptor.MAX_LEAD, blocksPerChunk),
             Math.max(BlockDescriptor.MIN_LEAD, count / 8));
-        if (allocatedBlocks < count + lead / 2)
+        if (allocatedBlockCount() < count + lead / 2)
         {
             // see Log.preallocate: never fill the disk to its last block in the background only to fail
             allocateBlocks(count + lead, true);

@@ -50,13 +50,18 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |        Stream Count: streams with a slot (own cache line)     |  128
  *  |                                                               |
  *  +---------------------------------------------------------------+
- *  |              Blocks Allocated (own cache line)                |  256
+ *  |          Blocks Taken: the block counter (own cache line)     |  256
  *  |                                                               |
  *  +---------------------------------------------------------------+
  *  |   Streams Reserved: the stream count plus creations in flight |  384
  *  |   (own cache line; equal to the stream count at rest)         |
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 392
+ *  +---------------------------------------------------------------+
+ *  |  Blocks Allocated: block ranges given disk blocks, shared by  | 512
+ *  |  every writer process (own cache line; moved under a lock)    |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 520
  *  +---------------------------------------------------------------+
  *  |  Unit Bitmap: bit u (bit u % 64 of the little-endian long at   | 2048
  *  |  2048 + (u / 64) * 8) set = allocation unit u has disk blocks ...
@@ -72,8 +77,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |           Stream Id (0 = free; claimed by one CAS)            |  0
  *  |                                                               |
  *  +---------------------------------------------------------------+
- *  |   State: committed version &lt;&lt; 1 | PENDING (changed by CAS)     |  8
- *  |                                                               |
+ *  |   State (changed by CAS): committed version &lt;&lt; 1, or          |  8
+ *  |   version &lt;&lt; 17 | holder lane &lt;&lt; 1 | PENDING while held      |
  *  +---------------------------------------------------------------+
  *  |              First Block (block number, 0 = none)             | 16
  *  |                                                               |
@@ -87,8 +92,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  * allocated block, and is cleared before a writer changes anything.
  * <p>
  * State {@code version << 1} is a stream at {@code version} with no append in flight.
- * {@code version << 1 | PENDING} means one appender won the CAS from {@code version} and is writing event
- * {@code version + 1}; the stream's committed version is still {@code version}. The winner's release store of
+ * {@code version << 17 | holder << 1 | PENDING} means one appender won the CAS from {@code version} and is writing
+ * event {@code version + 1}; the stream's committed version is still {@code version}. The holder is the appender's
+ * lane in {@code varve.procs} plus one (multi-process mode), or 0 (the single writer process): a survivor that finds
+ * a stream pending for long asks whether the lane's process is alive, and finishes or undoes a dead one's append
+ * (see {@code Repairer}). The holder is part of the value each CAS compares, so no two appenders, in any process,
+ * ever hold the same state. Versions stay below {@link #MAX_VERSION} so the shifted version fits. The winner's release store of
  * {@code (version + 1) << 1} commits it. Only the winner writes a pending slot, so appenders to one stream write
  * their records one after another and each stream's events lie in the log in version order.
  */
@@ -97,10 +106,11 @@ public final class StreamIndexDescriptor
     /** "VARVEIDX" as a little-endian long. */
     public static final long MAGIC = 0x5844494556524156L;
     /**
-     * Format version this build reads and writes. Version 2 (unit bitmap, a file with holes) replaced 1 (a table
-     * zero-filled whole at creation); an index of version 1 is rebuilt from the log by a writer's open.
+     * Format version this build reads and writes. Version 3 names the holder lane in a pending state; version 2
+     * (unit bitmap, a file with holes) replaced 1 (a table zero-filled whole at creation). An index of an older
+     * version is rebuilt from the log by a writer's open.
      */
-    public static final int FORMAT_VERSION = 2;
+    public static final int FORMAT_VERSION = 3;
     /** File name, under {@code index/}. */
     public static final String FILE_NAME = "streams.idx";
 
@@ -140,8 +150,13 @@ public final class StreamIndexDescriptor
      * it claims a slot, and gives it back if the stream turns out to exist already.
      */
     public static final int STREAMS_RESERVED_OFFSET = 384;
-    /** Offset of the count of allocated blocks. */
+    /** Offset of the count of taken blocks. */
     public static final int BLOCK_COUNT_OFFSET = 256;
+    /**
+     * Offset of the count of blocks whose ranges have disk blocks: moved only under the index's block lock (a record
+     * lock across processes in multi-process mode); set from the taken count by the writer that recovers at open.
+     */
+    public static final int ALLOCATED_BLOCKS_OFFSET = 512;
     /** Length of the header. */
     public static final int HEADER_LENGTH = 4096;
 
@@ -158,6 +173,14 @@ public final class StreamIndexDescriptor
 
     /** Low bit of the state: an append is in flight. */
     public static final long PENDING = 1L;
+    /** Bits of a pending state that name its holder. */
+    public static final int HOLDER_BITS = 16;
+    /** Shift of the version in a pending state. */
+    public static final int PENDING_VERSION_SHIFT = HOLDER_BITS + 1;
+    /** Largest holder a pending state can name. */
+    public static final int MAX_HOLDER = (1 << HOLDER_BITS) - 1;
+    /** Stream versions stay below this (about 7 * 10^13), so a pending state can hold one. */
+    public static final long MAX_VERSION = 1L << (Long.SIZE - PENDING_VERSION_SHIFT - 1);
 
     /** The table has at least this many slots per allowed stream, so probes stay short. */
     public static final int SLOTS_PER_STREAM = 2;
@@ -187,7 +210,26 @@ public final class StreamIndexDescriptor
      */
     public static long pendingState(final long committedVersion)
     {
-        return (committedVersion << 1) | PENDING;
+        return pendingState(committedVersion, 0);
+    }
+
+    /**
+     * @param committedVersion the stream's version before the append that holds it.
+     * @param holder           the holder's lane plus one, or 0 for the single writer process.
+     * @return state while version {@code committedVersion + 1} is being written by that holder.
+     */
+    public static long pendingState(final long committedVersion, final int holder)
+    {
+        return (committedVersion << PENDING_VERSION_SHIFT) | ((long)holder << 1) | PENDING;
+    }
+
+    /**
+     * @param state a pending slot state.
+     * @return its holder: a lane plus one, or 0 for the single writer process.
+     */
+    public static int holder(final long state)
+    {
+        return (int)((state >>> 1) & MAX_HOLDER);
     }
 
     /**
@@ -205,7 +247,7 @@ public final class StreamIndexDescriptor
      */
     public static long committedVersion(final long state)
     {
-        return state >>> 1;
+        return (state & PENDING) != 0 ? state >>> PENDING_VERSION_SHIFT : state >>> 1;
     }
 
     /**

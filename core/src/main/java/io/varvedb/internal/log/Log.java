@@ -51,19 +51,6 @@ public final class Log
      */
     public static final int ALLOCATION_CHUNK = 2 << 20;
 
-    private static final VarHandle ALLOCATED_END;
-
-    static
-    {
-        try
-        {
-            ALLOCATED_END = MethodHandles.lookup().findVarHandle(Log.class, "allocatedEnd", long.class);
-        }
-        catch (final ReflectiveOperationException ex)
-        {
-            throw new ExceptionInInitializerError(ex);
-        }
-    }
 
     private final Path directory;
     private final UnsafeBuffer meta;
@@ -81,11 +68,12 @@ public final class Log
     /** One allocator at a time: {@link #allocate} holds it while it gives blocks to the range after the end. */
     private final Object allocationLock = new Object();
     /**
-     * End of the allocated log: positions below it have disk blocks and touched pages. Written only under
-     * {@link #allocationLock}, with release ({@link #ALLOCATED_END}); read with acquire by claimers.
+     * Null in single-process mode; else the record locks that serialise allocation and segment creation between
+     * the writer processes. The allocated end lives in {@code varve.meta}
+     * ({@link MetaDescriptor#ALLOCATED_END_OFFSET}), shared by them all: written only under {@link #allocationLock}
+     * (and the record lock), with release; read with acquire by claimers.
      */
-    @SuppressWarnings("unused")
-    private long allocatedEnd;
+    private io.varvedb.internal.process.LockFile lockFile;
     /** Where the log's files are; only the allocator uses it, under {@link #allocationLock}. */
     private FileStore fileStore;
     private long creatableFrom;
@@ -153,7 +141,7 @@ public final class Log
         synchronized (allocationLock)
         {
             // release: nothing to order here (no appender yet); the same store as every later publication
-            ALLOCATED_END.setRelease(this, position);
+            meta.putLongRelease(MetaDescriptor.ALLOCATED_END_OFFSET, position);
         }
     }
 
@@ -164,7 +152,34 @@ public final class Log
      */
     public long allocatedEnd()
     {
-        return (long)ALLOCATED_END.getAcquire(this);
+        return meta.getLongAcquire(MetaDescriptor.ALLOCATED_END_OFFSET);
+    }
+
+    /**
+     * Share the log with other writer processes: allocation and segment creation then happen under record locks
+     * of the store's lock file too.
+     *
+     * @param lockFile the store's lock file.
+     */
+    public void shareWith(final io.varvedb.internal.process.LockFile lockFile)
+    {
+        this.lockFile = lockFile;
+    }
+
+    private void lockAcross(final long range)
+    {
+        if (lockFile != null)
+        {
+            lockFile.mutex(range).lock();
+        }
+    }
+
+    private void unlockAcross(final long range)
+    {
+        if (lockFile != null)
+        {
+            lockFile.mutex(range).unlock();
+        }
     }
 
     /**
@@ -235,7 +250,7 @@ public final class Log
             // acquire: pairs with the release in allocate(); one load (a plain mov on x86) and, below, two compares
             // are the whole fast path. A claim must end strictly below it, so the frame length after the claim
             // (where readers look next) is allocated too.
-            final long allocated = (long)ALLOCATED_END.getAcquire(this);
+            final long allocated = allocatedEnd();
             // Allocate what a claim from the current tail would need before claiming, so a full disk fails the
             // append cleanly (nothing claimed) instead of leaving padding in the log.
             final long expectedEnd = meta.getLongVolatile(MetaDescriptor.TAIL_POSITION_OFFSET) + alignedLength;
@@ -310,7 +325,8 @@ public final class Log
             final long segment = position >>> shift;
             if (position + length < allocatedEnd() && segment < files.length && files[(int)segment] != null)
             {
-                Padding.write(files[(int)segment].buffer(), offset(position), length);
+                // by CAS: in multi-process mode a survivor may have padded the hole already
+                Padding.writeOver(files[(int)segment].buffer(), offset(position), 0, length);
             }
             else
             {
@@ -609,8 +625,7 @@ public final class Log
             MappedFile file = null;
             try
             {
-                file = MappedFile.create(path, segmentFileLength(), SegmentDescriptor.HEADER_LENGTH,
-                    (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false, observer);
+                file = createSegment(segment, path);
             }
             finally
             {
@@ -642,6 +657,28 @@ public final class Log
             {
                 Thread.currentThread().interrupt();
             }
+        }
+    }
+
+    /**
+     * Create a segment file, or map it if another writer process made it first: whether it exists is decided under
+     * the creation lock, so it is made once, and whole (created under a temporary name and renamed in).
+     */
+    private MappedFile createSegment(final long segment, final Path path)
+    {
+        lockAcross(io.varvedb.internal.process.LockFileDescriptor.SEGMENT_CREATION);
+        try
+        {
+            if (lockFile != null && Files.exists(path))
+            {
+                return MappedFile.open(path, false, observer, (opened) -> checkSegment(opened, segment));
+            }
+            return MappedFile.create(path, segmentFileLength(), SegmentDescriptor.HEADER_LENGTH,
+                (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false, observer);
+        }
+        finally
+        {
+            unlockAcross(io.varvedb.internal.process.LockFileDescriptor.SEGMENT_CREATION);
         }
     }
 
@@ -686,15 +723,36 @@ public final class Log
     {
         // acquire: as in claim(); a chunk at a time, each under the lock, so an appender that needs the next chunk
         // waits for one chunk of the pre-allocator's work at most, never for a whole run of them
-        while ((long)ALLOCATED_END.getAcquire(this) <= end)
+        while (allocatedEnd() <= end)
         {
             synchronized (allocationLock)
             {
-                // plain read: this lock's holder is the only writer
-                final long from = allocatedEnd;
+                lockAcross(io.varvedb.internal.process.LockFileDescriptor.LOG_ALLOCATION);
+                try
+                {
+                    if (allocateStep(end, background, chunk))
+                    {
+                        return;
+                    }
+                }
+                finally
+                {
+                    unlockAcross(io.varvedb.internal.process.LockFileDescriptor.LOG_ALLOCATION);
+                }
+            }
+        }
+    }
+
+    /** Under the allocation locks: one step; true if the end was reached before it. */
+    private boolean allocateStep(final long end, final boolean background, final int chunk)
+    {
+        {
+            {
+                // read under the locks: their holder is the only writer, in any process
+                final long from = allocatedEnd();
                 if (from > end)
                 {
-                    return;
+                    return true;
                 }
                 final long segment = from >>> shift;
                 final long to = stepEnd(from, segment, chunk);
@@ -723,8 +781,9 @@ public final class Log
                     applyDeferredPadding(to);
                     // release: the blocks and the touched pages (and the deferred paddings) come before any
                     // claimer that reads the new end (acquire, in claim()) writes below it
-                    ALLOCATED_END.setRelease(this, to);
+                    meta.putLongRelease(MetaDescriptor.ALLOCATED_END_OFFSET, to);
                 }
+                return false;
             }
         }
     }
@@ -784,7 +843,8 @@ public final class Log
             // strictly below the new end, as for a claim: the frame after it is allocated too
             if (entry.getKey() + entry.getValue() < allocatedTo)
             {
-                Padding.write(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()),
+                // by CAS: in multi-process mode a survivor may have padded the hole already
+                Padding.writeOver(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()), 0,
                     entry.getValue());
                 done.add(entry.getKey());
             }

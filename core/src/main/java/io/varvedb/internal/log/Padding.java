@@ -45,6 +45,29 @@ public final class Padding
     }
 
     /**
+     * Write a padding record where the frame length still reads {@code expected} (0: nothing claimed was written
+     * there; negative: a claim begun and never published), deciding by CAS who writes it: where several could (a
+     * deferred padding and a survivor repairing a dead process's claim), only one does, and a published record is
+     * never overwritten.
+     *
+     * @param buffer   of the segment.
+     * @param offset   of the record in the buffer.
+     * @param expected the frame length read there, not positive.
+     * @param length   of the padding, a multiple of the alignment.
+     * @return true if this call wrote the padding.
+     */
+    public static boolean writeOver(final UnsafeBuffer buffer, final int offset, final int expected, final int length)
+    {
+        // CAS: the one step that takes the record from its claimer; negative, so readers still wait
+        if (expected > 0 || !buffer.compareAndSetInt(offset + FRAME_LENGTH_OFFSET, expected, -length))
+        {
+            return false;
+        }
+        write(buffer, offset, length);
+        return true;
+    }
+
+    /**
      * @param length a padding's frame length.
      * @return the checksum a padding of that length carries: CRC32C of its bytes {@code [8, 24)}.
      */

@@ -150,10 +150,15 @@ public final class Flusher implements Agent
         if (to > from)
         {
             log.force(from, to);
-            // release: only after the force returned may anyone learn that the log below `to` is durable; the
-            // durable position only grows, as it is written under the force lock from a frontier >= it
-            meta.putLongRelease(MetaDescriptor.DURABLE_POSITION_OFFSET, to);
-            return to;
+            // only after the force returned may anyone learn that the log below `to` is durable. The position is
+            // shared by every writer process, each forcing the same files: CAS, so it only ever grows, whoever
+            // forced further (a force of the file covers every process's pages in it)
+            long durable = durablePosition();
+            while (durable < to && !meta.compareAndSetLong(MetaDescriptor.DURABLE_POSITION_OFFSET, durable, to))
+            {
+                durable = durablePosition();
+            }
+            return Math.max(durable, to);
         }
         return from;
     }

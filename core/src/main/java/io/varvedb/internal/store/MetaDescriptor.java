@@ -46,6 +46,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 288
  *  +---------------------------------------------------------------+
+ *  |  Allocated End: the log below it has disk blocks and may be   | 384
+ *  |  written; shared by every writer process (own cache line)     |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 392
+ *  +---------------------------------------------------------------+
  * </pre>
  * The index checkpoint is trusted by recovery only within the same boot of the machine: a killed process leaves
  * the page cache intact, a power cut or kernel crash does not, and the index's pages may then reach the disk from
@@ -88,6 +93,11 @@ public final class MetaDescriptor
     public static final int CHECKPOINT_FORCED_OFFSET = 280;
     /** Offset of the writer's durability mode: {@code Durability.ordinal() + 1}, or 0 when none is recorded. */
     public static final int WRITER_DURABILITY_OFFSET = 284;
+    /**
+     * Offset of the allocated end of the log. Set by the writer that recovers at open; moved (release) only under the
+     * log's allocation lock, which is a record lock across processes in multi-process mode.
+     */
+    public static final int ALLOCATED_END_OFFSET = 384;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 

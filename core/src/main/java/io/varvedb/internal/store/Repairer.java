@@ -1,0 +1,340 @@
+package io.varvedb.internal.store;
+
+import io.varvedb.internal.index.StreamIndex;
+import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.Padding;
+import io.varvedb.internal.process.ProcessRegistry;
+import io.varvedb.internal.process.RegistryDescriptor;
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.nio.channels.FileLock;
+import java.util.concurrent.TimeUnit;
+
+import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
+import static io.varvedb.internal.index.StreamIndexDescriptor.pendingState;
+import static io.varvedb.internal.log.RecordDescriptor.*;
+import static io.varvedb.internal.process.RegistryDescriptor.*;
+
+/**
+ * In multi-process mode, finishes or undoes what a dead writer process left half done, so that it never stops the
+ * others: a stream it held pending (appenders to it would spin for ever) and log space it claimed but never
+ * published (every reader of the log would wait at the hole for ever).
+ * <p>
+ * <b>Only the dead are repaired over.</b> A process is dead when the record lock of its participant entry in
+ * {@code varve.lock} can be taken: the kernel drops it when the process exits, however it exits, and never while it
+ * runs, however slowly (a collector pause, {@code SIGSTOP}). Taking that lock is also what makes one survivor the
+ * repairer: the others find it held, and take the participant for alive until the repairer frees it.
+ * <p>
+ * <b>A dead process's lanes say what to do.</b> For the one stream a lane may hold ({@code pendingState} names the
+ * lane, so the slot's state is compared whole): if the lane's claim holds a published event record, the append
+ * is finished (its positions are indexed, its versions committed: readers may already have seen it); otherwise
+ * the claim, if any, is padded and the stream goes back to the version it had. Nothing acknowledged is lost: an
+ * append is acknowledged only after its commit.
+ * <p>
+ * <b>A hole nobody alive can own is padded.</b> A reader stopped at an unpublished position {@code h} below the
+ * tail is unblocked by {@link #unblock}, which pads from {@code h} only if no lane of a live process has an
+ * in-flight mark at or below {@code h}. That rule cannot pad over a live appender's record, by construction: an
+ * appender sets its mark (the tail it read, so at most its claim's position) with a release store before the atomic
+ * add that claims, and clears it only after it published. The repairer reads the tail first (so every claim below
+ * it is ordered before, with the mark set before the claim), then the marks, then reads the frame length at
+ * {@code h} again: a live claimer of {@code h} shows a mark at or below {@code h}, or has cleared it after
+ * publishing, and then the frame length is no longer what it was. The padding itself is written by a CAS on the
+ * frame length from the value seen (0, or the negative length of a claim begun), so a late write by anyone, or a
+ * second repairer, cannot interleave with it.
+ */
+public final class Repairer implements Agent
+{
+    /** How often the watchdog looks for dead processes and stuck readers. */
+    public static final long PERIOD_NS = TimeUnit.MILLISECONDS.toNanos(10);
+    /** How long the published end must stay at a hole before the watchdog tries to unblock it. */
+    public static final long STUCK_NS = TimeUnit.MILLISECONDS.toNanos(20);
+
+    private final Log log;
+    private final StreamIndex index;
+    private final ProcessRegistry registry;
+    private final UnsafeBuffer lanes;
+    private long frontier;
+    private long stuckAt = -1;
+    private long stuckSinceNs;
+    private volatile long repairs;
+    private volatile long unblocked;
+
+    /**
+     * @param log      the log.
+     * @param index    the stream index.
+     * @param registry the process registry.
+     * @param from     a position below which every record is published.
+     */
+    public Repairer(final Log log, final StreamIndex index, final ProcessRegistry registry, final long from)
+    {
+        this.log = log;
+        this.index = index;
+        this.registry = registry;
+        this.lanes = registry.buffer();
+        this.frontier = from;
+    }
+
+    @Override
+    public int doWork()
+    {
+        int work = repairDead();
+        final long tail = log.tail();
+        frontier = log.publishedEnd(frontier, tail);
+        if (frontier < tail)
+        {
+            final long now = System.nanoTime();
+            if (frontier != stuckAt)
+            {
+                stuckAt = frontier;
+                stuckSinceNs = now;
+            }
+            else if (now - stuckSinceNs >= STUCK_NS && unblock(frontier))
+            {
+                work++;
+            }
+        }
+        return work;
+    }
+
+    @Override
+    public String roleName()
+    {
+        return "varve-repairer";
+    }
+
+    /**
+     * @return participants repaired by this instance.
+     */
+    public long repairs()
+    {
+        return repairs;
+    }
+
+    /**
+     * @return holes padded by this instance.
+     */
+    public long unblocked()
+    {
+        return unblocked;
+    }
+
+    /**
+     * Repair every participant whose process is dead.
+     *
+     * @return how many were repaired.
+     */
+    public int repairDead()
+    {
+        int repaired = 0;
+        for (int p = 0; p < RegistryDescriptor.PARTICIPANTS; p++)
+        {
+            if (registry.isActive(p) && repairIfDead(p))
+            {
+                repaired++;
+            }
+        }
+        return repaired;
+    }
+
+    /**
+     * An appender found a stream pending for long: repair its holder's process if it is dead.
+     *
+     * @param holder the holder named in the slot state: a lane plus one.
+     */
+    public void repairHolder(final int holder)
+    {
+        if (holder <= 0 || holder > RegistryDescriptor.LANES)
+        {
+            return;
+        }
+        final int p = registry.ownerOf(holder - 1);
+        if (p >= 0)
+        {
+            repairIfDead(p);
+        }
+    }
+
+    private boolean repairIfDead(final int p)
+    {
+        final FileLock lock = registry.claimIfDead(p);
+        if (lock == null)
+        {
+            return false;
+        }
+        try
+        {
+            for (final int lane : registry.lanesOf(p))
+            {
+                repairLane(lane);
+            }
+        }
+        finally
+        {
+            registry.free(p, lock);
+        }
+        repairs++;
+        return true;
+    }
+
+    /**
+     * Finish or undo the append a dead process's lane was making (see the class comment).
+     */
+    private void repairLane(final int lane)
+    {
+        final int offset = laneOffset(lane);
+        final long from = lanes.getLongVolatile(offset + LANE_FROM_OFFSET);
+        final long claim = from == NONE ? NONE : lanes.getLongVolatile(offset + LANE_CLAIM_OFFSET);
+        final int claimLength = (int)lanes.getLongVolatile(offset + LANE_CLAIM_LENGTH_OFFSET);
+        final long slot = lanes.getLongVolatile(offset + LANE_SLOT_OFFSET);
+        final long previous = lanes.getLongVolatile(offset + LANE_PREVIOUS_OFFSET);
+        final int holder = lane + 1;
+
+        final boolean published = claim != NONE && publishedEvent(claim);
+        if (slot != NONE && index.state((int)slot) == pendingState(previous, holder))
+        {
+            if (published)
+            {
+                finish((int)slot, previous, holder, claim, claimLength);
+                return;
+            }
+            padClaim(claim, claimLength);
+            // the record never was published: nobody saw it; the stream goes back to where it was
+            index.compareAndSetState((int)slot, pendingState(previous, holder), committedState(previous));
+            return;
+        }
+        if (claim != NONE && !published)
+        {
+            padClaim(claim, claimLength);
+        }
+    }
+
+    private boolean publishedEvent(final long position)
+    {
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        if (buffer == null)
+        {
+            return false;
+        }
+        final int offset = log.offset(position);
+        return buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) > 0 &&
+            buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT;
+    }
+
+    /** Index the dead append's published records and commit their versions. */
+    private void finish(final int slot, final long previous, final int holder, final long claim, final int length)
+    {
+        final long streamId = index.streamIdAt(slot);
+        long last = previous;
+        long position = claim;
+        final long end = claim + length;
+        while (position < end)
+        {
+            final UnsafeBuffer buffer = log.readBuffer(position);
+            final int offset = log.offset(position);
+            final int frameLength = buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0)
+            {
+                break;
+            }
+            if (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT &&
+                buffer.getLong(offset + STREAM_ID_OFFSET) == streamId)
+            {
+                final long version = buffer.getLong(offset + VERSION_OFFSET);
+                if (version == last + 1)
+                {
+                    index.putPosition(slot, version, position);
+                    last = version;
+                }
+            }
+            position += alignedLength(frameLength);
+        }
+        // release (a CAS): the block entries above happen-before anyone sees the versions committed
+        index.compareAndSetState(slot, pendingState(previous, holder), committedState(last));
+    }
+
+    private void padClaim(final long claim, final int length)
+    {
+        if (claim == NONE || length <= 0)
+        {
+            return;
+        }
+        final UnsafeBuffer buffer = log.readBuffer(claim);
+        if (buffer == null)
+        {
+            return;
+        }
+        final int offset = log.offset(claim);
+        final int frameLength = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
+        if (frameLength <= 0 && Padding.writeOver(buffer, offset, frameLength, length))
+        {
+            unblocked++;
+        }
+    }
+
+    /**
+     * Pad the hole at {@code position} if no live process can own it (see the class comment).
+     *
+     * @param position an unpublished record position below the tail, where readers stopped.
+     * @return true if this call padded it.
+     */
+    public boolean unblock(final long position)
+    {
+        // the tail first: every claim below it has its claimer's mark set before it (see the class comment)
+        final long tail = log.tail();
+        if (position >= tail)
+        {
+            return false;
+        }
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        if (buffer == null)
+        {
+            return false;
+        }
+        final int offset = log.offset(position);
+        final int seen = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
+        if (seen > 0)
+        {
+            return false;
+        }
+        final long live = registry.oldestLiveInFlight();
+        if (live <= position)
+        {
+            // a live appender may be writing it: it is only slow
+            return false;
+        }
+        if (buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET) != seen)
+        {
+            return false;
+        }
+        final long allocated = log.allocatedEnd();
+        // never read past the allocated end: on tmpfs a read of a hole in a mapping allocates a page
+        final long limit = Math.min(Math.min(tail, log.nextSegmentStart(position)), Math.min(live, allocated));
+        long end;
+        if (seen < 0)
+        {
+            end = position + alignedLength(-seen);
+        }
+        else
+        {
+            // the hole runs to the next record something was written to, or to where a live appender may claim
+            end = position + ALIGNMENT;
+            while (end < limit && buffer.getIntVolatile(log.offset(end) + FRAME_LENGTH_OFFSET) == 0)
+            {
+                end += ALIGNMENT;
+            }
+        }
+        if (end > log.nextSegmentStart(position) || end >= allocated)
+        {
+            // damage (a claim past its segment), or space never allocated: a padding there could fault on a
+            // full disk; the claim's own process deferred it, or recovery will see to it
+            return false;
+        }
+        if (Padding.writeOver(buffer, offset, seen, (int)(end - position)))
+        {
+            unblocked++;
+            return true;
+        }
+        return false;
+    }
+}
