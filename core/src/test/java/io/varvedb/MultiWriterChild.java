@@ -24,6 +24,8 @@ final class MultiWriterChild
     static final int HOT_STREAMS = 3;
     /** Cold streams, spread over the processes' threads. */
     static final int COLD_STREAMS = 200;
+    /** Pause between appends of a writer that runs until killed. */
+    static final long PACE_NS = Long.getLong("varve.multiwriter.pace", 50_000);
 
     private MultiWriterChild()
     {
@@ -153,6 +155,11 @@ final class MultiWriterChild
                 out.print(line);
                 // flushed per append: a kill loses no line of an append that returned
                 out.flush();
+            }
+            if (operations < 0)
+            {
+                // until killed: a steady pace, so a long kill run does not fill the disk
+                java.util.concurrent.locks.LockSupport.parkNanos(PACE_NS);
             }
         }
     }

@@ -23,6 +23,18 @@ public final class Lane
     }
 
     /**
+     * A lane over a buffer laid out as {@code varve.procs} (for tests of the protocol).
+     *
+     * @param buffer a buffer of {@link RegistryDescriptor#LENGTH} bytes.
+     * @param index  the lane.
+     * @return the flyweight.
+     */
+    public static Lane over(final UnsafeBuffer buffer, final int index)
+    {
+        return new Lane(buffer, index);
+    }
+
+    /**
      * @return the lane's index.
      */
     public int index()
@@ -87,6 +99,22 @@ public final class Lane
     {
         // release: everything the append wrote happens-before a survivor seeing the lane idle
         buffer.putLongRelease(offset + LANE_FROM_OFFSET, NONE);
+    }
+
+    /**
+     * @return the slot this lane holds or is about to take (acquire), or {@link RegistryDescriptor#NONE}.
+     */
+    public long slot()
+    {
+        return buffer.getLongAcquire(offset + LANE_SLOT_OFFSET);
+    }
+
+    /**
+     * @return the version of {@link #slot()} before this lane's CAS.
+     */
+    public long previousVersion()
+    {
+        return buffer.getLong(offset + LANE_PREVIOUS_OFFSET);
     }
 
     /**

@@ -273,6 +273,42 @@ public final class Repairer implements Agent
     }
 
     /**
+     * The decision of {@link #unblock}, in the order the proof needs (see the class comment): the tail was read
+     * before this call; the frame length at {@code position}; the lowest in-flight mark of a live lane; the frame
+     * length again.
+     *
+     * @param tail           the log tail, read (volatile) before this call.
+     * @param position       the hole's log position.
+     * @param buffer         the buffer holding it.
+     * @param offset         its offset in the buffer.
+     * @param oldestLiveMark reads the lowest in-flight mark of any live lane.
+     * @return the frame length seen (0, or negative: a claim begun) if nobody alive can own the hole, so a CAS
+     * from it may pad it; 1 if it must be left alone.
+     */
+    public static int abandoned(final long tail, final long position, final UnsafeBuffer buffer, final int offset,
+        final java.util.function.LongSupplier oldestLiveMark)
+    {
+        if (position >= tail)
+        {
+            return 1;
+        }
+        // volatile: the frame length as the claimer left it
+        final int seen = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
+        if (seen > 0)
+        {
+            return 1;
+        }
+        // acquire on each mark: a live claimer of `position` shows a mark at or below it (set before the atomic
+        // add the tail read covers), or cleared it after publishing (then the frame length reads differently below)
+        if (oldestLiveMark.getAsLong() <= position)
+        {
+            // a live appender may be writing it: it is only slow
+            return 1;
+        }
+        return buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET) == seen ? seen : 1;
+    }
+
+    /**
      * Pad the hole at {@code position} if no live process can own it (see the class comment).
      *
      * @param position an unpublished record position below the tail, where readers stopped.
@@ -292,24 +328,15 @@ public final class Repairer implements Agent
             return false;
         }
         final int offset = log.offset(position);
-        final int seen = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
+        final long[] live = new long[1];
+        final int seen = abandoned(tail, position, buffer, offset, () -> live[0] = registry.oldestLiveInFlight());
         if (seen > 0)
-        {
-            return false;
-        }
-        final long live = registry.oldestLiveInFlight();
-        if (live <= position)
-        {
-            // a live appender may be writing it: it is only slow
-            return false;
-        }
-        if (buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET) != seen)
         {
             return false;
         }
         final long allocated = log.allocatedEnd();
         // never read past the allocated end: on tmpfs a read of a hole in a mapping allocates a page
-        final long limit = Math.min(Math.min(tail, log.nextSegmentStart(position)), Math.min(live, allocated));
+        final long limit = Math.min(Math.min(tail, log.nextSegmentStart(position)), Math.min(live[0], allocated));
         long end;
         if (seen < 0)
         {
