@@ -91,6 +91,24 @@ class ReadmeExampleTest
     }
     // README:inventory:end
 
+    // README:inventory-processes:begin
+    /** Runs in each checkout process; any number of them sell from one store at once. Orders reserved. */
+    static int sellFromThisProcess(Path data, long productId, int orders)
+    {
+        VarveConfig config = VarveConfig.builder(data).multiProcess(true).build();  // in every writer process
+        try (VarveDB db = VarveDB.open(config))
+        {
+            Appender appender = db.appender();
+            int reserved = 0;
+            while (reserved < orders && reserve(db, appender, productId, 3))  // the same reserve() as above
+            {
+                reserved++;                                // one CAS decided it, whichever process wrote last
+            }
+            return reserved;                               // short of `orders`: sold out, in every process
+        }
+    }
+    // README:inventory-processes:end
+
     @TempDir
     Path dir;
 
@@ -98,6 +116,65 @@ class ReadmeExampleTest
     void theReadmeHoldsTheInventoryExampleVerbatim() throws IOException
     {
         assertSameText("inventory");
+    }
+
+    @Test
+    void theReadmeHoldsTheTwoProcessExampleVerbatim() throws IOException
+    {
+        assertSameText("inventory-processes");
+    }
+
+    /** The two-process example does what the README says: checkout processes racing never oversell. */
+    @Test
+    void checkoutProcessesRacingForOneProductNeverOversellIt() throws Exception
+    {
+        final long productId = 42;
+        final int stock = 600;
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).multiProcess(true).build()))
+        {
+            db.appender().append(productId, ExpectedVersion.NO_STREAM, STOCK_ADDED, units(stock));
+        }
+        final List<Process> checkouts = new ArrayList<>();
+        for (int p = 0; p < 2; p++)
+        {
+            checkouts.add(MultiProcessTest.start(List.of(), "readme-checkout", dir.toString(),
+                Long.toString(productId)));
+        }
+        for (final Process checkout : checkouts)
+        {
+            final List<String> said = MultiWriterProcessTest.readAll(checkout);
+            assertTrue(checkout.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals(0, checkout.exitValue(), "checkout process output: " + said);
+            Long.parseLong(said.get(said.size() - 1));
+        }
+        try (VarveDB db = VarveDB.openReadOnly(dir))
+        {
+            final long[] reservedEvents = { 0 };
+            db.readStream(productId, 1, Integer.MAX_VALUE, (e) ->
+                reservedEvents[0] += e.eventType() == STOCK_RESERVED ? 1 : 0);
+            assertEquals(stock / 3, reservedEvents[0], "every unit sold once, in orders of 3, by the processes");
+            assertEquals(0, available(db, productId, db.streamVersion(productId)), "sold out, not oversold");
+        }
+    }
+
+    /** A checkout process of the two-process example: sells until sold out, then prints its orders. */
+    static void checkout(final Path data, final long productId)
+    {
+        long orders = 0;
+        while (true)
+        {
+            try
+            {
+                orders += sellFromThisProcess(data, productId, Integer.MAX_VALUE);
+                System.out.println(orders);
+                return;
+            }
+            catch (final ConcurrencyConflictException e)
+            {
+                // an order that lost MAX_ATTEMPTS races in a row: the caller's choice, here to try again (the orders
+                // it reserved before are in the log; this count of them is only what the process reports)
+            }
+        }
     }
 
     /** The example does what the README says: buyers racing for one product never oversell it. */
