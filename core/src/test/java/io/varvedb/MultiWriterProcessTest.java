@@ -108,6 +108,28 @@ class MultiWriterProcessTest
     }
 
     @Test
+    void aSyncAppendIsDurableWhenItReturnsAndTheDurablePositionIsShared()
+    {
+        final VarveConfig.Builder sync = VarveConfig.builder(dir).segmentSize(64 * 1024).indexCapacity(1024)
+            .indexBlocksPerChunk(16).multiProcess(true).durability(Durability.SYNC);
+        try (VarveDB a = VarveDB.open(sync.build());
+            VarveDB b = VarveDB.open(sync.build()))
+        {
+            final Appender[] appenders = { a.appender(), b.appender() };
+            for (int i = 0; i < 200; i++)
+            {
+                final Appender appender = appenders[i % 2];
+                appender.append(1 + i % 3, ExpectedVersion.ANY, 1, new byte[]{ (byte)i });
+                final long end = appender.lastPosition() + 1;
+                // one position for both writers: whoever forced, the other sees it
+                assertTrue(a.durablePosition() >= end, "durable in a after append " + i);
+                assertTrue(b.durablePosition() >= end, "durable in b after append " + i);
+            }
+            assertEquals(a.tailPosition(), a.durablePosition());
+        }
+    }
+
+    @Test
     void fourWriterProcessesOfTwoThreadsRaceAndEveryInvariantHolds() throws Exception
     {
         final int processes = 4;
