@@ -19,7 +19,9 @@ import io.varvedb.internal.process.LockFileDescriptor;
 import io.varvedb.internal.process.ProcessRegistry;
 import io.varvedb.internal.process.WriterLock;
 import io.varvedb.internal.store.Background;
+import io.varvedb.internal.store.OpenRecovery;
 import io.varvedb.internal.store.Repairer;
+import io.varvedb.internal.store.StoreDirectory;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
@@ -157,15 +159,15 @@ public final class VarveDB implements AutoCloseable
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
             if (readOnly)
             {
-                refuseNoStore(directory, metaPath);
+                StoreDirectory.refuseNoStore(directory, metaPath);
             }
             else
             {
-                createDirectory(directory);
+                StoreDirectory.createDirectory(directory);
                 if (!Files.exists(metaPath))
                 {
                     // before the lock file is created: a foreign directory is left exactly as it was
-                    refuseForeignDirectory(directory);
+                    StoreDirectory.refuseForeignDirectory(directory);
                     // and a shape the config itself cannot hold (events larger than its segments)
                     requested.withShape(requested.segmentSize(), requested.indexCapacity());
                 }
@@ -177,7 +179,7 @@ public final class VarveDB implements AutoCloseable
                 indexExisted = Files.exists(directory.resolve(INDEX_DIRECTORY));
                 if (!Files.exists(metaPath))
                 {
-                    refuseForeignDirectory(directory);
+                    StoreDirectory.refuseForeignDirectory(directory);
                     creating = true;
                     // mapped again below, as for an existing store: this mapping is done with
                     MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
@@ -220,7 +222,8 @@ public final class VarveDB implements AutoCloseable
             {
                 openedIndex = StreamIndex.open(indexDirectory, true);
                 this.index = openedIndex;
-                final String damage = config.verifyIndexOnOpen() ? checkReadOnlyIndex(metaBuffer) : null;
+                final String damage = config.verifyIndexOnOpen() ?
+                    OpenRecovery.checkReadOnlyIndex(metaBuffer, log, index) : null;
                 if (damage != null)
                 {
                     throw new CorruptStoreException("the stream index of " + directory + " disagrees with the log: " +
@@ -236,9 +239,9 @@ public final class VarveDB implements AutoCloseable
                 this.repairer = null;
                 this.repairerRunner = null;
                 // a durable position beyond the tail is damage to varve.meta, not a promise: never trust it further
-                final long durable = durableWithinTail();
+                final long durable = OpenRecovery.durableWithinTail(meta.buffer(), log);
                 // refuse what the writer refuses: a missing segment, or log directory, is never the end of the log
-                checkSegmentsPresent(durable);
+                OpenRecovery.checkSegmentsPresent(log, durable);
                 log.checkNoGap();
                 this.committedAtOpen = durable;
             }
@@ -252,7 +255,7 @@ public final class VarveDB implements AutoCloseable
                 this.openedCleanly = false;
                 this.recovery = null;
                 // every record below the durable position is published (it was forced from a published frontier)
-                this.committedAtOpen = durableWithinTail();
+                this.committedAtOpen = OpenRecovery.durableWithinTail(meta.buffer(), log);
                 log.creatableFrom(log.segmentOf(log.tail()));
                 openedRegistry = ProcessRegistry.open(directory, heldLock.lockFile(), config.forceObserver());
                 this.registry = openedRegistry;
@@ -266,102 +269,15 @@ public final class VarveDB implements AutoCloseable
             }
             else
             {
-                StreamIndex existing = null;
-                if (StreamIndex.exists(indexDirectory))
-                {
-                    // a newer build's index is not ours to rebuild over; any other damage to it is
-                    StreamIndex.refuseNewerFormat(indexDirectory);
-                    try
-                    {
-                        existing = StreamIndex.open(indexDirectory, false, config.forceObserver());
-                        openedIndex = existing;
-                    }
-                    catch (final CorruptStoreException | StoreFormatException | StoreIOException ex)
-                    {
-                        // an index of the wrong shape, a damaged header, a truncated file: it is derived from the
-                        // log, so rebuild it (a file system that refuses will refuse the new one just as clearly);
-                        // the checkpoint is dropped below, before the new index is created
-                        deleteIndexFiles(indexDirectory);
-                    }
-                }
-                if (existing == null)
-                {
-                    // a new, empty index must never pass for the one the checkpoint vouched for, should this
-                    // process die before the rebuild is done
-                    invalidateCheckpoint(metaFile);
-                }
-                openedIndex = existing != null ?
-                    existing : StreamIndex.create(indexDirectory, capacity, config.indexBlocksPerChunk(),
-                        config.forceObserver());
+                // the only writer: check the index, recover the log after a crash, make ready for appends
+                final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
+                    indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
+                    config.forceObserver(), multi ? heldLock.lockFile() : null, config.durability().ordinal());
+                openedIndex = recovered.index();
                 this.index = openedIndex;
-                if (multi)
-                {
-                    index.shareWith(heldLock.lockFile());
-                }
-                final long tail = log.tail();
-                final long bootId = BootId.current();
-                final boolean indexUsable = existing != null && index.chunksPresent();
-                // a durable position beyond the tail is damage to varve.meta: then nothing it says is trusted, and
-                // the open recovers from the log, which sets the durable position from what the log holds
-                this.openedCleanly = indexUsable &&
-                    metaBuffer.getInt(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN &&
-                    index.indexedPosition() == tail &&
-                    metaBuffer.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET) == durableWithinTail();
-                if (openedCleanly)
-                {
-                    checkSegmentsPresent(tail);
-                    // a slot damaged on disk would misreport its stream: rebuild the index from the log instead
-                    this.recovery = indexAgrees(tail) ? null :
-                        rebuildIndex(durableWithinTail(), false);
-                }
-                else
-                {
-                    // the index image is whole only in the page cache of the boot that wrote it: after a reboot
-                    // (perhaps a power cut, or a platform that cannot tell) it is rebuilt from the log
-                    final boolean afterPowerCut =
-                        bootId == 0 || bootId != metaBuffer.getLong(MetaDescriptor.BOOT_ID_OFFSET);
-                    // A checkpoint that is not a record boundary within the tail (a flipped bit in it, or in the
-                    // tail) is damage, not a place to recover from: recovering from inside a record would take the
-                    // record's middle for a torn end and destroy it. Then the whole log is recovered.
-                    final long metaCheckpoint = metaBuffer.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
-                    final long checkpoint = indexUsable && !afterPowerCut &&
-                        recordBoundary(metaCheckpoint, tail) == BOUNDARY ? metaCheckpoint : 0;
-                    // the durable position bounds what recovery may drop: no further than the tail, and not at all
-                    // if it lies inside a record (damaged), rather than refuse a sound log for a bad promise; damage
-                    // before it is no reason to doubt it, and recovery refuses that damage
-                    final long durableWithinTail = durableWithinTail();
-                    final long durable = recordBoundary(durableWithinTail, tail) == INSIDE ? 0 : durableWithinTail;
-                    // recovery changes the index: a seal from an earlier clean close no longer vouches for it
-                    index.unseal();
-                    final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
-                        () -> invalidateCheckpoint(meta));
-                    // an incremental recovery trusted the index below its checkpoint: check that it may
-                    this.recovery = recovered.scannedFrom() == 0 || indexAgrees(log.tail()) ? recovered :
-                        rebuildIndex(durable, afterPowerCut);
-                    metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
-                    // processors that saw more of the log than a power cut left must not skip what comes next
-                    checkpoints.pullBackTo(recovery.end());
-                    metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET,
-                        Math.min(checkpoint, recovery.end()));
-                }
-                // the checks of varve.meta's positions walked records that recovery may since have changed
-                recordStarts.forget();
-                this.committedAtOpen = log.tail();
-                // an incremental recovery read only what follows its checkpoint: the segments before it are there too
-                checkSegmentsPresent(committedAtOpen);
-                log.creatableFrom(log.segmentOf(committedAtOpen));
-                log.allocatedFrom(committedAtOpen);
-                index.allocatedFromCount();
-
-                // from here until a clean close the index may run ahead of what is forced to disk
-                index.indexedPosition(-1);
-                index.unseal();
-                // no creation is in flight now: reservations a killed process held (or an older build never
-                // counted) are not left to shrink the capacity
-                index.settleReservations();
-                metaBuffer.putLongVolatile(MetaDescriptor.BOOT_ID_OFFSET, bootId);
-                metaBuffer.putIntVolatile(MetaDescriptor.WRITER_DURABILITY_OFFSET, config.durability().ordinal() + 1);
-                metaBuffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
+                this.openedCleanly = recovered.openedCleanly();
+                this.recovery = recovered.recovery();
+                this.committedAtOpen = recovered.committedAtOpen();
                 if (multi)
                 {
                     // nobody else is open: every entry left in the table is a process gone
@@ -410,12 +326,12 @@ public final class VarveDB implements AutoCloseable
             {
                 // a store that could not be created whole (a full disk, say) must not leave a meta file whose
                 // shape every later open would have to take: remove what this open made, under the lock
-                deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY);
+                StoreDirectory.deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY);
             }
             else
             {
                 // an existing store refused (its log directory gone, say): the directories this open made go
-                deleteQuietly(directory, logExisted ? null : LOG_DIRECTORY, indexExisted ? null : INDEX_DIRECTORY);
+                StoreDirectory.deleteQuietly(directory, logExisted ? null : LOG_DIRECTORY, indexExisted ? null : INDEX_DIRECTORY);
             }
             if (openedRegistry != null)
             {
@@ -497,38 +413,6 @@ public final class VarveDB implements AutoCloseable
         return runner;
     }
 
-    /**
-     * For a read-only open: "there is no store here" is {@link NoStoreException}, told apart from a file system
-     * that cannot say (a directory this process may not search), which stays a {@link StoreIOException}.
-     */
-    private static void refuseNoStore(final Path directory, final Path metaPath)
-    {
-        for (Path above = directory.toAbsolutePath().getParent(); above != null; above = above.getParent())
-        {
-            if (Files.isRegularFile(above))
-            {
-                throw new NoStoreException("no VarveDB store at " + directory + ": " + above + " is a file, not a " +
-                    "directory");
-            }
-        }
-        if (Files.notExists(directory))
-        {
-            throw new NoStoreException("no VarveDB store at " + directory + ": the directory does not exist");
-        }
-        if (Files.exists(directory) && !Files.isDirectory(directory))
-        {
-            throw new NoStoreException("no VarveDB store at " + directory + ": it is a file, not a directory");
-        }
-        if (Files.notExists(metaPath))
-        {
-            throw new NoStoreException("no VarveDB store at " + directory + " (it has no " +
-                MetaDescriptor.FILE_NAME + ")");
-        }
-        if (!Files.exists(metaPath))
-        {
-            throw new StoreIOException("cannot tell whether " + metaPath + " exists (permissions?)", null);
-        }
-    }
 
     /**
      * Open the store in {@code directory} for reading and writing, creating it with the defaults if needed.
@@ -845,7 +729,7 @@ public final class VarveDB implements AutoCloseable
                 final UnsafeBuffer buffer = log.readBuffer(position);
                 if (buffer == null)
                 {
-                    log.checkMissingSegment(position, durableWithinTail());
+                    log.checkMissingSegment(position, OpenRecovery.durableWithinTail(meta.buffer(), log));
                     break;
                 }
                 final int offset = log.offset(position);
@@ -904,6 +788,11 @@ public final class VarveDB implements AutoCloseable
         {
             throw new IllegalArgumentException(what + " " + problem);
         }
+    }
+
+    private static boolean onRecordGrid(final long position)
+    {
+        return position >= 0 && (position & (RecordDescriptor.ALIGNMENT - 1)) == 0;
     }
 
     /** An answer that depends on an append still in progress: not the caller's mistake. */
@@ -1343,7 +1232,7 @@ public final class VarveDB implements AutoCloseable
         final ReadContext context = enterRead();
         try
         {
-            return durableWithinTail();
+            return OpenRecovery.durableWithinTail(meta.buffer(), log);
         }
         finally
         {
@@ -1568,7 +1457,7 @@ public final class VarveDB implements AutoCloseable
     {
         repairer.repairDead();
         final long tail = log.tail();
-        long position = log.publishedEnd(durableWithinTail(), tail);
+        long position = log.publishedEnd(OpenRecovery.durableWithinTail(meta.buffer(), log), tail);
         while (position < tail && repairer.unblock(position))
         {
             position = log.publishedEnd(position, tail);
@@ -1750,197 +1639,8 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    private static boolean onRecordGrid(final long position)
-    {
-        return position >= 0 && (position & (RecordDescriptor.ALIGNMENT - 1)) == 0;
-    }
 
-    private static final int BOUNDARY = 0;
-    private static final int INSIDE = 1;
-    private static final int UNKNOWN = 2;
 
-    /**
-     * @return {@link #BOUNDARY} if {@code position} is 0, the tail or a record start below it, as a walk over the
-     * records finds; {@link #INSIDE} if it is not (off the record grid, past the tail, inside a record);
-     * {@link #UNKNOWN} if damage before it stopped the walk.
-     */
-    private int recordBoundary(final long position, final long tail)
-    {
-        if (position == 0 || position == tail)
-        {
-            return BOUNDARY;
-        }
-        if (!onRecordGrid(position) || position > tail)
-        {
-            return INSIDE;
-        }
-        try
-        {
-            return recordStarts.check(position) == RecordStarts.RECORD_START ? BOUNDARY : INSIDE;
-        }
-        catch (final CorruptStoreException | IllegalStateException ex)
-        {
-            return UNKNOWN;
-        }
-    }
-
-    /**
-     * @return the durable position as varve.meta tells it now (a live writer moves it), within [0, tail]: one
-     * beyond the tail, or negative, is damage to varve.meta, never a promise.
-     */
-    private long durableWithinTail()
-    {
-        return Math.max(0, Math.min(meta.buffer().getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET),
-            log.tail()));
-    }
-
-    private void checkSegmentsPresent(final long tail)
-    {
-        final long segments = tail == 0 ? 0 : log.segmentOf(tail - 1) + 1;
-        final long expectedLength = (long)SegmentDescriptor.HEADER_LENGTH + config.segmentSize();
-        for (long segment = 0; segment < segments; segment++)
-        {
-            final Path path = log.segmentPath(segment);
-            try
-            {
-                if (!Files.exists(path) || Files.size(path) != expectedLength)
-                {
-                    throw new CorruptStoreException("log segment " + path + " is " +
-                        (Files.exists(path) ? Files.size(path) + " bytes, expected " + expectedLength : "missing") +
-                        "; the log holds events up to position " + tail + "; refusing to open");
-                }
-            }
-            catch (final IOException ex)
-            {
-                throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
-            }
-        }
-    }
-
-    /**
-     * @param tail the log's end.
-     * @return true if the writer's open check is off or finds the index in agreement with the log.
-     */
-    private boolean indexAgrees(final long tail)
-    {
-        return !config.verifyIndexOnOpen() || IndexCheck.verify(log, index, tail, true) == null;
-    }
-
-    /**
-     * Rebuild the index from the whole log, dropping the checkpoint durably first.
-     *
-     * @param durable       the log below it was forced: damage there is refused, never truncated.
-     * @param afterPowerCut keep the longest whole prefix beyond the durable position.
-     * @return what the rebuild found.
-     */
-    private Recovery.Result rebuildIndex(final long durable, final boolean afterPowerCut)
-    {
-        return Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta));
-    }
-
-    /**
-     * The open check of a read-only store: as strict as a writer's while the store is closed cleanly (nobody
-     * appends), the live checks otherwise. A writer that opens meanwhile marks the store dirty before it changes
-     * anything, so damage seen by the strict check counts only if the store is still closed cleanly after it.
-     */
-    private String checkReadOnlyIndex(final UnsafeBuffer meta)
-    {
-        if (meta.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN)
-        {
-            final String damage = IndexCheck.verify(log, index, log.tail(), true);
-            if (damage == null || meta.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) == MetaDescriptor.CLEAN)
-            {
-                return damage;
-            }
-        }
-        return IndexCheck.verify(log, index, log.tail(), false);
-    }
-
-    /**
-     * Before the index is emptied to be rebuilt from the log: make sure, on disk, that no later open can take the
-     * store for closed cleanly or trust an index checkpoint, so that a crash during the rebuild leads to another
-     * rebuild, never to a partial index being trusted.
-     */
-    private static void invalidateCheckpoint(final MappedFile meta)
-    {
-        final UnsafeBuffer buffer = meta.buffer();
-        buffer.putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.DIRTY);
-        buffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, 0);
-        buffer.putIntVolatile(MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 0);
-        meta.force();
-    }
-
-    private static void deleteIndexFiles(final Path indexDirectory) throws IOException
-    {
-        try (Stream<Path> files = Files.list(indexDirectory))
-        {
-            for (final Path file : files.toList())
-            {
-                Files.delete(file);
-            }
-        }
-    }
-
-    private static void deleteQuietly(final Path directory, final String... names)
-    {
-        for (final String name : names)
-        {
-            if (name == null)
-            {
-                continue;
-            }
-            final Path path = directory.resolve(name);
-            if (!Files.exists(path))
-            {
-                continue;
-            }
-            try (Stream<Path> files = Files.walk(path))
-            {
-                for (final Path file : files.sorted(Comparator.reverseOrder()).toList())
-                {
-                    Files.deleteIfExists(file);
-                }
-            }
-            catch (final IOException | RuntimeException ignore)
-            {
-                // the open is failing already: its own exception says why
-            }
-        }
-    }
-
-    private static void refuseForeignDirectory(final Path directory) throws IOException
-    {
-        try (Stream<Path> entries = Files.list(directory))
-        {
-            final var foreign = entries.map((p) -> p.getFileName().toString())
-                .filter((n) -> !n.equals(LOCK_FILE) && !n.endsWith(".tmp"))
-                .sorted()
-                .findFirst();
-            // a writer process that opened the store meanwhile may have created it (varve.meta first, then the rest)
-            if (foreign.isPresent() && !Files.exists(directory.resolve(MetaDescriptor.FILE_NAME)))
-            {
-                throw new StoreFormatException(directory + " is not a VarveDB store: it holds " + foreign.get() +
-                    " but no " + MetaDescriptor.FILE_NAME + "; left untouched");
-            }
-        }
-    }
-
-    private static void createDirectory(final Path directory)
-    {
-        try
-        {
-            Files.createDirectories(directory);
-        }
-        catch (final IOException ex)
-        {
-            throw new StoreIOException("cannot create the store directory " + directory + ": " + ex, ex);
-        }
-        if (!Files.isWritable(directory))
-        {
-            throw new StoreIOException("the store directory " + directory + " is not writable; " +
-                "use VarveDB.openReadOnly to read it", null);
-        }
-    }
 
     /**
      * Per-thread reader state: the flyweight handed to handlers, and the flag that tells {@link #close()} this

@@ -27,6 +27,7 @@ public final class ChildMain
             case "multi-writer" -> MultiWriterChild.write(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]),
                 Integer.parseInt(args[4]));
             case "multi-follow" -> MultiWriterChild.follow(dir);
+            case "multi-create" -> MultiWriterChild.create(dir, Long.parseLong(args[2]), Integer.parseInt(args[3]));
             case "readme-checkout" -> ReadmeExampleTest.checkout(dir, Long.parseLong(args[2]));
             case "multi-halt-in-append" -> MultiWriterChild.haltInAppend(dir, Long.parseLong(args[2]));
             case "open-mode" -> openMode(dir, Boolean.parseBoolean(args[2]));

@@ -227,4 +227,25 @@ final class MultiWriterChild
         };
         appender.append(stream, ExpectedVersion.exact(db.streamVersion(stream)), 1, "x", dying);
     }
+
+    /**
+     * Create {@code count} new streams (ids from {@code first}, spread over the table by the hash) in a store with
+     * a table of several allocation units, one event each, printing {@code created <id>} per stream.
+     */
+    static void create(final Path dir, final long first, final int count)
+    {
+        final PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false);
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(1 << 20).indexCapacity(1 << 16)
+            .indexBlocksPerChunk(1024).multiProcess(true).build()))
+        {
+            final Appender appender = db.appender();
+            for (long id = first; id < first + count; id++)
+            {
+                appender.append(id, ExpectedVersion.NO_STREAM, 1, new byte[]{ (byte)id });
+                out.println("created " + id);
+            }
+            out.println("done");
+            out.flush();
+        }
+    }
 }
