@@ -10,8 +10,6 @@ import io.varvedb.internal.store.MetaDescriptor;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
