@@ -6,6 +6,7 @@ import io.varvedb.VarveDB;
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
+import io.varvedb.internal.process.RegistryDescriptor;
 import io.varvedb.internal.store.MetaDescriptor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -71,7 +72,10 @@ public final class InfoCommand implements Callable<Integer>
             out.printf(Locale.ROOT, "store          %s%n", dir);
             out.printf(Locale.ROOT, "format         version %d (this build reads %d), created %s%n",
                 meta.formatVersion(), MetaDescriptor.FORMAT_VERSION, Instant.ofEpochMilli(meta.createdMillis()));
-            out.printf(Locale.ROOT, "state          %s%n", state(dir, meta));
+            // a store marked closed cleanly has no writer; the lock probe is only for stores that may have one
+            final Writers writers = meta.closedCleanly() ? Writers.NONE : Writers.of(dir);
+            out.printf(Locale.ROOT, "state          %s%n", state(meta, writers));
+            printRegistered(out, writers);
             out.printf(Locale.ROOT, "segments       %d x %s%s%n", segments.size(), Format.bytes(meta.segmentLength()),
                 segments.isEmpty() ? "" : " (" + segments.get(0).getFileName() +
                     (segments.size() > 1 ? " .. " + segments.get(segments.size() - 1).getFileName() : "") + ")");
@@ -134,16 +138,36 @@ public final class InfoCommand implements Callable<Integer>
         return units + header.getLong(StreamIndexDescriptor.BLOCK_COUNT_OFFSET) * BlockDescriptor.BLOCK_LENGTH;
     }
 
-    private static String state(final Path dir, final Stores.Meta meta)
+    private static String state(final Stores.Meta meta, final Writers writers)
     {
         if (meta.closedCleanly())
         {
             return "closed cleanly";
         }
-        final long pid = Stores.liveWriterPid(dir);
-        return pid >= 0 ?
-            "open for writing by process " + pid :
+        return writers.anyLive() ?
+            "open for writing by " + writers.describe() :
             "not closed cleanly (the writer stopped without close); the next writable open recovers it";
+    }
+
+    /**
+     * The multi-process writers in {@code varve.procs}, one line each; a dead one stays listed until a writer
+     * repairs what it left (the next to open, or a live one that notices).
+     */
+    private static void printRegistered(final PrintWriter out, final Writers writers)
+    {
+        final List<Writers.Registered> registered = writers.registered();
+        if (registered.isEmpty())
+        {
+            return;
+        }
+        out.printf(Locale.ROOT, "processes      %d registered in %s%n", registered.size(), RegistryDescriptor.FILE_NAME);
+        for (final Writers.Registered entry : registered)
+        {
+            out.printf(Locale.ROOT, "  pid %-8d started %s  open since %s  %s%n", entry.pid(),
+                entry.startedMillis() == 0 ? "(unknown)" : Instant.ofEpochMilli(entry.startedMillis()),
+                Instant.ofEpochMilli(entry.openedAtMillis()),
+                entry.alive() ? "alive" : "dead, not yet repaired (the next writer to open repairs it)");
+        }
     }
 
     private static List<Path> files(final Path dir, final String suffix)

@@ -119,11 +119,14 @@ public final class StoreVerifier
         // read before the tail below: a live writer moves them on, and never past the tail
         durablePosition = metaPage.getLong(MetaDescriptor.DURABLE_POSITION_OFFSET);
         indexCheckpoint = metaPage.getLong(MetaDescriptor.INDEX_CHECKPOINT_OFFSET);
-        liveWriter = !meta.closedCleanly() && Stores.liveWriterPid(dir) >= 0;
+        // a store marked closed cleanly has no writer; the lock probe is only for stores that may have one
+        final Writers writers = meta.closedCleanly() ? Writers.NONE : Writers.of(dir);
+        liveWriter = writers.anyLive();
         if (liveWriter)
         {
-            note("a writer (process " + Stores.liveWriterPid(dir) + ") has the store open: verifying what it has " +
-                "committed so far");
+            final boolean one = writers.singleWriter() || writers.live().size() == 1;
+            note((one ? "a writer (" : "writers (") + writers.describe() + ") " + (one ? "has" : "have") +
+                " the store open: verifying what " + (one ? "it has" : "they have") + " committed so far");
         }
         else if (!meta.closedCleanly())
         {

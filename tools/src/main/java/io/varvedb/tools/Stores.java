@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -19,7 +18,7 @@ import java.util.stream.Stream;
  */
 public final class Stores
 {
-    /** The writer's lock file, which holds the pid of the last process that opened the store for writing. */
+    /** The writers' lock file (see {@link Writers}). */
     public static final String LOCK_FILE = "varve.lock";
     /** The log directory. */
     public static final String LOG_DIRECTORY = "log";
@@ -154,29 +153,6 @@ public final class Stores
         catch (final IOException ex)
         {
             throw CliException.store("cannot read " + path + ": " + ex.getMessage());
-        }
-    }
-
-    /**
-     * @param directory a store directory.
-     * @return the pid of a live process that last opened the store for writing, or -1 if that process is gone
-     * or unknown. Meaningful only while the store is not marked closed cleanly.
-     */
-    public static long liveWriterPid(final Path directory)
-    {
-        try
-        {
-            final String text = Files.readString(directory.resolve(LOCK_FILE), StandardCharsets.US_ASCII).trim();
-            if (text.isEmpty())
-            {
-                return -1;
-            }
-            final long pid = Long.parseLong(text);
-            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false) ? pid : -1;
-        }
-        catch (final IOException | NumberFormatException ex)
-        {
-            return -1;
         }
     }
 

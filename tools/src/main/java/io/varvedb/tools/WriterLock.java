@@ -1,38 +1,34 @@
 package io.varvedb.tools;
 
+import io.varvedb.StoreIOException;
+import io.varvedb.internal.process.LockFile;
+
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A store's writer lock, taken by a command that changes a store without opening it ({@code demo --fresh}
- * deleting one): the OS lock on {@code varve.lock} that {@code VarveDB.open} takes. While it is held no writer
- * can open the store, and it cannot be taken while a writer has the store open, in this process or another.
+ * deleting one): the exclusive lock on the whole of {@code varve.lock} that a single-process {@code VarveDB.open}
+ * takes. It conflicts with every lock a writer of either mode holds, so while it is held no writer can open the
+ * store, and it cannot be taken while one has the store open, in this process or another.
+ * <p>
+ * It goes through the engine's {@link LockFile}, the one channel per JVM on that file: a POSIX lock belongs to the
+ * process, so closing a channel of our own would drop the locks of a writer this JVM has open (a store opened by
+ * the program that embeds the command line, or by a test), and a writer in another process could then open the
+ * store beside it.
  */
 final class WriterLock implements AutoCloseable
 {
-    /**
-     * Lock files found locked by a writer in this JVM (a store opened by the program that embeds the command
-     * line, or by a test). Their channels are never closed: a POSIX lock belongs to the process, so closing any
-     * descriptor of the file would drop that writer's lock, and a writer in another process could then open the
-     * store beside it.
-     */
-    private static final List<FileChannel> KEPT_OPEN = new CopyOnWriteArrayList<>();
+    private static final int ATTEMPTS = 10;
 
-    private final FileChannel channel;
+    private final LockFile file;
     private final FileLock lock;
 
-    private WriterLock(final FileChannel channel, final FileLock lock)
+    private WriterLock(final LockFile file, final FileLock lock)
     {
-        this.channel = channel;
+        this.file = file;
         this.lock = lock;
     }
 
@@ -46,124 +42,79 @@ final class WriterLock implements AutoCloseable
      */
     static WriterLock acquire(final Path directory, final String refusal)
     {
-        final Path path = directory.resolve(Stores.LOCK_FILE);
         // a failing VarveDB.open removes the lock file it created, under its lock: a lock taken on that file just
-        // after guards nothing, so once held the name must still be the file locked (see VarveDB's lock)
-        for (int attempt = 1; ; attempt++)
+        // after guards nothing, so once held the name must still be the file locked (as the engine checks)
+        for (int attempt = 1; attempt <= ATTEMPTS; attempt++)
         {
-            final WriterLock lock = tryAcquire(directory, path, refusal);
+            final WriterLock lock = tryAcquire(directory, refusal);
             if (lock != null)
             {
                 return lock;
             }
-            if (attempt == 10)
-            {
-                throw CliException.store("the lock file " + path + " was replaced 10 times while this command " +
-                    "locked it; " + refusal);
-            }
         }
+        throw CliException.store("the lock file of " + directory + " was replaced " + ATTEMPTS + " times while " +
+            "this command locked it; " + refusal);
     }
 
     /**
      * @return the lock, or null if the lock file was replaced while it was taken (then it is released again).
      */
-    private static WriterLock tryAcquire(final Path directory, final Path path, final String refusal)
+    private static WriterLock tryAcquire(final Path directory, final String refusal)
     {
-        final FileChannel channel;
+        final LockFile file;
         try
         {
-            channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+            file = LockFile.acquire(directory);
         }
         catch (final IOException ex)
         {
-            throw CliException.store("cannot open the lock file " + path + ": " + ex.getMessage());
+            throw CliException.store("cannot open the lock file of " + directory + ": " + ex.getMessage());
         }
-        final Object opened = fileKey(path);
-        final FileLock lock;
+        boolean held = false;
+        FileLock lock = null;
         try
         {
-            lock = channel.tryLock();
+            try
+            {
+                lock = file.tryLock(0, Long.MAX_VALUE, false);
+            }
+            catch (final OverlappingFileLockException ex)
+            {
+                throw CliException.store("the store at " + directory + " is open for writing in this process; " +
+                    refusal);
+            }
+            catch (final StoreIOException ex)
+            {
+                throw CliException.store(ex.getMessage());
+            }
+            if (lock == null)
+            {
+                final String holder = Writers.of(file, directory).describe();
+                throw CliException.store("the store at " + directory + " is open for writing by " +
+                    (holder.isEmpty() ? "another process" : holder) + "; " + refusal);
+            }
+            if (!file.stillInPlace())
+            {
+                return null;
+            }
+            held = true;
+            return new WriterLock(file, lock);
         }
-        catch (final OverlappingFileLockException ex)
+        finally
         {
-            KEPT_OPEN.add(channel);
-            throw CliException.store("the store at " + directory + " is open for writing in this process; " +
-                refusal);
-        }
-        catch (final IOException ex)
-        {
-            closeQuietly(channel);
-            throw CliException.store("cannot lock " + path + ": " + ex.getMessage());
-        }
-        if (lock == null)
-        {
-            // another process holds the lock, so this one holds none on the file: reading it drops nothing
-            final String holder = holder(path);
-            closeQuietly(channel);
-            throw CliException.store("the store at " + directory + " is open for writing by another process" +
-                holder + "; " + refusal);
-        }
-        if (opened != null && !opened.equals(fileKey(path)))
-        {
-            new WriterLock(channel, lock).close();
-            return null;
-        }
-        return new WriterLock(channel, lock);
-    }
-
-    /**
-     * @return the file key of the file now at {@code path} (a stat: no descriptor whose close would drop a lock),
-     * a fresh object if there is none, null where files have no keys.
-     */
-    private static Object fileKey(final Path path)
-    {
-        try
-        {
-            return Files.readAttributes(path, BasicFileAttributes.class).fileKey();
-        }
-        catch (final IOException ex)
-        {
-            return new Object();
+            if (!held)
+            {
+                LockFile.releaseQuietly(lock);
+                file.release();
+            }
         }
     }
 
     @Override
     public void close()
     {
-        try
-        {
-            lock.release();
-        }
-        catch (final IOException ignore)
-        {
-            // closing the channel releases it too
-        }
-        closeQuietly(channel);
-    }
-
-    private static String holder(final Path path)
-    {
-        try
-        {
-            final String pid = Files.readString(path, StandardCharsets.US_ASCII).trim();
-            return pid.isEmpty() ? "" : " (pid " + pid + ")";
-        }
-        catch (final IOException ex)
-        {
-            return "";
-        }
-    }
-
-    private static void closeQuietly(final FileChannel channel)
-    {
-        try
-        {
-            channel.close();
-        }
-        catch (final IOException ignore)
-        {
-            // nothing was done with it that closing could lose
-        }
+        LockFile.releaseQuietly(lock);
+        // closes the channel only if no store of this JVM uses it (none can: this lock excluded them)
+        file.release();
     }
 }
