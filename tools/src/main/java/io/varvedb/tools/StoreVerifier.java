@@ -57,7 +57,9 @@ public final class StoreVerifier
     private static final int[][] RESERVED = {
         {MetaDescriptor.CREATED_OFFSET + Long.BYTES, MetaDescriptor.TAIL_POSITION_OFFSET},
         {MetaDescriptor.TAIL_POSITION_OFFSET + Long.BYTES, MetaDescriptor.DURABLE_POSITION_OFFSET},
-        {MetaDescriptor.WRITER_DURABILITY_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
+        // the allocated end (a field since multi-process mode, written by every writer) splits the last span
+        {MetaDescriptor.WRITER_DURABILITY_OFFSET + Integer.BYTES, MetaDescriptor.ALLOCATED_END_OFFSET},
+        {MetaDescriptor.ALLOCATED_END_OFFSET + Long.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
     private final List<String> problems = new ArrayList<>();
