@@ -2,9 +2,7 @@ package io.varvedb.tools;
 
 import io.varvedb.Appender;
 import io.varvedb.ConcurrencyConflictException;
-import io.varvedb.EventHandler;
 import io.varvedb.ExpectedVersion;
-import io.varvedb.RecordedEvent;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import org.HdrHistogram.Histogram;
@@ -18,14 +16,11 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 /**
@@ -33,7 +28,9 @@ import java.util.stream.Stream;
  * units, each reading a product's stream, deciding, and appending {@code StockReserved} with
  * {@code ExpectedVersion.exact(version)}. When two buyers decide on the same version, one append wins and the other
  * gets a {@link ConcurrencyConflictException}, re-reads and decides again, so no unit is sold twice. At the end the
- * store is closed, reopened, and every product stream replayed from disk to prove it.
+ * store is closed, reopened, and every product stream replayed from disk to prove it. With {@code --processes N}
+ * the buyers are N child JVMs ({@link BuyerProcesses}) writing the store in multi-process mode, so the conflicts
+ * are decided between processes, by the same compare-and-set on the stream's slot.
  */
 @Command(
     name = "demo",
@@ -41,6 +38,7 @@ import java.util.stream.Stream;
     header = "Buyers race for limited stock; optimistic concurrency prevents overselling, proven from disk.",
     description = {
         "Products with limited stock are streams. Each buyer thread reads a product's stream, decides, and appends StockReserved expecting the exact version it read; a ConcurrencyConflictException means another buyer was faster, so it re-reads and decides again. At the end the store is closed, reopened read-only, and every product stream replayed to prove that no product sold more than its stock and that every acknowledged reservation is on disk.",
+        "With --processes N the buyers are N processes (each a JVM with its buyer threads) that open the store in multi-process mode and race just as threads do: ExpectedVersion is decided across processes.",
         "Exit status 1 if any invariant fails."
     })
 public final class DemoCommand implements Callable<Integer>
@@ -48,10 +46,6 @@ public final class DemoCommand implements Callable<Integer>
     private static final long PROGRESS_INTERVAL_MS = 500;
     /** Appends one order may try before its buyer gives it up, by default: a bounded retry, as the README shows. */
     static final int DEFAULT_MAX_ATTEMPTS = 100;
-    /** Retries that back off by spinning; later ones yield. */
-    private static final int BACKOFF_SPIN_RETRIES = 9;
-    private static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.SECONDS.toNanos(10);
-    private static final int SIGNIFICANT_DIGITS = 3;
     private static final int DEMO_INDEX_CAPACITY = 1 << 16;
     private static final int DEMO_SEGMENT_SIZE = 16 * 1024 * 1024;
     private static final int MIN_BUYERS = 2;
@@ -89,6 +83,13 @@ public final class DemoCommand implements Callable<Integer>
             "backs off for a random, growing while (default: ${DEFAULT-VALUE}).")
     private int maxAttempts;
 
+    @Option(names = "--processes", paramLabel = "N", defaultValue = "1",
+        description = "Buyer processes: with more than 1, the demo opens the store in multi-process mode and " +
+            "starts N buyer JVMs that open it too and race their --threads buyer threads, so conflicts are " +
+            "decided across processes; --threads then defaults to the cores divided among them " +
+            "(default: ${DEFAULT-VALUE}, buyer threads of this process only).")
+    private int processes;
+
     @Option(names = "--fresh",
         description = "Delete the store in --dir first, instead of adding to it: only a VarveDB store, and only " +
             "while no writer has it open (exit status 3 otherwise, nothing deleted).")
@@ -97,7 +98,9 @@ public final class DemoCommand implements Callable<Integer>
     @Override
     public Integer call()
     {
-        final int buyerCount = threads != null ? threads : Math.max(MIN_BUYERS, Runtime.getRuntime().availableProcessors());
+        final int cores = Runtime.getRuntime().availableProcessors();
+        final int buyerCount = threads != null ? threads :
+            processes > 1 ? Math.max(1, cores / processes) : Math.max(MIN_BUYERS, cores);
         checkArguments(buyerCount);
         final PrintWriter out = spec.commandLine().getOut();
         final Path dir = directory.toAbsolutePath().normalize();
@@ -108,52 +111,83 @@ public final class DemoCommand implements Callable<Integer>
         Stores.refuseForeign(dir);
 
         final long firstProduct;
-        final Buyer[] buyers = new Buyer[buyerCount];
-        final long startNanos;
+        final DemoTally tally;
+        final List<BuyerProcesses.Result> perProcess;
         final long elapsedNanos;
         final boolean soldOut;
-        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir)
-            .indexCapacity(DEMO_INDEX_CAPACITY)
-            .segmentSize(DEMO_SEGMENT_SIZE)
-            .build()))
+        try (VarveDB db = VarveDB.open(storeConfig(dir, processes > 1)))
         {
             firstProduct = freeStreamRange(db, products);
-            out.printf(Locale.ROOT, "VarveDB demo: %d buyers race for %s products with %s units each (%s units)%n",
-                buyerCount, Format.count(products), Format.count(stock), Format.count((long)products * stock));
-            out.printf(Locale.ROOT, "store %s, products are streams %d..%d%n%n", dir, firstProduct,
-                firstProduct + products - 1);
+            if (processes > 1)
+            {
+                out.printf(Locale.ROOT, "VarveDB demo: %d buyer processes x %d thread%s race for %s products with " +
+                    "%s units each (%s units)%n", processes, buyerCount, buyerCount == 1 ? "" : "s", Format.count(products), Format.count(stock),
+                    Format.count((long)products * stock));
+            }
+            else
+            {
+                out.printf(Locale.ROOT, "VarveDB demo: %d buyers race for %s products with %s units each " +
+                    "(%s units)%n", buyerCount, Format.count(products), Format.count(stock),
+                    Format.count((long)products * stock));
+            }
+            out.printf(Locale.ROOT, "store %s%s, products are streams %d..%d%n%n", dir,
+                processes > 1 ? " (multi-process mode)" : "", firstProduct, firstProduct + products - 1);
             out.flush();
             putOnSale(db, firstProduct);
 
-            final AtomicLong stop = new AtomicLong();
-            for (int i = 0; i < buyerCount; i++)
+            if (processes > 1)
             {
-                buyers[i] = new Buyer(db, i + 1, firstProduct, products, maxUnits, maxAttempts, stop);
-            }
-            final List<Thread> running = new ArrayList<>();
-            startNanos = System.nanoTime();
-            final long deadline = startNanos + (long)(durationSeconds * TimeUnit.SECONDS.toNanos(1));
-            for (final Buyer buyer : buyers)
-            {
-                final Thread thread = new Thread(buyer, "buyer-" + buyer.number);
-                thread.start();
-                running.add(thread);
-            }
-            soldOut = watch(out, buyers, running, startNanos, deadline, stop);
-            elapsedNanos = System.nanoTime() - startNanos;
-            for (final Buyer buyer : buyers)
-            {
-                if (buyer.failure != null)
+                // the demo keeps the store open meanwhile: the buyer processes join a store already open
+                try (BuyerProcesses race = new BuyerProcesses(processes, buyerCount, dir, firstProduct, products,
+                    maxUnits, maxAttempts))
                 {
-                    throw buyer.failure;
+                    final long startNanos = System.nanoTime();
+                    race.go();
+                    soldOut = watch(out, race, startNanos, deadline(startNanos));
+                    elapsedNanos = System.nanoTime() - startNanos;
+                    perProcess = race.results();
                 }
+                tally = new DemoTally(products);
+                perProcess.forEach((result) -> tally.add(result.tally()));
+            }
+            else
+            {
+                final BuyerThreads race = new BuyerThreads(db, buyerCount, 1, firstProduct, products, maxUnits,
+                    maxAttempts);
+                final long startNanos = System.nanoTime();
+                race.start();
+                soldOut = watch(out, race, startNanos, deadline(startNanos));
+                elapsedNanos = System.nanoTime() - startNanos;
+                race.rethrowFailure();
+                tally = race.tally();
+                perProcess = List.of();
             }
         }
 
-        printSummary(out, buyers, elapsedNanos, soldOut);
-        final boolean proven = prove(out, dir, firstProduct, buyers);
+        printSummary(out, tally, elapsedNanos, soldOut);
+        printProcesses(out, perProcess, buyerCount);
+        final boolean proven = prove(out, dir, firstProduct, tally);
         out.flush();
         return proven ? ExitCode.OK : ExitCode.CHECK_FAILED;
+    }
+
+    /**
+     * @param dir          the store directory.
+     * @param multiProcess true for {@code --processes} above 1, in the demo and in each buyer process.
+     * @return the demo store's configuration.
+     */
+    static VarveConfig storeConfig(final Path dir, final boolean multiProcess)
+    {
+        return VarveConfig.builder(dir)
+            .indexCapacity(DEMO_INDEX_CAPACITY)
+            .segmentSize(DEMO_SEGMENT_SIZE)
+            .multiProcess(multiProcess)
+            .build();
+    }
+
+    private long deadline(final long startNanos)
+    {
+        return startNanos + (long)(durationSeconds * TimeUnit.SECONDS.toNanos(1));
     }
 
     private static void deleteStore(final Path dir)
@@ -203,6 +237,10 @@ public final class DemoCommand implements Callable<Integer>
         if (maxUnits < 1)
         {
             throw CliException.usage("--max-units must be at least 1, got " + maxUnits);
+        }
+        if (processes < 1)
+        {
+            throw CliException.usage("--processes must be at least 1, got " + processes);
         }
         if (buyerCount < 1)
         {
@@ -256,13 +294,7 @@ public final class DemoCommand implements Callable<Integer>
         }
     }
 
-    private boolean watch(
-        final PrintWriter out,
-        final Buyer[] buyers,
-        final List<Thread> running,
-        final long startNanos,
-        final long deadline,
-        final AtomicLong stop)
+    private boolean watch(final PrintWriter out, final DemoRace race, final long startNanos, final long deadline)
     {
         final boolean interactive = System.console() != null;
         long lastReport = startNanos;
@@ -271,19 +303,18 @@ public final class DemoCommand implements Callable<Integer>
         while (true)
         {
             final long now = System.nanoTime();
-            final boolean allDone = running.stream().noneMatch(Thread::isAlive);
+            final boolean allDone = race.finished();
             if (allDone || now - deadline >= 0)
             {
-                stop.set(1);
-                joinAll(running);
+                race.stop();
                 final long end = System.nanoTime();
-                final long reservations = sum(buyers, true);
-                final long conflicts = sum(buyers, false);
+                final long reservations = race.orders();
+                final long conflicts = race.conflicts();
                 if (reservations != lastReservations || lastReport == startNanos)
                 {
                     printProgress(out, interactive, end - startNanos, reservations, conflicts,
                         reservations - lastReservations, conflicts - lastConflicts, end - lastReport,
-                        soldOut(buyers));
+                        race.soldOut());
                 }
                 if (interactive)
                 {
@@ -295,11 +326,11 @@ public final class DemoCommand implements Callable<Integer>
             final long reportAt = System.nanoTime();
             if (reportAt - lastReport >= TimeUnit.MILLISECONDS.toNanos(PROGRESS_INTERVAL_MS))
             {
-                final long reservations = sum(buyers, true);
-                final long conflicts = sum(buyers, false);
+                final long reservations = race.orders();
+                final long conflicts = race.conflicts();
                 printProgress(out, interactive, reportAt - startNanos, reservations, conflicts,
                     reservations - lastReservations, conflicts - lastConflicts, reportAt - lastReport,
-                    soldOut(buyers));
+                    race.soldOut());
                 lastReport = reportAt;
                 lastReservations = reservations;
                 lastConflicts = conflicts;
@@ -334,45 +365,16 @@ public final class DemoCommand implements Callable<Integer>
         out.flush();
     }
 
-    private int soldOut(final Buyer[] buyers)
+    private void printSummary(final PrintWriter out, final DemoTally tally, final long elapsedNanos,
+        final boolean soldOut)
     {
-        int max = 0;
-        for (final Buyer buyer : buyers)
-        {
-            max = Math.max(max, buyer.soldOutSeen);
-        }
-        return max;
-    }
-
-    private static long sum(final Buyer[] buyers, final boolean reservations)
-    {
-        long total = 0;
-        for (final Buyer buyer : buyers)
-        {
-            total += reservations ? buyer.orders.get() : buyer.conflicts.get();
-        }
-        return total;
-    }
-
-    private void printSummary(final PrintWriter out, final Buyer[] buyers, final long elapsedNanos, final boolean soldOut)
-    {
-        final Histogram latency = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        long orders = 0;
-        long conflicts = 0;
-        long units = 0;
-        long retriedOrders = 0;
-        long givenUpOrders = 0;
-        long maxRetries = 0;
-        for (final Buyer buyer : buyers)
-        {
-            latency.add(buyer.latency);
-            orders += buyer.orders.get();
-            conflicts += buyer.conflicts.get();
-            units += buyer.unitsReserved;
-            retriedOrders += buyer.retriedOrders;
-            givenUpOrders += buyer.givenUpOrders;
-            maxRetries = Math.max(maxRetries, buyer.maxRetries);
-        }
+        final Histogram latency = tally.latency;
+        final long orders = tally.orders;
+        final long conflicts = tally.conflicts;
+        final long units = tally.units;
+        final long retriedOrders = tally.retriedOrders;
+        final long givenUpOrders = tally.givenUpOrders;
+        final long maxRetries = tally.maxRetries;
         final double seconds = elapsedNanos / 1e9;
         out.println();
         out.println(soldOut ?
@@ -401,6 +403,29 @@ public final class DemoCommand implements Callable<Integer>
         out.println("                    (each successful append() call, timed with System.nanoTime, HdrHistogram)");
     }
 
+    /**
+     * With {@code --processes}: what each buyer process did, as it reported when it had closed the store.
+     */
+    private static void printProcesses(final PrintWriter out, final List<BuyerProcesses.Result> results,
+        final int threadsEach)
+    {
+        if (results.isEmpty())
+        {
+            return;
+        }
+        out.println();
+        out.printf(Locale.ROOT, "Buyer processes (each a JVM with %d buyer thread%s, all writing one store in " +
+            "multi-process mode):%n", threadsEach, threadsEach == 1 ? "" : "s");
+        out.println("  process        pid  reservations     units   conflicts    retried");
+        for (final BuyerProcesses.Result result : results)
+        {
+            final DemoTally tally = result.tally();
+            out.printf(Locale.ROOT, "  %7d %10d %13s %9s %11s %10s%n", result.number(), result.pid(),
+                Format.count(tally.orders), Format.count(tally.units), Format.count(tally.conflicts),
+                Format.count(tally.retriedOrders));
+        }
+    }
+
     private static String trimZero(final double percentile)
     {
         return percentile == Math.rint(percentile) ? Long.toString((long)percentile) : Double.toString(percentile);
@@ -410,28 +435,20 @@ public final class DemoCommand implements Callable<Integer>
      * Reopen the closed store and replay every product stream: each must be versions 1..n without gaps, start with
      * its StockAdded, never reserve more than it holds, and contain every reservation a buyer was told succeeded.
      */
-    private boolean prove(final PrintWriter out, final Path dir, final long firstProduct, final Buyer[] buyers)
+    private boolean prove(final PrintWriter out, final Path dir, final long firstProduct, final DemoTally tally)
     {
         out.println();
         out.println("Proof: the store was closed, reopened read-only, and every product stream replayed from disk.");
         out.println("  stream      stock   reserved       left    events  check");
         boolean allGood = true;
-        long acknowledgedTotal = 0;
-        for (final Buyer buyer : buyers)
-        {
-            acknowledgedTotal += buyer.orders.get();
-        }
+        final long acknowledgedTotal = tally.orders;
         long replayedTotal = 0;
         try (VarveDB db = VarveDB.openReadOnly(dir))
         {
             for (int p = 0; p < products; p++)
             {
                 final long streamId = firstProduct + p;
-                long acknowledged = 0;
-                for (final Buyer buyer : buyers)
-                {
-                    acknowledged += buyer.ordersByProduct[p];
-                }
+                final long acknowledged = tally.ordersByProduct[p];
                 final InventoryReplay replay = InventoryReplay.replay(db, streamId);
                 final String problem = replay.problem(acknowledged);
                 allGood &= problem == null;
@@ -454,22 +471,6 @@ public final class DemoCommand implements Callable<Integer>
         return allGood;
     }
 
-    private static void joinAll(final List<Thread> threads)
-    {
-        for (final Thread thread : threads)
-        {
-            try
-            {
-                thread.join();
-            }
-            catch (final InterruptedException ex)
-            {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
-    }
-
     private static void sleepMillis(final long millis)
     {
         try
@@ -479,190 +480,6 @@ public final class DemoCommand implements Callable<Integer>
         catch (final InterruptedException ex)
         {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /**
-     * One buyer thread: picks a product it has not seen sold out, catches up on its stream, decides how many units
-     * to reserve, and appends expecting the exact version it decided on.
-     */
-    private static final class Buyer implements Runnable, EventHandler
-    {
-        private final VarveDB db;
-        private final int number;
-        private final long firstProduct;
-        private final int productCount;
-        private final int maxUnits;
-        private final int maxAttempts;
-        private final AtomicLong stop;
-        private final SplittableRandom random;
-        private final long[] knownVersion;
-        private final long[] stockOf;
-        private final long[] reservedOf;
-        private final boolean[] soldOut;
-        private final long[] ordersByProduct;
-        private final UnsafeBuffer payload = new UnsafeBuffer(new byte[Inventory.MAX_PAYLOAD_LENGTH]);
-        private final Histogram latency = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        private final AtomicLong orders = new AtomicLong();
-        private final AtomicLong conflicts = new AtomicLong();
-        private volatile int soldOutSeen;
-        private long unitsReserved;
-        private long retriedOrders;
-        private long givenUpOrders;
-        private long maxRetries;
-        private int current;
-        private volatile RuntimeException failure;
-
-        Buyer(
-            final VarveDB db,
-            final int number,
-            final long firstProduct,
-            final int productCount,
-            final int maxUnits,
-            final int maxAttempts,
-            final AtomicLong stop)
-        {
-            this.maxAttempts = maxAttempts;
-            this.db = db;
-            this.number = number;
-            this.firstProduct = firstProduct;
-            this.productCount = productCount;
-            this.maxUnits = maxUnits;
-            this.stop = stop;
-            this.random = new SplittableRandom(number * 0x9E3779B97F4A7C15L);
-            this.knownVersion = new long[productCount];
-            this.stockOf = new long[productCount];
-            this.reservedOf = new long[productCount];
-            this.soldOut = new boolean[productCount];
-            this.ordersByProduct = new long[productCount];
-        }
-
-        @Override
-        public void run()
-        {
-            try (Appender appender = db.appender())
-            {
-                int soldOutCount = 0;
-                while (soldOutCount < productCount && stop.get() == 0)
-                {
-                    final int product = pickProduct();
-                    final int wanted = 1 + random.nextInt(maxUnits);
-                    if (!order(appender, product, wanted))
-                    {
-                        soldOut[product] = true;
-                        soldOutCount++;
-                        soldOutSeen = soldOutCount;
-                    }
-                }
-            }
-            catch (final RuntimeException ex)
-            {
-                failure = ex;
-            }
-        }
-
-        private int pickProduct()
-        {
-            int product = random.nextInt(productCount);
-            while (soldOut[product])
-            {
-                product = product + 1 == productCount ? 0 : product + 1;
-            }
-            return product;
-        }
-
-        /**
-         * @return false if the product turned out to be sold out.
-         */
-        private boolean order(final Appender appender, final int product, final int wanted)
-        {
-            final long streamId = firstProduct + product;
-            int retries = 0;
-            while (true)
-            {
-                catchUp(product, streamId);
-                final long left = stockOf[product] - reservedOf[product];
-                if (left <= 0)
-                {
-                    return false;
-                }
-                // a buyer who finds fewer units than wanted takes what is left, so stock runs out exactly
-                final int units = (int)Math.min(wanted, left);
-                final int length = Inventory.encodeStockReserved(payload, units, number);
-                final long start = System.nanoTime();
-                final long version;
-                try
-                {
-                    version = appender.append(streamId, ExpectedVersion.exact(knownVersion[product]),
-                        Inventory.STOCK_RESERVED, payload, 0, length);
-                }
-                catch (final ConcurrencyConflictException ex)
-                {
-                    // another buyer appended since we read: our decision may be stale, so re-read and decide again,
-                    // but not forever (a hot product can make one order lose the race over and over)
-                    conflicts.lazySet(conflicts.get() + 1);
-                    retries++;
-                    if (retries >= maxAttempts)
-                    {
-                        givenUpOrders++;
-                        maxRetries = Math.max(maxRetries, retries - 1);
-                        return true;
-                    }
-                    backOff(retries);
-                    continue;
-                }
-                latency.recordValue(Math.min(System.nanoTime() - start, HIGHEST_TRACKABLE_NANOS));
-                // our own event: fold it now rather than read it back
-                knownVersion[product] = version;
-                reservedOf[product] += units;
-                unitsReserved += units;
-                ordersByProduct[product]++;
-                orders.lazySet(orders.get() + 1);
-                if (retries > 0)
-                {
-                    retriedOrders++;
-                    maxRetries = Math.max(maxRetries, retries);
-                }
-                return true;
-            }
-        }
-
-        /**
-         * Exponential backoff with jitter after a conflict, so buyers racing for one product spread out: a
-         * random spin of up to 32, 64, ... 8,192 pauses, then a yield per retry.
-         */
-        private void backOff(final int retries)
-        {
-            if (retries > BACKOFF_SPIN_RETRIES)
-            {
-                Thread.yield();
-                return;
-            }
-            for (int spins = random.nextInt(16 << retries); spins >= 0; spins--)
-            {
-                Thread.onSpinWait();
-            }
-        }
-
-        private void catchUp(final int product, final long streamId)
-        {
-            current = product;
-            db.readStream(streamId, knownVersion[product] + 1, Integer.MAX_VALUE, this);
-        }
-
-        @Override
-        public void onEvent(final RecordedEvent event)
-        {
-            final int units = Inventory.units(event.payload(), event.payloadLength());
-            if (event.eventType() == Inventory.STOCK_ADDED)
-            {
-                stockOf[current] += units;
-            }
-            else if (event.eventType() == Inventory.STOCK_RESERVED)
-            {
-                reservedOf[current] += units;
-            }
-            knownVersion[current] = event.version();
         }
     }
 }

@@ -27,6 +27,7 @@ import java.util.concurrent.Callable;
     commandListHeading = "Commands:%n",
     subcommands = {
         DemoCommand.class,
+        DemoBuyerCommand.class,
         InfoCommand.class,
         DumpCommand.class,
         VerifyCommand.class,
