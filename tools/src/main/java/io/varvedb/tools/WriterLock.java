@@ -7,6 +7,8 @@ import java.io.IOException;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
 
 /**
  * A store's writer lock, taken by a command that changes a store without opening it ({@code demo --fresh}
@@ -89,9 +91,8 @@ final class WriterLock implements AutoCloseable
             }
             if (lock == null)
             {
-                final String holder = Writers.of(file, directory).describe();
-                throw CliException.store("the store at " + directory + " is open for writing by " +
-                    (holder.isEmpty() ? "another process" : holder) + "; " + refusal);
+                throw CliException.store("the store at " + directory + " is open for writing " +
+                    holder(Writers.of(file, directory)) + "; " + refusal);
             }
             if (!file.stillInPlace())
             {
@@ -108,6 +109,20 @@ final class WriterLock implements AutoCloseable
                 file.release();
             }
         }
+    }
+
+    /**
+     * @return "by another process (pid 42)", or "in multi-process mode by processes 42, 43".
+     */
+    private static String holder(final Writers writers)
+    {
+        final List<Writers.Registered> live = writers.live();
+        if (writers.singleWriter() || live.isEmpty())
+        {
+            return "by another process" + (writers.singlePid() >= 0 ? " (pid " + writers.singlePid() + ")" : "");
+        }
+        return "in multi-process mode by process" + (live.size() > 1 ? "es " : " ") +
+            live.stream().map((r) -> Long.toString(r.pid())).collect(Collectors.joining(", "));
     }
 
     @Override
