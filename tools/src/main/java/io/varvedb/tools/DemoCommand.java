@@ -416,11 +416,11 @@ public final class DemoCommand implements Callable<Integer>
         out.println();
         out.printf(Locale.ROOT, "Buyer processes (each a JVM with %d buyer thread%s, all writing one store in " +
             "multi-process mode):%n", threadsEach, threadsEach == 1 ? "" : "s");
-        out.println("  process        pid  reservations     units   conflicts    retried");
+        out.println("  process        pid  reservations         units   conflicts    retried");
         for (final BuyerProcesses.Result result : results)
         {
             final DemoTally tally = result.tally();
-            out.printf(Locale.ROOT, "  %7d %10d %13s %9s %11s %10s%n", result.number(), result.pid(),
+            out.printf(Locale.ROOT, "  %7d %10d %13s %13s %11s %10s%n", result.number(), result.pid(),
                 Format.count(tally.orders), Format.count(tally.units), Format.count(tally.conflicts),
                 Format.count(tally.retriedOrders));
         }

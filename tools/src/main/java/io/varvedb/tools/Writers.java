@@ -95,7 +95,7 @@ public record Writers(boolean singleWriter, long singlePid, List<Registered> reg
     }
 
     /**
-     * @return who has it open, for a sentence: "process 42", "processes 42, 43 (multi-process mode)"; empty if
+     * @return who has it open, for a sentence: "process 42", "processes 42, 43 in multi-process mode"; empty if
      * nobody does.
      */
     public String describe()
@@ -111,7 +111,7 @@ public record Writers(boolean singleWriter, long singlePid, List<Registered> reg
         }
         return (live.size() == 1 ? "process " : "processes ") +
             live.stream().map((r) -> Long.toString(r.pid())).collect(Collectors.joining(", ")) +
-            " (multi-process mode)";
+            " in multi-process mode";
     }
 
     private static List<Registered> registered(final LockFile file, final Path directory)

@@ -83,7 +83,7 @@ class MultiProcessToolsTest
             final Cli.Result info = Cli.run("info", dir.toString());
             assertEquals(ExitCode.OK, info.exit(), info::toString);
             assertTrue(info.out().contains("state          open for writing by process " + PID +
-                " (multi-process mode)"), info::toString);
+                " in multi-process mode"), info::toString);
             assertTrue(info.out().contains("processes      1 registered in varve.procs"), info::toString);
             assertTrue(Pattern.compile("(?m)^  pid " + PID + " +started \\S+  open since \\S+  alive$")
                 .matcher(info.out()).find(), info::toString);
@@ -103,7 +103,7 @@ class MultiProcessToolsTest
         {
             final Cli.Result verify = Cli.run("verify", dir.toString());
             assertEquals(ExitCode.OK, verify.exit(), verify::toString);
-            assertTrue(verify.out().contains("a writer (process " + PID + " (multi-process mode)) has the store " +
+            assertTrue(verify.out().contains("a writer (process " + PID + " in multi-process mode) has the store " +
                 "open"), verify::toString);
             assertTrue(WriterProcess.lockedForOtherProcesses(dir), "verify dropped this JVM's locks on varve.lock");
         }
