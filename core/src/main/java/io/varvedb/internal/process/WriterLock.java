@@ -30,6 +30,8 @@ import static io.varvedb.internal.process.LockFileDescriptor.*;
 public final class WriterLock
 {
     private static final int LOCK_ATTEMPTS = 10;
+    private static final int PROBE_LOOKS = 5;
+    private static final long PROBE_PAUSE_NS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(2);
 
     private final LockFile file;
     private final boolean multi;
@@ -85,6 +87,13 @@ public final class WriterLock
                         "this process" + (file.multiWriters > 0 ? " in multi-process mode; open it with " +
                         "VarveConfig.builder(dir).multiProcess(true) too" : "; share that VarveDB instance, or " +
                         "use openReadOnly"));
+                }
+                // a tool that asks whether a writer is live (varve info, verify) holds a shared lock on a byte for
+                // an instant: look again a few times before taking that for a writer
+                for (int look = 1; lock == null && look < PROBE_LOOKS; look++)
+                {
+                    java.util.concurrent.locks.LockSupport.parkNanos(PROBE_PAUSE_NS);
+                    lock = file.tryLock(0, Long.MAX_VALUE, false);
                 }
                 if (lock == null)
                 {
