@@ -162,16 +162,27 @@ public final class Repairer implements Agent
         {
             return false;
         }
+        boolean repaired = false;
         try
         {
             for (final int lane : registry.lanesOf(p))
             {
                 repairLane(lane);
             }
+            repaired = true;
         }
         finally
         {
-            registry.free(p, lock);
+            if (repaired)
+            {
+                registry.free(p, lock);
+            }
+            else
+            {
+                // its lanes stay as they are, named by the slots it holds: freed now, a lane could go to another
+                // appender while a slot still names it; the next round tries again
+                io.varvedb.internal.process.LockFile.releaseQuietly(lock);
+            }
         }
         repairs++;
         return true;
