@@ -1,7 +1,6 @@
 package io.varvedb.tools;
 
 import io.varvedb.StoreIOException;
-import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.process.LockFile;
 import io.varvedb.internal.process.LockFileDescriptor;
 import io.varvedb.internal.process.ProcessRegistry;
@@ -116,33 +115,12 @@ public record Writers(boolean singleWriter, long singlePid, List<Registered> reg
 
     private static List<Registered> registered(final LockFile file, final Path directory)
     {
-        final MappedFile registry;
-        try
+        final List<Registered> entries = new ArrayList<>();
+        for (final long[] entry : ProcessRegistry.activeParticipants(directory, file))
         {
-            registry = ProcessRegistry.openForReading(directory);
+            entries.add(new Registered((int)entry[0], entry[1], entry[2], entry[3], entry[4] == 1));
         }
-        catch (final RuntimeException ex)
-        {
-            // unreadable or vanished: the engine repairs or recreates it; there is no entry to show
-            return List.of();
-        }
-        if (registry == null)
-        {
-            return List.of();
-        }
-        try
-        {
-            final List<Registered> entries = new ArrayList<>();
-            for (final long[] entry : ProcessRegistry.activeParticipants(registry.buffer(), file))
-            {
-                entries.add(new Registered((int)entry[0], entry[1], entry[2], entry[3], entry[4] == 1));
-            }
-            return entries;
-        }
-        finally
-        {
-            registry.unmap();
-        }
+        return entries;
     }
 
     /**

@@ -166,18 +166,12 @@ public final class Log
 
     private void lockAcross(final long range)
     {
-        if (lockFile != null)
-        {
-            lockFile.mutex(range).lock();
-        }
+        io.varvedb.internal.process.LockFile.lockIfShared(lockFile, range);
     }
 
     private void unlockAcross(final long range)
     {
-        if (lockFile != null)
-        {
-            lockFile.mutex(range).unlock();
-        }
+        io.varvedb.internal.process.LockFile.unlockIfShared(lockFile, range);
     }
 
     /**

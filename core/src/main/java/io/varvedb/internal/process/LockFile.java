@@ -215,6 +215,34 @@ public final class LockFile
     }
 
     /**
+     * Take a mutex of a store shared between writer processes; nothing in single-process mode.
+     *
+     * @param file  the store's lock file, or null in single-process mode.
+     * @param range one of the named ranges of {@link LockFileDescriptor}.
+     */
+    public static void lockIfShared(final LockFile file, final long range)
+    {
+        if (file != null)
+        {
+            file.mutex(range).lock();
+        }
+    }
+
+    /**
+     * Release what {@link #lockIfShared} took.
+     *
+     * @param file  the store's lock file, or null in single-process mode.
+     * @param range the range.
+     */
+    public static void unlockIfShared(final LockFile file, final long range)
+    {
+        if (file != null)
+        {
+            file.mutex(range).unlock();
+        }
+    }
+
+    /**
      * Release a lock, ignoring a channel already closed.
      *
      * @param lock a lock, or null.

@@ -408,6 +408,40 @@ public final class ProcessRegistry
     }
 
     /**
+     * The active entries of a store's registry, read from a mapping of its own (for refusals and tools).
+     *
+     * @param directory the store directory.
+     * @param lockFile  the store's lock file, to tell the living; null to report all as alive.
+     * @return as {@link #activeParticipants(UnsafeBuffer, LockFile)}; empty if the store has no registry or it
+     * cannot be read.
+     */
+    public static List<long[]> activeParticipants(final Path directory, final LockFile lockFile)
+    {
+        final MappedFile registry;
+        try
+        {
+            registry = openForReading(directory);
+        }
+        catch (final RuntimeException ex)
+        {
+            // unreadable or vanished: there is no entry to show
+            return List.of();
+        }
+        if (registry == null)
+        {
+            return List.of();
+        }
+        try
+        {
+            return activeParticipants(registry.buffer(), lockFile);
+        }
+        finally
+        {
+            registry.unmap();
+        }
+    }
+
+    /**
      * @param buffer   a registry's buffer.
      * @param lockFile the store's lock file, to tell the living; null to report all as alive.
      * @return for each active participant: index, pid, process start, opened at, 1 if alive else 0.

@@ -1,7 +1,6 @@
 package io.varvedb.internal.process;
 
 import io.varvedb.StoreLockedException;
-import io.varvedb.internal.io.MappedFile;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -366,28 +365,8 @@ public final class WriterLock
 
     private static List<long[]> liveParticipants(final Path directory, final LockFile file)
     {
-        final MappedFile registry;
-        try
-        {
-            registry = ProcessRegistry.openForReading(directory);
-        }
-        catch (final RuntimeException ex)
-        {
-            return List.of();
-        }
-        if (registry == null)
-        {
-            return List.of();
-        }
-        try
-        {
-            return ProcessRegistry.activeParticipants(registry.buffer(), file).stream()
-                .filter((m) -> m[4] == 1).collect(Collectors.toList());
-        }
-        finally
-        {
-            registry.unmap();
-        }
+        return ProcessRegistry.activeParticipants(directory, file).stream()
+            .filter((m) -> m[4] == 1).collect(Collectors.toList());
     }
 
     /**
