@@ -5,6 +5,7 @@ import net.openhft.chronicle.bytes.BytesStore;
 import net.openhft.chronicle.queue.ChronicleQueue;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
+import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.wire.DocumentContext;
 
 import java.nio.file.Path;
@@ -25,6 +26,14 @@ final class ChronicleStore implements EventStore
     ChronicleStore(final Path directory)
     {
         queue = ChronicleQueue.singleBuilder(directory).build();
+    }
+
+    /**
+     * @return excerpts in the queue, over every cycle file (a run may cross a daily roll).
+     */
+    long entryCount()
+    {
+        return ((SingleChronicleQueue)queue).entryCount();
     }
 
     @Override

@@ -1,6 +1,7 @@
 package io.varvedb.jmh;
 
 import io.varvedb.Durability;
+import io.varvedb.VarveConfig;
 
 import java.nio.file.Path;
 
@@ -19,6 +20,11 @@ public final class Systems
     public static final String VARVE_GROUP_AWAIT = "varve-group-await";
     /** VarveDB in {@link Durability#SYNC}: an append returns once forced. */
     public static final String VARVE_SYNC = "varve-sync";
+    /**
+     * VarveDB in {@link VarveConfig.Builder#multiProcess} mode: the same appends as {@link #VARVE}, with every writer
+     * process sharing the store's slots and tail. Every process writing one store must open it with this name.
+     */
+    public static final String VARVE_MP = "varve-mp";
     /** Chronicle Queue. */
     public static final String CHRONICLE = "chronicle";
     /** LMDB through lmdbjava. */
@@ -40,13 +46,15 @@ public final class Systems
         switch (name)
         {
             case VARVE:
-                return new VarveStore(directory, Durability.OS, false);
+                return new VarveStore(directory, Durability.OS, false, false);
+            case VARVE_MP:
+                return new VarveStore(directory, Durability.OS, false, true);
             case VARVE_GROUP:
-                return new VarveStore(directory, Durability.GROUP_COMMIT, false);
+                return new VarveStore(directory, Durability.GROUP_COMMIT, false, false);
             case VARVE_GROUP_AWAIT:
-                return new VarveStore(directory, Durability.GROUP_COMMIT, true);
+                return new VarveStore(directory, Durability.GROUP_COMMIT, true, false);
             case VARVE_SYNC:
-                return new VarveStore(directory, Durability.SYNC, false);
+                return new VarveStore(directory, Durability.SYNC, false, false);
             case CHRONICLE:
                 return new ChronicleStore(directory);
             case LMDB:

@@ -28,14 +28,17 @@ final class VarveStore implements EventStore
      * @param directory    an empty directory.
      * @param durability   the store's durability mode.
      * @param awaitDurable after every successful append, wait until it is forced ({@link Appender#awaitDurable}).
+     * @param multiProcess open with {@link VarveConfig.Builder#multiProcess}, so other processes may write too.
      */
-    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable)
+    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
+        final boolean multiProcess)
     {
         this.awaitDurable = awaitDurable;
         final VarveConfig.Builder builder = VarveConfig.builder(directory)
             .segmentSize(Bench.SEGMENT_SIZE)
             .indexCapacity(Bench.INDEX_CAPACITY)
-            .durability(durability);
+            .durability(durability)
+            .multiProcess(multiProcess);
         final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
         if (checkpointMillis != null)
         {
@@ -47,6 +50,17 @@ final class VarveStore implements EventStore
     VarveDB db()
     {
         return db;
+    }
+
+    /**
+     * @param streamId a stream.
+     * @return the version of its latest event, 0 if it has none: after appends under ANY, how many went in.
+     */
+    long latestVersion(final long streamId)
+    {
+        final long[] version = new long[1];
+        db.readStreamBackward(streamId, VarveDB.LATEST_VERSION, 1, (event) -> version[0] = event.version());
+        return version[0];
     }
 
     @Override
