@@ -4,7 +4,7 @@
 Aggregate appends/s of both writers, median over every measurement iteration of every round:
 threads2 = JMH's primary score (both threads); processes2 = the fork's primary score + the helper's appends over
 the same iterations (the `helper` secondary score), iteration by iteration. Usage:
-python3 jmh/summarize_multiprocess.py <results dir>
+python3 jmh/summarize_multiprocess.py <results dir> [<results dir> ...] (several runs are pooled)
 """
 import glob
 import json
@@ -34,7 +34,7 @@ def fmt(x):
 
 
 def main():
-    rows = load(sys.argv[1])
+    rows = [row for directory in sys.argv[1:] for row in load(directory)]
     # (shape, system, scenario) -> list of (total, fork, helper) per iteration
     data = {}
     for r in rows:
