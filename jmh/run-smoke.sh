@@ -32,6 +32,9 @@ run latency '\.AppendLatencyBenchmark\.' -p system=varve -p payload=64
 expected=$((expected + 1))
 run concurrent '\.ConcurrentAppendBenchmark\.' -p system=varve -p scenario=hot
 expected=$((expected + 1))
+# two writer processes on one store (a helper JVM beside the fork); the trial fails if an event is lost
+run multiprocess '\.MultiProcessAppendBenchmark\.processes2' -p system=varve-mp -p scenario=distinct
+expected=$((expected + 1))
 run batch '\.BatchAppendBenchmark\.' -p system=varve -p payload=64 -p batch=10
 expected=$((expected + 1))
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve -p payload=64
