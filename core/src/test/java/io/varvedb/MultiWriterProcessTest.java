@@ -328,6 +328,50 @@ class MultiWriterProcessTest
         }
     }
 
+    @Test
+    void aHoleADeadWriterLeftWithoutSayingWhereIsFoundAndPadded() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(MultiWriterChild.config(dir)))
+        {
+            final Appender appender = db.appender();
+            appender.append(1, ExpectedVersion.NO_STREAM, 1, new byte[]{ 1 });
+            final long tail = db.tailPosition();
+            // as a process killed between its claim's atomic add and the write of its claim into its lane leaves
+            // it: the tail moved past 64 bytes nobody will write, and a lane whose mark is all that says so
+            final int deadParticipant = RegistryDescriptor.PARTICIPANTS - 2;
+            try (FileChannel registry = FileChannel.open(dir.resolve(RegistryDescriptor.FILE_NAME),
+                StandardOpenOption.READ, StandardOpenOption.WRITE))
+            {
+                final int participant = RegistryDescriptor.participantOffset(deadParticipant);
+                putInt(registry, participant + RegistryDescriptor.STATE_OFFSET, RegistryDescriptor.ACTIVE);
+                final int lane = RegistryDescriptor.laneOffset(RegistryDescriptor.LANES - 2);
+                putLong(registry, lane + RegistryDescriptor.LANE_OWNER_OFFSET, deadParticipant + 1);
+                putLong(registry, lane + RegistryDescriptor.LANE_FROM_OFFSET, tail);
+            }
+            try (FileChannel meta = FileChannel.open(dir.resolve(io.varvedb.internal.store.MetaDescriptor.FILE_NAME),
+                StandardOpenOption.READ, StandardOpenOption.WRITE))
+            {
+                putLong(meta, io.varvedb.internal.store.MetaDescriptor.TAIL_POSITION_OFFSET, tail + 64);
+            }
+            appender.append(2, ExpectedVersion.NO_STREAM, 1, new byte[]{ 2 });
+
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () ->
+            {
+                final List<Long> streams = new ArrayList<>();
+                try (Subscription subscription = db.subscription(VarveDB.START_POSITION))
+                {
+                    while (streams.size() < 2)
+                    {
+                        subscription.poll((e) -> streams.add(e.streamId()), 10);
+                        Thread.onSpinWait();
+                    }
+                }
+                assertEquals(List.of(1L, 2L), streams, "the reader passed the hole");
+            });
+            StoreChecker.check(db);
+        }
+    }
+
     private static void putLong(final FileChannel channel, final long position, final long value) throws IOException
     {
         channel.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, value), position);

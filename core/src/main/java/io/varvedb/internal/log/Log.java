@@ -833,7 +833,9 @@ public final class Log
         for (final var entry : pendingPadding.headMap(allocatedTo).entrySet())
         {
             // strictly below the new end, as for a claim: the frame after it is allocated too
-            if (entry.getKey() + entry.getValue() < allocatedTo)
+            final long segment = entry.getKey() >>> shift;
+            if (entry.getKey() + entry.getValue() < allocatedTo && segment < segments.length &&
+                segments[(int)segment] != null)
             {
                 // by CAS: in multi-process mode a survivor may have padded the hole already
                 Padding.writeOver(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()), 0,
@@ -906,6 +908,15 @@ public final class Log
         if (readOnly)
         {
             return;
+        }
+        if (lockFile != null)
+        {
+            // another writer process may have allocated past the paddings this one deferred for want of space:
+            // readers wait at them until they are written
+            synchronized (segmentLock)
+            {
+                applyDeferredPadding(allocatedEnd());
+            }
         }
         final long tail = tail();
         // allocating first: a segment a chunk reaches is made by it

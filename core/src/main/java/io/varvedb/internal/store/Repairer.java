@@ -47,13 +47,22 @@ public final class Repairer implements Agent
 {
     /** How often the watchdog looks for dead processes and stuck readers. */
     public static final long PERIOD_NS = TimeUnit.MILLISECONDS.toNanos(10);
-    /** How long the published end must stay at a hole before the watchdog tries to unblock it. */
+    /**
+     * How long the published end must stay at a hole before the watchdog tries to unblock it; it looks only while
+     * holes of a dead appender may remain (see {@link #doWork}).
+     */
     public static final long STUCK_NS = TimeUnit.MILLISECONDS.toNanos(20);
 
     private final Log log;
     private final StreamIndex index;
     private final ProcessRegistry registry;
     private final UnsafeBuffer lanes;
+    private static final long NOTHING_TO_HUNT = Long.MAX_VALUE;
+    private final Object huntLock = new Object();
+    /** Lowest in-flight mark of a dead appender whose holes are still to be looked for; guarded by huntLock. */
+    private long huntFrom = NOTHING_TO_HUNT;
+    /** The tail when the last of those was found dead; guarded by huntLock. */
+    private long huntTo;
     private long frontier;
     private long stuckAt = -1;
     private long stuckSinceNs;
@@ -79,22 +88,60 @@ public final class Repairer implements Agent
     public int doWork()
     {
         int work = repairDead();
-        final long tail = log.tail();
-        frontier = log.publishedEnd(frontier, tail);
-        if (frontier < tail)
+        final long from;
+        final long to;
+        synchronized (huntLock)
         {
-            final long now = System.nanoTime();
-            if (frontier != stuckAt)
+            from = huntFrom;
+            to = huntTo;
+        }
+        if (from == NOTHING_TO_HUNT)
+        {
+            // no dead process left holes to look for: the log is not walked (that would cost a core's share at
+            // full append rate), only the process table is looked at
+            return work;
+        }
+        // every hole a dead appender can have left lies at or after its lane's in-flight mark, and below the tail
+        // seen when it was found dead (the dead claim nothing more); below the mark, a walk from an earlier
+        // frontier passed only published records, so it may start at the mark
+        frontier = Math.max(frontier, from);
+        frontier = log.publishedEnd(frontier, to);
+        if (frontier >= to)
+        {
+            synchronized (huntLock)
             {
-                stuckAt = frontier;
-                stuckSinceNs = now;
+                if (huntFrom == from && huntTo == to)
+                {
+                    huntFrom = NOTHING_TO_HUNT;
+                    huntTo = 0;
+                }
             }
-            else if (now - stuckSinceNs >= STUCK_NS && unblock(frontier))
-            {
-                work++;
-            }
+            return work;
+        }
+        final long now = System.nanoTime();
+        if (frontier != stuckAt)
+        {
+            stuckAt = frontier;
+            stuckSinceNs = now;
+        }
+        else if (now - stuckSinceNs >= STUCK_NS && unblock(frontier))
+        {
+            work++;
         }
         return work;
+    }
+
+    /**
+     * Look for holes a dead appender may have left: from its in-flight mark up to the tail now.
+     */
+    private void hunt(final long from)
+    {
+        final long tail = log.tail();
+        synchronized (huntLock)
+        {
+            huntFrom = Math.min(huntFrom, from);
+            huntTo = Math.max(huntTo, tail);
+        }
     }
 
     @Override
@@ -200,6 +247,11 @@ public final class Repairer implements Agent
         final long slot = lanes.getLongVolatile(offset + LANE_SLOT_OFFSET);
         final long previous = lanes.getLongVolatile(offset + LANE_PREVIOUS_OFFSET);
         final int holder = lane + 1;
+        if (from != NONE)
+        {
+            // whatever happens below, a claim it made without saying where is a hole at or after `from`
+            hunt(from);
+        }
 
         final boolean published = claim != NONE && publishedEvent(claim);
         if (slot != NONE && index.state((int)slot) == pendingState(previous, holder))
