@@ -75,6 +75,10 @@ public final class Appender implements AutoCloseable
     private static final int SPINS_BEFORE_YIELD = 64;
     /** Yields between two looks at whether the holder of a stream pending for long is alive (a power of two). */
     private static final int HOLDER_CHECK_INTERVAL = 1024;
+    /** Spins and yields (about a few milliseconds) before a wait for a held stream parks between looks. */
+    private static final int PARK_AFTER = 4096;
+    /** The pause between looks at a stream held for long. */
+    private static final long HELD_PARK_NS = java.util.concurrent.TimeUnit.MICROSECONDS.toNanos(50);
     private static final VarHandle GUARD;
     private static final VarHandle IN_FLIGHT;
 
@@ -872,7 +876,15 @@ public final class Appender implements AutoCloseable
                         // survivor (this thread, unless the watchdog is first) finishes or undoes its append
                         repairer.repairHolder(holder(state));
                     }
-                    Thread.yield();
+                    if (spins < PARK_AFTER)
+                    {
+                        Thread.yield();
+                    }
+                    else
+                    {
+                        // held for long (a descheduled holder, or a stopped process): wait without burning a core
+                        java.util.concurrent.locks.LockSupport.parkNanos(HELD_PARK_NS);
+                    }
                 }
                 continue;
             }

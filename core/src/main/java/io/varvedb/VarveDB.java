@@ -160,6 +160,17 @@ public final class VarveDB implements AutoCloseable
                 // single-process mode: exclusive, so this open recovers; multi-process mode: shared, and the
                 // open mutex is held until the open is done (only the first opener recovers)
                 heldLock = WriterLock.acquire(directory, requested.multiProcess());
+                if (heldLock.multiProcess())
+                {
+                    // registered at once, before any recovery: a writer refused meanwhile learns who holds the store
+                    openedRegistry = ProcessRegistry.open(directory, heldLock.lockFile(), requested.forceObserver());
+                    if (heldLock.first())
+                    {
+                        // nobody else is open: every entry left in the table is a process gone
+                        openedRegistry.reset();
+                    }
+                    openedRegistry.register();
+                }
                 // under the lock, so that a failed open removes only the directories it made itself
                 logExisted = Files.exists(directory.resolve(LOG_DIRECTORY));
                 indexExisted = Files.exists(directory.resolve(INDEX_DIRECTORY));
@@ -206,6 +217,13 @@ public final class VarveDB implements AutoCloseable
             final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
             if (readOnly)
             {
+                if (log.tail() == 0 && !StreamIndex.exists(indexDirectory))
+                {
+                    // a writer is creating the store (varve.meta comes first): there is no store to read yet, and a
+                    // follower waiting for one retries on this, not on a disk error
+                    throw new NoStoreException("no VarveDB store at " + directory + " yet: a writer is creating it " +
+                        "(it has " + MetaDescriptor.FILE_NAME + " but no stream index)");
+                }
                 openedIndex = StreamIndex.open(indexDirectory, true);
                 this.index = openedIndex;
                 final String damage = config.verifyIndexOnOpen() ?
@@ -238,14 +256,13 @@ public final class VarveDB implements AutoCloseable
                 openedIndex = StreamIndex.open(indexDirectory, false, config.forceObserver());
                 this.index = openedIndex;
                 index.shareWith(heldLock.lockFile());
-                this.openedCleanly = false;
+                // sound as the others keep it, with nothing to recover: see openedCleanly()
+                this.openedCleanly = true;
                 this.recovery = null;
                 // every record below the durable position is published (it was forced from a published frontier)
                 this.committedAtOpen = OpenRecovery.durableWithinTail(meta.buffer(), log);
                 log.creatableFrom(log.segmentOf(log.tail()));
-                openedRegistry = ProcessRegistry.open(directory, heldLock.lockFile(), config.forceObserver());
                 this.registry = openedRegistry;
-                registry.register();
                 this.flusher = newFlusher(metaBuffer);
                 final Background[] runners = startBackground();
                 this.flusherRunner = runners[0];
@@ -264,18 +281,7 @@ public final class VarveDB implements AutoCloseable
                 this.openedCleanly = recovered.openedCleanly();
                 this.recovery = recovered.recovery();
                 this.committedAtOpen = recovered.committedAtOpen();
-                if (multi)
-                {
-                    // nobody else is open: every entry left in the table is a process gone
-                    openedRegistry = ProcessRegistry.open(directory, heldLock.lockFile(), config.forceObserver());
-                    this.registry = openedRegistry;
-                    registry.reset();
-                    registry.register();
-                }
-                else
-                {
-                    this.registry = null;
-                }
+                this.registry = openedRegistry;
                 this.flusher = newFlusher(metaBuffer);
                 // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
                 flusher.checkpoint();
@@ -666,6 +672,12 @@ public final class VarveDB implements AutoCloseable
     public int readAll(final long fromPosition, final int maxCount, final EventHandler handler)
     {
         checkRead(1, maxCount, handler);
+        if (fromPosition == FROM_NOW)
+        {
+            // what is appended from now on: nothing yet, by the time this returns
+            checkOpen();
+            return 0;
+        }
         final ReadContext context = enterRead();
         try
         {
@@ -1297,8 +1309,10 @@ public final class VarveDB implements AutoCloseable
      * {@code !openedCleanly()}.
      *
      * @return true if the store had been closed cleanly before this open, or this open created it
-     * ({@link #createdNew()}); false if the last writer did not close it (then recovery ran, see
-     * {@link #recoveredEvents()}). Read-only: true if the store is closed cleanly now.
+     * ({@link #createdNew()}), or (multi-process mode) this open joined other writer processes that have it open
+     * (nothing to recover: a writer that dies is repaired by the others while they run); false if the last writer
+     * did not close it (then recovery ran, see {@link #recoveredEvents()}). Read-only: true if the store is closed
+     * cleanly now.
      */
     public boolean openedCleanly()
     {
@@ -1658,7 +1672,8 @@ public final class VarveDB implements AutoCloseable
         /** Set by a close() from inside this thread's read: the mappings go when the outermost read ends. */
         private Runnable releaseOnExit;
         /** Where this thread's last scan of the log stopped: a record start, or -1. */
-        private long lastReadAllEnd = -1;
+        /** Where this thread's last readAll stopped; none yet is a value no caller can pass (FROM_NOW is -1). */
+        private long lastReadAllEnd = Long.MIN_VALUE;
 
         ReadContext(final boolean otherProcessWrites)
         {

@@ -140,4 +140,18 @@ class AppendAndReadTest
     {
         return s.getBytes(StandardCharsets.US_ASCII);
     }
+
+    /** From an attack: FROM_NOW is a position readAll accepts; what follows "now" is nothing yet. */
+    @Test
+    void readAllFromNowReadsNothing()
+    {
+        try (VarveDB db = VarveDB.open(TestStores.small(dir.resolve("now"))))
+        {
+            db.appender().append(1, ExpectedVersion.ANY, 1, new byte[]{ 1 });
+            final List<Long> seen = new ArrayList<>();
+            assertEquals(0, db.readAll(VarveDB.FROM_NOW, 10, (e) -> seen.add(e.position())));
+            assertEquals(List.of(), seen);
+            assertThrows(IllegalArgumentException.class, () -> db.readAll(-2, 10, (e) -> { }));
+        }
+    }
 }

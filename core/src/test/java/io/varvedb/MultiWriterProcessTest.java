@@ -84,6 +84,44 @@ class MultiWriterProcessTest
         }
     }
 
+    /**
+     * From an attack: a multi-process writer that holds the store but has not registered yet (it registers right
+     * after its lock, before it recovers) must not make a refused single-process opener name a stale pid.
+     */
+    @Test
+    void aSingleProcessOpenerRefusedByAMultiProcessHolderSaysSoBeforeItRegisters() throws Exception
+    {
+        VarveDB.open(TestStores.small(dir)).close();
+        final io.varvedb.internal.process.WriterLock holder =
+            io.varvedb.internal.process.WriterLock.acquire(dir, true);
+        try
+        {
+            final Process single = MultiProcessTest.start(List.of(), "open-mode", dir.toString(), "false");
+            final List<String> said = readAll(single);
+            assertTrue(single.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(1, said.size(), said.toString());
+            assertTrue(said.get(0).startsWith("locked: "), said.get(0));
+            assertTrue(said.get(0).contains("multi-process mode"), said.get(0));
+            assertTrue(said.get(0).contains("multiProcess(true)"), said.get(0));
+        }
+        finally
+        {
+            holder.release(false);
+        }
+    }
+
+    @Test
+    void aWriterJoiningAStoreOthersHaveOpenOpensItCleanly()
+    {
+        try (VarveDB a = VarveDB.open(MultiWriterChild.config(dir));
+            VarveDB b = VarveDB.open(MultiWriterChild.config(dir)))
+        {
+            assertTrue(a.createdNew());
+            assertTrue(b.openedCleanly(), "nothing to recover: the store is open and sound");
+            assertEquals(-1, b.recoveredEvents());
+        }
+    }
+
     @Test
     void twoStoreInstancesShareTheStreamsAndOneCasDecidesEachConflict()
     {

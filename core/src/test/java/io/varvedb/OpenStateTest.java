@@ -102,4 +102,21 @@ class OpenStateTest
             assertTrue(db.openedCleanly());
         }
     }
+
+    /** From an attack: a follower that opens while a writer creates the store must be told "no store yet". */
+    @Test
+    void aReadOnlyOpenOfAStoreBeingCreatedIsNoStoreExceptionNotADiskError() throws Exception
+    {
+        VarveDB.open(TestStores.small(dir)).close();
+        // as a writer creating the store leaves it between its varve.meta and its stream index
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(dir.resolve("index")))
+        {
+            for (final Path file : files.sorted(java.util.Comparator.reverseOrder()).toList())
+            {
+                java.nio.file.Files.delete(file);
+            }
+        }
+        final NoStoreException refused = assertThrows(NoStoreException.class, () -> VarveDB.openReadOnly(dir));
+        assertTrue(refused.getMessage().contains("creating"), refused.getMessage());
+    }
 }

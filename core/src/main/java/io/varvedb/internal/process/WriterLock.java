@@ -30,6 +30,7 @@ public final class WriterLock
 {
     private static final int LOCK_ATTEMPTS = 10;
     private static final int PROBE_LOOKS = 5;
+    private static final int REGISTRATION_LOOKS = 50;
     private static final long PROBE_PAUSE_NS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(2);
 
     private final LockFile file;
@@ -340,7 +341,21 @@ public final class WriterLock
      */
     private static StoreLockedException refusal(final Path directory, final LockFile file, final boolean multi)
     {
-        final List<long[]> members = liveParticipants(directory, file);
+        List<long[]> members = liveParticipants(directory, file);
+        // A single-process opener refused: if a shared lock on WRITERS can be had, the holders are multi-process
+        // writers (a single-process one holds the whole file exclusively), one perhaps not registered yet (it
+        // registers right after its lock): look again for a moment rather than name a stale pid
+        for (int look = 1; !multi && members.isEmpty() && look < REGISTRATION_LOOKS && multiHolds(file); look++)
+        {
+            java.util.concurrent.locks.LockSupport.parkNanos(PROBE_PAUSE_NS);
+            members = liveParticipants(directory, file);
+        }
+        if (members.isEmpty() && !multi && multiHolds(file))
+        {
+            return new StoreLockedException("the store at " + directory + " is being opened for writing in " +
+                "multi-process mode by another process; open it with VarveConfig.builder(dir).multiProcess(true) " +
+                "to write beside it (readers may use VarveDB.openReadOnly)");
+        }
         if (!members.isEmpty())
         {
             final String pids = members.stream().map((m) -> Long.toString(m[1])).collect(Collectors.joining(", "));
@@ -349,7 +364,13 @@ public final class WriterLock
                 "VarveConfig.builder(dir).multiProcess(true) to write beside " + (members.size() > 1 ? "them" : "it") +
                 " (readers may use VarveDB.openReadOnly)");
         }
-        final String pid = readPid(file);
+        String pid = readPid(file);
+        // a single-process writer writes its pid just after it takes the lock
+        for (int look = 1; pid.isEmpty() && look < REGISTRATION_LOOKS; look++)
+        {
+            java.util.concurrent.locks.LockSupport.parkNanos(PROBE_PAUSE_NS);
+            pid = readPid(file);
+        }
         if (multi)
         {
             return new StoreLockedException("the store at " + directory + " is open for writing by process " +
@@ -361,6 +382,25 @@ public final class WriterLock
             (pid.isEmpty() ? "" : " (pid " + pid + ")") + " in single-process mode (the default); only one writer " +
             "at a time (readers may use VarveDB.openReadOnly; writers in several processes need " +
             "VarveConfig.builder(dir).multiProcess(true) in all of them)");
+    }
+
+    /**
+     * @return true if a shared lock on WRITERS can be had for an instant: whoever holds the store holds it in
+     * multi-process mode.
+     */
+    private static boolean multiHolds(final LockFile file)
+    {
+        final FileLock probe;
+        try
+        {
+            probe = file.tryLock(WRITERS, 1, true);
+        }
+        catch (final OverlappingFileLockException ex)
+        {
+            return false;
+        }
+        LockFile.releaseQuietly(probe);
+        return probe != null;
     }
 
     private static List<long[]> liveParticipants(final Path directory, final LockFile file)

@@ -93,7 +93,8 @@ public final class StoreDirectory
         try (Stream<Path> entries = Files.list(directory))
         {
             final var foreign = entries.map((p) -> p.getFileName().toString())
-                .filter((n) -> !n.equals(LockFileDescriptor.FILE_NAME) && !n.endsWith(".tmp"))
+                .filter((n) -> !n.equals(LockFileDescriptor.FILE_NAME) &&
+                    !n.equals(io.varvedb.internal.process.RegistryDescriptor.FILE_NAME) && !n.endsWith(".tmp"))
                 .sorted()
                 .findFirst();
             // a writer process that opened the store meanwhile may have created it (varve.meta first, then the rest)
