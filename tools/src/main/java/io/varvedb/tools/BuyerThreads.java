@@ -78,23 +78,13 @@ final class BuyerThreads implements DemoRace
     @Override
     public long orders()
     {
-        long total = 0;
-        for (final DemoBuyer buyer : buyers)
-        {
-            total += buyer.orders.get();
-        }
-        return total;
+        return java.util.Arrays.stream(buyers).mapToLong((buyer) -> buyer.orders.get()).sum();
     }
 
     @Override
     public long conflicts()
     {
-        long total = 0;
-        for (final DemoBuyer buyer : buyers)
-        {
-            total += buyer.conflicts.get();
-        }
-        return total;
+        return java.util.Arrays.stream(buyers).mapToLong((buyer) -> buyer.conflicts.get()).sum();
     }
 
     @Override
