@@ -923,16 +923,35 @@ public final class Appender implements AutoCloseable
     private long claimFresh(final long streamId, final int alignedLength)
     {
         index.refuseIfFull(streamId);
-        // release: set before the claim, so a checkpoint that sees our published record also sees this mark
+        markInFlight();
+        return claimLog(alignedLength);
+    }
+
+    /**
+     * Before a claim: the tail now, as this append's in-flight mark, for this process's checkpoints and (in its lane)
+     * for other processes: no hole at or after it is repaired while this process lives.
+     */
+    private void markInFlight()
+    {
         final long tail = log.tail();
+        // release: set before the claim, so a checkpoint that sees our published record also sees this mark
         IN_FLIGHT.setRelease(this, tail);
-        if (lane == null)
+        if (lane != null)
         {
-            return log.claim(alignedLength);
+            lane.begin(tail);
         }
-        lane.begin(tail);
+    }
+
+    /**
+     * Claim log space, and say where in the lane before any byte of the record is written.
+     */
+    private long claimLog(final int alignedLength)
+    {
         final long position = log.claim(alignedLength);
-        lane.claimed(position, alignedLength);
+        if (lane != null)
+        {
+            lane.claimed(position, alignedLength);
+        }
         return position;
     }
 
@@ -985,26 +1004,14 @@ public final class Appender implements AutoCloseable
     private long claim(final int slot, final long streamId, final long firstVersion, final long lastVersion,
         final int alignedLength)
     {
-        // release: set before the claim, so a checkpoint that sees our published record also sees this mark
-        final long tail = log.tail();
-        IN_FLIGHT.setRelease(this, tail);
-        if (lane != null)
-        {
-            // the same mark, for other processes: no hole at or after it is repaired while we live
-            lane.begin(tail);
-        }
+        markInFlight();
         try
         {
             for (long version = firstVersion; version <= lastVersion; version++)
             {
                 index.prepareBlock(slot, streamId, version);
             }
-            final long position = log.claim(alignedLength);
-            if (lane != null)
-            {
-                lane.claimed(position, alignedLength);
-            }
-            return position;
+            return claimLog(alignedLength);
         }
         catch (final RuntimeException | Error ex)
         {

@@ -12,7 +12,6 @@ import io.varvedb.internal.util.WeakRegistry;
 import io.varvedb.internal.store.CheckpointStore;
 import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.MetaDescriptor;
-import io.varvedb.internal.process.LockFileDescriptor;
 import io.varvedb.internal.process.ProcessRegistry;
 import io.varvedb.internal.process.WriterLock;
 import io.varvedb.internal.store.Background;
@@ -73,7 +72,6 @@ public final class VarveDB implements AutoCloseable
      */
     public static final long FROM_NOW = -1;
 
-    private static final String LOCK_FILE = LockFileDescriptor.FILE_NAME;
     private static final long PREALLOCATOR_IDLE_NS = TimeUnit.MILLISECONDS.toNanos(5);
     private static final String LOG_DIRECTORY = "log";
     private static final int SPINS_BEFORE_YIELD = 100;
@@ -249,43 +247,42 @@ public final class VarveDB implements AutoCloseable
                 log.checkNoGap();
                 this.committedAtOpen = durable;
             }
-            else if (!heldLock.first())
-            {
-                // Multi-process mode, and other writers have the store open: it is live, and theirs as much as
-                // ours. Nothing is recovered, truncated, rebuilt or re-zeroed; this process maps what they use.
-                openedIndex = StreamIndex.open(indexDirectory, false, config.forceObserver());
-                this.index = openedIndex;
-                index.shareWith(heldLock.lockFile());
-                // sound as the others keep it, with nothing to recover: see openedCleanly()
-                this.openedCleanly = true;
-                this.recovery = null;
-                // every record below the durable position is published (it was forced from a published frontier)
-                this.committedAtOpen = OpenRecovery.durableWithinTail(meta.buffer(), log);
-                log.creatableFrom(log.segmentOf(log.tail()));
-                this.registry = openedRegistry;
-                this.flusher = newFlusher(metaBuffer);
-                final Background[] runners = startBackground();
-                this.flusherRunner = runners[0];
-                this.preallocatorRunner = runners[1];
-                this.repairer = new Repairer(log, index, registry, committedAtOpen);
-                this.repairerRunner = startRepairer();
-            }
             else
             {
-                // the only writer: check the index, recover the log after a crash, make ready for appends
-                final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
-                    indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
-                    config.forceObserver(), multi ? heldLock.lockFile() : null, config.durability().ordinal());
-                openedIndex = recovered.index();
-                this.index = openedIndex;
-                this.openedCleanly = recovered.openedCleanly();
-                this.recovery = recovered.recovery();
-                this.committedAtOpen = recovered.committedAtOpen();
+                if (!heldLock.first())
+                {
+                    // Multi-process mode, and other writers have the store open: it is live, and theirs as much as
+                    // ours. Nothing is recovered, truncated, rebuilt or re-zeroed; this process maps what they use.
+                    openedIndex = StreamIndex.open(indexDirectory, false, config.forceObserver());
+                    this.index = openedIndex;
+                    index.shareWith(heldLock.lockFile());
+                    // sound as the others keep it, with nothing to recover: see openedCleanly()
+                    this.openedCleanly = true;
+                    this.recovery = null;
+                    // every record below the durable position is published (it was forced from a published frontier)
+                    this.committedAtOpen = OpenRecovery.durableWithinTail(meta.buffer(), log);
+                    log.creatableFrom(log.segmentOf(log.tail()));
+                }
+                else
+                {
+                    // the only writer: check the index, recover the log after a crash, make ready for appends
+                    final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
+                        indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
+                        config.forceObserver(), multi ? heldLock.lockFile() : null, config.durability().ordinal());
+                    openedIndex = recovered.index();
+                    this.index = openedIndex;
+                    this.openedCleanly = recovered.openedCleanly();
+                    this.recovery = recovered.recovery();
+                    this.committedAtOpen = recovered.committedAtOpen();
+                }
                 this.registry = openedRegistry;
                 this.flusher = newFlusher(metaBuffer);
-                // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
-                flusher.checkpoint();
-                metaFile.force();
+                if (heldLock.first())
+                {
+                    // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
+                    flusher.checkpoint();
+                    metaFile.force();
+                }
                 final Background[] runners = startBackground();
                 this.flusherRunner = runners[0];
                 this.preallocatorRunner = runners[1];
@@ -323,7 +320,8 @@ public final class VarveDB implements AutoCloseable
             else
             {
                 // an existing store refused (its log directory gone, say): the directories this open made go
-                StoreDirectory.deleteQuietly(directory, logExisted ? null : LOG_DIRECTORY, indexExisted ? null : INDEX_DIRECTORY);
+                StoreDirectory.deleteQuietly(directory, logExisted ? null : LOG_DIRECTORY,
+                    indexExisted ? null : INDEX_DIRECTORY);
             }
             if (openedRegistry != null)
             {

@@ -6,10 +6,7 @@ import io.varvedb.internal.process.LockFileDescriptor;
 import io.varvedb.internal.process.ProcessRegistry;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -132,10 +129,9 @@ public record Writers(boolean singleWriter, long singlePid, List<Registered> reg
      */
     private static boolean singleWriterHolds(final LockFile file)
     {
-        final FileLock probe;
         try
         {
-            probe = file.tryLock(LockFileDescriptor.WRITERS, 1, true);
+            return !file.writersShareable();
         }
         catch (final OverlappingFileLockException ex)
         {
@@ -146,28 +142,19 @@ public record Writers(boolean singleWriter, long singlePid, List<Registered> reg
         {
             return false;
         }
-        if (probe == null)
-        {
-            return true;
-        }
-        LockFile.releaseQuietly(probe);
-        return false;
     }
 
     /**
-     * The single-process writer's pid, which it writes into the lock file; read through the shared channel.
+     * The single-process writer's pid, which it writes into the lock file; -1 if there is none.
      */
     private static long pidHint(final LockFile file)
     {
         try
         {
-            final ByteBuffer bytes = ByteBuffer.allocate(32);
-            file.channel().read(bytes, 0);
-            bytes.flip();
-            final String text = StandardCharsets.US_ASCII.decode(bytes).toString().trim();
-            return text.isEmpty() || !text.chars().allMatch(Character::isDigit) ? -1 : Long.parseLong(text);
+            final String pid = file.pidHint();
+            return pid.isEmpty() ? -1 : Long.parseLong(pid);
         }
-        catch (final IOException | NumberFormatException ex)
+        catch (final NumberFormatException ex)
         {
             return -1;
         }

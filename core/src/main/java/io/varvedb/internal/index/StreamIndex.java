@@ -380,27 +380,25 @@ public final class StreamIndex
 
     private void allocateUnitLocked(final int unit)
     {
+        final int word = UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES;
+        final long bit = 1L << unit;
+        // looked at again under the lock: another process may have allocated it meanwhile, and then may be
+        // writing slots there, which zeros would destroy
+        if ((table.getLongVolatile(word) & bit) != 0)
         {
-            final int word = UNIT_BITMAP_OFFSET + (unit >>> 6) * Long.BYTES;
-            final long bit = 1L << unit;
-            // looked at again under the lock: another process may have allocated it meanwhile, and then may be
-            // writing slots there, which zeros would destroy
-            if ((table.getLongVolatile(word) & bit) != 0)
+            return;
+        }
+        // nobody writes into a unit whose bit is clear, so these zeros overwrite nothing (unit 0 is allocated
+        // with the file: this is never it)
+        final int offset = unit << unitShift;
+        tableFile.allocate(offset, Math.min(1 << unitShift, table.capacity() - offset));
+        while (true)
+        {
+            final long bits = table.getLongVolatile(word);
+            // a CAS is a release: a creator that sees the bit (acquire) sees the unit allocated
+            if (table.compareAndSetLong(word, bits, bits | bit))
             {
                 return;
-            }
-            // nobody writes into a unit whose bit is clear, so these zeros overwrite nothing (unit 0 is allocated
-            // with the file: this is never it)
-            final int offset = unit << unitShift;
-            tableFile.allocate(offset, Math.min(1 << unitShift, table.capacity() - offset));
-            while (true)
-            {
-                final long bits = table.getLongVolatile(word);
-                // a CAS is a release: a creator that sees the bit (acquire) sees the unit allocated
-                if (table.compareAndSetLong(word, bits, bits | bit))
-                {
-                    return;
-                }
             }
         }
     }
@@ -775,35 +773,31 @@ public final class StreamIndex
     /** Under chunkLock and the block lock: one step; true if the target was reached before it. */
     private boolean allocateBlockStep(final long target, final boolean background)
     {
+        // read under the lock: another process may have moved it
+        final long allocated = table.getLongVolatile(ALLOCATED_BLOCKS_OFFSET);
+        if (allocated >= target)
         {
-            {
-                // read under the lock: another process may have moved it
-                final long allocated = table.getLongVolatile(ALLOCATED_BLOCKS_OFFSET);
-                if (allocated >= target)
-                {
-                    return true;
-                }
-                final long first = allocated + 1;
-                final int chunk = (int)((first - 1) / blocksPerChunk);
-                final int from = blockOffset(first);
-                // to the next multiple of the unit in the file (or its end): no page-cache folio then holds both
-                // allocated blocks and a hole (see StreamIndexDescriptor)
-                final long to = Math.min(chunkLength(blocksPerChunk),
-                    ((long)from / BlockDescriptor.ALLOCATION_STEP + 1) * BlockDescriptor.ALLOCATION_STEP);
-                final int length = (int)(to - from);
-                final long last = first - 1 + length / BLOCK_LENGTH;
-                if (background)
-                {
-                    requireSpace(length, "stream index blocks " + first + ".." + last + " in " + fileName(chunk));
-                }
-                final MappedFile file = chunkFile(chunk, true);
-                // blocks beyond the frontier were never written, so these zeros overwrite nothing
-                file.allocate(from, length);
-                // release: a taker that sees the new frontier sees the range allocated
-                table.putLongRelease(ALLOCATED_BLOCKS_OFFSET, last);
-                return false;
-            }
+            return true;
         }
+        final long first = allocated + 1;
+        final int chunk = (int)((first - 1) / blocksPerChunk);
+        final int from = blockOffset(first);
+        // to the next multiple of the unit in the file (or its end): no page-cache folio then holds both
+        // allocated blocks and a hole (see StreamIndexDescriptor)
+        final long to = Math.min(chunkLength(blocksPerChunk),
+            ((long)from / BlockDescriptor.ALLOCATION_STEP + 1) * BlockDescriptor.ALLOCATION_STEP);
+        final int length = (int)(to - from);
+        final long last = first - 1 + length / BLOCK_LENGTH;
+        if (background)
+        {
+            requireSpace(length, "stream index blocks " + first + ".." + last + " in " + fileName(chunk));
+        }
+        final MappedFile file = chunkFile(chunk, true);
+        // blocks beyond the frontier were never written, so these zeros overwrite nothing
+        file.allocate(from, length);
+        // release: a taker that sees the new frontier sees the range allocated
+        table.putLongRelease(ALLOCATED_BLOCKS_OFFSET, last);
+        return false;
     }
 
     private void requireSpace(final long length, final String what)
@@ -1223,20 +1217,15 @@ public final class StreamIndex
         final Path path = directory.resolve(fileName(chunk));
         final MappedFile file;
         // another process may be creating it: whether it exists is decided under the lock that creation takes
-        if (!readOnly)
-        {
-            lockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
-        }
+        // (none in single-process mode, and for a read-only index)
+        lockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
         try
         {
             file = openOrCreateChunk(chunk, path, creating);
         }
         finally
         {
-            if (!readOnly)
-            {
-                unlockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
-            }
+            unlockAcross(io.varvedb.internal.process.LockFileDescriptor.INDEX_BLOCKS);
         }
 
         final int newLength = Math.max(files.length, chunk + 1);

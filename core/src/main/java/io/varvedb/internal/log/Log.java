@@ -738,46 +738,42 @@ public final class Log
     /** Under the allocation locks: one step; true if the end was reached before it. */
     private boolean allocateStep(final long end, final boolean background, final int chunk)
     {
+        // read under the locks: their holder is the only writer, in any process
+        final long from = allocatedEnd();
+        if (from > end)
         {
-            {
-                // read under the locks: their holder is the only writer, in any process
-                final long from = allocatedEnd();
-                if (from > end)
-                {
-                    return true;
-                }
-                final long segment = from >>> shift;
-                final long to = stepEnd(from, segment, chunk);
-                final MappedFile file = segmentFile(segment, background);
-                // A step is taken whole only if the file system reports room for it and a chunk more: work ahead
-                // of need must neither fill the disk to its last block only to fail, nor take the room that the
-                // index's next chunk or a processor's checkpoint needs now (zeros written before a failure keep
-                // their blocks). Short of that, the pre-allocator gives up, and an appender tries for real what its
-                // claim needs: the whole step, never less (a smaller step would leave a hole in a folio with blocks).
-                if (background)
-                {
-                    MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
-                }
-                // zeros through the channel, then a touch of each page: after it, writes below `to` cannot fault
-                // for want of a block
-                file.allocate(offset(from), (int)(to - from));
-                synchronized (segmentLock)
-                {
-                    if (closed)
-                    {
-                        throw closedException();
-                    }
-                    // the paddings deferred below the new end are written, and the end published, in one step
-                    // under the lock that deferPadding takes: a padding deferred meanwhile is either written here
-                    // or sees the new end and is written at once, never left waiting for the next chunk
-                    applyDeferredPadding(to);
-                    // release: the blocks and the touched pages (and the deferred paddings) come before any
-                    // claimer that reads the new end (acquire, in claim()) writes below it
-                    meta.putLongRelease(MetaDescriptor.ALLOCATED_END_OFFSET, to);
-                }
-                return false;
-            }
+            return true;
         }
+        final long segment = from >>> shift;
+        final long to = stepEnd(from, segment, chunk);
+        final MappedFile file = segmentFile(segment, background);
+        // A step is taken whole only if the file system reports room for it and a chunk more: work ahead
+        // of need must neither fill the disk to its last block only to fail, nor take the room that the
+        // index's next chunk or a processor's checkpoint needs now (zeros written before a failure keep
+        // their blocks). Short of that, the pre-allocator gives up, and an appender tries for real what its
+        // claim needs: the whole step, never less (a smaller step would leave a hole in a folio with blocks).
+        if (background)
+        {
+            MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
+        }
+        // zeros through the channel, then a touch of each page: after it, writes below `to` cannot fault
+        // for want of a block
+        file.allocate(offset(from), (int)(to - from));
+        synchronized (segmentLock)
+        {
+            if (closed)
+            {
+                throw closedException();
+            }
+            // the paddings deferred below the new end are written, and the end published, in one step
+            // under the lock that deferPadding takes: a padding deferred meanwhile is either written here
+            // or sees the new end and is written at once, never left waiting for the next chunk
+            applyDeferredPadding(to);
+            // release: the blocks and the touched pages (and the deferred paddings) come before any
+            // claimer that reads the new end (acquire, in claim()) writes below it
+            meta.putLongRelease(MetaDescriptor.ALLOCATED_END_OFFSET, to);
+        }
+        return false;
     }
 
     /**
@@ -838,7 +834,7 @@ public final class Log
                 segments[(int)segment] != null)
             {
                 // by CAS: in multi-process mode a survivor may have padded the hole already
-                Padding.writeOver(segments[(int)(entry.getKey() >>> shift)].buffer(), offset(entry.getKey()), 0,
+                Padding.writeOver(segments[(int)segment].buffer(), offset(entry.getKey()), 0,
                     entry.getValue());
                 done.add(entry.getKey());
             }

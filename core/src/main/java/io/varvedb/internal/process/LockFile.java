@@ -181,6 +181,43 @@ public final class LockFile
     }
 
     /**
+     * Probe for an instant whether a shared lock on {@link LockFileDescriptor#WRITERS} can be had: a
+     * single-process writer of another process holds the whole file exclusively, multi-process writers hold that
+     * byte only shared.
+     *
+     * @return true if it can (no single-process writer elsewhere has the store); the probe is released at once.
+     * @throws OverlappingFileLockException if this JVM holds a lock over that byte.
+     */
+    public boolean writersShareable()
+    {
+        final FileLock probe = tryLock(LockFileDescriptor.WRITERS, 1, true);
+        releaseQuietly(probe);
+        return probe != null;
+    }
+
+    /**
+     * The pid a single-process writer writes into the file, read through this channel (a second descriptor's close
+     * would drop this JVM's locks on the file).
+     *
+     * @return the pid's digits, or an empty string if there are none (not written yet, or no such writer).
+     */
+    public String pidHint()
+    {
+        try
+        {
+            final java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(32);
+            channel.read(bytes, 0);
+            bytes.flip();
+            final String text = java.nio.charset.StandardCharsets.US_ASCII.decode(bytes).toString().trim();
+            return text.chars().allMatch(Character::isDigit) ? text : "";
+        }
+        catch (final IOException ex)
+        {
+            return "";
+        }
+    }
+
+    /**
      * @param participant a participant index.
      * @return true if the participant's range is locked by a process (this one included): its holder is alive.
      * Where the range is free, this returns false and leaves it free.

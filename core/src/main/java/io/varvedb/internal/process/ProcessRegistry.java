@@ -156,14 +156,6 @@ public final class ProcessRegistry
     }
 
     /**
-     * @return this instance's participant index, or -1.
-     */
-    public int participant()
-    {
-        return participant;
-    }
-
-    /**
      * Free this instance's entry and lanes, then let go of its lock. Every appender of this instance is done.
      */
     public synchronized void unregister()
@@ -261,15 +253,6 @@ public final class ProcessRegistry
     }
 
     /**
-     * @param p a participant.
-     * @return true if it is registered and its process holds its lock (this instance and this JVM's count).
-     */
-    public boolean isAlive(final int p)
-    {
-        return isActive(p) && (p == participant || lockFile.isLocked(p));
-    }
-
-    /**
      * Take the lock of a participant whose entry is active but whose process is gone: the caller then repairs what
      * it left and {@link #free frees} it. Null if the participant is alive, free, or being repaired by another.
      *
@@ -353,8 +336,8 @@ public final class ProcessRegistry
     }
 
     /**
-     * The lowest in-flight mark among lanes of live participants, and whether some lane of a dead one (not yet
-     * repaired) is in flight.
+     * The lowest in-flight mark among lanes of live participants (a participant being repaired counts as live: its
+     * repairer holds its lock), for the decision whether a hole in the log can still be a live appender's.
      *
      * @return the lowest mark of a live lane, or {@link Long#MAX_VALUE}.
      */
@@ -397,14 +380,6 @@ public final class ProcessRegistry
     public UnsafeBuffer buffer()
     {
         return buffer;
-    }
-
-    /**
-     * @return the participants whose entries are active: pid, start, open time, alive.
-     */
-    public List<long[]> activeParticipants()
-    {
-        return activeParticipants(buffer, lockFile);
     }
 
     /**

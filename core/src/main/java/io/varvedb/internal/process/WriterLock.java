@@ -172,10 +172,7 @@ public final class WriterLock
                     LockFile.releaseQuietly(alone);
                 }
             }
-            final WriterLock lock = new WriterLock(file, true, first, null, false);
-            mutex = false;
-            writer = false;
-            return lock;
+            return new WriterLock(file, true, first, null, false);
         }
         catch (final RuntimeException | Error ex)
         {
@@ -364,12 +361,12 @@ public final class WriterLock
                 "VarveConfig.builder(dir).multiProcess(true) to write beside " + (members.size() > 1 ? "them" : "it") +
                 " (readers may use VarveDB.openReadOnly)");
         }
-        String pid = readPid(file);
+        String pid = file.pidHint();
         // a single-process writer writes its pid just after it takes the lock
         for (int look = 1; pid.isEmpty() && look < REGISTRATION_LOOKS; look++)
         {
             java.util.concurrent.locks.LockSupport.parkNanos(PROBE_PAUSE_NS);
-            pid = readPid(file);
+            pid = file.pidHint();
         }
         if (multi)
         {
@@ -390,43 +387,20 @@ public final class WriterLock
      */
     private static boolean multiHolds(final LockFile file)
     {
-        final FileLock probe;
         try
         {
-            probe = file.tryLock(WRITERS, 1, true);
+            return file.writersShareable();
         }
         catch (final OverlappingFileLockException ex)
         {
             return false;
         }
-        LockFile.releaseQuietly(probe);
-        return probe != null;
     }
 
     private static List<long[]> liveParticipants(final Path directory, final LockFile file)
     {
         return ProcessRegistry.activeParticipants(directory, file).stream()
             .filter((m) -> m[4] == 1).collect(Collectors.toList());
-    }
-
-    /**
-     * The single-process writer's pid hint, read through the shared channel (a second descriptor's close would
-     * drop this JVM's locks on the file).
-     */
-    private static String readPid(final LockFile file)
-    {
-        try
-        {
-            final ByteBuffer bytes = ByteBuffer.allocate(32);
-            file.channel().read(bytes, 0);
-            bytes.flip();
-            final String text = StandardCharsets.US_ASCII.decode(bytes).toString().trim();
-            return text.chars().allMatch(Character::isDigit) ? text : "";
-        }
-        catch (final IOException ex)
-        {
-            return "";
-        }
     }
 
     /**

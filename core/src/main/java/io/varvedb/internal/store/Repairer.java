@@ -66,8 +66,6 @@ public final class Repairer implements Agent
     private long frontier;
     private long stuckAt = -1;
     private long stuckSinceNs;
-    private volatile long repairs;
-    private volatile long unblocked;
 
     /**
      * @param log      the log.
@@ -151,22 +149,6 @@ public final class Repairer implements Agent
     }
 
     /**
-     * @return participants repaired by this instance.
-     */
-    public long repairs()
-    {
-        return repairs;
-    }
-
-    /**
-     * @return holes padded by this instance.
-     */
-    public long unblocked()
-    {
-        return unblocked;
-    }
-
-    /**
      * Repair every participant whose process is dead.
      *
      * @return how many were repaired.
@@ -231,7 +213,6 @@ public final class Repairer implements Agent
                 io.varvedb.internal.process.LockFile.releaseQuietly(lock);
             }
         }
-        repairs++;
         return true;
     }
 
@@ -329,9 +310,9 @@ public final class Repairer implements Agent
         }
         final int offset = log.offset(claim);
         final int frameLength = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
-        if (frameLength <= 0 && Padding.writeOver(buffer, offset, frameLength, length))
+        if (frameLength <= 0)
         {
-            unblocked++;
+            Padding.writeOver(buffer, offset, frameLength, length);
         }
     }
 
@@ -420,11 +401,6 @@ public final class Repairer implements Agent
             // full disk; the claim's own process deferred it, or recovery will see to it
             return false;
         }
-        if (Padding.writeOver(buffer, offset, seen, (int)(end - position)))
-        {
-            unblocked++;
-            return true;
-        }
-        return false;
+        return Padding.writeOver(buffer, offset, seen, (int)(end - position));
     }
 }
