@@ -1,5 +1,9 @@
 package io.varvedb.jmh;
 
+import org.agrona.DirectBuffer;
+
+import java.nio.ByteBuffer;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.FileVisitResult;
@@ -93,6 +97,54 @@ public final class Bench
         final byte[] bytes = new byte[length];
         new SplittableRandom(SEED).nextBytes(bytes);
         return bytes;
+    }
+
+    /**
+     * Fold every byte of a payload into a value: what each system's reader does with each event, so that every
+     * reader touches the whole payload (a reader that looked at 8 bytes would skip most of the memory traffic of a
+     * 1 KiB event).
+     *
+     * @param buffer the payload's buffer.
+     * @param offset where it starts.
+     * @param length its bytes.
+     * @return the sum of its 8-byte words and trailing bytes.
+     */
+    public static long fold(final DirectBuffer buffer, final int offset, final int length)
+    {
+        long sum = 0;
+        int i = 0;
+        for (; i + Long.BYTES <= length; i += Long.BYTES)
+        {
+            sum += buffer.getLong(offset + i);
+        }
+        for (; i < length; i++)
+        {
+            sum += buffer.getByte(offset + i);
+        }
+        return sum;
+    }
+
+    /**
+     * {@link #fold(DirectBuffer, int, int)} over a {@link ByteBuffer}, by absolute index.
+     *
+     * @param buffer the payload's buffer.
+     * @param offset where it starts.
+     * @param length its bytes.
+     * @return the sum of its 8-byte words and trailing bytes.
+     */
+    public static long fold(final ByteBuffer buffer, final int offset, final int length)
+    {
+        long sum = 0;
+        int i = 0;
+        for (; i + Long.BYTES <= length; i += Long.BYTES)
+        {
+            sum += buffer.getLong(offset + i);
+        }
+        for (; i < length; i++)
+        {
+            sum += buffer.get(offset + i);
+        }
+        return sum;
     }
 
     /**

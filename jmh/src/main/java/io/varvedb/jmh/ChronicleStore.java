@@ -8,11 +8,16 @@ import net.openhft.chronicle.queue.ExcerptTailer;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.wire.DocumentContext;
 
+import org.agrona.concurrent.EpochNanoClock;
+import org.agrona.concurrent.OffsetEpochNanoClock;
+
 import java.nio.file.Path;
 
 /**
  * Chronicle Queue 5.27ea1: one excerpt per event, written as raw bytes through {@code writingDocument()} (its
- * documented low-latency path, no Wire marshalling): stream id, version, type, payload length, payload.
+ * documented low-latency path, no Wire marshalling): stream id, version, type, payload length, a timestamp from the
+ * clock VarveDB stamps its events with ({@link OffsetEpochNanoClock}), payload. Its reader touches every field and
+ * every payload byte, as the others do.
  * <p>
  * Chronicle has no per-stream state, so there is no expected-version check: it writes
  * {@code expectedVersion + 1} as the version (0 under ANY) and never conflicts. That makes it the floor of
@@ -20,7 +25,10 @@ import java.nio.file.Path;
  */
 final class ChronicleStore implements EventStore
 {
-    private static final int HEADER = Long.BYTES + Long.BYTES + Integer.BYTES + Integer.BYTES;
+    private static final int TYPE_OFFSET = 2 * Long.BYTES;
+    private static final int LENGTH_OFFSET = TYPE_OFFSET + Integer.BYTES;
+    private static final int TIMESTAMP_OFFSET = LENGTH_OFFSET + Integer.BYTES;
+    private static final int HEADER = TIMESTAMP_OFFSET + Long.BYTES;
     private final ChronicleQueue queue;
 
     ChronicleStore(final Path directory)
@@ -59,6 +67,7 @@ final class ChronicleStore implements EventStore
         private final ExcerptAppender appender;
         private final BytesStore<?, Void> payload;
         private final int length;
+        private final EpochNanoClock clock = new OffsetEpochNanoClock();
 
         ChronicleWriter(final ExcerptAppender appender, final byte[] bytes)
         {
@@ -97,7 +106,7 @@ final class ChronicleStore implements EventStore
         private void write(final Bytes<?> bytes, final long streamId, final long version)
         {
             bytes.writeLong(streamId).writeLong(version).writeInt(Bench.EVENT_TYPE).writeInt(length)
-                .write(payload, 0L, (long)length);
+                .writeLong(clock.nanoTime()).write(payload, 0L, (long)length);
         }
 
         @Override
@@ -146,13 +155,29 @@ final class ChronicleStore implements EventStore
                     final long start = bytes.readPosition();
                     final long streamId = bytes.readLong(start);
                     final long version = bytes.readLong(start + Long.BYTES);
-                    final int type = bytes.readInt(start + 2 * Long.BYTES);
-                    final int length = bytes.readInt(start + 2 * Long.BYTES + Integer.BYTES);
-                    final long head = length >= Long.BYTES ? bytes.readLong(start + HEADER) : length;
-                    digest += streamId ^ version ^ type ^ length ^ head;
+                    final int type = bytes.readInt(start + TYPE_OFFSET);
+                    final int length = bytes.readInt(start + LENGTH_OFFSET);
+                    final long timestamp = bytes.readLong(start + TIMESTAMP_OFFSET);
+                    digest += streamId ^ version ^ type ^ length ^ timestamp ^ fold(bytes, start + HEADER, length);
                     count++;
                 }
             }
+        }
+
+        /** {@link Bench#fold(org.agrona.DirectBuffer, int, int)} over Chronicle's bytes, by absolute index. */
+        private static long fold(final Bytes<?> bytes, final long offset, final int length)
+        {
+            long sum = 0;
+            int i = 0;
+            for (; i + Long.BYTES <= length; i += Long.BYTES)
+            {
+                sum += bytes.readLong(offset + i);
+            }
+            for (; i < length; i++)
+            {
+                sum += bytes.readByte(offset + i);
+            }
+            return sum;
         }
 
         @Override

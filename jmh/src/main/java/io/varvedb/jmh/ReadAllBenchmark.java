@@ -35,7 +35,7 @@ public class ReadAllBenchmark
     private static final int STREAMS = 1_000;
 
     /** System under test. */
-    @Param({Systems.VARVE, Systems.CHRONICLE, Systems.LMDB, Systems.SQLITE})
+    @Param({Systems.VARVE, Systems.VARVE_NOVERIFY, Systems.CHRONICLE, Systems.LMDB, Systems.SQLITE})
     public String system;
 
     /** Payload bytes. */

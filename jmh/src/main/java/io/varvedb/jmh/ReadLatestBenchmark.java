@@ -36,7 +36,7 @@ public class ReadLatestBenchmark
     private static final int EVENTS_PER_STREAM = 3;
 
     /** System under test. */
-    @Param({Systems.VARVE, Systems.SQLITE})
+    @Param({Systems.VARVE, Systems.VARVE_NOVERIFY, Systems.LMDB, Systems.SQLITE})
     public String system;
 
     /** Payload bytes. */

@@ -38,7 +38,7 @@ public class ReadStreamBenchmark
     private static final long STREAM = 1;
 
     /** System under test. */
-    @Param({Systems.VARVE, Systems.SQLITE})
+    @Param({Systems.VARVE, Systems.VARVE_NOVERIFY, Systems.LMDB, Systems.SQLITE})
     public String system;
 
     /** Payload bytes. */

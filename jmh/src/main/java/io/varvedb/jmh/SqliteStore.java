@@ -1,7 +1,10 @@
 package io.varvedb.jmh;
 
+import org.agrona.concurrent.EpochNanoClock;
+import org.agrona.concurrent.OffsetEpochNanoClock;
 import org.sqlite.SQLiteConfig;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -12,7 +15,8 @@ import java.sql.Statement;
 /**
  * SQLite through sqlite-jdbc, the way most teams build an event store: an {@code events} table with a
  * {@code UNIQUE(stream_id, version)} key, WAL, {@code synchronous=OFF}, one {@code BEGIN IMMEDIATE} transaction per
- * append that reads the stream's version through the unique index, checks it, inserts and commits. Prepared
+ * append that reads the stream's version through the unique index, checks it, inserts (with a timestamp, as every
+ * system here stores one) and commits. Prepared
  * statements are prepared once per connection; one connection per thread.
  */
 final class SqliteStore implements EventStore
@@ -20,15 +24,15 @@ final class SqliteStore implements EventStore
     private static final int BUSY_TIMEOUT_MS = 60_000;
     private static final String CREATE = "CREATE TABLE IF NOT EXISTS events (" +
         "seq INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, version INTEGER NOT NULL, " +
-        "type INTEGER NOT NULL, payload BLOB NOT NULL, UNIQUE (stream_id, version))";
+        "type INTEGER NOT NULL, ts INTEGER NOT NULL, payload BLOB NOT NULL, UNIQUE (stream_id, version))";
     private static final String SELECT_VERSION =
         "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ?";
     private static final String INSERT =
-        "INSERT INTO events (stream_id, version, type, payload) VALUES (?, ?, ?, ?)";
-    private static final String READ_STREAM = "SELECT stream_id, version, type, payload FROM events " +
+        "INSERT INTO events (stream_id, version, type, ts, payload) VALUES (?, ?, ?, ?, ?)";
+    private static final String READ_STREAM = "SELECT stream_id, version, type, ts, payload FROM events " +
         "WHERE stream_id = ? AND version >= ? ORDER BY version LIMIT ?";
-    private static final String READ_ALL = "SELECT stream_id, version, type, payload FROM events ORDER BY seq";
-    private static final String READ_LATEST = "SELECT stream_id, version, type, payload FROM events " +
+    private static final String READ_ALL = "SELECT stream_id, version, type, ts, payload FROM events ORDER BY seq";
+    private static final String READ_LATEST = "SELECT stream_id, version, type, ts, payload FROM events " +
         "WHERE stream_id = ? ORDER BY version DESC LIMIT 1";
 
     private final String url;
@@ -112,6 +116,7 @@ final class SqliteStore implements EventStore
         private final PreparedStatement commit;
         private final PreparedStatement rollback;
         private final byte[] payload;
+        private final EpochNanoClock clock = new OffsetEpochNanoClock();
         private long lastActualVersion;
 
         SqliteWriter(final Connection connection, final byte[] payload) throws SQLException
@@ -159,7 +164,8 @@ final class SqliteStore implements EventStore
                     insert.setLong(1, streamId);
                     insert.setLong(2, version);
                     insert.setInt(3, Bench.EVENT_TYPE);
-                    insert.setBytes(4, payload);
+                    insert.setLong(4, clock.nanoTime());
+                    insert.setBytes(5, payload);
                     if (count == 1)
                     {
                         insert.executeUpdate();
@@ -240,9 +246,9 @@ final class SqliteStore implements EventStore
             {
                 while (rows.next())
                 {
-                    final byte[] payload = rows.getBytes(4);
-                    final long head = payload.length >= Long.BYTES ? payload[0] | (long)payload[7] << 56 : payload.length;
-                    digest += rows.getLong(1) ^ rows.getLong(2) ^ rows.getInt(3) ^ payload.length ^ head;
+                    final byte[] payload = rows.getBytes(5);
+                    digest += rows.getLong(1) ^ rows.getLong(2) ^ rows.getInt(3) ^ rows.getLong(4) ^ payload.length ^
+                        Bench.fold(ByteBuffer.wrap(payload), 0, payload.length);
                     count++;
                 }
             }

@@ -25,6 +25,11 @@ public final class Systems
      * process sharing the store's slots and tail. Every process writing one store must open it with this name.
      */
     public static final String VARVE_MP = "varve-mp";
+    /**
+     * VarveDB reading without checking each record's CRC32C ({@link VarveConfig.Builder#verifyChecksumsOnRead}
+     * off): the same work as the peers' readers, which check nothing. Appends are those of {@link #VARVE}.
+     */
+    public static final String VARVE_NOVERIFY = "varve-noverify";
     /** Chronicle Queue. */
     public static final String CHRONICLE = "chronicle";
     /** LMDB through lmdbjava. */
@@ -47,6 +52,8 @@ public final class Systems
         {
             case VARVE:
                 return new VarveStore(directory, Durability.OS, false, false);
+            case VARVE_NOVERIFY:
+                return new VarveStore(directory, Durability.OS, false, false, false);
             case VARVE_MP:
                 return new VarveStore(directory, Durability.OS, false, true);
             case VARVE_GROUP:

@@ -33,12 +33,27 @@ final class VarveStore implements EventStore
     VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
         final boolean multiProcess)
     {
+        this(directory, durability, awaitDurable, multiProcess, true);
+    }
+
+    /**
+     * @param directory    an empty directory.
+     * @param durability   the store's durability mode.
+     * @param awaitDurable after every successful append, wait until it is forced ({@link Appender#awaitDurable}).
+     * @param multiProcess open with {@link VarveConfig.Builder#multiProcess}, so other processes may write too.
+     * @param verifyOnRead check each record's CRC32C as it is read (the default); off for the
+     *                     {@link Systems#VARVE_NOVERIFY} variant, which reads as the peers do.
+     */
+    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
+        final boolean multiProcess, final boolean verifyOnRead)
+    {
         this.awaitDurable = awaitDurable;
         final VarveConfig.Builder builder = VarveConfig.builder(directory)
             .segmentSize(Bench.SEGMENT_SIZE)
             .indexCapacity(Bench.INDEX_CAPACITY)
             .durability(durability)
-            .multiProcess(multiProcess);
+            .multiProcess(multiProcess)
+            .verifyChecksumsOnRead(verifyOnRead);
         final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
         if (checkpointMillis != null)
         {
@@ -138,7 +153,6 @@ final class VarveStore implements EventStore
         private final UnsafeBuffer payload;
         private final int length;
         private final EventBatch batch = new EventBatch();
-        private int batchCount;
 
         VarveWriter(final Appender appender, final byte[] bytes)
         {
@@ -157,15 +171,12 @@ final class VarveStore implements EventStore
         @Override
         public long tryAppendBatch(final long streamId, final long expectedVersion, final int count)
         {
-            if (count != batchCount)
+            // refilled on every call, as a caller with new events each time must: the copy into the batch is the
+            // user's work, and the peers copy each event too
+            batch.clear();
+            for (int i = 0; i < count; i++)
             {
-                // a caller rebuilding its batch each time would pay one copy per event more; ours is built once
-                batch.clear();
-                for (int i = 0; i < count; i++)
-                {
-                    batch.add(Bench.EVENT_TYPE, payload, 0, length);
-                }
-                batchCount = count;
+                batch.add(Bench.EVENT_TYPE, payload, 0, length);
             }
             return appender.tryAppendBatch(streamId, expectedVersion, batch);
         }
@@ -197,8 +208,8 @@ final class VarveStore implements EventStore
         public void onEvent(final RecordedEvent event)
         {
             final int length = event.payloadLength();
-            final long head = length >= Long.BYTES ? event.payload().getLong(0) : length;
-            digest += event.streamId() ^ event.version() ^ event.eventType() ^ length ^ head;
+            digest += event.streamId() ^ event.version() ^ event.eventType() ^ event.timestamp() ^ length ^
+                Bench.fold(event.payload(), 0, length);
         }
 
         @Override
