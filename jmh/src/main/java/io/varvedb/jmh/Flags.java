@@ -34,7 +34,25 @@ public final class Flags
     /** Same heap for every system. */
     public static final String HEAP_MAX = "-Xmx1g";
 
+    /** Every flag above, in order: what a JVM started outside JMH (the fixed-rate latency harness) needs. */
+    private static final String[] ALL = {AGRONA, OPEN_REFLECT, OPEN_LANG, OPEN_NIO, OPEN_NIO_CH, OPEN_IO, OPEN_UTIL,
+        EXPORT_REF, EXPORT_NIO_CH, EXPORT_MISC, NO_ANALYTICS, HEAP_MIN, HEAP_MAX};
+
     private Flags()
     {
+    }
+
+    /**
+     * Print the flags one per line, for scripts that start {@link FixedRateLatency} themselves
+     * ({@code java -cp benchmarks.jar io.varvedb.jmh.Flags}), so the list lives only here.
+     *
+     * @param args none.
+     */
+    public static void main(final String[] args)
+    {
+        for (final String flag : ALL)
+        {
+            System.out.println(flag);
+        }
     }
 }
