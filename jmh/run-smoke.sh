@@ -37,10 +37,26 @@ run multiprocess '\.MultiProcessAppendBenchmark\.processes2' -p system=varve-mp 
 expected=$((expected + 1))
 run batch '\.BatchAppendBenchmark\.' -p system=varve -p payload=64 -p batch=10
 expected=$((expected + 1))
-run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve -p payload=64
-expected=$((expected + 3))
-run floor '\.FloorBenchmark\.' -p payload=64
+run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve,lmdb -p payload=64
+expected=$((expected + 6))
+# both floors: warm pages, and fresh fallocated pages (JNA)
+run floor '\.FloorBenchmark\.' -p payload=64 -p pages=warm,fresh
+expected=$((expected + 2))
+# the CPU profiler of the full run, on one benchmark
+run cpu '\.AppendBenchmark\.' -p system=lmdb -p payload=64 -p streams=1 -p expected=exact \
+  -prof io.varvedb.jmh.CpuProfiler
 expected=$((expected + 1))
+grep -q '"cpu.cores"' "$out/cpu.json" || { echo "FAILED: no cpu.cores from CpuProfiler in $out/cpu.json"; exit 1; }
+
+# the fixed-rate latency harness of the full run, one second per system
+mapfile -t flags < <(java -cp "$jar" io.varvedb.jmh.Flags)
+for system in varve chronicle lmdb sqlite; do
+  echo "== smoke: latency harness, $system"
+  java "${flags[@]}" -cp "$jar" io.varvedb.jmh.FixedRateLatency "$system" 10000 1 0.5 64 > "$out/fixed-$system.log" 2>&1 \
+    || { echo "FAILED: FixedRateLatency $system"; tail -40 "$out/fixed-$system.log"; exit 1; }
+  grep -q '^corrected_p99.9=' "$out/fixed-$system.log" \
+    || { echo "FAILED: FixedRateLatency $system printed no percentiles"; exit 1; }
+done
 
 actual=$(cat "$out"/*.json | grep -c '"benchmark"' || true)
 if [[ "$actual" -ne "$expected" ]]; then

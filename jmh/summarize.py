@@ -1,177 +1,283 @@
 #!/usr/bin/env python3
-"""Summarise a run-all.sh results directory as the Markdown tables of jmh/README.md.
+"""Summarise a run_all.py results directory as the Markdown tables of jmh/README.md.
 
-Scores are medians of the measurement iterations (runs are noisy on shared machines); allocation is JMH's
-gc.alloc.rate.norm (bytes per operation) from -prof gc. Usage: python3 jmh/summarize.py <results dir>
+Statistics (why: one fork and three iterations per point let two runs of the same work differ by 40%):
+- each job is one JVM fork of one system; its value is the mean of its measurement iterations;
+- a point (benchmark and parameters) of a system is the mean of its forks with a 95% confidence interval
+  (Student t, n - 1 degrees of freedom);
+- a ratio of two systems is exp(mean(log a) - mean(log b)) with a 95% Welch interval on the logs;
+- a ratio is claimed ("faster"/"slower") only when the two systems' intervals do not overlap; otherwise the row says
+  "no difference shown", whatever the point estimate.
+CPU per event is process CPU time (every thread of the fork) per event, from io.varvedb.jmh.CpuProfiler; "machine"
+adds everything else the machine did meanwhile (kernel write-back, helper processes).
+
+Usage: python3 jmh/summarize.py <results dir>
 """
-import glob
 import json
+import math
 import os
 import statistics
 import sys
 
-SYSTEMS = ["varve", "chronicle", "lmdb", "sqlite"]
-DURABILITY = [("varve", "OS"), ("varve-group", "GROUP_COMMIT"),
-              ("varve-group-await", "GROUP_COMMIT + awaitDurable"), ("varve-sync", "SYNC")]
+# two-sided 95% Student t quantiles by degrees of freedom
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+       11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+       20: 2.086, 25: 2.060, 30: 2.042}
+ORDER = ['varve', 'varve-noverify', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh', 'floor-warm']
+PEER_OF = {'varve': ['chronicle', 'lmdb', 'sqlite', 'floor-fresh', 'floor-warm'], 'varve-noverify': ['chronicle', 'lmdb']}
+PERCENTILES = ['50.0', '90.0', '99.0', '99.9', '99.99']
+
+
+def t95(df):
+    if df < 1:
+        return float('nan')
+    keys = sorted(k for k in T95 if k <= df)
+    return T95[keys[-1]] if df <= 30 else 1.96
+
+
+def mean_ci(values):
+    n = len(values)
+    m = statistics.mean(values)
+    if n < 2:
+        return m, float('nan'), float('nan')
+    half = t95(n - 1) * statistics.stdev(values) / math.sqrt(n)
+    return m, m - half, m + half
+
+
+def ratio_ci(a, b):
+    """Ratio of means on a log scale with a Welch interval; None if a side has fewer than 2 values."""
+    if len(a) < 2 or len(b) < 2 or min(a + b) <= 0:
+        return None
+    la, lb = [math.log(x) for x in a], [math.log(x) for x in b]
+    va, vb = statistics.variance(la) / len(la), statistics.variance(lb) / len(lb)
+    d = statistics.mean(la) - statistics.mean(lb)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / ((va ** 2 / (len(la) - 1) if va else 0) + (vb ** 2 / (len(lb) - 1) if vb else 0)) \
+        if va + vb > 0 else len(a) + len(b) - 2
+    t = t95(max(1, int(df)))
+    return math.exp(d), math.exp(d - t * se), math.exp(d + t * se)
+
+
+def overlap(a, b):
+    _, alo, ahi = mean_ci(a)
+    _, blo, bhi = mean_ci(b)
+    if any(math.isnan(x) for x in (alo, ahi, blo, bhi)):
+        return True
+    return not (ahi < blo or bhi < alo)
+
+
+def fmt(x):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return '-'
+    ax = abs(x)
+    if ax >= 1e6:
+        return '%.2f M' % (x / 1e6)
+    if ax >= 1e4:
+        return '%.1f k' % (x / 1e3)
+    if ax >= 100:
+        return '%.0f' % x
+    if ax >= 10:
+        return '%.1f' % x
+    return '%.2f' % x
+
+
+def fmt_ns(ns):
+    ns = float(ns)
+    if ns >= 1e6:
+        return '%.2f ms' % (ns / 1e6)
+    if ns >= 1e3:
+        return '%.1f us' % (ns / 1e3)
+    return '%.0f ns' % ns
 
 
 def load(directory):
-    rows = []
-    for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
-        if os.path.basename(path) == "profile.json":
-            continue  # a repeat under the stack profiler: its scores are perturbed, read its log instead
-        with open(path) as f:
-            text = f.read().strip()
-        if text:
-            rows.extend(json.loads(text))
-    return rows
+    jobs = []
+    with open(os.path.join(directory, 'jobs.jsonl')) as f:
+        for line in f:
+            if line.strip():
+                jobs.append(json.loads(line))
+    return jobs
 
 
-def median(metric):
-    raw = [v for fork in metric.get("rawData", []) for v in fork]
-    return statistics.median(raw) if raw else metric["score"]
+def fork_values(directory, job):
+    """The job's per-fork figures: events/s, cores, machine cores, B/op, conflicts/s; None if it failed."""
+    path = os.path.join(directory, 'jobs', job['id'] + '.json')
+    if job.get('exit') != 0 or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        text = f.read().strip()
+    if not text:
+        return None
+    result = json.loads(text)[0]
+    sec = result.get('secondaryMetrics', {})
+
+    def avg(metric):
+        raw = [x for fork in metric['rawData'] for x in fork]
+        return statistics.mean(raw) if raw else float('nan')
+
+    score = avg(sec['successes']) if 'successes' in sec else avg(result['primaryMetric'])
+    bench = job['bench']
+    if 'Batch' in bench:
+        score *= int(job['params']['batch'])  # batches/s to events/s
+    values = {'score': score,
+              'cores': avg(sec['cpu.cores']) if 'cpu.cores' in sec else float('nan'),
+              'machine': avg(sec['cpu.machine']) if 'cpu.machine' in sec else float('nan'),
+              'bop': avg(sec['gc.alloc.rate.norm']) if 'gc.alloc.rate.norm' in sec else float('nan'),
+              'conflicts': avg(sec['conflicts']) if 'conflicts' in sec else None}
+    if 'Batch' in bench:
+        values['bop'] /= int(job['params']['batch'])  # per event
+    values['ns_event'] = values['cores'] * 1e9 / score if score > 0 else float('nan')
+    values['machine_ns_event'] = values['machine'] * 1e9 / score if score > 0 else float('nan')
+    return values
 
 
-def alloc(row):
-    m = row.get("secondaryMetrics", {}).get("gc.alloc.rate.norm")
-    return m["score"] if m else float("nan")
+def point_name(job):
+    bench = job['bench'].strip('\\.').replace('Benchmark', '')
+    params = ', '.join('%s=%s' % (k, v) for k, v in sorted(job['params'].items()) if k != 'system')
+    return '%s (%s)' % (bench, params)
 
 
-def find(rows, bench, **params):
-    for r in rows:
-        if not r["benchmark"].endswith("." + bench):
-            continue
-        p = r.get("params", {})
-        if all(p.get(k) == str(v) for k, v in params.items()):
-            return r
-    return None
-
-
-def fmt_rate(x):
-    if x is None:
-        return "-"
-    if x >= 1e6:
-        return "%.2f M" % (x / 1e6)
-    if x >= 1e3:
-        return "%.1f k" % (x / 1e3)
-    return "%.0f" % x
-
-
-def ratio(a, b):
-    return "%.1fx" % (a / b) if a and b else "-"
-
-
-def fmt_alloc(x):
-    return "-" if x != x else ("%.2f" % x if x < 10 else "%.0f" % x)
-
-
-def throughput_table(rows, bench, keys, label, scale=1, metric=None, floor=None):
-    out = []
-    head = "| " + " | ".join(k for k, _ in keys) + " | " + " | ".join(SYSTEMS) + \
-        " | varve/chronicle | varve/lmdb | varve/sqlite |" + (" varve/floor |" if floor else "") + \
-        " B/op varve | B/op chronicle | B/op lmdb | B/op sqlite |"
-    out.append(head)
-    out.append("|" + "---|" * (head.count("|") - 1))
-    combos = []
-    for r in rows:
-        if r["benchmark"].endswith("." + bench):
-            c = tuple(r["params"].get(k) for _, k in keys)
-            if c not in combos:
-                combos.append(c)
-    for c in combos:
-        scores = {}
-        allocs = {}
-        for s in SYSTEMS:
-            r = find(rows, bench, system=s, **{k: v for (_, k), v in zip(keys, c)})
-            if r is None:
+def summarize_jmh(directory, jobs, out):
+    groups = []
+    for job in jobs:
+        if job['kind'] == 'jmh' and job['group'] not in groups:
+            groups.append(job['group'])
+    for group in groups:
+        points = {}
+        failed = []
+        sample = None
+        for job in jobs:
+            if job['group'] != group or job['kind'] != 'jmh':
                 continue
-            m = r["secondaryMetrics"][metric] if metric else r["primaryMetric"]
-            scores[s] = median(m) * scale
-            allocs[s] = alloc(r)
-        v = scores.get("varve")
-        line = "| " + " | ".join(c) + " | " + " | ".join(fmt_rate(scores.get(s)) for s in SYSTEMS)
-        line += " | " + " | ".join(ratio(v, scores.get(s)) for s in SYSTEMS[1:])
-        if floor:
-            f = floor(dict(zip([k for _, k in keys], c)))
-            line += " | " + (("%.0f%%" % (100 * v / f)) if v and f else "-")
-        line += " | " + " | ".join(fmt_alloc(allocs.get(s, float("nan"))) for s in SYSTEMS) + " |"
-        out.append(line)
-    print("### " + label + "\n")
-    print("\n".join(out) + "\n")
+            sample = job
+            values = fork_values(directory, job)
+            if values is None:
+                failed.append(job['id'])
+                continue
+            values['dirty'] = job.get('dirty_max_mib', float('nan'))
+            values['written'] = job.get('written_mib_s', float('nan'))
+            points.setdefault(point_name(job), {}).setdefault(job['params']['system'], []).append(values)
+        out.append('### %s (%s, %s, JMH %s)\n' % (group, sample['fs'], 'pinned to one core (taskset -c 0)'
+                   if sample['pinned'] else 'unpinned, 2 cores', ' '.join(sample['opts'])))
+        out.append('| point | system | forks | events/s, mean [95% CI] | CPU cores (process / machine) | '
+                   'CPU ns per event (process / machine) | B/event | Dirty max MiB | written MiB/s |')
+        out.append('|---|---|---|---|---|---|---|---|---|')
+        for point, systems in points.items():
+            for system in sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+                forks = systems[system]
+                m, lo, hi = mean_ci([f['score'] for f in forks])
+                med = lambda key: statistics.median([f[key] for f in forks])
+                conflicts = ''
+                if forks[0]['conflicts'] is not None:
+                    conflicts = ' (+%s conflicts/s)' % fmt(statistics.mean([f['conflicts'] for f in forks]))
+                out.append('| %s | %s | %d | %s [%s, %s]%s | %.2f / %.2f | %s / %s | %s | %.0f | %.0f |' % (
+                    point, system, len(forks), fmt(m), fmt(lo), fmt(hi), conflicts, med('cores'), med('machine'),
+                    fmt(med('ns_event')), fmt(med('machine_ns_event')), fmt(med('bop')), med('dirty'),
+                    med('written')))
+        out.append('')
+        ratios = []
+        for point, systems in points.items():
+            for ours, peers in PEER_OF.items():
+                if ours not in systems:
+                    continue
+                for peer in peers:
+                    if peer not in systems:
+                        continue
+                    a = [f['score'] for f in systems[ours]]
+                    b = [f['score'] for f in systems[peer]]
+                    r = ratio_ci(a, b)
+                    if r is None:
+                        continue
+                    claim = 'no difference shown' if overlap(a, b) else ('faster' if r[0] > 1 else 'slower')
+                    ca = [f['ns_event'] for f in systems[ours]]
+                    cb = [f['ns_event'] for f in systems[peer]]
+                    rc = ratio_ci(cb, ca)
+                    cpu = '-' if rc is None or any(math.isnan(x) for x in rc) else '%.2fx [%.2f, %.2f]' % rc
+                    ratios.append('| %s | %s / %s | %.2fx [%.2f, %.2f] | %s | %s |' % (
+                        point, ours, peer, r[0], r[1], r[2], claim, cpu))
+        if ratios:
+            out.append('| point | ratio | throughput ratio [95% CI] | claim | CPU-per-event advantage (theirs / ours) '
+                       '[95% CI] |')
+            out.append('|---|---|---|---|---|')
+            out.extend(ratios)
+            out.append('')
+        if failed:
+            out.append('Failed jobs: ' + ', '.join(failed) + '\n')
 
 
-def durability_table(rows):
-    present = [r for r in rows if r["benchmark"].endswith(".AppendBenchmark.append")
-               and r["params"]["system"] != "varve" and r["params"]["system"].startswith("varve")]
-    if not present:
+def summarize_latency(jobs, out):
+    runs = {}
+    for job in jobs:
+        if job['kind'] != 'latency':
+            continue
+        p = job['params']
+        key = (int(p['rate']), int(p['payload']))
+        runs.setdefault(key, {}).setdefault(p['system'], []).append(job.get('latency'))
+    if not runs:
         return
-    print("### VarveDB durability modes, one thread, exact(n), one stream\n")
-    print("| payload | system | mode | appends/s | vs OS | p50 ns | p99 ns | p99.9 ns | p99.99 ns | max ns | B/op |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for payload in sorted({r["params"]["payload"] for r in present}, key=int):
-        base = find(rows, "AppendBenchmark.append", system="varve", streams=1, expected="exact", payload=payload)
-        base_score = median(base["primaryMetric"]) if base else None
-        for system, mode in DURABILITY:
-            t = find(rows, "AppendBenchmark.append", system=system, streams=1, expected="exact", payload=payload)
-            lat = find(rows, "AppendLatencyBenchmark.append", system=system, payload=payload)
-            score = median(t["primaryMetric"]) if t else None
-            pct = ["-"] * 5
-            if lat:
-                p = lat["primaryMetric"]["scorePercentiles"]
-                pct = ["%.0f" % p[k] for k in ("50.0", "99.0", "99.9", "99.99", "100.0")]
-            vs = ("%.3fx" % (score / base_score)) if score and base_score else "-"
-            print("| %s | %s | %s | %s | %s | %s | %s |" % (payload, system, mode, fmt_rate(score), vs,
-                                                        " | ".join(pct), fmt_alloc(alloc(t) if t else float("nan"))))
-    print()
+    sample = next(j for j in jobs if j['kind'] == 'latency')
+    out.append('### latency (fixed rate, corrected for coordinated omission; %s s measured after %s s warm-up, '
+               'one thread, exact(n), one stream)\n' % (sample['params']['seconds'], sample['params']['warmup']))
+    out.append('| rate | payload | system | runs | kept up | samples/run | p50 | p90 | p99 | p99.9 | p99.99 | max | '
+               'service p50 | service p99.9 |')
+    out.append('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+    ratios = []
+    for (rate, payload) in sorted(runs):
+        systems = runs[(rate, payload)]
+        for system in sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+            done = [r for r in systems[system] if r]
+            if not done:
+                out.append('| %s/s | %d | %s | 0 | - | - |' % (fmt(rate), payload, system))
+                continue
+            kept = sum(1 for r in done if r['kept_up'] == 'true')
+
+            def cell(name):
+                values = sorted(float(r[name]) for r in done)
+                return '%s (%s-%s)' % (fmt_ns(statistics.median(values)), fmt_ns(values[0]), fmt_ns(values[-1]))
+            out.append('| %s/s | %d | %s | %d | %d/%d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+                fmt(rate), payload, system, len(done), kept, len(done),
+                fmt(statistics.median(float(r['corrected_count']) for r in done)),
+                *[cell('corrected_p' + p) for p in PERCENTILES], cell('corrected_max'), cell('service_p50.0'),
+                cell('service_p99.9')))
+        ours = [r for r in systems.get('varve', []) if r]
+        for peer in ['chronicle', 'lmdb', 'sqlite']:
+            theirs = [r for r in systems.get(peer, []) if r]
+            if not ours or not theirs:
+                continue
+            for p in ['99.0', '99.9', '99.99']:
+                a = [float(r['corrected_p' + p]) for r in ours]
+                b = [float(r['corrected_p' + p]) for r in theirs]
+                r = ratio_ci(a, b)
+                if r is None:
+                    continue
+                claim = 'no difference shown' if overlap(a, b) else ('lower' if r[0] < 1 else 'higher')
+                ratios.append('| %s/s | %d | p%s | varve / %s | %.2fx [%.2f, %.2f] | %s |' % (
+                    fmt(rate), payload, p, peer, r[0], r[1], r[2], claim))
+    out.append('')
+    out.append('Each cell: the median over runs (min-max). Latency ratios (ours / theirs, lower is better):\n')
+    out.append('| rate | payload | percentile | ratio | [95% CI] | claim |')
+    out.append('|---|---|---|---|---|---|')
+    out.extend(ratios)
+    out.append('')
 
 
 def main():
-    rows = load(sys.argv[1])
-
-    floors = {r["params"]["payload"]: median(r["primaryMetric"]) for r in rows
-              if r["benchmark"].endswith("FloorBenchmark.append")}
-    if floors:
-        print("### Physical floor (warm mapped pages), appends/s\n")
-        print("| payload | floor | B/op |\n|---|---|---|")
-        for r in rows:
-            if r["benchmark"].endswith("FloorBenchmark.append"):
-                print("| %s | %s | %s |" % (r["params"]["payload"], fmt_rate(median(r["primaryMetric"])),
-                                            fmt_alloc(alloc(r))))
-        print()
-
-    throughput_table(rows, "AppendBenchmark.append",
-                     [("streams", "streams"), ("expected", "expected"), ("payload", "payload")],
-                     "Append, one thread, appends/s", floor=lambda p: floors.get(p["payload"]))
-
-    # the peers only; the durability variants have a table of their own
-    lat = sorted([r for r in rows if r["benchmark"].endswith("AppendLatencyBenchmark.append")
-                  and r["params"]["system"] in SYSTEMS],
-                 key=lambda r: (int(r["params"]["payload"]), SYSTEMS.index(r["params"]["system"])))
-    if lat:
-        print("### Append latency, one thread, exact(n), one stream (ns)\n")
-        print("| payload | system | p50 | p99 | p99.9 | p99.99 | max | B/op |\n|---|---|---|---|---|---|---|---|")
-        for r in lat:
-            p = r["primaryMetric"]["scorePercentiles"]
-            print("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %s |" % (
-                r["params"]["payload"], r["params"]["system"], p["50.0"], p["99.0"], p["99.9"], p["99.99"],
-                p["100.0"], fmt_alloc(alloc(r))))
-        print()
-
-    durability_table(rows)
-
-    throughput_table(rows, "ConcurrentAppendBenchmark.append", [("scenario", "scenario"), ("payload", "payload")],
-                     "Two threads, successful appends/s (exact(n))", metric="successes")
-    throughput_table(rows, "ConcurrentAppendBenchmark.append", [("scenario", "scenario"), ("payload", "payload")],
-                     "Two threads, conflicts/s", metric="conflicts")
-    throughput_table(rows, "BatchAppendBenchmark.appendBatch", [("batch", "batch"), ("payload", "payload")],
-                     "Batch append, batches/s (x batch = events/s)")
-    throughput_table(rows, "ReadStreamBenchmark.readStream", [("payload", "payload")],
-                     "readStream of a 1,000-event stream, events/s (/1000 = stream loads/s); B/op per event")
-    throughput_table(rows, "ReadAllBenchmark.readAll", [("payload", "payload")],
-                     "readAll sequential scan of 100,000 events, events/s; B/op per event")
-    throughput_table(rows, "ReadLatestBenchmark.readLatest", [("payload", "payload")],
-                     "Latest event of a random stream of 100,000, reads/s")
+    if len(sys.argv) != 2:
+        sys.exit('usage: summarize.py <results dir of run_all.py>')
+    directory = sys.argv[1]
+    jobs = load(directory)
+    out = []
+    with open(os.path.join(directory, 'machine.txt')) as f:
+        out.append('```\n' + f.read().strip() + '\n```\n')
+    settled = [j.get('settle_s', 0) for j in jobs]
+    drop = {j.get('drop_caches') for j in jobs}
+    out.append('%d jobs; caches dropped between jobs: %s; wait for write-back before a job: median %.1f s, max %.1f s.'
+               '\n' % (len(jobs), 'yes' if drop == {True} else 'no (not permitted here: sync and a wait for '
+                       'Dirty + Writeback < 128 MiB instead)', statistics.median(settled), max(settled)))
+    summarize_jmh(directory, jobs, out)
+    summarize_latency(jobs, out)
+    print('\n'.join(out))
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     main()
