@@ -22,8 +22,10 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
@@ -42,8 +44,9 @@ import java.util.zip.CRC32C;
  *       reserved with {@code fallocate(2)} (the cheapest way this machine has to get writable file pages: about
  *       1 us per 4 KiB page including the first touch, against 2-3 us for a zero-fill, FACTS.md) by the appending
  *       thread itself when the previous one is full, mapped, and first touched by the appends. Every page is new and
- *       dirty, so the kernel's write-back of them runs as it would under any log; nothing is unmapped or deleted
- *       until tear-down. One thread does everything: this is also the floor per core.</li>
+ *       dirty, so the kernel's write-back of them runs as it would under any log. A file 8 files (2 GiB) behind is
+ *       forced and deleted, so a long trial does not fill the disk and every page still reaches it; the appending
+ *       thread pays any wait for that. One thread does everything: this is also the floor per core.</li>
  * </ul>
  */
 @State(Scope.Thread)
@@ -66,6 +69,8 @@ public class FloorBenchmark
     private static final int SLOT_OFFSET = 0;
     private static final int TAIL_OFFSET = 64;
     private static final int ZERO_CHUNK = 1024 * 1024;
+    /** Fresh files kept behind the one being written (2 GiB): the rest are forced to disk and deleted. */
+    private static final int RETAINED_FILES = 8;
 
     /** Payload bytes. */
     @Param({"64", "256", "1024"})
@@ -89,6 +94,8 @@ public class FloorBenchmark
     private boolean fresh;
     private long fileStart;
     private int files;
+    /** Fresh files already written, oldest first: forced and deleted once {@link #RETAINED_FILES} are behind. */
+    private final ArrayDeque<Path> written = new ArrayDeque<>();
 
     /**
      * Create, zero-fill, map and pre-touch the files.
@@ -147,14 +154,26 @@ public class FloorBenchmark
     }
 
     /**
-     * Reserve, map and switch to the next fresh log file; the previous one stays on disk, its dirty pages in the page
-     * cache for write-back, and is unmapped.
+     * Reserve, map and switch to the next fresh log file; the previous one is unmapped and stays on disk, its dirty
+     * pages in the page cache for write-back. A file {@link #RETAINED_FILES} behind is forced ({@code fdatasync}:
+     * every page it holds reaches the disk, and this thread waits for whatever write-back has not done yet) and
+     * deleted, so a long trial at over 1 GB/s does not fill the disk and no page escapes being written.
      */
     private void nextFile()
     {
         final Path file = directory.resolve("log-" + files++);
         try
         {
+            if (written.size() >= RETAINED_FILES)
+            {
+                final Path oldest = written.removeFirst();
+                try (FileChannel channel = FileChannel.open(oldest, StandardOpenOption.WRITE))
+                {
+                    channel.force(false);
+                }
+                Files.delete(oldest);
+            }
+            written.addLast(file);
             Fallocate.create(file, LOG_SIZE);
             final MappedByteBuffer previous = logMapping;
             try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE))
