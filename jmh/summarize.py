@@ -131,6 +131,11 @@ def fork_values(directory, job):
     return values
 
 
+def cpu_ratio(theirs, ours):
+    r = ratio_ci(theirs, ours)
+    return '-' if r is None or any(math.isnan(x) for x in r) else '%.2fx [%.2f, %.2f]' % r
+
+
 def point_name(job):
     bench = job['bench'].strip('\\.').replace('Benchmark', '')
     params = ', '.join('%s=%s' % (k, v) for k, v in sorted(job['params'].items()) if k != 'system')
@@ -190,19 +195,68 @@ def summarize_jmh(directory, jobs, out):
                         continue
                     claim = 'no difference shown' if overlap(a, b) else ('faster' if r[0] > 1 else 'slower')
                     ca = [f['ns_event'] for f in systems[ours]]
-                    cb = [f['ns_event'] for f in systems[peer]]
-                    rc = ratio_ci(cb, ca)
-                    cpu = '-' if rc is None or any(math.isnan(x) for x in rc) else '%.2fx [%.2f, %.2f]' % rc
-                    ratios.append('| %s | %s / %s | %.2fx [%.2f, %.2f] | %s | %s |' % (
-                        point, ours, peer, r[0], r[1], r[2], claim, cpu))
+                    cpu = cpu_ratio([f['ns_event'] for f in systems[peer]], ca)
+                    machine = cpu_ratio([f['machine_ns_event'] for f in systems[peer]],
+                                        [f['machine_ns_event'] for f in systems[ours]])
+                    ratios.append('| %s | %s / %s | %.2fx [%.2f, %.2f] | %s | %s | %s |' % (
+                        point, ours, peer, r[0], r[1], r[2], claim, cpu, machine))
         if ratios:
-            out.append('| point | ratio | throughput ratio [95% CI] | claim | CPU-per-event advantage (theirs / ours) '
-                       '[95% CI] |')
-            out.append('|---|---|---|---|---|')
+            out.append('| point | ratio | throughput ratio [95% CI] | claim | CPU per event, theirs / ours: process '
+                       '[95% CI] | the same, machine [95% CI] |')
+            out.append('|---|---|---|---|---|---|')
             out.extend(ratios)
             out.append('')
         if failed:
             out.append('Failed jobs: ' + ', '.join(failed) + '\n')
+
+
+HEADLINE_GROUPS = [('steady', 'disk, 2 cores, steady state'), ('steady-pinned', 'disk, pinned to 1 core, steady state'),
+                   ('tmpfs', 'tmpfs, 2 cores'), ('tmpfs-pinned', 'tmpfs, pinned to 1 core')]
+HEADLINE_POINT = 'Append (expected=exact, payload=64, streams=1)'
+
+
+def summarize_headline(directory, jobs, out):
+    """The single-thread 64 B exact(n) append under every condition, side by side: per thread and per core."""
+    table = {}
+    for job in jobs:
+        if job['kind'] != 'jmh' or job['group'] not in dict(HEADLINE_GROUPS):
+            continue
+        system = job['params']['system']
+        if point_name(job) != HEADLINE_POINT and not system.startswith('floor'):
+            continue
+        values = fork_values(directory, job)
+        if values is not None:
+            table.setdefault(job['group'], {}).setdefault(system, []).append(values)
+    if not table:
+        return
+    out.append('### Headline: one thread, 64 B, exact(n), one stream, under each condition\n')
+    out.append('| condition | system | forks | events/s, mean [95% CI] | CPU ns per event (process / machine) | '
+               'varve / this system [95% CI] | claim |')
+    out.append('|---|---|---|---|---|---|---|')
+    for group, label in HEADLINE_GROUPS:
+        systems = table.get(group, {})
+        ours = [f['score'] for f in systems.get('varve', [])]
+        for system in sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+            forks = systems[system]
+            scores = [f['score'] for f in forks]
+            m, lo, hi = mean_ci(scores)
+            ratio, claim = '-', '-'
+            if system != 'varve' and ours:
+                r = ratio_ci(ours, scores)
+                if r is not None:
+                    ratio = '%.2fx [%.2f, %.2f]' % r
+                    claim = 'no difference shown' if overlap(ours, scores) else ('faster' if r[0] > 1 else 'slower')
+            out.append('| %s | %s | %d | %s [%s, %s] | %s / %s | %s | %s |' % (
+                label, system, len(forks), fmt(m), fmt(lo), fmt(hi),
+                fmt(statistics.median([f['ns_event'] for f in forks])),
+                fmt(statistics.median([f['machine_ns_event'] for f in forks])), ratio, claim))
+    out.append('')
+
+
+def service(done, name):
+    """Median service time over runs that measured anything."""
+    measured = [float(r[name]) for r in done if float(r['service_count']) > 0]
+    return fmt_ns(statistics.median(measured)) if measured else '-'
 
 
 def summarize_latency(jobs, out):
@@ -230,6 +284,15 @@ def summarize_latency(jobs, out):
                 out.append('| %s/s | %d | %s | 0 | - | - |' % (fmt(rate), payload, system))
                 continue
             kept = sum(1 for r in done if r['kept_up'] == 'true')
+            if kept == 0:
+                share = statistics.median(float(r['sent']) / float(r['scheduled']) for r in done)
+                out.append('| %s/s | %d | %s | %d | 0/%d | %s | cannot sustain this rate: it sent %.0f%% of the '
+                           'schedule before the run gave up; corrected latency grows with the length of the run, so '
+                           'none is shown | | | | | | %s | %s |' % (
+                               fmt(rate), payload, system, len(done), len(done),
+                               fmt(statistics.median(float(r['corrected_count']) for r in done)), 100 * share,
+                               service(done, 'service_p50.0'), service(done, 'service_p99.9')))
+                continue
 
             def cell(name):
                 values = sorted(float(r[name]) for r in done)
@@ -239,9 +302,10 @@ def summarize_latency(jobs, out):
                 fmt(statistics.median(float(r['corrected_count']) for r in done)),
                 *[cell('corrected_p' + p) for p in PERCENTILES], cell('corrected_max'), cell('service_p50.0'),
                 cell('service_p99.9')))
-        ours = [r for r in systems.get('varve', []) if r]
+        ours = [r for r in systems.get('varve', []) if r and r['kept_up'] == 'true']
         for peer in ['chronicle', 'lmdb', 'sqlite']:
-            theirs = [r for r in systems.get(peer, []) if r]
+            # only runs that kept up have a latency to compare
+            theirs = [r for r in systems.get(peer, []) if r and r['kept_up'] == 'true']
             if not ours or not theirs:
                 continue
             for p in ['99.0', '99.9', '99.99']:
@@ -254,7 +318,8 @@ def summarize_latency(jobs, out):
                 ratios.append('| %s/s | %d | p%s | varve / %s | %.2fx [%.2f, %.2f] | %s |' % (
                     fmt(rate), payload, p, peer, r[0], r[1], r[2], claim))
     out.append('')
-    out.append('Each cell: the median over runs (min-max). Latency ratios (ours / theirs, lower is better):\n')
+    out.append('Each cell: the median over runs (min-max). Latency ratios (ours / theirs, lower is better; runs that '
+               'kept up only):\n')
     out.append('| rate | payload | percentile | ratio | [95% CI] | claim |')
     out.append('|---|---|---|---|---|---|')
     out.extend(ratios)
@@ -274,8 +339,9 @@ def main():
     out.append('%d jobs; caches dropped between jobs: %s; wait for write-back before a job: median %.1f s, max %.1f s.'
                '\n' % (len(jobs), 'yes' if drop == {True} else 'no (not permitted here: sync and a wait for '
                        'Dirty + Writeback < 128 MiB instead)', statistics.median(settled), max(settled)))
-    summarize_jmh(directory, jobs, out)
+    summarize_headline(directory, jobs, out)
     summarize_latency(jobs, out)
+    summarize_jmh(directory, jobs, out)
     print('\n'.join(out))
 
 
