@@ -2,7 +2,6 @@ package io.varvedb.jmh;
 
 import org.agrona.DirectBuffer;
 
-import java.nio.ByteBuffer;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -120,29 +119,6 @@ public final class Bench
         for (; i < length; i++)
         {
             sum += buffer.getByte(offset + i);
-        }
-        return sum;
-    }
-
-    /**
-     * {@link #fold(DirectBuffer, int, int)} over a {@link ByteBuffer}, by absolute index.
-     *
-     * @param buffer the payload's buffer.
-     * @param offset where it starts.
-     * @param length its bytes.
-     * @return the sum of its 8-byte words and trailing bytes.
-     */
-    public static long fold(final ByteBuffer buffer, final int offset, final int length)
-    {
-        long sum = 0;
-        int i = 0;
-        for (; i + Long.BYTES <= length; i += Long.BYTES)
-        {
-            sum += buffer.getLong(offset + i);
-        }
-        for (; i < length; i++)
-        {
-            sum += buffer.get(offset + i);
         }
         return sum;
     }

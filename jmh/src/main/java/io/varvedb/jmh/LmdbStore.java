@@ -2,6 +2,7 @@ package io.varvedb.jmh;
 
 import org.agrona.concurrent.EpochNanoClock;
 import org.agrona.concurrent.OffsetEpochNanoClock;
+import org.agrona.concurrent.UnsafeBuffer;
 import org.lmdbjava.Cursor;
 import org.lmdbjava.Dbi;
 import org.lmdbjava.DbiFlags;
@@ -159,6 +160,8 @@ final class LmdbStore implements EventStore
     private final class LmdbReader implements Reader
     {
         private final ByteBuffer probe = ByteBuffer.allocateDirect(KEY_LENGTH);
+        /** A view over each value, so the payload is read in native order as the other readers read it. */
+        private final UnsafeBuffer view = new UnsafeBuffer(0, 0);
         private final Txn<ByteBuffer> txn = env.txnRead();
         private final Cursor<ByteBuffer> cursor = events.openCursor(txn);
         private long digest;
@@ -173,8 +176,11 @@ final class LmdbStore implements EventStore
             final ByteBuffer key = cursor.key();
             final ByteBuffer value = cursor.val();
             final int length = value.remaining() - HEADER;
+            // a ByteBuffer's getLong is big-endian by default and bounds-checked: folding 1 KiB through it cost LMDB
+            // ~4x in readAll; a user reading LMDB for speed wraps the value, zero-copy
+            view.wrap(value);
             digest += key.getLong(0) ^ key.getLong(VERSION_OFFSET) ^ value.getInt(TYPE_OFFSET) ^
-                value.getLong(TIMESTAMP_OFFSET) ^ length ^ Bench.fold(value, HEADER, length);
+                value.getLong(TIMESTAMP_OFFSET) ^ length ^ Bench.fold(view, HEADER, length);
         }
 
         private void begin()
