@@ -7,7 +7,8 @@ Statistics (why: one fork and three iterations per point let two runs of the sam
   (Student t, n - 1 degrees of freedom);
 - a ratio of two systems is exp(mean(log a) - mean(log b)) with a 95% Welch interval on the logs;
 - a ratio is claimed ("faster"/"slower") only when the two systems' intervals do not overlap; otherwise the row says
-  "no difference shown", whatever the point estimate.
+  "no difference shown", whatever the point estimate. Latency percentiles spread multiplicatively between runs (one
+  stall moves a p99.9 tenfold), so their intervals are taken on the logs.
 CPU per event is process CPU time (every thread of the fork) per event, from io.varvedb.jmh.CpuProfiler; "machine"
 adds everything else the machine did meanwhile (kernel write-back, helper processes).
 
@@ -64,6 +65,11 @@ def overlap(a, b):
     if any(math.isnan(x) for x in (alo, ahi, blo, bhi)):
         return True
     return not (ahi < blo or bhi < alo)
+
+
+def overlap_log(a, b):
+    """overlap() on a log scale: for latency percentiles, whose spread between runs is multiplicative."""
+    return overlap([math.log(x) for x in a], [math.log(x) for x in b])
 
 
 def fmt(x):
@@ -314,8 +320,8 @@ def summarize_latency(jobs, out):
                 r = ratio_ci(a, b)
                 if r is None:
                     continue
-                claim = 'no difference shown' if overlap(a, b) else ('lower' if r[0] < 1 else 'higher')
-                ratios.append('| %s/s | %d | p%s | varve / %s | %.2fx [%.2f, %.2f] | %s |' % (
+                claim = 'no difference shown' if overlap_log(a, b) else ('lower' if r[0] < 1 else 'higher')
+                ratios.append('| %s/s | %d | p%s | varve / %s | %.2gx | [%.2g, %.2g] | %s |' % (
                     fmt(rate), payload, p, peer, r[0], r[1], r[2], claim))
     out.append('')
     out.append('Each cell: the median over runs (min-max). Latency ratios (ours / theirs, lower is better; runs that '
