@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full benchmark run behind jmh/README.md: builds the jar (unless SKIP_BUILD=1), runs jmh/run_all.py (every
 # group, one JVM fork per job, 5 forks per point, systems interleaved at random, steady-state disk rows with 60 s of
-# warm-up, pinned and tmpfs variants, CPU per event, the fixed-rate latency harness; about 95 minutes on 2 cores),
+# warm-up, pinned and tmpfs variants, CPU per event, the fixed-rate latency harness; about 90 minutes on 2 cores),
 # then writes the tables to $OUT/summary.md with jmh/summarize.py.
 # Knobs: OUT=<dir> (default jmh/results/<timestamp>), FORKS=<n> (default 5), SEED=<n>, BENCH_GROUPS=a,b (a subset),
 # PLAN=quick (every kind of job once, tiny, ~2 minutes: checks the harness, not the machine), VARVE_BENCH_DIR=<dir>
