@@ -134,7 +134,19 @@ def fork_values(directory, job):
         values['bop'] /= int(job['params']['batch'])  # per event
     values['ns_event'] = values['cores'] * 1e9 / score if score > 0 else float('nan')
     values['machine_ns_event'] = values['machine'] * 1e9 / score if score > 0 else float('nan')
+    values['dirty'] = job.get('dirty_max_mib', float('nan'))
+    values['written'] = job.get('written_mib_s', float('nan'))
     return values
+
+
+def in_order(systems):
+    """System names in the tables' order: ours first, then the peers, then the floors."""
+    return sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
+
+
+def throughput_claim(ours, theirs, ratio):
+    """A throughput ratio is called faster or slower only where the two intervals do not overlap."""
+    return 'no difference shown' if overlap(ours, theirs) else ('faster' if ratio[0] > 1 else 'slower')
 
 
 def cpu_ratio(theirs, ours):
@@ -148,7 +160,7 @@ def point_name(job):
     return '%s (%s)' % (bench, params)
 
 
-def summarize_jmh(directory, jobs, out):
+def summarize_jmh(jobs, values_of, out):
     groups = []
     for job in jobs:
         if job['kind'] == 'jmh' and job['group'] not in groups:
@@ -161,12 +173,10 @@ def summarize_jmh(directory, jobs, out):
             if job['group'] != group or job['kind'] != 'jmh':
                 continue
             sample = job
-            values = fork_values(directory, job)
+            values = values_of[job['id']]
             if values is None:
                 failed.append(job['id'])
                 continue
-            values['dirty'] = job.get('dirty_max_mib', float('nan'))
-            values['written'] = job.get('written_mib_s', float('nan'))
             points.setdefault(point_name(job), {}).setdefault(job['params']['system'], []).append(values)
         out.append('### %s (%s, %s, JMH %s)\n' % (group, sample['fs'], 'pinned to one core (taskset -c 0)'
                    if sample['pinned'] else 'unpinned, 2 cores', ' '.join(sample['opts'])))
@@ -174,7 +184,7 @@ def summarize_jmh(directory, jobs, out):
                    'CPU ns per event (process / machine) | B/event | Dirty max MiB | written MiB/s |')
         out.append('|---|---|---|---|---|---|---|---|---|')
         for point, systems in points.items():
-            for system in sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+            for system in in_order(systems):
                 forks = systems[system]
                 m, lo, hi = mean_ci([f['score'] for f in forks])
                 med = lambda key: statistics.median([f[key] for f in forks])
@@ -199,7 +209,7 @@ def summarize_jmh(directory, jobs, out):
                     r = ratio_ci(a, b)
                     if r is None:
                         continue
-                    claim = 'no difference shown' if overlap(a, b) else ('faster' if r[0] > 1 else 'slower')
+                    claim = throughput_claim(a, b, r)
                     ca = [f['ns_event'] for f in systems[ours]]
                     cpu = cpu_ratio([f['ns_event'] for f in systems[peer]], ca)
                     machine = cpu_ratio([f['machine_ns_event'] for f in systems[peer]],
@@ -221,7 +231,7 @@ HEADLINE_GROUPS = [('steady', 'disk, 2 cores, steady state'), ('steady-pinned', 
 HEADLINE_POINT = 'Append (expected=exact, payload=64, streams=1)'
 
 
-def summarize_headline(directory, jobs, out):
+def summarize_headline(jobs, values_of, out):
     """The single-thread 64 B exact(n) append under every condition, side by side: per thread and per core."""
     table = {}
     for job in jobs:
@@ -230,7 +240,7 @@ def summarize_headline(directory, jobs, out):
         system = job['params']['system']
         if point_name(job) != HEADLINE_POINT and not system.startswith('floor'):
             continue
-        values = fork_values(directory, job)
+        values = values_of[job['id']]
         if values is not None:
             table.setdefault(job['group'], {}).setdefault(system, []).append(values)
     if not table:
@@ -242,7 +252,7 @@ def summarize_headline(directory, jobs, out):
     for group, label in HEADLINE_GROUPS:
         systems = table.get(group, {})
         ours = [f['score'] for f in systems.get('varve', [])]
-        for system in sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+        for system in in_order(systems):
             forks = systems[system]
             scores = [f['score'] for f in forks]
             m, lo, hi = mean_ci(scores)
@@ -251,7 +261,7 @@ def summarize_headline(directory, jobs, out):
                 r = ratio_ci(ours, scores)
                 if r is not None:
                     ratio = '%.2fx [%.2f, %.2f]' % r
-                    claim = 'no difference shown' if overlap(ours, scores) else ('faster' if r[0] > 1 else 'slower')
+                    claim = throughput_claim(ours, scores, r)
             out.append('| %s | %s | %d | %s [%s, %s] | %s / %s | %s | %s |' % (
                 label, system, len(forks), fmt(m), fmt(lo), fmt(hi),
                 fmt(statistics.median([f['ns_event'] for f in forks])),
@@ -284,7 +294,7 @@ def summarize_latency(jobs, out):
     ratios = []
     for (rate, payload) in sorted(runs):
         systems = runs[(rate, payload)]
-        for system in sorted(systems, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+        for system in in_order(systems):
             done = [r for r in systems[system] if r]
             if not done:
                 out.append('| %s/s | %d | %s | 0 | - | - |' % (fmt(rate), payload, system))
@@ -345,9 +355,11 @@ def main():
     out.append('%d jobs; caches dropped between jobs: %s; wait for write-back before a job: median %.1f s, max %.1f s.'
                '\n' % (len(jobs), 'yes' if drop == {True} else 'no (not permitted here: sync and a wait for '
                        'Dirty + Writeback < 128 MiB instead)', statistics.median(settled), max(settled)))
-    summarize_headline(directory, jobs, out)
+    # each JMH result is parsed once; the headline and the group tables read the same figures
+    values_of = {job['id']: fork_values(directory, job) for job in jobs if job['kind'] == 'jmh'}
+    summarize_headline(jobs, values_of, out)
     summarize_latency(jobs, out)
-    summarize_jmh(directory, jobs, out)
+    summarize_jmh(jobs, values_of, out)
     print('\n'.join(out))
 
 
