@@ -141,8 +141,7 @@ class Sampler(threading.Thread):
         written = [r[3] for r in self.rows]
         return {'dirty_max_mib': max(r[1] for r in self.rows) / 1024.0,
                 'writeback_max_mib': max(r[2] for r in self.rows) / 1024.0,
-                'written_mib_s': sum(written) / 1024.0 / len(written),
-                'written_mib_s_last15': sum(written[-15:]) / 1024.0 / len(written[-15:])}
+                'written_mib_s': sum(written) / 1024.0 / len(written)}
 
 
 DROP_CACHES = {'state': None}
@@ -262,8 +261,8 @@ def main():
         f.write('date: %s\nseed: %d\nplan: %s, %d forks per point, %d jobs\n' % (
             datetime.datetime.utcnow().isoformat() + 'Z', args.seed, args.plan, forks, len(jobs)))
         for cmd in (['nproc'], ['uname', '-r'], ['java', '-version']):
-            f.write(subprocess.run(cmd, capture_output=True, text=True).stdout +
-                    subprocess.run(cmd, capture_output=True, text=True).stderr)
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            f.write(done.stdout + done.stderr)  # java -version writes to stderr
         with open('/proc/cpuinfo') as c:
             f.write(next(line for line in c if line.startswith('model name')))
         f.write(subprocess.run(['df', '-h', '/tmp', '/dev/shm'], capture_output=True, text=True).stdout)
