@@ -62,6 +62,8 @@ public final class Log
     private final TreeMap<Long, Integer> pendingPadding = new TreeMap<>();
     private volatile MappedFile[] segments = new MappedFile[0];
     private volatile UnsafeBuffer[] buffers = new UnsafeBuffer[0];
+    /** Every page of the log below it is touched in this process (see touchAhead); its caller's thread only. */
+    private long touchedEnd;
     private Runnable onBehind = () -> {};
     /** One allocator at a time: {@link #allocate} holds it while it gives blocks to the range after the end. */
     private final Object allocationLock = new Object();
@@ -756,9 +758,9 @@ public final class Log
         {
             MappedFile.requireSpace(fileStore(), to - from + ALLOCATION_CHUNK, "the log in " + directory);
         }
-        // zeros through the channel, then a touch of each page: after it, writes below `to` cannot fault
-        // for want of a block
-        file.allocate(offset(from), (int)(to - from));
+        // blocks only (fallocate, or zeros through the channel): after it, writes below `to` cannot fault for
+        // want of a block. The pages are made later, a little ahead of the tail (touchAhead), or by the appender.
+        file.allocateBlocks(offset(from), (int)(to - from));
         synchronized (segmentLock)
         {
             if (closed)
@@ -887,7 +889,53 @@ public final class Log
         if (!readOnly)
         {
             allocate(tail(), true, OPEN_CHUNK);
+            // no appender yet: the first appends find their pages made even without a pre-allocator
+            touchAhead(OPEN_TOUCH, Integer.MAX_VALUE);
         }
+    }
+
+    /** Bytes beyond the tail whose pages open makes before it returns. */
+    public static final int OPEN_TOUCH = 256 * 1024;
+
+    /**
+     * Make the pages of the log from the tail (or where the last call stopped, if further) up to {@code lead} bytes
+     * beyond it, within allocated space, so the appenders that reach them write to pages that exist: a first write
+     * to a page costs about a microsecond (the kernel makes and zeroes it), a page touched before costs nothing
+     * (see FACTS). Called by the pre-allocator at the pace of the appends, a little ahead of them, instead of in
+     * whole allocation steps: the work is spread out, and pages are not made (nor dirtied) long before use.
+     * <p>
+     * A touch is an atomic add of zero to the first word of the page: a write access (the page is made and mapped
+     * writable in this process) that stores what it read. Appenders, here and in other processes, may be writing in
+     * that page meanwhile (one that overtook the touches, or the record before the tail): the locked
+     * read-modify-write cannot interleave with their stores to the word, so it never writes back a stale value, and
+     * the frame length a reader acquires is the one its writer released (jcstress {@code TouchVsPublishTest}).
+     * Only below the allocated end: a touch of a hole on a full disk would be a {@code SIGBUS}.
+     * <p>
+     * One thread at a time (the pre-allocator's duty cycle, or open before any appender exists).
+     *
+     * @param lead     bytes beyond the tail to have touched.
+     * @param maxPages most pages to touch in this call, so that one duty cycle stays short.
+     * @return pages touched.
+     */
+    public int touchAhead(final long lead, final int maxPages)
+    {
+        final long tail = tail();
+        final long end = Math.min(tail + lead, allocatedEnd());
+        long position = Math.max(touchedEnd, tail);
+        int pages = 0;
+        while (position < end && pages < maxPages)
+        {
+            final long segment = position >>> shift;
+            final long segmentStart = segment << shift;
+            final int page = offset(position) & -MappedFile.PAGE_SIZE;
+            // atomic add of zero: see above. The page's first word may be below the tail, or a segment's header
+            segmentBuffer(segment).getAndAddLong(page, 0);
+            pages++;
+            position = Math.min(segmentStart + page + MappedFile.PAGE_SIZE - SegmentDescriptor.HEADER_LENGTH,
+                segmentStart + segmentLength);
+        }
+        touchedEnd = position;
+        return pages;
     }
 
     /**
