@@ -112,7 +112,13 @@ class ReadPathDamageTest
             final List<StoreChecker.Event> original = populate(store);
             assertEquals(EVENTS, original.size());
             final long segment = segmentStartingWithPadding(store);
-            flipBit(RecoveryTest.segmentFile(store, segment), SegmentDescriptor.HEADER_LENGTH, 6);
+            // a bit that is clear in the length (bit 6 once; the lowest clear one from the alignment's up now): the
+            // padding then claims to be longer and would hide what follows it, where a length flipped to 0 would be
+            // an unfinished claim, padded by recovery with nothing lost
+            final int length = read(RecoveryTest.segmentFile(store, segment), SegmentDescriptor.HEADER_LENGTH, 4)
+                .getInt(0);
+            final int bit = Integer.numberOfTrailingZeros(~(length >>> 4)) + 4;
+            flipBit(RecoveryTest.segmentFile(store, segment), SegmentDescriptor.HEADER_LENGTH + bit / 8, bit % 8);
 
             try (VarveDB db = VarveDB.open(config(store, checksums)))
             {
@@ -162,13 +168,18 @@ class ReadPathDamageTest
     {
         final Path template = dir.resolve("template");
         final List<StoreChecker.Event> original = populate(template);
-        final List<Long> paddings = paddingPositions(template);
+        final List<long[]> paddings = paddingPositions(template);
         assertTrue(paddings.size() >= 4, "the store has paddings at segment ends and starts: " + paddings);
         final SplittableRandom random = new SplittableRandom(7);
-        for (final long padding : paddings)
+        assertTrue(paddings.stream().anyMatch((p) -> p[1] == RecordDescriptor.ALIGNMENT),
+            "the store has a padding of the smallest length, too short for the copy of its length");
+        for (final long[] found : paddings)
         {
+            final long padding = found[0];
             final Path file = RecoveryTest.segmentFile(template, padding / TestStores.SEGMENT);
-            for (int bit = random.nextInt(4); bit < 24 * 8; bit += 1 + random.nextInt(10))
+            // its header, up to the copy of its length, or its end where it is shorter (the next record's bytes)
+            final int headerBits = (int)Math.min(RecordDescriptor.PADDING_CHECKSUM_END, found[1]) * 8;
+            for (int bit = random.nextInt(4); bit < headerBits; bit += 1 + random.nextInt(10))
             {
                 // the clean store is opened, read and closed as it is; the log is never written, so flip in place
                 flipBit(file, RecoveryTest.fileOffset(padding) + bit / 8, bit % 8);
@@ -187,9 +198,10 @@ class ReadPathDamageTest
         }
     }
 
-    private static List<Long> paddingPositions(final Path store) throws IOException
+    /** @return position and frame length of every padding. */
+    private static List<long[]> paddingPositions(final Path store) throws IOException
     {
-        final List<Long> paddings = new ArrayList<>();
+        final List<long[]> paddings = new ArrayList<>();
         for (long segment = 0; Files.exists(RecoveryTest.segmentFile(store, segment)); segment++)
         {
             final Path file = RecoveryTest.segmentFile(store, segment);
@@ -204,7 +216,8 @@ class ReadPathDamageTest
                 }
                 if (bytes.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_PADDING)
                 {
-                    paddings.add(segment * TestStores.SEGMENT + offset - SegmentDescriptor.HEADER_LENGTH);
+                    paddings.add(new long[]{ segment * TestStores.SEGMENT + offset - SegmentDescriptor.HEADER_LENGTH,
+                        frameLength });
                 }
                 offset += RecordDescriptor.alignedLength(frameLength);
             }

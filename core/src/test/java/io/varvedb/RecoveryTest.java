@@ -116,7 +116,7 @@ class RecoveryTest
         final List<StoreChecker.Event> events = readAllOf(dir);
         markDirty(dir);
         // stream 2: claimed, writer never started (zeros); stream 4: being written (negative length)
-        zero(dir, events.get(1).position(), 64);
+        zero(dir, events.get(1).position(), RecordDescriptor.alignedLength(RecordDescriptor.frameLength(1)));
         final ByteBuffer negative = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, -41);
         write(dir, events.get(3).position(), negative.array());
 

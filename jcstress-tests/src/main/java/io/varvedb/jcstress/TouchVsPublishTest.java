@@ -57,25 +57,16 @@ public class TouchVsPublishTest
     }
 
     /**
-     * What {@code Log.touchAhead} does to the page's first word.
-     *
-     * @param s the state.
-     */
-    @Actor
-    public void toucher(final S s)
-    {
-        s.page.getAndAddLong(0, 0);
-    }
-
-    /**
-     * What a reader does: acquire the frame length, then read the header.
+     * What {@code Log.touchAhead} does to the page's first word, then what a reader does (two actors: jcstress runs
+     * no more threads than this machine has cores): acquire the frame length, then read the header.
      *
      * @param s the state.
      * @param r the result.
      */
     @Actor
-    public void reader(final S s, final III_Result r)
+    public void toucherThenReader(final S s, final III_Result r)
     {
+        s.page.getAndAddLong(0, 0);
         final int length = s.page.getIntAcquire(RecordDescriptor.FRAME_LENGTH_OFFSET);
         r.r1 = length;
         r.r2 = length > 0 ? s.page.getInt(RecordDescriptor.CHECKSUM_OFFSET) : 0;

@@ -33,7 +33,7 @@ import java.util.zip.CRC32C;
  * The physical floor of one append: only the work no design can avoid. One CAS on a mapped stream slot, one
  * atomic add on a mapped tail counter, copying the payload into a mapped log, its CRC32C ({@link CRC32C} over a
  * direct-buffer view, as the engine does), and one ordered store of the record length. Records are laid out as
- * the engine lays them out (40-byte header, 32-byte alignment) so the memory traffic is the same.
+ * the engine lays them out (its own header length and alignment constants) so the memory traffic is the same.
  * <p>
  * Two kinds of pages, {@link #pages}:
  * <ul>
@@ -41,7 +41,7 @@ import java.util.zip.CRC32C;
  *       of the CPU work with page faults and write-back taken away completely. No persistent log runs like this:
  *       it never writes a new page.</li>
  *   <li>{@code fresh}: the sustained floor of an append-only log. The log is a sequence of new 256 MiB files, each
- *       reserved with {@code fallocate(2)} (the cheapest way this machine has to get writable file pages: about
+ *       reserved with {@code fallocate(2)} through the engine's {@code FileSpace} (the cheapest way this machine has to get writable file pages: about
  *       1 us per 4 KiB page including the first touch, against 2-3 us for a zero-fill, FACTS.md) by the appending
  *       thread itself when the previous one is full, mapped, and first touched by the appends. Every page is new and
  *       dirty, so the kernel's write-back of them runs as it would under any log. A file 8 files (2 GiB) behind is
@@ -62,8 +62,9 @@ public class FloorBenchmark
     private static final int LOG_SIZE = 256 * 1024 * 1024;
     private static final int META_SIZE = 4096;
     private static final int PAGE_SIZE = 4096;
-    private static final int HEADER_LENGTH = 40;
-    private static final int ALIGNMENT = 32;
+    /** The engine's record header and alignment: the floor writes records of the log's own size. */
+    private static final int HEADER_LENGTH = io.varvedb.internal.log.RecordDescriptor.HEADER_LENGTH;
+    private static final int ALIGNMENT = io.varvedb.internal.log.RecordDescriptor.ALIGNMENT;
     private static final int CHECKSUM_OFFSET = 4;
     private static final int CHECKSUM_START = 8;
     private static final int SLOT_OFFSET = 0;
@@ -174,7 +175,7 @@ public class FloorBenchmark
                 Files.delete(oldest);
             }
             written.addLast(file);
-            Fallocate.create(file, LOG_SIZE);
+            allocate(file);
             final MappedByteBuffer previous = logMapping;
             try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE))
             {
@@ -246,5 +247,23 @@ public class FloorBenchmark
         log.putInt(recordOffset + CHECKSUM_OFFSET, (int)crc.getValue());
         log.putIntRelease(recordOffset, frameLength);
         return position;
+    }
+
+    /**
+     * Create {@code file} with {@link #LOG_SIZE} bytes of disk blocks reserved by {@code fallocate(2)}, the way the
+     * engine allocates new log space ({@link io.varvedb.internal.io.FileSpace}), nothing written.
+     */
+    private static void allocate(final Path file) throws IOException
+    {
+        if (!io.varvedb.internal.io.FileSpace.FALLOCATE.equals(io.varvedb.internal.io.FileSpace.method()))
+        {
+            throw new IllegalStateException("the fresh-page floor needs fallocate (JNA on Linux); this JVM has " +
+                io.varvedb.internal.io.FileSpace.method());
+        }
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE))
+        {
+            // mode 0 extends the empty file to its length with the blocks allocated
+            io.varvedb.internal.io.FileSpace.allocate(file, channel, 0, LOG_SIZE);
+        }
     }
 }

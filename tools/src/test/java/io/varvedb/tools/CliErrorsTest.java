@@ -80,7 +80,8 @@ class CliErrorsTest
         oneLine(Cli.run("demo", "--products", "0"), ExitCode.USAGE, "--products must be at least 1");
         oneLine(Cli.run("demo", "--threads", "many"), ExitCode.USAGE, "'many' is not an int");
         oneLine(Cli.run("dump", dir, "--stream", "1", "--from", "0"), ExitCode.USAGE, "mutually exclusive");
-        oneLine(Cli.run("dump", dir, "--from", "33"), ExitCode.USAGE, "multiple of 32");
+        oneLine(Cli.run("dump", dir, "--from", "33"), ExitCode.USAGE,
+            "multiple of " + io.varvedb.internal.log.RecordDescriptor.ALIGNMENT);
         oneLine(Cli.run("dump"), ExitCode.USAGE, "Missing required parameter: 'DIR'");
         oneLine(Cli.run("info", dir, "--bogus"), ExitCode.USAGE, "Unknown option: '--bogus'");
         oneLine(Cli.run("latency", dir, "--plot", "chart.jpg"), ExitCode.USAGE, "give a file name ending in .png");

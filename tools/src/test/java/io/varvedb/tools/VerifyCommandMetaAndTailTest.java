@@ -102,7 +102,8 @@ class VerifyCommandMetaAndTailTest
             (page) -> page.putLong(MetaDescriptor.DURABLE_POSITION_OFFSET, 32));
         damaged(dir, "varve.meta: durable position 6,408 (offset 256) is beyond the tail position 6,400",
             (page) -> page.putLong(MetaDescriptor.DURABLE_POSITION_OFFSET, tail + 8));
-        damaged(dir, "varve.meta: durable position 72 (offset 256) is not a multiple of 32",
+        damaged(dir, "varve.meta: durable position 72 (offset 256) is not a multiple of " +
+            io.varvedb.internal.log.RecordDescriptor.ALIGNMENT,
             (page) -> page.putLong(MetaDescriptor.DURABLE_POSITION_OFFSET, 72));
         damaged(dir, "varve.meta: durable position -64 (offset 256) is negative",
             (page) -> page.putLong(MetaDescriptor.DURABLE_POSITION_OFFSET, -64));

@@ -16,11 +16,14 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * one flipped bit in it would otherwise make every reader skip the events behind it without a word. The padding
  * therefore repeats its frame length at {@link RecordDescriptor#PADDING_LENGTH_OFFSET}, and its checksum covers
  * {@code [8, 24)}: type, flags, event type and that copy. A reader accepts a padding only if the copy equals the
- * frame length (checked even with checksums off) and the checksum matches.
+ * frame length (checked even with checksums off) and the checksum matches. A 16-byte padding has no room for the
+ * copy: its checksum is computed as if it were there (so it covers the length) and always checked.
  */
 public final class Padding
 {
     private static final int CHECKED_LENGTH = PADDING_CHECKSUM_END - CHECKSUM_START;
+    /** The checksum of the one padding too short for the copy of its length. */
+    private static final int SHORT_PADDING_CHECKSUM = checksum(ALIGNMENT);
 
     private Padding()
     {
@@ -38,8 +41,13 @@ public final class Padding
         buffer.putShort(offset + RECORD_TYPE_OFFSET, TYPE_PADDING);
         buffer.putShort(offset + FLAGS_OFFSET, (short)0);
         buffer.putInt(offset + EVENT_TYPE_OFFSET, 0);
-        buffer.putLong(offset + PADDING_LENGTH_OFFSET, length);
-        buffer.putInt(offset + CHECKSUM_OFFSET, checksum(length));
+        if (length >= PADDING_CHECKSUM_END)
+        {
+            // a 16-byte padding has no room for it: the next record's header starts there
+            buffer.putLong(offset + PADDING_LENGTH_OFFSET, length);
+        }
+        buffer.putInt(offset + CHECKSUM_OFFSET, length >= PADDING_CHECKSUM_END ? checksum(length) :
+            SHORT_PADDING_CHECKSUM);
         // release: the frame length is published last, after the rest of the header
         buffer.putIntRelease(offset + FRAME_LENGTH_OFFSET, length);
     }
@@ -98,14 +106,20 @@ public final class Padding
             return "padding of frame length " + frameLength + " does not end on a record boundary within its " +
                 "segment (" + room + " bytes left)";
         }
+        if (buffer.getShort(offset + FLAGS_OFFSET) != 0 || buffer.getInt(offset + EVENT_TYPE_OFFSET) != 0)
+        {
+            return "padding with non-zero flags or event type";
+        }
+        if (frameLength < PADDING_CHECKSUM_END)
+        {
+            // the 16-byte padding: its checksum stands for the copy, so it is checked whatever the caller asked
+            return buffer.getInt(offset + CHECKSUM_OFFSET) == SHORT_PADDING_CHECKSUM ? null :
+                "padding of frame length " + frameLength + " with a checksum of another length";
+        }
         final long copy = buffer.getLong(offset + PADDING_LENGTH_OFFSET);
         if (copy != frameLength)
         {
             return "padding of frame length " + frameLength + " says elsewhere that it is " + copy + " bytes long";
-        }
-        if (buffer.getShort(offset + FLAGS_OFFSET) != 0 || buffer.getInt(offset + EVENT_TYPE_OFFSET) != 0)
-        {
-            return "padding with non-zero flags or event type";
         }
         if (checksum != null && buffer.getInt(offset + CHECKSUM_OFFSET) !=
             checksum.compute(buffer, offset + CHECKSUM_START, CHECKED_LENGTH))

@@ -41,9 +41,10 @@ public final class SegmentDescriptor
     public static final long MAGIC = 0x4745534556524156L;
     /**
      * Format version this build reads and writes. 2: a padding record repeats its frame length and its checksum
-     * covers it (version 1's did not, so one flipped bit could hide the events behind a padding).
+     * covers it (version 1's did not, so one flipped bit could hide the events behind a padding). 3: records are
+     * aligned on 16 bytes, not 32 (a 64-byte event takes 112 bytes of log, not 128; see {@link RecordDescriptor}).
      */
-    public static final int FORMAT_VERSION = 2;
+    public static final int FORMAT_VERSION = 3;
 
     /** Offset of the magic. */
     public static final int MAGIC_OFFSET = 0;

@@ -1,0 +1,45 @@
+package io.varvedb;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * What an event costs in the log: its 40-byte header and payload, rounded up to 16 bytes (format version 3; it was
+ * 32, which made a 64-byte event take 128 bytes).
+ */
+class BytesPerEventTest
+{
+    @TempDir
+    Path dir;
+
+    @Test
+    void anEventTakesItsHeaderAndPayloadRoundedUpTo16Bytes()
+    {
+        try (VarveDB db = VarveDB.open(dir))
+        {
+            final Appender appender = db.appender();
+            // payload -> log bytes
+            final int[][] cases = { { 0, 48 }, { 1, 48 }, { 8, 48 }, { 9, 64 }, { 64, 112 }, { 72, 112 }, { 73, 128 },
+                { 256, 304 }, { 1024, 1072 } };
+            long stream = 1;
+            for (final int[] c : cases)
+            {
+                appender.append(stream, ExpectedVersion.NO_STREAM, 1, new byte[c[0]]);
+                final long first = appender.lastPosition();
+                appender.append(stream, ExpectedVersion.exact(1), 1, new byte[c[0]]);
+                assertEquals(c[1], appender.lastPosition() - first, c[0] + "-byte payload");
+                stream++;
+            }
+            final List<Long> positions = new java.util.ArrayList<>();
+            db.readAll(VarveDB.START_POSITION, Integer.MAX_VALUE, (e) -> positions.add(e.position()));
+            assertEquals(2 * cases.length, positions.size());
+            // every record, hence every position a user sees, on a 16-byte boundary
+            positions.forEach((p) -> assertEquals(0, p % 16, "position " + p));
+        }
+    }
+}
