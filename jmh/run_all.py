@@ -45,6 +45,15 @@ QUICK = ['-wi', '1', '-w', '1s', '-i', '2', '-r', '1s']
 
 PEERS = ['varve', 'chronicle', 'lmdb']
 
+# Variants of our own system measured beside it in the same run, shuffled with the rest: what the JMH parameter (or
+# the latency harness's argument) is, the JVM flags of the fork, and the environment variable naming another jar.
+#   varve-zerofill: new log space zero-filled (the fallback) instead of fallocate, all else equal
+#   varve-before:   the engine before issue 12 (VARVE_BASELINE_JAR, a benchmarks jar built at that commit)
+VARIANTS = {
+    'varve-zerofill': ('varve', ['-Dvarve.fileSpace=zero-fill'], None),
+    'varve-before': ('varve', [], 'VARVE_BASELINE_JAR'),
+}
+
 
 def append_rows(systems, rows):
     """rows: (payload, streams, expected)."""
@@ -57,13 +66,18 @@ def plan(name):
     headline = (64, 1, 'exact')
     floor_fresh = ('jmh', r'\.FloorBenchmark\.', {'pages': 'fresh', 'payload': 64, 'system': 'floor-fresh'})
     floor_warm = ('jmh', r'\.FloorBenchmark\.', {'pages': 'warm', 'payload': 64, 'system': 'floor-warm'})
-    lat = lambda s, rate: ('latency', 'FixedRateLatency', {'system': s, 'rate': rate, 'payload': 64,
-                                                         'seconds': 10, 'warmup': 2})
+    lat = lambda s, rate, payload=64: ('latency', 'FixedRateLatency', {'system': s, 'rate': rate, 'payload': payload,
+                                                                      'seconds': 10, 'warmup': 2})
+    # our own variants beside the headline rows: the zero-fill fallback, and the engine before issue 12 when its jar
+    # is given (VARVE_BASELINE_JAR)
+    ours = ['varve-zerofill'] + (['varve-before'] if os.environ.get('VARVE_BASELINE_JAR') else [])
+    before = ours[1:]
     groups = [
-        ('steady', 'disk', False, STEADY, append_rows(PEERS, [headline]) + [floor_fresh]),
-        ('steady-pinned', 'disk', True, STEADY, append_rows(PEERS, [headline])),
+        ('steady', 'disk', False, STEADY, append_rows(PEERS + ours, [headline]) + [floor_fresh]),
+        ('steady-pinned', 'disk', True, STEADY, append_rows(PEERS + before, [headline])),
         ('latency', 'disk', False, None,
-         [lat(s, 100000) for s in PEERS + ['sqlite']] + [lat(s, 1000000) for s in PEERS + ['sqlite']]),
+         [lat(s, rate) for rate in (100000, 1000000) for s in PEERS + ['sqlite'] + before] +
+         [lat(s, rate, 256) for rate in (100000, 1000000) for s in ['varve', 'chronicle']]),
         ('tmpfs', 'tmpfs', False, TMPFS_OPTS, append_rows(PEERS, [headline]) + [floor_warm]),
         ('tmpfs-pinned', 'tmpfs', True, TMPFS_OPTS, append_rows(PEERS, [headline])),
         ('matrix', 'disk', False, SHORT,
@@ -185,20 +199,27 @@ def run_job(job, out, flags):
     base = os.path.join(out, 'jobs', jid)
     prefix = ['taskset', '-c', '0'] if job['pinned'] else []
     directory = bench_dir(job['fs'])
+    system = job['params']['system']
+    actual, jvm, jar_variable = VARIANTS.get(system, (system, [], None))
+    jar = os.environ[jar_variable] if jar_variable else JAR
+    jvm = jvm + (['-Dvarve.bench.dir=' + directory] if directory else [])
     if job['kind'] == 'jmh':
-        cmd = prefix + ['java', '-jar', JAR, '-f', '1'] + job['opts'] + ['-foe', 'true', '-prof', 'gc', '-prof',
+        cmd = prefix + ['java', '-jar', jar, '-f', '1'] + job['opts'] + ['-foe', 'true', '-prof', 'gc', '-prof',
               'io.varvedb.jmh.CpuProfiler', '-rf', 'json', '-rff', base + '.json']
-        if directory:
+        if jvm:
             # -jvmArgsPrepend: -jvmArgsAppend would replace the flags of the @Fork annotations
-            cmd += ['-jvmArgsPrepend', '-Dvarve.bench.dir=' + directory]
+            cmd += ['-jvmArgsPrepend', ' '.join(jvm)]
         cmd.append(job['bench'])
         for key, value in job['params'].items():
-            if not key == 'system' or not value.startswith('floor'):
+            if key == 'system':
+                if not value.startswith('floor'):
+                    cmd += ['-p', 'system=%s' % actual]
+            else:
                 cmd += ['-p', '%s=%s' % (key, value)]
     else:
         p = job['params']
-        cmd = prefix + ['java'] + flags + (['-Dvarve.bench.dir=' + directory] if directory else []) + [
-            '-cp', JAR, 'io.varvedb.jmh.FixedRateLatency', p['system'], str(p['rate']), str(p['seconds']),
+        cmd = prefix + ['java'] + flags + jvm + [
+            '-cp', jar, 'io.varvedb.jmh.FixedRateLatency', actual, str(p['rate']), str(p['seconds']),
             str(p['warmup']), str(p['payload']), base + '.hgrm']
     job['command'] = ' '.join(cmd)
     job.update(settle())

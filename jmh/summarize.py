@@ -24,8 +24,12 @@ import sys
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
        20: 2.086, 25: 2.060, 30: 2.042}
-ORDER = ['varve', 'varve-noverify', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh', 'floor-warm']
-PEER_OF = {'varve': ['chronicle', 'lmdb', 'sqlite', 'floor-fresh', 'floor-warm'], 'varve-noverify': ['chronicle', 'lmdb']}
+ORDER = ['varve', 'varve-noverify', 'varve-zerofill', 'varve-before', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh',
+         'floor-warm']
+# our variants (run_all.py VARIANTS) are compared with varve like peers: the ratio is what the change bought
+PEER_OF = {'varve': ['varve-zerofill', 'varve-before', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh', 'floor-warm'],
+           'varve-noverify': ['chronicle', 'lmdb']}
+LATENCY_PEERS = ['varve-before', 'chronicle', 'lmdb', 'sqlite']
 PERCENTILES = ['50.0', '90.0', '99.0', '99.9', '99.99']
 
 
@@ -319,7 +323,7 @@ def summarize_latency(jobs, out):
                 *[cell('corrected_p' + p) for p in PERCENTILES], cell('corrected_max'), cell('service_p50.0'),
                 cell('service_p99.9')))
         ours = [r for r in systems.get('varve', []) if r and r['kept_up'] == 'true']
-        for peer in ['chronicle', 'lmdb', 'sqlite']:
+        for peer in LATENCY_PEERS:
             # only runs that kept up have a latency to compare
             theirs = [r for r in systems.get(peer, []) if r and r['kept_up'] == 'true']
             if not ours or not theirs:
