@@ -42,4 +42,27 @@ class BytesPerEventTest
             positions.forEach((p) -> assertEquals(0, p % 16, "position " + p));
         }
     }
+
+    @Test
+    void aStoreOfTheFormerLayoutIsRefusedNamingBothVersionsAndLeftAsItWas() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(dir))
+        {
+            db.appender().append(1, ExpectedVersion.NO_STREAM, 1, new byte[64]);
+        }
+        final Path segment = RecoveryTest.segmentFile(dir, 0);
+        // what a build of format 2 (32-byte alignment) wrote in the header
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(segment,
+            java.nio.file.StandardOpenOption.WRITE))
+        {
+            channel.write(java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, 2),
+                io.varvedb.internal.log.SegmentDescriptor.FORMAT_VERSION_OFFSET);
+        }
+        final byte[] before = java.nio.file.Files.readAllBytes(segment);
+        final StoreFormatException refused = org.junit.jupiter.api.Assertions.assertThrows(
+            StoreFormatException.class, () -> VarveDB.open(dir));
+        org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains("format version 2") &&
+            refused.getMessage().contains("reads version 3"), refused.getMessage());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(before, java.nio.file.Files.readAllBytes(segment));
+    }
 }
