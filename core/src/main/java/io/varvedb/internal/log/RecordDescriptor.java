@@ -57,8 +57,8 @@ import org.agrona.BitUtil;
  *  |               anything, up to the frame length               ... 24
  *  +---------------------------------------------------------------+
  * </pre>
- * The smallest padding, 16 bytes (at most one per segment end: the rest of a segment a claim did not fit in, or the
- * part of the claim beyond it), has no room for the copy: its checksum is still computed as if the copy were
+ * The smallest padding, 16 bytes (the rest of a segment a claim did not fit in, the part of the claim beyond it,
+ * or what a typed append claimed for its codec's maximum and did not use), has no room for the copy: its checksum is still computed as if the copy were
  * there, so it covers the frame length, and a reader checks it even with checksums off (it is one constant, as the
  * only such padding is 16 bytes long).
  * <p>
