@@ -1266,8 +1266,9 @@ public final class VarveDB implements AutoCloseable
      * Run one duty cycle of the store's background work on the calling thread, in
      * {@link BackgroundThreading#INVOKED} mode: whichever of the flusher (group-commit force, index checkpoint), the
      * pre-allocator and, in multi-process mode, the repairer is due, each at its own cadence (see
-     * {@link BackgroundThreading}); a call with nothing due returns at once. Call it from the application's duty
-     * cycle, or run {@link #backgroundAgent()} on an Agrona runner, which does the same.
+     * {@link BackgroundThreading}); a call with nothing due returns at once, one with a force or an allocation due
+     * does it on this thread (up to milliseconds on a slow disk). Call it from the application's duty cycle, or run
+     * {@link #backgroundAgent()} on an Agrona runner, which does the same.
      * <p>
      * Safe from any thread: duty cycles never overlap, and a call made while another thread's is in progress returns
      * 0 at once (that work is being done). It never throws for a failed task: failures go to
