@@ -122,14 +122,30 @@ class BackgroundDutyTest
         final long elapsedNs = System.nanoTime() - start;
         assertTrue(calls > 1000, "spun " + calls);
         assertTrue(runs.get() >= 1 && runs.get() <= 1 + elapsedNs / periodNs, runs + " runs in " + elapsedNs + " ns");
-        assertTrue(duty.nanosUntilDue(System.nanoTime()) > 0, "not due right after a run");
-        final int before = runs.get();
+    }
+
+    /** A task is not due right after a run, until its period has passed or it is woken. */
+    @Test
+    void aWokenTaskRunsAtTheNextCycle()
+    {
+        final AtomicInteger runs = new AtomicInteger();
+        final BackgroundTask task = new BackgroundTask(agent("t", () ->
+        {
+            runs.incrementAndGet();
+            return 0;
+        }), TimeUnit.SECONDS.toNanos(10), (error) -> fail(error));
+        final BackgroundDuty duty = new BackgroundDuty("t", task);
+        duty.doWork();
+        assertEquals(1, runs.get(), "a new task is due at once");
+        assertTrue(duty.nanosUntilDue(System.nanoTime()) > TimeUnit.SECONDS.toNanos(5), "not due right after a run");
+        duty.doWork();
+        assertEquals(1, runs.get());
         task.wake();
         assertTrue(duty.nanosUntilDue(System.nanoTime()) <= 0, "due once woken");
         duty.doWork();
-        assertEquals(before + 1, runs.get(), "a woken task runs at the next cycle");
+        assertEquals(2, runs.get(), "a woken task runs at the next cycle");
         duty.doWork();
-        assertEquals(before + 1, runs.get(), "and then waits its period again");
+        assertEquals(2, runs.get(), "and then waits its period again");
     }
 
     /** A task that did work is due again at once, as a dedicated thread does not idle after work. */
