@@ -1427,7 +1427,8 @@ public final class VarveDB implements AutoCloseable
      * memory: copy what you keep. A second call returns once the first is done, except on a thread the first may
      * be waiting for (a reader's, a consumer's, a background thread's, one inside {@link #doBackgroundWork()}), where
      * it returns at once. In {@link BackgroundThreading#INVOKED} mode it waits for a duty cycle in progress on another
-     * thread; the application's runner may go on calling {@link #backgroundAgent()} afterwards (each call returns 0).
+     * thread; the application's runner may go on running {@link #backgroundAgent()} afterwards (each duty cycle
+     * returns 0).
      */
     @Override
     public void close()
