@@ -6,17 +6,31 @@ import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.concurrent.EpochNanoClock;
+import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.OffsetEpochNanoClock;
 
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * How to open a store. Build with {@link #builder(Path)}; every setting but the directory has a default.
  * <p>
  * {@link Builder#segmentSize(int) segmentSize} and {@link Builder#indexCapacity(int) indexCapacity} shape the files
  * and are fixed when the store is created; opening an existing store uses the values it was created with.
+ * <p>
+ * <b>Threading.</b> A writable store has background work: the flusher (forces in {@link Durability#GROUP_COMMIT},
+ * index checkpoints in every mode), the pre-allocator (log space and index blocks ahead of the appenders) and, in
+ * {@link Builder#multiProcess multi-process} mode, the repairer of what dead writer processes left.
+ * {@link Builder#backgroundThreading} chooses who runs it: a thread per task ({@link BackgroundThreading#DEDICATED},
+ * the default), one thread for all ({@link BackgroundThreading#SHARED}), or the application's own duty cycle
+ * ({@link BackgroundThreading#INVOKED}, through {@link VarveDB#doBackgroundWork()} or
+ * {@link VarveDB#backgroundAgent()}), as Aeron's media driver does with its agents.
+ * {@link Builder#threadFactory} makes the store's threads (to pin them to cores, name them, set their priority) and
+ * {@link Builder#backgroundIdleStrategy} says how they wait between duty cycles. A read-only store has no background
+ * work and starts no thread.
  */
 public final class VarveConfig
 {
@@ -47,6 +61,9 @@ public final class VarveConfig
     private final long checkpointIntervalMillis;
     private final ForceObserver forceObserver;
     private final Consumer<? super Throwable> backgroundErrorHandler;
+    private final BackgroundThreading backgroundThreading;
+    private final ThreadFactory threadFactory;
+    private final Supplier<? extends IdleStrategy> backgroundIdleStrategy;
 
     /**
      * The default {@link Builder#backgroundErrorHandler}: one warning through the platform logger
@@ -72,6 +89,9 @@ public final class VarveConfig
     {
         forceObserver = builder.forceObserver;
         backgroundErrorHandler = builder.backgroundErrorHandler;
+        backgroundThreading = builder.backgroundThreading;
+        threadFactory = builder.threadFactory;
+        backgroundIdleStrategy = builder.backgroundIdleStrategy;
         directory = builder.directory;
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
@@ -232,6 +252,32 @@ public final class VarveConfig
     }
 
     /**
+     * @return who runs the store's background work; see {@link Builder#backgroundThreading}.
+     */
+    public BackgroundThreading backgroundThreading()
+    {
+        return backgroundThreading;
+    }
+
+    /**
+     * @return what makes the store's background threads, or null when not set: daemon threads named after their
+     * role. See {@link Builder#threadFactory}.
+     */
+    public ThreadFactory threadFactory()
+    {
+        return threadFactory;
+    }
+
+    /**
+     * @return what makes the idle strategy of each background thread, or null when not set: each thread parks until
+     * its next task is due. See {@link Builder#backgroundIdleStrategy}.
+     */
+    public Supplier<? extends IdleStrategy> backgroundIdleStrategy()
+    {
+        return backgroundIdleStrategy;
+    }
+
+    /**
      * @return what sees every force of the store's files; {@link ForceObserver#NONE} but in tests.
      */
     ForceObserver forceObserver()
@@ -254,8 +300,12 @@ public final class VarveConfig
             .flushIntervalMicros(flushIntervalMicros)
             .checkpointIntervalMillis(checkpointIntervalMillis)
             .backgroundErrorHandler(backgroundErrorHandler)
+            .backgroundThreading(backgroundThreading)
             .forceObserver(forceObserver);
         builder.maxEventSize = requestedMaxEventSize;
+        // null means the default here, which the setters refuse to be given
+        builder.threadFactory = threadFactory;
+        builder.backgroundIdleStrategy = backgroundIdleStrategy;
         if (requestedMaxEventSize > maxPayloadFor(segmentSize))
         {
             throw new IllegalArgumentException("maxEventSize " + requestedMaxEventSize + " does not fit the " +
@@ -273,7 +323,7 @@ public final class VarveConfig
             ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", verifyIndexOnOpen=" + verifyIndexOnOpen +
             ", preallocate=" + preallocate + ", multiProcess=" + multiProcess + ", durability=" +
             durability + ", flushIntervalMicros=" + flushIntervalMicros + ", checkpointIntervalMillis=" +
-            checkpointIntervalMillis + "}";
+            checkpointIntervalMillis + ", backgroundThreading=" + backgroundThreading + "}";
     }
 
     /**
@@ -296,6 +346,9 @@ public final class VarveConfig
         private long checkpointIntervalMillis = DEFAULT_CHECKPOINT_INTERVAL_MILLIS;
         private ForceObserver forceObserver = ForceObserver.NONE;
         private Consumer<? super Throwable> backgroundErrorHandler = LOG_BACKGROUND_ERRORS;
+        private BackgroundThreading backgroundThreading = BackgroundThreading.DEDICATED;
+        private ThreadFactory threadFactory;
+        private Supplier<? extends IdleStrategy> backgroundIdleStrategy;
 
         private Builder(final Path directory)
         {
@@ -497,8 +550,11 @@ public final class VarveConfig
          * full disk (a {@link StoreIOException}), also a failed force of the flusher. That work is tried again in
          * the background (the pre-allocator waits longer after each failure, up to ten seconds, and at once when an
          * appender moves into a new segment), and an append that needs what could not be made gets the error
-         * itself. The handler runs on the background thread, is called for the first failure of a run of them and
-         * then about once a minute while they go on, and must not block; whatever it throws is ignored.
+         * itself. The handler runs on the thread that ran the work (a background thread, or in
+         * {@link BackgroundThreading#INVOKED} the thread that called {@link VarveDB#doBackgroundWork()}), is called
+         * for the first failure of a run of them and then about once a minute while they go on, for each task on its
+         * own (the flusher, the pre-allocator, the repairer), and must not block; whatever it throws is ignored. It
+         * may close the store.
          * Default: {@link #LOG_BACKGROUND_ERRORS}. {@link VarveDB#preallocationFailures()} counts every failure.
          *
          * @param handler receives each reported failure.
@@ -506,7 +562,69 @@ public final class VarveConfig
          */
         public Builder backgroundErrorHandler(final Consumer<? super Throwable> handler)
         {
-            this.backgroundErrorHandler = Objects.requireNonNull(handler, "handler");
+            this.backgroundErrorHandler = Objects.requireNonNull(handler, "backgroundErrorHandler");
+            return this;
+        }
+
+        /**
+         * Who runs the store's background work (group-commit forces, index checkpoints, pre-allocation, repairs
+         * in multi-process mode); see {@link BackgroundThreading}. Default {@link BackgroundThreading#DEDICATED}: a
+         * daemon thread per task. {@link BackgroundThreading#SHARED}: one thread for all.
+         * {@link BackgroundThreading#INVOKED}: no thread; the application calls {@link VarveDB#doBackgroundWork()}
+         * or runs {@link VarveDB#backgroundAgent()} on its own Agrona runner, often enough (every millisecond or so
+         * in {@link Durability#GROUP_COMMIT}; see the README's "Threading"). A read-only store ignores this.
+         *
+         * @param threading the mode.
+         * @return this builder.
+         * @throws NullPointerException naming {@code backgroundThreading} if null.
+         */
+        public Builder backgroundThreading(final BackgroundThreading threading)
+        {
+            this.backgroundThreading = Objects.requireNonNull(threading, "backgroundThreading");
+            return this;
+        }
+
+        /**
+         * What makes every thread the store starts for its background work (not the threads of subscriptions and
+         * processors, which their options name): to pin them to cores, name them, set their priority. It is called
+         * at open, once per thread: three times at most in {@link BackgroundThreading#DEDICATED} (the flusher, the
+         * pre-allocator, the repairer in multi-process mode), once in {@link BackgroundThreading#SHARED}, never in
+         * {@link BackgroundThreading#INVOKED} (where it may be set, and is not used). The {@link Runnable} it is
+         * given is an Agrona {@link org.agrona.concurrent.AgentRunner} whose {@code agent().roleName()} names the
+         * role: {@code varve-flusher}, {@code varve-preallocator}, {@code varve-repairer}, or
+         * {@code varve-background} for the shared thread. The store starts the thread and keeps the name the
+         * factory gave it. Make <b>daemon threads</b>, or close the store before the JVM is to exit: a store left
+         * open keeps non-daemon threads, and so the JVM, alive. A factory that returns null fails the open with
+         * {@link IllegalStateException}. Default: daemon threads named after their role.
+         *
+         * @param factory makes the store's background threads.
+         * @return this builder.
+         * @throws NullPointerException naming {@code threadFactory} if null.
+         */
+        public Builder threadFactory(final ThreadFactory factory)
+        {
+            this.threadFactory = Objects.requireNonNull(factory, "threadFactory");
+            return this;
+        }
+
+        /**
+         * How the store's background threads wait between duty cycles: the supplier is called once per thread, at
+         * open, and each thread idles with its own strategy (an Agrona {@link IdleStrategy} keeps state). A duty
+         * cycle with nothing due returns at once, so the strategy decides how soon the thread looks again, not how
+         * often each task runs: the flusher still forces once per {@link #flushIntervalMicros flush interval}.
+         * A {@link org.agrona.concurrent.BusySpinIdleStrategy} answers at once when an appender falls behind but
+         * <b>burns a whole core per thread</b> (use it with {@link BackgroundThreading#SHARED} and a pinned
+         * {@link #threadFactory}); {@link org.agrona.concurrent.BackoffIdleStrategy} spins, yields, then parks.
+         * Not used in {@link BackgroundThreading#INVOKED}, where it may be set. Default: each thread parks until
+         * its next task is due, and is woken early when an appender is behind (had to allocate log space itself).
+         *
+         * @param idleStrategy makes one idle strategy per background thread; must not supply null.
+         * @return this builder.
+         * @throws NullPointerException naming {@code backgroundIdleStrategy} if null.
+         */
+        public Builder backgroundIdleStrategy(final Supplier<? extends IdleStrategy> idleStrategy)
+        {
+            this.backgroundIdleStrategy = Objects.requireNonNull(idleStrategy, "backgroundIdleStrategy");
             return this;
         }
 

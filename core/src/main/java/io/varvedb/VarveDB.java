@@ -14,13 +14,16 @@ import io.varvedb.internal.store.Flusher;
 import io.varvedb.internal.store.MetaDescriptor;
 import io.varvedb.internal.process.ProcessRegistry;
 import io.varvedb.internal.process.WriterLock;
-import io.varvedb.internal.store.Background;
+import io.varvedb.internal.store.BackgroundTask;
+import io.varvedb.internal.store.BackgroundWork;
+import io.varvedb.internal.store.InvokedBackground;
 import io.varvedb.internal.store.OpenRecovery;
 import io.varvedb.internal.store.Repairer;
 import io.varvedb.internal.store.StoreDirectory;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
+import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -87,14 +90,15 @@ public final class VarveDB implements AutoCloseable
     /** Multi-process mode: the process table, and the watchdog that repairs what dead writer processes left. */
     private final ProcessRegistry registry;
     private final Repairer repairer;
-    private final Background repairerRunner;
     private final MappedFile meta;
     private final Log log;
     private final RecordStarts recordStarts;
     private final StreamIndex index;
     private final Flusher flusher;
-    private final Background flusherRunner;
-    private final Background preallocatorRunner;
+    /** The flusher, the pre-allocator and the repairer, run as {@link VarveConfig#backgroundThreading()} says. */
+    private final BackgroundWork background;
+    /** To count its failures; null without pre-allocation. */
+    private final BackgroundTask preallocating;
     private final boolean openedCleanly;
     private final boolean createdNew;
     private final Recovery.Result recovery;
@@ -138,6 +142,7 @@ public final class VarveDB implements AutoCloseable
         MappedFile metaFile = null;
         Log openedLog = null;
         StreamIndex openedIndex = null;
+        BackgroundWork startedBackground = null;
         try
         {
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
@@ -234,12 +239,11 @@ public final class VarveDB implements AutoCloseable
                 this.openedCleanly = metaBuffer.getIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET) ==
                     MetaDescriptor.CLEAN;
                 this.recovery = null;
-                this.preallocatorRunner = null;
                 this.flusher = null;
-                this.flusherRunner = null;
+                this.background = null;
+                this.preallocating = null;
                 this.registry = null;
                 this.repairer = null;
-                this.repairerRunner = null;
                 // a durable position beyond the tail is damage to varve.meta, not a promise: never trust it further
                 final long durable = OpenRecovery.durableWithinTail(meta.buffer(), log);
                 // refuse what the writer refuses: a missing segment, or log directory, is never the end of the log
@@ -283,11 +287,11 @@ public final class VarveDB implements AutoCloseable
                     flusher.checkpoint();
                     metaFile.force();
                 }
-                final Background[] runners = startBackground();
-                this.flusherRunner = runners[0];
-                this.preallocatorRunner = runners[1];
                 this.repairer = multi ? new Repairer(log, index, registry, committedAtOpen) : null;
-                this.repairerRunner = multi ? startRepairer() : null;
+                this.background = new BackgroundWork(config.backgroundThreading(), config.threadFactory(),
+                    config.backgroundIdleStrategy(), config.backgroundErrorHandler());
+                this.preallocating = startBackground();
+                startedBackground = background;
             }
             if (heldLock != null)
             {
@@ -299,6 +303,11 @@ public final class VarveDB implements AutoCloseable
         {
             // A failed open, whatever failed (an Error too), leaves no mapping behind for the collector to find (no
             // other thread has seen them), and nothing it created on disk; what existed before stays as it was.
+            if (startedBackground != null)
+            {
+                // its threads use the mappings released below
+                startedBackground.close();
+            }
             if (openedLog != null)
             {
                 openedLog.close();
@@ -356,11 +365,12 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * Make the first appends' space, then start the flusher and (if configured) the pre-allocator.
+     * Make the first appends' space, then start the flusher, (if configured) the pre-allocator and (in multi-process
+     * mode) the repairer, on the threads the configuration asks for.
      *
-     * @return the flusher's runner and the pre-allocator's (or null).
+     * @return the pre-allocator's task, or null.
      */
-    private Background[] startBackground()
+    private BackgroundTask startBackground()
     {
         // An open must succeed on a full disk (to serve reads, and appends that fit the current segment): the
         // segment appends go to next, the space of the first appends and the first index blocks are made now only
@@ -376,31 +386,29 @@ public final class VarveDB implements AutoCloseable
         {
             // no room: counted and reported by the pre-allocator's first duty cycle, which meets it too
         }
-        final Background flushing = new Background(flusher, flusher.idleNs(), config.backgroundErrorHandler());
-        storeThreads.add(flushing.thread());
-        if (!config.preallocate())
+        background.add(flusher, flusher.idleNs());
+        BackgroundTask preallocatorTask = null;
+        if (config.preallocate())
         {
-            return new Background[]{ flushing, null };
+            final Preallocator preallocator = new Preallocator(log, index);
+            final BackgroundTask task = background.add(preallocator, PREALLOCATOR_IDLE_NS);
+            // a segment roll, or an appender that had to allocate for itself, wakes the pre-allocator at once, even
+            // while it pauses after a failure: it is behind, and that appender found room (in INVOKED mode it runs
+            // at the application's next duty cycle)
+            log.onBehind(() ->
+            {
+                preallocator.retryNow();
+                background.wake(task);
+            });
+            preallocatorTask = task;
         }
-        final Preallocator preallocator = new Preallocator(log, index);
-        final Background preallocating = new Background(preallocator, PREALLOCATOR_IDLE_NS,
-            config.backgroundErrorHandler());
-        storeThreads.add(preallocating.thread());
-        // a segment roll, or an appender that had to allocate for itself, wakes the pre-allocator at once, even
-        // while it pauses after a failure: it is behind, and that appender found room
-        log.onBehind(() ->
+        if (repairer != null)
         {
-            preallocator.retryNow();
-            preallocating.wake();
-        });
-        return new Background[]{ flushing, preallocating };
-    }
-
-    private Background startRepairer()
-    {
-        final Background runner = new Background(repairer, Repairer.PERIOD_NS, config.backgroundErrorHandler());
-        storeThreads.add(runner.thread());
-        return runner;
+            background.add(repairer, Repairer.PERIOD_NS);
+        }
+        background.start();
+        storeThreads.addAll(background.threads());
+        return preallocatorTask;
     }
 
 
@@ -1251,7 +1259,63 @@ public final class VarveDB implements AutoCloseable
      */
     public long preallocationFailures()
     {
-        return preallocatorRunner == null ? 0 : preallocatorRunner.failures();
+        return preallocating == null ? 0 : preallocating.failures();
+    }
+
+    /**
+     * Run one duty cycle of the store's background work on the calling thread, in
+     * {@link BackgroundThreading#INVOKED} mode: whichever of the flusher (group-commit force, index checkpoint), the
+     * pre-allocator and, in multi-process mode, the repairer is due, each at its own cadence (see
+     * {@link BackgroundThreading}); a call with nothing due returns at once, one with a force or an allocation due
+     * does it on this thread (up to milliseconds on a slow disk). Call it from the application's duty cycle, or run
+     * {@link #backgroundAgent()} on an Agrona runner, which does the same.
+     * <p>
+     * Safe from any thread: duty cycles never overlap, and a call made while another thread's is in progress returns
+     * 0 at once (that work is being done). It never throws for a failed task: failures go to
+     * {@link VarveConfig.Builder#backgroundErrorHandler}, called on this thread. Once the store is closed it does
+     * nothing and returns 0; {@link #close()} waits for a duty cycle in progress on another thread to end.
+     *
+     * @return the work done, as Agrona's {@link Agent#doWork()}: 0 when nothing was due.
+     * @throws IllegalStateException if the store runs its background work on its own threads
+     *                               ({@link BackgroundThreading#DEDICATED}, {@link BackgroundThreading#SHARED}),
+     *                               or was opened read-only (it has no background work).
+     */
+    public int doBackgroundWork()
+    {
+        return invokedBackground().doWork();
+    }
+
+    /**
+     * The store's background work as an Agrona {@link Agent}, in {@link BackgroundThreading#INVOKED} mode: add it to
+     * the application's {@code AgentRunner} or {@code CompositeAgent}. Its {@code doWork()} is
+     * {@link #doBackgroundWork()} (never throws; 0 once the store is closed, so a runner may keep calling it after
+     * {@link #close()}); its {@code onClose()} does nothing and does <b>not</b> close the store: close the store
+     * yourself, before or after the runner. Its role name is {@code varve-background}. Every call returns the same
+     * agent; several runners may run it, one duty cycle at a time.
+     *
+     * @return the agent.
+     * @throws IllegalStateException as {@link #doBackgroundWork()}.
+     */
+    public Agent backgroundAgent()
+    {
+        return invokedBackground();
+    }
+
+    private InvokedBackground invokedBackground()
+    {
+        if (readOnly)
+        {
+            throw new IllegalStateException("the store at " + directory + " is open read-only: it has no " +
+                "background work to run");
+        }
+        final InvokedBackground agent = background.invoked();
+        if (agent == null)
+        {
+            throw new IllegalStateException("the store at " + directory + " runs its background work on its own " +
+                "threads (BackgroundThreading." + config.backgroundThreading() + "); doBackgroundWork() and " +
+                "backgroundAgent() are for a store opened with backgroundThreading(BackgroundThreading.INVOKED)");
+        }
+        return agent;
     }
 
     /**
@@ -1361,7 +1425,10 @@ public final class VarveDB implements AutoCloseable
      * return before it unmaps. Called from inside a handler, it cannot wait for that read: the mappings are
      * released when the read returns. Events and payload views kept past their callback point into released
      * memory: copy what you keep. A second call returns once the first is done, except on a thread the first may
-     * be waiting for (a reader's, a consumer's, a background thread's), where it returns at once.
+     * be waiting for (a reader's, a consumer's, a background thread's, one inside {@link #doBackgroundWork()}), where
+     * it returns at once. In {@link BackgroundThreading#INVOKED} mode it waits for a duty cycle in progress on another
+     * thread; the application's runner may go on running {@link #backgroundAgent()} afterwards (each duty cycle
+     * returns 0).
      */
     @Override
     public void close()
@@ -1386,17 +1453,10 @@ public final class VarveDB implements AutoCloseable
             consumers.clear();
             appenders.forEach(Appender::closeGuard);
             appenders.clear();
-            if (preallocatorRunner != null)
+            if (background != null)
             {
-                preallocatorRunner.close();
-            }
-            if (flusherRunner != null)
-            {
-                flusherRunner.close();
-            }
-            if (repairerRunner != null)
-            {
-                repairerRunner.close();
+                // threads joined, or an INVOKED duty cycle in progress waited for: nothing runs on the files now
+                background.close();
             }
             if (!readOnly)
             {
@@ -1478,7 +1538,7 @@ public final class VarveDB implements AutoCloseable
         final Thread self = Thread.currentThread();
         final boolean[] reading = new boolean[1];
         allReadContexts.forEach((context) -> reading[0] |= context.owner == self && context.active());
-        if (reading[0] || storeThreads.contains(self))
+        if (reading[0] || storeThreads.contains(self) || (background != null && background.runsOn(self)))
         {
             return;
         }

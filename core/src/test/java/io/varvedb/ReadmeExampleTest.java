@@ -1,5 +1,9 @@
 package io.varvedb;
 
+import org.agrona.concurrent.Agent;
+import org.agrona.concurrent.AgentRunner;
+import org.agrona.concurrent.BusySpinIdleStrategy;
+import org.agrona.concurrent.CompositeAgent;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -9,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -109,6 +114,20 @@ class ReadmeExampleTest
     }
     // README:inventory-processes:end
 
+    // README:threading:begin
+    static void runTheStoresWorkOnMyThread(Path data, Agent myAgent, ThreadFactory pinnedToACore)
+    {
+        VarveConfig config = VarveConfig.builder(data).backgroundThreading(BackgroundThreading.INVOKED).build();
+        VarveDB db = VarveDB.open(config);
+        AgentRunner runner = new AgentRunner(new BusySpinIdleStrategy(), Throwable::printStackTrace, null,
+            new CompositeAgent(myAgent, db.backgroundAgent()));  // the store's work between your own
+        AgentRunner.startOnThread(runner, pinnedToACore);        // your factory: pins, names, sets priority
+        // ... append from any thread; at shutdown, in either order:
+        runner.close();                                          // onClose() does not close the store
+        db.close();                                              // later duty cycles do nothing, return 0
+    }
+    // README:threading:end
+
     @TempDir
     Path dir;
 
@@ -122,6 +141,47 @@ class ReadmeExampleTest
     void theReadmeHoldsTheTwoProcessExampleVerbatim() throws IOException
     {
         assertSameText("inventory-processes");
+    }
+
+    @Test
+    void theReadmeHoldsTheThreadingExampleVerbatim() throws IOException
+    {
+        assertSameText("threading");
+    }
+
+    /** The threading example runs: the application's thread, made by its factory, does the store's work. */
+    @Test
+    void theThreadingExampleRunsTheStoresWorkOnTheApplicationsThread() throws Exception
+    {
+        final List<Thread> made = new ArrayList<>();
+        final Agent myAgent = new Agent()
+        {
+            @Override
+            public int doWork()
+            {
+                return 0;
+            }
+
+            @Override
+            public String roleName()
+            {
+                return "mine";
+            }
+        };
+        runTheStoresWorkOnMyThread(dir, myAgent, (runnable) ->
+        {
+            final Thread thread = new Thread(runnable);
+            thread.setDaemon(true);
+            made.add(thread);
+            return thread;
+        });
+        assertEquals(1, made.size());
+        made.get(0).join(10_000);
+        assertFalse(made.get(0).isAlive(), "the runner was closed");
+        try (VarveDB db = VarveDB.open(dir))
+        {
+            assertTrue(db.openedCleanly(), "the example closed the store");
+        }
     }
 
     /** The two-process example does what the README says: checkout processes racing never oversell. */

@@ -5,18 +5,19 @@ import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.AgentTerminationException;
 import org.agrona.concurrent.IdleStrategy;
 
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
- * One of the store's background threads (the flusher, the pre-allocator): runs an {@link Agent} on a daemon
- * thread, sleeping between duty cycles, and reports duty cycles that fail.
+ * One of the store's background threads: runs a {@link BackgroundDuty} (one task, or every task of the store) on
+ * an {@link AgentRunner}, idling between duty cycles.
  * <p>
- * A failed duty cycle (no disk for the next segment, say) is tried again on a later one; whoever needs what it
- * could not make gets the error themselves. The user's handler hears of the first failure of a run of them, then
- * at most once per {@link #REPEAT_REPORT_NS} while they go on, so a disk that stays full is not a flood of log
- * lines; {@link #failures()} counts every one.
+ * The thread is made by the configured thread factory, or by default is a daemon named after the duty's role. It
+ * idles with the configured strategy, or by default parks until the next task is due, woken early by
+ * {@link #wake}. Failures of the tasks are reported by the tasks themselves ({@link BackgroundTask}); what the
+ * runner itself meets (an idle strategy of the application that throws) is reported like a task's.
  */
 public final class Background implements IdleStrategy
 {
@@ -25,106 +26,91 @@ public final class Background implements IdleStrategy
     /** While failures go on, the handler hears of one this often at most. */
     public static final long REPEAT_REPORT_NS = TimeUnit.MINUTES.toNanos(1);
 
-    private final long idleNs;
-    private final Consumer<? super Throwable> errorHandler;
+    private final BackgroundDuty duty;
+    private final IdleStrategy idleStrategy;
+    private final FailureReporter runnerFailures;
     private final AgentRunner runner;
     private final Thread thread;
-    private volatile boolean stopping;
-    /** Written by the agent's thread only. */
-    private volatile long failures;
-    private boolean failing;
-    private long lastReportNs;
 
     /**
-     * Start the agent on a thread of its own, named after its role.
+     * Start the duty on a thread.
      *
-     * @param agent        the work.
-     * @param idleNs       how long to sleep after a duty cycle that did nothing, unless {@link #wake woken}.
-     * @param errorHandler hears of failed duty cycles; what it throws is ignored.
+     * @param duty          the work.
+     * @param threadFactory makes the thread; null for a daemon thread named after the duty's role.
+     * @param idleStrategy  between duty cycles; null to park until the next task is due, or {@link #wake woken}.
+     * @param errorHandler  hears of what the runner meets outside the tasks; what it throws is ignored.
+     * @throws IllegalStateException if the thread factory refuses (returns null).
      */
-    public Background(final Agent agent, final long idleNs, final Consumer<? super Throwable> errorHandler)
+    public Background(
+        final BackgroundDuty duty,
+        final ThreadFactory threadFactory,
+        final IdleStrategy idleStrategy,
+        final Consumer<? super Throwable> errorHandler)
     {
-        this.idleNs = idleNs;
-        this.errorHandler = errorHandler;
+        this.duty = duty;
+        this.idleStrategy = idleStrategy != null ? idleStrategy : new ParkUntilDue(duty);
+        this.runnerFailures = new FailureReporter(errorHandler);
         this.runner = new AgentRunner(this, this::failed, null, new Agent()
         {
             @Override
             public int doWork()
             {
-                if (stopping)
+                if (duty.stopped())
                 {
                     // how a close() from this very thread (a handler of its failure) ends the runner's loop
                     throw new AgentTerminationException();
                 }
-                try
-                {
-                    final int work = agent.doWork();
-                    if (work != PAUSED)
-                    {
-                        failing = false;
-                    }
-                    return work;
-                }
-                catch (final Throwable error)
-                {
-                    // caught here, not by the runner, which would retry at once: a failure idles like no work
-                    failed(error);
-                    return 0;
-                }
+                return duty.doWork();
             }
 
             @Override
             public String roleName()
             {
-                return agent.roleName();
+                return duty.roleName();
             }
         });
-        this.thread = AgentRunner.startOnThread(runner, (runnable) ->
+        // not AgentRunner.startOnThread, which would rename the thread: the application's factory names its own
+        final Thread made = threadFactory != null ? threadFactory.newThread(runner) : daemon(runner, duty.roleName());
+        if (made == null)
         {
-            final Thread daemon = new Thread(runnable, agent.roleName());
-            daemon.setDaemon(true);
-            return daemon;
-        });
+            throw new IllegalStateException("the thread factory refused to make the thread for " + duty.roleName());
+        }
+        this.thread = made;
+        thread.start();
+    }
+
+    private static Thread daemon(final Runnable runnable, final String name)
+    {
+        final Thread daemon = new Thread(runnable, name);
+        daemon.setDaemon(true);
+        return daemon;
     }
 
     private void failed(final Throwable error)
     {
-        if (error instanceof AgentTerminationException)
+        if (!(error instanceof AgentTerminationException))
         {
-            return;
-        }
-        // single writer: the agent's thread
-        failures = failures + 1;
-        final long now = System.nanoTime();
-        if (!failing || now - lastReportNs >= REPEAT_REPORT_NS)
-        {
-            failing = true;
-            lastReportNs = now;
-            try
-            {
-                errorHandler.accept(error);
-            }
-            catch (final RuntimeException ignore)
-            {
-                // a failing handler must not stop the work it reports on
-            }
+            runnerFailures.failed(error);
         }
     }
 
     /**
-     * @return duty cycles that failed since the thread started.
+     * Make a task of this thread due now and end the idle between duty cycles (a strategy that parks).
+     *
+     * @param task a task this thread runs.
      */
-    public long failures()
+    void wake(final BackgroundTask task)
     {
-        return failures;
-    }
-
-    /**
-     * End the sleep between duty cycles now.
-     */
-    public void wake()
-    {
+        task.wake();
         LockSupport.unpark(thread);
+    }
+
+    /**
+     * @return the duty this thread runs.
+     */
+    BackgroundDuty duty()
+    {
+        return duty;
     }
 
     /**
@@ -132,20 +118,20 @@ public final class Background implements IdleStrategy
      */
     public void close()
     {
-        // once stopping, never sleep: AgentRunner.close returns as soon as the current duty cycle ends
-        stopping = true;
+        // once stopped, never idle: AgentRunner.close returns as soon as the current duty cycle ends
+        duty.stop();
         if (Thread.currentThread() == thread)
         {
             // called from this thread (the error handler closed the store): it cannot wait for itself; it stops
-            // when the duty cycle that called returns
+            // when the duty cycle that called returns, running no task after the one that failed
             return;
         }
-        wake();
+        LockSupport.unpark(thread);
         runner.close();
     }
 
     /**
-     * @return the thread the agent runs on.
+     * @return the thread the duty runs on.
      */
     public Thread thread()
     {
@@ -155,23 +141,74 @@ public final class Background implements IdleStrategy
     @Override
     public void idle(final int workCount)
     {
-        if (workCount <= 0)
+        if (!duty.stopped())
         {
-            idle();
+            idleStrategy.idle(workCount);
         }
     }
 
     @Override
     public void idle()
     {
-        if (!stopping)
+        if (!duty.stopped())
         {
-            LockSupport.parkNanos(this, idleNs);
+            idleStrategy.idle();
         }
     }
 
     @Override
     public void reset()
     {
+        idleStrategy.reset();
+    }
+
+    @Override
+    public String alias()
+    {
+        return idleStrategy.alias();
+    }
+
+    /**
+     * The default idle: park until the first task of the thread is due, or until woken (an appender that is behind
+     * wakes the pre-allocator).
+     */
+    static final class ParkUntilDue implements IdleStrategy
+    {
+        private final BackgroundDuty duty;
+
+        ParkUntilDue(final BackgroundDuty duty)
+        {
+            this.duty = duty;
+        }
+
+        @Override
+        public void idle(final int workCount)
+        {
+            if (workCount <= 0)
+            {
+                idle();
+            }
+        }
+
+        @Override
+        public void idle()
+        {
+            final long nanos = duty.nanosUntilDue(System.nanoTime());
+            if (nanos > 0)
+            {
+                LockSupport.parkNanos(this, nanos);
+            }
+        }
+
+        @Override
+        public void reset()
+        {
+        }
+
+        @Override
+        public String alias()
+        {
+            return "park-until-due";
+        }
     }
 }
