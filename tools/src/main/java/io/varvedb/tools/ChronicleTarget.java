@@ -10,6 +10,9 @@ import org.agrona.concurrent.EpochNanoClock;
 import org.agrona.concurrent.OffsetEpochNanoClock;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 
 /**
  * Chronicle Queue (5.27ea1) as a {@link LatencyTarget}: the peer {@code varve latency --system chronicle} puts beside
@@ -36,6 +39,14 @@ public final class ChronicleTarget implements LatencyTarget
         }
     }
 
+    /** Module and package pairs Chronicle Bytes reflects into on Java 17 ({@code --add-opens M/P=ALL-UNNAMED}). */
+    private static final String[][] OPENS = {
+        {"java.base", "java.lang.reflect"}, {"java.base", "java.lang"}, {"java.base", "java.nio"},
+        {"java.base", "sun.nio.ch"}, {"java.base", "java.io"}, {"java.base", "java.util"}};
+    /** Module and package pairs Chronicle Bytes uses without reflection ({@code --add-exports M/P=ALL-UNNAMED}). */
+    private static final String[][] EXPORTS = {
+        {"java.base", "jdk.internal.ref"}, {"java.base", "sun.nio.ch"}, {"jdk.unsupported", "sun.misc"}};
+
     private final ChronicleQueue queue;
     private final byte[] payload;
     private final int eventType;
@@ -52,6 +63,35 @@ public final class ChronicleTarget implements LatencyTarget
         this.queue = ChronicleQueue.singleBuilder(directory).build();
         this.payload = payload.clone();
         this.eventType = eventType;
+    }
+
+    /**
+     * The JVM flags Chronicle needs that this JVM was started without. Without them Chronicle fails in a static
+     * initialiser, an {@link Error} with a page of stack trace; asked first, a command can say what is missing.
+     *
+     * @return the missing flags, e.g. {@code --add-opens java.base/java.lang=ALL-UNNAMED}; empty when all are given.
+     */
+    public static List<String> missingJvmFlags()
+    {
+        final Module self = ChronicleTarget.class.getModule();
+        final List<String> missing = new ArrayList<>();
+        for (final String[] open : OPENS)
+        {
+            final Optional<Module> module = ModuleLayer.boot().findModule(open[0]);
+            if (module.isPresent() && !module.get().isOpen(open[1], self))
+            {
+                missing.add("--add-opens " + open[0] + "/" + open[1] + "=ALL-UNNAMED");
+            }
+        }
+        for (final String[] export : EXPORTS)
+        {
+            final Optional<Module> module = ModuleLayer.boot().findModule(export[0]);
+            if (module.isPresent() && !module.get().isExported(export[1], self))
+            {
+                missing.add("--add-exports " + export[0] + "/" + export[1] + "=ALL-UNNAMED");
+            }
+        }
+        return missing;
     }
 
     /**

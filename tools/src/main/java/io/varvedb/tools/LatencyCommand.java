@@ -17,6 +17,8 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -72,6 +74,7 @@ public final class LatencyCommand implements Callable<Integer>
     private static final String CHRONICLE_TABLE = ".cq4t";
     private static final int SYSTEM_COLUMN = 12;
     private static final int RATIO_COLUMN = 17;
+    private static final MathContext RATIO_DIGITS = new MathContext(3);
 
     @Spec
     private CommandSpec spec;
@@ -329,6 +332,14 @@ public final class LatencyCommand implements Callable<Integer>
      */
     private void checkChronicleOptions()
     {
+        final List<String> missing = ChronicleTarget.missingJvmFlags();
+        if (!missing.isEmpty())
+        {
+            // refused before the VarveDB run, not as an initialiser's stack trace after it
+            throw CliException.usage("Chronicle Queue needs JVM flags this JVM was started without: " +
+                String.join(" ", missing) + " (the ./varve launcher passes them; they are varve.jvm.flags.chronicle " +
+                "in the parent pom.xml)");
+        }
         final String fix = ": drop it, or run --system varve alone";
         if (durability != Durability.OS)
         {
@@ -643,7 +654,9 @@ public final class LatencyCommand implements Callable<Integer>
 
     private static String ratio(final long numerator, final long denominator)
     {
-        return denominator > 0 ? Format.significant(numerator / (double)denominator) + "x" : "-";
+        // three significant digits at any size: a ratio of 0.043 must not print as 0.04
+        return denominator > 0 ? BigDecimal.valueOf(numerator / (double)denominator).round(RATIO_DIGITS)
+            .toPlainString() + "x" : "-";
     }
 
     private static String pad(final String text, final int width, final boolean right)
