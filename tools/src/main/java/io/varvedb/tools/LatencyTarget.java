@@ -31,8 +31,11 @@ public interface LatencyTarget extends AutoCloseable
     {
     }
 
+    /**
+     * Release the target; unchecked failures only, so a run's own failure is not masked by a checked one.
+     */
     @Override
-    void close() throws Exception;
+    void close();
 
     /**
      * Appends for one sending thread.
@@ -48,7 +51,10 @@ public interface LatencyTarget extends AutoCloseable
          */
         void append(long intendedNanos) throws Exception;
 
+        /**
+         * Release the writer, on the sender's thread.
+         */
         @Override
-        void close() throws Exception;
+        void close();
     }
 }
