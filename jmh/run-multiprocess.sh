@@ -17,7 +17,7 @@ mkdir -p "$out"
 read -r -a opts <<< "${JMH_OPTS:--f 1 -wi 2 -i 3 -w 2s -r 3s}"
 
 if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
-  (cd "$root" && mvn -B -q -pl jmh package)
+  (cd "$root" && mvn -B -q -pl jmh -am package -DskipTests)
 fi
 
 { echo "nproc: $(nproc)"; grep -m1 'model name' /proc/cpuinfo; java -version 2>&1 | head -2; uname -r;

@@ -25,7 +25,7 @@ if [[ "${COLD:-0}" == "1" ]]; then
 fi
 
 if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
-  (cd "$root" && mvn -B -q -pl jmh package)
+  (cd "$root" && mvn -B -q -pl jmh -am package -DskipTests)
 fi
 
 { echo "nproc: $(nproc)"; grep -m1 'model name' /proc/cpuinfo; java -version 2>&1 | head -2; uname -r;

@@ -11,7 +11,7 @@ jar="$here/target/benchmarks.jar"
 out="${SMOKE_OUT:-$(mktemp -d /tmp/varve-jmh-smoke.XXXXXX)}"
 
 if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
-  (cd "$root" && mvn -B -q -pl jmh package)
+  (cd "$root" && mvn -B -q -pl jmh -am package -DskipTests)
 fi
 
 common=(-f 1 -wi 1 -i 1 -w 1s -r 1s -foe true -rf json)

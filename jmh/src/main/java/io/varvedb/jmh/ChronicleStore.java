@@ -1,23 +1,21 @@
 package io.varvedb.jmh;
 
+import io.varvedb.tools.ChronicleTarget;
 import net.openhft.chronicle.bytes.Bytes;
-import net.openhft.chronicle.bytes.BytesStore;
 import net.openhft.chronicle.queue.ChronicleQueue;
 import net.openhft.chronicle.queue.ExcerptAppender;
 import net.openhft.chronicle.queue.ExcerptTailer;
 import net.openhft.chronicle.queue.impl.single.SingleChronicleQueue;
 import net.openhft.chronicle.wire.DocumentContext;
 
-import org.agrona.concurrent.EpochNanoClock;
-import org.agrona.concurrent.OffsetEpochNanoClock;
-
 import java.nio.file.Path;
 
 /**
  * Chronicle Queue 5.27ea1: one excerpt per event, written as raw bytes through {@code writingDocument()} (its
  * documented low-latency path, no Wire marshalling): stream id, version, type, payload length, a timestamp from the
- * clock VarveDB stamps its events with ({@link OffsetEpochNanoClock}), payload. Its reader touches every field and
- * every payload byte, as the others do.
+ * clock VarveDB stamps its events with, payload. The write is the tools' {@link ChronicleTarget.EventWriter}, the one
+ * {@code varve latency --system chronicle} and {@link FixedRateLatency} time, so every Chronicle figure measures the
+ * same record. Its reader touches every field and every payload byte, as the others do.
  * <p>
  * Chronicle has no per-stream state, so there is no expected-version check: it writes
  * {@code expectedVersion + 1} as the version (0 under ANY) and never conflicts. That makes it the floor of
@@ -25,10 +23,10 @@ import java.nio.file.Path;
  */
 final class ChronicleStore implements EventStore
 {
-    private static final int TYPE_OFFSET = 2 * Long.BYTES;
-    private static final int LENGTH_OFFSET = TYPE_OFFSET + Integer.BYTES;
-    private static final int TIMESTAMP_OFFSET = LENGTH_OFFSET + Integer.BYTES;
-    private static final int HEADER = TIMESTAMP_OFFSET + Long.BYTES;
+    private static final int TYPE_OFFSET = ChronicleTarget.EventWriter.TYPE_OFFSET;
+    private static final int LENGTH_OFFSET = ChronicleTarget.EventWriter.LENGTH_OFFSET;
+    private static final int TIMESTAMP_OFFSET = ChronicleTarget.EventWriter.TIMESTAMP_OFFSET;
+    private static final int HEADER = ChronicleTarget.EventWriter.HEADER;
     private final ChronicleQueue queue;
 
     ChronicleStore(final Path directory)
@@ -64,26 +62,18 @@ final class ChronicleStore implements EventStore
 
     private static final class ChronicleWriter implements Writer
     {
-        private final ExcerptAppender appender;
-        private final BytesStore<?, Void> payload;
-        private final int length;
-        private final EpochNanoClock clock = new OffsetEpochNanoClock();
+        private final ChronicleTarget.EventWriter events;
 
         ChronicleWriter(final ExcerptAppender appender, final byte[] bytes)
         {
-            this.appender = appender;
-            this.length = bytes.length;
-            this.payload = BytesStore.nativeStoreFrom(bytes);
+            this.events = new ChronicleTarget.EventWriter(appender, bytes, Bench.EVENT_TYPE);
         }
 
         @Override
         public long tryAppend(final long streamId, final long expectedVersion)
         {
             final long version = expectedVersion >= 0 ? expectedVersion + 1 : 0;
-            try (DocumentContext context = appender.writingDocument())
-            {
-                write(context.wire().bytes(), streamId, version);
-            }
+            events.append(streamId, version);
             return version;
         }
 
@@ -95,18 +85,9 @@ final class ChronicleStore implements EventStore
             for (int i = 0; i < count; i++)
             {
                 version++;
-                try (DocumentContext context = appender.writingDocument())
-                {
-                    write(context.wire().bytes(), streamId, version);
-                }
+                events.append(streamId, version);
             }
             return version;
-        }
-
-        private void write(final Bytes<?> bytes, final long streamId, final long version)
-        {
-            bytes.writeLong(streamId).writeLong(version).writeInt(Bench.EVENT_TYPE).writeInt(length)
-                .writeLong(clock.nanoTime()).write(payload, 0L, (long)length);
         }
 
         @Override
@@ -118,7 +99,7 @@ final class ChronicleStore implements EventStore
         @Override
         public void close()
         {
-            appender.close();
+            events.close();
         }
     }
 

@@ -2,328 +2,190 @@ package io.varvedb.tools;
 
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.HistogramIterationValue;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.axis.NumberTickUnit;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.title.TextTitle;
+import org.jfree.chart.ui.RectangleInsets;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
 
-import javax.imageio.ImageIO;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
-import java.awt.FontMetrics;
-import java.awt.Graphics2D;
-import java.awt.RenderingHints;
-import java.awt.geom.Path2D;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.text.DecimalFormat;
+import java.text.DecimalFormatSymbols;
+import java.text.FieldPosition;
+import java.text.NumberFormat;
+import java.text.ParsePosition;
 import java.util.Locale;
+import java.util.Map;
 
 /**
- * Draws a percentile-distribution chart of latency histograms to a PNG with Java2D, off-screen.
+ * The percentile distribution of latency histograms as a PNG, drawn with JFreeChart: one curve per histogram,
+ * named in the legend, the usual HdrHistogram shape.
  * <p>
- * The x axis is the percentile on the usual "nines" scale ({@code log10(1 / (1 - p))}: 0%, 90%, 99%, 99.9%...),
- * so the tail gets as much room as the median; the y axis is latency on a log scale, so nanosecond medians and
- * millisecond stalls are both readable on one chart.
+ * The x axis is {@code 1 / (1 - p)} on a log scale, labelled as percentiles (90%, 99%, 99.9%...), so each step to
+ * the right adds a nine and the tail gets as much room as the median; the y axis is latency in microseconds on a log
+ * scale, so nanosecond medians and millisecond stalls are both readable on one chart.
  */
 public final class LatencyChart
 {
-    private static final int WIDTH = 1200;
-    private static final int HEIGHT = 700;
-    private static final int LEFT = 100;
-    private static final int RIGHT = 40;
-    private static final int TOP = 70;
-    private static final int BOTTOM = 80;
+    /** The PNG's width in pixels. */
+    public static final int WIDTH = 1200;
+    /** The PNG's height in pixels. */
+    public static final int HEIGHT = 700;
+    /** Points per halving of the distance to 100%: HdrHistogram's own default for percentile output. */
     private static final int TICKS_PER_HALF_DISTANCE = 5;
     private static final int MIN_NINES = 2;
     private static final int MAX_NINES = 6;
     private static final double PERCENT = 100.0;
+    private static final double NANOS_PER_MICRO = 1000.0;
+    /** A latency of 0 cannot be drawn on a log scale: 1 ns stands for it. */
+    private static final double SMALLEST_MICROS = 1 / NANOS_PER_MICRO;
     private static final int TITLE_SIZE = 18;
-    private static final int LABEL_SIZE = 14;
-    private static final int SMALL_SIZE = 12;
-    private static final Color GRID = new Color(0xDD, 0xDD, 0xDD);
-    private static final Color MINOR_GRID = new Color(0xF0, 0xF0, 0xF0);
-    private static final Color CORRECTED = new Color(0xC0, 0x30, 0x20);
-    private static final Color SERVICE = new Color(0x30, 0x60, 0xB0);
-    private static final Color DELIVERY = new Color(0x20, 0x90, 0x40);
-    private static final int[] MINOR_STEPS = {2, 5};
-    private static final double[] MARKED = {50, 99, 99.9, 99.99};
+    private static final float LINE_WIDTH = 2.2f;
+    private static final double RIGHT_PADDING = 32;
+    /** Series colours in order: the first system red, the second blue, a delivery curve green. */
+    static final Color[] PALETTE = {
+        new Color(0xC0, 0x30, 0x20), new Color(0x30, 0x60, 0xB0), new Color(0x20, 0x90, 0x40),
+        new Color(0x90, 0x50, 0xA0)};
 
     private LatencyChart()
     {
     }
 
     /**
-     * Draw the chart.
+     * Draw the chart to a PNG of {@value #WIDTH} x {@value #HEIGHT}.
      *
-     * @param file      the PNG to write.
-     * @param title     the chart's title.
-     * @param subtitle  a second line under it: where it was measured.
-     * @param corrected latencies from intended send times, in nanoseconds.
-     * @param service   service times of the calls, in nanoseconds.
+     * @param file     the PNG to write.
+     * @param chart    from {@link #chart}.
      * @throws IOException if the file cannot be written.
      */
-    public static void draw(
-        final Path file, final String title, final String subtitle, final Histogram corrected, final Histogram service)
-        throws IOException
+    public static void write(final Path file, final JFreeChart chart) throws IOException
     {
-        draw(file, title, subtitle, corrected, service, null);
+        ChartUtils.saveChartAsPNG(file.toFile(), chart, WIDTH, HEIGHT);
     }
 
     /**
-     * Draw the chart with a third curve: append-to-delivery latency seen by a subscriber.
+     * Build the chart: one series per histogram, in the map's order, named by its key.
      *
-     * @param file      the PNG to write.
-     * @param title     the chart's title.
-     * @param subtitle  a second line under it: where it was measured.
-     * @param corrected latencies from intended send times, in nanoseconds.
-     * @param service   service times of the calls, in nanoseconds.
-     * @param delivery  from intended send time to delivery to a subscriber, in nanoseconds; null for none.
-     * @throws IOException if the file cannot be written.
+     * @param title    the chart's title.
+     * @param subtitle a second line under it: where it was measured.
+     * @param curves   the name of each curve (its legend entry) and its latencies in nanoseconds.
+     * @return the chart.
      */
-    public static void draw(
-        final Path file, final String title, final String subtitle, final Histogram corrected, final Histogram service,
-        final Histogram delivery)
-        throws IOException
+    public static JFreeChart chart(final String title, final String subtitle, final Map<String, Histogram> curves)
     {
-        final BufferedImage image = new BufferedImage(WIDTH, HEIGHT, BufferedImage.TYPE_INT_RGB);
-        final Graphics2D g = image.createGraphics();
-        try
+        long count = 1;
+        for (final Histogram histogram : curves.values())
         {
-            g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-            g.setColor(Color.WHITE);
-            g.fillRect(0, 0, WIDTH, HEIGHT);
+            count = Math.max(count, histogram.getTotalCount());
+        }
+        // as many nines as the data can resolve: 10,000 values say nothing about the 99.999th percentile
+        final int nines = Math.max(MIN_NINES, Math.min(MAX_NINES, (int)Math.ceil(Math.log10(count))));
+        final double right = Math.pow(10, nines);
 
-            final long count = Math.max(corrected.getTotalCount(), 1);
-            final int nines = Math.max(MIN_NINES, Math.min(MAX_NINES, (int)Math.ceil(Math.log10(count))));
-            long low = Math.max(1, Math.min(corrected.getMinNonZeroValue(), service.getMinNonZeroValue()));
-            long high = Math.max(Math.max(corrected.getMaxValue(), service.getMaxValue()), low * 10);
-            if (delivery != null && delivery.getTotalCount() > 0)
-            {
-                low = Math.max(1, Math.min(low, delivery.getMinNonZeroValue()));
-                high = Math.max(high, delivery.getMaxValue());
-            }
-            final int minDecade = (int)Math.floor(Math.log10(low));
-            // headroom keeps the legend clear of the curves' tails: one decade, two with the third legend block
-            final int maxDecade = (int)Math.ceil(Math.log10(high)) + (delivery != null ? 2 : 1);
-            final Axes axes = new Axes(nines, minDecade, maxDecade);
+        final LogAxis x = new LogAxis("percentile (log scale of 1/(1-p): each step adds a nine)");
+        x.setBase(10);
+        x.setTickUnit(new NumberTickUnit(1));
+        x.setNumberFormatOverride(new PercentileFormat());
+        x.setRange(1, right);
 
-            drawGrid(g, axes);
-            drawCurve(g, axes, service, SERVICE);
-            drawCurve(g, axes, corrected, CORRECTED);
-            if (delivery != null)
-            {
-                drawCurve(g, axes, delivery, DELIVERY);
-            }
-            drawFrame(g, title, subtitle);
-            drawLegend(g, corrected, delivery, count);
-        }
-        finally
+        final LogAxis y = new LogAxis("latency (microseconds, log scale)");
+        y.setBase(10);
+        y.setTickUnit(new NumberTickUnit(1));
+        y.setSmallestValue(SMALLEST_MICROS);
+        y.setNumberFormatOverride(new DecimalFormat("#,##0.###", DecimalFormatSymbols.getInstance(Locale.ROOT)));
+
+        final XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, false);
+        for (int i = 0; i < curves.size(); i++)
         {
-            g.dispose();
+            renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+            renderer.setSeriesStroke(i, new BasicStroke(LINE_WIDTH, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
         }
-        if (!ImageIO.write(image, "png", file.toFile()))
-        {
-            throw new IOException("no PNG writer available");
-        }
+        final XYPlot plot = new XYPlot(dataset(curves, right), x, y, renderer);
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
+        plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+
+        final JFreeChart chart = new JFreeChart(title, new Font(Font.SANS_SERIF, Font.BOLD, TITLE_SIZE), plot, true);
+        chart.addSubtitle(new TextTitle(subtitle));
+        chart.setBackgroundPaint(Color.WHITE);
+        // room on the right for the last percentile label, which is centred on the axis's end
+        chart.setPadding(new RectangleInsets(RIGHT_PADDING / 4, RIGHT_PADDING / 4, RIGHT_PADDING / 4, RIGHT_PADDING));
+        return chart;
     }
 
-    private static void drawGrid(final Graphics2D g, final Axes axes)
+    /**
+     * @param curves name and histogram (nanoseconds) of each curve.
+     * @param right  the x of the axis's right end: where the 100th percentile (the maximum) is drawn.
+     * @return one series per curve: x = 1 / (1 - p), y = latency in microseconds.
+     */
+    static XYSeriesCollection dataset(final Map<String, Histogram> curves, final double right)
     {
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, SMALL_SIZE));
-        final FontMetrics metrics = g.getFontMetrics();
-        for (int decade = axes.minDecade; decade <= axes.maxDecade; decade++)
+        final XYSeriesCollection dataset = new XYSeriesCollection();
+        for (final Map.Entry<String, Histogram> curve : curves.entrySet())
         {
-            if (decade < axes.maxDecade)
+            // autoSort off: the points come in percentile order; duplicates allowed: a step is two points at one x
+            final XYSeries series = new XYSeries(curve.getKey(), false, true);
+            final Histogram histogram = curve.getValue();
+            if (histogram.getTotalCount() > 0)
             {
-                g.setColor(MINOR_GRID);
-                for (final int step : MINOR_STEPS)
+                for (final HistogramIterationValue value : histogram.percentiles(TICKS_PER_HALF_DISTANCE))
                 {
-                    final int y = axes.y(step * Math.pow(10, decade));
-                    g.drawLine(LEFT, y, WIDTH - RIGHT, y);
+                    final double remaining = 1.0 - value.getPercentileLevelIteratedTo() / PERCENT;
+                    // 100% lies at infinity on this axis: the maximum is drawn at the right edge
+                    final double at = remaining > 1.0 / right ? 1.0 / remaining : right;
+                    series.add(at, micros(value.getValueIteratedTo()));
                 }
+                series.add(right, micros(histogram.getMaxValue()));
             }
-            final int y = axes.y(Math.pow(10, decade));
-            g.setColor(GRID);
-            g.drawLine(LEFT, y, WIDTH - RIGHT, y);
-            g.setColor(Color.DARK_GRAY);
-            final String label = decadeLabel(decade);
-            g.drawString(label, LEFT - 8 - metrics.stringWidth(label), y + metrics.getAscent() / 2);
+            dataset.addSeries(series);
         }
-        for (int nine = 0; nine <= axes.nines; nine++)
-        {
-            final int x = axes.x(nine);
-            g.setColor(GRID);
-            g.drawLine(x, TOP, x, HEIGHT - BOTTOM);
-            g.setColor(Color.DARK_GRAY);
-            final String label = nineLabel(nine);
-            g.drawString(label, x - metrics.stringWidth(label) / 2, HEIGHT - BOTTOM + 18);
-        }
+        return dataset;
     }
 
-    private static String decadeLabel(final int decade)
+    private static double micros(final long nanos)
     {
-        final String[] units = {"ns", "us", "ms", "s"};
-        final int unit = Math.min(units.length - 1, Math.max(0, decade / 3));
-        final long value = (long)Math.pow(10, decade - unit * 3);
-        return value + " " + units[unit];
-    }
-
-    private static String nineLabel(final int nines)
-    {
-        if (nines == 0)
-        {
-            return "0%";
-        }
-        final double percentile = PERCENT - PERCENT / Math.pow(10, nines);
-        final String text = String.format(Locale.ROOT, "%." + Math.max(0, nines - 2) + "f%%", percentile);
-        return text;
-    }
-
-    private static void drawCurve(final Graphics2D g, final Axes axes, final Histogram histogram, final Color color)
-    {
-        if (histogram.getTotalCount() == 0)
-        {
-            return;
-        }
-        final Path2D.Double line = new Path2D.Double();
-        boolean first = true;
-        double lastX = 0;
-        double lastY = 0;
-        for (final HistogramIterationValue value : histogram.percentiles(TICKS_PER_HALF_DISTANCE))
-        {
-            final double percentile = value.getPercentileLevelIteratedTo();
-            final double x = axes.xAt(percentile);
-            final double y = axes.yAt(Math.max(1, value.getValueIteratedTo()));
-            if (first)
-            {
-                line.moveTo(x, y);
-                first = false;
-            }
-            else
-            {
-                // a step: the value holds until the next percentile level
-                line.lineTo(x, lastY);
-                line.lineTo(x, y);
-            }
-            lastX = x;
-            lastY = y;
-        }
-        line.lineTo(Math.max(lastX, WIDTH - RIGHT), lastY);
-        g.setColor(color);
-        g.setStroke(new BasicStroke(2.2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
-        g.draw(line);
-        g.setStroke(new BasicStroke(1f));
-    }
-
-    private static void drawFrame(final Graphics2D g, final String title, final String subtitle)
-    {
-        g.setColor(Color.BLACK);
-        g.drawRect(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
-        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, TITLE_SIZE));
-        FontMetrics metrics = g.getFontMetrics();
-        g.drawString(title, (WIDTH - metrics.stringWidth(title)) / 2, TOP - 38);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, LABEL_SIZE));
-        metrics = g.getFontMetrics();
-        g.setColor(Color.DARK_GRAY);
-        g.drawString(subtitle, (WIDTH - metrics.stringWidth(subtitle)) / 2, TOP - 14);
-        g.setColor(Color.BLACK);
-        final String xLabel = "percentile (log scale of 1/(1-p): each step adds a nine)";
-        g.drawString(xLabel, LEFT + (WIDTH - LEFT - RIGHT - metrics.stringWidth(xLabel)) / 2, HEIGHT - 30);
-        final String yLabel = "latency (log scale)";
-        final Graphics2D rotated = (Graphics2D)g.create();
-        try
-        {
-            rotated.rotate(-Math.PI / 2);
-            rotated.drawString(yLabel, -(TOP + (HEIGHT - TOP - BOTTOM + metrics.stringWidth(yLabel)) / 2), 24);
-        }
-        finally
-        {
-            rotated.dispose();
-        }
-    }
-
-    private static void drawLegend(
-        final Graphics2D g, final Histogram corrected, final Histogram delivery, final long count)
-    {
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, LABEL_SIZE));
-        final int x = LEFT + 16;
-        int y = TOP + 24;
-        g.setColor(CORRECTED);
-        g.fillRect(x, y - 10, 24, 4);
-        g.setColor(Color.BLACK);
-        g.drawString("from intended send time (coordinated omission corrected)", x + 32, y - 4);
-        y += 22;
-        g.setColor(SERVICE);
-        g.fillRect(x, y - 10, 24, 4);
-        g.setColor(Color.BLACK);
-        g.drawString("service time of the append call alone", x + 32, y - 4);
-        if (delivery != null)
-        {
-            y += 22;
-            g.setColor(DELIVERY);
-            g.fillRect(x, y - 10, 24, 4);
-            g.setColor(Color.BLACK);
-            g.drawString("append to delivery: intended send time to a busy-spinning subscriber's handler", x + 32,
-                y - 4);
-        }
-        y += 26;
-        g.setColor(Color.DARK_GRAY);
-        g.drawString(marks("corrected:", corrected) + "   (" + Format.count(count) + " appends)", x, y);
-        if (delivery != null)
-        {
-            y += 20;
-            g.drawString(marks("delivery: ", delivery) + "   (" + Format.count(delivery.getTotalCount()) + " events)",
-                x, y);
-        }
-    }
-
-    private static String marks(final String label, final Histogram histogram)
-    {
-        final StringBuilder marks = new StringBuilder(label);
-        for (final double percentile : MARKED)
-        {
-            marks.append("  p").append(percentile == Math.rint(percentile) ? Long.toString((long)percentile) :
-                Double.toString(percentile)).append(' ').append(Format.nanos(histogram.getValueAtPercentile(percentile)));
-        }
-        marks.append("  max ").append(Format.nanos(histogram.getMaxValue()));
-        return marks.toString();
+        return Math.max(SMALLEST_MICROS, nanos / NANOS_PER_MICRO);
     }
 
     /**
-     * Maps percentiles and latencies to pixels.
+     * Labels a value {@code 1 / (1 - p)} of the x axis as the percentile p: 1 is 0%, 10 is 90%, 1,000 is 99.9%.
      */
-    private static final class Axes
+    static final class PercentileFormat extends NumberFormat
     {
-        private final int nines;
-        private final int minDecade;
-        private final int maxDecade;
+        private static final long serialVersionUID = 1L;
 
-        Axes(final int nines, final int minDecade, final int maxDecade)
+        @Override
+        public StringBuffer format(final double number, final StringBuffer toAppendTo, final FieldPosition pos)
         {
-            this.nines = nines;
-            this.minDecade = minDecade;
-            this.maxDecade = maxDecade;
+            if (!(number > 1))
+            {
+                return toAppendTo.append("0%");
+            }
+            final int nines = (int)Math.max(0, Math.round(Math.log10(number)));
+            final double percentile = PERCENT * (1.0 - 1.0 / number);
+            return toAppendTo.append(String.format(Locale.ROOT, "%." + Math.max(0, nines - 2) + "f%%", percentile));
         }
 
-        int x(final double ninesValue)
+        @Override
+        public StringBuffer format(final long number, final StringBuffer toAppendTo, final FieldPosition pos)
         {
-            return (int)Math.round(LEFT + (WIDTH - LEFT - RIGHT) * ninesValue / nines);
+            return format((double)number, toAppendTo, pos);
         }
 
-        double xAt(final double percentile)
+        @Override
+        public Number parse(final String source, final ParsePosition parsePosition)
         {
-            final double remaining = Math.max(1.0 - percentile / PERCENT, Math.pow(10, -nines));
-            return LEFT + (WIDTH - LEFT - RIGHT) * Math.log10(1.0 / remaining) / nines;
-        }
-
-        int y(final double nanos)
-        {
-            return (int)Math.round(yAt(nanos));
-        }
-
-        double yAt(final double nanos)
-        {
-            final double fraction = (Math.log10(nanos) - minDecade) / (maxDecade - minDecade);
-            return HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * fraction;
+            // labels are only written
+            return null;
         }
     }
 }

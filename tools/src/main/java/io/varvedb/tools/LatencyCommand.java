@@ -1,18 +1,11 @@
 package io.varvedb.tools;
 
-import io.varvedb.Appender;
 import io.varvedb.Durability;
-import io.varvedb.EventHandler;
-import io.varvedb.RecordedEvent;
-import io.varvedb.RunningSubscription;
-import io.varvedb.SubscriptionOptions;
 import io.varvedb.VarveConfig;
-import io.varvedb.VarveDB;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.store.MetaDescriptor;
 import org.HdrHistogram.Histogram;
-import org.agrona.concurrent.BusySpinIdleStrategy;
-import org.agrona.concurrent.UnsafeBuffer;
+import org.jfree.chart.JFreeChart;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -22,64 +15,79 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
+import java.util.function.ToLongFunction;
+import java.util.stream.Stream;
 
 /**
- * {@code varve latency DIR}: append at a fixed rate and measure each append from the moment it was meant to be
- * sent, not from when the sender got round to it.
+ * {@code varve latency [DIR]}: append at a fixed rate and measure each append from the moment it was meant to be
+ * sent, not from when the sender got round to it, for VarveDB, Chronicle Queue, or both one after the other.
  * <p>
- * A load generator that waits for each call to return before timing the next hides stalls: while one append
- * is stuck, the appends that should have been sent meanwhile are never timed ("coordinated omission"). Here each
- * append has an intended send time on a fixed schedule; a sender that falls behind sends at once, and the append's
- * latency is counted from its intended time, so a stall shows up in every append it delayed. The service time of
- * the call alone is recorded beside it for comparison.
+ * The pacing and the coordinated-omission correction are {@link FixedRateRun}'s; each system is a
+ * {@link LatencyTarget} ({@link VarveTarget}, {@link ChronicleTarget}), so both are driven by the same sender, on
+ * the same schedule, with the same payload. With several systems each runs on a fresh store of its own, in turn,
+ * and a table puts their percentiles side by side.
  * <p>
- * With {@code --subscriber}, a busy-spinning {@link RunningSubscription} in the same process receives every event;
- * each payload starts with its intended send time ({@link System#nanoTime()}, same clock, same process), so the
+ * With {@code --subscriber}, a busy-spinning subscription in the same process receives every VarveDB event; each
+ * payload starts with its intended send time ({@link System#nanoTime()}, same clock, same process), so the
  * subscriber measures append-to-delivery latency from the same origin as the corrected append latency.
  */
 @Command(
     name = "latency",
     mixinStandardHelpOptions = true,
-    header = "Measure append latency at a fixed rate, corrected for coordinated omission; chart to PNG.",
+    header = "Measure append latency at a fixed rate, corrected for coordinated omission, for VarveDB and " +
+        "Chronicle Queue; chart to PNG.",
     description = {
-        "Each append has an intended send time on a fixed schedule and its latency is measured from that time, so a stall counts against every append it delayed (coordinated-omission correction); the service time of the call alone is shown beside it. Saves the histogram in HdrHistogram's percentile format (--histogram) and draws the percentile distribution to a PNG (--plot). The store in DIR is created if missing; the run appends to new streams of its own."
+        "Each append has an intended send time on a fixed schedule and its latency is measured from that time, so a stall counts against every append it delayed (coordinated-omission correction); the service time of the call alone is shown beside it. --system chronicle drives Chronicle Queue through the same sender, and --system varve,chronicle runs both in turn on the same schedule and compares them. Saves the histograms in HdrHistogram's percentile format (--histogram) and draws the percentile distributions, one curve per system, to a PNG (--plot).",
+        "Without DIR each system runs on a fresh store in a temporary directory, deleted after the run. With DIR and one system, DIR is its store: a VarveDB store is created if missing and an existing one gets new streams of its own; a Chronicle Queue directory must be new, empty or a queue. With several systems, DIR gets one such store per system: DIR/varve, DIR/chronicle."
     })
 public final class LatencyCommand implements Callable<Integer>
 {
-    private static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.SECONDS.toNanos(60);
-    private static final int SIGNIFICANT_DIGITS = 3;
-    private static final int EVENT_TYPE = 1;
-    private static final long SPIN_THRESHOLD_NANOS = TimeUnit.MICROSECONDS.toNanos(100);
-    private static final long PARK_MARGIN_NANOS = TimeUnit.MICROSECONDS.toNanos(60);
+    /** The {@code --system} name of VarveDB. */
+    static final String VARVE = "varve";
+    /** The {@code --system} name of Chronicle Queue. */
+    static final String CHRONICLE = "chronicle";
+    private static final List<String> SYSTEMS = List.of(VARVE, CHRONICLE);
     private static final double OUTPUT_SCALE_MICROS = 1000.0;
-    /** A sender that cannot keep up stops this long after the schedule's end rather than run on and on. */
-    private static final long GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final double[] PERCENTILES = {50, 90, 99, 99.9, 99.99};
-    /** How long the subscriber may take to catch up with the last append before the run is declared failed. */
-    private static final long DRAIN_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(30);
-    private static final long DRAIN_POLL_MILLIS = 1;
-    /** The intended send time is the payload's first long. */
-    private static final int STAMP_OFFSET = 0;
     /** Each sender has a thread, a stream and two histograms of a few hundred KiB: beyond this, memory runs out. */
     static final int MAX_THREADS = 256;
     /** One append per nanosecond: the schedule cannot space sends more finely. */
     static final long MAX_RATE = 1_000_000_000L;
     /** Longest run and warm-up, a day: far from where nanosecond deadlines overflow. */
     static final double MAX_SECONDS = TimeUnit.DAYS.toSeconds(1);
+    private static final String CHRONICLE_FILE = ".cq4";
+    private static final String CHRONICLE_TABLE = ".cq4t";
+    private static final int SYSTEM_COLUMN = 12;
+    private static final int RATIO_COLUMN = 17;
+    private static final MathContext RATIO_DIGITS = new MathContext(3);
 
     @Spec
     private CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "DIR", description = "Store directory, created if missing.")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "DIR",
+        description = "Where the stores go (see above); default: a temporary directory per system, deleted after.")
     private Path directory;
+
+    @Option(names = "--system", paramLabel = "NAME[,NAME]", defaultValue = VARVE,
+        description = "varve, chronicle, or both as varve,chronicle: each runs in turn on a fresh store, with the " +
+            "same schedule, payload, warm-up and rate, and a table compares them (default: ${DEFAULT-VALUE}). " +
+            "--durability other than OS, --await-durable and --subscriber are VarveDB's and refused with chronicle.")
+    private String systemList;
 
     @Option(names = "--rate", paramLabel = "N", defaultValue = "100000",
         description = "Appends per second, all threads together, 1 to 1,000,000,000 (default: ${DEFAULT-VALUE}).")
@@ -101,167 +109,185 @@ public final class LatencyCommand implements Callable<Integer>
     private int payloadLength;
 
     @Option(names = "--threads", paramLabel = "T", defaultValue = "1",
-        description = "Appending threads, each on its own stream, 1 to 256 (default: ${DEFAULT-VALUE}).")
+        description = "Appending threads, each on its own stream (Chronicle: its own appender on the one queue), " +
+            "1 to 256 (default: ${DEFAULT-VALUE}).")
     private int threads;
 
     @Option(names = "--histogram", paramLabel = "FILE",
         description = "Save the corrected histogram here in HdrHistogram's percentile format (microseconds); " +
-            "not a directory.")
+            "not a directory. With several systems, one file per system beside it: --histogram run.hgrm writes " +
+            "run-varve.hgrm and run-chronicle.hgrm (no extension: run-varve, run-chronicle).")
     private Path histogramFile;
 
     @Option(names = "--plot", paramLabel = "FILE.png",
-        description = "Draw the percentile distribution to a PNG: a file name ending in .png, not the " +
-            "--histogram file.")
+        description = "Draw the percentile distributions to a PNG, one curve per system: a file name ending in " +
+            ".png, not the --histogram file.")
     private Path plotFile;
 
     @Option(names = "--durability", paramLabel = "MODE", defaultValue = "OS",
-        description = "OS, GROUP_COMMIT or SYNC: what an acknowledged append survives (default: ${DEFAULT-VALUE}).")
+        description = "OS, GROUP_COMMIT or SYNC: what an acknowledged VarveDB append survives " +
+            "(default: ${DEFAULT-VALUE}).")
     private Durability durability;
 
     @Option(names = "--await-durable",
         description = "After each append, wait until it is forced to disk (appender.awaitDurable): the latency " +
-            "of a durable acknowledgement in OS or GROUP_COMMIT mode.")
+            "of a durable acknowledgement in OS or GROUP_COMMIT mode. VarveDB only.")
     private boolean awaitDurable;
 
     @Option(names = "--subscriber",
         description = "Also run a busy-spinning subscription (from now) in this process and measure append-to-" +
             "delivery latency: from each event's intended send time, carried in its first 8 payload bytes, to its " +
-            "delivery to the subscriber. Needs --payload >= 8. With --histogram, saved beside it as " +
-            "NAME-delivery.hgrm; with --plot, drawn as a third curve. Busy-spinning takes a core.")
+            "delivery to the subscriber. VarveDB only; needs --payload >= 8. With --histogram, saved beside it as " +
+            "NAME-delivery.hgrm; with --plot, drawn as a second curve. Busy-spinning takes a core.")
     private boolean subscriber;
+
+    /** The chart the run drew, for tests to inspect; null before a run with --plot. */
+    private JFreeChart chart;
 
     @Override
     public Integer call() throws Exception
     {
-        checkArguments();
+        final List<String> systems = systems();
+        checkArguments(systems);
+        final List<Path> stores = storeDirectories(systems);
+        checkStoreDirectories(systems, stores);
+
         final PrintWriter out = spec.commandLine().getOut();
-        final Path dir = directory.toAbsolutePath().normalize();
-        final Sender[] senders = new Sender[threads];
-        final long intervalNanos = Math.max(1, Math.round(threads * 1e9 / rate));
-        final long warmupNanos = (long)(warmupSeconds * 1e9);
-        final long measuredNanos = (long)(seconds * 1e9);
-
-        final DeliveryProbe probe = subscriber ? new DeliveryProbe() : null;
-        long appended = 0;
-        Stores.refuseForeign(dir);
-        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).durability(durability).build()))
+        out.printf(Locale.ROOT, "latency: %s appends/s for %s (after %s warm-up), %d-byte payloads, %d thread(s)%s%n",
+            Format.count(rate), Format.seconds(seconds), Format.seconds(warmupSeconds), payloadLength, threads,
+            systems.size() > 1 ? "; " + String.join(" then ", systems) + ", each on a fresh store" : "");
+        out.flush();
+        final List<Measured> runs = new ArrayList<>();
+        for (int i = 0; i < systems.size(); i++)
         {
-            if (payloadLength > db.config().maxEventSize())
+            if (systems.size() > 1)
             {
-                throw CliException.usage("--payload " + payloadLength + " is larger than this store's largest event, " +
-                    db.config().maxEventSize() + " bytes");
+                out.println();
             }
-            final long firstStream = db.streamCount() + 1;
-            out.printf(Locale.ROOT, "latency: %s appends/s for %s (after %s warm-up), %d-byte payloads, %d thread(s)%n",
-                Format.count(rate), Format.seconds(seconds), Format.seconds(warmupSeconds), payloadLength, threads);
-            out.printf(Locale.ROOT, "store %s, streams %d..%d, durability %s%s%n", dir, firstStream,
-                firstStream + threads - 1, durability, awaitDurable ? ", each append awaits durability" : "");
-            if (subscriber)
-            {
-                out.println("subscriber: busy-spinning subscription to all, from now, in this process");
-            }
-            out.flush();
-
-            final RunningSubscription subscription = subscriber ? db.subscribeToAll(VarveDB.FROM_NOW, probe,
-                SubscriptionOptions.defaults().idleStrategy(BusySpinIdleStrategy::new).threadName("latency-subscriber"))
-                : null;
-
-            final CyclicBarrier ready = new CyclicBarrier(threads + 1);
-            final Thread[] running = new Thread[threads];
-            for (int i = 0; i < threads; i++)
-            {
-                senders[i] = new Sender(db, firstStream + i, payloadLength, intervalNanos, ready, awaitDurable,
-                    subscriber);
-                running[i] = new Thread(senders[i], "latency-sender-" + i);
-                running[i].start();
-            }
-            ready.await();
-            // staggered starts spread the threads' sends evenly over each interval
-            final long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(10);
-            if (probe != null)
-            {
-                // before any send: the subscriber sees the window through the volatile writes, then the events
-                probe.window(start + warmupNanos, start + warmupNanos + measuredNanos);
-            }
-            for (int i = 0; i < threads; i++)
-            {
-                senders[i].schedule(start + i * (intervalNanos / threads), start + warmupNanos,
-                    start + warmupNanos + measuredNanos);
-            }
-            for (final Thread thread : running)
-            {
-                thread.join();
-            }
-            for (final Sender sender : senders)
-            {
-                if (sender.failure != null)
-                {
-                    throw sender.failure;
-                }
-                appended += sender.appended;
-            }
-            if (subscription != null)
-            {
-                awaitDelivery(subscription, probe, appended);
-            }
+            runs.add(measure(out, systems.get(i), stores.get(i)));
         }
-
-        final Histogram corrected = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        final Histogram service = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        long sent = 0;
-        for (final Sender sender : senders)
+        if (runs.size() > 1)
         {
-            corrected.add(sender.corrected);
-            service.add(sender.service);
-            sent += sender.sent;
+            compare(out, runs);
         }
         final String machine = String.format(Locale.ROOT, "%d cores, load average %.1f at the end of the run",
             Runtime.getRuntime().availableProcessors(),
             ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-        report(out, corrected, service, probe, sent);
-        if (probe != null)
-        {
-            out.printf(Locale.ROOT, "subscriber received %s of %s events appended (warm-up included), %s of %s " +
-                "measured%n", Format.count(probe.received), Format.count(appended), Format.count(probe.measured()),
-                Format.count(sent));
-        }
         out.println("machine: " + machine);
-        writeOutputs(out, corrected, service, probe, machine);
+        writeOutputs(out, runs, machine);
         out.flush();
         return ExitCode.OK;
     }
 
     /**
-     * Wait until the subscriber has received everything appended, then stop it: its histogram is read only after
-     * its thread has ended ({@link RunningSubscription#close} joins it).
+     * @return the chart the last run drew with {@code --plot}, null if none: what the PNG shows, for tests.
      */
-    private static void awaitDelivery(
-        final RunningSubscription subscription, final DeliveryProbe probe, final long appended)
-        throws InterruptedException
+    JFreeChart chart()
     {
-        final long deadline = System.nanoTime() + DRAIN_TIMEOUT_NANOS;
-        while (subscription.delivered() < appended && subscription.isRunning() && System.nanoTime() - deadline < 0)
-        {
-            Thread.sleep(DRAIN_POLL_MILLIS);
-        }
-        subscription.close();
-        if (subscription.failure() != null)
-        {
-            throw subscription.failure();
-        }
-        if (probe.received != appended)
-        {
-            throw new IllegalStateException("the subscriber received " + probe.received + " of the " + appended +
-                " events appended");
-        }
+        return chart;
     }
 
     /**
-     * Every option against its bounds, before the store is opened or anything is allocated: a value out of
-     * bounds would exhaust memory (threads), overflow the schedule's nanosecond deadlines and send nothing
-     * (seconds, warm-up), or fail only after the whole run (output files).
+     * One system's run: open its target on its store (a fresh temporary directory when {@code store} is null), run
+     * the schedule, close, report.
      */
-    private void checkArguments()
+    private Measured measure(final PrintWriter out, final String system, final Path store) throws Exception
+    {
+        final boolean temporary = store == null;
+        final Path dir = temporary ? Files.createTempDirectory("varve-latency-" + system + "-") :
+            store.toAbsolutePath().normalize();
+        final String where = dir + (temporary ? " (temporary, deleted after the run)" : "");
+        final FixedRateRun run = new FixedRateRun(threads, rate, (long)(warmupSeconds * 1e9), (long)(seconds * 1e9));
+        final FixedRateRun.Result result;
+        VarveTarget.DeliveryProbe probe = null;
+        try
+        {
+            if (VARVE.equals(system))
+            {
+                try (VarveTarget target = new VarveTarget(dir, durability, payloadLength, awaitDurable, subscriber))
+                {
+                    out.printf(Locale.ROOT, "varve: VarveDB store %s, streams %d..%d, durability %s%s%n", where,
+                        target.firstStream(), target.firstStream() + threads - 1, durability,
+                        awaitDurable ? ", each append awaits durability" : "");
+                    if (subscriber)
+                    {
+                        out.println("subscriber: busy-spinning subscription to all, from now, in this process");
+                    }
+                    out.flush();
+                    result = run.run(target);
+                    if (subscriber)
+                    {
+                        probe = target.awaitDelivery(result.appended());
+                    }
+                }
+            }
+            else
+            {
+                try (ChronicleTarget target = new ChronicleTarget(dir, payload(payloadLength),
+                    VarveTarget.EVENT_TYPE))
+                {
+                    out.printf(Locale.ROOT, "chronicle: Chronicle Queue in %s, one excerpt per append (stream id, " +
+                        "version, type, length, timestamp, payload)%s%n", where,
+                        threads > 1 ? ", " + threads + " appenders on the one queue" : "");
+                    out.flush();
+                    result = run.run(target);
+                }
+            }
+        }
+        finally
+        {
+            if (temporary)
+            {
+                deleteTree(dir);
+            }
+        }
+        report(out, result, probe);
+        return new Measured(system, result, probe);
+    }
+
+    /**
+     * @return the payload VarveDB's writers carry ({@link VarveTarget}), for Chronicle to carry the same bytes.
+     */
+    private static byte[] payload(final int length)
+    {
+        final byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++)
+        {
+            bytes[i] = (byte)('a' + i % 26);
+        }
+        return bytes;
+    }
+
+    /**
+     * @return the systems of {@code --system}, in order, each once.
+     */
+    private List<String> systems()
+    {
+        final List<String> systems = new ArrayList<>();
+        for (final String name : systemList.split(",", -1))
+        {
+            final String system = name.strip();
+            if (!SYSTEMS.contains(system))
+            {
+                throw CliException.usage("unknown system '" + system + "' in --system " + systemList +
+                    ": give varve, chronicle, or both as varve,chronicle");
+            }
+            if (systems.contains(system))
+            {
+                throw CliException.usage("--system " + systemList + " names " + system + " twice");
+            }
+            systems.add(system);
+        }
+        return systems;
+    }
+
+    /**
+     * Every option against its bounds, before any store is opened or anything is allocated: a value out of
+     * bounds would exhaust memory (threads), overflow the schedule's nanosecond deadlines and send nothing
+     * (seconds, warm-up), or fail only after the whole run (output files); an option that means nothing for a
+     * system would be silently ignored.
+     */
+    private void checkArguments(final List<String> systems)
     {
         if (threads < 1 || threads > MAX_THREADS)
         {
@@ -287,17 +313,67 @@ public final class LatencyCommand implements Callable<Integer>
             throw CliException.usage("--warmup must be at least 0 and at most " + Format.count((long)MAX_SECONDS) +
                 ", got " + warmupSeconds);
         }
-        final int largest = largestPayload(directory.toAbsolutePath().normalize());
-        if (payloadLength < 0 || payloadLength > largest)
+        if (systems.contains(CHRONICLE))
         {
-            throw CliException.usage("--payload must be at least 0 and at most " + Format.count(largest) +
-                " bytes (this store's largest event), got " + Format.count(payloadLength));
+            checkChronicleOptions();
         }
+        checkPayload(systems);
         if (subscriber && payloadLength < Long.BYTES)
         {
             throw CliException.usage("--subscriber carries the send time in the payload: --payload must be >= " +
                 Long.BYTES + ", got " + payloadLength);
         }
+        checkOutputFiles(systems);
+    }
+
+    /**
+     * Chronicle Queue has no durability modes, no durable position to wait for and no subscription here: those
+     * options would change only the VarveDB run, and the comparison would compare unlike things.
+     */
+    private void checkChronicleOptions()
+    {
+        final List<String> missing = ChronicleTarget.missingJvmFlags();
+        if (!missing.isEmpty())
+        {
+            // refused before the VarveDB run, not as an initialiser's stack trace after it
+            throw CliException.usage("Chronicle Queue needs JVM flags this JVM was started without: " +
+                String.join(" ", missing) + " (the ./varve launcher passes them; they are varve.jvm.flags.chronicle " +
+                "in the parent pom.xml)");
+        }
+        final String fix = ": drop it, or run --system varve alone";
+        if (durability != Durability.OS)
+        {
+            throw CliException.usage("--durability " + durability + " is a VarveDB mode; Chronicle Queue has none " +
+                "(its appends reach the page cache, as VarveDB's do in OS mode)" + fix);
+        }
+        if (awaitDurable)
+        {
+            throw CliException.usage("--await-durable waits for VarveDB's durable position; Chronicle Queue has " +
+                "none to wait for" + fix);
+        }
+        if (subscriber)
+        {
+            throw CliException.usage("--subscriber runs a VarveDB subscription; there is no Chronicle " +
+                "counterpart here" + fix);
+        }
+    }
+
+    private void checkPayload(final List<String> systems)
+    {
+        final boolean varve = systems.contains(VARVE);
+        // one bound for every system, so that a comparison runs the same payload on each
+        final int largest = varve ? largestPayload(varveDirectory(systems)) :
+            VarveConfig.DEFAULT_MAX_EVENT_SIZE;
+        if (payloadLength < 0 || payloadLength > largest)
+        {
+            throw CliException.usage("--payload must be at least 0 and at most " + Format.count(largest) +
+                " bytes (" + (varve ? "this store's largest event" : "a new VarveDB store's largest event, the " +
+                "bound for every system") + "), got " + Format.count(payloadLength));
+        }
+    }
+
+    private void checkOutputFiles(final List<String> systems)
+    {
         if (histogramFile != null && Files.isDirectory(histogramFile))
         {
             throw CliException.usage("--histogram " + histogramFile + " is a directory; give a file name");
@@ -310,13 +386,31 @@ public final class LatencyCommand implements Callable<Integer>
         {
             throw CliException.usage("--plot " + plotFile + " is a directory; give a file name");
         }
-        if (plotFile != null && histogramFile != null &&
-            plotFile.toAbsolutePath().normalize().equals(histogramFile.toAbsolutePath().normalize()))
+        if (histogramFile != null)
         {
-            throw CliException.usage("--histogram and --plot name the same file, " + plotFile);
+            for (final String system : systems)
+            {
+                final Path file = histogramFile(systems, system);
+                if (!file.equals(histogramFile) && Files.isDirectory(file))
+                {
+                    throw CliException.usage("--histogram " + histogramFile + " writes " + file + " for " + system +
+                        ", which is a directory");
+                }
+                if (plotFile != null && same(plotFile, file))
+                {
+                    throw CliException.usage(file.equals(histogramFile) ?
+                        "--histogram and --plot name the same file, " + plotFile :
+                        "--histogram " + histogramFile + " writes " + file + " for " + system + ", the --plot file");
+                }
+            }
         }
         checkCanCreate("--histogram", histogramFile);
         checkCanCreate("--plot", plotFile);
+    }
+
+    private static boolean same(final Path a, final Path b)
+    {
+        return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
     }
 
     /**
@@ -343,15 +437,110 @@ public final class LatencyCommand implements Callable<Integer>
     }
 
     /**
+     * @return each system's store directory, in order: DIR itself for one system, DIR/NAME for several, null (a
+     * fresh temporary directory) without DIR.
+     */
+    private List<Path> storeDirectories(final List<String> systems)
+    {
+        final List<Path> stores = new ArrayList<>();
+        for (final String system : systems)
+        {
+            stores.add(directory == null ? null : systems.size() == 1 ? directory : directory.resolve(system));
+        }
+        return stores;
+    }
+
+    private Path varveDirectory(final List<String> systems)
+    {
+        return storeDirectories(systems).get(systems.indexOf(VARVE));
+    }
+
+    /**
+     * Refuse, before any run, a directory that is someone else's: the runs would write into it (or fail after
+     * the first system has spent its time).
+     */
+    private void checkStoreDirectories(final List<String> systems, final List<Path> stores)
+    {
+        if (directory != null && systems.size() > 1)
+        {
+            if (Files.exists(directory) && !Files.isDirectory(directory))
+            {
+                throw CliException.store(directory + " is a file; with several systems DIR is a directory that " +
+                    "gets one store per system");
+            }
+            if (Files.isRegularFile(directory.resolve(MetaDescriptor.FILE_NAME)))
+            {
+                throw CliException.store(directory + " is a VarveDB store; with several systems DIR gets one " +
+                    "store per system (DIR/varve, DIR/chronicle): give a directory that is not a store");
+            }
+        }
+        for (int i = 0; i < systems.size(); i++)
+        {
+            final Path store = stores.get(i);
+            if (store == null)
+            {
+                continue;
+            }
+            if (VARVE.equals(systems.get(i)))
+            {
+                Stores.refuseForeign(store);
+            }
+            else
+            {
+                refuseForeignQueue(store);
+            }
+        }
+    }
+
+    /**
+     * Refuse a directory that holds anything but Chronicle Queue's own files (cycle files {@code *.cq4}, tables
+     * {@code *.cq4t}): the queue would be created among someone's files.
+     */
+    private static void refuseForeignQueue(final Path dir)
+    {
+        if (!Files.exists(dir))
+        {
+            return;
+        }
+        if (!Files.isDirectory(dir))
+        {
+            throw CliException.store(dir + " is a file, not a Chronicle Queue directory");
+        }
+        try (Stream<Path> entries = Files.list(dir))
+        {
+            final Optional<String> foreign = entries.map((p) -> p.getFileName().toString())
+                .filter((name) -> !name.endsWith(CHRONICLE_FILE) && !name.endsWith(CHRONICLE_TABLE))
+                .sorted()
+                .findFirst();
+            if (foreign.isPresent())
+            {
+                throw CliException.store(dir + " is not a Chronicle Queue: it holds " + foreign.get() +
+                    "; left untouched");
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw CliException.store("cannot list " + dir + ": " + ex.getMessage());
+        }
+    }
+
+    /**
      * The largest payload the run can append: the store is opened with the defaults, so a new store gets the
      * default segment size and largest event, and an existing one keeps its own segment size, which may lower it.
+     *
+     * @param dir the VarveDB store, null for a fresh temporary one.
      */
     private static int largestPayload(final Path dir)
     {
-        int largest = VarveConfig.builder(dir).build().maxEventSize();
-        if (Files.isRegularFile(dir.resolve(MetaDescriptor.FILE_NAME)))
+        if (dir == null)
         {
-            final int segmentLength = Stores.readMeta(dir).segmentLength();
+            return VarveConfig.DEFAULT_MAX_EVENT_SIZE;
+        }
+        final Path absolute = dir.toAbsolutePath().normalize();
+        int largest = VarveConfig.builder(absolute).build().maxEventSize();
+        if (Files.isRegularFile(absolute.resolve(MetaDescriptor.FILE_NAME)))
+        {
+            final int segmentLength = Stores.readMeta(absolute).segmentLength();
             // an impossible one is the open's to refuse, with its own message
             if (Integer.bitCount(segmentLength) == 1 && segmentLength >= Log.MIN_SEGMENT_LENGTH &&
                 segmentLength <= Log.MAX_SEGMENT_LENGTH)
@@ -362,12 +551,12 @@ public final class LatencyCommand implements Callable<Integer>
         return largest;
     }
 
-    private void report(
-        final PrintWriter out, final Histogram corrected, final Histogram service, final DeliveryProbe probe,
-        final long sent)
+    private void report(final PrintWriter out, final FixedRateRun.Result result, final VarveTarget.DeliveryProbe probe)
     {
-        final double achieved = sent / seconds;
-        out.printf(Locale.ROOT, "%nsent %s appends in the measured %s: %s/s (target %s/s)%n", Format.count(sent),
+        final Histogram corrected = result.corrected();
+        final Histogram service = result.service();
+        final double achieved = result.sent() / seconds;
+        out.printf(Locale.ROOT, "sent %s appends in the measured %s: %s/s (target %s/s)%n", Format.count(result.sent()),
             Format.seconds(seconds), Format.count((long)achieved), Format.count(rate));
         out.println("               corrected (from intended send time)   service time (call alone)" +
             (probe != null ? "   append to delivery (subscriber)" : ""));
@@ -377,16 +566,115 @@ public final class LatencyCommand implements Callable<Integer>
                 Format.nanos(corrected.getValueAtPercentile(percentile)),
                 Format.nanos(service.getValueAtPercentile(percentile)),
                 probe != null ? String.format(Locale.ROOT, "   %14s", Format.nanos(
-                    probe.delivery.getValueAtPercentile(percentile))) : "");
+                    probe.delivery().getValueAtPercentile(percentile))) : "");
         }
         out.printf(Locale.ROOT, "  %-9s   %14s                        %14s%s%n", "max",
             Format.nanos(corrected.getMaxValue()), Format.nanos(service.getMaxValue()),
-            probe != null ? String.format(Locale.ROOT, "   %14s", Format.nanos(probe.delivery.getMaxValue())) : "");
-        if (achieved < rate * 0.95)
+            probe != null ? String.format(Locale.ROOT, "   %14s", Format.nanos(probe.delivery().getMaxValue())) : "");
+        out.printf(Locale.ROOT, "  %-9s   %s: %s of %s scheduled appends sent%n", "kept up",
+            result.keptUp() ? "yes" : "no", Format.count(result.sent()), Format.count(result.scheduled()));
+        if (!result.keptUp())
         {
-            out.println("note: the senders could not keep up with the target rate; the corrected latencies show " +
-                "the queueing that causes");
+            out.println("note: the senders could not keep up with the target rate (a sender stops 1 s after the " +
+                "schedule's end); the corrected latencies show the queueing that causes");
         }
+        if (probe != null)
+        {
+            out.printf(Locale.ROOT, "subscriber received %s of %s events appended (warm-up included), %s of %s " +
+                "measured%n", Format.count(probe.received()), Format.count(result.appended()),
+                Format.count(probe.measured()), Format.count(result.sent()));
+        }
+        out.flush();
+    }
+
+    /**
+     * The runs' percentiles side by side, and varve / chronicle for each: above 1, VarveDB is slower.
+     */
+    private static void compare(final PrintWriter out, final List<Measured> runs)
+    {
+        final Measured varve = find(runs, VARVE);
+        final Measured chronicle = find(runs, CHRONICLE);
+        final boolean ratio = varve != null && chronicle != null;
+        out.printf(Locale.ROOT, "%ncomparison, the same schedule and payload for each%s%n",
+            ratio ? " (varve/chronicle above 1: VarveDB is slower)" : "");
+        final int block = SYSTEM_COLUMN * runs.size() + (ratio ? RATIO_COLUMN : 0);
+        final StringBuilder titles = new StringBuilder(" ".repeat(11));
+        titles.append(pad("  corrected (from intended send time)", block + 4, false));
+        titles.append("  service time (call alone)");
+        out.println(titles.toString().stripTrailing());
+        final StringBuilder names = new StringBuilder(" ".repeat(11));
+        for (int b = 0; b < 2; b++)
+        {
+            for (final Measured run : runs)
+            {
+                names.append(pad(run.system, SYSTEM_COLUMN, true));
+            }
+            if (ratio)
+            {
+                names.append(pad("varve/chronicle", RATIO_COLUMN, true));
+            }
+            names.append("    ");
+        }
+        out.println(names.toString().stripTrailing());
+        for (final double percentile : PERCENTILES)
+        {
+            row(out, "p" + label(percentile), runs, varve, chronicle,
+                (histogram) -> histogram.getValueAtPercentile(percentile));
+        }
+        row(out, "max", runs, varve, chronicle, Histogram::getMaxValue);
+        final StringBuilder kept = new StringBuilder(String.format(Locale.ROOT, "  %-9s", "kept up"));
+        for (final Measured run : runs)
+        {
+            kept.append(pad(run.result.keptUp() ? "yes" : "no", SYSTEM_COLUMN, true));
+        }
+        out.println(kept);
+    }
+
+    private static void row(
+        final PrintWriter out, final String label, final List<Measured> runs, final Measured varve,
+        final Measured chronicle, final ToLongFunction<Histogram> value)
+    {
+        final StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  %-9s", label));
+        for (int b = 0; b < 2; b++)
+        {
+            final boolean corrected = b == 0;
+            for (final Measured run : runs)
+            {
+                line.append(pad(Format.nanos(value.applyAsLong(run.histogram(corrected))), SYSTEM_COLUMN, true));
+            }
+            if (varve != null && chronicle != null)
+            {
+                line.append(pad(ratio(value.applyAsLong(varve.histogram(corrected)),
+                    value.applyAsLong(chronicle.histogram(corrected))), RATIO_COLUMN, true));
+            }
+            line.append("    ");
+        }
+        out.println(line.toString().stripTrailing());
+    }
+
+    private static String ratio(final long numerator, final long denominator)
+    {
+        // three significant digits at any size: a ratio of 0.043 must not print as 0.04
+        return denominator > 0 ? BigDecimal.valueOf(numerator / (double)denominator).round(RATIO_DIGITS)
+            .toPlainString() + "x" : "-";
+    }
+
+    private static String pad(final String text, final int width, final boolean right)
+    {
+        final String padding = " ".repeat(Math.max(0, width - text.length()));
+        return right ? padding + text : text + padding;
+    }
+
+    private static Measured find(final List<Measured> runs, final String system)
+    {
+        for (final Measured run : runs)
+        {
+            if (run.system.equals(system))
+            {
+                return run;
+            }
+        }
+        return null;
     }
 
     private static String label(final double percentile)
@@ -394,31 +682,46 @@ public final class LatencyCommand implements Callable<Integer>
         return percentile == Math.rint(percentile) ? Long.toString((long)percentile) : Double.toString(percentile);
     }
 
-    private void writeOutputs(
-        final PrintWriter out, final Histogram corrected, final Histogram service, final DeliveryProbe probe,
-        final String machine)
+    private void writeOutputs(final PrintWriter out, final List<Measured> runs, final String machine)
         throws IOException
     {
+        final List<String> systems = runs.stream().map((run) -> run.system).toList();
         if (histogramFile != null)
         {
             createParent(histogramFile);
-            save(histogramFile, corrected);
-            out.println("histogram (microseconds, HdrHistogram percentile format): " + histogramFile);
-            if (probe != null)
+            for (final Measured run : runs)
             {
-                final Path deliveryFile = deliveryFile(histogramFile);
-                save(deliveryFile, probe.delivery);
-                out.println("append-to-delivery histogram (same format): " + deliveryFile);
+                final Path file = histogramFile(systems, run.system);
+                save(file, run.result.corrected());
+                out.println("histogram" + (runs.size() > 1 ? " of " + run.system : "") +
+                    " (microseconds, HdrHistogram percentile format): " + file);
+                if (run.probe != null)
+                {
+                    final Path deliveryFile = deliveryFile(histogramFile);
+                    save(deliveryFile, run.probe.delivery());
+                    out.println("append-to-delivery histogram (same format): " + deliveryFile);
+                }
             }
         }
         if (plotFile != null)
         {
             createParent(plotFile);
+            final Map<String, Histogram> curves = new LinkedHashMap<>();
+            for (final Measured run : runs)
+            {
+                curves.put(run.system, run.result.corrected());
+                if (run.probe != null)
+                {
+                    curves.put(run.system + " append-to-delivery (subscriber)", run.probe.delivery());
+                }
+            }
             final String title = String.format(Locale.ROOT,
-                "VarveDB append%s latency: %s appends/s for %s, %d-byte payloads, %d thread(s), %s%s",
-                probe != null ? " and delivery" : "", Format.count(rate), Format.seconds(seconds), payloadLength,
-                threads, durability, awaitDurable ? " + awaitDurable" : "");
-            LatencyChart.draw(plotFile, title, machine, corrected, service, probe != null ? probe.delivery : null);
+                "Append latency from intended send time: %s appends/s, %d-byte payloads, %s%s%s%s",
+                Format.count(rate), payloadLength, Format.seconds(seconds),
+                threads > 1 ? ", " + threads + " threads" : "",
+                durability != Durability.OS ? ", " + durability : "", awaitDurable ? " + awaitDurable" : "");
+            chart = LatencyChart.chart(title, machine, curves);
+            LatencyChart.write(plotFile, chart);
             out.println("chart: " + plotFile);
         }
     }
@@ -432,16 +735,35 @@ public final class LatencyCommand implements Callable<Integer>
     }
 
     /**
+     * @return where a system's histogram goes: the --histogram file itself for one system, one beside it per
+     * system for several.
+     */
+    private Path histogramFile(final List<String> systems, final String system)
+    {
+        return systems.size() == 1 ? histogramFile : beside(histogramFile, system);
+    }
+
+    /**
      * @param histogramFile where the append histogram goes, e.g. {@code run.hgrm}.
      * @return where the append-to-delivery histogram goes beside it: {@code run-delivery.hgrm}.
      */
     static Path deliveryFile(final Path histogramFile)
     {
-        final String name = histogramFile.getFileName().toString();
+        return beside(histogramFile, "delivery");
+    }
+
+    /**
+     * @param file e.g. {@code run.hgrm}.
+     * @param tag  e.g. {@code varve}.
+     * @return the file beside it with the tag before the extension: {@code run-varve.hgrm} ({@code run-varve} for a
+     * name without one).
+     */
+    static Path beside(final Path file, final String tag)
+    {
+        final String name = file.getFileName().toString();
         final int dot = name.lastIndexOf('.');
-        final String deliveryName = dot > 0 ? name.substring(0, dot) + "-delivery" + name.substring(dot) :
-            name + "-delivery";
-        return histogramFile.resolveSibling(deliveryName);
+        final String tagged = dot > 0 ? name.substring(0, dot) + "-" + tag + name.substring(dot) : name + "-" + tag;
+        return file.resolveSibling(tagged);
     }
 
     private static void createParent(final Path file) throws IOException
@@ -453,158 +775,29 @@ public final class LatencyCommand implements Callable<Integer>
         }
     }
 
-    /**
-     * One appending thread on its own stream, on a fixed schedule.
-     */
-    private static final class Sender implements Runnable
+    private static void deleteTree(final Path dir)
     {
-        private final VarveDB db;
-        private final long streamId;
-        private final UnsafeBuffer payload;
-        private final int length;
-        private final long intervalNanos;
-        private final CyclicBarrier ready;
-        private final boolean awaitDurable;
-        private final Histogram corrected = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        private final Histogram service = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        private volatile long firstSend;
-        private volatile long measureFrom;
-        private volatile long measureTo;
-        private volatile boolean scheduled;
-        private final boolean stamp;
-        private long sent;
-        private long appended;
-        private volatile Exception failure;
-
-        Sender(
-            final VarveDB db,
-            final long streamId,
-            final int length,
-            final long intervalNanos,
-            final CyclicBarrier ready,
-            final boolean awaitDurable,
-            final boolean stamp)
+        try (Stream<Path> tree = Files.walk(dir))
         {
-            this.stamp = stamp;
-            this.db = db;
-            this.awaitDurable = awaitDurable;
-            this.streamId = streamId;
-            this.length = length;
-            this.payload = new UnsafeBuffer(new byte[Math.max(1, length)]);
-            this.intervalNanos = intervalNanos;
-            this.ready = ready;
-            for (int i = 0; i < length; i++)
+            for (final Path path : (Iterable<Path>)tree.sorted(Comparator.reverseOrder())::iterator)
             {
-                payload.putByte(i, (byte)('a' + i % 26));
+                Files.delete(path);
             }
         }
-
-        void schedule(final long firstSend, final long measureFrom, final long measureTo)
+        catch (final IOException ex)
         {
-            this.firstSend = firstSend;
-            this.measureFrom = measureFrom;
-            this.measureTo = measureTo;
-            this.scheduled = true;
-        }
-
-        @Override
-        public void run()
-        {
-            try (Appender appender = db.appender())
-            {
-                ready.await();
-                while (!scheduled)
-                {
-                    Thread.onSpinWait();
-                }
-                long version = db.streamVersion(streamId);
-                long intended = firstSend;
-                final long giveUp = measureTo + GRACE_NANOS;
-                while (intended < measureTo && System.nanoTime() - giveUp < 0)
-                {
-                    waitUntil(intended);
-                    if (stamp)
-                    {
-                        payload.putLong(STAMP_OFFSET, intended);
-                    }
-                    final long callStart = System.nanoTime();
-                    // exact expected version on a stream of our own: the optimistic check runs, and never fails
-                    final long result = appender.tryAppend(streamId, version, EVENT_TYPE, payload, 0, length);
-                    if (awaitDurable && result != Appender.CONFLICT)
-                    {
-                        appender.awaitDurable(appender.lastPosition());
-                    }
-                    final long end = System.nanoTime();
-                    if (result == Appender.CONFLICT)
-                    {
-                        throw new IllegalStateException("stream " + streamId + " changed under the latency run");
-                    }
-                    version = result;
-                    appended++;
-                    if (intended >= measureFrom)
-                    {
-                        corrected.recordValue(Math.min(end - intended, HIGHEST_TRACKABLE_NANOS));
-                        service.recordValue(Math.min(end - callStart, HIGHEST_TRACKABLE_NANOS));
-                        sent++;
-                    }
-                    intended += intervalNanos;
-                }
-            }
-            catch (final Exception ex)
-            {
-                failure = ex;
-            }
-        }
-
-        private static void waitUntil(final long deadline)
-        {
-            long remaining = deadline - System.nanoTime();
-            if (remaining > SPIN_THRESHOLD_NANOS)
-            {
-                // park most of the way, spin the rest: parking alone overshoots by tens of microseconds
-                LockSupport.parkNanos(remaining - PARK_MARGIN_NANOS);
-                remaining = deadline - System.nanoTime();
-            }
-            while (remaining > 0)
-            {
-                Thread.onSpinWait();
-                remaining = deadline - System.nanoTime();
-            }
+            throw new UncheckedIOException("cannot delete the temporary store " + dir + ": " + ex.getMessage(), ex);
         }
     }
 
     /**
-     * The subscriber's handler: reads each event's intended send time and records how long ago that was. Runs on
-     * the subscription's thread only; its histogram is read after that thread has been joined.
+     * One system's run.
      */
-    private static final class DeliveryProbe implements EventHandler
+    private record Measured(String system, FixedRateRun.Result result, VarveTarget.DeliveryProbe probe)
     {
-        private final Histogram delivery = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-        private volatile long measureFrom = Long.MAX_VALUE;
-        private volatile long measureTo = Long.MIN_VALUE;
-        private long received;
-
-        void window(final long from, final long to)
+        Histogram histogram(final boolean corrected)
         {
-            measureTo = to;
-            measureFrom = from;
-        }
-
-        long measured()
-        {
-            return delivery.getTotalCount();
-        }
-
-        @Override
-        public void onEvent(final RecordedEvent event)
-        {
-            final long now = System.nanoTime();
-            received++;
-            final long intended = event.payload().getLong(STAMP_OFFSET);
-            if (intended >= measureFrom && intended < measureTo)
-            {
-                delivery.recordValue(Math.min(Math.max(0, now - intended), HIGHEST_TRACKABLE_NANOS));
-            }
+            return corrected ? result.corrected() : result.service();
         }
     }
 }
