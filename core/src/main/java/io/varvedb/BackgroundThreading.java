@@ -32,8 +32,10 @@ public enum BackgroundThreading
      * The store starts no background thread: the application runs the work from its own duty cycle, with
      * {@link VarveDB#doBackgroundWork()} or the Agrona {@link org.agrona.concurrent.Agent} of
      * {@link VarveDB#backgroundAgent()}. The thread factory and idle strategy of the config, if set, are not
-     * used. The calling thread does the forces, the log allocation and the page touches: a call may take milliseconds on a slow disk (or with the zero-fill that replaces {@code fallocate} without JNA),
-     * so keep it off a thread that must never block. Work not done in time is done late, never wrongly: appenders then allocate log space themselves (a
+     * used. The calling thread does the forces, the log allocation and the page touches: a call may take
+     * milliseconds on a slow disk (or with the zero-fill that replaces {@code fallocate} without JNA), so keep it
+     * off a thread that must never block. Work not done in time is done late, never wrongly: appenders then
+     * allocate log space themselves (a
      * latency spike on their thread), group-commit forces and index checkpoints come late (durability lags, a
      * recovery scans further), and repairs of dead writer processes wait.
      */
