@@ -594,8 +594,9 @@ public final class VarveConfig
          * role: {@code varve-flusher}, {@code varve-preallocator}, {@code varve-repairer}, or
          * {@code varve-background} for the shared thread. The store starts the thread and keeps the name the
          * factory gave it. Make <b>daemon threads</b>, or close the store before the JVM is to exit: a store left
-         * open keeps non-daemon threads, and so the JVM, alive. A factory that returns null fails the open with
-         * {@link IllegalStateException}. Default: daemon threads named after their role.
+         * open keeps non-daemon threads, and so the JVM, alive. A factory that returns null, or a thread it started
+         * itself, fails the open with {@link IllegalStateException} (a started one is stopped first). Default: daemon
+         * threads named after their role.
          *
          * @param factory makes the store's background threads.
          * @return this builder.

@@ -517,6 +517,37 @@ class BackgroundThreadingTest
     }
 
     /**
+     * A factory that starts the thread itself (the attack of issue 12): the open failed with a raw
+     * IllegalThreadStateException and left the thread running the store's duty forever. Now a specific refusal, and
+     * the thread ends.
+     */
+    @ParameterizedTest
+    @EnumSource(value = BackgroundThreading.class, names = { "DEDICATED", "SHARED" })
+    void aThreadFactoryThatStartsTheThreadItselfIsRefusedAndTheThreadEnds(final BackgroundThreading threading)
+        throws Exception
+    {
+        final List<Thread> started = new CopyOnWriteArrayList<>();
+        final VarveConfig config = small(dir).backgroundThreading(threading).threadFactory((runnable) ->
+        {
+            final Thread thread = new Thread(runnable, "started-by-the-factory");
+            thread.setDaemon(true);
+            thread.start();
+            started.add(thread);
+            return thread;
+        }).build();
+        final IllegalStateException refused = assertThrows(IllegalStateException.class, () -> VarveDB.open(config));
+        assertTrue(refused.getMessage().contains("already started"), refused.getMessage());
+        assertEquals(1, started.size());
+        started.get(0).join(10_000);
+        assertFalse(started.get(0).isAlive(), "the thread the factory started is stopped");
+        assertEquals(List.of(), CloseRaceTest.mappingsOf(dir));
+        try (VarveDB db = VarveDB.open(small(dir).build()))
+        {
+            db.appender().append(1, ExpectedVersion.ANY, 1, new byte[8]);
+        }
+    }
+
+    /**
      * A real full disk: the pre-allocator cannot allocate the log's first space. Whoever runs it, the failure reaches
      * the error handler and is counted, and the store goes on serving (that a failing task does not starve the others
      * on its thread is BackgroundDutyTest's).

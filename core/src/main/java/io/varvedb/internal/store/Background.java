@@ -39,7 +39,7 @@ public final class Background implements IdleStrategy
      * @param threadFactory makes the thread; null for a daemon thread named after the duty's role.
      * @param idleStrategy  between duty cycles; null to park until the next task is due, or {@link #wake woken}.
      * @param errorHandler  hears of what the runner meets outside the tasks; what it throws is ignored.
-     * @throws IllegalStateException if the thread factory refuses (returns null).
+     * @throws IllegalStateException if the thread factory refuses (returns null) or returns a thread already started.
      */
     public Background(
         final BackgroundDuty duty,
@@ -76,6 +76,16 @@ public final class Background implements IdleStrategy
             throw new IllegalStateException("the thread factory refused to make the thread for " + duty.roleName());
         }
         this.thread = made;
+        if (made.getState() != Thread.State.NEW)
+        {
+            // a factory that started the thread itself: it may be running the duty already; stop it and wait, so a
+            // failed open leaves no thread behind (Thread.start would throw IllegalThreadStateException and leak it)
+            duty.stop();
+            LockSupport.unpark(made);
+            runner.close();
+            throw new IllegalStateException("the thread factory returned a thread already started (" +
+                made.getState() + ") for " + duty.roleName() + ": return it unstarted; the store starts it");
+        }
         thread.start();
     }
 
