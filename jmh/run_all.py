@@ -51,6 +51,8 @@ PEERS = ['varve', 'chronicle', 'lmdb']
 #   varve-before:   the engine before issue 12 (VARVE_BASELINE_JAR, a benchmarks jar built at that commit)
 VARIANTS = {
     'varve-zerofill': ('varve', ['-Dvarve.fileSpace=zero-fill'], None),
+    # pages touched a whole second of appends ahead (within the allocated lead) instead of 20 ms
+    'varve-touchfar': ('varve', ['-Dvarve.touchAheadMillis=1000'], None),
     'varve-before': ('varve', [], 'VARVE_BASELINE_JAR'),
 }
 
@@ -78,6 +80,11 @@ def plan(name):
         ('latency', 'disk', False, None,
          [lat(s, rate) for rate in (100000, 1000000) for s in PEERS + ['sqlite'] + before] +
          [lat(s, rate, 256) for rate in (100000, 1000000) for s in ['varve', 'chronicle']]),
+        # each step of issue 12 on its own, at the rates users run: fallocate vs the zero-fill, pages touched 20 ms
+        # vs 1 s ahead of the tail, with Chronicle Queue as the yardstick
+        ('latency-steps', 'disk', False, None,
+         [lat(s, rate) for rate in (100000, 1000000)
+          for s in ['varve', 'varve-zerofill', 'varve-touchfar', 'chronicle']]),
         ('tmpfs', 'tmpfs', False, TMPFS_OPTS, append_rows(PEERS, [headline]) + [floor_warm]),
         ('tmpfs-pinned', 'tmpfs', True, TMPFS_OPTS, append_rows(PEERS, [headline])),
         ('matrix', 'disk', False, SHORT,

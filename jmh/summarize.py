@@ -24,12 +24,13 @@ import sys
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
        20: 2.086, 25: 2.060, 30: 2.042}
-ORDER = ['varve', 'varve-noverify', 'varve-zerofill', 'varve-before', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh',
-         'floor-warm']
+ORDER = ['varve', 'varve-noverify', 'varve-zerofill', 'varve-touchfar', 'varve-before', 'chronicle', 'lmdb', 'sqlite',
+         'floor-fresh', 'floor-warm']
 # our variants (run_all.py VARIANTS) are compared with varve like peers: the ratio is what the change bought
-PEER_OF = {'varve': ['varve-zerofill', 'varve-before', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh', 'floor-warm'],
+PEER_OF = {'varve': ['varve-zerofill', 'varve-touchfar', 'varve-before', 'chronicle', 'lmdb', 'sqlite', 'floor-fresh',
+                     'floor-warm'],
            'varve-noverify': ['chronicle', 'lmdb']}
-LATENCY_PEERS = ['varve-before', 'chronicle', 'lmdb', 'sqlite']
+LATENCY_PEERS = ['varve-zerofill', 'varve-touchfar', 'varve-before', 'chronicle', 'lmdb', 'sqlite']
 PERCENTILES = ['50.0', '90.0', '99.0', '99.9', '99.99']
 
 
@@ -280,6 +281,12 @@ def service(done, name):
 
 
 def summarize_latency(jobs, out):
+    # one table per latency group: runs of different groups ran at different times and are not pooled
+    for group in sorted({j['group'] for j in jobs if j['kind'] == 'latency'}):
+        summarize_latency_group([j for j in jobs if j['group'] == group], group, out)
+
+
+def summarize_latency_group(jobs, group, out):
     runs = {}
     for job in jobs:
         if job['kind'] != 'latency':
@@ -290,8 +297,9 @@ def summarize_latency(jobs, out):
     if not runs:
         return
     sample = next(j for j in jobs if j['kind'] == 'latency')
-    out.append('### latency (fixed rate, corrected for coordinated omission; %s s measured after %s s warm-up, '
-               'one thread, exact(n), one stream)\n' % (sample['params']['seconds'], sample['params']['warmup']))
+    out.append('### %s (fixed rate, corrected for coordinated omission; %s s measured after %s s warm-up, '
+               'one thread, exact(n), one stream)\n' % (group, sample['params']['seconds'],
+                                                         sample['params']['warmup']))
     out.append('| rate | payload | system | runs | kept up | samples/run | p50 | p90 | p99 | p99.9 | p99.99 | max | '
                'service p50 | service p99.9 |')
     out.append('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')

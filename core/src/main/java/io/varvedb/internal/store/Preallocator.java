@@ -55,14 +55,23 @@ public final class Preallocator implements Agent
     public static final long RATE_HALF_LIFE_NS = TimeUnit.SECONDS.toNanos(10);
 
     /**
-     * Pages are touched this far ahead of the tail at the rate remembered: 20 ms, four idle pauses of this agent, so
-     * a cycle that comes one pause late still finds the appenders behind the touched pages.
+     * System property: how far ahead of the tail, in milliseconds of appends at the rate remembered, pages are
+     * touched ({@value #DEFAULT_TOUCH_AHEAD_MS} by default). A benchmark knob, to measure the touch close to the tail
+     * against one far ahead (the whole allocation lead, as before issue 12) in the same run.
      */
-    public static final long TOUCH_HORIZON_NS = TimeUnit.MILLISECONDS.toNanos(20);
+    public static final String TOUCH_AHEAD_PROPERTY = "varve.touchAheadMillis";
+    /** The default of {@link #TOUCH_AHEAD_PROPERTY}. */
+    public static final long DEFAULT_TOUCH_AHEAD_MS = 20;
+    /**
+     * Pages are touched this far ahead of the tail at the rate remembered: 20 ms by default, four idle pauses of this
+     * agent, so a cycle that comes one pause late still finds the appenders behind the touched pages.
+     */
+    public static final long TOUCH_HORIZON_NS =
+        TimeUnit.MILLISECONDS.toNanos(Long.getLong(TOUCH_AHEAD_PROPERTY, DEFAULT_TOUCH_AHEAD_MS));
     /** The least touch lead: 64 pages. */
     public static final long MIN_TOUCH_LEAD = 256 * 1024;
-    /** The most: 16 MiB, 20 ms at 800 MB/s, above what one appender writes on this VM. */
-    public static final long MAX_TOUCH_LEAD = 16 << 20;
+    /** The most: 16 MiB per 20 ms of horizon, 20 ms at 800 MB/s, above what one appender writes on this VM. */
+    public static final long MAX_TOUCH_LEAD = (16L << 20) * Math.max(1, TOUCH_HORIZON_NS / TimeUnit.MILLISECONDS.toNanos(20));
     /** Pages one duty cycle touches at most (1 MiB, about a millisecond), so close never waits long for a cycle. */
     public static final int MAX_TOUCHES_PER_CYCLE = 256;
 
