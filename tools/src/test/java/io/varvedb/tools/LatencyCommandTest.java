@@ -105,7 +105,8 @@ class LatencyCommandTest
         return Long.parseLong(digits.replace(",", ""));
     }
 
-    private static long nanos(final String value, final String unit)
+    /** A figure as the latency tables print it ("1.5", "us") in nanoseconds; LatencySystemsTest reads them too. */
+    static long nanos(final String value, final String unit)
     {
         final double number = Double.parseDouble(value);
         switch (unit)

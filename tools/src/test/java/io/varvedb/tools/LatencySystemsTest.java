@@ -304,17 +304,6 @@ class LatencySystemsTest
 
     private static long nanos(final String value, final String unit)
     {
-        final double number = Double.parseDouble(value);
-        switch (unit)
-        {
-            case "ns":
-                return (long)number;
-            case "us":
-                return (long)(number * 1e3);
-            case "ms":
-                return (long)(number * 1e6);
-            default:
-                return (long)(number * 1e9);
-        }
+        return LatencyCommandTest.nanos(value, unit);
     }
 }
