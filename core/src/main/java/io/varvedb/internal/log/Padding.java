@@ -46,8 +46,8 @@ public final class Padding
             // a 16-byte padding has no room for it: the next record's header starts there
             buffer.putLong(offset + PADDING_LENGTH_OFFSET, length);
         }
-        buffer.putInt(offset + CHECKSUM_OFFSET, length >= PADDING_CHECKSUM_END ? checksum(length) :
-            SHORT_PADDING_CHECKSUM);
+        // computed as if the copy were there, so a 16-byte padding's is SHORT_PADDING_CHECKSUM
+        buffer.putInt(offset + CHECKSUM_OFFSET, checksum(length));
         // release: the frame length is published last, after the rest of the header
         buffer.putIntRelease(offset + FRAME_LENGTH_OFFSET, length);
     }
