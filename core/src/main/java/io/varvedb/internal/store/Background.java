@@ -78,11 +78,9 @@ public final class Background implements IdleStrategy
         this.thread = made;
         if (made.getState() != Thread.State.NEW)
         {
-            // a factory that started the thread itself: it may be running the duty already; stop it and wait, so a
-            // failed open leaves no thread behind (Thread.start would throw IllegalThreadStateException and leak it)
-            duty.stop();
-            LockSupport.unpark(made);
-            runner.close();
+            // a factory that started the thread itself: it may be running the duty already; stop it and wait, as any
+            // close does, so a failed open leaves no thread behind (Thread.start would throw and leak it)
+            close();
             throw new IllegalStateException("the thread factory returned a thread already started (" +
                 made.getState() + ") for " + duty.roleName() + ": return it unstarted; the store starts it");
         }
