@@ -260,10 +260,8 @@ public class FloorBenchmark
             throw new IllegalStateException("the fresh-page floor needs fallocate (JNA on Linux); this JVM has " +
                 io.varvedb.internal.io.FileSpace.method());
         }
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE))
-        {
-            // mode 0 extends the empty file to its length with the blocks allocated
-            io.varvedb.internal.io.FileSpace.allocate(file, channel, 0, LOG_SIZE);
-        }
+        Files.createFile(file);
+        // mode 0 extends the empty file to its length with the blocks allocated
+        io.varvedb.internal.io.FileSpace.allocate(file, 0, LOG_SIZE);
     }
 }

@@ -1,7 +1,9 @@
 package io.varvedb.internal.io;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Locale;
 
 /**
@@ -95,20 +97,18 @@ public final class FileSpace
      * hole, or zeros): {@code fallocate} keeps the bytes that are there, the zero-fill overwrites them, and callers
      * must not depend on either.
      *
-     * @param path    the file.
-     * @param channel the file, open for writing (used by the zero-fill).
-     * @param from    first byte.
-     * @param to      end, exclusive.
+     * @param path the file; opened for writing by whichever method runs (the native call takes its own descriptor).
+     * @param from first byte.
+     * @param to   end, exclusive.
      * @throws IOException when the file system refuses, for example when the disk is full.
      */
-    public static void allocate(final Path path, final java.nio.channels.FileChannel channel, final long from,
-        final long to) throws IOException
+    public static void allocate(final Path path, final long from, final long to) throws IOException
     {
-        allocate(FALLOCATOR, path, channel, from, to);
+        allocate(FALLOCATOR, path, from, to);
     }
 
-    static void allocate(final Fallocator fallocator, final Path path, final java.nio.channels.FileChannel channel,
-        final long from, final long to) throws IOException
+    static void allocate(final Fallocator fallocator, final Path path, final long from, final long to)
+        throws IOException
     {
         if (to <= from)
         {
@@ -127,6 +127,9 @@ public final class FileSpace
                     from + ", errno " + errno + ")");
             }
         }
-        MappedFile.zeroFill(channel, from, to);
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.WRITE))
+        {
+            MappedFile.zeroFill(channel, from, to);
+        }
     }
 }

@@ -314,15 +314,19 @@ public final class MappedFile
             throw new IndexOutOfBoundsException("range [" + offset + ", " + ((long)offset + length) +
                 ") outside " + path + " of " + buffer.capacity() + " bytes");
         }
-        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.WRITE))
+        try
         {
             if (zeroFill)
             {
-                zeroFill(channel, offset, (long)offset + length);
+                try (FileChannel channel = FileChannel.open(path, StandardOpenOption.WRITE))
+                {
+                    zeroFill(channel, offset, (long)offset + length);
+                }
             }
             else
             {
-                FileSpace.allocate(path, channel, offset, (long)offset + length);
+                // opens the file itself, once, the way the method it uses needs
+                FileSpace.allocate(path, offset, (long)offset + length);
             }
         }
         catch (final IOException ex)

@@ -27,10 +27,7 @@ class FileSpaceTest
         // JNA is on core's test class path (an optional dependency); this machine is Linux
         assertEquals(FileSpace.FALLOCATE, FileSpace.method());
         final Path file = sparse(4 * MIB);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
-        {
-            FileSpace.allocate(file, channel, MIB, 3 * MIB);
-        }
+        FileSpace.allocate(file, MIB, 3 * MIB);
         // 512-byte blocks: the two MiB have disk blocks now, the rest is still a hole
         final long blocks = blocks(file);
         assertTrue(blocks >= 2 * MIB / 512 && blocks < 3 * MIB / 512, blocks + " blocks");
@@ -42,10 +39,7 @@ class FileSpaceTest
     {
         final Path file = sparse(4 * MIB);
         final int[] calls = new int[1];
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
-        {
-            FileSpace.allocate(fake(FileSpace.EOPNOTSUPP, calls), file, channel, 0, 2 * MIB);
-        }
+        FileSpace.allocate(fake(FileSpace.EOPNOTSUPP, calls), file, 0, 2 * MIB);
         assertEquals(1, calls[0]);
         assertTrue(blocks(file) >= 2 * MIB / 512, blocks(file) + " blocks");
         assertZeros(file);
@@ -56,12 +50,9 @@ class FileSpaceTest
     {
         final Path file = sparse(4 * MIB);
         final int enospc = 28;
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE))
-        {
-            final IOException ex = assertThrows(IOException.class,
-                () -> FileSpace.allocate(fake(enospc, new int[1]), file, channel, 0, MIB));
-            assertTrue(ex.getMessage().startsWith("No space left on device"), ex.getMessage());
-        }
+        final IOException ex = assertThrows(IOException.class,
+            () -> FileSpace.allocate(fake(enospc, new int[1]), file, 0, MIB));
+        assertTrue(ex.getMessage().startsWith("No space left on device"), ex.getMessage());
         // nothing written instead
         assertEquals(0, blocks(file));
     }
