@@ -71,7 +71,8 @@ public final class Preallocator implements Agent
     /** The least touch lead: 64 pages. */
     public static final long MIN_TOUCH_LEAD = 256 * 1024;
     /** The most: 16 MiB per 20 ms of horizon, 20 ms at 800 MB/s, above what one appender writes on this VM. */
-    public static final long MAX_TOUCH_LEAD = (16L << 20) * Math.max(1, TOUCH_HORIZON_NS / TimeUnit.MILLISECONDS.toNanos(20));
+    public static final long MAX_TOUCH_LEAD =
+        (16L << 20) * Math.max(1, TOUCH_HORIZON_NS / TimeUnit.MILLISECONDS.toNanos(DEFAULT_TOUCH_AHEAD_MS));
     /** Pages one duty cycle touches at most (1 MiB, about a millisecond), so close never waits long for a cycle. */
     public static final int MAX_TOUCHES_PER_CYCLE = 256;
 
