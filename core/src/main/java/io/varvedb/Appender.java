@@ -1,5 +1,6 @@
 package io.varvedb;
 
+import io.varvedb.internal.index.EventIdTable;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.Padding;
@@ -66,6 +67,8 @@ public final class Appender implements AutoCloseable
 
     /** {@link #acquire} result: the stream has no events, nothing is held. */
     private static final long FRESH = 0;
+    /** {@link #existing} result: the event id is not in the store. */
+    private static final long ABSENT = 0;
     private static final int NO_SLOT = -1;
     private static final byte[] NO_BYTES = new byte[0];
 
@@ -105,6 +108,12 @@ public final class Appender implements AutoCloseable
     private final UnsafeBuffer arrayView = new UnsafeBuffer(NO_BYTES);
     private final UnsafeBuffer codecView = new UnsafeBuffer(NO_BYTES);
     private final RecordChecksum crc = new RecordChecksum();
+    private final EventIdTable ids;
+    /** Asked, in multi-process mode, about the holder of an id slot pending for long; null otherwise. */
+    private final EventIdTable.HolderCheck holderCheck;
+    private boolean lastWasDuplicate;
+    private int[] scratchOrder = new int[16];
+    private int[] scratchIdSlots = new int[16];
     @SuppressWarnings("unused")
     private volatile int guard;
     @SuppressWarnings("unused")
@@ -133,10 +142,13 @@ public final class Appender implements AutoCloseable
         final Flusher flusher,
         final VarveConfig config,
         final io.varvedb.internal.process.ProcessRegistry registry,
-        final io.varvedb.internal.store.Repairer repairer)
+        final io.varvedb.internal.store.Repairer repairer,
+        final EventIdTable ids)
     {
         this.registry = registry;
         this.repairer = repairer;
+        this.ids = ids;
+        this.holderCheck = repairer == null ? null : repairer::repairHolder;
         this.db = db;
         this.flusher = flusher;
         this.sync = config.durability() == Durability.SYNC;
@@ -176,7 +188,7 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            return orThrow(appendOne(streamId, expectedVersion, eventType, payload, offset, length), streamId,
+            return orThrow(appendOne(streamId, expectedVersion, eventType, 0, 0, payload, offset, length), streamId,
                 expectedVersion);
         }
         finally
@@ -206,7 +218,7 @@ public final class Appender implements AutoCloseable
         {
             // the array view is this appender's state: wrapped only under the guard, and let go before leaving
             arrayView.wrap(payload);
-            return orThrow(appendOne(streamId, expectedVersion, eventType, arrayView, 0, payload.length), streamId,
+            return orThrow(appendOne(streamId, expectedVersion, eventType, 0, 0, arrayView, 0, payload.length), streamId,
                 expectedVersion);
         }
         finally
@@ -247,7 +259,7 @@ public final class Appender implements AutoCloseable
         {
             // the array view is this appender's state: wrapped only under the guard, and let go before leaving
             arrayView.wrap(payload);
-            return orThrow(appendOne(streamId, expectedVersion, eventType, arrayView, offset, length), streamId,
+            return orThrow(appendOne(streamId, expectedVersion, eventType, 0, 0, arrayView, offset, length), streamId,
                 expectedVersion);
         }
         finally
@@ -278,13 +290,180 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            return orThrow(appendTyped(streamId, expectedVersion, eventType, event, codec, maxLength), streamId,
+            return orThrow(appendTyped(streamId, expectedVersion, eventType, 0, 0, event, codec, maxLength), streamId,
                 expectedVersion);
         }
         finally
         {
             exit();
         }
+    }
+
+    /**
+     * Append one event exactly once: with an event id, unique in the whole store. If an event with this id is in
+     * the store already, in this stream, the append is a retry of that one: it writes nothing and returns the
+     * original event's version, whatever {@code expected} says ({@link #lastWasDuplicate()} is then true and
+     * {@link #lastPosition()} the original's position). Two appends of one id at once, in any threads or processes:
+     * exactly one writes it, the other gets the duplicate answer. Allocates nothing.
+     *
+     * @param streamId    a stream id.
+     * @param expected    what the stream's version must be (unless the id is in the store already).
+     * @param eventType   the application's event type.
+     * @param eventIdHigh the id's high 64 bits.
+     * @param eventIdLow  the id's low 64 bits; the id 0, 0 means none (a plain append).
+     * @param payload     holding the payload.
+     * @param offset      of the payload.
+     * @param length      of the payload.
+     * @return the event's version in its stream (the original's, for a retry).
+     * @throws ConcurrencyConflictException if the id is new and the stream was not at the expected version.
+     * @throws EventIdConflictException     if another stream's event holds the id; nothing is written.
+     * @throws EventIdTableFullException    if the id is new and the store's event id table is full.
+     */
+    public long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final long eventIdHigh,
+        final long eventIdLow,
+        final DirectBuffer payload,
+        final int offset,
+        final int length)
+    {
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        requirePayload(payload);
+        checkRange(payload, offset, length);
+        checkSize(length);
+        enter();
+        try
+        {
+            return orThrow(appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, payload, offset,
+                length), streamId, expectedVersion);
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #append(long, ExpectedVersion, int, long, long, DirectBuffer, int, int)} with the payload in an array.
+     *
+     * @param streamId    a stream id.
+     * @param expected    what the stream's version must be (unless the id is in the store already).
+     * @param eventType   the application's event type.
+     * @param eventIdHigh the id's high 64 bits.
+     * @param eventIdLow  the id's low 64 bits.
+     * @param payload     the payload.
+     * @return the event's version in its stream (the original's, for a retry).
+     */
+    public long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final long eventIdHigh,
+        final long eventIdLow,
+        final byte[] payload)
+    {
+        requirePayload(payload);
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        checkSize(payload.length);
+        enter();
+        try
+        {
+            arrayView.wrap(payload);
+            return orThrow(appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, arrayView, 0,
+                payload.length), streamId, expectedVersion);
+        }
+        finally
+        {
+            arrayView.wrap(NO_BYTES);
+            exit();
+        }
+    }
+
+    /**
+     * {@link #append(long, ExpectedVersion, int, long, long, byte[])} with a {@link java.util.UUID} for the id.
+     *
+     * @param streamId  a stream id.
+     * @param expected  what the stream's version must be (unless the id is in the store already).
+     * @param eventType the application's event type.
+     * @param eventId   the event's id.
+     * @param payload   the payload.
+     * @return the event's version in its stream (the original's, for a retry).
+     */
+    public long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final java.util.UUID eventId,
+        final byte[] payload)
+    {
+        return append(streamId, expected, eventType, eventId.getMostSignificantBits(),
+            eventId.getLeastSignificantBits(), payload);
+    }
+
+    /**
+     * Append one typed event exactly once (see
+     * {@link #append(long, ExpectedVersion, int, long, long, DirectBuffer, int, int)}).
+     *
+     * @param streamId    a stream id.
+     * @param expected    what the stream's version must be (unless the id is in the store already).
+     * @param eventType   the application's event type.
+     * @param eventIdHigh the id's high 64 bits.
+     * @param eventIdLow  the id's low 64 bits.
+     * @param event       the event.
+     * @param codec       encodes it.
+     * @param <T>         the event's class.
+     * @return the event's version in its stream (the original's, for a retry).
+     */
+    public <T> long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final long eventIdHigh,
+        final long eventIdLow,
+        final T event,
+        final Codec<T> codec)
+    {
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        final int maxLength = maxEncodedLength(event, codec);
+        enter();
+        try
+        {
+            return orThrow(appendTyped(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, event, codec,
+                maxLength), streamId, expectedVersion);
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #append(long, ExpectedVersion, int, long, long, Object, Codec)} with a {@link java.util.UUID}.
+     *
+     * @param streamId  a stream id.
+     * @param expected  what the stream's version must be (unless the id is in the store already).
+     * @param eventType the application's event type.
+     * @param eventId   the event's id.
+     * @param event     the event.
+     * @param codec     encodes it.
+     * @param <T>       the event's class.
+     * @return the event's version in its stream (the original's, for a retry).
+     */
+    public <T> long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final java.util.UUID eventId,
+        final T event,
+        final Codec<T> codec)
+    {
+        return append(streamId, expected, eventType, eventId.getMostSignificantBits(),
+            eventId.getLeastSignificantBits(), event, codec);
     }
 
     /**
@@ -354,7 +533,7 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            return appendOne(streamId, expectedVersion, eventType, payload, offset, length);
+            return appendOne(streamId, expectedVersion, eventType, 0, 0, payload, offset, length);
         }
         finally
         {
@@ -392,7 +571,7 @@ public final class Appender implements AutoCloseable
         try
         {
             arrayView.wrap(payload);
-            return appendOne(streamId, expectedVersion, eventType, arrayView, offset, length);
+            return appendOne(streamId, expectedVersion, eventType, 0, 0, arrayView, offset, length);
         }
         finally
         {
@@ -421,7 +600,127 @@ public final class Appender implements AutoCloseable
         enter();
         try
         {
-            return appendTyped(streamId, expectedVersion, eventType, event, codec, maxLength);
+            return appendTyped(streamId, expectedVersion, eventType, 0, 0, event, codec, maxLength);
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #tryAppend(long, long, int, DirectBuffer, int, int)} exactly once: with an event id (see
+     * {@link #append(long, ExpectedVersion, int, long, long, DirectBuffer, int, int)}). A retry of an id in the
+     * store returns the original event's version and sets {@link #lastWasDuplicate()}; it is never a
+     * {@link #CONFLICT}.
+     *
+     * @param streamId        a stream id.
+     * @param expectedVersion an {@link ExpectedVersion#value()} encoding.
+     * @param eventType       the application's event type.
+     * @param eventIdHigh     the id's high 64 bits.
+     * @param eventIdLow      the id's low 64 bits; 0, 0 means none.
+     * @param payload         holding the payload.
+     * @param offset          of the payload.
+     * @param length          of the payload.
+     * @return the event's version (the original's, for a retry), or {@link #CONFLICT}.
+     * @throws EventIdConflictException if another stream's event holds the id.
+     */
+    public long tryAppend(
+        final long streamId,
+        final long expectedVersion,
+        final int eventType,
+        final long eventIdHigh,
+        final long eventIdLow,
+        final DirectBuffer payload,
+        final int offset,
+        final int length)
+    {
+        checkStreamId(streamId);
+        ExpectedVersion.validate(expectedVersion);
+        requirePayload(payload);
+        checkRange(payload, offset, length);
+        checkSize(length);
+        enter();
+        try
+        {
+            return appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, payload, offset, length);
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
+    /**
+     * {@link #tryAppend(long, long, int, long, long, DirectBuffer, int, int)} with the payload in an array.
+     *
+     * @param streamId        a stream id.
+     * @param expectedVersion an {@link ExpectedVersion#value()} encoding.
+     * @param eventType       the application's event type.
+     * @param eventIdHigh     the id's high 64 bits.
+     * @param eventIdLow      the id's low 64 bits.
+     * @param payload         holding the payload.
+     * @param offset          of the payload in the array.
+     * @param length          of the payload.
+     * @return the event's version (the original's, for a retry), or {@link #CONFLICT}.
+     */
+    public long tryAppend(
+        final long streamId,
+        final long expectedVersion,
+        final int eventType,
+        final long eventIdHigh,
+        final long eventIdLow,
+        final byte[] payload,
+        final int offset,
+        final int length)
+    {
+        checkStreamId(streamId);
+        ExpectedVersion.validate(expectedVersion);
+        requirePayload(payload);
+        checkRange(payload, offset, length);
+        checkSize(length);
+        enter();
+        try
+        {
+            arrayView.wrap(payload);
+            return appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, arrayView, offset, length);
+        }
+        finally
+        {
+            arrayView.wrap(NO_BYTES);
+            exit();
+        }
+    }
+
+    /**
+     * {@link #tryAppend(long, long, int, Object, Codec)} exactly once, with an event id.
+     *
+     * @param streamId        a stream id.
+     * @param expectedVersion an {@link ExpectedVersion#value()} encoding.
+     * @param eventType       the application's event type.
+     * @param eventIdHigh     the id's high 64 bits.
+     * @param eventIdLow      the id's low 64 bits.
+     * @param event           the event.
+     * @param codec           encodes it.
+     * @param <T>             the event's class.
+     * @return the event's version (the original's, for a retry), or {@link #CONFLICT}.
+     */
+    public <T> long tryAppend(
+        final long streamId,
+        final long expectedVersion,
+        final int eventType,
+        final long eventIdHigh,
+        final long eventIdLow,
+        final T event,
+        final Codec<T> codec)
+    {
+        checkStreamId(streamId);
+        ExpectedVersion.validate(expectedVersion);
+        final int maxLength = maxEncodedLength(event, codec);
+        enter();
+        try
+        {
+            return appendTyped(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, event, codec, maxLength);
         }
         finally
         {
@@ -463,6 +762,16 @@ public final class Appender implements AutoCloseable
             scratchOffsets = new int[Math.max(count, scratchOffsets.length * 2)];
             scratchLengths = new int[scratchOffsets.length];
         }
+    }
+
+    /**
+     * @return true if the last append's event id (for a batch, its ids) was in the store already, so that it wrote
+     * nothing and returned the earlier append's version ({@link #lastPosition()} is that event's position); false
+     * after an append that wrote its events, or one without ids.
+     */
+    public boolean lastWasDuplicate()
+    {
+        return lastWasDuplicate;
     }
 
     /**
@@ -534,18 +843,31 @@ public final class Appender implements AutoCloseable
         final long streamId,
         final long expectedVersion,
         final int eventType,
+        final long idHigh,
+        final long idLow,
         final DirectBuffer payload,
         final int offset,
         final int length)
     {
-        final int frameLength = frameLength(length);
+        final boolean withId = (idHigh | idLow) != 0;
+        final int frameLength = frameLength(length, withId);
         final int alignedLength = alignedLength(frameLength);
+        lastWasDuplicate = false;
         while (true)
         {
+            if (withId)
+            {
+                final long original = existing(streamId, idHigh, idLow);
+                if (original != ABSENT)
+                {
+                    return original;
+                }
+            }
             final long version = acquire(streamId, expectedVersion);
             if (version == CONFLICT)
             {
-                return CONFLICT;
+                // a conflict with the append of our own id, committed meanwhile, is that append's answer
+                return withId ? orDuplicate(streamId, idHigh, idLow) : CONFLICT;
             }
             final boolean fresh = version == FRESH;
             final long eventVersion = fresh ? 1 : version;
@@ -555,28 +877,47 @@ public final class Appender implements AutoCloseable
             final UnsafeBuffer buffer = log.bufferFor(position);
             final int recordOffset = log.offset(position);
 
+            int idSlot = NO_SLOT;
             final int slot;
             try
             {
                 // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
                 buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
-                writeHeader(buffer, recordOffset, (short)0, eventType, streamId, eventVersion, clock.nanoTime());
-                buffer.putBytes(recordOffset + HEADER_LENGTH, payload, offset, length);
+                if (withId)
+                {
+                    idSlot = takeId(idHigh, idLow, position);
+                    if (idSlot == NO_SLOT)
+                    {
+                        // another append of this id won the race since we looked: ours goes, and its answer is ours
+                        abandon(buffer, recordOffset, alignedLength, heldSlot, eventVersion);
+                        continue;
+                    }
+                }
+                writeHeader(buffer, recordOffset, withId ? FLAG_EVENT_ID : 0, eventType, streamId, eventVersion,
+                    clock.nanoTime());
+                if (withId)
+                {
+                    buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, idHigh);
+                    buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, idLow);
+                }
+                buffer.putBytes(recordOffset + payloadOffset(withId ? FLAG_EVENT_ID : 0), payload, offset, length);
                 slot = fresh ? createStream(streamId, eventVersion) : heldSlot;
             }
             catch (final Throwable ex)
             {
+                killId(idSlot);
                 abandon(buffer, recordOffset, alignedLength, heldSlot, eventVersion);
                 throw ex;
             }
             if (slot == NO_SLOT)
             {
                 // another appender wrote the stream's first event meanwhile: ours goes, and we decide again
+                killId(idSlot);
                 Padding.write(buffer, recordOffset, alignedLength);
                 continue;
             }
-            return complete(
-                fresh, slot, streamId, eventVersion, position, buffer, recordOffset, frameLength, alignedLength);
+            return complete(fresh, slot, streamId, eventVersion, position, buffer, recordOffset, frameLength,
+                alignedLength, idSlot);
         }
     }
 
@@ -584,17 +925,30 @@ public final class Appender implements AutoCloseable
         final long streamId,
         final long expectedVersion,
         final int eventType,
+        final long idHigh,
+        final long idLow,
         final T event,
         final Codec<T> codec,
         final int maxLength)
     {
-        final int claimedLength = alignedLength(frameLength(maxLength));
+        final boolean withId = (idHigh | idLow) != 0;
+        final short flags = withId ? FLAG_EVENT_ID : 0;
+        final int claimedLength = alignedLength(frameLength(maxLength, withId));
+        lastWasDuplicate = false;
         while (true)
         {
+            if (withId)
+            {
+                final long original = existing(streamId, idHigh, idLow);
+                if (original != ABSENT)
+                {
+                    return original;
+                }
+            }
             final long version = acquire(streamId, expectedVersion);
             if (version == CONFLICT)
             {
-                return CONFLICT;
+                return withId ? orDuplicate(streamId, idHigh, idLow) : CONFLICT;
             }
             final boolean fresh = version == FRESH;
             final long eventVersion = fresh ? 1 : version;
@@ -604,29 +958,46 @@ public final class Appender implements AutoCloseable
             final UnsafeBuffer buffer = log.bufferFor(position);
             final int recordOffset = log.offset(position);
 
+            int idSlot = NO_SLOT;
             final int frameLength;
             final int slot;
             try
             {
-                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(maxLength));
-                codecView.wrap(buffer, recordOffset + HEADER_LENGTH, maxLength);
+                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(maxLength, withId));
+                if (withId)
+                {
+                    idSlot = takeId(idHigh, idLow, position);
+                    if (idSlot == NO_SLOT)
+                    {
+                        abandon(buffer, recordOffset, claimedLength, heldSlot, eventVersion);
+                        continue;
+                    }
+                }
+                codecView.wrap(buffer, recordOffset + payloadOffset(flags), maxLength);
                 final int length = codec.encode(event, codecView, maxLength);
                 if (length < 0 || length > maxLength)
                 {
                     throw new IllegalStateException("codec " + codec.getClass().getName() + " wrote " + length +
                         " bytes, outside [0, " + maxLength + "]");
                 }
-                frameLength = frameLength(length);
-                writeHeader(buffer, recordOffset, (short)0, eventType, streamId, eventVersion, clock.nanoTime());
+                frameLength = frameLength(length, withId);
+                writeHeader(buffer, recordOffset, flags, eventType, streamId, eventVersion, clock.nanoTime());
+                if (withId)
+                {
+                    buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, idHigh);
+                    buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, idLow);
+                }
                 slot = fresh ? createStream(streamId, eventVersion) : heldSlot;
             }
             catch (final Throwable ex)
             {
+                killId(idSlot);
                 abandon(buffer, recordOffset, claimedLength, heldSlot, eventVersion);
                 throw ex;
             }
             if (slot == NO_SLOT)
             {
+                killId(idSlot);
                 Padding.write(buffer, recordOffset, claimedLength);
                 continue;
             }
@@ -635,8 +1006,8 @@ public final class Appender implements AutoCloseable
             {
                 Padding.write(buffer, recordOffset + usedLength, claimedLength - usedLength);
             }
-            return complete(
-                fresh, slot, streamId, eventVersion, position, buffer, recordOffset, frameLength, claimedLength);
+            return complete(fresh, slot, streamId, eventVersion, position, buffer, recordOffset, frameLength,
+                claimedLength, idSlot);
         }
     }
 
@@ -652,13 +1023,19 @@ public final class Appender implements AutoCloseable
         final UnsafeBuffer buffer,
         final int recordOffset,
         final int frameLength,
-        final int claimedLength)
+        final int claimedLength,
+        final int idSlot)
     {
         if (fresh)
         {
             linkFreshBlocks(slot, streamId, version);
         }
         publish(buffer, recordOffset, frameLength);
+        if (idSlot != NO_SLOT)
+        {
+            // after the publish: whoever finds the id committed finds its event in the log
+            ids.commit(idSlot);
+        }
 
         commit(slot, version, position);
         lastPosition = position;
@@ -671,6 +1048,8 @@ public final class Appender implements AutoCloseable
 
     private long writeBatch(final long streamId, final long expectedVersion, final EventBatch batch, final int count)
     {
+        final boolean withIds = batchIds(batch, count);
+        final short idFlag = withIds ? FLAG_EVENT_ID : 0;
         // lengths are read once: what is claimed is what is written, even if the batch changes meanwhile
         ensureBatchScratch(count);
         final int[] offsets = scratchOffsets;
@@ -682,7 +1061,7 @@ public final class Appender implements AutoCloseable
             checkSize(length);
             lengths[i] = length;
             offsets[i] = (int)Math.min(totalLength, Integer.MAX_VALUE);
-            totalLength += alignedLength(frameLength(length));
+            totalLength += alignedLength(frameLength(length, withIds));
         }
         if (totalLength > log.maxClaimLength())
         {
@@ -690,12 +1069,29 @@ public final class Appender implements AutoCloseable
                 " bytes of log, more than one claim may (" + log.maxClaimLength() + ", half a segment)");
         }
         final int claimLength = (int)totalLength;
+        lastWasDuplicate = false;
 
         while (true)
         {
+            if (withIds)
+            {
+                final long original = existingBatch(streamId, batch, count);
+                if (original != ABSENT)
+                {
+                    return original;
+                }
+            }
             final long version = acquire(streamId, expectedVersion);
             if (version == CONFLICT)
             {
+                if (withIds)
+                {
+                    final long original = existingBatch(streamId, batch, count);
+                    if (original != ABSENT)
+                    {
+                        return original;
+                    }
+                }
                 return CONFLICT;
             }
             final boolean fresh = version == FRESH;
@@ -709,9 +1105,40 @@ public final class Appender implements AutoCloseable
             final int start = log.offset(position);
             final long timestamp = clock.nanoTime();
 
+            int idsTaken = 0;
             final int slot;
             try
             {
+                for (int i = 0; i < count; i++)
+                {
+                    buffer.putIntRelease(start + offsets[i] + FRAME_LENGTH_OFFSET, -frameLength(lengths[i], withIds));
+                }
+                if (withIds)
+                {
+                    // in the order of the ids, so that two batches sharing ids never wait for each other in a cycle
+                    for (; idsTaken < count; idsTaken++)
+                    {
+                        final int i = scratchOrder[idsTaken];
+                        final int idSlot = takeId(batch.eventIdHigh(i), batch.eventIdLow(i), position + offsets[i]);
+                        if (idSlot == NO_SLOT)
+                        {
+                            break;
+                        }
+                        scratchIdSlots[i] = idSlot;
+                    }
+                }
+                if (idsTaken < count && withIds)
+                {
+                    // an append of one of our ids won a race since we looked: ours goes, and we look again
+                    killIds(idsTaken);
+                    idsTaken = 0;
+                    padRecords(buffer, start, count, withIds);
+                    if (heldSlot != NO_SLOT)
+                    {
+                        index.releaseState(heldSlot, committedState(firstVersion - 1));
+                    }
+                    continue;
+                }
                 for (int i = 0; i < count; i++)
                 {
                     final int recordOffset = start + offsets[i];
@@ -720,10 +1147,15 @@ public final class Appender implements AutoCloseable
                     {
                         flags |= FLAG_BATCH_CONTINUATION;
                     }
-                    buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(lengths[i]));
-                    writeHeader(buffer, recordOffset, flags, batch.eventType(i), streamId, firstVersion + i, timestamp);
+                    writeHeader(buffer, recordOffset, (short)(flags | idFlag), batch.eventType(i), streamId,
+                        firstVersion + i, timestamp);
+                    if (withIds)
+                    {
+                        buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, batch.eventIdHigh(i));
+                        buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, batch.eventIdLow(i));
+                    }
                     buffer.putBytes(
-                        recordOffset + HEADER_LENGTH, batch.data(), batch.payloadOffset(i), lengths[i]);
+                        recordOffset + payloadOffset(idFlag), batch.data(), batch.payloadOffset(i), lengths[i]);
                 }
                 slot = fresh ? createStream(streamId, lastVersion) : heldSlot;
             }
@@ -731,7 +1163,8 @@ public final class Appender implements AutoCloseable
             {
                 try
                 {
-                    padRecords(buffer, start, count);
+                    killIds(idsTaken);
+                    padRecords(buffer, start, count, withIds);
                 }
                 finally
                 {
@@ -744,7 +1177,8 @@ public final class Appender implements AutoCloseable
             }
             if (slot == NO_SLOT)
             {
-                padRecords(buffer, start, count);
+                killIds(idsTaken);
+                padRecords(buffer, start, count, withIds);
                 continue;
             }
             if (fresh)
@@ -756,7 +1190,12 @@ public final class Appender implements AutoCloseable
             // first record until it is published, and then finds the rest of the batch already there.
             for (int i = count - 1; i >= 0; i--)
             {
-                publish(buffer, start + offsets[i], frameLength(lengths[i]));
+                publish(buffer, start + offsets[i], frameLength(lengths[i], withIds));
+            }
+            for (int k = 0; k < idsTaken; k++)
+            {
+                // after the publish of the whole batch: whoever finds an id committed finds its event in the log
+                ids.commit(scratchIdSlots[scratchOrder[k]]);
             }
 
             for (int i = 0; i < count; i++)
@@ -773,15 +1212,212 @@ public final class Appender implements AutoCloseable
         }
     }
 
+    // ---------------------------------------------------------------------------------------------- event ids
+
+    /**
+     * @return the version of the event that holds the id, if it is this stream's (then the append is a retry of
+     * it: {@link #lastWasDuplicate} is set), or {@link #ABSENT}.
+     * @throws EventIdConflictException if another stream's event holds the id.
+     */
+    private long existing(final long streamId, final long high, final long low)
+    {
+        final long found = ids.find(high, low, holderCheck);
+        if (found == EventIdTable.NOT_FOUND)
+        {
+            return ABSENT;
+        }
+        final long position = ids.positionAt(EventIdTable.slotOf(found));
+        final long version = originalVersion(position, streamId, high, low);
+        lastWasDuplicate = true;
+        lastPosition = position;
+        return version;
+    }
+
+    private long orDuplicate(final long streamId, final long high, final long low)
+    {
+        final long original = existing(streamId, high, low);
+        return original != ABSENT ? original : CONFLICT;
+    }
+
+    /**
+     * Read the event at {@code position} that the id table says holds an id, checking that it does: a table
+     * damaged on disk must never make an append report a duplicate it is not.
+     *
+     * @return its version.
+     * @throws EventIdConflictException if it is another stream's.
+     */
+    private long originalVersion(final long position, final long streamId, final long high, final long low)
+    {
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        final int offset = log.offset(position);
+        if (buffer == null || buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) <= 0 ||
+            buffer.getShort(offset + RECORD_TYPE_OFFSET) != TYPE_EVENT ||
+            (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_EVENT_ID) == 0 ||
+            buffer.getLong(offset + EVENT_ID_HIGH_OFFSET) != high ||
+            buffer.getLong(offset + EVENT_ID_LOW_OFFSET) != low)
+        {
+            throw new CorruptStoreException("the event id table " + ids.path() + " says event id " +
+                new java.util.UUID(high, low) + " is the event at log position " + position + ", which does not " +
+                "carry it; the table is damaged: reopen the store to rebuild it from the log");
+        }
+        final long original = buffer.getLong(offset + STREAM_ID_OFFSET);
+        final long version = buffer.getLong(offset + VERSION_OFFSET);
+        if (original != streamId)
+        {
+            throw new EventIdConflictException("event id " + new java.util.UUID(high, low) + " is already in the " +
+                "store, as version " + version + " of stream " + original + "; an append to stream " + streamId +
+                " cannot reuse it (event ids are unique in the whole store); nothing was written",
+                high, low, streamId, original, version);
+        }
+        return version;
+    }
+
+    /**
+     * Insert an id for an append that has claimed its record at {@code position}.
+     *
+     * @return the id's slot, pending, held by this append; or {@link #NO_SLOT} if an append of the same id won it.
+     */
+    private int takeId(final long high, final long low, final long position)
+    {
+        final long result = ids.insert(high, low, holder, position, holderCheck);
+        return result >= 0 ? (int)result : NO_SLOT;
+    }
+
+    private void killId(final int idSlot)
+    {
+        if (idSlot != NO_SLOT)
+        {
+            ids.kill(idSlot);
+        }
+    }
+
+    private void killIds(final int taken)
+    {
+        for (int k = 0; k < taken; k++)
+        {
+            ids.kill(scratchIdSlots[scratchOrder[k]]);
+        }
+    }
+
+    /**
+     * @return true if the batch's events carry ids, all of them; the ids' order is left in {@link #scratchOrder}.
+     * @throws IllegalArgumentException if only some carry ids, or two carry the same.
+     */
+    private boolean batchIds(final EventBatch batch, final int count)
+    {
+        final int withIds = batch.eventIdCount();
+        if (withIds == 0)
+        {
+            return false;
+        }
+        if (withIds != count)
+        {
+            throw new IllegalArgumentException("either every event of a batch carries an event id or none does: " +
+                withIds + " of " + count + " do");
+        }
+        if (scratchOrder.length < count)
+        {
+            scratchOrder = new int[Math.max(count, scratchOrder.length * 2)];
+            scratchIdSlots = new int[scratchOrder.length];
+        }
+        final int[] order = scratchOrder;
+        for (int i = 0; i < count; i++)
+        {
+            // insertion sort: batches are small, and this allocates nothing
+            int j = i;
+            while (j > 0 && compareIds(batch, order[j - 1], i) > 0)
+            {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = i;
+        }
+        for (int k = 1; k < count; k++)
+        {
+            if (compareIds(batch, order[k - 1], order[k]) == 0)
+            {
+                throw new IllegalArgumentException("events " + Math.min(order[k - 1], order[k]) + " and " +
+                    Math.max(order[k - 1], order[k]) + " of the batch carry the same event id " +
+                    new java.util.UUID(batch.eventIdHigh(order[k]), batch.eventIdLow(order[k])));
+            }
+        }
+        return true;
+    }
+
+    private static int compareIds(final EventBatch batch, final int a, final int b)
+    {
+        final int high = Long.compareUnsigned(batch.eventIdHigh(a), batch.eventIdHigh(b));
+        return high != 0 ? high : Long.compareUnsigned(batch.eventIdLow(a), batch.eventIdLow(b));
+    }
+
+    /**
+     * A batch is a retry only as a whole: every id in the store, as one earlier batch of this stream, in order.
+     *
+     * @return the version of the earlier batch's last event, or {@link #ABSENT} if none of the ids is in the store.
+     * @throws EventIdConflictException if some ids are there and others not, or they are not one earlier batch.
+     */
+    private long existingBatch(final long streamId, final EventBatch batch, final int count)
+    {
+        int present = 0;
+        int firstPresent = -1;
+        for (int i = 0; i < count; i++)
+        {
+            final long found = ids.find(batch.eventIdHigh(i), batch.eventIdLow(i), holderCheck);
+            scratchIdSlots[i] = found == EventIdTable.NOT_FOUND ? NO_SLOT : EventIdTable.slotOf(found);
+            if (found != EventIdTable.NOT_FOUND)
+            {
+                present++;
+                firstPresent = firstPresent < 0 ? i : firstPresent;
+            }
+        }
+        if (present == 0)
+        {
+            return ABSENT;
+        }
+        long firstVersion = 0;
+        long position = -1;
+        for (int i = 0; i < count; i++)
+        {
+            if (scratchIdSlots[i] == NO_SLOT)
+            {
+                continue;
+            }
+            final long high = batch.eventIdHigh(i);
+            final long low = batch.eventIdLow(i);
+            position = ids.positionAt(scratchIdSlots[i]);
+            final long version = originalVersion(position, streamId, high, low);
+            if (i == firstPresent)
+            {
+                firstVersion = version - i;
+            }
+            final short flags = log.readBuffer(position).getShort(log.offset(position) + FLAGS_OFFSET);
+            final short expectedFlags = (short)((i < count - 1 ? FLAG_BATCH_MORE : 0) |
+                (i > 0 ? FLAG_BATCH_CONTINUATION : 0));
+            if (present != count || version != firstVersion + i ||
+                (count > 1 && (flags & BATCH_FLAGS) != expectedFlags))
+            {
+                throw new EventIdConflictException("a batch of " + count + " events for stream " + streamId +
+                    " overlaps earlier appends in part: " + present + " of its event ids are in the store (event " +
+                    i + "'s id " + new java.util.UUID(high, low) + " is version " + version + "), and a batch is " +
+                    "a retry only as a whole (the same ids, in the same order, as one earlier batch); nothing was " +
+                    "written", high, low, streamId, streamId, version);
+            }
+        }
+        lastWasDuplicate = true;
+        lastPosition = position;
+        return firstVersion + count - 1;
+    }
+
     /**
      * Turn each record of an unpublished batch into a padding of its own length: every record start stays a
      * record start, for readers that stepped over the claim while it was in progress.
      */
-    private void padRecords(final UnsafeBuffer buffer, final int start, final int count)
+    private void padRecords(final UnsafeBuffer buffer, final int start, final int count, final boolean withIds)
     {
         for (int i = 0; i < count; i++)
         {
-            Padding.write(buffer, start + scratchOffsets[i], alignedLength(frameLength(scratchLengths[i])));
+            Padding.write(
+                buffer, start + scratchOffsets[i], alignedLength(frameLength(scratchLengths[i], withIds)));
         }
     }
 

@@ -24,6 +24,9 @@ public final class EventBatch
     private int[] eventTypes = new int[INITIAL_EVENTS];
     private int[] offsets = new int[INITIAL_EVENTS];
     private int[] lengths = new int[INITIAL_EVENTS];
+    private long[] idHighs = new long[INITIAL_EVENTS];
+    private long[] idLows = new long[INITIAL_EVENTS];
+    private int withIds;
     private int size;
     private int dataLength;
 
@@ -144,9 +147,53 @@ public final class EventBatch
         return added(eventType, length);
     }
 
+    /**
+     * Add an event with an event id (see {@link Appender#append(long, ExpectedVersion, int, long, long, byte[])}).
+     *
+     * @param eventType the event's type.
+     * @param eventId   its id, unique in the store.
+     * @param payload   the payload.
+     * @return this batch.
+     */
+    public EventBatch add(final int eventType, final java.util.UUID eventId, final byte[] payload)
+    {
+        final long high = eventId.getMostSignificantBits();
+        final long low = eventId.getLeastSignificantBits();
+        add(eventType, payload);
+        return eventId(high, low);
+    }
+
+    /**
+     * Give the event added last an event id, for exactly-once appends: a batch whose events all carry ids is a
+     * retry-safe unit. Appended again whole (the same ids in the same order, to the same stream) it writes nothing
+     * and returns the first append's result; one that shares only some ids with earlier appends is refused with
+     * {@link EventIdConflictException}. Either every event of a batch has an id or none has. Allocates nothing.
+     *
+     * @param high the id's high 64 bits.
+     * @param low  the id's low 64 bits; the id 0, 0 means none.
+     * @return this batch.
+     * @throws IllegalStateException if the batch is empty.
+     */
+    public EventBatch eventId(final long high, final long low)
+    {
+        if (size == 0)
+        {
+            throw new IllegalStateException("eventId names the event added last: add one first");
+        }
+        final int last = size - 1;
+        final boolean had = (idHighs[last] | idLows[last]) != 0;
+        final boolean has = (high | low) != 0;
+        idHighs[last] = high;
+        idLows[last] = low;
+        withIds += (has ? 1 : 0) - (had ? 1 : 0);
+        return this;
+    }
+
     /** Record the event whose {@code length} bytes were just written at {@code dataLength}. */
     private EventBatch added(final int eventType, final int length)
     {
+        idHighs[size] = 0;
+        idLows[size] = 0;
         eventTypes[size] = eventType;
         offsets[size] = dataLength;
         lengths[size] = length;
@@ -163,6 +210,8 @@ public final class EventBatch
             eventTypes = Arrays.copyOf(eventTypes, capacity);
             offsets = Arrays.copyOf(offsets, capacity);
             lengths = Arrays.copyOf(lengths, capacity);
+            idHighs = Arrays.copyOf(idHighs, capacity);
+            idLows = Arrays.copyOf(idLows, capacity);
         }
     }
 
@@ -175,6 +224,7 @@ public final class EventBatch
     {
         size = 0;
         dataLength = 0;
+        withIds = 0;
         return this;
     }
 
@@ -199,6 +249,24 @@ public final class EventBatch
     int payloadLength(final int index)
     {
         return lengths[index];
+    }
+
+    /**
+     * @return how many of the batch's events carry an event id.
+     */
+    int eventIdCount()
+    {
+        return withIds;
+    }
+
+    long eventIdHigh(final int index)
+    {
+        return idHighs[index];
+    }
+
+    long eventIdLow(final int index)
+    {
+        return idLows[index];
     }
 
     MutableDirectBuffer data()

@@ -27,7 +27,8 @@ public final class RecordedEvent
         this.offset = offset;
         this.frameLength = frameLength;
         this.position = position;
-        payload.wrap(buffer, offset + RecordDescriptor.HEADER_LENGTH, frameLength - RecordDescriptor.HEADER_LENGTH);
+        final int payloadOffset = RecordDescriptor.payloadOffset(buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET));
+        payload.wrap(buffer, offset + payloadOffset, frameLength - payloadOffset);
     }
 
     void clear()
@@ -97,7 +98,39 @@ public final class RecordedEvent
      */
     public int payloadLength()
     {
-        return frameLength - RecordDescriptor.HEADER_LENGTH;
+        return payload.capacity();
+    }
+
+    /**
+     * @return true when the event was appended with an event id (exactly once).
+     */
+    public boolean hasEventId()
+    {
+        return (buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET) & RecordDescriptor.FLAG_EVENT_ID) != 0;
+    }
+
+    /**
+     * @return the high 64 bits of the event's id, or 0 if it has none.
+     */
+    public long eventIdHigh()
+    {
+        return hasEventId() ? buffer.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET) : 0;
+    }
+
+    /**
+     * @return the low 64 bits of the event's id, or 0 if it has none.
+     */
+    public long eventIdLow()
+    {
+        return hasEventId() ? buffer.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET) : 0;
+    }
+
+    /**
+     * @return the event's id as a {@link java.util.UUID} (allocates), or null if it has none.
+     */
+    public java.util.UUID eventId()
+    {
+        return hasEventId() ? new java.util.UUID(eventIdHigh(), eventIdLow()) : null;
     }
 
     /**
@@ -113,7 +146,7 @@ public final class RecordedEvent
      */
     public boolean isInBatch()
     {
-        return buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET) != 0;
+        return (buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET) & RecordDescriptor.BATCH_FLAGS) != 0;
     }
 
     /**
@@ -132,6 +165,7 @@ public final class RecordedEvent
     public String toString()
     {
         return "RecordedEvent{stream=" + streamId() + ", version=" + version() + ", position=" + position +
-            ", type=" + eventType() + ", payloadLength=" + payloadLength() + ", timestamp=" + timestamp() + "}";
+            ", type=" + eventType() + ", payloadLength=" + payloadLength() + ", timestamp=" + timestamp() +
+            (hasEventId() ? ", eventId=" + eventId() : "") + "}";
     }
 }

@@ -1,6 +1,7 @@
 package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.EventIdTableDescriptor;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.log.Log;
@@ -48,6 +49,7 @@ public final class VarveConfig
     private final Path directory;
     private final int segmentSize;
     private final int indexCapacity;
+    private final int eventIdCapacity;
     private final int maxEventSize;
     private final int requestedMaxEventSize;
     private final int indexBlocksPerChunk;
@@ -95,6 +97,7 @@ public final class VarveConfig
         directory = builder.directory;
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
+        eventIdCapacity = builder.eventIdCapacity;
         requestedMaxEventSize = builder.maxEventSize;
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
@@ -160,6 +163,14 @@ public final class VarveConfig
     public int indexCapacity()
     {
         return indexCapacity;
+    }
+
+    /**
+     * @return most event ids the store remembers (see {@link Builder#eventIdCapacity(int)}).
+     */
+    public int eventIdCapacity()
+    {
+        return eventIdCapacity;
     }
 
     /**
@@ -290,6 +301,7 @@ public final class VarveConfig
         final Builder builder = new Builder(directory)
             .segmentSize(segmentSize)
             .indexCapacity(indexCapacity)
+            .eventIdCapacity(eventIdCapacity)
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
             .verifyIndexOnOpen(verifyIndexOnOpen)
@@ -334,6 +346,7 @@ public final class VarveConfig
         private final Path directory;
         private int segmentSize = DEFAULT_SEGMENT_SIZE;
         private int indexCapacity = DEFAULT_INDEX_CAPACITY;
+        private int eventIdCapacity = EventIdTableDescriptor.DEFAULT_CAPACITY;
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
         private boolean verifyChecksumsOnRead = true;
@@ -387,6 +400,29 @@ public final class VarveConfig
                     StreamIndexDescriptor.MAX_CAPACITY + ", got " + streams);
             }
             this.indexCapacity = streams;
+            return this;
+        }
+
+        /**
+         * Most event ids the store remembers, for exactly-once appends ({@link Appender#append(long,
+         * ExpectedVersion, int, long, long, byte[])}): every id appended stays in the store's id table for good,
+         * so a retry is recognised however late it comes; once the table holds this many, an append with a new id
+         * is refused with {@link EventIdTableFullException} (appends without ids go on). The table takes 64 bytes
+         * per id of capacity on disk, from the first append with an id; a store that never uses ids spends a page.
+         * An existing store keeps its table's capacity unless this asks for more: then the table is rebuilt,
+         * larger, from the log at the open. Default 1,048,576 (a 64 MiB table).
+         *
+         * @param ids capacity, from 1 to 2^24 (16,777,216).
+         * @return this builder.
+         */
+        public Builder eventIdCapacity(final int ids)
+        {
+            if (ids < 1 || ids > EventIdTableDescriptor.MAX_CAPACITY)
+            {
+                throw new IllegalArgumentException("eventIdCapacity must be from 1 to " +
+                    EventIdTableDescriptor.MAX_CAPACITY + ", got " + ids);
+            }
+            this.eventIdCapacity = ids;
             return this;
         }
 

@@ -1,6 +1,7 @@
 package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.EventIdTable;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.FileHeaders;
@@ -94,6 +95,8 @@ public final class VarveDB implements AutoCloseable
     private final Log log;
     private final RecordStarts recordStarts;
     private final StreamIndex index;
+    /** The event id table, for exactly-once appends; null in a read-only store. */
+    private final EventIdTable eventIds;
     private final Flusher flusher;
     /** The flusher, the pre-allocator and the repairer, run as {@link VarveConfig#backgroundThreading()} says. */
     private final BackgroundWork background;
@@ -142,6 +145,7 @@ public final class VarveDB implements AutoCloseable
         MappedFile metaFile = null;
         Log openedLog = null;
         StreamIndex openedIndex = null;
+        EventIdTable openedIds = null;
         BackgroundWork startedBackground = null;
         try
         {
@@ -250,6 +254,7 @@ public final class VarveDB implements AutoCloseable
                 OpenRecovery.checkSegmentsPresent(log, durable);
                 log.checkNoGap();
                 this.committedAtOpen = durable;
+                this.eventIds = null;
             }
             else
             {
@@ -260,6 +265,8 @@ public final class VarveDB implements AutoCloseable
                     openedIndex = StreamIndex.open(indexDirectory, false, config.forceObserver());
                     this.index = openedIndex;
                     index.shareWith(heldLock.lockFile());
+                    openedIds = EventIdTable.open(indexDirectory, false, config.forceObserver());
+                    openedIds.shareWith(heldLock.lockFile());
                     // sound as the others keep it, with nothing to recover: see openedCleanly()
                     this.openedCleanly = true;
                     this.recovery = null;
@@ -272,13 +279,16 @@ public final class VarveDB implements AutoCloseable
                     // the only writer: check the index, recover the log after a crash, make ready for appends
                     final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
                         indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
-                        config.forceObserver(), multi ? heldLock.lockFile() : null, config.durability().ordinal());
+                        config.forceObserver(), multi ? heldLock.lockFile() : null, config.durability().ordinal(),
+                        config.eventIdCapacity());
                     openedIndex = recovered.index();
+                    openedIds = recovered.eventIds();
                     this.index = openedIndex;
                     this.openedCleanly = recovered.openedCleanly();
                     this.recovery = recovered.recovery();
                     this.committedAtOpen = recovered.committedAtOpen();
                 }
+                this.eventIds = openedIds;
                 this.registry = openedRegistry;
                 this.flusher = newFlusher(metaBuffer);
                 if (heldLock.first())
@@ -288,6 +298,10 @@ public final class VarveDB implements AutoCloseable
                     metaFile.force();
                 }
                 this.repairer = multi ? new Repairer(log, index, registry, committedAtOpen) : null;
+                if (repairer != null)
+                {
+                    repairer.eventIds(eventIds);
+                }
                 this.background = new BackgroundWork(config.backgroundThreading(), config.threadFactory(),
                     config.backgroundIdleStrategy(), config.backgroundErrorHandler());
                 this.preallocating = startBackground();
@@ -315,6 +329,10 @@ public final class VarveDB implements AutoCloseable
             if (openedIndex != null)
             {
                 openedIndex.close();
+            }
+            if (openedIds != null)
+            {
+                openedIds.close();
             }
             if (metaFile != null)
             {
@@ -482,7 +500,7 @@ public final class VarveDB implements AutoCloseable
         {
             throw new ReadOnlyStoreException("the store at " + directory + " is open read-only");
         }
-        final Appender appender = new Appender(this, log, index, flusher, config, registry, repairer);
+        final Appender appender = new Appender(this, log, index, flusher, config, registry, repairer, eventIds);
         // held weakly: an appender dropped without close() is collected, and so is its entry here
         appender.registration = appenders.add(appender);
         if (closed)
@@ -753,7 +771,8 @@ public final class VarveDB implements AutoCloseable
                 // the buffer maps the segment's header and data: what is left of it is what is left of the segment
                 final int room = buffer.capacity() - offset;
                 if (buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_EVENT &&
-                    frameLength >= RecordDescriptor.HEADER_LENGTH && frameLength <= room)
+                    frameLength >= RecordDescriptor.payloadOffset(
+                        buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET)) && frameLength <= room)
                 {
                     checkRecord(context, buffer, offset, frameLength, position);
                     event.wrap(buffer, offset, frameLength, position);
@@ -846,6 +865,7 @@ public final class VarveDB implements AutoCloseable
             buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
         if (frameLength < RecordDescriptor.HEADER_LENGTH || frameLength > log.nextSegmentStart(position) - position ||
             buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) != RecordDescriptor.TYPE_EVENT ||
+            frameLength < RecordDescriptor.payloadOffset(buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET)) ||
             buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) != streamId ||
             buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET) != version)
         {
@@ -1474,6 +1494,8 @@ public final class VarveDB implements AutoCloseable
                         index.seal();
                     }
                     index.force();
+                    eventIds.coveredPosition(log.tail());
+                    eventIds.force();
                     // what the meta file vouches for is on disk before it says so: the log (forced above) below
                     // the durable position, the index below its checkpoint, and, last, all of it with the clean mark
                     meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
@@ -1606,6 +1628,10 @@ public final class VarveDB implements AutoCloseable
     {
         log.close();
         index.close();
+        if (eventIds != null)
+        {
+            eventIds.close();
+        }
         meta.unmap();
     }
 

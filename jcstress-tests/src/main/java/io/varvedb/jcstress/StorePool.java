@@ -139,6 +139,8 @@ public final class StorePool
         final VarveConfig.Builder config = VarveConfig.builder(directory)
             .segmentSize(segmentSize)
             .indexCapacity(indexCapacity)
+            // as many ids as streams: a small table, where the default would give each store 64 MiB of /dev/shm
+            .eventIdCapacity(indexCapacity)
             .indexBlocksPerChunk(blocksPerChunk)
             // every state's reads check checksums in core as well as in the test's own EventCheck
             .verifyChecksumsOnRead(true)

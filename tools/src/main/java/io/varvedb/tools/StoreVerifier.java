@@ -427,7 +427,7 @@ public final class StoreVerifier
             problem(where(segments, position) + ": unknown record type " + type);
             return -1;
         }
-        if (frameLength < HEADER_LENGTH)
+        if (frameLength < payloadOffset(buffer.getShort(offset + FLAGS_OFFSET)))
         {
             problem(where(segments, position) + ": frame length " + frameLength + " is shorter than the header");
             return -1;

@@ -72,6 +72,24 @@ import org.agrona.BitUtil;
  * <p>
  * {@link #FLAG_BATCH_MORE} marks every record of a batch but the last, {@link #FLAG_BATCH_CONTINUATION} every
  * record but the first: recovery keeps a batch only if all of it is there.
+ * <p>
+ * {@link #FLAG_EVENT_ID} marks an event appended with an event id (exactly-once appends): the 128-bit id follows
+ * the header, and the payload follows the id. The checksum covers it like every byte after the checksum field, and
+ * the log being the source of truth, the id table ({@code index/event-ids.idx}) is rebuilt from these copies.
+ * An event without an id spends no byte on it:
+ * <pre>
+ *  +---------------------------------------------------------------+
+ *  |              header as above, Flags has EVENT_ID             ...  0
+ *  +---------------------------------------------------------------+
+ *  |                    Event Id, high 64 bits                     | 40
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                    Event Id, low 64 bits                      | 48
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                       Payload ...                            ...  56
+ *  +---------------------------------------------------------------+
+ * </pre>
  */
 public final class RecordDescriptor
 {
@@ -112,6 +130,17 @@ public final class RecordDescriptor
     public static final short FLAG_BATCH_MORE = 1;
     /** This record continues a batch begun by the record before it. */
     public static final short FLAG_BATCH_CONTINUATION = 2;
+    /** Both batch flags. */
+    public static final short BATCH_FLAGS = FLAG_BATCH_MORE | FLAG_BATCH_CONTINUATION;
+    /** The event carries an event id after its header. */
+    public static final short FLAG_EVENT_ID = 4;
+
+    /** Offset of the event id's high 64 bits, in a record with {@link #FLAG_EVENT_ID}. */
+    public static final int EVENT_ID_HIGH_OFFSET = 40;
+    /** Offset of the event id's low 64 bits, in a record with {@link #FLAG_EVENT_ID}. */
+    public static final int EVENT_ID_LOW_OFFSET = 48;
+    /** Bytes an event id takes after the header. */
+    public static final int EVENT_ID_LENGTH = 16;
 
     private RecordDescriptor()
     {
@@ -124,6 +153,25 @@ public final class RecordDescriptor
     public static int frameLength(final int payloadLength)
     {
         return HEADER_LENGTH + payloadLength;
+    }
+
+    /**
+     * @param payloadLength bytes of payload.
+     * @param withEventId   the record carries an event id.
+     * @return the frame length of an event record.
+     */
+    public static int frameLength(final int payloadLength, final boolean withEventId)
+    {
+        return HEADER_LENGTH + (withEventId ? EVENT_ID_LENGTH : 0) + payloadLength;
+    }
+
+    /**
+     * @param flags an event record's flags.
+     * @return where its payload starts, from the record's start.
+     */
+    public static int payloadOffset(final short flags)
+    {
+        return HEADER_LENGTH + ((flags & FLAG_EVENT_ID) != 0 ? EVENT_ID_LENGTH : 0);
     }
 
     /**

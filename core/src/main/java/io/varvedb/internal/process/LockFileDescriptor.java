@@ -17,6 +17,7 @@ package io.varvedb.internal.process;
  *  4                  SEGMENT_CREATION          whoever creates a log segment file
  *  5                  INDEX_UNITS               whoever allocates a unit of the stream table
  *  6                  INDEX_BLOCKS              whoever allocates index blocks or creates a chunk file
+ *  7                  EVENT_IDS                 whoever gives the event id table's slots disk blocks
  *  1024 + p           PARTICIPANT p, exclusive  the writer registered as participant p of varve.procs
  * </pre>
  * A single-process writer's whole-file lock conflicts with every range, so each mode refuses the other, and older
@@ -44,8 +45,10 @@ public final class LockFileDescriptor
     public static final long INDEX_UNITS = 5;
     /** Serialises the allocation of index blocks and the creation of chunk files. */
     public static final long INDEX_BLOCKS = 6;
+    /** Serialises the allocation of the event id table's slots. */
+    public static final long EVENT_IDS = 7;
     /** Number of the named ranges above. */
-    public static final int NAMED_RANGES = 7;
+    public static final int NAMED_RANGES = 8;
     /** Participant {@code p}'s range is {@code PARTICIPANT_BASE + p}. */
     public static final long PARTICIPANT_BASE = 1024;
 

@@ -36,6 +36,7 @@ public final class OpenRecovery
     private final RecordStarts recordStarts;
     private final boolean verifyIndex;
     private StreamIndex index;
+    private io.varvedb.internal.index.EventIdTable eventIds;
     private boolean openedCleanly;
     private Recovery.Result recovery;
     private long committedAtOpen;
@@ -68,13 +69,14 @@ public final class OpenRecovery
     public static OpenRecovery run(
         final MappedFile meta, final Log log, final RecordStarts recordStarts, final CheckpointStore checkpoints,
         final Path indexDirectory, final int capacity, final int blocksPerChunk, final boolean verifyIndex,
-        final ForceObserver observer, final LockFile sharedWith, final int durabilityOrdinal) throws IOException
+        final ForceObserver observer, final LockFile sharedWith, final int durabilityOrdinal,
+        final int eventIdCapacity) throws IOException
     {
         final OpenRecovery open = new OpenRecovery(meta, log, recordStarts, verifyIndex);
         try
         {
             open.recover(checkpoints, indexDirectory, capacity, blocksPerChunk, observer, sharedWith,
-                durabilityOrdinal);
+                durabilityOrdinal, eventIdCapacity);
             return open;
         }
         catch (final Throwable ex)
@@ -83,13 +85,18 @@ public final class OpenRecovery
             {
                 open.index.close();
             }
+            if (open.eventIds != null)
+            {
+                open.eventIds.close();
+            }
             throw ex;
         }
     }
 
     private void recover(
         final CheckpointStore checkpoints, final Path indexDirectory, final int capacity, final int blocksPerChunk,
-        final ForceObserver observer, final LockFile sharedWith, final int durabilityOrdinal) throws IOException
+        final ForceObserver observer, final LockFile sharedWith, final int durabilityOrdinal,
+        final int eventIdCapacity) throws IOException
     {
         final UnsafeBuffer metaBuffer = meta.buffer();
         StreamIndex existing = null;
@@ -119,6 +126,13 @@ public final class OpenRecovery
         if (sharedWith != null)
         {
             index.shareWith(sharedWith);
+        }
+        // after the index, whose damage may have emptied the directory
+        final EventIdRecovery.Opened ids = EventIdRecovery.open(indexDirectory, eventIdCapacity, observer);
+        eventIds = ids.table();
+        if (sharedWith != null)
+        {
+            eventIds.shareWith(sharedWith);
         }
         final long tail = log.tail();
         final long bootId = BootId.current();
@@ -164,6 +178,8 @@ public final class OpenRecovery
             checkpoints.pullBackTo(recovery.end());
             metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, Math.min(checkpoint, recovery.end()));
         }
+        // the log is recovered: the event id table follows it
+        EventIdRecovery.recover(ids, log, recovery == null, recovery == null ? 0 : recovery.scannedFrom());
         // the checks of varve.meta's positions walked records that recovery may since have changed
         recordStarts.forget();
         committedAtOpen = log.tail();
@@ -190,6 +206,14 @@ public final class OpenRecovery
     public StreamIndex index()
     {
         return index;
+    }
+
+    /**
+     * @return the event id table, open for writing.
+     */
+    public io.varvedb.internal.index.EventIdTable eventIds()
+    {
+        return eventIds;
     }
 
     /**

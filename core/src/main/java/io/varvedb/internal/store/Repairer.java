@@ -64,6 +64,8 @@ public final class Repairer implements Agent
     /** The tail when the last of those was found dead; guarded by huntLock. */
     private long huntTo;
     private long frontier;
+    private io.varvedb.internal.index.EventIdTable eventIds;
+    private io.varvedb.internal.index.EventIdTable.LogCheck logCheck;
     private long stuckAt = -1;
     private long stuckSinceNs;
 
@@ -149,6 +151,15 @@ public final class Repairer implements Agent
     }
 
     /**
+     * @param eventIds the event id table, whose slots a dead process held are resolved with its lanes.
+     */
+    public void eventIds(final io.varvedb.internal.index.EventIdTable eventIds)
+    {
+        this.eventIds = eventIds;
+        this.logCheck = EventIdRecovery.logCheck(log);
+    }
+
+    /**
      * Repair every participant whose process is dead.
      *
      * @return how many were repaired.
@@ -197,6 +208,12 @@ public final class Repairer implements Agent
             for (final int lane : registry.lanesOf(p))
             {
                 repairLane(lane);
+                if (eventIds != null)
+                {
+                    // after the lane's append is finished or undone: an id slot it held is committed if its event
+                    // is in the log, dead otherwise (before the lane can go to another appender)
+                    eventIds.resolvePending(lane + 1, logCheck);
+                }
             }
             repaired = true;
         }
