@@ -41,6 +41,10 @@ public final class ChildMain
             case "projection" -> ProjectionTest.child(dir, Path.of(args[2]), args[3]);
             case "open-without-flag" -> openWithoutFlag(dir, args.length > 2 && args[2].equals("agrona-first"));
             case "open-close-cycles" -> MappingLeakTest.cycles(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+            case "append-ids" -> ExactlyOnceCrashTest.appendIds(dir, Long.parseLong(args[2]),
+                Boolean.parseBoolean(args[3]));
+            case "race-ids" -> ExactlyOnceCrashTest.raceIds(dir, Integer.parseInt(args[2]));
+            case "halt-in-id-append" -> ExactlyOnceCrashTest.haltInIdAppend(dir, Long.parseLong(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
     }
