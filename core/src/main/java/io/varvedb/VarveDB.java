@@ -1495,6 +1495,7 @@ public final class VarveDB implements AutoCloseable
                     }
                     index.force();
                     eventIds.coveredPosition(log.tail());
+                    eventIds.seal();
                     eventIds.force();
                     // what the meta file vouches for is on disk before it says so: the log (forced above) below
                     // the durable position, the index below its checkpoint, and, last, all of it with the clean mark

@@ -274,6 +274,38 @@ class ExactlyOnceAppendTest
     }
 
     @Test
+    void aFlippedBitInTheIdTableOfAClosedStoreIsFoundAndTheTableRebuilt() throws IOException
+    {
+        final long high = 0x1122334455667788L;
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)); Appender appender = db.appender())
+        {
+            appender.append(4, ExpectedVersion.ANY, 1, high, 0x99, bytes("once"));
+        }
+        final Path table = dir.resolve("index").resolve(EventIdTableDescriptor.FILE_NAME);
+        final ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(table)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int at = -1;
+        for (int i = EventIdTableDescriptor.HEADER_LENGTH; i + 8 <= bytes.capacity(); i += 8)
+        {
+            if (bytes.getLong(i) == high)
+            {
+                at = i;
+            }
+        }
+        assertTrue(at > 0, "the id is in the table");
+        try (FileChannel channel = FileChannel.open(table, StandardOpenOption.WRITE))
+        {
+            // the slot now holds another id: trusted, it would let the retry below write the event again
+            channel.write(ByteBuffer.wrap(new byte[]{ (byte)(bytes.get(at) ^ 0x10) }), at);
+        }
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)); Appender appender = db.appender())
+        {
+            assertEquals(1, appender.append(4, ExpectedVersion.ANY, 1, high, 0x99, bytes("once")));
+            assertTrue(appender.lastWasDuplicate());
+            assertEquals(1, db.streamVersion(4));
+        }
+    }
+
+    @Test
     void aFullTableRefusesNewIdsButNotPlainAppendsAndALargerOneRemembersThemAll()
     {
         final VarveConfig small = VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(64)

@@ -99,6 +99,26 @@ final class BuyerThreads implements DemoRace
     }
 
     /**
+     * After {@link #stop}: each buyer sends its last acknowledged order again, as if it had crashed before it saw
+     * the acknowledgement (see {@link DemoBuyer#retryLastOrder}).
+     *
+     * @param db the store.
+     * @return orders retried, each answered with its original version and written nothing.
+     */
+    int retryLastOrders(final io.varvedb.VarveDB db)
+    {
+        int retried = 0;
+        try (io.varvedb.Appender appender = db.appender())
+        {
+            for (final DemoBuyer buyer : buyers)
+            {
+                retried += buyer.retryLastOrder(appender) ? 1 : 0;
+            }
+        }
+        return retried;
+    }
+
+    /**
      * After {@link #stop}: rethrow what made a buyer fail, if one did.
      */
     void rethrowFailure()

@@ -50,6 +50,15 @@ final class DemoBuyer implements Runnable, EventHandler
     long maxRetries;
     private int current;
     volatile RuntimeException failure;
+    /** High half of this buyer's order ids: random, so that ids of other buyers and earlier runs never meet. */
+    private final long orderIdHigh = java.util.concurrent.ThreadLocalRandom.current().nextLong() | 1;
+    private long orderSequence;
+    /** The last order acknowledged: what a buyer restarted after a crash would send again. */
+    private long lastStream;
+    private long lastIdLow;
+    private long lastExpected = -1;
+    private long lastVersion;
+    private int lastUnits;
 
     DemoBuyer(
         final VarveDB db,
@@ -99,6 +108,33 @@ final class DemoBuyer implements Runnable, EventHandler
         }
     }
 
+    /**
+     * Send the last acknowledged order again, as this buyer would after a crash that lost the acknowledgement: the
+     * same event id, the same (by now stale) expected version.
+     *
+     * @param appender to append with.
+     * @return true if the store answered with the original version and wrote nothing; false if there was no
+     * order to retry.
+     * @throws IllegalStateException if the retry was not answered as a duplicate of the original.
+     */
+    boolean retryLastOrder(final Appender appender)
+    {
+        if (lastExpected < 0)
+        {
+            return false;
+        }
+        final int length = Inventory.encodeStockReserved(payload, lastUnits, number);
+        final long version = appender.append(lastStream, ExpectedVersion.exact(lastExpected),
+            Inventory.STOCK_RESERVED, orderIdHigh, lastIdLow, payload, 0, length);
+        if (version != lastVersion || !appender.lastWasDuplicate())
+        {
+            throw new IllegalStateException("buyer " + number + " retried its order (stream " + lastStream +
+                ", version " + lastVersion + ") and got version " + version + (appender.lastWasDuplicate() ?
+                " as a duplicate" : ", written again"));
+        }
+        return true;
+    }
+
     private int pickProduct()
     {
         int product = random.nextInt(productCount);
@@ -115,6 +151,9 @@ final class DemoBuyer implements Runnable, EventHandler
     private boolean order(final Appender appender, final int product, final int wanted)
     {
         final long streamId = firstProduct + product;
+        // one event id per order, kept across its retries: should this buyer crash after the append and send the
+        // order again, the store answers with the original version instead of reserving twice
+        final long orderIdLow = ((long)number << 40) | ++orderSequence;
         int retries = 0;
         while (true)
         {
@@ -129,10 +168,11 @@ final class DemoBuyer implements Runnable, EventHandler
             final int length = Inventory.encodeStockReserved(payload, units, number);
             final long start = System.nanoTime();
             final long version;
+            final long expected = knownVersion[product];
             try
             {
-                version = appender.append(streamId, ExpectedVersion.exact(knownVersion[product]),
-                    Inventory.STOCK_RESERVED, payload, 0, length);
+                version = appender.append(streamId, ExpectedVersion.exact(expected),
+                    Inventory.STOCK_RESERVED, orderIdHigh, orderIdLow, payload, 0, length);
             }
             catch (final ConcurrencyConflictException ex)
             {
@@ -150,6 +190,11 @@ final class DemoBuyer implements Runnable, EventHandler
                 continue;
             }
             latency.recordValue(Math.min(System.nanoTime() - start, HIGHEST_TRACKABLE_NANOS));
+            lastStream = streamId;
+            lastIdLow = orderIdLow;
+            lastExpected = expected;
+            lastVersion = version;
+            lastUnits = units;
             // our own event: fold it now rather than read it back
             knownVersion[product] = version;
             reservedOf[product] += units;

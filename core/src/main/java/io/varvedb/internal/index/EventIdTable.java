@@ -386,6 +386,47 @@ public final class EventIdTable implements AutoCloseable
     }
 
     /**
+     * At a clean close, after the last append: checksum what the table holds, so that the next open can find damage
+     * done at rest.
+     */
+    public void seal()
+    {
+        table.putLongVolatile(SEALED_CHECKSUM_OFFSET, (1L << 32) | checksum());
+    }
+
+    /**
+     * While the table is open for writing, no seal vouches for it.
+     */
+    public void unseal()
+    {
+        table.putLongVolatile(SEALED_CHECKSUM_OFFSET, 0);
+    }
+
+    /**
+     * @return true if the table carries a seal from a clean close and still matches it.
+     */
+    public boolean sealIntact()
+    {
+        final long sealed = table.getLongVolatile(SEALED_CHECKSUM_OFFSET);
+        return (sealed >>> 32) == 1 && (int)sealed == checksum();
+    }
+
+    private int checksum()
+    {
+        final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        final java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .putInt(table.getInt(CAPACITY_OFFSET)).putInt(table.getInt(TABLE_SIZE_OFFSET))
+            .putInt(table.getInt(ALLOCATED_OFFSET)).putLong(table.getLong(USED_OFFSET)).flip();
+        crc.update(header);
+        if (table.getInt(ALLOCATED_OFFSET) != 0)
+        {
+            // a view of the mapping: the slots are read in place, not copied
+            crc.update(table.byteBuffer().duplicate().position(HEADER_LENGTH).limit(table.capacity()));
+        }
+        return (int)crc.getValue();
+    }
+
+    /**
      * Force the table's changes to disk.
      */
     public void force()

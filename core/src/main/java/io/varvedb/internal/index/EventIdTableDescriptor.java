@@ -28,7 +28,11 @@ package io.varvedb.internal.index;
  *  |  Covered Position: the log end the table reflects after a     |   24
  *  |  clean close; -1 while a writer has it open                   |
  *  +---------------------------------------------------------------+
- *  |                     reserved, zero                           ...  32
+ *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of capacity, table size,     |   32
+ *  |  allocated, used and (if allocated) every slot, at the last    |
+ *  |  clean close; 0 while open                                     |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ...  40
  *  +---------------------------------------------------------------+
  *  |  Used: slots taken, pending, committed or dead (own line)     |  128
  *  |                                                               |
@@ -67,6 +71,9 @@ package io.varvedb.internal.index;
  *   <li>{@link #DEAD}: the append that took the slot wrote nothing (a duplicate found late, a failing codec, a race
  *   for a new stream lost). Probes pass it; only a rebuild frees it.</li>
  * </ul>
+ * The sealed checksum lets an open after a clean close find damage the table took at rest (a flipped bit in a slot
+ * would make a retry look new, and write its event twice) before trusting it; a damaged table is rebuilt from the log.
+ * <p>
  * The tag is the upper half of the id's 64-bit hash (the lower half picks the first slot), so a probe passes a slot
  * of another id without reading its key, and waits only for a pending slot that is likely its own id.
  */
@@ -91,6 +98,8 @@ public final class EventIdTableDescriptor
     public static final int ALLOCATED_OFFSET = 20;
     /** Offset of the covered position. */
     public static final int COVERED_POSITION_OFFSET = 24;
+    /** Offset of the sealed checksum. */
+    public static final int SEALED_CHECKSUM_OFFSET = 32;
     /** Offset of the used-slot counter. */
     public static final int USED_OFFSET = 128;
     /** Length of the header; the slots start here. */

@@ -19,7 +19,8 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * Brings the event id table in line with the log at a writer's first open, after the log's own recovery: the log
  * is the source of truth, and every event appended with an id carries it.
  * <ul>
- *   <li>After a clean close the table is trusted if it says it covers the log to its end.</li>
+ *   <li>After a clean close the table is trusted if it says it covers the log to its end and matches the checksum
+ *   sealed at that close.</li>
  *   <li>After a process crash (the same boot: the table's pages are as the dead process left them) a slot
  *   committed was committed after its event's record was published, so it stands; a slot left pending is resolved
  *   against the recovered log (committed if its event is there whole, dead if not); and the events the log's
@@ -95,9 +96,9 @@ public final class EventIdRecovery
         final long end = log.tail();
         final long covered = table.coveredPosition();
         long inserted = 0;
-        if (cleanOpen && opened.trusted() && covered == end)
+        if (cleanOpen && opened.trusted() && covered == end && table.sealIntact())
         {
-            // nothing to do: the table was closed with the log, at this end
+            // nothing to do: the table was closed with the log, at this end, and took no damage since
         }
         else if (!cleanOpen && opened.trusted() && covered == EventIdTableDescriptor.OPEN && scannedFrom > 0)
         {
@@ -113,6 +114,7 @@ public final class EventIdRecovery
             }
             inserted = fill(table, log, 0, end);
         }
+        table.unseal();
         table.coveredPosition(EventIdTableDescriptor.OPEN);
         return inserted;
     }
