@@ -2,6 +2,7 @@ package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTable;
+import io.varvedb.internal.store.EventIdRecovery;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.FileHeaders;
@@ -554,6 +555,74 @@ public final class VarveDB implements AutoCloseable
         {
             exitRead(context);
         }
+    }
+
+    /**
+     * Read the event that was appended with an event id, if the store holds one: O(1), through the event id table.
+     * With exactly-once appends ({@link Appender#append(long, ExpectedVersion, int, long, long, byte[])}) this
+     * answers "was this message recorded before?" ahead of a decision that depends on it, such as a retried order
+     * that finds the product sold out by its own first attempt.
+     *
+     * @param eventIdHigh the id's high 64 bits.
+     * @param eventIdLow  the id's low 64 bits.
+     * @param handler     receives the event, if there is one.
+     * @return true if the store holds an event with this id (delivered to the handler).
+     * @throws IllegalArgumentException if the id is 0, 0 (no id).
+     * @throws ReadOnlyStoreException   in a read-only store, which does not map the id table (read the log instead:
+     *                                  {@link RecordedEvent#eventIdHigh()}).
+     */
+    public boolean readEvent(final long eventIdHigh, final long eventIdLow, final EventHandler handler)
+    {
+        if ((eventIdHigh | eventIdLow) == 0)
+        {
+            throw new IllegalArgumentException("0, 0 is no event id");
+        }
+        java.util.Objects.requireNonNull(handler, "handler");
+        if (eventIds == null)
+        {
+            throw new ReadOnlyStoreException("readEvent needs the event id table, which a read-only store (" +
+                directory + ") does not map; read the events' ids from readAll or readStream instead");
+        }
+        final ReadContext context = enterRead();
+        try
+        {
+            final long found = eventIds.find(eventIdHigh, eventIdLow, repairer == null ? null :
+                repairer::repairHolder);
+            if (found == EventIdTable.NOT_FOUND)
+            {
+                return false;
+            }
+            final long position = eventIds.positionAt(EventIdTable.slotOf(found));
+            final long tail = log.tail();
+            final UnsafeBuffer buffer = position >= 0 && position < tail &&
+                (position & (RecordDescriptor.ALIGNMENT - 1)) == 0 ? log.readBuffer(position) : null;
+            final int offset = log.offset(position);
+            if (buffer == null || !EventIdRecovery.logCheck(log).carries(position, eventIdHigh, eventIdLow))
+            {
+                throw new CorruptStoreException("the event id table " + eventIds.path() + " says event id " +
+                    new java.util.UUID(eventIdHigh, eventIdLow) + " is the event at log position " + position +
+                    ", which does not carry it; reopen the store to rebuild the table from the log");
+            }
+            deliver(context, context.event(), position, tail, buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET),
+                buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET), handler);
+            return true;
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /**
+     * {@link #readEvent(long, long, EventHandler)} with a {@link java.util.UUID}.
+     *
+     * @param eventId the event's id.
+     * @param handler receives the event, if there is one.
+     * @return true if the store holds an event with this id.
+     */
+    public boolean readEvent(final java.util.UUID eventId, final EventHandler handler)
+    {
+        return readEvent(eventId.getMostSignificantBits(), eventId.getLeastSignificantBits(), handler);
     }
 
     /**

@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
@@ -114,6 +115,34 @@ class ReadmeExampleTest
     }
     // README:inventory-processes:end
 
+    // README:inventory-once:begin
+    /** Reserves for one order exactly once: a retry of the order (its id again) gets the first attempt's answer. */
+    static boolean reserveOnce(VarveDB db, Appender appender, long productId, int quantity, UUID orderId)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            long version = db.streamVersion(productId);
+            if (available(db, productId, version) < quantity)
+            {
+                return db.readEvent(orderId, event -> { });  // sold out, unless by this very order, reserved before
+            }
+            try
+            {
+                appender.append(productId, ExpectedVersion.exact(version), STOCK_RESERVED, orderId, units(quantity));
+                return true;                               // reserved now, or before: appender.lastWasDuplicate()
+            }
+            catch (ConcurrencyConflictException e)
+            {
+                if (attempt == MAX_ATTEMPTS)
+                {
+                    throw e;
+                }
+                LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(1_000L << Math.min(attempt, 10)));
+            }
+        }
+    }
+    // README:inventory-once:end
+
     // README:threading:begin
     static void runTheStoresWorkOnMyThread(Path data, Agent myAgent, ThreadFactory pinnedToACore)
     {
@@ -141,6 +170,34 @@ class ReadmeExampleTest
     void theReadmeHoldsTheTwoProcessExampleVerbatim() throws IOException
     {
         assertSameText("inventory-processes");
+    }
+
+    @Test
+    void theReadmeHoldsTheExactlyOnceExampleVerbatim() throws IOException
+    {
+        assertSameText("inventory-once");
+    }
+
+    /** An order retried after its acknowledgement was lost is reserved once, even when it sold the last units. */
+    @Test
+    void aRetriedOrderIsReservedOnce()
+    {
+        final long productId = 7;
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)); Appender appender = db.appender())
+        {
+            appender.append(productId, ExpectedVersion.NO_STREAM, STOCK_ADDED, units(5));
+            final UUID first = UUID.randomUUID();
+            final UUID last = UUID.randomUUID();
+            assertTrue(reserveOnce(db, appender, productId, 2, first));
+            assertTrue(reserveOnce(db, appender, productId, 2, first), "a retry of the same order");
+            assertTrue(appender.lastWasDuplicate());
+            assertTrue(reserveOnce(db, appender, productId, 3, last));
+            // the retry of the order that took the last units: it finds the product sold out, by itself
+            assertTrue(reserveOnce(db, appender, productId, 3, last));
+            assertFalse(reserveOnce(db, appender, productId, 1, UUID.randomUUID()), "sold out for a new order");
+            assertEquals(3, db.streamVersion(productId), "one StockAdded and two reservations, each once");
+            assertEquals(0, available(db, productId, db.streamVersion(productId)));
+        }
     }
 
     @Test

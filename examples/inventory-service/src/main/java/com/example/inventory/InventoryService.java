@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,12 +26,15 @@ import java.util.stream.Stream;
  * folds the stream into the units still available, decides, and appends a {@code StockReserved} only if the stream
  * is still at the version it decided on ({@link ExpectedVersion#exact}). A buyer that loses the race gets a
  * {@link ConcurrencyConflictException}, reads what it missed, and decides again, a bounded number of times.
+ * Every order carries an event id, so that a retry of it (after a crash that lost the answer) is reserved once.
  * At the end, every product's stream is read back to check that none was oversold.
  */
 public final class InventoryService
 {
     /** How often one order is decided again after a conflict before it gives up. */
     static final int MAX_ATTEMPTS = 10;
+    /** High half of this run's order event ids: random, so that two runs on one store never share an id. */
+    private static final long RUN_ID = ThreadLocalRandom.current().nextLong();
 
     private final VarveDB db;
     private final int products;
@@ -172,21 +176,28 @@ public final class InventoryService
     private boolean reserve(final Appender appender, final long product, final Stock stock, final int units)
     {
         long backoffNanos = 1_000;
+        // one order, one event id, kept across its attempts: were this buyer to crash after the append and send the
+        // order again, the store would answer with the first attempt's version instead of reserving twice
+        final long orderId = nextOrderId.incrementAndGet();
+        final UUID orderEventId = new UUID(RUN_ID, orderId);
         for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++)
         {
             // read only what this buyer has not seen yet of the stream
             db.readStream(product, stock.version() + 1, Integer.MAX_VALUE, stock::apply);
             if (stock.available() < units)
             {
-                return false;
+                // sold out, unless by this very order in an attempt whose answer was lost
+                return db.readEvent(orderEventId, (event) -> { });
             }
             try
             {
-                final long orderId = nextOrderId.incrementAndGet();
                 appender.append(product, ExpectedVersion.exact(stock.version()), StockEvents.STOCK_RESERVED,
-                    new StockReserved(orderId, units), StockEvents.RESERVED);
-                orders.incrementAndGet();
-                unitsSold.addAndGet(units);
+                    orderEventId, new StockReserved(orderId, units), StockEvents.RESERVED);
+                if (!appender.lastWasDuplicate())
+                {
+                    orders.incrementAndGet();
+                    unitsSold.addAndGet(units);
+                }
                 return true;
             }
             catch (final ConcurrencyConflictException e)
