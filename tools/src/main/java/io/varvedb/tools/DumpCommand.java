@@ -216,14 +216,18 @@ public final class DumpCommand implements Callable<Integer>
         }
         final int offset = segments.fileOffset(position);
         final int frameLength = file.getInt(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
-        final int payloadLength = Math.max(0, frameLength - RecordDescriptor.HEADER_LENGTH);
+        final short recordFlags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
+        final boolean withId = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) ==
+            RecordDescriptor.TYPE_EVENT && (recordFlags & RecordDescriptor.FLAG_EVENT_ID) != 0;
+        final int payloadOffset = withId ? RecordDescriptor.payloadOffset(recordFlags) : RecordDescriptor.HEADER_LENGTH;
+        final int payloadLength = Math.max(0, frameLength - payloadOffset);
         final int aligned = RecordDescriptor.alignedLength(frameLength);
         final HexDumpBytes bytes = new HexDumpBytes();
         try
         {
             bytes.adjustHexDumpIndentation(HEX_INDENT);
-            bytes.writeHexDumpDescription("frame length " + frameLength + " (header 40 + payload " + payloadLength +
-                "), published last");
+            bytes.writeHexDumpDescription("frame length " + frameLength + " (header " + payloadOffset + " + payload " +
+                payloadLength + "), published last");
             bytes.writeInt(frameLength);
             final short type = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
             final boolean padding = type == RecordDescriptor.TYPE_PADDING;
@@ -248,10 +252,19 @@ public final class DumpCommand implements Callable<Integer>
             final long timestamp = file.getLong(offset + RecordDescriptor.TIMESTAMP_OFFSET);
             bytes.writeHexDumpDescription("timestamp " + Format.timestamp(timestamp));
             bytes.writeLong(timestamp);
+            if (withId && frameLength >= payloadOffset)
+            {
+                final long high = file.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET);
+                final long low = file.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET);
+                bytes.writeHexDumpDescription("event id, high 64 bits (" + new java.util.UUID(high, low) + ")");
+                bytes.writeLong(high);
+                bytes.writeHexDumpDescription("event id, low 64 bits");
+                bytes.writeLong(low);
+            }
             if (payloadLength > 0)
             {
                 final byte[] payload = new byte[payloadLength];
-                file.get(offset + RecordDescriptor.HEADER_LENGTH, payload);
+                file.get(offset + payloadOffset, payload);
                 // one described line per row: HexDumpBytes joins an undescribed row to the next description
                 for (int from = 0; from < payloadLength; from += HEX_ROW)
                 {

@@ -8,6 +8,7 @@ import org.agrona.DirectBuffer;
  * <pre>
  * @1,152  stream 3  v 12  type 2  2026-11-26T06:36:27.123456789Z  22 B  {"units":3,"buyer":1}
  * </pre>
+ * An event appended with an event id shows it as a UUID after its size ({@code id 0000...}).
  * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short. With the
  * application's codecs ({@code --codec}), a payload they cover is shown as the decoded object's {@code toString()}.
  */
@@ -50,6 +51,10 @@ public final class EventLine
         if (event.isInBatch())
         {
             line.append(" [batch]");
+        }
+        if (event.hasEventId())
+        {
+            line.append("  id ").append(new java.util.UUID(event.eventIdHigh(), event.eventIdLow()));
         }
         final String decoded = codecs == null ? null : codecs.decode(event);
         if (decoded != null)

@@ -4,6 +4,7 @@ import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
 import io.varvedb.VarveDB;
 import io.varvedb.internal.index.BlockDescriptor;
+import io.varvedb.internal.index.EventIdTableDescriptor;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.process.RegistryDescriptor;
@@ -88,6 +89,7 @@ public final class InfoCommand implements Callable<Integer>
             out.printf(Locale.ROOT, "index          %s of %s streams (%.2f%% full), %s in use (files %s long, " +
                 "allocated as streams appear)%n", Format.count(streams), Format.count(meta.indexCapacity()),
                 PERCENT * streams / meta.indexCapacity(), Format.bytes(indexInUse(dir)), Format.bytes(indexBytes));
+            printEventIds(out, dir, counter.withIds);
             if (counter.events > 0)
             {
                 out.printf(Locale.ROOT, "last event     position %s: stream %d version %s, %s%n",
@@ -101,6 +103,35 @@ public final class InfoCommand implements Callable<Integer>
             out.flush();
         }
         return ExitCode.OK;
+    }
+
+    /**
+     * The exactly-once appends: events that carry an id, and how full the id table is (from its header).
+     */
+    private static void printEventIds(final PrintWriter out, final Path dir, final long withIds)
+    {
+        final Path table = dir.resolve(Stores.INDEX_DIRECTORY).resolve(EventIdTableDescriptor.FILE_NAME);
+        final ByteBuffer header = ByteBuffer.allocate(EventIdTableDescriptor.USED_OFFSET + Long.BYTES)
+            .order(ByteOrder.LITTLE_ENDIAN);
+        try (FileChannel channel = FileChannel.open(table, StandardOpenOption.READ))
+        {
+            while (header.hasRemaining() && channel.read(header) > 0)
+            {
+                // the capacity, the allocated flag and the used count
+            }
+        }
+        catch (final IOException ex)
+        {
+            out.printf(Locale.ROOT, "event ids      %s events carry one; no id table (%s)%n", Format.count(withIds),
+                ex.getMessage());
+            return;
+        }
+        final int capacity = header.getInt(EventIdTableDescriptor.CAPACITY_OFFSET);
+        final long used = header.getLong(EventIdTableDescriptor.USED_OFFSET);
+        out.printf(Locale.ROOT, "event ids      %s events carry one; id table %s of %s ids (%.2f%% full)%s%n",
+            Format.count(withIds), Format.count(used), Format.count(capacity),
+            capacity > 0 ? PERCENT * used / capacity : 0.0,
+            header.getInt(EventIdTableDescriptor.ALLOCATED_OFFSET) == 0 ? ", never used: one page on disk" : "");
     }
 
     /**
@@ -210,6 +241,7 @@ public final class InfoCommand implements Callable<Integer>
     private static final class Counter implements EventHandler
     {
         private long events;
+        private long withIds;
         private long nextPosition;
         private long lastPosition;
         private long lastStream;
@@ -220,6 +252,7 @@ public final class InfoCommand implements Callable<Integer>
         public void onEvent(final RecordedEvent event)
         {
             events++;
+            withIds += event.hasEventId() ? 1 : 0;
             nextPosition = event.nextPosition();
             lastPosition = event.position();
             lastStream = event.streamId();

@@ -7,6 +7,7 @@ import io.varvedb.Durability;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
+import io.varvedb.internal.index.EventIdTableDescriptor;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.Log;
 import io.varvedb.internal.log.Padding;
@@ -65,6 +66,8 @@ public final class StoreVerifier
     private final List<String> problems = new ArrayList<>();
     private final List<String> notes = new ArrayList<>();
     private final Long2LongHashMap lastVersions = new Long2LongHashMap(NO_VERSION);
+    /** Every event id in the log, and where: no id may appear twice, and the id table must hold each. */
+    private final java.util.Map<java.util.UUID, Long> eventIds = new java.util.HashMap<>();
     private final RecordChecksum checksum = new RecordChecksum();
     private final PositionProbe probe = new PositionProbe();
     private long events;
@@ -145,6 +148,7 @@ public final class StoreVerifier
             scanLog(db, segments, tail);
             checkMeta(dir, tail);
             checkIndexTable(dir, db);
+            checkEventIdTable(dir);
         }
         catch (final IOException ex)
         {
@@ -168,6 +172,75 @@ public final class StoreVerifier
             }
         }
         return this;
+    }
+
+    // ------------------------------------------------------------------------------------------------- event ids
+
+    /**
+     * The event id table of a closed store against the log: every committed slot names an event of the log that
+     * carries its id, and every id of the log is in a slot. A store open or not closed cleanly is skipped: its
+     * writer keeps the table, or its next open rebuilds it.
+     */
+    private void checkEventIdTable(final Path dir) throws IOException
+    {
+        final Path path = dir.resolve(Stores.INDEX_DIRECTORY).resolve(EventIdTableDescriptor.FILE_NAME);
+        if (liveWriter || !meta.closedCleanly() || !java.nio.file.Files.exists(path))
+        {
+            if (!eventIds.isEmpty())
+            {
+                note(Format.count(eventIds.size()) + " events carry an event id; the id table is checked only in a " +
+                    "store closed cleanly (the next open of this one rebuilds it from the log)");
+            }
+            return;
+        }
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path))
+        {
+            final ByteBuffer table = channel.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, channel.size())
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            final int tableSize = table.getInt(EventIdTableDescriptor.TABLE_SIZE_OFFSET);
+            if (table.getLong(EventIdTableDescriptor.MAGIC_OFFSET) != EventIdTableDescriptor.MAGIC ||
+                Integer.bitCount(tableSize) != 1 || EventIdTableDescriptor.fileLength(tableSize) != channel.size())
+            {
+                problem("index/" + EventIdTableDescriptor.FILE_NAME + ": damaged header (magic or table size); the " +
+                    "next writer's open rebuilds it from the log");
+                return;
+            }
+            long committed = 0;
+            if (table.getInt(EventIdTableDescriptor.ALLOCATED_OFFSET) != 0)
+            {
+                for (int slot = 0; slot < tableSize; slot++)
+                {
+                    final int offset = EventIdTableDescriptor.HEADER_LENGTH + slot * EventIdTableDescriptor.SLOT_LENGTH;
+                    final long state = table.getLong(offset) & EventIdTableDescriptor.STATE_MASK;
+                    if (state == EventIdTableDescriptor.PENDING)
+                    {
+                        problem("index/" + EventIdTableDescriptor.FILE_NAME + ": slot " + slot + " is pending in a " +
+                            "store closed cleanly");
+                    }
+                    else if (state == EventIdTableDescriptor.COMMITTED)
+                    {
+                        committed++;
+                        final java.util.UUID id = new java.util.UUID(
+                            table.getLong(offset + EventIdTableDescriptor.ID_HIGH_OFFSET),
+                            table.getLong(offset + EventIdTableDescriptor.ID_LOW_OFFSET));
+                        final long position = table.getLong(offset + EventIdTableDescriptor.POSITION_OFFSET);
+                        final Long inLog = eventIds.get(id);
+                        if (inLog == null || inLog != position)
+                        {
+                            problem("index/" + EventIdTableDescriptor.FILE_NAME + ": slot " + slot + " says event id " +
+                                id + " is at position " + Format.count(position) + ", but the log has it " +
+                                (inLog == null ? "nowhere" : "at " + Format.count(inLog)));
+                        }
+                    }
+                }
+            }
+            if (committed < eventIds.size())
+            {
+                problem("index/" + EventIdTableDescriptor.FILE_NAME + ": holds " + Format.count(committed) +
+                    " event ids, the log " + Format.count(eventIds.size()) + ": a retry of a missing one would be " +
+                    "written again; the next writer's open rebuilds the table if its seal no longer matches");
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------------- log
@@ -455,6 +528,17 @@ public final class StoreVerifier
                 "version " + previous + " (versions must run 1, 2, 3... in log order)");
         }
         lastVersions.put(streamId, Math.max(previous, version));
+        if (stored == computed && (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_EVENT_ID) != 0)
+        {
+            final java.util.UUID id = new java.util.UUID(buffer.getLong(offset + EVENT_ID_HIGH_OFFSET),
+                buffer.getLong(offset + EVENT_ID_LOW_OFFSET));
+            final Long earlier = eventIds.put(id, position);
+            if (earlier != null)
+            {
+                problem(where(segments, position) + ": event id " + id + " appears twice in the log, also at " +
+                    "position " + Format.count(earlier) + " (an id is appended once)");
+            }
+        }
         if (stored == computed)
         {
             // a damaged record is already reported; reading it through the index would only fail again
