@@ -43,6 +43,12 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  * thus fails before the stream exists, and leaves no slot behind; an appender that loses that CAS to another turns
  * its record into padding and decides again.
  * <p>
+ * An append may carry an <b>event id</b> for exactly-once appends (see
+ * {@link #append(long, ExpectedVersion, int, long, long, DirectBuffer, int, int)}): before step 1 the id is looked up
+ * in the store's id table (a retry returns there), and after step 2 it is inserted by one CAS on its slot, which is
+ * committed after step 3; an append of an id that loses that CAS to another append of it pads its claim and answers
+ * as a retry.
+ * <p>
  * Appenders to different streams never wait for one another. Appenders to the same stream serialise on the
  * pending bit for the few tens of nanoseconds of steps 2-4, which is what keeps each stream's events in the log
  * in version order and makes {@link VarveDB#streamVersion} never run ahead of what a reader can read.

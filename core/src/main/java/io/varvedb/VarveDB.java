@@ -98,6 +98,8 @@ public final class VarveDB implements AutoCloseable
     private final StreamIndex index;
     /** The event id table, for exactly-once appends; null in a read-only store. */
     private final EventIdTable eventIds;
+    /** The open made the event id table again from the whole log (for tests). */
+    private boolean eventIdsRebuilt;
     private final Flusher flusher;
     /** The flusher, the pre-allocator and the repairer, run as {@link VarveConfig#backgroundThreading()} says. */
     private final BackgroundWork background;
@@ -284,6 +286,7 @@ public final class VarveDB implements AutoCloseable
                         config.eventIdCapacity());
                     openedIndex = recovered.index();
                     openedIds = recovered.eventIds();
+                    this.eventIdsRebuilt = recovered.eventIdsRebuilt();
                     this.index = openedIndex;
                     this.openedCleanly = recovered.openedCleanly();
                     this.recovery = recovered.recovery();
@@ -623,6 +626,14 @@ public final class VarveDB implements AutoCloseable
     public boolean readEvent(final java.util.UUID eventId, final EventHandler handler)
     {
         return readEvent(eventId.getMostSignificantBits(), eventId.getLeastSignificantBits(), handler);
+    }
+
+    /**
+     * @return true if this open made the event id table again from the whole log (it could not be trusted).
+     */
+    boolean eventIdsRebuilt()
+    {
+        return eventIdsRebuilt;
     }
 
     /**

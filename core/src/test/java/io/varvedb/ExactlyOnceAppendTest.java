@@ -273,6 +273,24 @@ class ExactlyOnceAppendTest
         }
     }
 
+    /** The seal a clean close leaves is found intact at the next open, whatever the table holds: no rebuild. */
+    @Test
+    void aCleanReopenTrustsTheTableItSealed() throws IOException
+    {
+        for (int round = 0; round < 16; round++)
+        {
+            try (VarveDB db = VarveDB.open(TestStores.small(dir)); Appender appender = db.appender())
+            {
+                appender.append(1, ExpectedVersion.ANY, 1, round * 7919L, round + 1, bytes("r" + round));
+            }
+            try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+            {
+                assertTrue(db.openedCleanly());
+                assertFalse(db.eventIdsRebuilt(), "round " + round + ": the table sealed at the close was rebuilt");
+            }
+        }
+    }
+
     @Test
     void aFlippedBitInTheIdTableOfAClosedStoreIsFoundAndTheTableRebuilt() throws IOException
     {
@@ -299,6 +317,7 @@ class ExactlyOnceAppendTest
         }
         try (VarveDB db = VarveDB.open(TestStores.small(dir)); Appender appender = db.appender())
         {
+            assertTrue(db.eventIdsRebuilt(), "the damage was found");
             assertEquals(1, appender.append(4, ExpectedVersion.ANY, 1, high, 0x99, bytes("once")));
             assertTrue(appender.lastWasDuplicate());
             assertEquals(1, db.streamVersion(4));

@@ -70,6 +70,11 @@ class ExactlyOnceStressTest
                         wrote[t][i] = !appender.lastWasDuplicate();
                     }
                 }
+                finally
+                {
+                    // a racer that fails must not leave the others waiting for it at their next meeting
+                    lockstep.arriveAndDeregister();
+                }
             });
             for (int i = 0; i < IDS; i++)
             {
@@ -117,6 +122,10 @@ class ExactlyOnceStressTest
                             versions[t][i] = -ex.existingStreamId();
                         }
                     }
+                }
+                finally
+                {
+                    lockstep.arriveAndDeregister();
                 }
             });
             for (int i = 0; i < ids; i++)

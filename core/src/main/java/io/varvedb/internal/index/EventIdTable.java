@@ -120,7 +120,8 @@ public final class EventIdTable implements AutoCloseable
             buffer.putInt(ALLOCATED_OFFSET, 0);
             buffer.putLong(COVERED_POSITION_OFFSET, 0);
             buffer.putLong(USED_OFFSET, 0);
-        }, true, observer);
+            // not forced: a crash that leaves the header zero leaves a file the next open refuses and makes again
+        }, false, observer);
     }
 
     /**
@@ -391,7 +392,7 @@ public final class EventIdTable implements AutoCloseable
      */
     public void seal()
     {
-        table.putLongVolatile(SEALED_CHECKSUM_OFFSET, (1L << 32) | checksum());
+        table.putLongVolatile(SEALED_CHECKSUM_OFFSET, (1L << 32) | (checksum() & 0xFFFF_FFFFL));
     }
 
     /**

@@ -88,14 +88,14 @@ public final class EventIdRecovery
      * @param log         the log, recovered.
      * @param cleanOpen   the store was closed cleanly and nothing was recovered.
      * @param scannedFrom where the log's recovery began its scan (0: the whole log); ignored for a clean open.
-     * @return events whose ids were put in the table.
+     * @return true if the table was made again from the whole log; false if it was kept (topped up after a crash).
      */
-    public static long recover(final Opened opened, final Log log, final boolean cleanOpen, final long scannedFrom)
+    public static boolean recover(final Opened opened, final Log log, final boolean cleanOpen, final long scannedFrom)
     {
         final EventIdTable table = opened.table();
         final long end = log.tail();
         final long covered = table.coveredPosition();
-        long inserted = 0;
+        boolean rebuilt = false;
         if (cleanOpen && opened.trusted() && covered == end && table.sealIntact())
         {
             // nothing to do: the table was closed with the log, at this end, and took no damage since
@@ -103,7 +103,7 @@ public final class EventIdRecovery
         else if (!cleanOpen && opened.trusted() && covered == EventIdTableDescriptor.OPEN && scannedFrom > 0)
         {
             table.resolvePending(-1, logCheck(log));
-            inserted = fill(table, log, scannedFrom, end);
+            fill(table, log, scannedFrom, end);
         }
         else
         {
@@ -112,11 +112,12 @@ public final class EventIdRecovery
                 // an untrusted table was just created, empty; this one may hold anything
                 table.reset();
             }
-            inserted = fill(table, log, 0, end);
+            fill(table, log, 0, end);
+            rebuilt = true;
         }
         table.unseal();
         table.coveredPosition(EventIdTableDescriptor.OPEN);
-        return inserted;
+        return rebuilt;
     }
 
     /**
@@ -159,10 +160,14 @@ public final class EventIdRecovery
             final UnsafeBuffer buffer = log.readBuffer(position);
             final int offset = log.offset(position);
             final int frameLength = buffer.getInt(offset + FRAME_LENGTH_OFFSET);
-            if (frameLength <= 0)
+            final String damage = frameLength <= 0 ? "no record" : Log.frameDamage(buffer, offset, frameLength,
+                (int)(log.nextSegmentStart(position) - position), null);
+            if (damage != null)
             {
-                throw new CorruptStoreException("log: no record at position " + position + " below the recovered " +
-                    "end " + end + " while rebuilding the event id table");
+                // without a walk over every record, an id beyond this one could be missed, and its retry written twice
+                throw new CorruptStoreException("log: " + damage + " at position " + position + " (" +
+                    log.segmentPath(log.segmentOf(position)) + "), below the recovered end " + end + ", met while " +
+                    "rebuilding the event id table from the log; refusing to open rather than forget event ids");
             }
             if (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT &&
                 (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_EVENT_ID) != 0 &&

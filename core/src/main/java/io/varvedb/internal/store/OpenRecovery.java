@@ -37,6 +37,7 @@ public final class OpenRecovery
     private final boolean verifyIndex;
     private StreamIndex index;
     private io.varvedb.internal.index.EventIdTable eventIds;
+    private boolean eventIdsRebuilt;
     private boolean openedCleanly;
     private Recovery.Result recovery;
     private long committedAtOpen;
@@ -179,7 +180,8 @@ public final class OpenRecovery
             metaBuffer.putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, Math.min(checkpoint, recovery.end()));
         }
         // the log is recovered: the event id table follows it
-        EventIdRecovery.recover(ids, log, recovery == null, recovery == null ? 0 : recovery.scannedFrom());
+        eventIdsRebuilt = EventIdRecovery.recover(ids, log, recovery == null,
+            recovery == null ? 0 : recovery.scannedFrom());
         // the checks of varve.meta's positions walked records that recovery may since have changed
         recordStarts.forget();
         committedAtOpen = log.tail();
@@ -206,6 +208,14 @@ public final class OpenRecovery
     public StreamIndex index()
     {
         return index;
+    }
+
+    /**
+     * @return true if the open made the event id table again from the whole log.
+     */
+    public boolean eventIdsRebuilt()
+    {
+        return eventIdsRebuilt;
     }
 
     /**
