@@ -1366,14 +1366,27 @@ public final class Appender implements AutoCloseable
     {
         int present = 0;
         int firstPresent = -1;
-        for (int i = 0; i < count; i++)
+        // A batch being appended by another appender right now can look partly there: its ids are inserted one by
+        // one, then committed, so a lookup of one of them may come before its insert and of another after the
+        // commit. But an append inserts all its ids before it commits any: once one is seen committed, a second
+        // look finds every id of that append. A batch partly there at the second look overlaps in earnest.
+        for (int pass = 0; pass < 2; pass++)
         {
-            final long found = ids.find(batch.eventIdHigh(i), batch.eventIdLow(i), holderCheck);
-            scratchIdSlots[i] = found == EventIdTable.NOT_FOUND ? NO_SLOT : EventIdTable.slotOf(found);
-            if (found != EventIdTable.NOT_FOUND)
+            present = 0;
+            firstPresent = -1;
+            for (int i = 0; i < count; i++)
             {
-                present++;
-                firstPresent = firstPresent < 0 ? i : firstPresent;
+                final long found = ids.find(batch.eventIdHigh(i), batch.eventIdLow(i), holderCheck);
+                scratchIdSlots[i] = found == EventIdTable.NOT_FOUND ? NO_SLOT : EventIdTable.slotOf(found);
+                if (found != EventIdTable.NOT_FOUND)
+                {
+                    present++;
+                    firstPresent = firstPresent < 0 ? i : firstPresent;
+                }
+            }
+            if (present == 0 || present == count)
+            {
+                break;
             }
         }
         if (present == 0)
