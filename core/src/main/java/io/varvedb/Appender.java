@@ -186,21 +186,7 @@ public final class Appender implements AutoCloseable
         final int offset,
         final int length)
     {
-        final long expectedVersion = expected.value();
-        checkStreamId(streamId);
-        requirePayload(payload);
-        checkRange(payload, offset, length);
-        checkSize(length);
-        enter();
-        try
-        {
-            return orThrow(appendOne(streamId, expectedVersion, eventType, 0, 0, payload, offset, length), streamId,
-                expectedVersion);
-        }
-        finally
-        {
-            exit();
-        }
+        return append(streamId, expected, eventType, 0, 0, payload, offset, length);
     }
 
     /**
@@ -215,23 +201,7 @@ public final class Appender implements AutoCloseable
      */
     public long append(final long streamId, final ExpectedVersion expected, final int eventType, final byte[] payload)
     {
-        requirePayload(payload);
-        final long expectedVersion = expected.value();
-        checkStreamId(streamId);
-        checkSize(payload.length);
-        enter();
-        try
-        {
-            // the array view is this appender's state: wrapped only under the guard, and let go before leaving
-            arrayView.wrap(payload);
-            return orThrow(appendOne(streamId, expectedVersion, eventType, 0, 0, arrayView, 0, payload.length), streamId,
-                expectedVersion);
-        }
-        finally
-        {
-            arrayView.wrap(NO_BYTES);
-            exit();
-        }
+        return append(streamId, expected, eventType, 0, 0, payload);
     }
 
     /**
@@ -290,19 +260,7 @@ public final class Appender implements AutoCloseable
     public <T> long append(
         final long streamId, final ExpectedVersion expected, final int eventType, final T event, final Codec<T> codec)
     {
-        final long expectedVersion = expected.value();
-        checkStreamId(streamId);
-        final int maxLength = maxEncodedLength(event, codec);
-        enter();
-        try
-        {
-            return orThrow(appendTyped(streamId, expectedVersion, eventType, 0, 0, event, codec, maxLength), streamId,
-                expectedVersion);
-        }
-        finally
-        {
-            exit();
-        }
+        return append(streamId, expected, eventType, 0, 0, event, codec);
     }
 
     /**
@@ -531,20 +489,7 @@ public final class Appender implements AutoCloseable
         final int offset,
         final int length)
     {
-        checkStreamId(streamId);
-        ExpectedVersion.validate(expectedVersion);
-        requirePayload(payload);
-        checkRange(payload, offset, length);
-        checkSize(length);
-        enter();
-        try
-        {
-            return appendOne(streamId, expectedVersion, eventType, 0, 0, payload, offset, length);
-        }
-        finally
-        {
-            exit();
-        }
+        return tryAppend(streamId, expectedVersion, eventType, 0, 0, payload, offset, length);
     }
 
     /**
@@ -568,22 +513,7 @@ public final class Appender implements AutoCloseable
         final int offset,
         final int length)
     {
-        checkStreamId(streamId);
-        ExpectedVersion.validate(expectedVersion);
-        requirePayload(payload);
-        checkRange(payload, offset, length);
-        checkSize(length);
-        enter();
-        try
-        {
-            arrayView.wrap(payload);
-            return appendOne(streamId, expectedVersion, eventType, 0, 0, arrayView, offset, length);
-        }
-        finally
-        {
-            arrayView.wrap(NO_BYTES);
-            exit();
-        }
+        return tryAppend(streamId, expectedVersion, eventType, 0, 0, payload, offset, length);
     }
 
     /**
@@ -600,18 +530,7 @@ public final class Appender implements AutoCloseable
     public <T> long tryAppend(
         final long streamId, final long expectedVersion, final int eventType, final T event, final Codec<T> codec)
     {
-        checkStreamId(streamId);
-        ExpectedVersion.validate(expectedVersion);
-        final int maxLength = maxEncodedLength(event, codec);
-        enter();
-        try
-        {
-            return appendTyped(streamId, expectedVersion, eventType, 0, 0, event, codec, maxLength);
-        }
-        finally
-        {
-            exit();
-        }
+        return tryAppend(streamId, expectedVersion, eventType, 0, 0, event, codec);
     }
 
     /**

@@ -167,30 +167,8 @@ class ExactlyOnceCrashTest
     {
         final VarveDB db = VarveDB.open(MultiWriterChild.config(dir));
         final Appender appender = db.appender();
-        final Codec<String> dying = new Codec<>()
-        {
-            @Override
-            public int maxEncodedLength(final String value)
-            {
-                return 16;
-            }
-
-            @Override
-            public int encode(final String value, final org.agrona.MutableDirectBuffer buffer, final int maxLength)
-            {
-                System.out.println("halting");
-                System.out.flush();
-                Runtime.getRuntime().halt(9);
-                return 0;
-            }
-
-            @Override
-            public String decode(final org.agrona.DirectBuffer buffer, final int offset, final int length)
-            {
-                return "";
-            }
-        };
-        appender.append(stream, ExpectedVersion.exact(db.streamVersion(stream)), 1, 0xDEAD, 1, "x", dying);
+        appender.append(stream, ExpectedVersion.exact(db.streamVersion(stream)), 1, 0xDEAD, 1, "x",
+            MultiWriterChild.HALTING);
     }
 
     @Test

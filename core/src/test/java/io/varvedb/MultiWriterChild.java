@@ -31,6 +31,31 @@ final class MultiWriterChild
     {
     }
 
+    /** A codec that halts the JVM inside an append: after the claim, before the record is published. */
+    static final Codec<String> HALTING = new Codec<>()
+    {
+        @Override
+        public int maxEncodedLength(final String value)
+        {
+            return 16;
+        }
+
+        @Override
+        public int encode(final String value, final org.agrona.MutableDirectBuffer buffer, final int maxLength)
+        {
+            System.out.println("halting");
+            System.out.flush();
+            Runtime.getRuntime().halt(9);
+            return 0;
+        }
+
+        @Override
+        public String decode(final org.agrona.DirectBuffer buffer, final int offset, final int length)
+        {
+            return "";
+        }
+    };
+
     static VarveConfig config(final Path dir)
     {
         return VarveConfig.builder(dir).segmentSize(64 * 1024).indexCapacity(2048).indexBlocksPerChunk(16)
@@ -202,30 +227,7 @@ final class MultiWriterChild
     {
         final VarveDB db = VarveDB.open(config(dir));
         final Appender appender = db.appender();
-        final Codec<String> dying = new Codec<>()
-        {
-            @Override
-            public int maxEncodedLength(final String value)
-            {
-                return 16;
-            }
-
-            @Override
-            public int encode(final String value, final org.agrona.MutableDirectBuffer buffer, final int maxLength)
-            {
-                System.out.println("halting");
-                System.out.flush();
-                Runtime.getRuntime().halt(9);
-                return 0;
-            }
-
-            @Override
-            public String decode(final org.agrona.DirectBuffer buffer, final int offset, final int length)
-            {
-                return "";
-            }
-        };
-        appender.append(stream, ExpectedVersion.exact(db.streamVersion(stream)), 1, "x", dying);
+        appender.append(stream, ExpectedVersion.exact(db.streamVersion(stream)), 1, "x", HALTING);
     }
 
     /**
