@@ -344,6 +344,18 @@ public final class EventIdTable implements AutoCloseable
      */
     public int resolvePending(final int holder, final LogCheck log)
     {
+        return resolvePending((h) -> holder < 0 || h == holder, log);
+    }
+
+    /**
+     * {@link #resolvePending(int, LogCheck)} for several holders in one pass over the table.
+     *
+     * @param holders which holders' slots to resolve.
+     * @param log     tells whether the log holds the event a slot names.
+     * @return slots resolved.
+     */
+    public int resolvePending(final java.util.function.IntPredicate holders, final LogCheck log)
+    {
         if (table.getIntVolatile(ALLOCATED_OFFSET) == 0)
         {
             return 0;
@@ -353,7 +365,7 @@ public final class EventIdTable implements AutoCloseable
         {
             final int offset = slotOffset(index);
             final long status = table.getLongVolatile(offset + STATUS_OFFSET);
-            if ((status & STATE_MASK) == PENDING && (holder < 0 || holder(status) == holder))
+            if ((status & STATE_MASK) == PENDING && holders.test(holder(status)))
             {
                 final boolean inLog = log.carries(table.getLong(offset + POSITION_OFFSET),
                     table.getLong(offset + ID_HIGH_OFFSET), table.getLong(offset + ID_LOW_OFFSET));

@@ -205,15 +205,16 @@ public final class Repairer implements Agent
         boolean repaired = false;
         try
         {
-            for (final int lane : registry.lanesOf(p))
+            final int[] lanes = registry.lanesOf(p);
+            for (final int lane : lanes)
             {
                 repairLane(lane);
-                if (eventIds != null)
-                {
-                    // after the lane's append is finished or undone: an id slot it held is committed if its event
-                    // is in the log, dead otherwise (before the lane can go to another appender)
-                    eventIds.resolvePending(lane + 1, logCheck);
-                }
+            }
+            if (eventIds != null && lanes.length > 0)
+            {
+                // after the lanes' appends are finished or undone, and before the lanes can go to other appenders:
+                // an id slot one held is committed if its event is in the log, dead otherwise (one pass for all)
+                eventIds.resolvePending((holder) -> contains(lanes, holder - 1), logCheck);
             }
             repaired = true;
         }
@@ -231,6 +232,18 @@ public final class Repairer implements Agent
             }
         }
         return true;
+    }
+
+    private static boolean contains(final int[] values, final int value)
+    {
+        for (final int v : values)
+        {
+            if (v == value)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
