@@ -38,6 +38,8 @@ public final class VarveConfig
     public static final int DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
     /** Default most streams: 1,048,576 (a 64 MiB stream table). */
     public static final int DEFAULT_INDEX_CAPACITY = 1 << 20;
+    /** Default most stream names: 65,536 (a name table of 9 MiB). */
+    public static final int DEFAULT_NAME_CAPACITY = 1 << 16;
     /** Default interval of the group-commit flusher: 1 ms. */
     public static final long DEFAULT_FLUSH_INTERVAL_MICROS = 1000;
     /** Default interval of checkpoints: 1 s. */
@@ -48,6 +50,7 @@ public final class VarveConfig
     private final Path directory;
     private final int segmentSize;
     private final int indexCapacity;
+    private final int nameCapacity;
     private final int maxEventSize;
     private final int requestedMaxEventSize;
     private final int indexBlocksPerChunk;
@@ -95,6 +98,7 @@ public final class VarveConfig
         directory = builder.directory;
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
+        nameCapacity = builder.nameCapacity;
         requestedMaxEventSize = builder.maxEventSize;
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
@@ -278,6 +282,14 @@ public final class VarveConfig
     }
 
     /**
+     * @return most stream names, for a name table this store creates.
+     */
+    public int nameCapacity()
+    {
+        return nameCapacity;
+    }
+
+    /**
      * @return what sees every force of the store's files; {@link ForceObserver#NONE} but in tests.
      */
     ForceObserver forceObserver()
@@ -290,6 +302,7 @@ public final class VarveConfig
         final Builder builder = new Builder(directory)
             .segmentSize(segmentSize)
             .indexCapacity(indexCapacity)
+            .nameCapacity(nameCapacity)
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
             .verifyIndexOnOpen(verifyIndexOnOpen)
@@ -334,6 +347,7 @@ public final class VarveConfig
         private final Path directory;
         private int segmentSize = DEFAULT_SEGMENT_SIZE;
         private int indexCapacity = DEFAULT_INDEX_CAPACITY;
+        private int nameCapacity = DEFAULT_NAME_CAPACITY;
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
         private boolean verifyChecksumsOnRead = true;
@@ -387,6 +401,26 @@ public final class VarveConfig
                     StreamIndexDescriptor.MAX_CAPACITY + ", got " + streams);
             }
             this.indexCapacity = streams;
+            return this;
+        }
+
+        /**
+         * Most stream names the store will hold ({@link VarveDB#streamId(String)}). The name table takes 144 bytes
+         * per name of capacity (a 128-byte entry, two 8-byte hash slots). Fixed when the table is created (with
+         * the store, or by the first writer of a store made by an older build); creating a name beyond it throws
+         * {@link NameTableFullException}.
+         *
+         * @param names capacity, from 1 to 2^23 (8,388,608). Default {@link #DEFAULT_NAME_CAPACITY}.
+         * @return this builder.
+         */
+        public Builder nameCapacity(final int names)
+        {
+            if (names < 1 || names > io.varvedb.internal.index.NameTableDescriptor.MAX_CAPACITY)
+            {
+                throw new IllegalArgumentException("nameCapacity must be from 1 to " +
+                    io.varvedb.internal.index.NameTableDescriptor.MAX_CAPACITY + ", got " + names);
+            }
+            this.nameCapacity = names;
             return this;
         }
 
