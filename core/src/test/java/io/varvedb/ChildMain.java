@@ -41,6 +41,8 @@ public final class ChildMain
             case "projection" -> ProjectionTest.child(dir, Path.of(args[2]), args[3]);
             case "open-without-flag" -> openWithoutFlag(dir, args.length > 2 && args[2].equals("agrona-first"));
             case "open-close-cycles" -> MappingLeakTest.cycles(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+            case "names-forever" -> NamedStreamProcessTest.createForever(dir, Durability.valueOf(args[2]));
+            case "names-shared" -> NamedStreamProcessTest.createShared(dir);
             default -> throw new IllegalArgumentException(args[0]);
         }
     }

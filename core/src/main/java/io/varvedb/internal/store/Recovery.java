@@ -538,7 +538,7 @@ public final class Recovery
         return Log.frameDamage(buffer, offset, frameLength, room, checksum) == null &&
             (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_PADDING ||
             buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_STREAM_NAME ||
-            buffer.getLong(offset + STREAM_ID_OFFSET) > 0 && buffer.getLong(offset + VERSION_OFFSET) > 0);
+            buffer.getLong(offset + STREAM_ID_OFFSET) != 0 && buffer.getLong(offset + VERSION_OFFSET) > 0);
     }
 
     private void checkNoSegmentAfter(final long missing)
