@@ -406,8 +406,8 @@ public final class VarveConfig
 
         /**
          * Most stream names the store will hold ({@link VarveDB#streamId(String)}). The name table takes 144 bytes
-         * per name of capacity (a 128-byte entry, two 8-byte hash slots). Fixed when the table is created (with
-         * the store, or by the first writer of a store made by an older build); creating a name beyond it throws
+         * per name of capacity (a 128-byte entry, two 8-byte hash slots). Fixed when the table is made: at a writer's
+         * first name operation, or when the first writer of a {@link #multiProcess} store opens it; creating a name beyond it throws
          * {@link NameTableFullException}.
          *
          * @param names capacity, from 1 to 2^23 (8,388,608). Default {@link #DEFAULT_NAME_CAPACITY}.

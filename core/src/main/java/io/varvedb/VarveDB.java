@@ -286,9 +286,12 @@ public final class VarveDB implements AutoCloseable
                 }
                 else
                 {
-                    // the only writer: check the index, recover the log after a crash, make ready for appends
-                    openedNames = NameTable.openForWriter(indexDirectory, config.nameCapacity(),
-                        config.forceObserver());
+                    // the only writer: check the index, recover the log after a crash, make ready for appends.
+                    // A single-process store makes its name table at its first name, not here: a store that never
+                    // names a stream spends no disk on it, and an open on a full disk never fails for it. Writer
+                    // processes of a shared store make it at once, under the open mutex, so that they share one.
+                    openedNames = multi || NameTable.exists(indexDirectory) ? NameTable.openForWriter(
+                        indexDirectory, config.nameCapacity(), config.forceObserver()) : null;
                     this.names = openedNames;
                     final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
                         indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
@@ -606,7 +609,7 @@ public final class VarveDB implements AutoCloseable
     private long streamId(final byte[] utf8, final Appender appender)
     {
         checkOpen();
-        final NameTable table = nameTable();
+        final NameTable table = creatingNameTable();
         if (table == null)
         {
             throw new IllegalStateException("the store at " + directory + " has no name table");
@@ -1700,7 +1703,10 @@ public final class VarveDB implements AutoCloseable
                         index.seal();
                     }
                     index.force();
-                    names.closeCleanly();
+                    if (names != null)
+                    {
+                        names.closeCleanly();
+                    }
                     // what the meta file vouches for is on disk before it says so: the log (forced above) below
                     // the durable position, the index below its checkpoint, and, last, all of it with the clean mark
                     meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
@@ -1923,6 +1929,8 @@ public final class VarveDB implements AutoCloseable
      */
     boolean isNamedStream(final long streamId)
     {
+        // a writer without a table makes it (and fills it from the log) when a named id comes: it may be one
+        // handed out before the table was lost
         final NameTable table = streamId < 0 ? nameTable() : null;
         return table != null && table.isLogged(streamId);
     }
@@ -1936,12 +1944,51 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * @return the name table; a read-only store opened before a writer made it looks again.
+     * @return the name table of a writer, made at the first call that needs one (a single-process store's first
+     * name), and filled from the log below where it ended at open (every name created before is there).
+     */
+    private NameTable creatingNameTable()
+    {
+        NameTable table = names;
+        if (table == null)
+        {
+            synchronized (nameLock)
+            {
+                checkOpen();
+                table = names;
+                if (table == null)
+                {
+                    table = NameTable.openForWriter(directory.resolve(INDEX_DIRECTORY), config.nameCapacity(),
+                        config.forceObserver());
+                    try
+                    {
+                        table.fillFromLog(log, committedAtOpen);
+                    }
+                    catch (final RuntimeException | Error ex)
+                    {
+                        table.close();
+                        throw ex;
+                    }
+                    names = table;
+                }
+            }
+        }
+        return table;
+    }
+
+    /**
+     * @return the name table, or null if a read-only store has none; a read-only store opened before a writer made
+     * it looks again, a writer makes it ({@link #creatingNameTable()}).
      */
     private NameTable nameTable()
     {
+        if (!readOnly)
+        {
+            // a writer's first name operation makes the table (filled from the log, which may name streams)
+            return creatingNameTable();
+        }
         NameTable table = names;
-        if (table == null && readOnly)
+        if (table == null)
         {
             synchronized (nameLock)
             {

@@ -458,7 +458,7 @@ public final class NameTable
         boolean scanned = fullScan;
         if ((damaged > 0 || fresh) && !scanned)
         {
-            scanLog(log);
+            scanLog(log, log.tail());
             scanned = true;
             for (int n = 0; n < capacity; n++)
             {
@@ -497,12 +497,36 @@ public final class NameTable
     }
 
     /**
+     * Fill a table made while the store is open (its first name) from the log below {@code end}, where every
+     * record is whole: a store whose table was deleted may have names there. No name can be created beyond it
+     * meanwhile, as creating one needs this table.
+     *
+     * @param log the log.
+     * @param end where the log ended when the store was opened.
+     */
+    public void fillFromLog(final Log log, final long end)
+    {
+        scanLog(log, end);
+        int highest = -1;
+        for (int n = 0; n < capacity; n++)
+        {
+            if (state(n) != EMPTY)
+            {
+                highest = n;
+            }
+        }
+        rebuildSlots(highest);
+        buffer.putLongVolatile(COUNTER_OFFSET, highest + 1L);
+        seen = null;
+        fresh = false;
+    }
+
+    /**
      * Put every name record of the log below its tail into the table: for a table made anew or found damaged
      * when recovery did not read the whole log. Every record there is whole, as recovery left it.
      */
-    private void scanLog(final Log log)
+    private void scanLog(final Log log, final long tail)
     {
-        final long tail = log.tail();
         long position = 0;
         while (position < tail)
         {
