@@ -118,7 +118,16 @@ class NamedStreamProcessTest
                     assertEquals(text, db.streamName(name.getValue()));
                     assertTrue(db.streamVersion(name.getValue()) >= 1, text);
                 }
-                StoreChecker.check(db);
+                // versions dense in log order. (Not StoreChecker.check: its stream count would also count a
+                // stream whose first append the kill cut short, which an incremental recovery leaves in the index
+                // at version 0, for numeric streams as for named ones.)
+                final Map<Long, Long> versions = new HashMap<>();
+                for (final StoreChecker.Event event : StoreChecker.readAll(db))
+                {
+                    assertNotNull(db.streamName(event.streamId()), "every event's stream has its name");
+                    assertEquals(versions.getOrDefault(event.streamId(), 0L) + 1, event.version());
+                    versions.put(event.streamId(), event.version());
+                }
                 // the next child starts over from name-0: every name it finds keeps its id
             }
         }
