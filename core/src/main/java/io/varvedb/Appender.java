@@ -762,6 +762,109 @@ public final class Appender implements AutoCloseable
         db.release(this);
     }
 
+    /**
+     * The stream id of a name, created on first use: {@link VarveDB#streamId(String)} through this appender, whose
+     * thread writes the name's record itself, so creations on many threads do not wait on one another.
+     *
+     * @param name the stream's name, 1 to {@link VarveDB#MAX_STREAM_NAME_LENGTH} bytes of UTF-8.
+     * @return its stream id (negative).
+     * @throws NameTableFullException if the name is new and the store holds its name capacity.
+     */
+    public long streamId(final String name)
+    {
+        return db.streamId(name, this);
+    }
+
+    /**
+     * Append one event to a named stream, creating the name on first use. Resolving the name costs a hash lookup
+     * and its UTF-8 encoding; a hot path resolves it once with {@link #streamId(String)} and appends by id.
+     *
+     * @param stream    the stream's name.
+     * @param expected  what the stream's version must be.
+     * @param eventType the application's event type.
+     * @param payload   the payload.
+     * @return the event's version in its stream.
+     * @throws ConcurrencyConflictException if the stream was not at the expected version; nothing is written.
+     */
+    public long append(final String stream, final ExpectedVersion expected, final int eventType, final byte[] payload)
+    {
+        return append(streamId(stream), expected, eventType, payload);
+    }
+
+    /**
+     * Append one event to a named stream, creating the name on first use.
+     *
+     * @param stream    the stream's name.
+     * @param expected  what the stream's version must be.
+     * @param eventType the application's event type.
+     * @param payload   holding the payload.
+     * @param offset    of the payload.
+     * @param length    of the payload.
+     * @return the event's version in its stream.
+     * @throws ConcurrencyConflictException if the stream was not at the expected version; nothing is written.
+     */
+    public long append(
+        final String stream,
+        final ExpectedVersion expected,
+        final int eventType,
+        final DirectBuffer payload,
+        final int offset,
+        final int length)
+    {
+        return append(streamId(stream), expected, eventType, payload, offset, length);
+    }
+
+    /**
+     * Write and publish the record that names stream {@code streamId} through the usual claim and publish steps
+     * (in-flight mark, lane, padding if it fails), so checkpoints, multi-process repair and durability treat it as
+     * any record; in {@code SYNC} mode it is forced before this returns. Does not move {@link #lastPosition()}.
+     *
+     * @param streamId the named stream's id.
+     * @param utf8     the name.
+     * @return the record's position.
+     */
+    long appendStreamName(final long streamId, final byte[] utf8)
+    {
+        final int frameLength = nameFrameLength(utf8.length);
+        final int alignedLength = alignedLength(frameLength);
+        enter();
+        try
+        {
+            markInFlight();
+            final long position = claimLog(alignedLength);
+            final UnsafeBuffer buffer = log.bufferFor(position);
+            final int recordOffset = log.offset(position);
+            try
+            {
+                // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
+                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
+                buffer.putShort(recordOffset + RECORD_TYPE_OFFSET, TYPE_STREAM_NAME);
+                buffer.putShort(recordOffset + FLAGS_OFFSET, (short)0);
+                buffer.putInt(recordOffset + EVENT_TYPE_OFFSET, 0);
+                buffer.putLong(recordOffset + STREAM_ID_OFFSET, streamId);
+                buffer.putLong(recordOffset + VERSION_OFFSET, 0);
+                buffer.putLong(recordOffset + TIMESTAMP_OFFSET, clock.nanoTime());
+                buffer.putInt(recordOffset + NAME_LENGTH_OFFSET, utf8.length);
+                buffer.putBytes(recordOffset + NAME_OFFSET, utf8);
+            }
+            catch (final Throwable ex)
+            {
+                Padding.write(buffer, recordOffset, alignedLength);
+                throw ex;
+            }
+            publish(buffer, recordOffset, frameLength);
+            if (sync)
+            {
+                flusher.forceUpTo(position + alignedLength);
+            }
+            return position;
+        }
+        finally
+        {
+            exit();
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------- internals
 
     private long appendOne(
@@ -1761,11 +1864,12 @@ public final class Appender implements AutoCloseable
         }
     }
 
-    private static void checkStreamId(final long streamId)
+    private void checkStreamId(final long streamId)
     {
-        if (streamId <= 0)
+        // one branch for a numeric (positive) id; a negative one must name a stream whose name record is logged
+        if (streamId <= 0 && !db.isNamedStream(streamId))
         {
-            throw new IllegalArgumentException("stream ids are positive longs, got " + streamId);
+            throw new IllegalArgumentException(VarveDB.badStreamIdMessage(streamId));
         }
     }
 

@@ -39,6 +39,8 @@ public final class VarveConfig
     public static final int DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
     /** Default most streams: 1,048,576 (a 64 MiB stream table). */
     public static final int DEFAULT_INDEX_CAPACITY = 1 << 20;
+    /** Default most stream names: 65,536 (a name table of 9 MiB). */
+    public static final int DEFAULT_NAME_CAPACITY = 1 << 16;
     /** Default interval of the group-commit flusher: 1 ms. */
     public static final long DEFAULT_FLUSH_INTERVAL_MICROS = 1000;
     /** Default interval of checkpoints: 1 s. */
@@ -50,6 +52,7 @@ public final class VarveConfig
     private final int segmentSize;
     private final int indexCapacity;
     private final int eventIdCapacity;
+    private final int nameCapacity;
     private final int maxEventSize;
     private final int requestedMaxEventSize;
     private final int indexBlocksPerChunk;
@@ -98,6 +101,7 @@ public final class VarveConfig
         segmentSize = builder.segmentSize;
         indexCapacity = builder.indexCapacity;
         eventIdCapacity = builder.eventIdCapacity;
+        nameCapacity = builder.nameCapacity;
         requestedMaxEventSize = builder.maxEventSize;
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
@@ -289,6 +293,14 @@ public final class VarveConfig
     }
 
     /**
+     * @return most stream names, for a name table this store creates.
+     */
+    public int nameCapacity()
+    {
+        return nameCapacity;
+    }
+
+    /**
      * @return what sees every force of the store's files; {@link ForceObserver#NONE} but in tests.
      */
     ForceObserver forceObserver()
@@ -302,6 +314,7 @@ public final class VarveConfig
             .segmentSize(segmentSize)
             .indexCapacity(indexCapacity)
             .eventIdCapacity(eventIdCapacity)
+            .nameCapacity(nameCapacity)
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
             .verifyIndexOnOpen(verifyIndexOnOpen)
@@ -347,6 +360,7 @@ public final class VarveConfig
         private int segmentSize = DEFAULT_SEGMENT_SIZE;
         private int indexCapacity = DEFAULT_INDEX_CAPACITY;
         private int eventIdCapacity = EventIdTableDescriptor.DEFAULT_CAPACITY;
+        private int nameCapacity = DEFAULT_NAME_CAPACITY;
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
         private boolean verifyChecksumsOnRead = true;
@@ -423,6 +437,26 @@ public final class VarveConfig
                     EventIdTableDescriptor.MAX_CAPACITY + ", got " + ids);
             }
             this.eventIdCapacity = ids;
+            return this;
+        }
+
+        /**
+         * Most stream names the store will hold ({@link VarveDB#streamId(String)}). The name table takes 144 bytes
+         * per name of capacity (a 128-byte entry, two 8-byte hash slots). Fixed when the table is made: at a writer's
+         * first name operation, or when the first writer of a {@link #multiProcess} store opens it; creating a name beyond it throws
+         * {@link NameTableFullException}.
+         *
+         * @param names capacity, from 1 to 2^23 (8,388,608). Default {@link #DEFAULT_NAME_CAPACITY}.
+         * @return this builder.
+         */
+        public Builder nameCapacity(final int names)
+        {
+            if (names < 1 || names > io.varvedb.internal.index.NameTableDescriptor.MAX_CAPACITY)
+            {
+                throw new IllegalArgumentException("nameCapacity must be from 1 to " +
+                    io.varvedb.internal.index.NameTableDescriptor.MAX_CAPACITY + ", got " + names);
+            }
+            this.nameCapacity = names;
             return this;
         }
 

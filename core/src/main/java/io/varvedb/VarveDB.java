@@ -3,6 +3,8 @@ package io.varvedb;
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTable;
 import io.varvedb.internal.store.EventIdRecovery;
+import io.varvedb.internal.index.NameTable;
+import io.varvedb.internal.index.NameTableDescriptor;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.FileHeaders;
@@ -76,6 +78,8 @@ public final class VarveDB implements AutoCloseable
      * from now on (for a stream subscription: the stream's next version).
      */
     public static final long FROM_NOW = -1;
+    /** The longest stream name, in bytes of UTF-8 ({@link #streamId(String)}). */
+    public static final int MAX_STREAM_NAME_LENGTH = NameTableDescriptor.MAX_NAME_LENGTH;
 
     private static final long PREALLOCATOR_IDLE_NS = TimeUnit.MILLISECONDS.toNanos(5);
     private static final String LOG_DIRECTORY = "log";
@@ -100,6 +104,12 @@ public final class VarveDB implements AutoCloseable
     private final EventIdTable eventIds;
     /** The open made the event id table again from the whole log (for tests). */
     private boolean eventIdsRebuilt;
+    /** Named streams; null until a read-only store finds the file (a store made by an older build has none). */
+    private volatile NameTable names;
+    /** Guards {@link #names} for a read-only store's late open, and {@link #nameAppender}. */
+    private final Object nameLock = new Object();
+    /** Writes name records for {@link #streamId(String)}; made at its first use. */
+    private Appender nameAppender;
     private final Flusher flusher;
     /** The flusher, the pre-allocator and the repairer, run as {@link VarveConfig#backgroundThreading()} says. */
     private final BackgroundWork background;
@@ -149,6 +159,7 @@ public final class VarveDB implements AutoCloseable
         Log openedLog = null;
         StreamIndex openedIndex = null;
         EventIdTable openedIds = null;
+        NameTable openedNames = null;
         BackgroundWork startedBackground = null;
         try
         {
@@ -236,6 +247,9 @@ public final class VarveDB implements AutoCloseable
                 }
                 openedIndex = StreamIndex.open(indexDirectory, true);
                 this.index = openedIndex;
+                openedNames = NameTable.exists(indexDirectory) ?
+                    NameTable.open(indexDirectory, true, config.forceObserver()) : null;
+                this.names = openedNames;
                 final String damage = config.verifyIndexOnOpen() ?
                     OpenRecovery.checkReadOnlyIndex(metaBuffer, log, index) : null;
                 if (damage != null)
@@ -270,6 +284,9 @@ public final class VarveDB implements AutoCloseable
                     index.shareWith(heldLock.lockFile());
                     openedIds = EventIdTable.open(indexDirectory, false, config.forceObserver());
                     openedIds.shareWith(heldLock.lockFile());
+                    // the first writer made (and recovered) it; the table is shared as the index is, by its CASes
+                    openedNames = NameTable.open(indexDirectory, false, config.forceObserver());
+                    this.names = openedNames;
                     // sound as the others keep it, with nothing to recover: see openedCleanly()
                     this.openedCleanly = true;
                     this.recovery = null;
@@ -279,11 +296,17 @@ public final class VarveDB implements AutoCloseable
                 }
                 else
                 {
-                    // the only writer: check the index, recover the log after a crash, make ready for appends
+                    // the only writer: check the index, recover the log after a crash, make ready for appends.
+                    // A single-process store makes its name table at its first name, not here: a store that never
+                    // names a stream spends no disk on it, and an open on a full disk never fails for it. Writer
+                    // processes of a shared store make it at once, under the open mutex, so that they share one.
+                    openedNames = multi || NameTable.exists(indexDirectory) ? NameTable.openForWriter(
+                        indexDirectory, config.nameCapacity(), config.forceObserver()) : null;
+                    this.names = openedNames;
                     final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
                         indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
                         config.forceObserver(), multi ? heldLock.lockFile() : null, config.durability().ordinal(),
-                        config.eventIdCapacity());
+                        config.eventIdCapacity(), openedNames);
                     openedIndex = recovered.index();
                     openedIds = recovered.eventIds();
                     this.eventIdsRebuilt = recovered.eventIdsRebuilt();
@@ -337,6 +360,10 @@ public final class VarveDB implements AutoCloseable
             if (openedIds != null)
             {
                 openedIds.close();
+            }
+            if (openedNames != null)
+            {
+                openedNames.close();
             }
             if (metaFile != null)
             {
@@ -558,6 +585,207 @@ public final class VarveDB implements AutoCloseable
         {
             exitRead(context);
         }
+    }
+
+    // ------------------------------------------------------------------------------------------ named streams
+
+    /**
+     * The stream id of a name, created on first use. Named streams get negative ids ({@code -1} for the first name
+     * created, {@code -2} for the next, ...), so they never meet numeric (positive) ones; an id, once given, is
+     * the name's for good, in every process and after every restart. When this returns, the log holds the name's
+     * record (forced, in {@link Durability#SYNC} mode), so no event of the stream can outlive its name.
+     * <p>
+     * Appending by id is the fast path: resolve a name once and keep its id. Creations from this method are
+     * serialised within the process; {@link Appender#streamId(String)} creates on the appender's own thread.
+     *
+     * @param name the stream's name, 1 to {@link #MAX_STREAM_NAME_LENGTH} bytes of UTF-8.
+     * @return its stream id (negative).
+     * @throws NameTableFullException  if the name is new and the store holds its name capacity.
+     * @throws ReadOnlyStoreException   if the name is new and the store is open read-only.
+     * @throws IllegalArgumentException if the name is empty, too long, or not valid UTF-16.
+     */
+    public long streamId(final String name)
+    {
+        final byte[] utf8 = encodeName(name);
+        if (readOnly)
+        {
+            return requireNamed(utf8, name);
+        }
+        synchronized (nameLock)
+        {
+            checkOpen();
+            if (nameAppender == null)
+            {
+                nameAppender = appender();
+            }
+            return streamId(utf8, nameAppender);
+        }
+    }
+
+    long streamId(final String name, final Appender appender)
+    {
+        return streamId(encodeName(name), appender);
+    }
+
+    private long streamId(final byte[] utf8, final Appender appender)
+    {
+        checkOpen();
+        final NameTable table = creatingNameTable();
+        if (table == null)
+        {
+            throw new IllegalStateException("the store at " + directory + " has no name table");
+        }
+        return table.streamId(utf8, (id, bytes) -> appender.appendStreamName(id, bytes));
+    }
+
+    private long requireNamed(final byte[] utf8, final String name)
+    {
+        final long streamId = findStreamId(utf8);
+        if (streamId == 0)
+        {
+            throw new ReadOnlyStoreException("no stream is named \"" + name + "\" yet, and the store at " + directory +
+                " is open read-only: a writer creates names");
+        }
+        return streamId;
+    }
+
+    /**
+     * The stream id of a name, if the name has one. Read-only stores may call it.
+     *
+     * @param name the stream's name.
+     * @return its stream id (negative), or 0 if no stream has that name.
+     */
+    public long findStreamId(final String name)
+    {
+        return findStreamId(encodeName(name));
+    }
+
+    private long findStreamId(final byte[] utf8)
+    {
+        checkOpen();
+        final NameTable table = nameTable();
+        return table == null ? 0 : table.find(utf8);
+    }
+
+    /**
+     * @param streamId a stream id.
+     * @return the stream's name, or null for a numeric id or one no name has.
+     */
+    public String streamName(final long streamId)
+    {
+        checkOpen();
+        final NameTable table = streamId < 0 ? nameTable() : null;
+        return table == null ? null : table.name(streamId);
+    }
+
+    /**
+     * List the named streams whose names start with {@code prefix}, in the order they were created. For tools: it
+     * reads every entry of the name table.
+     *
+     * @param prefix  the names' start; "" for all.
+     * @param handler receives each name and its id.
+     */
+    public void streams(final String prefix, final StreamNameHandler handler)
+    {
+        java.util.Objects.requireNonNull(prefix, "prefix");
+        java.util.Objects.requireNonNull(handler, "handler");
+        checkOpen();
+        final NameTable table = nameTable();
+        if (table != null)
+        {
+            table.forEach(prefix, handler::onStream);
+        }
+    }
+
+    /**
+     * @return how many named streams the store has.
+     */
+    public long namedStreamCount()
+    {
+        checkOpen();
+        final NameTable table = nameTable();
+        return table == null ? 0 : table.count();
+    }
+
+    /**
+     * @return most names the store's name table holds (fixed when it was created), 0 if it has none.
+     */
+    public int nameCapacity()
+    {
+        checkOpen();
+        final NameTable table = nameTable();
+        return table == null ? 0 : table.capacity();
+    }
+
+    /**
+     * {@link #streamVersion(long)} by name.
+     *
+     * @param name the stream's name.
+     * @return the stream's version: 0 if it has no events, or no stream has that name.
+     */
+    public long streamVersion(final String name)
+    {
+        final long streamId = findStreamId(name);
+        return streamId == 0 ? 0 : streamVersion(streamId);
+    }
+
+    /**
+     * {@link #readStream(long, long, int, EventHandler)} by name.
+     *
+     * @param name        the stream's name.
+     * @param fromVersion the first version to deliver, from 1.
+     * @param maxCount    most events to deliver.
+     * @param handler     receives each event.
+     * @return events delivered: 0 if no stream has that name.
+     */
+    public int readStream(final String name, final long fromVersion, final int maxCount, final EventHandler handler)
+    {
+        checkRead(fromVersion, maxCount, handler);
+        final long streamId = findStreamId(name);
+        return streamId == 0 ? 0 : readStream(streamId, fromVersion, maxCount, handler);
+    }
+
+    /**
+     * {@link #subscribeToStream(long, long, EventHandler)} by name. A writer creates the name if it has none yet
+     * (the subscription then waits for the stream's first event); a read-only store needs it to exist.
+     *
+     * @param name        the stream's name.
+     * @param fromVersion the first version to deliver (from 1), or {@link #FROM_NOW}.
+     * @param handler     receives each event on the subscription's thread.
+     * @return the running subscription; close it to stop.
+     * @throws ReadOnlyStoreException if the store is read-only and no stream has that name.
+     */
+    public RunningSubscription subscribeToStream(final String name, final long fromVersion, final EventHandler handler)
+    {
+        return subscribeToStream(streamId(name), fromVersion, handler);
+    }
+
+    private static byte[] encodeName(final String name)
+    {
+        java.util.Objects.requireNonNull(name, "stream name");
+        final java.nio.ByteBuffer encoded;
+        try
+        {
+            // strict: a lone surrogate would otherwise become '?', and two different names one stream
+            encoded = java.nio.charset.StandardCharsets.UTF_8.newEncoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                .encode(java.nio.CharBuffer.wrap(name));
+        }
+        catch (final java.nio.charset.CharacterCodingException ex)
+        {
+            throw new IllegalArgumentException("stream name is not valid UTF-16 (a lone surrogate?): " + name, ex);
+        }
+        final int length = encoded.remaining();
+        if (length < 1 || length > MAX_STREAM_NAME_LENGTH)
+        {
+            throw new IllegalArgumentException("stream names are 1 to " + MAX_STREAM_NAME_LENGTH + " bytes of " +
+                "UTF-8, got " + length + " bytes: \"" + (name.length() > 40 ? name.substring(0, 40) + "..." : name) +
+                "\"");
+        }
+        final byte[] utf8 = new byte[length];
+        encoded.get(utf8);
+        return utf8;
     }
 
     /**
@@ -1577,6 +1805,10 @@ public final class VarveDB implements AutoCloseable
                     eventIds.coveredPosition(log.tail());
                     eventIds.seal();
                     eventIds.force();
+                    if (names != null)
+                    {
+                        names.closeCleanly();
+                    }
                     // what the meta file vouches for is on disk before it says so: the log (forced above) below
                     // the durable position, the index below its checkpoint, and, last, all of it with the clean mark
                     meta.buffer().putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, log.tail());
@@ -1713,6 +1945,14 @@ public final class VarveDB implements AutoCloseable
         {
             eventIds.close();
         }
+        synchronized (nameLock)
+        {
+            final NameTable table = names;
+            if (table != null)
+            {
+                table.close();
+            }
+        }
         meta.unmap();
     }
 
@@ -1780,12 +2020,94 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
-    private static void checkStreamId(final long streamId)
+    private void checkStreamId(final long streamId)
     {
-        if (streamId <= 0)
+        // one branch for a numeric (positive) id; a negative one must name a stream whose name record is logged
+        if (streamId <= 0 && !isNamedStream(streamId))
         {
-            throw new IllegalArgumentException("stream ids are positive longs, got " + streamId);
+            throw new IllegalArgumentException(badStreamIdMessage(streamId));
         }
+    }
+
+    /**
+     * @param streamId a stream id, not positive.
+     * @return true if it is the id of a name whose record is in the log.
+     */
+    boolean isNamedStream(final long streamId)
+    {
+        // a writer without a table makes it (and fills it from the log) when a named id comes: it may be one
+        // handed out before the table was lost
+        final NameTable table = streamId < 0 ? nameTable() : null;
+        return table != null && table.isLogged(streamId);
+    }
+
+    static String badStreamIdMessage(final long streamId)
+    {
+        return streamId == 0 ? "stream ids are positive longs, or the negative id of a stream name " +
+            "(VarveDB.streamId(String)); got 0" : streamId < 0 ? "stream id " + streamId + " is negative, the " +
+            "form of a named stream's id, but no stream name has it (ids of names come from VarveDB.streamId" +
+            "(String))" : "stream ids are positive longs, got " + streamId;
+    }
+
+    /**
+     * @return the name table of a writer, made at the first call that needs one (a single-process store's first
+     * name), and filled from the log below where it ended at open (every name created before is there).
+     */
+    private NameTable creatingNameTable()
+    {
+        NameTable table = names;
+        if (table == null)
+        {
+            synchronized (nameLock)
+            {
+                checkOpen();
+                table = names;
+                if (table == null)
+                {
+                    table = NameTable.openForWriter(directory.resolve(INDEX_DIRECTORY), config.nameCapacity(),
+                        config.forceObserver());
+                    try
+                    {
+                        table.fillFromLog(log, committedAtOpen);
+                    }
+                    catch (final RuntimeException | Error ex)
+                    {
+                        table.close();
+                        throw ex;
+                    }
+                    names = table;
+                }
+            }
+        }
+        return table;
+    }
+
+    /**
+     * @return the name table, or null if a read-only store has none; a read-only store opened before a writer made
+     * it looks again, a writer makes it ({@link #creatingNameTable()}).
+     */
+    private NameTable nameTable()
+    {
+        if (!readOnly)
+        {
+            // a writer's first name operation makes the table (filled from the log, which may name streams)
+            return creatingNameTable();
+        }
+        NameTable table = names;
+        if (table == null)
+        {
+            synchronized (nameLock)
+            {
+                table = names;
+                final Path indexDirectory = directory.resolve(INDEX_DIRECTORY);
+                if (table == null && !closed && NameTable.exists(indexDirectory))
+                {
+                    table = NameTable.open(indexDirectory, true, config.forceObserver());
+                    names = table;
+                }
+            }
+        }
+        return table;
     }
 
     private static void checkRead(final long fromVersion, final int maxCount, final EventHandler handler)

@@ -45,6 +45,8 @@ public final class ChildMain
                 Boolean.parseBoolean(args[3]));
             case "race-ids" -> ExactlyOnceCrashTest.raceIds(dir, Integer.parseInt(args[2]));
             case "halt-in-id-append" -> ExactlyOnceCrashTest.haltInIdAppend(dir, Long.parseLong(args[2]));
+            case "names-forever" -> NamedStreamProcessTest.createForever(dir, Durability.valueOf(args[2]));
+            case "names-shared" -> NamedStreamProcessTest.createShared(dir);
             default -> throw new IllegalArgumentException(args[0]);
         }
     }

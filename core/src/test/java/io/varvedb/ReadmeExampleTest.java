@@ -157,8 +157,35 @@ class ReadmeExampleTest
     }
     // README:threading:end
 
+    // README:named-streams:begin
+    static long placeOrder(VarveDB db, Appender appender, String orderId, byte[] orderPlaced)
+    {
+        long stream = db.streamId("order-" + orderId);        // created on first use; -1, -2, ... for good
+        appender.append(stream, ExpectedVersion.NO_STREAM, ORDER_PLACED, orderPlaced);
+        return db.streamVersion("order-" + orderId);         // or by name, at the cost of a lookup
+    }
+    // README:named-streams:end
+
+    private static final int ORDER_PLACED = 1;
+
     @TempDir
     Path dir;
+
+    @Test
+    void theReadmeHoldsTheNamedStreamsExampleVerbatim() throws IOException
+    {
+        assertSameText("named-streams");
+    }
+
+    @Test
+    void theNamedStreamsExampleRuns()
+    {
+        try (VarveDB db = VarveDB.open(dir); Appender appender = db.appender())
+        {
+            assertEquals(1, placeOrder(db, appender, "7781", new byte[]{ 1 }));
+            assertEquals("order-7781", db.streamName(db.findStreamId("order-7781")));
+        }
+    }
 
     @Test
     void theReadmeHoldsTheInventoryExampleVerbatim() throws IOException

@@ -62,8 +62,9 @@ public final class DumpCommand implements Callable<Integer>
      */
     static final class Where
     {
-        @Option(names = "--stream", paramLabel = "ID", description = "Only this stream, from its first version.")
-        private Long stream;
+        @Option(names = "--stream", paramLabel = "ID|NAME",
+            description = "Only this stream (its id, or its name), from its first version.")
+        private String stream;
 
         @Option(names = "--from", paramLabel = "POS", description = "Start at this log position (a record's @).")
         private Long from;
@@ -76,12 +77,9 @@ public final class DumpCommand implements Callable<Integer>
         {
             throw CliException.usage("--limit must be >= 0, got " + limit);
         }
-        final Long stream = where == null ? null : where.stream;
+        final String streamOption = where == null ? null : where.stream;
         final Long from = where == null ? null : where.from;
-        if (stream != null && stream <= 0)
-        {
-            throw CliException.usage("--stream must be a positive stream id, got " + stream);
-        }
+        Stores.checkStreamOption(streamOption);
         if (from != null && (from < 0 || from % RecordDescriptor.ALIGNMENT != 0))
         {
             throw CliException.usage("--from must be a record position: >= 0 and a multiple of " +
@@ -100,14 +98,15 @@ public final class DumpCommand implements Callable<Integer>
             {
                 checkRecordStart(segments, from);
             }
-            final Printer printer = new Printer(out, hex ? segments : null, codecs);
+            final Long stream = streamOption == null ? null : Stores.streamId(db, streamOption);
+            final Printer printer = new Printer(out, hex ? segments : null, codecs, db);
             final int printed;
             if (stream != null)
             {
                 printed = db.readStream(stream, 1, max, printer);
                 if (printed == 0)
                 {
-                    out.println("stream " + stream + " has no events");
+                    out.println("stream " + Stores.describeStream(db, stream) + " has no events");
                 }
             }
             else
@@ -172,11 +171,13 @@ public final class DumpCommand implements Callable<Integer>
         private final PrintWriter out;
         private final SegmentFiles segments;
         private final PayloadCodecs codecs;
+        private final VarveDB db;
         private long lastNext;
         private IOException failure;
 
-        Printer(final PrintWriter out, final SegmentFiles segments, final PayloadCodecs codecs)
+        Printer(final PrintWriter out, final SegmentFiles segments, final PayloadCodecs codecs, final VarveDB db)
         {
+            this.db = db;
             this.codecs = codecs;
             this.out = out;
             this.segments = segments;
@@ -185,7 +186,9 @@ public final class DumpCommand implements Callable<Integer>
         @Override
         public void onEvent(final RecordedEvent event)
         {
-            out.println(EventLine.format(event, codecs));
+            // a named stream's name beside its id (a numeric id costs no lookup)
+            out.println(EventLine.format(event, codecs,
+                event.streamId() < 0 ? db.streamName(event.streamId()) : null));
             lastNext = event.nextPosition();
             if (segments != null && failure == null)
             {
@@ -236,7 +239,8 @@ public final class DumpCommand implements Callable<Integer>
             bytes.writeInt(file.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET));
             final short flags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
             bytes.writeHexDumpDescription("record type " + type + (type == RecordDescriptor.TYPE_EVENT ? " (event)" :
-                type == RecordDescriptor.TYPE_PADDING ? " (padding)" : " (unknown)") + ", flags " + flags);
+                type == RecordDescriptor.TYPE_PADDING ? " (padding)" :
+                type == RecordDescriptor.TYPE_STREAM_NAME ? " (stream name)" : " (unknown)") + ", flags " + flags);
             bytes.writeShort(type);
             bytes.writeShort(flags);
             final int eventType = file.getInt(offset + RecordDescriptor.EVENT_TYPE_OFFSET);

@@ -7,8 +7,10 @@ import org.agrona.DirectBuffer;
  * One event as one readable line, shared by {@code dump} and {@code tail}:
  * <pre>
  * @1,152  stream 3  v 12  type 2  2026-11-26T06:36:27.123456789Z  22 B  {"units":3,"buyer":1}
+ * @1,280  stream -1 "order-7781"  v 1  type 2  2026-11-26T06:36:27.223456789Z  22 B  {"units":1,"buyer":2}
  * </pre>
  * An event appended with an event id shows it as a UUID after its size ({@code id 0000...}).
+ * A named stream's name follows its id.
  * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short. With the
  * application's codecs ({@code --codec}), a payload they cover is shown as the decoded object's {@code toString()}.
  */
@@ -41,10 +43,25 @@ public final class EventLine
      */
     public static String format(final RecordedEvent event, final PayloadCodecs codecs)
     {
+        return format(event, codecs, null);
+    }
+
+    /**
+     * @param event  the event, inside its callback.
+     * @param codecs decode payloads of the types they cover; null for none.
+     * @param name   the stream's name, shown beside its id; null for a stream without one.
+     * @return the line, without a line separator.
+     */
+    public static String format(final RecordedEvent event, final PayloadCodecs codecs, final String name)
+    {
         final StringBuilder line = new StringBuilder(128);
         line.append('@').append(Format.count(event.position()))
-            .append("  stream ").append(event.streamId())
-            .append("  v ").append(Format.count(event.version()))
+            .append("  stream ").append(event.streamId());
+        if (name != null)
+        {
+            line.append(" \"").append(name).append('"');
+        }
+        line.append("  v ").append(Format.count(event.version()))
             .append("  type ").append(event.eventType())
             .append("  ").append(Format.timestamp(event.timestamp()))
             .append("  ").append(event.payloadLength()).append(" B");

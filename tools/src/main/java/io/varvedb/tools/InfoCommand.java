@@ -5,6 +5,7 @@ import io.varvedb.RecordedEvent;
 import io.varvedb.VarveDB;
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTableDescriptor;
+import io.varvedb.internal.index.NameTableDescriptor;
 import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.process.RegistryDescriptor;
@@ -66,7 +67,10 @@ public final class InfoCommand implements Callable<Integer>
             }
             final List<Path> segments = files(dir.resolve(Stores.LOG_DIRECTORY), SegmentDescriptor.SUFFIX);
             final long logBytes = size(segments);
-            final long indexBytes = size(files(dir.resolve(Stores.INDEX_DIRECTORY), ""));
+            final Path namesFile = dir.resolve(Stores.INDEX_DIRECTORY).resolve(NameTableDescriptor.FILE_NAME);
+            final long namesBytes = Files.exists(namesFile) ? size(List.of(namesFile)) : 0;
+            // the name table is reported on its own line
+            final long indexBytes = size(files(dir.resolve(Stores.INDEX_DIRECTORY), "")) - namesBytes;
             final long tail = db.tailPosition();
             final long streams = db.streamCount();
 
@@ -90,10 +94,22 @@ public final class InfoCommand implements Callable<Integer>
                 "allocated as streams appear)%n", Format.count(streams), Format.count(meta.indexCapacity()),
                 PERCENT * streams / meta.indexCapacity(), Format.bytes(indexInUse(dir)), Format.bytes(indexBytes));
             printEventIds(out, dir, counter.withIds);
+            final int nameCapacity = db.nameCapacity();
+            if (nameCapacity > 0)
+            {
+                final long named = db.namedStreamCount();
+                out.printf(Locale.ROOT, "names          %s named streams, %s of %s names (%.2f%% full), file %s%n",
+                    Format.count(named), Format.count(named), Format.count(nameCapacity),
+                    PERCENT * named / nameCapacity, Format.bytes(namesBytes));
+            }
+            else
+            {
+                out.println("names          no name table");
+            }
             if (counter.events > 0)
             {
-                out.printf(Locale.ROOT, "last event     position %s: stream %d version %s, %s%n",
-                    Format.count(counter.lastPosition), counter.lastStream, Format.count(counter.lastVersion),
+                out.printf(Locale.ROOT, "last event     position %s: stream %s version %s, %s%n",
+                    Format.count(counter.lastPosition), Stores.describeStream(db, counter.lastStream), Format.count(counter.lastVersion),
                     Format.timestamp(counter.lastTimestamp));
             }
             else

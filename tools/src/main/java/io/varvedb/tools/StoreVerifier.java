@@ -72,6 +72,7 @@ public final class StoreVerifier
     private final PositionProbe probe = new PositionProbe();
     private long events;
     private long paddingRecords;
+    private long nameRecords;
     private long endPosition;
     private int segmentCount;
     private boolean liveWriter;
@@ -495,6 +496,27 @@ public final class StoreVerifier
             }
             return next;
         }
+        if (type == TYPE_STREAM_NAME)
+        {
+            nameRecords++;
+            final String damage = io.varvedb.internal.log.Log.frameDamage(buffer, offset, frameLength,
+                (int)(segmentEnd - position), checksum);
+            if (damage != null)
+            {
+                problem(where(segments, position) + ": " + damage);
+                return -1;
+            }
+            // the name table must give the record's id the record's name (it may be rebuilt from the log)
+            final long streamId = buffer.getLong(offset + STREAM_ID_OFFSET);
+            final String name = buffer.getStringWithoutLengthUtf8(offset + NAME_OFFSET, frameLength - NAME_OFFSET);
+            final String tableName = db.streamName(streamId);
+            if (tableName != null && !tableName.equals(name))
+            {
+                problem(where(segments, position) + ": the log names stream " + streamId + " \"" + name +
+                    "\", the name table \"" + tableName + "\"");
+            }
+            return next;
+        }
         if (type != TYPE_EVENT)
         {
             problem(where(segments, position) + ": unknown record type " + type);
@@ -516,9 +538,10 @@ public final class StoreVerifier
             problem(where(segments, position) + ": checksum mismatch (stored " + Format.hex(stored) + ", computed " +
                 Format.hex(computed) + ") in the record of stream " + streamId + " version " + version);
         }
-        if (streamId <= 0)
+        if (streamId == 0 || (streamId < 0 && db.streamName(streamId) == null))
         {
-            problem(where(segments, position) + ": stream id " + streamId + " is not positive");
+            problem(where(segments, position) + ": stream id " + streamId + (streamId == 0 ? " is 0" :
+                " is negative, a named stream's, but no name has it"));
             return next;
         }
         final long previous = lastVersions.get(streamId);
@@ -886,7 +909,15 @@ public final class StoreVerifier
     }
 
     /**
-     * @return padding records read.
+     * @return stream name records read.
+     */
+    public long nameRecords()
+    {
+        return nameRecords;
+    }
+
+    /**
+     * @return padding records walked.
      */
     public long paddingRecords()
     {

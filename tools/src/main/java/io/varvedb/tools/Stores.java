@@ -92,6 +92,71 @@ public final class Stores
     }
 
     /**
+     * Refuse a {@code --stream} option that can name no stream in any store (an id of 0, an empty name) before the
+     * store is opened.
+     *
+     * @param stream what the user gave, or null.
+     * @throws CliException if it can name no stream.
+     */
+    public static void checkStreamOption(final String stream)
+    {
+        if (stream != null && (stream.isEmpty() || stream.replace(",", "").replace("_", "").matches("-?0+")))
+        {
+            throw CliException.usage("--stream must be a positive stream id, a named stream's (negative) id, " +
+                "or a stream name; got '" + stream + "'");
+        }
+    }
+
+    /**
+     * Resolve a {@code --stream} option: a numeric id (a positive one, or a named stream's negative one) or a name.
+     *
+     * @param db     the store.
+     * @param stream what the user gave.
+     * @return the stream id.
+     * @throws CliException if no stream has that name, or the id is 0 or names no stream.
+     */
+    public static long streamId(final VarveDB db, final String stream)
+    {
+        final String digits = stream.replace(",", "").replace("_", "");
+        if (digits.matches("-?[0-9]{1,19}"))
+        {
+            final long id;
+            try
+            {
+                id = Long.parseLong(digits);
+            }
+            catch (final NumberFormatException ex)
+            {
+                throw CliException.usage("--stream " + stream + " is out of a long's range");
+            }
+            if (id == 0 || (id < 0 && db.streamName(id) == null))
+            {
+                throw CliException.usage("--stream must be a positive stream id, a named stream's (negative) id, " +
+                    "or a stream name; got " + stream);
+            }
+            return id;
+        }
+        final long id = stream.isEmpty() || stream.getBytes(java.nio.charset.StandardCharsets.UTF_8).length >
+            VarveDB.MAX_STREAM_NAME_LENGTH ? 0 : db.findStreamId(stream);
+        if (id == 0)
+        {
+            throw CliException.usage("no stream is named \"" + stream + "\" in " + db.directory());
+        }
+        return id;
+    }
+
+    /**
+     * @param db       the store.
+     * @param streamId a stream id.
+     * @return its id and, for a named stream, its name in quotes: {@code -1 "order-7781"}.
+     */
+    public static String describeStream(final VarveDB db, final long streamId)
+    {
+        final String name = streamId < 0 ? db.streamName(streamId) : null;
+        return name == null ? Long.toString(streamId) : streamId + " \"" + name + "\"";
+    }
+
+    /**
      * Open an existing store read-only: never creates, locks or repairs anything, and works while a writer in
      * another process appends.
      *

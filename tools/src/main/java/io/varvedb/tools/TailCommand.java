@@ -61,7 +61,10 @@ public final class TailCommand implements Callable<Integer>
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
 
-    @Option(names = "--stream", paramLabel = "ID", description = "Follow only this stream.")
+    @Option(names = "--stream", paramLabel = "ID|NAME", description = "Follow only this stream (its id, or its name).")
+    private String streamOption;
+
+    /** {@link #streamOption} resolved once the store is open; null for the whole log. */
     private Long stream;
 
     @Option(names = "--from", paramLabel = "start|end|POSITION",
@@ -83,10 +86,7 @@ public final class TailCommand implements Callable<Integer>
     @Override
     public Integer call()
     {
-        if (stream != null && stream <= 0)
-        {
-            throw CliException.usage("--stream must be a positive stream id, got " + stream);
-        }
+        Stores.checkStreamOption(streamOption);
         if (count != null && count < 1)
         {
             throw CliException.usage("--count must be at least 1, got " + count);
@@ -123,11 +123,12 @@ public final class TailCommand implements Callable<Integer>
             // on stderr, so stdout carries nothing but events
             err.println("following " + db.directory() + (stream == null ?
                 " from position " + Format.count(subscription.position()) :
-                " stream " + stream + " from version " + Format.count(subscription.nextVersion())) +
+                " stream " + Stores.describeStream(db, stream) + " from version " +
+                Format.count(subscription.nextVersion())) +
                 " (Ctrl-C to stop)");
             err.flush();
 
-            final Printer printer = new Printer(out, codecs);
+            final Printer printer = new Printer(out, codecs, db);
             while (printer.printed < limit && !Thread.currentThread().isInterrupted())
             {
                 final int read = subscription.poll(printer, (int)Math.min(READ_BATCH, limit - printer.printed));
@@ -151,12 +152,12 @@ public final class TailCommand implements Callable<Integer>
         }
         catch (final NumberFormatException ex)
         {
-            throw CliException.usage("--from takes start, end or a " + (stream == null ? "log position" :
+            throw CliException.usage("--from takes start, end or a " + (streamOption == null ? "log position" :
                 "version") + ", got '" + from + "'");
         }
-        if (stream == null ? value < 0 : value < 1)
+        if (streamOption == null ? value < 0 : value < 1)
         {
-            throw CliException.usage("--from must be " + (stream == null ? "a log position >= 0" : "a version >= 1") +
+            throw CliException.usage("--from must be " + (streamOption == null ? "a log position >= 0" : "a version >= 1") +
                 ", got " + value);
         }
         return value;
@@ -164,6 +165,7 @@ public final class TailCommand implements Callable<Integer>
 
     private Subscription subscribe(final VarveDB db, final String where, final long explicit, final int lastEvents)
     {
+        stream = streamOption == null ? null : Stores.streamId(db, streamOption);
         if (stream != null)
         {
             final long fromVersion = where.equals("start") ? 1 : where.equals("end") ?
@@ -252,10 +254,12 @@ public final class TailCommand implements Callable<Integer>
     {
         private final PrintWriter out;
         private final PayloadCodecs codecs;
+        private final VarveDB db;
         private long printed;
 
-        Printer(final PrintWriter out, final PayloadCodecs codecs)
+        Printer(final PrintWriter out, final PayloadCodecs codecs, final VarveDB db)
         {
+            this.db = db;
             this.codecs = codecs;
             this.out = out;
         }
@@ -263,7 +267,9 @@ public final class TailCommand implements Callable<Integer>
         @Override
         public void onEvent(final RecordedEvent event)
         {
-            out.println(EventLine.format(event, codecs));
+            // a named stream's name beside its id (a numeric id costs no lookup)
+            out.println(EventLine.format(event, codecs,
+                event.streamId() < 0 ? db.streamName(event.streamId()) : null));
             printed++;
         }
     }

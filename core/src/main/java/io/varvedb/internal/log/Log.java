@@ -413,6 +413,19 @@ public final class Log
         {
             return Padding.damage(buffer, offset, frameLength, room, checksum);
         }
+        if (type == TYPE_STREAM_NAME)
+        {
+            // a name's own checks: the length it gives fills the frame, and the id is a named one
+            if (frameLength < NAME_OFFSET || buffer.getInt(offset + NAME_LENGTH_OFFSET) != frameLength - NAME_OFFSET ||
+                frameLength == NAME_OFFSET || buffer.getLong(offset + STREAM_ID_OFFSET) >= 0 ||
+                buffer.getLong(offset + VERSION_OFFSET) != 0)
+            {
+                return "damaged stream name record (frame length " + frameLength + ")";
+            }
+            return checksum == null || buffer.getInt(offset + CHECKSUM_OFFSET) ==
+                checksum.compute(buffer, offset + CHECKSUM_START, frameLength - CHECKSUM_START) ?
+                null : "checksum mismatch";
+        }
         return "unknown record type " + type;
     }
 

@@ -62,6 +62,37 @@ import org.agrona.BitUtil;
  * there, so it covers the frame length, and a reader checks it even with checksums off (it is one constant, as the
  * only such padding is 16 bytes long).
  * <p>
+ * A {@link #TYPE_STREAM_NAME} record says which name a named stream's id stands for (see {@code NameTableDescriptor}):
+ * it is written once when the name is created, before any event of the stream, and the name table is rebuilt from
+ * such records after a crash. Its header is an event's, with the named (negative) stream id and version 0; its
+ * checksum covers {@code [8, frameLength)} as an event's does:
+ * <pre>
+ *  +---------------------------------------------------------------+
+ *  |R|                    Frame Length                             |  0
+ *  +---------------------------------------------------------------+
+ *  |            Checksum (CRC32C of [8, frameLength))              |  4
+ *  +-------------------------------+-------------------------------+
+ *  |   Record Type = STREAM_NAME   |          Flags = 0            |  8
+ *  +-------------------------------+-------------------------------+
+ *  |                        Event Type = 0                         | 12
+ *  +---------------------------------------------------------------+
+ *  |               Stream Id (negative: -(n + 1))                  | 16
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                         Version = 0                           | 24
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                  Timestamp (epoch nanoseconds)                | 32
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                   Name Length (UTF-8 bytes)                   | 40
+ *  +---------------------------------------------------------------+
+ *  |                       Name (UTF-8) ...                       ...  44
+ *  +---------------------------------------------------------------+
+ * </pre>
+ * Readers of events skip it as they skip padding. The same name may be recorded more than once (two creators that
+ * both found it not yet recorded); every copy names the same id.
+ * <p>
  * <b>Bytes per event.</b> Every header field is read by someone: the frame length (framing and publication), the
  * checksum (damage), type and flags (padding, batches), event type, stream id and version (the index is rebuilt
  * from them), the timestamp (users). What an event costs beyond them is alignment: with 32-byte alignment (format
@@ -126,6 +157,14 @@ public final class RecordDescriptor
     /** Space that holds no event. */
     public static final short TYPE_PADDING = 2;
 
+    /** The name of a named stream. */
+    public static final short TYPE_STREAM_NAME = 3;
+
+    /** Offset of a name record's name length. */
+    public static final int NAME_LENGTH_OFFSET = HEADER_LENGTH;
+    /** Offset of a name record's name. */
+    public static final int NAME_OFFSET = NAME_LENGTH_OFFSET + Integer.BYTES;
+
     /** Another record of the same batch follows this one. */
     public static final short FLAG_BATCH_MORE = 1;
     /** This record continues a batch begun by the record before it. */
@@ -172,6 +211,15 @@ public final class RecordDescriptor
     public static int payloadOffset(final short flags)
     {
         return HEADER_LENGTH + ((flags & FLAG_EVENT_ID) != 0 ? EVENT_ID_LENGTH : 0);
+    }
+
+    /**
+     * @param nameLength bytes of the name.
+     * @return the frame length of a name record.
+     */
+    public static int nameFrameLength(final int nameLength)
+    {
+        return NAME_OFFSET + nameLength;
     }
 
     /**

@@ -134,10 +134,7 @@ public final class IndexCheck
 
     private String checkSlot(final int slot, final long streamId)
     {
-        if (streamId < 0)
-        {
-            return "a negative stream id";
-        }
+        // a negative id is a named stream's (NameTableDescriptor): the lookup below checks it as any other
         if (index.findSlot(streamId) != slot)
         {
             return "a lookup of the stream finds slot offset " + index.findSlot(streamId) + ", not " + slot;

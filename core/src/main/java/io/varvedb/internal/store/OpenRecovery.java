@@ -3,6 +3,8 @@ package io.varvedb.internal.store;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.StoreFormatException;
 import io.varvedb.StoreIOException;
+import io.varvedb.internal.index.NameTable;
+import io.varvedb.internal.index.NameTableDescriptor;
 import io.varvedb.internal.index.StreamIndex;
 import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.io.MappedFile;
@@ -35,6 +37,8 @@ public final class OpenRecovery
     private final Log log;
     private final RecordStarts recordStarts;
     private final boolean verifyIndex;
+    /** The name table, recovered along with the log; null for none. */
+    private NameTable names;
     private StreamIndex index;
     private io.varvedb.internal.index.EventIdTable eventIds;
     private boolean eventIdsRebuilt;
@@ -65,15 +69,18 @@ public final class OpenRecovery
      * @param observer           sees files created and forced.
      * @param sharedWith         multi-process mode: the lock file the index allocates under; else null.
      * @param durabilityOrdinal  the writer's durability mode, recorded for read-only processes.
+     * @param names              the name table, checked and brought in line with the log (its owner closes it);
+     *                           null for none.
      * @return the outcome; its index is open (and closed again if this throws).
      */
     public static OpenRecovery run(
         final MappedFile meta, final Log log, final RecordStarts recordStarts, final CheckpointStore checkpoints,
         final Path indexDirectory, final int capacity, final int blocksPerChunk, final boolean verifyIndex,
         final ForceObserver observer, final LockFile sharedWith, final int durabilityOrdinal,
-        final int eventIdCapacity) throws IOException
+        final int eventIdCapacity, final NameTable names) throws IOException
     {
         final OpenRecovery open = new OpenRecovery(meta, log, recordStarts, verifyIndex);
+        open.names = names;
         try
         {
             open.recover(checkpoints, indexDirectory, capacity, blocksPerChunk, observer, sharedWith,
@@ -149,6 +156,10 @@ public final class OpenRecovery
             checkSegmentsPresent(log, tail);
             // a slot damaged on disk would misreport its stream: rebuild the index from the log instead
             recovery = indexAgrees(tail) ? null : rebuildIndex(durableWithinTail(metaBuffer, log), false);
+            if (names != null)
+            {
+                names.recover(log, recovery == null, recovery != null);
+            }
         }
         else
         {
@@ -170,10 +181,15 @@ public final class OpenRecovery
             // recovery changes the index: a seal from an earlier clean close no longer vouches for it
             index.unseal();
             final Recovery.Result recovered = Recovery.recover(log, index, checkpoint, durable, afterPowerCut,
-                () -> invalidateCheckpoint(meta));
+                () -> invalidateCheckpoint(meta), names == null ? null : names::recordSeen);
             // an incremental recovery trusted the index below its checkpoint: check that it may
             recovery = recovered.scannedFrom() == 0 || indexAgrees(log.tail()) ? recovered :
                 rebuildIndex(durable, afterPowerCut);
+            if (names != null)
+            {
+                // the table is derived from the log: its damage, and names a power cut took from the log, go here
+                names.recover(log, false, recovery.scannedFrom() == 0);
+            }
             metaBuffer.putLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET, Math.min(durable, recovery.end()));
             // processors that saw more of the log than a power cut left must not skip what comes next
             checkpoints.pullBackTo(recovery.end());
@@ -339,7 +355,8 @@ public final class OpenRecovery
      */
     private Recovery.Result rebuildIndex(final long durable, final boolean afterPowerCut)
     {
-        return Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta));
+        return Recovery.recover(log, index, 0, durable, afterPowerCut, () -> invalidateCheckpoint(meta),
+            names == null ? null : names::recordSeen);
     }
 
     /**
@@ -385,6 +402,11 @@ public final class OpenRecovery
         {
             for (final Path file : files.toList())
             {
+                if (file.getFileName().toString().equals(NameTableDescriptor.FILE_NAME))
+                {
+                    // the name table is checked on its own, and already mapped by this open
+                    continue;
+                }
                 Files.delete(file);
             }
         }

@@ -67,6 +67,23 @@ public final class Recovery
     private long batchStart = -1;
     private long events;
     private long discarded;
+    /** Receives every stream name record recovery keeps; null for none. */
+    private NameRecords names;
+
+    /**
+     * Receives the stream name records recovery keeps (see {@code NameTable}), in log order; a record may come
+     * twice (an incremental recovery that fell back to a rebuild), and the same name may be recorded twice.
+     */
+    @FunctionalInterface
+    public interface NameRecords
+    {
+        /**
+         * @param streamId the named stream's id.
+         * @param buffer   the segment holding the record.
+         * @param offset   the record's offset in it.
+         */
+        void seen(long streamId, UnsafeBuffer buffer, int offset);
+    }
 
     private Recovery(
         final Log log, final StreamIndex index, final long durable, final boolean incremental,
@@ -101,11 +118,33 @@ public final class Recovery
         final Log log, final StreamIndex index, final long indexCheckpoint, final long durable,
         final boolean afterPowerCut, final Runnable beforeRebuild)
     {
+        return recover(log, index, indexCheckpoint, durable, afterPowerCut, beforeRebuild, null);
+    }
+
+    /**
+     * {@link #recover(Log, StreamIndex, long, long, boolean, Runnable)}, handing every stream name record it keeps
+     * to {@code names}.
+     *
+     * @param log             the log, writable.
+     * @param index           the index, writable.
+     * @param indexCheckpoint log position the index was last forced for; 0 to rebuild from the start.
+     * @param durable         log position below which the log was forced.
+     * @param afterPowerCut   the machine may have lost power since the log was written.
+     * @param beforeRebuild   run before the index is emptied for a rebuild from the start.
+     * @param names           receives the name records; null for none.
+     * @return what recovery found.
+     */
+    public static Result recover(
+        final Log log, final StreamIndex index, final long indexCheckpoint, final long durable,
+        final boolean afterPowerCut, final Runnable beforeRebuild, final NameRecords names)
+    {
         if (indexCheckpoint > 0)
         {
             try
             {
-                return new Recovery(log, index, durable, true, afterPowerCut).run(indexCheckpoint);
+                final Recovery incremental = new Recovery(log, index, durable, true, afterPowerCut);
+                incremental.names = names;
+                return incremental.run(indexCheckpoint);
             }
             catch (final RuntimeException ex)
             {
@@ -117,7 +156,9 @@ public final class Recovery
             }
         }
         beforeRebuild.run();
-        return new Recovery(log, index, durable, false, afterPowerCut).run(0);
+        final Recovery rebuild = new Recovery(log, index, durable, false, afterPowerCut);
+        rebuild.names = names;
+        return rebuild.run(0);
     }
 
     /**
@@ -213,6 +254,21 @@ public final class Recovery
                     abandonBatch();
                     commitHoles();
                     goodEnd = position + aligned;
+                }
+                else if (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_STREAM_NAME)
+                {
+                    // a good record that is no event: kept as padding is, and its name goes to the name table
+                    if (afterPowerCut && !batch.isEmpty() && position >= durable)
+                    {
+                        break;
+                    }
+                    abandonBatch();
+                    commitHoles();
+                    goodEnd = position + aligned;
+                    if (names != null)
+                    {
+                        names.seen(buffer.getLong(offset + STREAM_ID_OFFSET), buffer, offset);
+                    }
                 }
                 else
                 {
@@ -481,7 +537,8 @@ public final class Recovery
         // the readers' checks, checksums included; what recovery adds is that an event names a stream and version
         return Log.frameDamage(buffer, offset, frameLength, room, checksum) == null &&
             (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_PADDING ||
-            buffer.getLong(offset + STREAM_ID_OFFSET) > 0 && buffer.getLong(offset + VERSION_OFFSET) > 0);
+            buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_STREAM_NAME ||
+            buffer.getLong(offset + STREAM_ID_OFFSET) != 0 && buffer.getLong(offset + VERSION_OFFSET) > 0);
     }
 
     private void checkNoSegmentAfter(final long missing)

@@ -277,7 +277,8 @@ public final class Repairer implements Agent
             index.compareAndSetState((int)slot, pendingState(previous, holder), committedState(previous));
             return;
         }
-        if (claim != NONE && !published)
+        // a published stream name record (its lane holds no slot) is whole: it stays
+        if (claim != NONE && !published && !publishedName(claim))
         {
             padClaim(claim, claimLength);
         }
@@ -293,6 +294,18 @@ public final class Repairer implements Agent
         final int offset = log.offset(position);
         return buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) > 0 &&
             buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT;
+    }
+
+    private boolean publishedName(final long position)
+    {
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        if (buffer == null)
+        {
+            return false;
+        }
+        final int offset = log.offset(position);
+        return buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) > 0 &&
+            buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_STREAM_NAME;
     }
 
     /** Index the dead append's published records and commit their versions. */
