@@ -911,16 +911,6 @@ public final class Appender implements AutoCloseable
             {
                 // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
                 buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
-                if (withId)
-                {
-                    idSlot = takeId(idHigh, idLow, position);
-                    if (idSlot == NO_SLOT)
-                    {
-                        // another append of this id won the race since we looked: ours goes, and its answer is ours
-                        abandon(buffer, recordOffset, alignedLength, heldSlot, eventVersion);
-                        continue;
-                    }
-                }
                 writeHeader(buffer, recordOffset, withId ? FLAG_EVENT_ID : 0, eventType, streamId, eventVersion,
                     clock.nanoTime());
                 if (withId)
@@ -929,6 +919,17 @@ public final class Appender implements AutoCloseable
                     buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, idLow);
                 }
                 buffer.putBytes(recordOffset + payloadOffset(withId ? FLAG_EVENT_ID : 0), payload, offset, length);
+                if (withId)
+                {
+                    // the id is taken last, once what can fail (the payload's copy) has not
+                    idSlot = takeId(idHigh, idLow, position);
+                    if (idSlot == NO_SLOT)
+                    {
+                        // another append of this id won the race since we looked: ours goes, and its answer is ours
+                        abandon(buffer, recordOffset, alignedLength, heldSlot, eventVersion);
+                        continue;
+                    }
+                }
                 slot = fresh ? createStream(streamId, eventVersion) : heldSlot;
             }
             catch (final Throwable ex)
@@ -992,15 +993,6 @@ public final class Appender implements AutoCloseable
             try
             {
                 buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(maxLength, withId));
-                if (withId)
-                {
-                    idSlot = takeId(idHigh, idLow, position);
-                    if (idSlot == NO_SLOT)
-                    {
-                        abandon(buffer, recordOffset, claimedLength, heldSlot, eventVersion);
-                        continue;
-                    }
-                }
                 codecView.wrap(buffer, recordOffset + payloadOffset(flags), maxLength);
                 final int length = codec.encode(event, codecView, maxLength);
                 if (length < 0 || length > maxLength)
@@ -1014,6 +1006,13 @@ public final class Appender implements AutoCloseable
                 {
                     buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, idHigh);
                     buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, idLow);
+                    // the id is taken last, once the codec, which may throw, is done
+                    idSlot = takeId(idHigh, idLow, position);
+                    if (idSlot == NO_SLOT)
+                    {
+                        abandon(buffer, recordOffset, claimedLength, heldSlot, eventVersion);
+                        continue;
+                    }
                 }
                 slot = fresh ? createStream(streamId, eventVersion) : heldSlot;
             }
@@ -1134,6 +1133,7 @@ public final class Appender implements AutoCloseable
             final long timestamp = clock.nanoTime();
 
             int idsTaken = 0;
+            int idsReserved = 0;
             final int slot;
             try
             {
@@ -1143,11 +1143,15 @@ public final class Appender implements AutoCloseable
                 }
                 if (withIds)
                 {
+                    // room for all of them or none: a batch the table cannot take whole takes nothing of it
+                    ids.reserve(count, batch.eventIdHigh(0), batch.eventIdLow(0));
+                    idsReserved = count;
                     // in the order of the ids, so that two batches sharing ids never wait for each other in a cycle
                     for (; idsTaken < count; idsTaken++)
                     {
                         final int i = scratchOrder[idsTaken];
-                        final int idSlot = takeId(batch.eventIdHigh(i), batch.eventIdLow(i), position + offsets[i]);
+                        final int idSlot = takeReservedId(batch.eventIdHigh(i), batch.eventIdLow(i),
+                            position + offsets[i]);
                         if (idSlot == NO_SLOT)
                         {
                             break;
@@ -1159,6 +1163,8 @@ public final class Appender implements AutoCloseable
                 {
                     // an append of one of our ids won a race since we looked: ours goes, and we look again
                     killIds(idsTaken);
+                    ids.release(idsReserved - idsTaken);
+                    idsReserved = 0;
                     idsTaken = 0;
                     padRecords(buffer, start, count, withIds);
                     if (heldSlot != NO_SLOT)
@@ -1192,6 +1198,10 @@ public final class Appender implements AutoCloseable
                 try
                 {
                     killIds(idsTaken);
+                    if (idsReserved > idsTaken)
+                    {
+                        ids.release(idsReserved - idsTaken);
+                    }
                     padRecords(buffer, start, count, withIds);
                 }
                 finally
@@ -1306,6 +1316,28 @@ public final class Appender implements AutoCloseable
      * @return the id's slot, pending, held by this append; or {@link #NO_SLOT} if an append of the same id won it.
      */
     private int takeId(final long high, final long low, final long position)
+    {
+        ids.reserve(1, high, low);
+        final long result;
+        try
+        {
+            result = ids.insert(high, low, holder, position, holderCheck);
+        }
+        catch (final RuntimeException | Error ex)
+        {
+            ids.release(1);
+            throw ex;
+        }
+        if (result >= 0)
+        {
+            return (int)result;
+        }
+        ids.release(1);
+        return NO_SLOT;
+    }
+
+    /** Insert one id of a batch, whose room {@link #writeBatch} reserved for all of them. */
+    private int takeReservedId(final long high, final long low, final long position)
     {
         final long result = ids.insert(high, low, holder, position, holderCheck);
         return result >= 0 ? (int)result : NO_SLOT;

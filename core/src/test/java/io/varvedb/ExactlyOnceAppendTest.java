@@ -325,7 +325,7 @@ class ExactlyOnceAppendTest
     }
 
     @Test
-    void aFullTableRefusesNewIdsButNotPlainAppendsAndALargerOneRemembersThemAll()
+    void aFullTableRefusesNewIdsButNotPlainAppendsAndALargerOneRemembersThemAll() throws IOException
     {
         final VarveConfig small = VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(64)
             .eventIdCapacity(4).build();
@@ -356,6 +356,72 @@ class ExactlyOnceAppendTest
                 assertEquals(i, appender.append(1, ExpectedVersion.ANY, 1, 0, i, bytes("e" + i)));
                 assertTrue(appender.lastWasDuplicate());
             }
+        }
+        // the table lost, the store reopened asking for less room than its log holds ids: the rebuild makes room
+        Files.delete(dir.resolve("index").resolve(EventIdTableDescriptor.FILE_NAME));
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).eventIdCapacity(2).build());
+            Appender appender = db.appender())
+        {
+            for (int i = 1; i <= 5; i++)
+            {
+                assertEquals(i == 5 ? 6 : i, appender.append(1, ExpectedVersion.ANY, 1, 0, i, bytes("e" + i)));
+                assertTrue(appender.lastWasDuplicate(), "id " + i + " remembered");
+            }
+        }
+    }
+
+    /** Appends that write nothing use none of the capacity: a batch refused whole, a codec that throws. */
+    @Test
+    void appendsThatWriteNothingUseNoCapacity()
+    {
+        final VarveConfig two = VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(64)
+            .eventIdCapacity(2).build();
+        final Codec<String> failing = new Codec<>()
+        {
+            @Override
+            public int maxEncodedLength(final String event)
+            {
+                return 8;
+            }
+
+            @Override
+            public int encode(final String event, final org.agrona.MutableDirectBuffer buffer, final int maxLength)
+            {
+                throw new IllegalStateException("codec failed");
+            }
+
+            @Override
+            public String decode(final org.agrona.DirectBuffer buffer, final int offset, final int length)
+            {
+                return "";
+            }
+        };
+        try (VarveDB db = VarveDB.open(two); Appender appender = db.appender())
+        {
+            final EventBatch three = new EventBatch().add(1, bytes("a")).eventId(2, 1).add(1, bytes("b")).eventId(2, 2)
+                .add(1, bytes("c")).eventId(2, 3);
+            assertThrows(EventIdTableFullException.class, () -> appender.appendBatch(1, ExpectedVersion.ANY, three));
+            assertThrows(EventIdTableFullException.class, () -> appender.appendBatch(1, ExpectedVersion.ANY, three));
+            for (int i = 0; i < 5; i++)
+            {
+                assertThrows(IllegalStateException.class,
+                    () -> appender.append(1, ExpectedVersion.ANY, 1, 3, 1, "x", failing));
+                assertThrows(IllegalStateException.class,
+                    () -> appender.append(2, ExpectedVersion.ANY, 1, 3, 1, "x", failing));
+            }
+            assertEquals(0, db.streamVersion(1));
+            assertFalse(db.readEvent(2, 1, (event) -> { }));
+            assertFalse(db.readEvent(3, 1, (event) -> { }));
+        }
+        try (VarveDB db = VarveDB.open(two); Appender appender = db.appender())
+        {
+            // still room for two, after the reopen too
+            assertEquals(2, appender.appendBatch(1, ExpectedVersion.ANY, new EventBatch().add(1, bytes("a"))
+                .eventId(2, 1).add(1, bytes("b")).eventId(2, 2)));
+            assertThrows(EventIdTableFullException.class,
+                () -> appender.append(1, ExpectedVersion.ANY, 1, 3, 1, bytes("c")));
+            assertEquals(2, appender.append(1, ExpectedVersion.ANY, 1, 2, 2, bytes("b")));
+            assertTrue(appender.lastWasDuplicate());
         }
     }
 

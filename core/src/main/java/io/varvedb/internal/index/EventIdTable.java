@@ -120,6 +120,7 @@ public final class EventIdTable implements AutoCloseable
             buffer.putInt(ALLOCATED_OFFSET, 0);
             buffer.putLong(COVERED_POSITION_OFFSET, 0);
             buffer.putLong(USED_OFFSET, 0);
+            buffer.putLong(DEAD_OFFSET, 0);
             // not forced: a crash that leaves the header zero leaves a file the next open refuses and makes again
         }, false, observer);
     }
@@ -172,11 +173,19 @@ public final class EventIdTable implements AutoCloseable
     }
 
     /**
-     * @return slots taken: committed, pending or dead.
+     * @return ids held (committed or pending), plus room reserved by appends about to insert.
      */
     public long used()
     {
         return table.getLongVolatile(USED_OFFSET);
+    }
+
+    /**
+     * @return dead slots: appends with ids that wrote nothing, until the next rebuild.
+     */
+    public long deadSlots()
+    {
+        return table.getLongVolatile(DEAD_OFFSET);
     }
 
     /**
@@ -232,7 +241,8 @@ public final class EventIdTable implements AutoCloseable
 
     /**
      * Insert an id, or find it: the slot a caller inserts is pending, held by it, until it calls {@link #commit}
-     * (the event is published) or {@link #kill} (nothing was written).
+     * (the event is published) or {@link #kill} (nothing was written). The caller has {@link #reserve reserved}
+     * room for it, and {@link #release releases} it if the id is found.
      *
      * @param high     high half of the id.
      * @param low      low half.
@@ -240,7 +250,7 @@ public final class EventIdTable implements AutoCloseable
      * @param position where the event's record is claimed in the log.
      * @param check    asked about the holder of a slot of this id pending for long; null in single-process mode.
      * @return the slot inserted ({@code >= 0}), or {@link #found(long)} of the committed slot holding the id.
-     * @throws EventIdTableFullException if the id is not there and the table is full.
+     * @throws EventIdTableFullException if no slot is free (dead slots filled the table).
      */
     public long insert(final long high, final long low, final int holder, final long position, final HolderCheck check)
     {
@@ -254,7 +264,6 @@ public final class EventIdTable implements AutoCloseable
             final long status = awaitOutcome(offset, tag, check);
             if (status == 0)
             {
-                reserve(high, low);
                 // the CAS that decides which append of this id writes it: only one moves the slot off free
                 if (table.compareAndSetLong(offset + STATUS_OFFSET, 0, pending(tag, holder)))
                 {
@@ -265,7 +274,6 @@ public final class EventIdTable implements AutoCloseable
                     table.putLong(offset + POSITION_OFFSET, position);
                     return index;
                 }
-                table.getAndAddLong(USED_OFFSET, -1);
                 continue; // another id (or this one) took the slot: look at it again
             }
             if (matches(offset, status, tag, high, low))
@@ -275,7 +283,40 @@ public final class EventIdTable implements AutoCloseable
             index = (index + 1) & mask;
             probes++;
         }
-        throw full(high, low);
+        // every slot is held or dead: only dead slots of failed appends can have filled it (the capacity is half of it)
+        throw new EventIdTableFullException("the event id table " + path + " has no free slot left: " +
+            table.getLongVolatile(DEAD_OFFSET) + " slots are dead (appends with ids that wrote nothing), held until " +
+            "the table is rebuilt; reopen the store to reclaim them. Event id " + new java.util.UUID(high, low) +
+            " was not appended");
+    }
+
+    /**
+     * Reserve room for ids an append is about to insert, all or none: a batch is refused whole when the table cannot
+     * take all its new ids, before any is inserted. Give back with {@link #release} what is not inserted.
+     *
+     * @param count ids.
+     * @param high  the high half of an id of the append, for the message.
+     * @param low   its low half.
+     * @throws EventIdTableFullException if the table holds (or has reserved) too many to take {@code count} more.
+     */
+    public void reserve(final int count, final long high, final long low)
+    {
+        // counted before any insert, so that concurrent appends can never hold more ids than the capacity
+        if (table.getAndAddLong(USED_OFFSET, count) + count > capacity)
+        {
+            table.getAndAddLong(USED_OFFSET, -count);
+            throw full(high, low, count);
+        }
+    }
+
+    /**
+     * Give back reserved room that no id took (the id was found in the store, or the append failed first).
+     *
+     * @param count ids.
+     */
+    public void release(final int count)
+    {
+        table.getAndAddLong(USED_OFFSET, -count);
     }
 
     /**
@@ -289,12 +330,14 @@ public final class EventIdTable implements AutoCloseable
      */
     public boolean insertCommitted(final long high, final long low, final long position)
     {
+        reserve(1, high, low);
         final long result = insert(high, low, 0, position, null);
         if (result >= 0)
         {
             commit((int)result);
             return true;
         }
+        release(1);
         return false;
     }
 
@@ -322,6 +365,14 @@ public final class EventIdTable implements AutoCloseable
         final long status = table.getLong(offset + STATUS_OFFSET);
         // release: a waiter that sees DEAD moves on past the slot
         table.putLongRelease(offset + STATUS_OFFSET, dead(tag(status)));
+        died();
+    }
+
+    /** A slot went dead: it holds no id, so it no longer counts against the capacity. */
+    private void died()
+    {
+        table.getAndAddLong(USED_OFFSET, -1);
+        table.getAndAddLong(DEAD_OFFSET, 1);
     }
 
     /**
@@ -369,10 +420,16 @@ public final class EventIdTable implements AutoCloseable
             {
                 final boolean inLog = log.carries(table.getLong(offset + POSITION_OFFSET),
                     table.getLong(offset + ID_HIGH_OFFSET), table.getLong(offset + ID_LOW_OFFSET));
-                // a CAS: of two survivors resolving at once, one decides
-                table.compareAndSetLong(offset + STATUS_OFFSET, status, inLog ? committed(tag(status)) :
-                    dead(tag(status)));
-                resolved++;
+                // a CAS: of two survivors resolving at once, one decides (and counts)
+                if (table.compareAndSetLong(offset + STATUS_OFFSET, status, inLog ? committed(tag(status)) :
+                    dead(tag(status))))
+                {
+                    if (!inLog)
+                    {
+                        died();
+                    }
+                    resolved++;
+                }
             }
         }
         return resolved;
@@ -385,7 +442,16 @@ public final class EventIdTable implements AutoCloseable
      */
     public void reset()
     {
-        final int capacity = this.capacity;
+        reset(capacity);
+    }
+
+    /**
+     * {@link #reset()}, to a table of another capacity.
+     *
+     * @param capacity ids the new table takes.
+     */
+    public void reset(final int capacity)
+    {
         file.unmap();
         try
         {
@@ -524,21 +590,13 @@ public final class EventIdTable implements AutoCloseable
         }
     }
 
-    private void reserve(final long high, final long low)
+    private EventIdTableFullException full(final long high, final long low, final int count)
     {
-        // counted before the CAS, so that concurrent inserts can never take more slots than the capacity
-        if (table.getAndAddLong(USED_OFFSET, 1) >= capacity)
-        {
-            table.getAndAddLong(USED_OFFSET, -1);
-            throw full(high, low);
-        }
-    }
-
-    private EventIdTableFullException full(final long high, final long low)
-    {
-        return new EventIdTableFullException("the event id table " + path + " is full: it holds " + capacity +
-            " ids (VarveConfig.Builder.eventIdCapacity); event id " + new java.util.UUID(high, low) +
-            " was not appended. Reopen the store with a larger capacity: the table is rebuilt from the log");
+        return new EventIdTableFullException("the event id table " + path + " is full: it takes " + capacity +
+            " ids (VarveConfig.Builder.eventIdCapacity), " + Math.max(0, table.getLongVolatile(USED_OFFSET)) +
+            " are held or being appended; " + (count == 1 ? "event id " + new java.util.UUID(high, low) + " was" :
+            "the " + count + " ids of a batch (" + new java.util.UUID(high, low) + ", ...) were") + " not appended. " +
+            "Reopen the store with a larger capacity: the table is rebuilt from the log");
     }
 
     /**

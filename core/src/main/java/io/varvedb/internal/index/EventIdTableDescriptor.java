@@ -34,10 +34,15 @@ package io.varvedb.internal.index;
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ...  40
  *  +---------------------------------------------------------------+
- *  |  Used: slots taken, pending, committed or dead (own line)     |  128
- *  |                                                               |
+ *  |  Used: ids held (committed or pending) plus capacity reserved |  128
+ *  |  by appends about to insert (own cache line)                  |
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 136
+ *  +---------------------------------------------------------------+
+ *  |  Dead: slots of appends that wrote nothing (own cache line)   |  192
+ *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 200
  *  +---------------------------------------------------------------+
  *
  * Slot (32 bytes), at 4096 + slot * 32:
@@ -68,8 +73,11 @@ package io.varvedb.internal.index;
  *   plus one in multi-process mode, else 0) lets a survivor resolve the slot of a dead process.</li>
  *   <li>{@link #COMMITTED}: the event is in the log at the position the slot holds. Set by a release store after
  *   the record was published, so whoever acquires it reads the id and the position whole.</li>
- *   <li>{@link #DEAD}: the append that took the slot wrote nothing (a duplicate found late, a failing codec, a race
- *   for a new stream lost). Probes pass it; only a rebuild frees it.</li>
+ *   <li>{@link #DEAD}: the append that took the slot wrote nothing (an id of its batch found in the store late, a
+ *   race for a new stream lost, a full index). Probes pass it, and it is never taken again while the table is open
+ *   (two appends of one id that each took a different dead slot could both write it): it stops counting against the
+ *   capacity at once, and the slot itself is freed when the table is next rebuilt. Appends take their id only
+ *   after everything that is likely to fail (the codec, the payload's copy), so dead slots are rare.</li>
  * </ul>
  * The sealed checksum lets an open after a clean close find damage the table took at rest (a flipped bit in a slot
  * would make a retry look new, and write its event twice) before trusting it; a damaged table is rebuilt from the log.
@@ -100,8 +108,10 @@ public final class EventIdTableDescriptor
     public static final int COVERED_POSITION_OFFSET = 24;
     /** Offset of the sealed checksum. */
     public static final int SEALED_CHECKSUM_OFFSET = 32;
-    /** Offset of the used-slot counter. */
+    /** Offset of the count of ids held, plus capacity reserved. */
     public static final int USED_OFFSET = 128;
+    /** Offset of the count of dead slots. */
+    public static final int DEAD_OFFSET = 192;
     /** Length of the header; the slots start here. */
     public static final int HEADER_LENGTH = 4096;
 

@@ -103,7 +103,7 @@ public final class EventIdRecovery
         else if (!cleanOpen && opened.trusted() && covered == EventIdTableDescriptor.OPEN && scannedFrom > 0)
         {
             table.resolvePending(-1, logCheck(log));
-            fill(table, log, scannedFrom, end);
+            rebuilt = !fillOrGrow(table, log, scannedFrom, end);
         }
         else
         {
@@ -112,12 +112,49 @@ public final class EventIdRecovery
                 // an untrusted table was just created, empty; this one may hold anything
                 table.reset();
             }
-            fill(table, log, 0, end);
+            fillOrGrow(table, log, 0, end);
             rebuilt = true;
         }
         table.unseal();
         table.coveredPosition(EventIdTableDescriptor.OPEN);
         return rebuilt;
+    }
+
+    /**
+     * Put the ids of {@code [from, end)} in; should the log hold more ids than the table takes (a store reopened
+     * with a smaller capacity, whose table was lost), make the table larger and fill it from the whole log: a
+     * rebuild never forgets an id, and never fails for want of room.
+     *
+     * @return true if the ids went into the table as it was; false if it was made again, larger.
+     */
+    private static boolean fillOrGrow(final EventIdTable table, final Log log, final long from, final long end)
+    {
+        try
+        {
+            fill(table, log, from, end);
+            return true;
+        }
+        catch (final io.varvedb.EventIdTableFullException ex)
+        {
+            int capacity = table.capacity();
+            while (true)
+            {
+                capacity = (int)Math.min(EventIdTableDescriptor.MAX_CAPACITY, 2L * capacity);
+                table.reset(capacity);
+                try
+                {
+                    fill(table, log, 0, end);
+                    return false;
+                }
+                catch (final io.varvedb.EventIdTableFullException again)
+                {
+                    if (capacity == EventIdTableDescriptor.MAX_CAPACITY)
+                    {
+                        throw again;
+                    }
+                }
+            }
+        }
     }
 
     /**
