@@ -73,6 +73,8 @@ public final class Appender implements AutoCloseable
 
     /** {@link #acquire} result: the stream has no events, nothing is held. */
     private static final long FRESH = 0;
+    /** Most names an appender remembers the ids of; past it the map starts again, empty. */
+    private static final int NAME_CACHE_LIMIT = 4096;
     /** {@link #existing} result: the event id is not in the store. */
     private static final long ABSENT = 0;
     private static final int NO_SLOT = -1;
@@ -118,6 +120,9 @@ public final class Appender implements AutoCloseable
     /** Asked, in multi-process mode, about the holder of an id slot pending for long; null otherwise. */
     private final EventIdTable.HolderCheck holderCheck;
     private boolean lastWasDuplicate;
+    /** Names this appender resolved, and their ids: a name's id never changes. */
+    private final org.agrona.collections.Object2LongHashMap<String> nameIds =
+        new org.agrona.collections.Object2LongHashMap<>(0);
     private int[] scratchOrder = new int[16];
     private int[] scratchIdSlots = new int[16];
     @SuppressWarnings("unused")
@@ -772,7 +777,62 @@ public final class Appender implements AutoCloseable
      */
     public long streamId(final String name)
     {
-        return db.streamId(name, this);
+        // a name's id never changes: the names this appender used last are answered from its own map, without
+        // encoding the name or reading the table (no allocation once the name is in the map)
+        final long cached = cachedNameId(name);
+        if (cached != 0)
+        {
+            return cached;
+        }
+        final long streamId = db.streamId(name, this);
+        cacheNameId(name, streamId);
+        return streamId;
+    }
+
+    private long cachedNameId(final String name)
+    {
+        guardOnly();
+        try
+        {
+            return name == null ? 0 : nameIds.getValue(name);
+        }
+        finally
+        {
+            GUARD.setRelease(this, IDLE);
+        }
+    }
+
+    private void cacheNameId(final String name, final long streamId)
+    {
+        guardOnly();
+        try
+        {
+            if (nameIds.size() >= NAME_CACHE_LIMIT)
+            {
+                nameIds.clear();
+            }
+            nameIds.put(name, streamId);
+        }
+        finally
+        {
+            GUARD.setRelease(this, IDLE);
+        }
+    }
+
+    /** The guard of {@link #enter()} alone, for this appender's own state outside an append. */
+    private void guardOnly()
+    {
+        // CAS, not a plain flag: close() CASes the same field, so "closed" and "in an append" exclude each other
+        if (!GUARD.compareAndSet(this, IDLE, BUSY))
+        {
+            if ((int)GUARD.getVolatile(this) == CLOSED)
+            {
+                throw new StoreClosedException("this appender is closed (or its store " + db.directory() +
+                    " is closed)");
+            }
+            throw new IllegalStateException("an Appender is confined to one thread at a time: get one per thread " +
+                "from VarveDB.appender()");
+        }
     }
 
     /**
@@ -1764,17 +1824,7 @@ public final class Appender implements AutoCloseable
 
     private void enter()
     {
-        // CAS, not a plain flag: close() CASes the same field, so "closed" and "in an append" exclude each other
-        if (!GUARD.compareAndSet(this, IDLE, BUSY))
-        {
-            if ((int)GUARD.getVolatile(this) == CLOSED)
-            {
-                throw new StoreClosedException("this appender is closed (or its store " + db.directory() +
-                    " is closed)");
-            }
-            throw new IllegalStateException("an Appender is confined to one thread at a time: get one per thread " +
-                "from VarveDB.appender()");
-        }
+        guardOnly();
         if (registry != null && lane == null)
         {
             takeLane();

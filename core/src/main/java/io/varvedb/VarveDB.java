@@ -440,6 +440,7 @@ public final class VarveDB implements AutoCloseable
         if (config.preallocate())
         {
             final Preallocator preallocator = new Preallocator(log, index);
+            preallocator.eventIds(eventIds);
             final BackgroundTask task = background.add(preallocator, PREALLOCATOR_IDLE_NS);
             // a segment roll, or an appender that had to allocate for itself, wakes the pre-allocator at once, even
             // while it pauses after a failure: it is behind, and that appender found room (in INVOKED mode it runs
@@ -854,6 +855,15 @@ public final class VarveDB implements AutoCloseable
     public boolean readEvent(final java.util.UUID eventId, final EventHandler handler)
     {
         return readEvent(eventId.getMostSignificantBits(), eventId.getLeastSignificantBits(), handler);
+    }
+
+    /**
+     * @return true once every page of the event id table has been touched (for benchmarks: the first ids of a new
+     * table otherwise make its pages as they land).
+     */
+    boolean eventIdPagesTouched()
+    {
+        return eventIds != null && eventIds.pagesTouched();
     }
 
     /**

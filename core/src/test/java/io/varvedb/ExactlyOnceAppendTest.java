@@ -425,6 +425,30 @@ class ExactlyOnceAppendTest
         }
     }
 
+    /** The pre-allocator makes the id table's pages after its first id, so appends do not fault on them. */
+    @Test
+    void thePreallocatorTouchesTheIdTablesPagesAfterItsFirstId() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(TestStores.SEGMENT).indexCapacity(64)
+            .eventIdCapacity(1 << 12).build()); Appender appender = db.appender())
+        {
+            appender.append(1, ExpectedVersion.ANY, 1, bytes("plain"));
+            Thread.sleep(50);
+            assertFalse(db.eventIdPagesTouched(), "nothing to touch before the first id: the slots are a hole");
+            appender.append(1, ExpectedVersion.ANY, 1, 9, 9, bytes("with id"));
+            final long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!db.eventIdPagesTouched() && System.nanoTime() < deadline)
+            {
+                Thread.sleep(1);
+            }
+            assertTrue(db.eventIdPagesTouched());
+            // the touches changed nothing: the id is there, and new ones go in
+            assertEquals(2, appender.append(1, ExpectedVersion.ANY, 1, 9, 9, bytes("with id")));
+            assertTrue(appender.lastWasDuplicate());
+            assertEquals(3, appender.append(1, ExpectedVersion.ANY, 1, 9, 10, bytes("another")));
+        }
+    }
+
     @Test
     void readAllAndSubscriptionsSeeTheIds() throws Exception
     {

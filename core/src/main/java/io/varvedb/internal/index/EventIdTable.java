@@ -65,6 +65,9 @@ public final class EventIdTable implements AutoCloseable
     private int mask;
     private int capacity;
     private LockFile sharedWith;
+    /** The next page of the slots {@link #touchAhead} touches (the pre-allocator's thread only). */
+    private int touchedTo = HEADER_LENGTH;
+    private volatile boolean pagesTouched;
 
     private EventIdTable(final Path path, final MappedFile file, final ForceObserver observer)
     {
@@ -75,6 +78,8 @@ public final class EventIdTable implements AutoCloseable
 
     private void map(final MappedFile file)
     {
+        this.touchedTo = HEADER_LENGTH;
+        this.pagesTouched = false;
         this.file = file;
         this.table = file.buffer();
         this.mask = table.getInt(TABLE_SIZE_OFFSET) - 1;
@@ -288,6 +293,45 @@ public final class EventIdTable implements AutoCloseable
             table.getLongVolatile(DEAD_OFFSET) + " slots are dead (appends with ids that wrote nothing), held until " +
             "the table is rebuilt; reopen the store to reclaim them. Event id " + new java.util.UUID(high, low) +
             " was not appended");
+    }
+
+    /**
+     * Touch up to {@code maxPages} more pages of the slots, once they have disk blocks: a write fault on a page of
+     * the mapping costs microseconds, and ids land on every page of the table long before it fills. Each touch is
+     * an atomic add of zero to the page's first word, a slot's status (slots tile the pages exactly), so it can
+     * never undo an appender's CAS or store on it.
+     *
+     * @param maxPages most pages to touch.
+     * @return pages touched.
+     */
+    public int touchAhead(final int maxPages)
+    {
+        if (pagesTouched || table.getIntVolatile(ALLOCATED_OFFSET) == 0)
+        {
+            return 0;
+        }
+        final int end = table.capacity();
+        int touched = 0;
+        while (touched < maxPages && touchedTo < end)
+        {
+            // an RMW of zero: atomic with every CAS and store of the appenders on this status word
+            table.getAndAddLong(touchedTo, 0);
+            touchedTo += MappedFile.PAGE_SIZE;
+            touched++;
+        }
+        if (touchedTo >= end)
+        {
+            pagesTouched = true;
+        }
+        return touched;
+    }
+
+    /**
+     * @return true once {@link #touchAhead} has touched every page of the slots.
+     */
+    public boolean pagesTouched()
+    {
+        return pagesTouched;
     }
 
     /**
