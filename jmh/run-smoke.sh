@@ -14,12 +14,20 @@ if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
   (cd "$root" && mvn -B -q -pl jmh -am package -DskipTests)
 fi
 
-common=(-f 1 -wi 1 -i 1 -w 1s -r 1s -foe true -rf json)
+base=(-f 1 -foe true -rf json)
+common=("${base[@]}" -wi 1 -i 1 -w 1s -r 1s)
 expected=0
 run() {
   local name="$1"; shift
   echo "== smoke: $name $*"
   java -jar "$jar" "${common[@]}" -rff "$out/$name.json" "$@" > "$out/$name.log" 2>&1 || {
+    echo "FAILED: $name (log: $out/$name.log)"; tail -40 "$out/$name.log"; exit 1; }
+}
+# single-shot benchmarks: no timed iterations, one shot each
+run_shots() {
+  local name="$1"; shift
+  echo "== smoke: $name $*"
+  java -jar "$jar" "${base[@]}" -wi 0 -i 1 -rff "$out/$name.json" "$@" > "$out/$name.log" 2>&1 || {
     echo "FAILED: $name (log: $out/$name.log)"; tail -40 "$out/$name.log"; exit 1; }
 }
 
@@ -37,6 +45,9 @@ run multiprocess '\.MultiProcessAppendBenchmark\.processes2' -p system=varve-mp 
 expected=$((expected + 1))
 run batch '\.BatchAppendBenchmark\.' -p system=varve -p payload=64 -p batch=10
 expected=$((expected + 1))
+# exactly-once appends and names: single shots of 1,000,000 appends, one iteration of each mode
+run_shots exactly-once '\.ExactlyOnceBenchmark\.'
+expected=$((expected + 4))
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve,lmdb -p payload=64
 expected=$((expected + 6))
 # both floors: warm pages, and fresh fallocated pages (JNA)
