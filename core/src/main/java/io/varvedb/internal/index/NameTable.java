@@ -60,9 +60,13 @@ public final class NameTable
     private final boolean readOnly;
     /** Set by {@link #open} when the file was missing or unreadable and made anew: only the log can refill it. */
     private boolean fresh;
+    /** Entries whose ids were never handed out (a creator lost the race for its name): the next new names take them. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Integer> spares =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
     /** Recovery only: the entries whose records the log scan saw. */
     private boolean[] seen;
     private boolean anySeen;
+    private final io.varvedb.internal.log.RecordChecksum recordChecksum = new io.varvedb.internal.log.RecordChecksum();
 
     private NameTable(final MappedFile file, final boolean readOnly)
     {
@@ -250,8 +254,10 @@ public final class NameTable
             {
                 if (mine >= 0)
                 {
-                    // lost the race to the same name: ours never reaches the log nor a slot
+                    // lost the race to the same name: ours never reaches the log nor a slot, and its id was never
+                    // handed out, so the next new name of this process takes the entry
                     buffer.putIntRelease(entryOffset(mine) + ENTRY_STATE_OFFSET, ABANDONED);
+                    spares.offer(mine);
                 }
                 return logged(slotEntry(slot), utf8, log);
             }
@@ -281,6 +287,13 @@ public final class NameTable
 
     private int allocate(final byte[] utf8)
     {
+        final Integer spare = spares.poll();
+        if (spare != null)
+        {
+            // an abandoned entry: no slot points to it and its id was never handed out, so it may name anything
+            writeEntry(spare, utf8, WRITTEN);
+            return spare;
+        }
         while (true)
         {
             final long counter = buffer.getLongVolatile(COUNTER_OFFSET);
@@ -434,7 +447,13 @@ public final class NameTable
      */
     public int recover(final Log log, final boolean clean, final boolean fullScan)
     {
-        final boolean trusted = clean && !fresh && buffer.getIntVolatile(CLEAN_OFFSET) == CLEAN;
+        // a table closed cleanly is trusted only as sealed then: one flipped bit in a slot, the counter or a state
+        // would give a name a second id, or an id to two names
+        final boolean closedCleanly = clean && !fresh && buffer.getIntVolatile(CLEAN_OFFSET) == CLEAN;
+        final boolean trusted = closedCleanly && sealIntact();
+        // damage at rest: any field may be wrong, an entry's state too (its checksum covers the name, not the
+        // state), so the log, which names every stream whose id was handed out, is read whole
+        final boolean damagedAtRest = closedCleanly && !trusted;
         // a trusted table's entries beyond its counter are empty; any other's may be anywhere
         final int end = trusted ? (int)allocated() : capacity;
         int damaged = 0;
@@ -456,7 +475,7 @@ public final class NameTable
             highest = n;
         }
         boolean scanned = fullScan;
-        if ((damaged > 0 || fresh) && !scanned)
+        if ((damaged > 0 || fresh || damagedAtRest) && !scanned)
         {
             scanLog(log, log.tail());
             scanned = true;
@@ -485,13 +504,21 @@ public final class NameTable
             rebuildSlots(highest);
         }
         final long counter = buffer.getLongVolatile(COUNTER_OFFSET);
-        if (counter < highest + 1L || counter > capacity)
+        if (!trusted)
+        {
+            // every entry was looked at: the next name goes right after the last one in use, whatever the counter
+            // said (damage may have moved it either way)
+            buffer.putLongVolatile(COUNTER_OFFSET, highest + 1L);
+        }
+        else if (counter < highest + 1L || counter > capacity)
         {
             buffer.putLongVolatile(COUNTER_OFFSET, Math.max(Math.min(counter, capacity), highest + 1L));
         }
+        collectSpares();
         seen = null;
         fresh = false;
         // from here until a clean close, the file may run ahead of the disk
+        buffer.putLongVolatile(SEALED_CHECKSUM_OFFSET, 0);
         buffer.putIntVolatile(CLEAN_OFFSET, DIRTY);
         return damaged;
     }
@@ -540,6 +567,15 @@ public final class NameTable
             }
             if (segment.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_STREAM_NAME)
             {
+                // a name that a flipped bit changed must never become a stream's name: the record's checksum decides
+                final String damage = io.varvedb.internal.log.Log.frameDamage(segment, offset, frameLength,
+                    (int)(log.nextSegmentStart(position) - position), recordChecksum);
+                if (damage != null)
+                {
+                    throw new CorruptStoreException("log: " + damage + " in the name record at position " + position +
+                        " (" + log.segmentPath(log.segmentOf(position)) + "), met while refilling the name table " +
+                        file.path() + "; refusing to open rather than give a stream a name nobody gave it");
+                }
                 recordSeen(segment.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET), segment, offset);
             }
             position += RecordDescriptor.alignedLength(frameLength);
@@ -603,8 +639,42 @@ public final class NameTable
     public void closeCleanly()
     {
         file.force();
+        buffer.putLongVolatile(SEALED_CHECKSUM_OFFSET, (1L << 32) | (checksumAll() & 0xFFFF_FFFFL));
         buffer.putIntVolatile(CLEAN_OFFSET, CLEAN);
         file.force(0, HEADER_LENGTH);
+    }
+
+    private boolean sealIntact()
+    {
+        final long sealed = buffer.getLongVolatile(SEALED_CHECKSUM_OFFSET);
+        return (sealed >>> 32) == 1 && (int)sealed == checksumAll();
+    }
+
+    /**
+     * @return CRC32C of the capacity, the table size, the counter, every entry and every hash slot.
+     */
+    private int checksumAll()
+    {
+        final CRC32C crc = new CRC32C();
+        crc.update(buffer.byteBuffer().duplicate().position(CAPACITY_OFFSET).limit(CLEAN_OFFSET));
+        crc.update(buffer.byteBuffer().duplicate().position(COUNTER_OFFSET).limit(COUNTER_OFFSET + Long.BYTES));
+        crc.update(buffer.byteBuffer().duplicate().position(HEADER_LENGTH).limit(buffer.capacity()));
+        return (int)crc.getValue();
+    }
+
+    /** At a writer's first open: every entry below the counter that holds no id handed out is a spare. */
+    private void collectSpares()
+    {
+        spares.clear();
+        final long end = Math.min(capacity, buffer.getLongVolatile(COUNTER_OFFSET));
+        for (int n = 0; n < end; n++)
+        {
+            final int state = state(n);
+            if (state == ABANDONED || state == EMPTY)
+            {
+                spares.offer(n);
+            }
+        }
     }
 
     /**

@@ -23,7 +23,13 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |       Clean: 1 once forced at a clean close, 0 while open     |   20
  *  +---------------------------------------------------------------+
- *  |                     reserved, zero                           ...  24
+ *  |                     reserved, zero                            |   24
+ *  +---------------------------------------------------------------+
+ *  |  Sealed Checksum: 1 &lt;&lt; 32 | CRC32C of the capacity, table size, |   32
+ *  |  counter, every entry and every hash slot at the last clean    |
+ *  |  close; 0 while open                                           |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ...  40
  *  +---------------------------------------------------------------+
  *  |  Counter: names allocated, entries [0, counter) were handed   |   64
  *  |  out (moved by CAS; own cache line)                           |
@@ -54,7 +60,12 @@ import org.agrona.concurrent.UnsafeBuffer;
  * log holds the name's record (a release store after that record's publication): only a logged name's id is handed
  * out or accepted by appends, so the log never holds an event of a named stream before the record naming it, and
  * recovery, which keeps a prefix of the log, never keeps an event whose name it lost. An entry allocated by a
- * creator that lost the race for its name is {@link #ABANDONED}; it is never reused (ids are never reused).
+ * creator that lost the race for its name is {@link #ABANDONED}: its id was never handed out, so the process that
+ * abandoned it (or the next writer's open, which collects every abandoned entry) gives it to the next new name,
+ * and racing creators do not use up the capacity.
+ * <p>
+ * After a clean close the table is trusted only if it matches the checksum sealed at that close: a flipped bit in a
+ * hash slot, the counter or an entry's state would otherwise give a name a second id or hand an id out twice.
  * <p>
  * The table is derived from the log: a writer's first open after a crash checks every entry's checksum, puts the
  * name records recovery sees back into their entries, and rebuilds the hash slots from the entries.
@@ -80,6 +91,8 @@ public final class NameTableDescriptor
     public static final int CLEAN_OFFSET = 20;
     /** Offset of the counter of names allocated, alone on its cache line: every creation CASes it. */
     public static final int COUNTER_OFFSET = 64;
+    /** Offset of the sealed checksum. */
+    public static final int SEALED_CHECKSUM_OFFSET = 32;
     /** Length of the header; entry 0 starts here. */
     public static final int HEADER_LENGTH = 128;
 
