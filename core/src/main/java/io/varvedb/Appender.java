@@ -374,6 +374,31 @@ public final class Appender implements AutoCloseable
     }
 
     /**
+     * {@link #append(long, ExpectedVersion, int, long, long, DirectBuffer, int, int)} with a {@link java.util.UUID}.
+     *
+     * @param streamId  a stream id.
+     * @param expected  what the stream's version must be (unless the id is in the store already).
+     * @param eventType the application's event type.
+     * @param eventId   the event's id.
+     * @param payload   holding the payload.
+     * @param offset    of the payload.
+     * @param length    of the payload.
+     * @return the event's version in its stream (the original's, for a retry).
+     */
+    public long append(
+        final long streamId,
+        final ExpectedVersion expected,
+        final int eventType,
+        final java.util.UUID eventId,
+        final DirectBuffer payload,
+        final int offset,
+        final int length)
+    {
+        return append(streamId, expected, eventType, eventId.getMostSignificantBits(),
+            eventId.getLeastSignificantBits(), payload, offset, length);
+    }
+
+    /**
      * Append one typed event exactly once (see
      * {@link #append(long, ExpectedVersion, int, long, long, DirectBuffer, int, int)}).
      *

@@ -8,8 +8,11 @@ import java.util.UUID;
  * earlier append). Nothing was written. A retry of the same append (same stream; for a batch, the same ids in the
  * same order as one earlier batch) is no conflict: it returns the earlier result (see
  * {@link Appender#lastWasDuplicate()}).
+ * <p>
+ * An {@link IllegalArgumentException}: the append's argument, its event id, is one the store gave to another event
+ * (as with the other arguments an append refuses, nothing is written).
  */
-public final class EventIdConflictException extends VarveException
+public final class EventIdConflictException extends IllegalArgumentException
 {
     private static final long serialVersionUID = 1L;
     private final long eventIdHigh;

@@ -123,7 +123,7 @@ class ExactlyOnceAppendTest
             assertTrue(appender.lastWasDuplicate());
 
             assertEquals(2, appender.append(1, ExpectedVersion.ANY, 3, 21, 22, bytes("array")));
-            assertEquals(2, appender.append(1, ExpectedVersion.ANY, 3, 21, 22, bytes("array")));
+            assertEquals(2, appender.append(1, ExpectedVersion.ANY, 3, new UUID(21, 22), buffer, 0, 6));
             assertTrue(appender.lastWasDuplicate());
 
             assertEquals(3, appender.append(1, ExpectedVersion.ANY, 3, 31, 32, "typed", UTF8));
@@ -164,6 +164,7 @@ class ExactlyOnceAppendTest
             final long tail = db.tailPosition();
             final EventIdConflictException ex = assertThrows(EventIdConflictException.class,
                 () -> appender.append(6, ExpectedVersion.ANY, 1, id, bytes("a")));
+            assertInstanceOf(IllegalArgumentException.class, ex, "the id is a bad argument for this append");
             assertEquals(6, ex.streamId());
             assertEquals(5, ex.existingStreamId());
             assertEquals(1, ex.existingVersion());
