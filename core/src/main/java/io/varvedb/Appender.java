@@ -1373,11 +1373,7 @@ public final class Appender implements AutoCloseable
     {
         final UnsafeBuffer buffer = log.readBuffer(position);
         final int offset = log.offset(position);
-        if (buffer == null || buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) <= 0 ||
-            buffer.getShort(offset + RECORD_TYPE_OFFSET) != TYPE_EVENT ||
-            (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_EVENT_ID) == 0 ||
-            buffer.getLong(offset + EVENT_ID_HIGH_OFFSET) != high ||
-            buffer.getLong(offset + EVENT_ID_LOW_OFFSET) != low)
+        if (buffer == null || !carriesEventId(buffer, offset, high, low))
         {
             throw new CorruptStoreException("the event id table " + ids.path() + " says event id " +
                 new java.util.UUID(high, low) + " is the event at log position " + position + ", which does not " +

@@ -2,7 +2,6 @@ package io.varvedb;
 
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTable;
-import io.varvedb.internal.store.EventIdRecovery;
 import io.varvedb.internal.index.NameTable;
 import io.varvedb.internal.index.NameTableDescriptor;
 import io.varvedb.internal.index.StreamIndex;
@@ -829,7 +828,7 @@ public final class VarveDB implements AutoCloseable
             final UnsafeBuffer buffer = position >= 0 && position < tail &&
                 (position & (RecordDescriptor.ALIGNMENT - 1)) == 0 ? log.readBuffer(position) : null;
             final int offset = log.offset(position);
-            if (buffer == null || !EventIdRecovery.logCheck(log).carries(position, eventIdHigh, eventIdLow))
+            if (buffer == null || !RecordDescriptor.carriesEventId(buffer, offset, eventIdHigh, eventIdLow))
             {
                 throw new CorruptStoreException("the event id table " + eventIds.path() + " says event id " +
                     new java.util.UUID(eventIdHigh, eventIdLow) + " is the event at log position " + position +

@@ -1,6 +1,7 @@
 package io.varvedb.internal.log;
 
 import org.agrona.BitUtil;
+import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * Layout of one record in the log. All integers are little-endian.
@@ -202,6 +203,23 @@ public final class RecordDescriptor
     public static int frameLength(final int payloadLength, final boolean withEventId)
     {
         return HEADER_LENGTH + (withEventId ? EVENT_ID_LENGTH : 0) + payloadLength;
+    }
+
+    /**
+     * @param buffer a segment's buffer.
+     * @param offset of a record in it.
+     * @param high   an event id's high half.
+     * @param low    its low half.
+     * @return true if a published event record there carries this id: what an id table's slot must point at.
+     */
+    public static boolean carriesEventId(final UnsafeBuffer buffer, final int offset, final long high, final long low)
+    {
+        // acquire: pairs with the appender's release of the frame length, the last write of the record
+        return buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) >= HEADER_LENGTH + EVENT_ID_LENGTH &&
+            buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT &&
+            (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_EVENT_ID) != 0 &&
+            buffer.getLong(offset + EVENT_ID_HIGH_OFFSET) == high &&
+            buffer.getLong(offset + EVENT_ID_LOW_OFFSET) == low;
     }
 
     /**

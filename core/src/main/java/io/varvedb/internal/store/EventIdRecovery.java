@@ -174,13 +174,7 @@ public final class EventIdRecovery
             {
                 return false;
             }
-            final int offset = log.offset(position);
-            final int frameLength = buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET);
-            return frameLength >= HEADER_LENGTH + EVENT_ID_LENGTH &&
-                buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT &&
-                (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_EVENT_ID) != 0 &&
-                buffer.getLong(offset + EVENT_ID_HIGH_OFFSET) == high &&
-                buffer.getLong(offset + EVENT_ID_LOW_OFFSET) == low;
+            return carriesEventId(buffer, log.offset(position), high, low);
         };
     }
 
