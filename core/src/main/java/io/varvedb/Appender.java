@@ -15,6 +15,8 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
+import static io.varvedb.internal.index.StreamIndexDescriptor.isTombstoned;
+import static io.varvedb.internal.index.StreamIndexDescriptor.tombstonedState;
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
 import static io.varvedb.internal.index.StreamIndexDescriptor.isPending;
 import static io.varvedb.internal.index.StreamIndexDescriptor.pendingState;
@@ -120,6 +122,9 @@ public final class Appender implements AutoCloseable
     /** Asked, in multi-process mode, about the holder of an id slot pending for long; null otherwise. */
     private final EventIdTable.HolderCheck holderCheck;
     private boolean lastWasDuplicate;
+    /** {@link RecordDescriptor#FLAG_TOMBSTONE} while {@link #appendTombstone} appends, else 0. */
+    private short tombstoneFlag;
+    private static final UnsafeBuffer EMPTY = new UnsafeBuffer(new byte[0]);
     /** Names this appender resolved, and their ids: a name's id never changes. */
     private final org.agrona.collections.Object2LongHashMap<String> nameIds =
         new org.agrona.collections.Object2LongHashMap<>(0);
@@ -900,6 +905,33 @@ public final class Appender implements AutoCloseable
     }
 
     /**
+     * Append stream {@code streamId}'s tombstone: an event with no payload and {@link RecordDescriptor#FLAG_TOMBSTONE}
+     * at the next version, committed as the stream's final state, through the usual claim, publish and repair
+     * steps (so a crash, in any process, leaves the stream either untouched or tombstoned).
+     *
+     * @return the tombstone's version.
+     * @throws ConcurrencyConflictException if the stream was not at the expected version.
+     * @throws StreamDeletedException       if it is tombstoned already.
+     */
+    long appendTombstone(final long streamId, final ExpectedVersion expected)
+    {
+        final long expectedVersion = expected.value();
+        checkStreamId(streamId);
+        enter();
+        try
+        {
+            tombstoneFlag = FLAG_TOMBSTONE;
+            return orThrow(appendOne(streamId, expectedVersion, TOMBSTONE_EVENT_TYPE, 0, 0, EMPTY, 0, 0),
+                streamId, expectedVersion);
+        }
+        finally
+        {
+            tombstoneFlag = 0;
+            exit();
+        }
+    }
+
+    /**
      * Write and publish the record that names stream {@code streamId} through the usual claim and publish steps
      * (in-flight mark, lane, padding if it fails), so checkpoints, multi-process repair and durability treat it as
      * any record; in {@code SYNC} mode it is forced before this returns. Does not move {@link #lastPosition()}.
@@ -996,8 +1028,8 @@ public final class Appender implements AutoCloseable
             {
                 // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
                 buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
-                writeHeader(buffer, recordOffset, withId ? FLAG_EVENT_ID : 0, eventType, streamId, eventVersion,
-                    clock.nanoTime());
+                writeHeader(buffer, recordOffset, (short)((withId ? FLAG_EVENT_ID : 0) | tombstoneFlag), eventType,
+                    streamId, eventVersion, clock.nanoTime());
                 if (withId)
                 {
                     buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, idHigh);
@@ -1683,6 +1715,13 @@ public final class Appender implements AutoCloseable
                 // no events yet: the first one is claimed and written before the stream is taken
                 return freshOrConflict(expectedVersion);
             }
+            if (isTombstoned(state))
+            {
+                // final: refused before the expected version is even looked at, so no retry can get past it
+                throw new StreamDeletedException(index.streamIdAt(slot), "stream " + index.streamIdAt(slot) + " was deleted " +
+                    "for good (tombstoned at version " + current + "): it can never be written again; nothing " +
+                    "was written");
+            }
             if (!ExpectedVersion.isSatisfiedBy(expectedVersion, current))
             {
                 lastActualVersion = current;
@@ -1814,8 +1853,9 @@ public final class Appender implements AutoCloseable
     private void commit(final int slot, final long version, final long position)
     {
         index.putPosition(slot, version, position);
-        // release: the record and its block entry happen-before anyone sees `version` committed
-        index.releaseState(slot, committedState(version));
+        // release: the record and its block entry happen-before anyone sees `version` committed (or, for a
+        // tombstone, the stream closed for good: no appender compares-and-sets from that state)
+        index.releaseState(slot, tombstoneFlag == 0 ? committedState(version) : tombstonedState(version));
     }
 
     private static void writeHeader(

@@ -108,7 +108,7 @@ public final class Processor implements AutoCloseable
                 stored = db.checkpointablePosition(start, true);
                 checkpoints.write(name, stored);
             }
-            this.subscription = new Subscription(db, 0, start);
+            this.subscription = new Subscription(db, 0, start).skipTruncated(options.skipTruncated());
             this.checkpointedPosition = stored;
         }
         catch (final RuntimeException ex)

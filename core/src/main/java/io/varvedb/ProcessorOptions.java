@@ -24,6 +24,7 @@ public final class ProcessorOptions
     private long startPosition = VarveDB.START_POSITION;
     private boolean manualCheckpoints;
     private boolean resume;
+    private boolean skipTruncated;
     private long resumePosition;
     private SubscriptionOptions subscriptionOptions = SubscriptionOptions.defaults().threadName("varve-processor");
 
@@ -106,6 +107,23 @@ public final class ProcessorOptions
         this.resume = true;
         this.resumePosition = position;
         return this;
+    }
+
+    /**
+     * @param skip true to have the processor go on from the oldest event kept when retention
+     *             ({@link VarveDB#truncateLogBefore}) dropped events it had not processed; false (the default) to
+     *             stop it with {@link LogTruncatedException} (its checkpoint stays where it was).
+     * @return this.
+     */
+    public ProcessorOptions skipTruncated(final boolean skip)
+    {
+        this.skipTruncated = skip;
+        return this;
+    }
+
+    boolean skipTruncated()
+    {
+        return skipTruncated;
     }
 
     /**

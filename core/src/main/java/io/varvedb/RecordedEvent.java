@@ -10,6 +10,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  */
 public final class RecordedEvent
 {
+    /** Event type of a stream's tombstone ({@link #isTombstone()}). */
+    public static final int TOMBSTONE_EVENT_TYPE = RecordDescriptor.TOMBSTONE_EVENT_TYPE;
+
     private static final byte[] EMPTY = new byte[0];
     private final UnsafeBuffer payload = new UnsafeBuffer(EMPTY);
     private UnsafeBuffer buffer;
@@ -139,6 +142,26 @@ public final class RecordedEvent
     public int checksum()
     {
         return buffer.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET);
+    }
+
+    /**
+     * @return true if this is a stream's tombstone ({@link VarveDB#tombstoneStream}): the last event of a stream
+     * deleted for good, with event type {@link #TOMBSTONE_EVENT_TYPE} and no payload. The global log
+     * ({@link VarveDB#readAll}, subscriptions to all) shows it, so followers learn of the deletion; stream reads
+     * never deliver it (they throw {@link StreamDeletedException}).
+     */
+    public boolean isTombstone()
+    {
+        return (buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET) & RecordDescriptor.FLAG_TOMBSTONE) != 0;
+    }
+
+    /**
+     * @return true if this event is stream metadata ({@link VarveDB#setStreamMetadata}), in a stream whose name
+     * starts with {@code "$$"}: event type {@link StreamMetadata#EVENT_TYPE}.
+     */
+    public boolean isStreamMetadata()
+    {
+        return eventType() == StreamMetadata.EVENT_TYPE && streamId() < 0;
     }
 
     /**

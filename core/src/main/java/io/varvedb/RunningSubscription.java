@@ -27,7 +27,7 @@ public final class RunningSubscription implements AutoCloseable
         final VarveDB db, final Subscription subscription, final EventHandler handler, final SubscriptionOptions options)
     {
         this.db = db;
-        this.subscription = subscription;
+        this.subscription = subscription.skipTruncated(options.skipTruncated());
         this.handler = handler;
         this.options = options;
         this.idleStrategy = options.newIdleStrategy();

@@ -30,6 +30,7 @@ public final class Subscription implements AutoCloseable
     private long nextVersion;
     private long failedPosition = -1;
     private volatile boolean closed;
+    private boolean skipTruncated;
 
     Subscription(final VarveDB db, final long streamId, final long start)
     {
@@ -43,6 +44,21 @@ public final class Subscription implements AutoCloseable
         {
             this.nextVersion = start;
         }
+    }
+
+    /**
+     * What a subscription to all does when retention ({@link VarveDB#truncateLogBefore}) dropped events it had not
+     * read yet: by default its next poll throws {@link LogTruncatedException} (and keeps throwing: the cursor does not
+     * move); with {@code true}, it goes on from the oldest event kept, skipping the dropped ones. A subscription
+     * from {@link VarveDB#START_POSITION} that has delivered nothing yet always starts at the log start.
+     *
+     * @param skip true to skip ahead.
+     * @return this.
+     */
+    public Subscription skipTruncated(final boolean skip)
+    {
+        this.skipTruncated = skip;
+        return this;
     }
 
     /**
@@ -70,6 +86,16 @@ public final class Subscription implements AutoCloseable
         {
             if (streamId == 0)
             {
+                final long start = db.logStart();
+                if (position < start)
+                {
+                    // retention dropped what this subscription had still to read: say so, unless told to skip
+                    if (position != VarveDB.START_POSITION && !skipTruncated)
+                    {
+                        throw new LogTruncatedException(position, start);
+                    }
+                    position = start;
+                }
                 db.readAllFrom(position, fragmentLimit, forwarder);
             }
             else

@@ -22,6 +22,7 @@ public final class SubscriptionOptions
     private int fragmentLimit = DEFAULT_FRAGMENT_LIMIT;
     private Consumer<SubscriptionException> errorHandler = (ex) -> { };
     private String threadName = "varve-subscription";
+    private boolean skipTruncated;
 
     /**
      * @return options with the defaults.
@@ -39,6 +40,23 @@ public final class SubscriptionOptions
     {
         this.idleStrategy = Objects.requireNonNull(idleStrategy, "idleStrategy");
         return this;
+    }
+
+    /**
+     * @param skip true to have a subscription to all (or a processor) that retention left behind go on from the
+     *             oldest event kept; false (the default) to stop it with {@link LogTruncatedException}, through the
+     *             error handler. See {@link Subscription#skipTruncated}.
+     * @return this.
+     */
+    public SubscriptionOptions skipTruncated(final boolean skip)
+    {
+        this.skipTruncated = skip;
+        return this;
+    }
+
+    boolean skipTruncated()
+    {
+        return skipTruncated;
     }
 
     /**

@@ -53,6 +53,8 @@ public final class VarveConfig
     private final int indexCapacity;
     private final int eventIdCapacity;
     private final int nameCapacity;
+    private final java.time.Duration retainLogFor;
+    private final long retainLogBytes;
     private final int maxEventSize;
     private final int requestedMaxEventSize;
     private final int indexBlocksPerChunk;
@@ -102,6 +104,8 @@ public final class VarveConfig
         indexCapacity = builder.indexCapacity;
         eventIdCapacity = builder.eventIdCapacity;
         nameCapacity = builder.nameCapacity;
+        retainLogFor = builder.retainLogFor;
+        retainLogBytes = builder.retainLogBytes;
         requestedMaxEventSize = builder.maxEventSize;
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
@@ -301,6 +305,22 @@ public final class VarveConfig
     }
 
     /**
+     * @return how long whole-log retention keeps events, null for ever.
+     */
+    public java.time.Duration retainLogFor()
+    {
+        return retainLogFor;
+    }
+
+    /**
+     * @return about how many bytes of log whole-log retention keeps, 0 for all.
+     */
+    public long retainLogBytes()
+    {
+        return retainLogBytes;
+    }
+
+    /**
      * @return what sees every force of the store's files; {@link ForceObserver#NONE} but in tests.
      */
     ForceObserver forceObserver()
@@ -315,6 +335,8 @@ public final class VarveConfig
             .indexCapacity(indexCapacity)
             .eventIdCapacity(eventIdCapacity)
             .nameCapacity(nameCapacity)
+            .retainLogFor(retainLogFor)
+            .retainLogBytes(retainLogBytes)
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
             .verifyIndexOnOpen(verifyIndexOnOpen)
@@ -361,6 +383,8 @@ public final class VarveConfig
         private int indexCapacity = DEFAULT_INDEX_CAPACITY;
         private int eventIdCapacity = EventIdTableDescriptor.DEFAULT_CAPACITY;
         private int nameCapacity = DEFAULT_NAME_CAPACITY;
+        private java.time.Duration retainLogFor;
+        private long retainLogBytes;
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
         private boolean verifyChecksumsOnRead = true;
@@ -457,6 +481,44 @@ public final class VarveConfig
                     io.varvedb.internal.index.NameTableDescriptor.MAX_CAPACITY + ", got " + names);
             }
             this.nameCapacity = names;
+            return this;
+        }
+
+        /**
+         * Whole-log retention by age, for journal-style use: a writer's background work drops every segment whose
+         * events are all older than this ({@link VarveDB#truncateLogBefore}: positions of what is kept unchanged,
+         * readers left behind told with {@link LogTruncatedException}). Checked about once a second; needs background
+         * work ({@link BackgroundThreading}: with {@code INVOKED}, at the application's duty cycles). The segment
+         * being written and those not yet durable are never dropped, so what is kept may be older by a segment.
+         *
+         * @param age how long events are kept; null (the default) for ever.
+         * @return this builder.
+         */
+        public Builder retainLogFor(final java.time.Duration age)
+        {
+            if (age != null && (age.isNegative() || age.isZero()))
+            {
+                throw new IllegalArgumentException("retainLogFor must be positive (or null for ever), got " + age);
+            }
+            this.retainLogFor = age;
+            return this;
+        }
+
+        /**
+         * Whole-log retention by size: a writer's background work drops the oldest segments while the log holds
+         * more than this many bytes of segments (the tail's segment included; at least one more is kept). See
+         * {@link #retainLogFor}.
+         *
+         * @param bytes most log kept, at least one segment; 0 (the default) for all.
+         * @return this builder.
+         */
+        public Builder retainLogBytes(final long bytes)
+        {
+            if (bytes < 0)
+            {
+                throw new IllegalArgumentException("retainLogBytes must be >= 0 (0 for all), got " + bytes);
+            }
+            this.retainLogBytes = bytes;
             return this;
         }
 

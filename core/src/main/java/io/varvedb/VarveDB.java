@@ -26,6 +26,7 @@ import io.varvedb.internal.store.StoreDirectory;
 import io.varvedb.internal.store.Preallocator;
 import io.varvedb.internal.store.Recovery;
 import io.varvedb.internal.log.RecordChecksum;
+import org.agrona.DirectBuffer;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
@@ -109,6 +110,9 @@ public final class VarveDB implements AutoCloseable
     private final Object nameLock = new Object();
     /** Writes name records for {@link #streamId(String)}; made at its first use. */
     private Appender nameAppender;
+    /** Metadata limits and the log start, as stream reads apply them. */
+    private final io.varvedb.internal.store.StreamLifecycle lifecycle =
+        new io.varvedb.internal.store.StreamLifecycle(new LifecycleHost());
     private final Flusher flusher;
     /** The flusher, the pre-allocator and the repairer, run as {@link VarveConfig#backgroundThreading()} says. */
     private final BackgroundWork background;
@@ -330,6 +334,11 @@ public final class VarveDB implements AutoCloseable
                 }
                 this.background = new BackgroundWork(config.backgroundThreading(), config.threadFactory(),
                     config.backgroundIdleStrategy(), config.backgroundErrorHandler());
+                if (NameTable.exists(directory.resolve(INDEX_DIRECTORY)))
+                {
+                    // a store from before the flag: processes without the table open learn of it here
+                    meta.buffer().putIntRelease(MetaDescriptor.NAMES_MADE_OFFSET, 1);
+                }
                 this.preallocating = startBackground();
                 startedBackground = background;
             }
@@ -455,6 +464,23 @@ public final class VarveDB implements AutoCloseable
         {
             background.add(repairer, Repairer.PERIOD_NS);
         }
+        if (config.retainLogFor() != null || config.retainLogBytes() > 0)
+        {
+            background.add(new Agent()
+            {
+                @Override
+                public int doWork()
+                {
+                    return enforceRetention();
+                }
+
+                @Override
+                public String roleName()
+                {
+                    return "varve-retention";
+                }
+            }, RETENTION_PERIOD_NS);
+        }
         background.start();
         storeThreads.addAll(background.threads());
         return preallocatorTask;
@@ -569,8 +595,12 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * @param streamId a positive stream id.
-     * @return the stream's version: the number of events in it, 0 if none.
+     * The version the stream's next append follows: its last version, whatever its metadata hides (a stream
+     * deleted softly, or with limits, keeps counting, so optimistic concurrency holds across a delete).
+     *
+     * @param streamId a positive stream id, or a named stream's.
+     * @return the stream's version: the number of events appended to it, 0 if none.
+     * @throws StreamDeletedException if the stream is tombstoned.
      */
     public long streamVersion(final long streamId)
     {
@@ -579,11 +609,356 @@ public final class VarveDB implements AutoCloseable
         try
         {
             final int slot = index.findSlot(streamId);
-            return slot < 0 ? 0 : committedVersion(index.state(slot));
+            if (slot < 0)
+            {
+                return 0;
+            }
+            final long state = index.state(slot);
+            refuseTombstoned(streamId, state, "its version cannot be read");
+            return committedVersion(state);
         }
         finally
         {
             exitRead(context);
+        }
+    }
+
+    // -------------------------------------------------------------------------------------- stream lifecycle
+
+    /**
+     * Set a stream's metadata limits ({@link StreamMetadata}: max count, max age, truncate before). They apply at
+     * once, in every process, to {@link #readStream}, {@link #readStreamBackward} and stream subscriptions: the
+     * events they hide are invisible from the moment this returns, though their space comes back only with
+     * {@link #scavenge()}. The metadata is appended as an event of the stream's metadata stream
+     * ({@link StreamMetadata#metadataStreamName}), so it is durable as the store's durability mode makes events,
+     * recovered from the log, and visible to subscriptions to all. The last metadata set wins. Costs one append
+     * (and, the first time, the creation of the metadata stream's name).
+     *
+     * @param streamId the stream (it need not exist yet).
+     * @param metadata its limits; {@link StreamMetadata#NONE} lifts them (what was scavenged stays gone).
+     * @return the metadata event's version in the metadata stream.
+     * @throws StreamDeletedException  if the stream is tombstoned.
+     * @throws ReadOnlyStoreException  if the store is open read-only.
+     * @throws IllegalArgumentException if the stream is itself a metadata stream.
+     */
+    public long setStreamMetadata(final long streamId, final StreamMetadata metadata)
+    {
+        java.util.Objects.requireNonNull(metadata, "metadata");
+        checkStreamId(streamId);
+        checkWritable("set stream metadata");
+        refuseSystemStream(streamId);
+        refuseTombstoned(streamId, streamState(streamId), "its metadata cannot be set");
+        final String name = streamId < 0 ? streamName(streamId) : null;
+        final long metadataStream = systemStreamId(StreamMetadata.metadataStreamName(streamId, name));
+        final byte[] payload = new byte[io.varvedb.internal.store.StreamMetadataDescriptor.LENGTH];
+        io.varvedb.internal.store.StreamMetadataDescriptor.write(new UnsafeBuffer(payload), 0, streamId,
+            metadata.maxCount(), metadata.maxAgeNanos(), metadata.truncateBefore(), metadata.deleted());
+        synchronized (nameLock)
+        {
+            checkOpen();
+            return systemAppender().append(metadataStream, ExpectedVersion.ANY, StreamMetadata.EVENT_TYPE, payload);
+        }
+    }
+
+    /**
+     * @param stream   a named stream (created if new).
+     * @param metadata its limits.
+     * @return the metadata event's version.
+     * @see #setStreamMetadata(long, StreamMetadata)
+     */
+    public long setStreamMetadata(final String stream, final StreamMetadata metadata)
+    {
+        return setStreamMetadata(streamId(stream), metadata);
+    }
+
+    /**
+     * @param streamId a stream.
+     * @return its metadata now, {@link StreamMetadata#NONE} if none was set.
+     */
+    public StreamMetadata streamMetadata(final long streamId)
+    {
+        checkStreamId(streamId);
+        final ReadContext context = enterRead();
+        try
+        {
+            return lifecycle.metadata(streamId);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /**
+     * @param stream a named stream.
+     * @return its metadata now, {@link StreamMetadata#NONE} if none was set or the name does not exist.
+     */
+    public StreamMetadata streamMetadata(final String stream)
+    {
+        final long streamId = findStreamId(stream);
+        return streamId == 0 ? StreamMetadata.NONE : streamMetadata(streamId);
+    }
+
+    /**
+     * Delete a stream softly, the way KurrentDB does: its events up to its current version become invisible (it
+     * reads as empty, {@link #streamMetadata} says {@code deleted}), and the next append continues its version
+     * numbering, so optimistic concurrency holds: {@code ExpectedVersion.exact(streamVersion(id))} still works,
+     * and a writer that read the stream before the delete still conflicts. Appends after the delete are visible.
+     * It is metadata ({@code truncateBefore = version + 1}, {@code deleted}): one append, and
+     * {@link #scavenge()} gives the space back. An event appended concurrently with the delete, after the
+     * version it checked, stays visible.
+     *
+     * @param streamId the stream.
+     * @param expected what its version must be ({@link ExpectedVersion#ANY} for whatever it is).
+     * @return the version deleted up to (the stream's version at the delete).
+     * @throws ConcurrencyConflictException if the stream is not at the expected version; nothing is written.
+     * @throws StreamDeletedException       if it is tombstoned.
+     */
+    public long deleteStream(final long streamId, final ExpectedVersion expected)
+    {
+        java.util.Objects.requireNonNull(expected, "expected");
+        checkStreamId(streamId);
+        checkWritable("delete a stream");
+        refuseSystemStream(streamId);
+        synchronized (lifecycleLock)
+        {
+            final long state = streamState(streamId);
+            refuseTombstoned(streamId, state, "it cannot be deleted again");
+            final long version = state < 0 ? 0 : committedVersion(state);
+            if (!ExpectedVersion.isSatisfiedBy(expected.value(), version))
+            {
+                throw new ConcurrencyConflictException(streamId, expected.value(), version);
+            }
+            final StreamMetadata current = streamMetadata(streamId);
+            setStreamMetadata(streamId, StreamMetadata.of(current.maxCount(), current.maxAgeNanos(), version + 1,
+                true));
+            return version;
+        }
+    }
+
+    /**
+     * @param stream   a named stream.
+     * @param expected what its version must be.
+     * @return the version deleted up to.
+     * @see #deleteStream(long, ExpectedVersion)
+     */
+    public long deleteStream(final String stream, final ExpectedVersion expected)
+    {
+        return deleteStream(streamId(stream), expected);
+    }
+
+    /**
+     * Delete a stream for good (hard delete, KurrentDB's tombstone): a tombstone event is appended as its last
+     * event, with the same single compare-and-swap an append takes, so it is atomic with appends in every process:
+     * after it, every append to the stream throws {@link StreamDeletedException}, whatever its expected version, and
+     * so do reads of it, stream subscriptions and {@link #streamVersion}. The tombstone shows in the global log
+     * ({@link RecordedEvent#isTombstone()}) and survives every scavenge, so a rebuilt index still knows; the
+     * stream's other events are dropped by the next {@link #scavenge()}. The id (or name) is never reused.
+     *
+     * @param streamId the stream (it need not exist: then it can never be created).
+     * @param expected what its version must be.
+     * @return the tombstone's version (the stream's version before it, plus one).
+     * @throws ConcurrencyConflictException if the stream is not at the expected version; nothing is written.
+     * @throws StreamDeletedException       if it is tombstoned already.
+     */
+    public long tombstoneStream(final long streamId, final ExpectedVersion expected)
+    {
+        java.util.Objects.requireNonNull(expected, "expected");
+        checkStreamId(streamId);
+        checkWritable("tombstone a stream");
+        refuseSystemStream(streamId);
+        synchronized (nameLock)
+        {
+            checkOpen();
+            return systemAppender().appendTombstone(streamId, expected);
+        }
+    }
+
+    /**
+     * @param stream   a named stream.
+     * @param expected what its version must be.
+     * @return the tombstone's version.
+     * @see #tombstoneStream(long, ExpectedVersion)
+     */
+    public long tombstoneStream(final String stream, final ExpectedVersion expected)
+    {
+        return tombstoneStream(streamId(stream), expected);
+    }
+
+    /**
+     * @param streamId a stream.
+     * @return true if it is tombstoned (deleted for good).
+     */
+    public boolean isTombstoned(final long streamId)
+    {
+        checkStreamId(streamId);
+        final long state = streamState(streamId);
+        return state >= 0 && StreamIndexDescriptor.isTombstoned(state);
+    }
+
+    /**
+     * @param streamId a stream.
+     * @return true if it is deleted softly and nothing was appended since ({@link #deleteStream}).
+     */
+    public boolean isDeleted(final long streamId)
+    {
+        final StreamMetadata metadata = streamMetadata(streamId);
+        final long state = streamState(streamId);
+        return metadata.deleted() && (state < 0 ? 0 : committedVersion(state)) < metadata.truncateBefore();
+    }
+
+    /**
+     * The first version reads of a stream deliver now: 1 unless metadata or retention hide older events.
+     *
+     * @param streamId a stream.
+     * @return the first visible version; above the stream's version when none is visible.
+     */
+    public long firstVisibleVersion(final long streamId)
+    {
+        checkStreamId(streamId);
+        final ReadContext context = enterRead();
+        try
+        {
+            final int slot = index.findSlot(streamId);
+            if (slot < 0)
+            {
+                return 1;
+            }
+            return lifecycle.firstVisible(streamId, slot, committedVersion(index.state(slot)));
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /** Serialises soft deletes within this process (a check of the version, then the metadata append). */
+    private final Object lifecycleLock = new Object();
+
+    /** @return the stream's slot state, or -1 if it has no slot. */
+    private long streamState(final long streamId)
+    {
+        final ReadContext context = enterRead();
+        try
+        {
+            final int slot = index.findSlot(streamId);
+            return slot < 0 ? -1 : index.state(slot);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    private void refuseTombstoned(final long streamId, final long state, final String what)
+    {
+        if (state >= 0 && StreamIndexDescriptor.isTombstoned(state))
+        {
+            throw new StreamDeletedException(streamId, "stream " + streamId + " was deleted for good " +
+                "(tombstoned at version " + committedVersion(state) + "): " + what);
+        }
+    }
+
+    private void refuseSystemStream(final long streamId)
+    {
+        if (streamId < 0)
+        {
+            final String name = streamName(streamId);
+            if (name != null && name.startsWith(io.varvedb.internal.store.StreamLifecycle.METADATA_PREFIX))
+            {
+                throw new IllegalArgumentException("stream " + streamId + " (\"" + name + "\") is a metadata " +
+                    "stream: its own lifecycle is the store's");
+            }
+        }
+    }
+
+    private void checkWritable(final String what)
+    {
+        checkOpen();
+        if (readOnly)
+        {
+            throw new ReadOnlyStoreException("cannot " + what + ": the store at " + directory + " is open read-only");
+        }
+    }
+
+    /** The store as {@link io.varvedb.internal.store.StreamLifecycle} sees it. */
+    private final class LifecycleHost implements io.varvedb.internal.store.StreamLifecycle.Host
+    {
+        @Override
+        public NameTable names()
+        {
+            final NameTable table = names;
+            if (table == null && meta.buffer().getIntVolatile(MetaDescriptor.NAMES_MADE_OFFSET) != 0)
+            {
+                // another process made the table (metadata may be in it): open it as a name operation would
+                return nameTable();
+            }
+            return table;
+        }
+
+        @Override
+        public long findName(final String name)
+        {
+            final NameTable table = names;
+            return table == null ? 0 : table.find(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+
+        @Override
+        public long committedVersion(final long streamId)
+        {
+            final int slot = index.findSlot(streamId);
+            return slot < 0 ? -1 : StreamIndexDescriptor.committedVersion(index.state(slot));
+        }
+
+        @Override
+        public StreamMetadata metadataAt(final long metadataStream, final long version)
+        {
+            final long target = -1;
+            final StreamMetadata[] found = new StreamMetadata[1];
+            // the last valid metadata event at or before the version: an event written to the metadata stream by
+            // other means than setStreamMetadata is passed over
+            readStreamBackward(metadataStream, version, Integer.MAX_VALUE, (event) ->
+            {
+                if (found[0] == null && event.eventType() == StreamMetadata.EVENT_TYPE &&
+                    io.varvedb.internal.store.StreamMetadataDescriptor.isValid(event.payload(), 0,
+                        event.payloadLength()))
+                {
+                    final DirectBuffer payload = event.payload();
+                    found[0] = StreamMetadata.of(
+                        payload.getLong(io.varvedb.internal.store.StreamMetadataDescriptor.MAX_COUNT_OFFSET),
+                        payload.getLong(io.varvedb.internal.store.StreamMetadataDescriptor.MAX_AGE_OFFSET),
+                        payload.getLong(io.varvedb.internal.store.StreamMetadataDescriptor.TRUNCATE_BEFORE_OFFSET),
+                        (payload.getInt(io.varvedb.internal.store.StreamMetadataDescriptor.FLAGS_OFFSET) &
+                            io.varvedb.internal.store.StreamMetadataDescriptor.FLAG_DELETED) != 0);
+                }
+            });
+            return found[0] == null ? StreamMetadata.NONE : found[0];
+        }
+
+        @Override
+        public long positionOf(final long streamId, final int slot, final long version)
+        {
+            final long position = index.positionOf(slot, version);
+            return position < 0 || !eventPresent(position) ? -1 : position;
+        }
+
+        @Override
+        public long timestampOf(final long streamId, final int slot, final long version)
+        {
+            final long position = index.positionOf(slot, version);
+            return position < 0 || !eventPresent(position) ? Long.MIN_VALUE : eventTimestamp(position);
+        }
+
+        @Override
+        public long logStart()
+        {
+            return VarveDB.this.logStart();
+        }
+
+        @Override
+        public long nowNanos()
+        {
+            return config.clock().nanoTime();
         }
     }
 
@@ -606,6 +981,11 @@ public final class VarveDB implements AutoCloseable
      */
     public long streamId(final String name)
     {
+        final long system = systemName(name);
+        if (system != 0)
+        {
+            return system;
+        }
         final byte[] utf8 = encodeName(name);
         if (readOnly)
         {
@@ -624,7 +1004,51 @@ public final class VarveDB implements AutoCloseable
 
     long streamId(final String name, final Appender appender)
     {
-        return streamId(encodeName(name), appender);
+        final long system = systemName(name);
+        return system != 0 ? system : streamId(encodeName(name), appender);
+    }
+
+    /**
+     * Names starting with '$' belong to the store's system streams (metadata streams, {@code "$$" + name}): users
+     * may find them but not create them, so no user stream can pose as one.
+     *
+     * @return the id of an existing system name, 0 for a user name.
+     * @throws IllegalArgumentException for a system name that does not exist.
+     */
+    private long systemName(final String name)
+    {
+        if (name == null || !name.startsWith("$"))
+        {
+            return 0;
+        }
+        final long existing = findStreamId(name);
+        if (existing == 0)
+        {
+            throw new IllegalArgumentException("stream names starting with '$' are reserved for the store's system " +
+                "streams (\"$$<name>\" holds a stream's metadata; set it with VarveDB.setStreamMetadata): \"" +
+                (name.length() > 40 ? name.substring(0, 40) + "..." : name) + "\"");
+        }
+        return existing;
+    }
+
+    /** A system stream's id, created on first use (its name starts with '$'). */
+    private long systemStreamId(final String name)
+    {
+        synchronized (nameLock)
+        {
+            checkOpen();
+            return streamId(encodeName(name), systemAppender());
+        }
+    }
+
+    private Appender systemAppender()
+    {
+        // guarded by nameLock
+        if (nameAppender == null)
+        {
+            nameAppender = appender();
+        }
+        return nameAppender;
     }
 
     private long streamId(final byte[] utf8, final Appender appender)
@@ -894,17 +1318,25 @@ public final class VarveDB implements AutoCloseable
             {
                 return 0;
             }
-            long block = index.findBlock(slot, fromVersion);
+            // acquire: every version up to the committed one has its entry and record published, and lies below
+            // the tail read after it; the read delivers that snapshot, and the next read what came since
+            final long state = index.state(slot);
+            refuseTombstoned(streamId, state, "it cannot be read");
+            final long committed = committedVersion(state);
+            // what metadata and retention hide is a prefix of the stream: start after it
+            final long from = Math.max(fromVersion, lifecycle.firstVisible(streamId, slot, committed));
+            if (from > committed)
+            {
+                return 0;
+            }
+            long block = index.findBlock(slot, from);
             if (block == 0)
             {
                 return 0;
             }
-            // acquire: every version up to the committed one has its entry and record published, and lies below
-            // the tail read after it; the read delivers that snapshot, and the next read what came since
-            final long committed = committedVersion(index.state(slot));
             final long tail = log.tail();
             int count = 0;
-            long version = fromVersion;
+            long version = from;
             while (count < maxCount && version <= committed)
             {
                 if (count > 0)
@@ -956,8 +1388,13 @@ public final class VarveDB implements AutoCloseable
             {
                 return 0;
             }
-            long version = Math.min(fromVersion, committedVersion(index.state(slot)));
-            if (version < 1)
+            final long state = index.state(slot);
+            refuseTombstoned(streamId, state, "it cannot be read");
+            final long committed = committedVersion(state);
+            long version = Math.min(fromVersion, committed);
+            // what metadata and retention hide is a prefix of the stream: stop before it
+            final long first = lifecycle.firstVisible(streamId, slot, committed);
+            if (version < first)
             {
                 return 0;
             }
@@ -968,7 +1405,7 @@ public final class VarveDB implements AutoCloseable
             }
             final long tail = log.tail();
             int count = 0;
-            while (count < maxCount && version >= 1)
+            while (count < maxCount && version >= first)
             {
                 if (count > 0)
                 {
@@ -983,7 +1420,7 @@ public final class VarveDB implements AutoCloseable
                 deliver(context, context.event(), position, tail, streamId, version, handler);
                 count++;
                 version--;
-                if (version >= 1 && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version + 1))
+                if (version >= first && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version + 1))
                 {
                     block = index.blockBefore(slot, block, streamId, version);
                 }
@@ -1009,6 +1446,8 @@ public final class VarveDB implements AutoCloseable
      * @throws IllegalStateException    in the rare case the answer depends on an append before the position that
      *                                  claimed its space and stalled for a second without writing its length.
      * @throws CorruptStoreException    if a damaged record is met (naming its file and position).
+     * @throws LogTruncatedException    if {@code fromPosition} lies below the {@link #logStart()} (retention dropped
+     *                                  the events there); {@link #START_POSITION} reads from the log start.
      */
     public int readAll(final long fromPosition, final int maxCount, final EventHandler handler)
     {
@@ -1022,12 +1461,20 @@ public final class VarveDB implements AutoCloseable
         final ReadContext context = enterRead();
         try
         {
-            // a thread continuing where its last read stopped gave a position known to be a record start
-            if (fromPosition != context.lastReadAllEnd)
+            // below the log start (retention dropped it): the oldest kept event for START_POSITION, else refused
+            final long start = logStart();
+            final long from = fromPosition >= start || fromPosition < 0 ? fromPosition :
+                fromPosition == START_POSITION ? start : -1;
+            if (from == -1)
             {
-                checkRecordStart(fromPosition, "fromPosition");
+                throw new LogTruncatedException(fromPosition, start);
             }
-            return scanAll(context, fromPosition, maxCount, handler);
+            // a thread continuing where its last read stopped gave a position known to be a record start
+            if (from != context.lastReadAllEnd)
+            {
+                checkRecordStart(from, "fromPosition");
+            }
+            return scanAll(context, from, maxCount, handler);
         }
         finally
         {
@@ -1540,6 +1987,172 @@ public final class VarveDB implements AutoCloseable
             throw new NullPointerException("handler");
         }
         return handler;
+    }
+
+    /**
+     * @return the first log position retention kept: 0 until {@link #truncateLogBefore} (or the retention
+     * settings) dropped the segments before it. Reads of the global log from below it (other than from
+     * {@link #START_POSITION}) throw {@link LogTruncatedException}.
+     */
+    public long logStart()
+    {
+        return meta.buffer().getLongVolatile(MetaDescriptor.LOG_START_OFFSET);
+    }
+
+    /**
+     * Whole-log retention: drop every segment of the log that lies wholly before {@code position}. The log start
+     * moves to the first segment boundary at or below {@code position} (forced to disk first); from then on reads
+     * of the global log from below it, subscriptions to all and processors that stand below it get
+     * {@link LogTruncatedException} (or skip ahead if they asked to: {@link Subscription#skipTruncated}), never a
+     * gap served as if it were the log. Stream reads skip the dropped events as if truncated. The events' disk
+     * space comes back when the segments are rewritten: at once here, with {@link #scavenge()}'s guarantees
+     * (positions unchanged, crash-safe, appends and reads go on). Stream names, tombstones and the latest metadata
+     * of each stream in those segments are kept. Only segments wholly below the durable position, below every
+     * append in flight and before the tail's segment can go: the start moves no further than that.
+     *
+     * @param position a log position (rounded down to a segment boundary).
+     * @return the new log start.
+     * @throws IllegalArgumentException if {@code position} is negative or beyond the tail.
+     * @throws ReadOnlyStoreException   if the store is open read-only.
+     */
+    public long truncateLogBefore(final long position)
+    {
+        checkWritable("truncate the log");
+        if (position < 0 || position > log.tail())
+        {
+            throw new IllegalArgumentException("truncateLogBefore(" + position + "): a log position from 0 to the " +
+                "tail (" + log.tail() + ")");
+        }
+        synchronized (lifecycleLock)
+        {
+            final long start = Math.min(log.segmentOf(position), lastDroppableSegment() + 1) * log.segmentLength();
+            final long current = logStart();
+            if (start > current)
+            {
+                forceThrough(log.segmentOf(start) - 1);
+                moveLogStart(start);
+            }
+            final long now = logStart();
+            scavengeBelow(now);
+            return now;
+        }
+    }
+
+    /** How often background work checks the retention settings. */
+    private static final long RETENTION_PERIOD_NS = TimeUnit.SECONDS.toNanos(1);
+
+    /**
+     * Apply {@link VarveConfig#retainLogFor()} and {@link VarveConfig#retainLogBytes()}.
+     *
+     * @return 1 if the log start moved, else 0.
+     */
+    int enforceRetention()
+    {
+        if (closed)
+        {
+            return 0;
+        }
+        final long lastDroppable = lastDroppableSegment();
+        final long segmentLength = log.segmentLength();
+        final long startSegment = logStart() / segmentLength;
+        long target = startSegment;
+        final long bytes = config.retainLogBytes();
+        if (bytes > 0)
+        {
+            final long keep = Math.max(2, (bytes + segmentLength - 1) / segmentLength);
+            target = Math.max(target, log.segmentOf(log.tail()) - keep + 1);
+        }
+        final java.time.Duration age = config.retainLogFor();
+        if (age != null)
+        {
+            final long cutoff = config.clock().nanoTime() - age.toNanos();
+            // timestamps grow along the log (to within the appenders' races): a segment is all older than the
+            // cutoff when the next one's first event is
+            for (long segment = Math.max(target, startSegment); segment <= lastDroppable; segment++)
+            {
+                final long first = firstTimestamp((segment + 1) * segmentLength);
+                if (first == Long.MIN_VALUE || first >= cutoff)
+                {
+                    break;
+                }
+                target = segment + 1;
+            }
+        }
+        target = Math.min(target, lastDroppable + 1);
+        if (target <= startSegment)
+        {
+            return 0;
+        }
+        truncateLogBefore(target * segmentLength);
+        return 1;
+    }
+
+    /** The timestamp of the first event at or after a segment start, within that segment; MIN_VALUE if none. */
+    private long firstTimestamp(final long segmentStart)
+    {
+        final long[] found = { Long.MIN_VALUE };
+        final long end = segmentStart + log.segmentLength();
+        readAll(segmentStart, 1, (event) -> found[0] = event.position() < end ? event.timestamp() : Long.MIN_VALUE);
+        return found[0];
+    }
+
+    /** The last segment that retention or a scavenge may rewrite now; -1 if none. */
+    long lastDroppableSegment()
+    {
+        final long tail = log.tail();
+        final long bound = Math.min(tail, oldestInFlight());
+        // the segment holding the bound, and the tail's, are still being written (or may be)
+        return Math.min(log.segmentOf(bound), log.segmentOf(tail)) - 1;
+    }
+
+    /**
+     * Force the log through a segment about to be rewritten: a rewritten segment is durable, and so must be all
+     * that comes before it, or a power cut could leave the log's end (as recovery finds it) below a segment that
+     * was rewritten and a log start that was forced.
+     */
+    private void forceThrough(final long segment)
+    {
+        flusher.forceUpTo((segment + 1) * log.segmentLength());
+    }
+
+    private void moveLogStart(final long start)
+    {
+        final UnsafeBuffer buffer = meta.buffer();
+        long current;
+        do
+        {
+            current = buffer.getLongVolatile(MetaDescriptor.LOG_START_OFFSET);
+            if (current >= start)
+            {
+                return;
+            }
+        }
+        // CAS: writer processes truncating at once only ever move the start forward
+        while (!buffer.compareAndSetLong(MetaDescriptor.LOG_START_OFFSET, current, start));
+        // forced before any segment is rewritten: after a crash the start never lies below dropped events
+        meta.force();
+    }
+
+    /** Rewrite the segments below the log start without their events (once segments can be rewritten). */
+    private void scavengeBelow(final long start)
+    {
+    }
+
+    /**
+     * @return true if the event at {@code position} (from the stream index) is still in the log: not dropped by
+     * retention or a scavenge.
+     */
+    private boolean eventPresent(final long position)
+    {
+        return position >= logStart() && position < log.tail();
+    }
+
+    /** The timestamp of the event at a position the index gave (present). */
+    private long eventTimestamp(final long position)
+    {
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        return buffer == null ? Long.MIN_VALUE :
+            buffer.getLong(log.offset(position) + RecordDescriptor.TIMESTAMP_OFFSET);
     }
 
     /**
@@ -2075,6 +2688,8 @@ public final class VarveDB implements AutoCloseable
                 {
                     table = NameTable.openForWriter(directory.resolve(INDEX_DIRECTORY), config.nameCapacity(),
                         config.forceObserver());
+                    // release: a process that sees the flag finds the file
+                    meta.buffer().putIntRelease(MetaDescriptor.NAMES_MADE_OFFSET, 1);
                     try
                     {
                         table.fillFromLog(log, committedAtOpen);

@@ -412,6 +412,38 @@ public final class EventIdTable implements AutoCloseable
         died();
     }
 
+    /**
+     * The event of an id is being scavenged away: the id is forgotten (its slot goes dead), so a later append with
+     * it writes it again. Does nothing if the table does not hold the id for that position.
+     *
+     * @param high     high half of the id.
+     * @param low      low half.
+     * @param position the event's position.
+     * @return true if the id was forgotten.
+     */
+    public boolean forget(final long high, final long low, final long position)
+    {
+        final long result = find(high, low, null);
+        if (result == NOT_FOUND)
+        {
+            return false;
+        }
+        final int offset = slotOffset(slotOf(result));
+        final long status = table.getLongVolatile(offset + STATUS_OFFSET);
+        if ((status & STATE_MASK) != COMMITTED || table.getLong(offset + POSITION_OFFSET) != position)
+        {
+            return false;
+        }
+        // CAS: only a committed slot goes dead here (a rebuild frees it); a racing appender that read its position
+        // finds the event scavenged, looks again, and sees the id absent
+        if (!table.compareAndSetLong(offset + STATUS_OFFSET, status, dead(tag(status))))
+        {
+            return false;
+        }
+        died();
+        return true;
+    }
+
     /** A slot went dead: it holds no id, so it no longer counts against the capacity. */
     private void died()
     {

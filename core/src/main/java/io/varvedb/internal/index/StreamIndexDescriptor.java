@@ -91,7 +91,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * flipped on disk, pages lost or restored from an older copy) before trusting them: it covers every slot and every
  * allocated block, and is cleared before a writer changes anything.
  * <p>
- * State {@code version << 1} is a stream at {@code version} with no append in flight.
+ * State {@code version << 1} is a stream at {@code version} with no append in flight; with bit 62
+ * ({@link #TOMBSTONED}) also set, a stream deleted for good, whose last record (at {@code version}) is its tombstone.
  * {@code version << 17 | holder << 1 | PENDING} means one appender won the CAS from {@code version} and is writing
  * event {@code version + 1}; the stream's committed version is still {@code version}. The holder is the appender's
  * lane in {@code varve.procs} plus one (multi-process mode), or 0 (the single writer process): a survivor that finds
@@ -182,6 +183,14 @@ public final class StreamIndexDescriptor
     /** Stream versions stay below this (about 7 * 10^13), so a pending state can hold one. */
     public static final long MAX_VERSION = 1L << (Long.SIZE - PENDING_VERSION_SHIFT - 1);
 
+    /**
+     * Bit of a committed state (one without {@link #PENDING}) that marks the stream tombstoned: deleted for good by
+     * {@code VarveDB.tombstoneStream}. The version bits still hold its last version, that of the tombstone record.
+     * A committed version never reaches this bit (versions stay below {@link #MAX_VERSION}), and no appender ever
+     * compares-and-sets from such a state: it refuses the stream instead, so the tombstone is final.
+     */
+    public static final long TOMBSTONED = 1L << 62;
+
     /** The table has at least this many slots per allowed stream, so probes stay short. */
     public static final int SLOTS_PER_STREAM = 2;
 
@@ -247,7 +256,25 @@ public final class StreamIndexDescriptor
      */
     public static long committedVersion(final long state)
     {
-        return (state & PENDING) != 0 ? state >>> PENDING_VERSION_SHIFT : state >>> 1;
+        return (state & PENDING) != 0 ? state >>> PENDING_VERSION_SHIFT : (state & ~TOMBSTONED) >>> 1;
+    }
+
+    /**
+     * @param version the tombstone record's version.
+     * @return the state of a stream tombstoned at that version.
+     */
+    public static long tombstonedState(final long version)
+    {
+        return committedState(version) | TOMBSTONED;
+    }
+
+    /**
+     * @param state a slot state.
+     * @return true if the stream is tombstoned (deleted for good).
+     */
+    public static boolean isTombstoned(final long state)
+    {
+        return (state & (TOMBSTONED | PENDING)) == TOMBSTONED;
     }
 
     /**

@@ -105,6 +105,8 @@ import org.agrona.concurrent.UnsafeBuffer;
  * {@link #FLAG_BATCH_MORE} marks every record of a batch but the last, {@link #FLAG_BATCH_CONTINUATION} every
  * record but the first: recovery keeps a batch only if all of it is there.
  * <p>
+ * {@link #FLAG_TOMBSTONE} marks the tombstone of a stream deleted for good.
+ * <p>
  * {@link #FLAG_EVENT_ID} marks an event appended with an event id (exactly-once appends): the 128-bit id follows
  * the header, and the payload follows the id. The checksum covers it like every byte after the checksum field, and
  * the log being the source of truth, the id table ({@code index/event-ids.idx}) is rebuilt from these copies.
@@ -174,6 +176,15 @@ public final class RecordDescriptor
     public static final short BATCH_FLAGS = FLAG_BATCH_MORE | FLAG_BATCH_CONTINUATION;
     /** The event carries an event id after its header. */
     public static final short FLAG_EVENT_ID = 4;
+
+    /**
+     * The event is its stream's tombstone ({@code VarveDB.tombstoneStream}): the stream's last event, with no
+     * payload and event type {@link #TOMBSTONE_EVENT_TYPE}; recovery marks the stream tombstoned when it indexes
+     * it. Only the store writes this flag, so no payload can forge a tombstone.
+     */
+    public static final short FLAG_TOMBSTONE = 8;
+    /** The event type of a tombstone record. */
+    public static final int TOMBSTONE_EVENT_TYPE = 0x7ffffff1;
 
     /** Offset of the event id's high 64 bits, in a record with {@link #FLAG_EVENT_ID}. */
     public static final int EVENT_ID_HIGH_OFFSET = 40;

@@ -51,7 +51,19 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 392
  *  +---------------------------------------------------------------+
+ *  |  Log Start: positions below it were dropped by retention (0:  | 768
+ *  |  none); only grows (release), forced before any is dropped     |
+ *  +---------------------------------------------------------------+
+ *  |   Names Made: 1 once index/names.idx exists (int)              | 776
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 780
+ *  +---------------------------------------------------------------+
  * </pre>
+ * Names Made tells a process that has no name table open, in one load, that another process made one (and may
+ * have set stream metadata, which lives in named streams).
+ * The log start moves before the segments below it are rewritten without their events, so a reader that starts
+ * after it moved is told ({@code LogTruncatedException}) rather than served less than it asked for; it is a segment
+ * boundary. A store made before it existed has zeros there: nothing dropped.
  * The index checkpoint is trusted by recovery only within the same boot of the machine: a killed process leaves
  * the page cache intact, a power cut or kernel crash does not, and the index's pages may then reach the disk from
  * different moments; after a reboot the index is rebuilt from the log.
@@ -98,6 +110,10 @@ public final class MetaDescriptor
      * log's allocation lock, which is a record lock across processes in multi-process mode.
      */
     public static final int ALLOCATED_END_OFFSET = 384;
+    /** Offset of the log start (retention). */
+    public static final int LOG_START_OFFSET = 768;
+    /** Offset of the names-made flag. */
+    public static final int NAMES_MADE_OFFSET = 776;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 

@@ -18,6 +18,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
+import static io.varvedb.internal.log.RecordDescriptor.FLAG_TOMBSTONE;
+import static io.varvedb.internal.index.StreamIndexDescriptor.isTombstoned;
+import static io.varvedb.internal.index.StreamIndexDescriptor.tombstonedState;
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedVersion;
 import static io.varvedb.internal.log.RecordDescriptor.*;
 
@@ -338,7 +341,9 @@ public final class Recovery
             }
             streams++;
             maxBlock = Math.max(maxBlock, index.lastBlock(slot));
-            long version = committedVersion(index.state(slot));
+            final long state = index.state(slot);
+            final long committed = committedVersion(state);
+            long version = committed;
             while (version > 0)
             {
                 final long position = index.positionOf(slot, version);
@@ -349,7 +354,9 @@ public final class Recovery
                 version--;
             }
             index.clearAfter(slot, version);
-            index.releaseState(slot, committedState(version));
+            // a tombstone the log still holds stays final
+            index.releaseState(slot, version == committed && isTombstoned(state) ?
+                tombstonedState(version) : committedState(version));
         }
         index.repairCounters(streams, maxBlock);
     }
@@ -389,7 +396,7 @@ public final class Recovery
             batchStart = position;
         }
 
-        batch.add(new long[]{ position, streamId, version, recordLength });
+        batch.add(new long[]{ position, streamId, version, recordLength, flags & FLAG_TOMBSTONE });
         if ((flags & FLAG_BATCH_MORE) != 0)
         {
             return HELD;
@@ -402,7 +409,7 @@ public final class Recovery
         }
         for (final long[] event : batch)
         {
-            index(event[1], event[2], event[0]);
+            index(event[1], event[2], event[0], event[4] != 0);
         }
         batch.clear();
         batchStart = -1;
@@ -444,7 +451,7 @@ public final class Recovery
         return version == current + 1 || (incremental && version <= current);
     }
 
-    private void index(final long streamId, final long version, final long position)
+    private void index(final long streamId, final long version, final long position, final boolean tombstone)
     {
         final int slot = index.findOrCreateSlot(streamId);
         final long current = committedVersion(index.state(slot));
@@ -467,9 +474,15 @@ public final class Recovery
                 log.segmentPath(log.segmentOf(position)) + "): stream " + streamId + " has version " + version +
                 " after version " + current + "; the log is inconsistent");
         }
+        if (isTombstoned(index.state(slot)))
+        {
+            throw new CorruptStoreException(LOG_PREFIX + "position " + position + " (" +
+                log.segmentPath(log.segmentOf(position)) + "): stream " + streamId + " has version " + version +
+                " after its tombstone; the log is inconsistent");
+        }
         index.prepareBlock(slot, streamId, version);
         index.putPosition(slot, version, position);
-        index.releaseState(slot, committedState(version));
+        index.releaseState(slot, tombstone ? tombstonedState(version) : committedState(version));
         events++;
     }
 

@@ -12,6 +12,7 @@ import java.nio.channels.FileLock;
 import java.util.concurrent.TimeUnit;
 
 import static io.varvedb.internal.index.StreamIndexDescriptor.committedState;
+import static io.varvedb.internal.index.StreamIndexDescriptor.tombstonedState;
 import static io.varvedb.internal.index.StreamIndexDescriptor.pendingState;
 import static io.varvedb.internal.log.RecordDescriptor.*;
 import static io.varvedb.internal.process.RegistryDescriptor.*;
@@ -313,6 +314,7 @@ public final class Repairer implements Agent
     {
         final long streamId = index.streamIdAt(slot);
         long last = previous;
+        boolean tombstone = false;
         long position = claim;
         final long end = claim + length;
         while (position < end)
@@ -332,12 +334,14 @@ public final class Repairer implements Agent
                 {
                     index.putPosition(slot, version, position);
                     last = version;
+                    tombstone = (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_TOMBSTONE) != 0;
                 }
             }
             position += alignedLength(frameLength);
         }
         // release (a CAS): the block entries above happen-before anyone sees the versions committed
-        index.compareAndSetState(slot, pendingState(previous, holder), committedState(last));
+        index.compareAndSetState(slot, pendingState(previous, holder),
+            tombstone ? tombstonedState(last) : committedState(last));
     }
 
     private void padClaim(final long claim, final int length)

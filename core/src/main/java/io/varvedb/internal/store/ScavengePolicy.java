@@ -1,0 +1,120 @@
+package io.varvedb.internal.store;
+
+import org.agrona.DirectBuffer;
+import org.agrona.collections.Long2LongHashMap;
+
+import static io.varvedb.internal.log.RecordDescriptor.*;
+
+/**
+ * Which records of a segment a scavenge keeps. A scavenge starts from a snapshot of what each stream shows (its
+ * first visible version, {@link StreamLifecycle}) and keeps:
+ * <ul>
+ *   <li>every stream name record (names are forever) and every tombstone (a stream deleted for good stays so,
+ *   after any rebuild of the index from the log);</li>
+ *   <li>of a metadata stream, its last event only (the metadata in force);</li>
+ *   <li>of any other stream, the events from its first visible version on, and none below the log start;
+ *   a tombstoned stream's events but its tombstone go.</li>
+ * </ul>
+ * Padding goes. A batch is kept or dropped whole, as its last event decides, so the records recovery meets still
+ * form whole batches (a kept batch may keep a few invisible events before the visible ones). What a scavenge drops
+ * of a stream is therefore always a prefix of its versions, which is what lets an index rebuilt from a scavenged
+ * log start a stream at a later version.
+ * <p>
+ * Not thread-safe: one per scavenge, asked about the records of each segment in log order.
+ */
+public final class ScavengePolicy
+{
+    /** What the policy needs to know about a stream. */
+    public interface Streams
+    {
+        /**
+         * @param streamId a stream.
+         * @return the first version to keep: the first visible one; for a metadata stream its last version; for
+         * a tombstoned stream {@link Long#MAX_VALUE}.
+         */
+        long firstKept(long streamId);
+    }
+
+    private static final long UNKNOWN = Long.MIN_VALUE;
+
+    private final Streams streams;
+    private final long logStart;
+    private final Long2LongHashMap firstKept = new Long2LongHashMap(UNKNOWN);
+    private boolean batchKept;
+
+    /**
+     * @param streams  what each stream shows now.
+     * @param logStart the log start now.
+     */
+    public ScavengePolicy(final Streams streams, final long logStart)
+    {
+        this.streams = streams;
+        this.logStart = logStart;
+    }
+
+    /**
+     * @param buffer   the segment's buffer.
+     * @param offset   of a committed record in it.
+     * @param position the record's log position.
+     * @return true to keep it.
+     */
+    public boolean keep(final DirectBuffer buffer, final int offset, final long position)
+    {
+        final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
+        if (type == TYPE_STREAM_NAME)
+        {
+            return true;
+        }
+        if (type != TYPE_EVENT)
+        {
+            return false;
+        }
+        final short flags = buffer.getShort(offset + FLAGS_OFFSET);
+        if ((flags & FLAG_TOMBSTONE) != 0)
+        {
+            return true;
+        }
+        if ((flags & FLAG_BATCH_CONTINUATION) != 0)
+        {
+            return batchKept;
+        }
+        if ((flags & FLAG_BATCH_MORE) != 0)
+        {
+            // a batch's records lie one after another in one claim: its last decides for all of it
+            int last = offset;
+            while ((buffer.getShort(last + FLAGS_OFFSET) & FLAG_BATCH_MORE) != 0)
+            {
+                last += alignedLength(buffer.getInt(last + FRAME_LENGTH_OFFSET));
+            }
+            batchKept = keepEvent(buffer.getLong(last + STREAM_ID_OFFSET), buffer.getLong(last + VERSION_OFFSET),
+                position);
+            return batchKept;
+        }
+        return keepEvent(buffer.getLong(offset + STREAM_ID_OFFSET), buffer.getLong(offset + VERSION_OFFSET), position);
+    }
+
+    private boolean keepEvent(final long streamId, final long version, final long position)
+    {
+        long first = firstKept.get(streamId);
+        if (first == UNKNOWN)
+        {
+            first = streams.firstKept(streamId);
+            firstKept.put(streamId, first);
+        }
+        if (first < 0)
+        {
+            // a metadata stream: its last event stays wherever it lies, below the log start too
+            return version >= -first;
+        }
+        return position >= logStart && version >= first;
+    }
+
+    /**
+     * @param lastVersion a metadata stream's last version.
+     * @return the {@link Streams#firstKept} answer for it.
+     */
+    public static long metadataStream(final long lastVersion)
+    {
+        return -Math.max(1, lastVersion);
+    }
+}
