@@ -51,6 +51,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 392
  *  +---------------------------------------------------------------+
+ *  |  Replaced Generation: count of log segment files rewritten    | 512
+ *  |  (compacted) in place, by any process (own cache line)        |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 520
+ *  +---------------------------------------------------------------+
  * </pre>
  * The index checkpoint is trusted by recovery only within the same boot of the machine: a killed process leaves
  * the page cache intact, a power cut or kernel crash does not, and the index's pages may then reach the disk from
@@ -98,6 +103,13 @@ public final class MetaDescriptor
      * log's allocation lock, which is a record lock across processes in multi-process mode.
      */
     public static final int ALLOCATED_END_OFFSET = 384;
+    /**
+     * Offset of the replaced generation: incremented (atomic add) by a writer after it renamed a compacted segment
+     * over the old file. Every process compares it (one volatile load) with the count its mappings are up to date
+     * with as a read begins, and maps the replaced files anew when it moved, so that the old files' disk blocks are
+     * freed once their mappings are released. 0 in a store no one compacted; a store from before it has 0 here.
+     */
+    public static final int REPLACED_GENERATION_OFFSET = 512;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 

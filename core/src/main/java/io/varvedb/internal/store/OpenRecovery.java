@@ -323,7 +323,9 @@ public final class OpenRecovery
             final Path path = log.segmentPath(segment);
             try
             {
-                if (!Files.exists(path) || Files.size(path) != expectedLength)
+                // a compacted segment is shorter: its dropped records gave their space back
+                if (!Files.exists(path) || Files.size(path) != expectedLength &&
+                    !(Files.size(path) < expectedLength && Log.isCompactedFile(path)))
                 {
                     throw new CorruptStoreException("log segment " + path + " is " +
                         (Files.exists(path) ? Files.size(path) + " bytes, expected " + expectedLength : "missing") +
