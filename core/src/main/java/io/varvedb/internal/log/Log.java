@@ -1022,7 +1022,10 @@ public final class Log
             "log segment");
         final int dataLength = buffer.getInt(SegmentDescriptor.DATA_LENGTH_OFFSET);
         final long index = buffer.getLong(SegmentDescriptor.SEGMENT_INDEX_OFFSET);
-        if (dataLength != segmentLength || index != segment || file.length() > segmentFileLength())
+        // at most the map and every record (a rewrite that drops little can be longer than the plain file: the map
+        // takes 8 bytes per kept record)
+        if (dataLength != segmentLength || index != segment ||
+            file.length() > (long)SegmentDescriptor.recordsOffset(buffer.entries()) + segmentLength)
         {
             throw new CorruptStoreException(file.path() + ": compacted segment header says index " + index + ", " +
                 dataLength + " data bytes, file has " + file.length() + " bytes; expected index " + segment +
@@ -1534,6 +1537,11 @@ public final class Log
             data += aligned;
         }
 
+        if (dropped == 0 && (compacted != null || count == records))
+        {
+            // nothing to drop (padding aside, a plain segment without any is left as it is): no rewrite
+            return new ReplaceResult(segment, count, 0, diskBytes(oldLength), diskBytes(oldLength), false);
+        }
         final Path temp = path.resolveSibling(path.getFileName() + SegmentDescriptor.COMPACT_SUFFIX);
         final int recordsOffset = SegmentDescriptor.recordsOffset(count);
         final long newLength = recordsOffset + bytesKept;
