@@ -950,7 +950,7 @@ public final class Appender implements AutoCloseable
             markInFlight();
             final long position = claimLog(alignedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
-            final int recordOffset = log.offset(position);
+            final int recordOffset = log.plainOffset(position);
             try
             {
                 // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
@@ -1020,7 +1020,7 @@ public final class Appender implements AutoCloseable
             final long position = fresh ?
                 claimFresh(streamId, alignedLength) : claim(heldSlot, streamId, version, version, alignedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
-            final int recordOffset = log.offset(position);
+            final int recordOffset = log.plainOffset(position);
 
             int idSlot = NO_SLOT;
             final int slot;
@@ -1102,7 +1102,7 @@ public final class Appender implements AutoCloseable
             final long position = fresh ?
                 claimFresh(streamId, claimedLength) : claim(heldSlot, streamId, version, version, claimedLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
-            final int recordOffset = log.offset(position);
+            final int recordOffset = log.plainOffset(position);
 
             int idSlot = NO_SLOT;
             final int frameLength;
@@ -1246,7 +1246,7 @@ public final class Appender implements AutoCloseable
                 claimFresh(streamId, claimLength) :
                 claim(heldSlot, streamId, firstVersion, lastVersion, claimLength);
             final UnsafeBuffer buffer = log.bufferFor(position);
-            final int start = log.offset(position);
+            final int start = log.plainOffset(position);
             final long timestamp = clock.nanoTime();
 
             int idsTaken = 0;
@@ -1381,8 +1381,13 @@ public final class Appender implements AutoCloseable
         {
             return ABSENT;
         }
-        final long position = ids.positionAt(EventIdTable.slotOf(found));
-        final long version = originalVersion(position, streamId, high, low);
+        final int slot = EventIdTable.slotOf(found);
+        final long position = ids.positionAt(slot);
+        final long version = originalVersion(slot, position, streamId, high, low);
+        if (version == ABSENT)
+        {
+            return ABSENT;
+        }
         lastWasDuplicate = true;
         lastPosition = position;
         return version;
@@ -1401,27 +1406,48 @@ public final class Appender implements AutoCloseable
      * @return its version.
      * @throws EventIdConflictException if it is another stream's.
      */
-    private long originalVersion(final long position, final long streamId, final long high, final long low)
+    private long originalVersion(
+        final int slot, final long position, final long streamId, final long high, final long low)
     {
-        final UnsafeBuffer buffer = log.readBuffer(position);
-        final int offset = log.offset(position);
-        if (buffer == null || !carriesEventId(buffer, offset, high, low))
+        // an earlier position, in a segment that may be compacted meanwhile: read it inside a read section, so
+        // that the mapping it finds stays mapped until the read ends (see Log.readerGrace)
+        final VarveDB.ReadContext context = db.enterRead();
+        try
         {
-            throw new CorruptStoreException("the event id table " + ids.path() + " says event id " +
-                new java.util.UUID(high, low) + " is the event at log position " + position + ", which does not " +
-                "carry it; the table is damaged: reopen the store to rebuild it from the log");
+            final UnsafeBuffer buffer = log.readBuffer(position);
+            final int offset = buffer == null ? -1 : log.eventOffset(buffer, position);
+            if (offset < 0 || !carriesEventId(buffer, offset, high, low))
+            {
+                if (!ids.isCommitted(slot))
+                {
+                    // a scavenger killed the slot (and dropped its event) since the lookup found it: the id is gone
+                    return ABSENT;
+                }
+                throw new CorruptStoreException("the event id table " + ids.path() + " says event id " +
+                    new java.util.UUID(high, low) + " is the event at log position " + position + ", which " +
+                    (offset < 0 && buffer != null ? "was scavenged" : "does not carry it") + "; the table is " +
+                    "damaged: reopen the store to rebuild it from the log");
+            }
+            final long original = buffer.getLong(offset + STREAM_ID_OFFSET);
+            final long version = buffer.getLong(offset + VERSION_OFFSET);
+            originalFlags = buffer.getShort(offset + FLAGS_OFFSET);
+            if (original != streamId)
+            {
+                throw new EventIdConflictException("event id " + new java.util.UUID(high, low) + " is already in " +
+                    "the store, as version " + version + " of stream " + original + "; an append to stream " +
+                    streamId + " cannot reuse it (event ids are unique in the whole store); nothing was written",
+                    high, low, streamId, original, version);
+            }
+            return version;
         }
-        final long original = buffer.getLong(offset + STREAM_ID_OFFSET);
-        final long version = buffer.getLong(offset + VERSION_OFFSET);
-        if (original != streamId)
+        finally
         {
-            throw new EventIdConflictException("event id " + new java.util.UUID(high, low) + " is already in the " +
-                "store, as version " + version + " of stream " + original + "; an append to stream " + streamId +
-                " cannot reuse it (event ids are unique in the whole store); nothing was written",
-                high, low, streamId, original, version);
+            db.exitRead(context);
         }
-        return version;
     }
+
+    /** The flags of the record {@link #originalVersion} last read. */
+    private short originalFlags;
 
     /**
      * Insert an id for an append that has claimed its record at {@code position}.
@@ -1571,12 +1597,18 @@ public final class Appender implements AutoCloseable
             final long high = batch.eventIdHigh(i);
             final long low = batch.eventIdLow(i);
             position = ids.positionAt(scratchIdSlots[i]);
-            final long version = originalVersion(position, streamId, high, low);
+            final long version = originalVersion(scratchIdSlots[i], position, streamId, high, low);
+            if (version == ABSENT)
+            {
+                // scavenged meanwhile: the batch is then only partly there
+                present--;
+                continue;
+            }
             if (i == firstPresent)
             {
                 firstVersion = version - i;
             }
-            final short flags = log.readBuffer(position).getShort(log.offset(position) + FLAGS_OFFSET);
+            final short flags = originalFlags;
             final short expectedFlags = (short)((i < count - 1 ? FLAG_BATCH_MORE : 0) |
                 (i > 0 ? FLAG_BATCH_CONTINUATION : 0));
             if (present != count || version != firstVersion + i ||
@@ -1588,6 +1620,11 @@ public final class Appender implements AutoCloseable
                     "a retry only as a whole (the same ids, in the same order, as one earlier batch); nothing was " +
                     "written", high, low, streamId, streamId, version);
             }
+        }
+        if (present == 0)
+        {
+            // every one of them scavenged since the lookup
+            return ABSENT;
         }
         lastWasDuplicate = true;
         lastPosition = position;

@@ -9,6 +9,10 @@ import io.varvedb.internal.index.StreamIndexDescriptor;
 import io.varvedb.internal.io.FileHeaders;
 import io.varvedb.internal.io.MappedFile;
 import io.varvedb.internal.log.Log;
+import io.varvedb.internal.log.ReaderGrace;
+import io.varvedb.internal.log.RecordFilter;
+import io.varvedb.internal.log.ReplaceResult;
+import io.varvedb.internal.log.ScavengeProgress;
 import io.varvedb.internal.log.RecordDescriptor;
 import io.varvedb.internal.log.RecordStarts;
 import io.varvedb.internal.util.WeakRegistry;
@@ -235,6 +239,14 @@ public final class VarveDB implements AutoCloseable
                 openedLog.shareWith(heldLock.lockFile());
             }
             this.log = openedLog;
+            // replaced segment mappings are released once every read section that may hold them has ended
+            openedLog.readerGrace(this::readersNow);
+            openedLog.stableBound(this::stableBound);
+            if (!readOnly)
+            {
+                // a rewrite killed before its rename left a temporary file that was never part of the log
+                openedLog.deleteCompactionLeftovers();
+            }
             this.recordStarts = new RecordStarts(log, readOnly);
             this.checkpoints = new CheckpointStore(directory);
 
@@ -1251,16 +1263,21 @@ public final class VarveDB implements AutoCloseable
             final long tail = log.tail();
             final UnsafeBuffer buffer = position >= 0 && position < tail &&
                 (position & (RecordDescriptor.ALIGNMENT - 1)) == 0 ? log.readBuffer(position) : null;
-            final int offset = log.offset(position);
-            if (buffer == null || !RecordDescriptor.carriesEventId(buffer, offset, eventIdHigh, eventIdLow))
+            final int offset = buffer == null ? -1 : log.eventOffset(buffer, position);
+            if (offset < 0 && buffer != null && !eventIds.isCommitted(EventIdTable.slotOf(found)))
+            {
+                // scavenged since the lookup found it (the scavenger kills the slot before it drops the event)
+                return false;
+            }
+            if (offset < 0 || !RecordDescriptor.carriesEventId(buffer, offset, eventIdHigh, eventIdLow))
             {
                 throw new CorruptStoreException("the event id table " + eventIds.path() + " says event id " +
                     new java.util.UUID(eventIdHigh, eventIdLow) + " is the event at log position " + position +
                     ", which does not carry it; reopen the store to rebuild the table from the log");
             }
-            deliver(context, context.event(), position, tail, buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET),
+            return deliver(context, context.event(), position, tail,
+                buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET),
                 buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET), handler);
-            return true;
         }
         finally
         {
@@ -1349,8 +1366,13 @@ public final class VarveDB implements AutoCloseable
                     throw new CorruptStoreException("stream " + streamId + " version " + version +
                         " is committed but the index has no position for it (" + directory + ")");
                 }
-                deliver(context, context.event(), position, tail, streamId, version, handler);
-                count++;
+                // an event scavenged (its position gone from the index, or its segment compacted without it) is
+                // skipped: only delivered events count
+                if (position != BlockDescriptor.GONE_POSITION &&
+                    deliver(context, context.event(), position, tail, streamId, version, handler))
+                {
+                    count++;
+                }
                 version++;
                 if (version <= committed &&
                     BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version - 1))
@@ -1417,8 +1439,11 @@ public final class VarveDB implements AutoCloseable
                     throw new CorruptStoreException("stream " + streamId + " version " + version +
                         " is committed but has no index entry (" + directory + ")");
                 }
-                deliver(context, context.event(), position, tail, streamId, version, handler);
-                count++;
+                if (position != BlockDescriptor.GONE_POSITION &&
+                    deliver(context, context.event(), position, tail, streamId, version, handler))
+                {
+                    count++;
+                }
                 version--;
                 if (version >= first && BlockDescriptor.ordinalOf(version) != BlockDescriptor.ordinalOf(version + 1))
                 {
@@ -1518,7 +1543,13 @@ public final class VarveDB implements AutoCloseable
                     log.checkMissingSegment(position, OpenRecovery.durableWithinTail(meta.buffer(), log));
                     break;
                 }
-                final int offset = log.offset(position);
+                final int offset = log.offset(buffer, position);
+                if (offset < 0)
+                {
+                    // a dropped range of a compacted segment: go on at its next kept record (or segment)
+                    position = log.ceiling(buffer, position);
+                    continue;
+                }
                 // acquire: pairs with the appender's release of the frame length
                 final int frameLength = buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
                 if (frameLength <= 0)
@@ -1618,16 +1649,25 @@ public final class VarveDB implements AutoCloseable
         };
     }
 
-    private void deliver(
+    /**
+     * Deliver the event an index entry (or id slot) points at.
+     *
+     * @return false if it was scavenged (its segment was compacted without it): the caller skips it.
+     */
+    private boolean deliver(
         final ReadContext context, final RecordedEvent event, final long position, final long tail,
         final long streamId, final long version, final EventHandler handler)
     {
-        final UnsafeBuffer buffer = (position & (RecordDescriptor.ALIGNMENT - 1)) == 0 && position < tail ?
-            log.readBuffer(position) : null;
-        final int offset = log.offset(position);
-        final int frameLength = buffer == null ? 0 :
+        final UnsafeBuffer buffer = (position & (RecordDescriptor.ALIGNMENT - 1)) == 0 && position >= 0 &&
+            position < tail ? log.readBuffer(position) : null;
+        final int offset = buffer == null ? -1 : log.eventOffset(buffer, position);
+        if (offset < 0 && buffer != null && !log.insideKept(buffer, position))
+        {
+            return false;
+        }
+        final int frameLength = offset < 0 ? 0 :
             buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
-        if (frameLength < RecordDescriptor.HEADER_LENGTH || frameLength > log.nextSegmentStart(position) - position ||
+        if (frameLength < RecordDescriptor.HEADER_LENGTH || frameLength > log.room(buffer, offset, position) ||
             buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) != RecordDescriptor.TYPE_EVENT ||
             frameLength < RecordDescriptor.payloadOffset(buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET)) ||
             buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) != streamId ||
@@ -1640,6 +1680,7 @@ public final class VarveDB implements AutoCloseable
         checkRecord(context, buffer, offset, frameLength, position);
         event.wrap(buffer, offset, frameLength, position);
         handler.onEvent(event);
+        return true;
     }
 
     private void checkRecord(
@@ -2144,15 +2185,20 @@ public final class VarveDB implements AutoCloseable
      */
     private boolean eventPresent(final long position)
     {
-        return position >= logStart() && position < log.tail();
+        if (position == BlockDescriptor.GONE_POSITION || position < logStart() || position >= log.tail())
+        {
+            return false;
+        }
+        final UnsafeBuffer buffer = log.readBuffer(position);
+        return buffer != null && log.eventOffset(buffer, position) >= 0;
     }
 
-    /** The timestamp of the event at a position the index gave (present). */
+    /** The timestamp of the event at a position the index gave ({@link #eventPresent}). */
     private long eventTimestamp(final long position)
     {
         final UnsafeBuffer buffer = log.readBuffer(position);
-        return buffer == null ? Long.MIN_VALUE :
-            buffer.getLong(log.offset(position) + RecordDescriptor.TIMESTAMP_OFFSET);
+        final int offset = buffer == null ? -1 : log.eventOffset(buffer, position);
+        return offset < 0 ? Long.MIN_VALUE : buffer.getLong(offset + RecordDescriptor.TIMESTAMP_OFFSET);
     }
 
     /**
@@ -2592,7 +2638,7 @@ public final class VarveDB implements AutoCloseable
      *
      * @throws StoreClosedException if the store is closed (or closing).
      */
-    private ReadContext enterRead()
+    ReadContext enterRead()
     {
         return enterRead(false);
     }
@@ -2612,10 +2658,105 @@ public final class VarveDB implements AutoCloseable
             exitRead(context);
             throw closedException();
         }
+        // one volatile load: has any process replaced a segment file since this log mapped it (or are replaced
+        // mappings waiting to be released)? Then map the new files; the old mappings go once their readers are gone
+        if (log.mayNeedRefresh())
+        {
+            try
+            {
+                log.refreshReplaced();
+            }
+            catch (final RuntimeException | Error ex)
+            {
+                exitRead(context);
+                throw ex;
+            }
+        }
         return context;
     }
 
-    private void exitRead(final ReadContext context)
+    /**
+     * The read sections in progress now, for {@link Log#readerGrace}: a replaced mapping may be released once each
+     * of them has ended. The calling thread's own section is left out when it is its outermost: the log's
+     * replacement (or refresh) running inside it publishes the new mapping before taking this snapshot, and holds
+     * no old mapping after; an inner section's caller might, from its outer read.
+     */
+    private ReaderGrace.Token readersNow()
+    {
+        final Thread self = Thread.currentThread();
+        final java.util.ArrayList<ReadContext> reading = new java.util.ArrayList<>();
+        final org.agrona.collections.LongArrayList sequences = new org.agrona.collections.LongArrayList();
+        // volatile loads, after the volatile store that published the new mapping: see ReadContext.enter
+        allReadContexts.forEach((context) ->
+        {
+            final long sequence = context.sequence();
+            if ((sequence & 1) != 0 && !(context.owner == self && context.depth == 1))
+            {
+                reading.add(context);
+                sequences.addLong(sequence);
+            }
+        });
+        if (reading.isEmpty())
+        {
+            return () -> true;
+        }
+        return () ->
+        {
+            for (int i = 0; i < reading.size(); i++)
+            {
+                // acquire: pairs with the release in exit(), after the last access of the old mapping
+                if (reading.get(i).sequence() == sequences.getLong(i))
+                {
+                    return false;
+                }
+            }
+            return true;
+        };
+    }
+
+    /**
+     * Rewrite a sealed log segment without the records {@code filter} drops ({@link Log#replaceSegment}), below
+     * the stable bound (durable, no append in flight in any process), and wait until no reader of this process
+     * can still hold the old mapping (unless called from inside a read: then it is released later, as reads begin).
+     *
+     * @param segment  the segment index.
+     * @param filter   keeps or drops each event and stream name record.
+     * @param progress told of each record; may abandon.
+     * @return what was done.
+     */
+    ReplaceResult replaceSegment(final long segment, final RecordFilter filter, final ScavengeProgress progress)
+    {
+        if (readOnly)
+        {
+            throw new ReadOnlyStoreException("a read-only store cannot compact its log (" + directory + ")");
+        }
+        final ReadContext context = enterRead();
+        final ReplaceResult result;
+        final boolean outermost = context.depth == 1;
+        try
+        {
+            result = log.replaceSegment(segment, filter, progress);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+        if (outermost)
+        {
+            log.awaitRetired(Long.MAX_VALUE / 2);
+        }
+        return result;
+    }
+
+    /**
+     * @return the position below which the log is stable: durable, and no append in flight in any process.
+     */
+    private long stableBound()
+    {
+        return Math.min(OpenRecovery.durableWithinTail(meta.buffer(), log), oldestInFlight());
+    }
+
+    void exitRead(final ReadContext context)
     {
         if (context.exit() && context.releaseOnExit != null)
         {
@@ -2758,15 +2899,15 @@ public final class VarveDB implements AutoCloseable
      * thread is inside a read. A handler that reads again on the same thread gets a fresh flyweight, so the outer
      * one stays valid.
      */
-    private static final class ReadContext
+    static final class ReadContext
     {
-        private static final VarHandle ACTIVE;
+        private static final VarHandle SEQUENCE;
 
         static
         {
             try
             {
-                ACTIVE = MethodHandles.lookup().findVarHandle(ReadContext.class, "active", boolean.class);
+                SEQUENCE = MethodHandles.lookup().findVarHandle(ReadContext.class, "sequence", long.class);
             }
             catch (final ReflectiveOperationException ex)
             {
@@ -2778,8 +2919,14 @@ public final class VarveDB implements AutoCloseable
         private final RecordChecksum checksum;
         private final Thread owner = Thread.currentThread();
         private int depth;
+        /**
+         * Odd while the owner is inside a read, even outside; moved by one at each outermost entry and exit, by the
+         * owner only. So a snapshot of it tells both whether the owner is reading and, later, whether that read has
+         * ended (the value moved on): what {@link #close()} waits for, and what retiring a replaced segment mapping
+         * waits for ({@link #readersNow()}).
+         */
         @SuppressWarnings("unused")
-        private volatile boolean active;
+        private volatile long sequence;
         /** Set by a close() from inside this thread's read: the mappings go when the outermost read ends. */
         private Runnable releaseOnExit;
         /** Where this thread's last scan of the log stopped: a record start, or -1. */
@@ -2808,7 +2955,8 @@ public final class VarveDB implements AutoCloseable
         {
             if (depth++ == 0)
             {
-                ACTIVE.setVolatile(this, true);
+                // plain read of the owner's own field, then a volatile store: as the store of the flag it replaces
+                SEQUENCE.setVolatile(this, (long)SEQUENCE.get(this) + 1);
             }
         }
 
@@ -2823,7 +2971,7 @@ public final class VarveDB implements AutoCloseable
                 // checksum's view of the current segment stays, for allocation-free reads; close() drops it)
                 event.clear();
                 // release: every read of a mapping by this thread happens-before close() seeing it outside
-                ACTIVE.setRelease(this, false);
+                SEQUENCE.setRelease(this, (long)SEQUENCE.get(this) + 1);
                 return true;
             }
             return false;
@@ -2835,7 +2983,15 @@ public final class VarveDB implements AutoCloseable
         boolean active()
         {
             // acquire: pairs with the release in exit()
-            return (boolean)ACTIVE.getVolatile(this);
+            return (sequence() & 1) != 0;
+        }
+
+        /**
+         * @return the sequence (volatile load): odd while the owner reads.
+         */
+        long sequence()
+        {
+            return (long)SEQUENCE.getVolatile(this);
         }
     }
 }

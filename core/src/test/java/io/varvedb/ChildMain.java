@@ -47,6 +47,8 @@ public final class ChildMain
             case "halt-in-id-append" -> ExactlyOnceCrashTest.haltInIdAppend(dir, Long.parseLong(args[2]));
             case "names-forever" -> NamedStreamProcessTest.createForever(dir, Durability.valueOf(args[2]));
             case "names-shared" -> NamedStreamProcessTest.createShared(dir);
+            case "scavenge-loop" -> ScavengeProcessTest.scavengeLoop(dir);
+            case "replace-on-command" -> ScavengeProcessTest.replaceOnCommand(dir);
             default -> throw new IllegalArgumentException(args[0]);
         }
     }

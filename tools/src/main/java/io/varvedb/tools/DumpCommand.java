@@ -144,6 +144,18 @@ public final class DumpCommand implements Callable<Integer>
         {
             return;
         }
+        if (segments.isCompacted(from))
+        {
+            // a kept record starts there, or a dropped range does (readers go on at the next kept record); only a
+            // position inside a kept record is refused
+            final io.varvedb.internal.log.CompactedBuffer map = new io.varvedb.internal.log.CompactedBuffer(file);
+            if (map.insideKept((int)(from - segments.segmentStart(segment))))
+            {
+                throw CliException.usage("--from " + from + " is inside a kept record of the compacted segment " +
+                    segments.path(segment).getFileName());
+            }
+            return;
+        }
         long position = segments.segmentStart(segment);
         long previous = position;
         while (position < from)
@@ -217,7 +229,8 @@ public final class DumpCommand implements Callable<Integer>
         {
             return "    (segment file " + segments.path(segments.segmentOf(position)) + " is missing)\n";
         }
-        final int offset = segments.fileOffset(position);
+        // through the position map in a compacted segment: the record keeps its position, not its file offset
+        final int offset = segments.recordOffset(position);
         final int frameLength = file.getInt(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
         final short recordFlags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
         final boolean withId = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) ==

@@ -103,6 +103,33 @@ public final class SegmentFiles implements AutoCloseable
     }
 
     /**
+     * @param position a log position.
+     * @return the byte offset in its segment file of the record that starts there: by arithmetic in a plain segment,
+     * through the position map in a compacted one, -1 if no kept record of a compacted segment starts there.
+     * @throws IOException if the segment exists but cannot be mapped.
+     */
+    public int recordOffset(final long position) throws IOException
+    {
+        final MappedByteBuffer file = map(segmentOf(position));
+        if (file != null && SegmentDescriptor.isCompacted(new org.agrona.concurrent.UnsafeBuffer(file)))
+        {
+            return new io.varvedb.internal.log.CompactedBuffer(file).fileOffset((int)(position % segmentLength));
+        }
+        return fileOffset(position);
+    }
+
+    /**
+     * @param position a log position.
+     * @return true if it lies in a compacted segment.
+     * @throws IOException if the segment exists but cannot be mapped.
+     */
+    public boolean isCompacted(final long position) throws IOException
+    {
+        final MappedByteBuffer file = map(segmentOf(position));
+        return file != null && SegmentDescriptor.isCompacted(new org.agrona.concurrent.UnsafeBuffer(file));
+    }
+
+    /**
      * Unmap every segment this mapped. The buffers {@link #map} returned must not be touched afterwards: reading
      * an unmapped buffer crashes the JVM.
      */

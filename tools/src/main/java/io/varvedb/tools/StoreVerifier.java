@@ -60,7 +60,9 @@ public final class StoreVerifier
         {MetaDescriptor.TAIL_POSITION_OFFSET + Long.BYTES, MetaDescriptor.DURABLE_POSITION_OFFSET},
         // the allocated end (a field since multi-process mode, written by every writer) splits the last span
         {MetaDescriptor.WRITER_DURABILITY_OFFSET + Integer.BYTES, MetaDescriptor.ALLOCATED_END_OFFSET},
-        {MetaDescriptor.ALLOCATED_END_OFFSET + Long.BYTES, MetaDescriptor.LENGTH}};
+        // and the replaced generation (segments compacted in place) splits it again
+        {MetaDescriptor.ALLOCATED_END_OFFSET + Long.BYTES, MetaDescriptor.REPLACED_GENERATION_OFFSET},
+        {MetaDescriptor.REPLACED_GENERATION_OFFSET + Long.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
     private final List<String> problems = new ArrayList<>();
@@ -84,6 +86,8 @@ public final class StoreVerifier
     private long durableInside = -1;
     /** The start of the record the index checkpoint falls inside, or -1. */
     private long checkpointInside = -1;
+    /** True once the scan met a compacted segment. */
+    private boolean compactedSeen;
     /** Segments 0 up to here had their headers checked by the scan. */
     private long scannedSegments;
     /** The highest segment present, or -1. */
@@ -272,6 +276,13 @@ public final class StoreVerifier
             }
             final UnsafeBuffer buffer = new UnsafeBuffer(file);
             final long segmentEnd = (segment + 1) * segmentLength;
+            if (SegmentDescriptor.isCompacted(buffer))
+            {
+                compactedSeen = true;
+                checkCompacted(db, segments, new io.varvedb.internal.log.CompactedBuffer(file), segment);
+                position = segmentEnd;
+                continue;
+            }
             boolean endOfLog = false;
             while (position < segmentEnd && position < stopAt)
             {
@@ -320,6 +331,50 @@ public final class StoreVerifier
         }
         endPosition = position;
         checkEnd(segments, tail);
+    }
+
+    /**
+     * A compacted segment: its map (checksum, sorted, inside the file), each kept record where the map puts it
+     * (framing, checksum, stream and version as for any record), and no two kept records overlapping, in the
+     * segment or in the file.
+     */
+    private void checkCompacted(
+        final VarveDB db, final SegmentFiles segments, final io.varvedb.internal.log.CompactedBuffer buffer,
+        final long segment)
+    {
+        final int segmentLength = meta.segmentLength();
+        final String name = "log/" + segments.path(segment).getFileName();
+        final String mapProblem = io.varvedb.internal.log.CompactedBuffer.mapProblem(buffer, segmentLength);
+        if (mapProblem != null)
+        {
+            problem(name + ": compacted segment's position map is damaged: " + mapProblem + "; its records are " +
+                "not checked");
+            return;
+        }
+        final long base = segment * segmentLength;
+        final long segmentEnd = base + segmentLength;
+        for (int i = 0; i < buffer.entries(); i++)
+        {
+            final long position = base + buffer.dataOffsetAt(i);
+            final int offset = buffer.fileOffsetAt(i);
+            final int frameLength = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
+            final long dataEnd = i + 1 < buffer.entries() ? base + buffer.dataOffsetAt(i + 1) : segmentEnd;
+            final int fileEnd = i + 1 < buffer.entries() ? buffer.fileOffsetAt(i + 1) : buffer.capacity();
+            if (frameLength <= 0 || position + alignedLength(frameLength) > dataEnd ||
+                offset + alignedLength(frameLength) > fileEnd)
+            {
+                problem(name + ": kept record " + i + " (log position " + Format.count(position) + ", file offset " +
+                    offset + ") has frame length " + frameLength + ", overlapping the next or out of the file");
+                continue;
+            }
+            if (buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_PADDING)
+            {
+                problem(name + ": kept record " + i + " (log position " + Format.count(position) + ") is padding");
+                continue;
+            }
+            checkRecord(db, segments, buffer, position, offset, frameLength,
+                Math.min(segmentEnd, position + (fileEnd - offset)));
+        }
     }
 
     private void checkEnd(final SegmentFiles segments, final long tail) throws IOException
@@ -416,7 +471,9 @@ public final class StoreVerifier
                     continue;
                 }
                 final long size = Files.size(file);
-                if (size != SegmentDescriptor.HEADER_LENGTH + (long)meta.segmentLength())
+                // a compacted segment has its map's and kept records' length, checked with its map
+                if (size != SegmentDescriptor.HEADER_LENGTH + (long)meta.segmentLength() &&
+                    !io.varvedb.internal.log.Log.isCompactedFile(file))
                 {
                     problem("log/" + name + " is " + Format.count(size) + " bytes, expected " +
                         Format.count(SegmentDescriptor.HEADER_LENGTH + (long)meta.segmentLength()));
@@ -447,7 +504,9 @@ public final class StoreVerifier
     private boolean checkSegmentHeader(final SegmentFiles segments, final long segment, final MappedByteBuffer file)
     {
         final String name = "log/" + segments.path(segment).getFileName();
-        if (file.capacity() != SegmentDescriptor.HEADER_LENGTH + meta.segmentLength())
+        final boolean compacted = SegmentDescriptor.isCompacted(new UnsafeBuffer(file));
+        if (compacted ? file.capacity() < SegmentDescriptor.HEADER_LENGTH :
+            file.capacity() != SegmentDescriptor.HEADER_LENGTH + meta.segmentLength())
         {
             problem(name + " has the wrong length; its records are not checked");
             return false;
@@ -545,7 +604,8 @@ public final class StoreVerifier
             return next;
         }
         final long previous = lastVersions.get(streamId);
-        if (version != previous + 1)
+        // a scavenger drops a prefix of a stream's versions: with compacted segments, its first may be any
+        if (version != previous + 1 && !(previous == 0 && version > 1 && compactedSeen))
         {
             problem(where(segments, position) + ": stream " + streamId + " has version " + version + " after " +
                 "version " + previous + " (versions must run 1, 2, 3... in log order)");

@@ -90,6 +90,14 @@ public final class BlockDescriptor
     /** Entries (versions) per block. */
     public static final int ENTRIES = (BLOCK_LENGTH - ENTRIES_OFFSET) / ENTRY_LENGTH;
 
+    /**
+     * The position of a version whose event is gone from the log: scavenged, before a rebuild of the index met the
+     * stream's first kept event at a later version (what a scavenger drops of a stream is a prefix of its versions).
+     * Stored as every entry is, plus one, so it is no "not written yet"; no log position is this large. Readers skip
+     * it as they skip an event whose segment was compacted without it.
+     */
+    public static final long GONE_POSITION = Long.MAX_VALUE - 1;
+
     /** Default blocks per chunk file: 16 MiB files. */
     public static final int DEFAULT_BLOCKS_PER_CHUNK = 65536;
 

@@ -452,6 +452,18 @@ public final class EventIdTable implements AutoCloseable
     }
 
     /**
+     * @param slot a slot {@link #find} returned.
+     * @return true if it is still committed: a scavenger marks the slot of an event it drops dead before it
+     * rewrites the event's segment, so a slot found committed whose event is gone was killed meanwhile.
+     */
+    public boolean isCommitted(final int slot)
+    {
+        // acquire: pairs with the release of kill() or commit()
+        return (table.getLongAcquire(slotOffset(slot) + STATUS_OFFSET) & EventIdTableDescriptor.STATE_MASK) ==
+            EventIdTableDescriptor.COMMITTED;
+    }
+
+    /**
      * @param slot a committed slot.
      * @return the position of the event holding its id.
      */

@@ -558,7 +558,13 @@ public final class NameTable
         while (position < tail)
         {
             final UnsafeBuffer segment = log.segmentBuffer(log.segmentOf(position));
-            final int offset = log.offset(position);
+            final int offset = log.offset(segment, position);
+            if (offset < 0)
+            {
+                // a dropped range of a compacted segment
+                position = log.ceiling(segment, position);
+                continue;
+            }
             final int frameLength = segment.getIntVolatile(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
             if (frameLength <= 0)
             {
@@ -569,7 +575,7 @@ public final class NameTable
             {
                 // a name that a flipped bit changed must never become a stream's name: the record's checksum decides
                 final String damage = io.varvedb.internal.log.Log.frameDamage(segment, offset, frameLength,
-                    (int)(log.nextSegmentStart(position) - position), recordChecksum);
+                    log.room(segment, offset, position), recordChecksum);
                 if (damage != null)
                 {
                     throw new CorruptStoreException("log: " + damage + " in the name record at position " + position +

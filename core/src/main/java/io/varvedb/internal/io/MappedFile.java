@@ -55,15 +55,49 @@ public final class MappedFile
     private final ForceObserver observer;
     private volatile boolean nameDurable;
     private boolean unmapped;
+    /** The file's identity (device and inode) when it was mapped, or null if unknown. */
+    private Object fileKey;
 
     private MappedFile(
         final Path path, final MappedByteBuffer mapped, final boolean readOnly, final ForceObserver observer)
     {
+        this(path, mapped, readOnly, observer, new UnsafeBuffer(mapped));
+    }
+
+    private MappedFile(
+        final Path path, final MappedByteBuffer mapped, final boolean readOnly, final ForceObserver observer,
+        final UnsafeBuffer buffer)
+    {
         this.path = path;
         this.mapped = mapped;
-        this.buffer = new UnsafeBuffer(mapped);
+        this.buffer = buffer;
         this.readOnly = readOnly;
         this.observer = observer;
+    }
+
+    /**
+     * @return the identity (device and inode) the file had when this mapped it, or null if the file system has none:
+     * a file renamed over {@link #path()} since has another.
+     */
+    public Object fileKey()
+    {
+        return fileKey;
+    }
+
+    /**
+     * @param path a file.
+     * @return its identity, or null if it has none or does not exist.
+     */
+    public static Object fileKeyOf(final Path path)
+    {
+        try
+        {
+            return Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+        }
+        catch (final IOException ex)
+        {
+            return null;
+        }
     }
 
     /**
@@ -139,6 +173,7 @@ public final class MappedFile
             }
             moveIntoPlace(temp, path);
             observer.moved(temp, path);
+            file.fileKey = fileKeyOf(path);
             if (forceHeader)
             {
                 forceDirectory(path.getParent(), observer);
@@ -185,6 +220,26 @@ public final class MappedFile
      */
     public static MappedFile open(final Path path, final boolean readOnly, final ForceObserver observer)
     {
+        return open(path, readOnly, observer, (java.util.function.Function<MappedByteBuffer, UnsafeBuffer>)UnsafeBuffer::new);
+    }
+
+    /**
+     * {@link #open(Path, boolean, ForceObserver)} with the view over the mapping made by {@code view} (which may
+     * look at the mapped bytes to choose it).
+     *
+     * @param path     of the file.
+     * @param readOnly map read-only.
+     * @param observer sees every force.
+     * @param view     makes the buffer over the whole mapping.
+     * @return the mapped file.
+     */
+    public static MappedFile open(
+        final Path path, final boolean readOnly, final ForceObserver observer,
+        final java.util.function.Function<MappedByteBuffer, UnsafeBuffer> view)
+    {
+        // looked up before the file is opened: should it be replaced in between, the key is the old file's, and
+        // the next look for replaced files maps it again (harmless); never the other way round
+        final Object key = fileKeyOf(path);
         try (FileChannel channel = readOnly ?
             FileChannel.open(path, StandardOpenOption.READ) :
             FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE))
@@ -196,7 +251,18 @@ public final class MappedFile
             }
             final MappedByteBuffer mapped = channel.map(
                 readOnly ? FileChannel.MapMode.READ_ONLY : FileChannel.MapMode.READ_WRITE, 0, length);
-            return new MappedFile(path, mapped, readOnly, observer);
+            final MappedFile file;
+            try
+            {
+                file = new MappedFile(path, mapped, readOnly, observer, view.apply(mapped));
+            }
+            catch (final RuntimeException ex)
+            {
+                IoUtil.unmap(mapped);
+                throw ex;
+            }
+            file.fileKey = key;
+            return file;
         }
         catch (final IOException ex)
         {
@@ -217,7 +283,25 @@ public final class MappedFile
     public static MappedFile open(
         final Path path, final boolean readOnly, final ForceObserver observer, final Consumer<MappedFile> check)
     {
-        final MappedFile file = open(path, readOnly, observer);
+        return open(path, readOnly, observer, (java.util.function.Function<MappedByteBuffer, UnsafeBuffer>)UnsafeBuffer::new,
+            check);
+    }
+
+    /**
+     * {@link #open(Path, boolean, ForceObserver, java.util.function.Function)}, then {@code check} the file.
+     *
+     * @param path     of the file.
+     * @param readOnly map read-only.
+     * @param observer sees every force.
+     * @param view     makes the buffer over the whole mapping.
+     * @param check    throws if the file is not what its owner expects.
+     * @return the mapped, checked file.
+     */
+    public static MappedFile open(
+        final Path path, final boolean readOnly, final ForceObserver observer,
+        final java.util.function.Function<MappedByteBuffer, UnsafeBuffer> view, final Consumer<MappedFile> check)
+    {
+        final MappedFile file = open(path, readOnly, observer, view);
         try
         {
             check.accept(file);

@@ -79,6 +79,24 @@ public final class Log
     private long creatableFrom;
     private long creating = -1;
     private boolean closed;
+    /** True once a compacted segment was mapped or written by this log. */
+    private volatile boolean compactedSeen;
+    /** Tells when no reader can still touch a replaced mapping; {@link ReaderGrace#NONE} without readers. */
+    private ReaderGrace grace = ReaderGrace.NONE;
+    /** Mappings replaced but maybe still read; under {@link #segmentLock}. */
+    private final List<Retired> retired = new ArrayList<>();
+    /** Their number, read without the lock as a hint ({@link #hasRetired}). */
+    private int retiredCount;
+    /** Segments being rewritten by this process; under {@link #segmentLock}. */
+    private final java.util.Set<Long> replacing = new java.util.HashSet<>();
+    /** The replaced-segments generation this log's mappings are up to date with (a hint read without the lock). */
+    private long seenGeneration;
+    /** Where the log is stable: below it no claim is in flight and every record is durable. */
+    private java.util.function.LongSupplier stableBound;
+
+    private record Retired(MappedFile file, ReaderGrace.Token token)
+    {
+    }
 
     /**
      * @param directory     the {@code log/} directory.
@@ -104,6 +122,8 @@ public final class Log
         this.maxClaimLength = segmentLength / 2;
         this.readOnly = readOnly;
         this.observer = observer;
+        this.seenGeneration = meta.getLongVolatile(MetaDescriptor.REPLACED_GENERATION_OFFSET);
+        this.stableBound = () -> Math.min(tail(), meta.getLongVolatile(MetaDescriptor.DURABLE_POSITION_OFFSET));
         if (!readOnly)
         {
             try
@@ -306,7 +326,7 @@ public final class Log
         {
             allocateOrDefer(position, length);
         }
-        Padding.write(segmentBuffer(position >>> shift), offset(position), length);
+        Padding.write(segmentBuffer(position >>> shift), plainOffset(position), length);
     }
 
     private void deferPadding(final long position, final int length)
@@ -320,7 +340,7 @@ public final class Log
             if (position + length < allocatedEnd() && segment < files.length && files[(int)segment] != null)
             {
                 // by CAS: in multi-process mode a survivor may have padded the hole already
-                Padding.writeOver(files[(int)segment].buffer(), offset(position), 0, length);
+                Padding.writeOver(files[(int)segment].buffer(), plainOffset(position), 0, length);
             }
             else
             {
@@ -361,8 +381,14 @@ public final class Log
             {
                 break;
             }
-            // acquire: pairs with the release of the frame length that publishes the record
-            final int offset = offset(position);
+            // acquire: pairs with the release of the frame length that publishes the record. Below the durable
+            // position and in-flight claims only, where no segment is compacted, but buffer-aware all the same
+            final int offset = offset(buffer, position);
+            if (offset < 0)
+            {
+                position = ceiling(buffer, position);
+                continue;
+            }
             final int frameLength = buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET);
             if (frameLength <= 0 || frameDamage(buffer, offset, frameLength,
                 (int)(Math.min(nextSegmentStart(position), bound) - position), null) != null)
@@ -430,12 +456,93 @@ public final class Log
     }
 
     /**
-     * @param position a log position.
+     * The file offset of a position in a <b>plain</b> segment: arithmetic only. For writers at their claims beyond
+     * every compacted segment (the appender at the tail, padding, allocation, recovery's repairs of the tail);
+     * a reader of earlier positions uses {@link #offset(UnsafeBuffer, long)}, which knows compacted segments.
+     *
+     * @param position a log position in a segment that is certainly plain (at or after the durable position).
      * @return the offset of that position in its segment's buffer.
      */
-    public int offset(final long position)
+    public int plainOffset(final long position)
     {
         return SegmentDescriptor.HEADER_LENGTH + (int)(position & mask);
+    }
+
+    /**
+     * @param buffer   the buffer of the position's segment, as {@link #readBuffer} gave it.
+     * @param position a log position.
+     * @return the offset of the record at that position in the buffer; for a compacted segment, -1 if no kept record
+     * starts there (a dropped range, or inside a kept record).
+     */
+    public int offset(final UnsafeBuffer buffer, final long position)
+    {
+        if (buffer instanceof CompactedBuffer)
+        {
+            return ((CompactedBuffer)buffer).fileOffset((int)(position & mask));
+        }
+        return SegmentDescriptor.HEADER_LENGTH + (int)(position & mask);
+    }
+
+    /**
+     * For random access (an index entry, an id table slot): where the event at {@code position} is.
+     *
+     * @param buffer   the buffer of the position's segment.
+     * @param position an event's position.
+     * @return its offset in the buffer, or -1 if the event was scavenged (its segment was compacted without it);
+     * callers skip it.
+     */
+    public int eventOffset(final UnsafeBuffer buffer, final long position)
+    {
+        return offset(buffer, position);
+    }
+
+    /**
+     * Where a reader stepping through the log goes on from {@code position}.
+     *
+     * @param buffer   the buffer of the position's segment.
+     * @param position a log position.
+     * @return the position itself in a plain segment or where a kept record starts; else the next kept record of its
+     * compacted segment, or the next segment's start if none follows.
+     */
+    public long ceiling(final UnsafeBuffer buffer, final long position)
+    {
+        if (buffer instanceof CompactedBuffer)
+        {
+            final int next = ((CompactedBuffer)buffer).ceiling((int)(position & mask));
+            return next < 0 ? nextSegmentStart(position) : ((position >>> shift) << shift) + next;
+        }
+        return position;
+    }
+
+    /**
+     * @param buffer   the buffer of the position's segment.
+     * @param offset   a record's offset in it.
+     * @param position the record's position.
+     * @return the bytes a record there may span: to its segment's end, and within the buffer.
+     */
+    public int room(final UnsafeBuffer buffer, final int offset, final long position)
+    {
+        return (int)Math.min(nextSegmentStart(position) - position, (long)buffer.capacity() - offset);
+    }
+
+    /**
+     * @param buffer   the buffer of the position's segment.
+     * @param position a log position that is no record start of it ({@link #offset(UnsafeBuffer, long)} is -1).
+     * @return true if it lies inside a kept record of a compacted segment (no position anyone was given), false if
+     * in a dropped range.
+     */
+    public boolean insideKept(final UnsafeBuffer buffer, final long position)
+    {
+        return buffer instanceof CompactedBuffer && ((CompactedBuffer)buffer).insideKept((int)(position & mask));
+    }
+
+    /**
+     * @param buffer a segment's buffer.
+     * @return true if it is a compacted segment's.
+     */
+    public static boolean isCompacted(final UnsafeBuffer buffer)
+    {
+        return buffer instanceof CompactedBuffer;
     }
 
     /**
@@ -596,8 +703,7 @@ public final class Log
                     }
                     if (creating != segment && Files.exists(path))
                     {
-                        final MappedFile file = MappedFile.open(path, readOnly, observer,
-                            (opened) -> checkSegment(opened, segment));
+                        final MappedFile file = openSegment(path, segment);
                         publish(segment, file);
                         return file.buffer();
                     }
@@ -678,7 +784,7 @@ public final class Log
         {
             if (lockFile != null && Files.exists(path))
             {
-                return MappedFile.open(path, false, observer, (opened) -> checkSegment(opened, segment));
+                return openSegment(path, segment);
             }
             return MappedFile.create(path, segmentFileLength(), SegmentDescriptor.HEADER_LENGTH,
                 (buffer) -> SegmentDescriptor.writeHeader(buffer, segmentLength, segment), false, observer);
@@ -773,7 +879,7 @@ public final class Log
         }
         // blocks only (fallocate, or zeros through the channel): after it, writes below `to` cannot fault for
         // want of a block. The pages are made later, a little ahead of the tail (touchAhead), or by the appender.
-        file.allocateBlocks(offset(from), (int)(to - from));
+        file.allocateBlocks(plainOffset(from), (int)(to - from));
         synchronized (segmentLock)
         {
             if (closed)
@@ -798,7 +904,7 @@ public final class Log
     private long stepEnd(final long from, final long segment, final int chunk)
     {
         final long base = segment << shift;
-        final long fileOffset = offset(from);
+        final long fileOffset = plainOffset(from);
         return Math.min(base + segmentLength, base + (fileOffset / chunk + 1) * chunk - SegmentDescriptor.HEADER_LENGTH);
     }
 
@@ -849,7 +955,7 @@ public final class Log
                 segments[(int)segment] != null)
             {
                 // by CAS: in multi-process mode a survivor may have padded the hole already
-                Padding.writeOver(segments[(int)segment].buffer(), offset(entry.getKey()), 0,
+                Padding.writeOver(segments[(int)segment].buffer(), plainOffset(entry.getKey()), 0,
                     entry.getValue());
                 done.add(entry.getKey());
             }
@@ -857,9 +963,34 @@ public final class Log
         done.forEach(pendingPadding::remove);
     }
 
+    /**
+     * Map an existing segment file: a compacted one gets a {@link CompactedBuffer} view, after its map is checked.
+     */
+    private MappedFile openSegment(final Path path, final long segment)
+    {
+        return MappedFile.open(path, readOnly, observer, Log::segmentView, (opened) -> checkSegment(opened, segment));
+    }
+
+    /**
+     * @param mapped a whole segment file.
+     * @return the view readers get: a {@link CompactedBuffer} for a compacted segment.
+     */
+    public static UnsafeBuffer segmentView(final java.nio.ByteBuffer mapped)
+    {
+        final boolean compacted = mapped.capacity() >= SegmentDescriptor.HEADER_LENGTH && mapped.duplicate()
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(SegmentDescriptor.LAYOUT_OFFSET) ==
+            SegmentDescriptor.LAYOUT_COMPACTED;
+        return compacted ? new CompactedBuffer(mapped) : new UnsafeBuffer(mapped);
+    }
+
     private void checkSegment(final MappedFile file, final long segment)
     {
         final UnsafeBuffer buffer = file.buffer();
+        if (buffer instanceof CompactedBuffer)
+        {
+            checkCompacted(file, (CompactedBuffer)buffer, segment);
+            return;
+        }
         if (!readOnly && MappedFile.isBlank(buffer, SegmentDescriptor.HEADER_LENGTH) &&
             file.length() == SegmentDescriptor.HEADER_LENGTH + segmentLength)
         {
@@ -882,6 +1013,26 @@ public final class Log
                 dataLength + " data bytes, file has " + file.length() + " bytes; expected index " + segment +
                 " and " + segmentLength + " data bytes");
         }
+    }
+
+    private void checkCompacted(final MappedFile file, final CompactedBuffer buffer, final long segment)
+    {
+        FileHeaders.check(buffer, file.path(), SegmentDescriptor.HEADER_LENGTH, SegmentDescriptor.MAGIC_OFFSET,
+            SegmentDescriptor.MAGIC, SegmentDescriptor.FORMAT_VERSION_OFFSET, SegmentDescriptor.FORMAT_VERSION,
+            "log segment");
+        final int dataLength = buffer.getInt(SegmentDescriptor.DATA_LENGTH_OFFSET);
+        final long index = buffer.getLong(SegmentDescriptor.SEGMENT_INDEX_OFFSET);
+        // at most the map and every record (a rewrite that drops little can be longer than the plain file: the map
+        // takes 8 bytes per kept record)
+        if (dataLength != segmentLength || index != segment ||
+            file.length() > (long)SegmentDescriptor.recordsOffset(buffer.entries()) + segmentLength)
+        {
+            throw new CorruptStoreException(file.path() + ": compacted segment header says index " + index + ", " +
+                dataLength + " data bytes, file has " + file.length() + " bytes; expected index " + segment +
+                " and " + segmentLength + " data bytes");
+        }
+        buffer.checkMap(file.path(), segmentLength);
+        compactedSeen = true;
     }
 
     /**
@@ -940,7 +1091,7 @@ public final class Log
         {
             final long segment = position >>> shift;
             final long segmentStart = segment << shift;
-            final int page = offset(position) & -MappedFile.PAGE_SIZE;
+            final int page = plainOffset(position) & -MappedFile.PAGE_SIZE;
             // atomic add of zero: see above. The page's first word may be below the tail, or a segment's header
             segmentBuffer(segment).getAndAddLong(page, 0);
             pages++;
@@ -998,6 +1149,513 @@ public final class Log
         return (long)SegmentDescriptor.HEADER_LENGTH + segmentLength;
     }
 
+    // ------------------------------------------------------------------------------------------- compaction
+
+    /**
+     * Install how this log learns that readers no longer hold a replaced mapping. The store installs its read
+     * sections: <b>every reader of a segment buffer reads inside a read section</b> ({@code VarveDB.enterRead}) and
+     * keeps no buffer past its end, or reads only where no segment is ever compacted: at or after the durable
+     * position and the oldest claim in flight (appenders at their claims, the allocator, the flusher, repairs of a
+     * dead writer's claims, recovery of the tail). Recovery and the checks at open run before any replacement can
+     * happen.
+     *
+     * @param grace the store's readers.
+     */
+    public void readerGrace(final ReaderGrace grace)
+    {
+        this.grace = grace;
+    }
+
+    /**
+     * @param bound gives the position below which the log is stable: every record durable, no claim in flight in
+     *              any process. Only segments wholly below it may be replaced.
+     */
+    public void stableBound(final java.util.function.LongSupplier bound)
+    {
+        this.stableBound = bound;
+    }
+
+    /**
+     * @return the shared count of segment replacements, in {@code varve.meta} (volatile load): when it moves, some
+     * process has replaced a segment file that this one may still map.
+     */
+    public long replacedGeneration()
+    {
+        return meta.getLongVolatile(MetaDescriptor.REPLACED_GENERATION_OFFSET);
+    }
+
+    /**
+     * @return true if this log may map a replaced segment file, or holds replaced mappings not yet released: a
+     * plain read of hints, for the readers' entry ({@link #refreshReplaced()} does the work).
+     */
+    public boolean mayNeedRefresh()
+    {
+        return retiredCount != 0 || replacedGeneration() != seenGeneration;
+    }
+
+    /**
+     * Map anew every segment whose file was replaced (by any process) since it was mapped, retiring the old
+     * mappings, and release the retired mappings no reader can still hold. Never waits for readers.
+     */
+    public void refreshReplaced()
+    {
+        final long generation = replacedGeneration();
+        synchronized (segmentLock)
+        {
+            if (closed)
+            {
+                return;
+            }
+            if (generation != seenGeneration)
+            {
+                final MappedFile[] files = segments;
+                for (int segment = 0; segment < files.length; segment++)
+                {
+                    remapIfReplaced(files[segment], segment);
+                }
+                seenGeneration = generation;
+            }
+            reclaimRetired();
+        }
+    }
+
+    /** Under {@link #segmentLock}. */
+    private void remapIfReplaced(final MappedFile file, final long segment)
+    {
+        if (file == null)
+        {
+            return;
+        }
+        final Object key = MappedFile.fileKeyOf(file.path());
+        if (key == null || key.equals(file.fileKey()))
+        {
+            return;
+        }
+        final MappedFile fresh = openSegment(file.path(), segment);
+        publish(segment, fresh);
+        retire(file);
+    }
+
+    /** Under {@link #segmentLock}, after the publication of its replacement. */
+    private void retire(final MappedFile old)
+    {
+        // after the volatile store of the new mapping: a read the snapshot misses can only find the new one
+        retired.add(new Retired(old, grace.begin()));
+        retiredCount = retired.size();
+    }
+
+    /** Under {@link #segmentLock}: unmap the retired mappings whose readers are gone. */
+    private void reclaimRetired()
+    {
+        if (retired.isEmpty())
+        {
+            return;
+        }
+        retired.removeIf((r) ->
+        {
+            if (r.token().passed())
+            {
+                r.file().unmap();
+                return true;
+            }
+            return false;
+        });
+        retiredCount = retired.size();
+    }
+
+    /**
+     * @return true if replaced mappings wait for their readers.
+     */
+    public boolean hasRetired()
+    {
+        synchronized (segmentLock)
+        {
+            reclaimRetired();
+            return !retired.isEmpty();
+        }
+    }
+
+    /**
+     * Wait until every replaced mapping is released: until every read in progress when it was replaced has ended.
+     * The caller must not be inside a read itself.
+     *
+     * @param timeoutNanos give up after this long.
+     * @return true if none is left.
+     */
+    public boolean awaitRetired(final long timeoutNanos)
+    {
+        final long deadline = System.nanoTime() + timeoutNanos;
+        final org.agrona.concurrent.IdleStrategy idle = new org.agrona.concurrent.BackoffIdleStrategy(
+            100, 10, 1_000, 1_000_000);
+        while (hasRetired())
+        {
+            if (System.nanoTime() - deadline > 0)
+            {
+                return false;
+            }
+            idle.idle();
+        }
+        return true;
+    }
+
+    /**
+     * @return true if some segment of the log is compacted (looked up in the files' headers until one is found).
+     */
+    public boolean hasCompactedSegments()
+    {
+        if (compactedSeen)
+        {
+            return true;
+        }
+        for (final long segment : segmentFiles())
+        {
+            if (isCompactedFile(segmentPath(segment)))
+            {
+                compactedSeen = true;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * @param path a segment file.
+     * @return true if its header says it is compacted (read through the file, not a mapping).
+     */
+    public static boolean isCompactedFile(final Path path)
+    {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path,
+            java.nio.file.StandardOpenOption.READ))
+        {
+            final java.nio.ByteBuffer word = java.nio.ByteBuffer.allocate(Integer.BYTES)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            return channel.read(word, SegmentDescriptor.LAYOUT_OFFSET) == Integer.BYTES &&
+                word.getInt(0) == SegmentDescriptor.LAYOUT_COMPACTED;
+        }
+        catch (final IOException ex)
+        {
+            return false;
+        }
+    }
+
+    /**
+     * Delete the {@code *.compact.tmp} files a rewrite left when its process died before renaming it in: they were
+     * never part of the log. Takes the scavenge lock across processes, so another writer's rewrite in progress is
+     * waited for, not broken.
+     */
+    public void deleteCompactionLeftovers()
+    {
+        if (readOnly || !Files.isDirectory(directory))
+        {
+            return;
+        }
+        lockAcross(io.varvedb.internal.process.LockFileDescriptor.SCAVENGE);
+        try (Stream<Path> files = Files.list(directory))
+        {
+            for (final Path file : files.filter((p) -> p.getFileName().toString()
+                .endsWith(SegmentDescriptor.COMPACT_SUFFIX)).toList())
+            {
+                if (Files.deleteIfExists(file))
+                {
+                    observer.deleted(file);
+                }
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot delete compaction leftovers in " + directory + ": " + ex.getMessage(),
+                ex);
+        }
+        finally
+        {
+            unlockAcross(io.varvedb.internal.process.LockFileDescriptor.SCAVENGE);
+        }
+    }
+
+    /**
+     * The disk a segment file of {@code length} bytes takes, by how the log writes them: a plain segment below the
+     * tail's has blocks for its whole length (the allocator gave them in order, before the log moved past it), and a
+     * compacted one is written whole, front to back. So it is the length rounded up to the file system's block
+     * (what {@code du} reports for such a file), computed, not asked of the file system: Java has no portable call
+     * for a file's allocated blocks.
+     *
+     * @param length a segment file's length.
+     * @return bytes of disk it takes.
+     */
+    public long diskBytes(final long length)
+    {
+        long block = MappedFile.PAGE_SIZE;
+        try
+        {
+            block = Math.max(1, fileStore().getBlockSize());
+        }
+        catch (final IOException | UnsupportedOperationException | StoreIOException ex)
+        {
+            // the page size is the block size of the usual file systems
+        }
+        return (length + block - 1) / block * block;
+    }
+
+    /**
+     * Rewrite a sealed segment without the records {@code filter} drops, giving their disk space back; every kept
+     * record keeps its log position (see {@link SegmentDescriptor}). Crash-safe: the new file is written as
+     * {@code <name>.compact.tmp}, forced, and renamed over the segment atomically, so a crash leaves the old file or
+     * the new one, whole. The new mapping is published at once; the old one is retired, and released once every read
+     * that might hold it has ended ({@link #awaitRetired}, {@link #refreshReplaced}). Other processes see the
+     * replacement through the shared generation ({@link #replacedGeneration}) and remap.
+     * <p>
+     * Refused unless the segment lies wholly below the tail's segment and the stable bound ({@link #stableBound}).
+     * One rewrite of a segment at a time in this process; rewrites are serialised across processes by the lock
+     * file's scavenge range. A compacted segment may be compacted again.
+     *
+     * @param segment  the segment index.
+     * @param filter   keeps or drops each event and stream name record.
+     * @param progress told of each record; may abandon the rewrite.
+     * @return what was done.
+     * @throws IllegalStateException if the segment may not be rewritten now, or is being rewritten already.
+     * @throws StoreIOException      if the file system refuses (the segment is then unchanged).
+     * @throws CorruptStoreException if the segment holds a damaged record (it is then unchanged).
+     */
+    public ReplaceResult replaceSegment(final long segment, final RecordFilter filter, final ScavengeProgress progress)
+    {
+        if (readOnly)
+        {
+            throw new IllegalStateException("a read-only log cannot rewrite segments");
+        }
+        synchronized (segmentLock)
+        {
+            if (closed)
+            {
+                throw closedException();
+            }
+            if (!replacing.add(segment))
+            {
+                throw new IllegalStateException("log segment " + segment + " is being compacted already");
+            }
+        }
+        try
+        {
+            lockAcross(io.varvedb.internal.process.LockFileDescriptor.SCAVENGE);
+            try
+            {
+                return replaceLocked(segment, filter, progress);
+            }
+            finally
+            {
+                unlockAcross(io.varvedb.internal.process.LockFileDescriptor.SCAVENGE);
+            }
+        }
+        finally
+        {
+            synchronized (segmentLock)
+            {
+                replacing.remove(segment);
+            }
+        }
+    }
+
+    private ReplaceResult replaceLocked(final long segment, final RecordFilter filter, final ScavengeProgress progress)
+    {
+        final long start = segment << shift;
+        final long end = start + segmentLength;
+        final long bound = Math.min(stableBound.getAsLong(), tail());
+        if (segment < 0 || segment >= segmentOf(tail()) || end > bound)
+        {
+            throw new IllegalStateException("log segment " + segment + " is not sealed: it must lie wholly below the " +
+                "tail's segment and below " + bound + ", where every record is durable and no append is in flight");
+        }
+        final Path path = segmentPath(segment);
+        synchronized (segmentLock)
+        {
+            // another process may have rewritten it since this one mapped it: read the file as it is now
+            final MappedFile[] files = segments;
+            if (segment < files.length)
+            {
+                remapIfReplaced(files[(int)segment], segment);
+            }
+        }
+        final UnsafeBuffer source = readBuffer(start);
+        if (source == null)
+        {
+            throw new CorruptStoreException("log segment " + path + " is missing, though the log has used it");
+        }
+        final long oldLength = source.capacity();
+
+        // what to keep: data offset, offset in the source, aligned length, three ints per record
+        int[] kept = new int[3 * 64];
+        int count = 0;
+        long records = 0;
+        long dropped = 0;
+        long bytesKept = 0;
+        final RecordChecksum checksum = new RecordChecksum();
+        final CompactedBuffer compacted = source instanceof CompactedBuffer ? (CompactedBuffer)source : null;
+        final int entries = compacted != null ? compacted.entries() : -1;
+        int entry = 0;
+        int data = 0;
+        while (compacted != null ? entry < entries : data < segmentLength)
+        {
+            if (compacted != null)
+            {
+                data = compacted.dataOffsetAt(entry);
+            }
+            final int offset = compacted != null ? compacted.fileOffsetAt(entry++) : SegmentDescriptor.HEADER_LENGTH + data;
+            final long position = start + data;
+            // acquire: pairs with the release that published the record (long ago: it is below the stable bound)
+            final int frameLength = source.getIntAcquire(offset + FRAME_LENGTH_OFFSET);
+            final String damage = frameLength <= 0 ? "no committed record (frame length " + frameLength + ")" :
+                frameDamage(source, offset, frameLength, room(source, offset, position), checksum);
+            if (damage != null)
+            {
+                throw new CorruptStoreException(damage + ", at log position " + position + " in " + path +
+                    "; the segment is not compacted");
+            }
+            final int aligned = alignedLength(frameLength);
+            records++;
+            if (source.getShort(offset + RECORD_TYPE_OFFSET) != TYPE_PADDING)
+            {
+                if (filter.keep(source, offset, position))
+                {
+                    if (3 * count + 3 > kept.length)
+                    {
+                        kept = Arrays.copyOf(kept, kept.length * 2);
+                    }
+                    kept[3 * count] = data;
+                    kept[3 * count + 1] = offset;
+                    kept[3 * count + 2] = aligned;
+                    count++;
+                    bytesKept += aligned;
+                }
+                else
+                {
+                    dropped++;
+                }
+            }
+            if (!progress.progress(segment, records, bytesKept))
+            {
+                return new ReplaceResult(segment, count, dropped, diskBytes(oldLength), diskBytes(oldLength), true);
+            }
+            data += aligned;
+        }
+
+        if (dropped == 0 && (compacted != null || count == records))
+        {
+            // nothing to drop (padding aside, a plain segment without any is left as it is): no rewrite
+            return new ReplaceResult(segment, count, 0, diskBytes(oldLength), diskBytes(oldLength), false);
+        }
+        final Path temp = path.resolveSibling(path.getFileName() + SegmentDescriptor.COMPACT_SUFFIX);
+        final int recordsOffset = SegmentDescriptor.recordsOffset(count);
+        final long newLength = recordsOffset + bytesKept;
+        try
+        {
+            writeCompacted(temp, source, segment, kept, count, recordsOffset);
+            Files.move(temp, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            observer.moved(temp, path);
+        }
+        catch (final IOException ex)
+        {
+            deleteQuietly(temp);
+            throw new StoreIOException("cannot write the compacted " + path + ": " + ex.getMessage(), ex);
+        }
+        catch (final RuntimeException | Error ex)
+        {
+            deleteQuietly(temp);
+            throw ex;
+        }
+        // a power cut that undoes the rename brings back the old file, which is as good
+        MappedFile.forceDirectory(directory, observer);
+        final MappedFile fresh = openSegment(path, segment);
+        synchronized (segmentLock)
+        {
+            if (closed)
+            {
+                fresh.unmap();
+                throw closedException();
+            }
+            final MappedFile old = segment < segments.length ? segments[(int)segment] : null;
+            publish(segment, fresh);
+            compactedSeen = true;
+            if (old != null)
+            {
+                retire(old);
+            }
+            // atomic add, after the rename: a process that sees the new count finds the new file at the path
+            meta.getAndAddLong(MetaDescriptor.REPLACED_GENERATION_OFFSET, 1);
+            reclaimRetired();
+        }
+        return new ReplaceResult(segment, count, dropped, diskBytes(oldLength), diskBytes(newLength), false);
+    }
+
+    private void writeCompacted(
+        final Path temp, final UnsafeBuffer source, final long segment, final int[] kept, final int count,
+        final int recordsOffset) throws IOException
+    {
+        final UnsafeBuffer header = new UnsafeBuffer(new byte[recordsOffset]);
+        SegmentDescriptor.writeHeader(header, segmentLength, segment);
+        header.putInt(SegmentDescriptor.LAYOUT_OFFSET, SegmentDescriptor.LAYOUT_COMPACTED);
+        header.putInt(SegmentDescriptor.KEPT_RECORDS_OFFSET, count);
+        header.putInt(SegmentDescriptor.RECORDS_OFFSET_OFFSET, recordsOffset);
+        int fileOffset = recordsOffset;
+        for (int i = 0; i < count; i++)
+        {
+            final int at = SegmentDescriptor.MAP_OFFSET + i * SegmentDescriptor.MAP_ENTRY_LENGTH;
+            header.putInt(at + SegmentDescriptor.ENTRY_DATA_OFFSET, kept[3 * i]);
+            header.putInt(at + SegmentDescriptor.ENTRY_FILE_OFFSET, fileOffset);
+            fileOffset += kept[3 * i + 2];
+        }
+        header.putInt(SegmentDescriptor.MAP_CHECKSUM_OFFSET, SegmentDescriptor.mapChecksum(header));
+        final long length = fileOffset;
+        Files.deleteIfExists(temp);
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(temp,
+            java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE))
+        {
+            observer.created(temp, length);
+            writeFully(channel, java.nio.ByteBuffer.wrap(header.byteArray()), 0);
+            // the kept records byte for byte, a run of records adjacent in the source in one write
+            final java.nio.ByteBuffer mapped = source.byteBuffer().duplicate();
+            long to = recordsOffset;
+            int i = 0;
+            while (i < count)
+            {
+                final int from = kept[3 * i + 1];
+                int runEnd = from + kept[3 * i + 2];
+                i++;
+                while (i < count && kept[3 * i + 1] == runEnd)
+                {
+                    runEnd += kept[3 * i + 2];
+                    i++;
+                }
+                mapped.limit(runEnd).position(from);
+                final int run = runEnd - from;
+                writeFully(channel, mapped, to);
+                to += run;
+            }
+            channel.force(true);
+        }
+    }
+
+    private static void writeFully(final java.nio.channels.FileChannel channel, final java.nio.ByteBuffer bytes,
+        final long at) throws IOException
+    {
+        long position = at;
+        while (bytes.hasRemaining())
+        {
+            position += channel.write(bytes, position);
+        }
+    }
+
+    private void deleteQuietly(final Path file)
+    {
+        try
+        {
+            Files.deleteIfExists(file);
+        }
+        catch (final IOException ignore)
+        {
+            // deleted at the next open (deleteCompactionLeftovers)
+        }
+    }
+
     /**
      * Release every segment's mapping, and refuse to map any more. The caller guarantees that no thread is using,
      * or can start to use, a buffer of this log.
@@ -1011,6 +1669,10 @@ public final class Log
             segments = new MappedFile[0];
             buffers = new UnsafeBuffer[0];
             MappedFile.unmapAll(files);
+            // no reader is left (the caller's guarantee): the retired mappings go too
+            retired.forEach((r) -> r.file().unmap());
+            retired.clear();
+            retiredCount = 0;
         }
     }
 
@@ -1104,7 +1766,7 @@ public final class Log
             final long segment = position >>> shift;
             final long end = Math.min(to, nextSegmentStart(position));
             segmentBuffer(segment);
-            segments[(int)segment].force(offset(position), (int)(end - position));
+            segments[(int)segment].force(plainOffset(position), (int)(end - position));
             position = end;
         }
     }

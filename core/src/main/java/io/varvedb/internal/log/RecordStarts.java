@@ -22,6 +22,9 @@ import static io.varvedb.internal.log.RecordDescriptor.alignedLength;
  * walk met; a walk steps over a claim still being written as a whole, and the claim's end is a record start for
  * good). A check walks from the nearest mark at or below the position: about one span.
  * <p>
+ * A compacted segment (see {@link SegmentDescriptor}) needs no walk: its position map tells kept record starts,
+ * positions inside kept records, and dropped ranges (which readers accept: they go on at the next kept record).
+ * <p>
  * Thread safety: any thread may check. Marks are plain {@code int}s written by whichever thread walks past them; a
  * mark is a fact about committed records that never changes, so a racing reader sees either no mark (0) or the
  * right one, and walks the records themselves with acquire loads of their frame lengths.
@@ -101,6 +104,12 @@ public final class RecordStarts
             throw new CorruptStoreException("log segment " + log.segmentPath(segment) + " is missing, though " +
                 "the log's tail " + tail + " lies beyond it");
         }
+        if (buffer instanceof CompactedBuffer)
+        {
+            // a compacted segment's map says it all, no walk nor marks: a kept record starts there, or the position
+            // lies in a dropped range (readers go on at the next kept record), or inside a kept record
+            return log.insideKept(buffer, position) ? INSIDE_RECORD : RECORD_START;
+        }
         final int[] segmentMarks = marksOf(segment);
         int from = 0;
         for (int span = target >>> MARK_SHIFT; span > 0; span--)
@@ -141,7 +150,8 @@ public final class RecordStarts
         int offset = from;
         while (offset < target)
         {
-            final int at = log.offset(base + offset);
+            // a plain segment (compacted ones are answered from their map)
+            final int at = log.plainOffset(base + offset);
             // acquire: pairs with the release of the frame length that published the record, or of the negative
             // length an appender writes as soon as it has claimed the space
             final int frameLength = buffer.getIntAcquire(at + FRAME_LENGTH_OFFSET);

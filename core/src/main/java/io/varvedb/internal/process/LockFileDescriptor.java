@@ -18,6 +18,8 @@ package io.varvedb.internal.process;
  *  5                  INDEX_UNITS               whoever allocates a unit of the stream table
  *  6                  INDEX_BLOCKS              whoever allocates index blocks or creates a chunk file
  *  7                  EVENT_IDS                 whoever gives the event id table's slots disk blocks
+ *  8                  SCAVENGE                  whoever rewrites (compacts) log segments, or deletes the
+ *                                               temporary files a killed rewrite left
  *  1024 + p           PARTICIPANT p, exclusive  the writer registered as participant p of varve.procs
  * </pre>
  * A single-process writer's whole-file lock conflicts with every range, so each mode refuses the other, and older
@@ -47,8 +49,10 @@ public final class LockFileDescriptor
     public static final long INDEX_BLOCKS = 6;
     /** Serialises the allocation of the event id table's slots. */
     public static final long EVENT_IDS = 7;
+    /** Serialises the rewriting (compaction) of log segments. */
+    public static final long SCAVENGE = 8;
     /** Number of the named ranges above. */
-    public static final int NAMED_RANGES = 8;
+    public static final int NAMED_RANGES = 9;
     /** Participant {@code p}'s range is {@code PARTICIPANT_BASE + p}. */
     public static final long PARTICIPANT_BASE = 1024;
 

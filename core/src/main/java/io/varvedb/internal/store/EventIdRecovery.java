@@ -174,7 +174,8 @@ public final class EventIdRecovery
             {
                 return false;
             }
-            return carriesEventId(buffer, log.offset(position), high, low);
+            final int offset = log.eventOffset(buffer, position);
+            return offset >= 0 && carriesEventId(buffer, offset, high, low);
         };
     }
 
@@ -189,10 +190,16 @@ public final class EventIdRecovery
         while (position < end)
         {
             final UnsafeBuffer buffer = log.readBuffer(position);
-            final int offset = log.offset(position);
+            final int offset = log.offset(buffer, position);
+            if (offset < 0)
+            {
+                // a dropped range of a compacted segment
+                position = log.ceiling(buffer, position);
+                continue;
+            }
             final int frameLength = buffer.getInt(offset + FRAME_LENGTH_OFFSET);
             final String damage = frameLength <= 0 ? "no record" : Log.frameDamage(buffer, offset, frameLength,
-                (int)(log.nextSegmentStart(position) - position), null);
+                log.room(buffer, offset, position), null);
             if (damage != null)
             {
                 // without a walk over every record, an id beyond this one could be missed, and its retry written twice

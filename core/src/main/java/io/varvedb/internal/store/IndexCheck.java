@@ -232,6 +232,11 @@ public final class IndexCheck
         // a live writer may have appended since the check began: read its tail after the slot's state (acquire),
         // which its append released after claiming the record
         final long end = quiescent ? tail : log.tail();
+        if (position == io.varvedb.internal.index.BlockDescriptor.GONE_POSITION)
+        {
+            // a version scavenged before the index was rebuilt
+            return null;
+        }
         if (position < 0 || position >= end || (position & (RecordDescriptor.ALIGNMENT - 1)) != 0)
         {
             return "not a record position below the tail " + end;
@@ -241,9 +246,14 @@ public final class IndexCheck
         {
             return "no such segment";
         }
-        final int offset = log.offset(position);
+        final int offset = log.eventOffset(buffer, position);
+        if (offset < 0)
+        {
+            // scavenged: the segment was compacted without it, which the index is not told of
+            return log.insideKept(buffer, position) ? "inside a kept record of a compacted segment" : null;
+        }
         final int frameLength = buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
-        final int room = (int)(log.nextSegmentStart(position) - position);
+        final int room = log.room(buffer, offset, position);
         // The record's framing and header, not its checksum: the question is whether the slot agrees with the log;
         // a record damaged in itself is reported by the read that meets it (checksums are verified on read), and
         // checksumming one random record per stream would double the cost of the check.

@@ -51,6 +51,11 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |                     reserved, zero                           ... 392
  *  +---------------------------------------------------------------+
+ *  |  Replaced Generation: count of log segment files rewritten    | 512
+ *  |  (compacted) in place, by any process (own cache line)        |
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 520
+ *  +---------------------------------------------------------------+
  *  |  Log Start: positions below it were dropped by retention (0:  | 768
  *  |  none); only grows (release), forced before any is dropped     |
  *  +---------------------------------------------------------------+
@@ -110,6 +115,13 @@ public final class MetaDescriptor
      * log's allocation lock, which is a record lock across processes in multi-process mode.
      */
     public static final int ALLOCATED_END_OFFSET = 384;
+    /**
+     * Offset of the replaced generation: incremented (atomic add) by a writer after it renamed a compacted segment
+     * over the old file. Every process compares it (one volatile load) with the count its mappings are up to date
+     * with as a read begins, and maps the replaced files anew when it moved, so that the old files' disk blocks are
+     * freed once their mappings are released. 0 in a store no one compacted; a store from before it has 0 here.
+     */
+    public static final int REPLACED_GENERATION_OFFSET = 512;
     /** Offset of the log start (retention). */
     public static final int LOG_START_OFFSET = 768;
     /** Offset of the names-made flag. */

@@ -323,7 +323,9 @@ public final class OpenRecovery
             final Path path = log.segmentPath(segment);
             try
             {
-                if (!Files.exists(path) || Files.size(path) != expectedLength)
+                // a compacted segment has the length of its map and kept records (its own check is at mapping)
+                if (!Files.exists(path) || Files.size(path) != expectedLength &&
+                    !Log.isCompactedFile(path))
                 {
                     throw new CorruptStoreException("log segment " + path + " is " +
                         (Files.exists(path) ? Files.size(path) + " bytes, expected " + expectedLength : "missing") +

@@ -217,7 +217,17 @@ public final class Recovery
                 break;
             }
             final UnsafeBuffer buffer = log.segmentBuffer(segment);
-            final int offset = log.offset(position);
+            if (Log.isCompacted(buffer))
+            {
+                // sealed and rewritten below the durable position: every record in it whole, no hole, no batch in
+                // part (what the scavenger dropped of a batch is gone, what it kept is indexed)
+                abandonBatch();
+                commitHoles();
+                position = recoverCompacted(buffer, position);
+                goodEnd = position;
+                continue;
+            }
+            final int offset = log.plainOffset(position);
             final long segmentEnd = log.nextSegmentStart(position);
             final int room = (int)(segmentEnd - position);
             final int frameLength = buffer.getInt(offset + FRAME_LENGTH_OFFSET);
@@ -321,6 +331,40 @@ public final class Recovery
             repairSlots(goodEnd);
         }
         return new Result(goodEnd, start, events, discarded);
+    }
+
+    /**
+     * Index the kept records of a compacted segment from {@code position} on.
+     *
+     * @return the next segment's start.
+     */
+    private long recoverCompacted(final UnsafeBuffer buffer, final long position)
+    {
+        final long segmentEnd = log.nextSegmentStart(position);
+        long at = log.ceiling(buffer, position);
+        while (at < segmentEnd)
+        {
+            final int offset = log.offset(buffer, at);
+            final int frameLength = buffer.getInt(offset + FRAME_LENGTH_OFFSET);
+            if (frameLength <= 0 || !isValid(checksum, buffer, offset, frameLength, log.room(buffer, offset, at)))
+            {
+                throw new CorruptStoreException(LOG_PREFIX + log.segmentPath(log.segmentOf(at)) + ": the kept " +
+                    "record at log position " + at + " (file offset " + offset + ") of this compacted segment is " +
+                    "damaged; refusing to open rather than lose it");
+            }
+            final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
+            if (type == TYPE_STREAM_NAME && names != null)
+            {
+                names.seen(buffer.getLong(offset + STREAM_ID_OFFSET), buffer, offset);
+            }
+            else if (type == TYPE_EVENT)
+            {
+                index(buffer.getLong(offset + STREAM_ID_OFFSET), buffer.getLong(offset + VERSION_OFFSET), at,
+                    (buffer.getShort(offset + FLAGS_OFFSET) & FLAG_TOMBSTONE) != 0);
+            }
+            at = log.ceiling(buffer, at + alignedLength(frameLength));
+        }
+        return segmentEnd;
     }
 
     /**
@@ -433,7 +477,7 @@ public final class Recovery
         for (final long[] hole : holes)
         {
             final UnsafeBuffer buffer = log.bufferFor(hole[0]);
-            final int offset = log.offset(hole[0]);
+            final int offset = log.plainOffset(hole[0]);
             buffer.setMemory(offset, (int)hole[1], (byte)0);
             Padding.write(buffer, offset, (int)hole[1]);
             discarded++;
@@ -448,7 +492,7 @@ public final class Recovery
     {
         final int slot = index.findSlot(streamId);
         final long current = slot < 0 ? 0 : committedVersion(index.state(slot));
-        return version == current + 1 || (incremental && version <= current);
+        return version == current + 1 || (incremental && version <= current) || firstAfterScavenge(current, version);
     }
 
     private void index(final long streamId, final long version, final long position, final boolean tombstone)
@@ -464,7 +508,18 @@ public final class Recovery
             events++;
             return;
         }
-        if (version != current + 1)
+        if (firstAfterScavenge(current, version))
+        {
+            // the stream's first versions were scavenged: they are indexed as gone, so that versions keep their
+            // numbers and readers skip them
+            for (long gone = 1; gone < version; gone++)
+            {
+                index.prepareBlock(slot, streamId, gone);
+                index.putPosition(slot, gone, io.varvedb.internal.index.BlockDescriptor.GONE_POSITION);
+            }
+            index.releaseState(slot, committedState(version - 1));
+        }
+        else if (version != current + 1)
         {
             if (incremental)
             {
@@ -484,6 +539,16 @@ public final class Recovery
         index.putPosition(slot, version, position);
         index.releaseState(slot, tombstone ? tombstonedState(version) : committedState(version));
         events++;
+    }
+
+    /**
+     * @return true if a rebuild meets a stream's first record at a version after 1 in a log with compacted segments:
+     * what a scavenger drops of a stream is a prefix of its versions. Anywhere else, and after the stream's first
+     * record, a version must follow its predecessor.
+     */
+    private boolean firstAfterScavenge(final long current, final long version)
+    {
+        return !incremental && current == 0 && version > 1 && log.hasCompactedSegments();
     }
 
     /**
@@ -510,7 +575,7 @@ public final class Recovery
             {
                 while (position < segmentEnd)
                 {
-                    final int offset = log.offset(position);
+                    final int offset = log.plainOffset(position);
                     chunk.clear().limit((int)Math.min(SCAN_CHUNK, segmentEnd - position));
                     final int read = channel.read(chunk, offset);
                     if (read < Integer.BYTES)
@@ -578,7 +643,7 @@ public final class Recovery
         if (log.segmentExists(segment))
         {
             final UnsafeBuffer buffer = log.segmentBuffer(segment);
-            final int from = log.offset(end);
+            final int from = log.plainOffset(end);
             final int dirtyEnd = zeroNonZero(log.segmentPath(segment), buffer, from);
             if (dirtyEnd > from)
             {

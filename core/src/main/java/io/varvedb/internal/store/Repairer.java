@@ -43,6 +43,10 @@ import static io.varvedb.internal.process.RegistryDescriptor.*;
  * publishing, and then the frame length is no longer what it was. The padding itself is written by a CAS on the
  * frame length from the value seen (0, or the negative length of a claim begun), so a late write by anyone, or a
  * second repairer, cannot interleave with it.
+ * <p>
+ * Every position it reads or writes is a dead writer's claim or a hole in flight, at or after the durable position
+ * and the oldest claim in flight: no segment there is ever compacted ({@code Log.replaceSegment}), so it addresses
+ * them with {@code Log.plainOffset} and reads outside the store's read sections.
  */
 public final class Repairer implements Agent
 {
@@ -292,7 +296,7 @@ public final class Repairer implements Agent
         {
             return false;
         }
-        final int offset = log.offset(position);
+        final int offset = log.plainOffset(position);
         return buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) > 0 &&
             buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_EVENT;
     }
@@ -304,7 +308,7 @@ public final class Repairer implements Agent
         {
             return false;
         }
-        final int offset = log.offset(position);
+        final int offset = log.plainOffset(position);
         return buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET) > 0 &&
             buffer.getShort(offset + RECORD_TYPE_OFFSET) == TYPE_STREAM_NAME;
     }
@@ -320,7 +324,7 @@ public final class Repairer implements Agent
         while (position < end)
         {
             final UnsafeBuffer buffer = log.readBuffer(position);
-            final int offset = log.offset(position);
+            final int offset = log.plainOffset(position);
             final int frameLength = buffer.getIntAcquire(offset + FRAME_LENGTH_OFFSET);
             if (frameLength <= 0)
             {
@@ -355,7 +359,7 @@ public final class Repairer implements Agent
         {
             return;
         }
-        final int offset = log.offset(claim);
+        final int offset = log.plainOffset(claim);
         final int frameLength = buffer.getIntVolatile(offset + FRAME_LENGTH_OFFSET);
         if (frameLength <= 0)
         {
@@ -418,7 +422,7 @@ public final class Repairer implements Agent
         {
             return false;
         }
-        final int offset = log.offset(position);
+        final int offset = log.plainOffset(position);
         final long[] live = new long[1];
         final int seen = abandoned(tail, position, buffer, offset, () -> live[0] = registry.oldestLiveInFlight());
         if (seen > 0)
@@ -437,7 +441,7 @@ public final class Repairer implements Agent
         {
             // the hole runs to the next record something was written to, or to where a live appender may claim
             end = position + ALIGNMENT;
-            while (end < limit && buffer.getIntVolatile(log.offset(end) + FRAME_LENGTH_OFFSET) == 0)
+            while (end < limit && buffer.getIntVolatile(log.plainOffset(end) + FRAME_LENGTH_OFFSET) == 0)
             {
                 end += ALIGNMENT;
             }
