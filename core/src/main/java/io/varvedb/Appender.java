@@ -1423,6 +1423,12 @@ public final class Appender implements AutoCloseable
                     // a scavenger killed the slot (and dropped its event) since the lookup found it: the id is gone
                     return ABSENT;
                 }
+                if (offset < 0 && buffer != null && !log.insideKept(buffer, position) && ids.forget(high, low, position))
+                {
+                    // the event was scavenged and the scavenger (killed, or not yet there) left its id: forget it now,
+                    // as the scavenger would have
+                    return ABSENT;
+                }
                 throw new CorruptStoreException("the event id table " + ids.path() + " says event id " +
                     new java.util.UUID(high, low) + " is the event at log position " + position + ", which " +
                     (offset < 0 && buffer != null ? "was scavenged" : "does not carry it") + "; the table is " +

@@ -329,6 +329,11 @@ public final class VarveDB implements AutoCloseable
                     this.openedCleanly = recovered.openedCleanly();
                     this.recovery = recovered.recovery();
                     this.committedAtOpen = recovered.committedAtOpen();
+                    if (recovery != null && recovery.scannedFrom() == 0 && log.hasCompactedSegments())
+                    {
+                        // the index was rebuilt from a scavenged log: deleted streams' versions are in metadata
+                        restoreDeletedVersions();
+                    }
                 }
                 this.eventIds = openedIds;
                 this.registry = openedRegistry;
@@ -2174,9 +2179,227 @@ public final class VarveDB implements AutoCloseable
         meta.force();
     }
 
-    /** Rewrite the segments below the log start without their events (once segments can be rewritten). */
+    /** Rewrite the segments below the log start without their events. */
     private void scavengeBelow(final long start)
     {
+        synchronized (scavengeLock)
+        {
+            scavenger().run(ScavengeListener.NONE, false, start / log.segmentLength() - 1);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- scavenging
+
+    /**
+     * {@link #scavenge(ScavengeListener)} without progress reports.
+     *
+     * @return what was done.
+     */
+    public ScavengeResult scavenge()
+    {
+        return scavenge(ScavengeListener.NONE);
+    }
+
+    /**
+     * Give back the disk space of the events no stream shows any more: those hidden by metadata limits
+     * ({@link #setStreamMetadata}), of streams deleted ({@link #deleteStream}) or tombstoned
+     * ({@link #tombstoneStream}), and those below the log start ({@link #truncateLogBefore}). Each sealed segment
+     * holding such events is rewritten without them, segment by segment, <b>while appends and reads go on</b>:
+     * <ul>
+     *   <li><b>positions unchanged</b>: every kept event keeps its log position, so checkpoints,
+     *   {@link Appender#lastPosition()}, {@link RecordedEvent#position()} and {@code readAll(position)} mean the
+     *   same event afterwards; a position of a dropped event reads on from the next kept one (see
+     *   {@code SegmentDescriptor} for the position map of a rewritten segment);</li>
+     *   <li><b>crash-safe</b>: a segment's copy is written beside it, forced, and renamed over it, so a kill at any
+     *   moment leaves the old segment or the new one, whole;</li>
+     *   <li>what is kept: every stream name, every tombstone, each stream's metadata in force, every event a stream
+     *   still shows. Limits are taken as they stand when the scavenge starts; what it dropped stays gone if a limit
+     *   is lifted later. Event ids of dropped events are forgotten: an append with such an id writes it anew.</li>
+     * </ul>
+     * Cost: it reads every sealed segment (the segment being appended to, and any with appends in flight, are left
+     * for a later scavenge), and writes a copy of those with something to drop; readers of a rewritten segment
+     * switch to the copy at their next read, and its old disk blocks are freed once no process maps it (other
+     * processes remap at their next read). Runs on the calling thread; one scavenge at a time per process, and
+     * segment by segment across processes.
+     *
+     * @param listener told of progress after each segment.
+     * @return what was done.
+     * @throws ReadOnlyStoreException if the store is open read-only.
+     */
+    public ScavengeResult scavenge(final ScavengeListener listener)
+    {
+        java.util.Objects.requireNonNull(listener, "listener");
+        checkWritable("scavenge");
+        synchronized (scavengeLock)
+        {
+            return scavenger().run(listener, false, Long.MAX_VALUE);
+        }
+    }
+
+    /**
+     * What a {@link #scavenge()} now would drop, without rewriting anything: the events and the bytes of log they
+     * take ({@link ScavengeResult#bytesDropped()}: about the space a scavenge would give back). Reads every sealed
+     * segment; read-only stores may call it.
+     *
+     * @return the estimate (its disk figures are 0).
+     */
+    public ScavengeResult reclaimable()
+    {
+        checkOpen();
+        synchronized (scavengeLock)
+        {
+            return scavenger().run(ScavengeListener.NONE, true, Long.MAX_VALUE);
+        }
+    }
+
+    private final Object scavengeLock = new Object();
+    private final ScavengerStore scavengerStore = new ScavengerStore();
+
+    private io.varvedb.internal.store.Scavenger scavenger()
+    {
+        return new io.varvedb.internal.store.Scavenger(log, scavengerStore);
+    }
+
+    /** The store as the scavenger sees it. */
+    private final class ScavengerStore implements io.varvedb.internal.store.Scavenger.Store
+    {
+        @Override
+        public long lastRewritableSegment()
+        {
+            return lastDroppableSegment();
+        }
+
+        @Override
+        public void forceThrough(final long segment)
+        {
+            VarveDB.this.forceThrough(segment);
+        }
+
+        @Override
+        public long logStart()
+        {
+            return VarveDB.this.logStart();
+        }
+
+        @Override
+        public io.varvedb.internal.store.ScavengePolicy.Streams streams()
+        {
+            return new io.varvedb.internal.store.ScavengePolicy.Streams()
+            {
+                @Override
+                public long firstKept(final long streamId)
+                {
+                    return VarveDB.this.firstKept(streamId);
+                }
+
+                @Override
+                public long anchor(final long streamId)
+                {
+                    return VarveDB.this.anchor(streamId);
+                }
+            };
+        }
+
+        @Override
+        public <T> T reading(final java.util.function.Supplier<T> read)
+        {
+            final ReadContext context = enterRead();
+            try
+            {
+                return read.get();
+            }
+            finally
+            {
+                exitRead(context);
+            }
+        }
+
+        @Override
+        public EventIdTable eventIds()
+        {
+            return eventIds;
+        }
+
+        @Override
+        public io.varvedb.internal.log.ReplaceResult replace(
+            final long segment, final io.varvedb.internal.log.RecordFilter filter)
+        {
+            return replaceSegment(segment, filter, io.varvedb.internal.log.ScavengeProgress.NONE);
+        }
+    }
+
+    /** The last event a scavenge must keep though hidden: see {@link io.varvedb.internal.store.ScavengePolicy}. */
+    private long anchor(final long streamId)
+    {
+        final int slot = index.findSlot(streamId);
+        if (slot < 0)
+        {
+            return -1;
+        }
+        final long state = index.state(slot);
+        final long committed = committedVersion(state);
+        if (StreamIndexDescriptor.isTombstoned(state))
+        {
+            return -1;
+        }
+        final StreamMetadata metadata = lifecycle.metadata(streamId);
+        return metadata.deleted() && metadata.truncateBefore() - 1 == committed ? -1 : committed;
+    }
+
+    /**
+     * After the index was rebuilt from a scavenged log: a stream deleted softly whose events were all scavenged
+     * has no event left to say its version; its metadata does ({@code truncateBefore = version + 1}). Raise it,
+     * so appends go on numbering it from there.
+     */
+    private void restoreDeletedVersions()
+    {
+        lifecycle.forEach((streamId, metadata) ->
+        {
+            if (!metadata.deleted() || metadata.truncateBefore() <= 1)
+            {
+                return;
+            }
+            final long version = metadata.truncateBefore() - 1;
+            final int slot = index.findOrCreateSlot(streamId);
+            final long state = index.state(slot);
+            final long current = committedVersion(state);
+            if (current >= version || StreamIndexDescriptor.isPending(state) || StreamIndexDescriptor.isTombstoned(state))
+            {
+                return;
+            }
+            for (long gone = current + 1; gone <= version; gone++)
+            {
+                index.prepareBlock(slot, streamId, gone);
+                index.putPosition(slot, gone, BlockDescriptor.GONE_POSITION);
+            }
+            index.releaseState(slot, StreamIndexDescriptor.committedState(version));
+        });
+    }
+
+    /** What a scavenge keeps of a stream: see {@link io.varvedb.internal.store.ScavengePolicy}. */
+    private long firstKept(final long streamId)
+    {
+        final int slot = index.findSlot(streamId);
+        if (slot < 0)
+        {
+            // records of a stream with no slot: the failed first append of a stream, padded by recovery; keep
+            return 1;
+        }
+        final long state = index.state(slot);
+        final long committed = committedVersion(state);
+        if (StreamIndexDescriptor.isTombstoned(state))
+        {
+            return Long.MAX_VALUE;
+        }
+        if (streamId < 0)
+        {
+            final String name = streamName(streamId);
+            if (name != null && name.startsWith(io.varvedb.internal.store.StreamLifecycle.METADATA_PREFIX))
+            {
+                return io.varvedb.internal.store.ScavengePolicy.metadataStream(committed);
+            }
+        }
+        return lifecycle.firstVisible(streamId, slot, committed);
     }
 
     /**

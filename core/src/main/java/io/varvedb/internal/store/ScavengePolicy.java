@@ -13,7 +13,10 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  *   after any rebuild of the index from the log);</li>
  *   <li>of a metadata stream, its last event only (the metadata in force);</li>
  *   <li>of any other stream, the events from its first visible version on, and none below the log start;
- *   a tombstoned stream's events but its tombstone go.</li>
+ *   a tombstoned stream's events but its tombstone go;</li>
+ *   <li>the last event of every stream, even hidden, unless its tombstone or its soft delete (metadata with
+ *   {@code truncateBefore = version + 1}) records the stream's version: an index rebuilt from the log must go on
+ *   numbering the stream from where it was, so optimistic concurrency holds after any crash.</li>
  * </ul>
  * Padding goes. A batch is kept or dropped whole, as its last event decides, so the records recovery meets still
  * form whole batches (a kept batch may keep a few invisible events before the visible ones). What a scavenge drops
@@ -29,10 +32,18 @@ public final class ScavengePolicy
     {
         /**
          * @param streamId a stream.
-         * @return the first version to keep: the first visible one; for a metadata stream its last version; for
-         * a tombstoned stream {@link Long#MAX_VALUE}.
+         * @return the first version to keep: the first visible one; for a metadata stream
+         * {@link #metadataStream}; for a tombstoned stream {@link Long#MAX_VALUE}.
          */
         long firstKept(long streamId);
+
+        /**
+         * @param streamId a stream.
+         * @return the version of its last event if that event must stay though it is not visible (so that an index
+         * rebuilt from the log knows the stream's version), else -1: a tombstoned stream (its tombstone is its last
+         * event) and a stream deleted softly (its metadata says its version) need none.
+         */
+        long anchor(long streamId);
     }
 
     private static final long UNKNOWN = Long.MIN_VALUE;
@@ -40,6 +51,7 @@ public final class ScavengePolicy
     private final Streams streams;
     private final long logStart;
     private final Long2LongHashMap firstKept = new Long2LongHashMap(UNKNOWN);
+    private final Long2LongHashMap anchors = new Long2LongHashMap(UNKNOWN);
     private boolean batchKept;
 
     /**
@@ -100,13 +112,16 @@ public final class ScavengePolicy
         {
             first = streams.firstKept(streamId);
             firstKept.put(streamId, first);
+            anchors.put(streamId, first < 0 ? -1 : streams.anchor(streamId));
         }
         if (first < 0)
         {
             // a metadata stream: its last event stays wherever it lies, below the log start too
             return version >= -first;
         }
-        return position >= logStart && version >= first;
+        // a stream's last event stays even when hidden (by age, by count of a later batch, below the log start),
+        // unless something else records the stream's version: a rebuilt index must go on numbering from it
+        return version == anchors.get(streamId) || position >= logStart && version >= first;
     }
 
     /**
