@@ -42,4 +42,59 @@ public final class JcstressAccess
     {
         return db.log().allocatedEnd();
     }
+
+    /**
+     * Rewrite a sealed segment of {@code db} without the record at {@code victim} (see {@code Log.replaceSegment}),
+     * waiting for this process's readers of the old mapping.
+     *
+     * @param db      an open, writable store.
+     * @param segment the segment.
+     * @param victim  the position of the record to drop.
+     * @return records dropped, or -1 if another rewrite of the segment was in progress.
+     */
+    public static long replaceSegment(final VarveDB db, final long segment, final long victim)
+    {
+        try
+        {
+            return db.replaceSegment(segment, (buffer, offset, position) -> position != victim,
+                io.varvedb.internal.log.ScavengeProgress.NONE).dropped();
+        }
+        catch (final IllegalStateException ex)
+        {
+            return -1;
+        }
+    }
+
+    /**
+     * A reader's raw access inside a read section: fetch the segment's buffer, find the record at
+     * {@code position}, read its frame length and sum its payload bytes.
+     *
+     * @param db       an open store.
+     * @param position a kept record's position.
+     * @return its frame length times 2^32 plus the sum of its payload bytes, or -1 if no record starts there.
+     */
+    public static long readRecord(final VarveDB db, final long position)
+    {
+        final VarveDB.ReadContext context = db.enterRead();
+        try
+        {
+            final org.agrona.concurrent.UnsafeBuffer buffer = db.log().readBuffer(position);
+            final int offset = db.log().offset(buffer, position);
+            if (offset < 0)
+            {
+                return -1;
+            }
+            final int frameLength = buffer.getIntAcquire(offset);
+            long sum = 0;
+            for (int i = io.varvedb.internal.log.RecordDescriptor.HEADER_LENGTH; i < frameLength; i++)
+            {
+                sum += buffer.getByte(offset + i) & 0xff;
+            }
+            return ((long)frameLength << 32) + sum;
+        }
+        finally
+        {
+            db.exitRead(context);
+        }
+    }
 }
