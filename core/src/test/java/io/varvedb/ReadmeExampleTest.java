@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -166,10 +167,47 @@ class ReadmeExampleTest
     }
     // README:named-streams:end
 
+    // README:lifecycle:begin
+    static ScavengeResult forget(VarveDB db, long orderId, long cartId, long customerId, long accountId)
+    {
+        db.setStreamMetadata(orderId, StreamMetadata.NONE.withMaxCount(1_000));              // keep the last 1,000
+        db.setStreamMetadata("sensor-7", StreamMetadata.NONE.withMaxAge(Duration.ofDays(30))); // by timestamp
+        db.setStreamMetadata(cartId, StreamMetadata.NONE.withTruncateBefore(42));            // versions >= 42
+        long version = db.streamVersion(customerId);
+        db.deleteStream(customerId, ExpectedVersion.exact(version)); // soft: reads empty, numbering goes on
+        db.tombstoneStream(accountId, ExpectedVersion.ANY);          // for good: every later append refused
+        return db.scavenge();                                         // disk back, positions unchanged
+    }
+    // README:lifecycle:end
+
     private static final int ORDER_PLACED = 1;
 
     @TempDir
     Path dir;
+
+    @Test
+    void theReadmeHoldsTheLifecycleExampleVerbatimAndItDoesWhatItSays() throws IOException
+    {
+        assertSameText("lifecycle");
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(64 * 1024).indexCapacity(1024)
+            .indexBlocksPerChunk(64).nameCapacity(64).build()))
+        {
+            final Appender appender = db.appender();
+            for (int i = 0; i < 4000; i++)
+            {
+                appender.append(1 + i % 4, ExpectedVersion.ANY, 1, new byte[64]);
+            }
+            appender.append("sensor-7", ExpectedVersion.ANY, 1, new byte[64]);
+            final ScavengeResult result = forget(db, 1, 2, 3, 4);
+            assertEquals(1_000, db.readStream(1, 1, 2_000, (e) -> { }));
+            assertEquals(1_000 - 41, db.readStream(2, 1, 2_000, (e) -> { }));
+            assertEquals(0, db.readStream(3, 1, 2_000, (e) -> { }));
+            assertEquals(1_000, db.streamVersion(3));
+            assertTrue(db.isTombstoned(4));
+            assertEquals(1, db.readStream("sensor-7", 1, 10, (e) -> { }), "younger than 30 days");
+            assertTrue(result.eventsDropped() > 0 && result.bytesReclaimed() > 0, result.toString());
+        }
+    }
 
     @Test
     void theReadmeHoldsTheNamedStreamsExampleVerbatim() throws IOException

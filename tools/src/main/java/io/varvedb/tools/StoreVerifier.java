@@ -62,7 +62,8 @@ public final class StoreVerifier
         {MetaDescriptor.WRITER_DURABILITY_OFFSET + Integer.BYTES, MetaDescriptor.ALLOCATED_END_OFFSET},
         // and the replaced generation (segments compacted in place) splits it again
         {MetaDescriptor.ALLOCATED_END_OFFSET + Long.BYTES, MetaDescriptor.REPLACED_GENERATION_OFFSET},
-        {MetaDescriptor.REPLACED_GENERATION_OFFSET + Long.BYTES, MetaDescriptor.LENGTH}};
+        {MetaDescriptor.REPLACED_GENERATION_OFFSET + Long.BYTES, MetaDescriptor.LOG_START_OFFSET},
+        {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
     private final List<String> problems = new ArrayList<>();
@@ -748,6 +749,20 @@ public final class StoreVerifier
         {
             problem(name + "reserved word at offset " + MetaDescriptor.CHECKPOINT_FORCED_OFFSET + " is " +
                 formerFlag + ", expected 0 (or 1 from an older build)");
+        }
+        final long logStart = metaPage.getLong(MetaDescriptor.LOG_START_OFFSET);
+        final int segmentLength = metaPage.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET);
+        if (logStart < 0 || logStart > metaPage.getLong(MetaDescriptor.TAIL_POSITION_OFFSET) ||
+            (segmentLength > 0 && logStart % segmentLength != 0))
+        {
+            problem(name + "log start " + logStart + " (offset " + MetaDescriptor.LOG_START_OFFSET + ") is not a " +
+                "segment boundary within the tail " + metaPage.getLong(MetaDescriptor.TAIL_POSITION_OFFSET));
+        }
+        final int namesMade = metaPage.getInt(MetaDescriptor.NAMES_MADE_OFFSET);
+        if (namesMade != 0 && namesMade != 1)
+        {
+            problem(name + "names-made flag " + namesMade + " (offset " + MetaDescriptor.NAMES_MADE_OFFSET +
+                ") is neither 0 nor 1");
         }
         for (final int[] span : RESERVED)
         {
