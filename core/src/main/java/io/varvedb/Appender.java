@@ -2052,11 +2052,29 @@ public final class Appender implements AutoCloseable
 
     private void checkStreamId(final long streamId)
     {
-        // one branch for a numeric (positive) id; a negative one must name a stream whose name record is logged
-        if (streamId <= 0 && !db.isNamedStream(streamId))
+        // one branch for a numeric (positive) id; a negative one must name a stream whose name record is logged,
+        // and not a system stream ("$$..."), which only the store writes
+        if (streamId <= 0)
         {
-            throw new IllegalArgumentException(VarveDB.badStreamIdMessage(streamId));
+            if (!db.isNamedStream(streamId))
+            {
+                throw new IllegalArgumentException(VarveDB.badStreamIdMessage(streamId));
+            }
+            if (!writesSystemStreams && db.isSystemStream(streamId))
+            {
+                throw new IllegalArgumentException("stream " + streamId + " (\"" + db.streamName(streamId) +
+                    "\") is a system stream, written by the store only: set metadata with VarveDB.setStreamMetadata");
+            }
         }
+    }
+
+    /** True for the store's own appender, the one that writes metadata streams. */
+    private boolean writesSystemStreams;
+
+    /** Let this appender write system streams (the store's own appender). */
+    void writesSystemStreams()
+    {
+        writesSystemStreams = true;
     }
 
     private static void requirePayload(final Object payload)

@@ -928,9 +928,8 @@ public final class VarveDB implements AutoCloseable
         }
 
         @Override
-        public StreamMetadata metadataAt(final long metadataStream, final long version)
+        public StreamMetadata metadataAt(final long metadataStream, final long version, final long target)
         {
-            final long target = -1;
             final StreamMetadata[] found = new StreamMetadata[1];
             // the last valid metadata event at or before the version: an event written to the metadata stream by
             // other means than setStreamMetadata is passed over
@@ -938,7 +937,8 @@ public final class VarveDB implements AutoCloseable
             {
                 if (found[0] == null && event.eventType() == StreamMetadata.EVENT_TYPE &&
                     io.varvedb.internal.store.StreamMetadataDescriptor.isValid(event.payload(), 0,
-                        event.payloadLength()))
+                        event.payloadLength()) && event.payload().getLong(
+                        io.varvedb.internal.store.StreamMetadataDescriptor.TARGET_OFFSET) == target)
                 {
                     final DirectBuffer payload = event.payload();
                     found[0] = StreamMetadata.of(
@@ -1011,11 +1011,7 @@ public final class VarveDB implements AutoCloseable
         synchronized (nameLock)
         {
             checkOpen();
-            if (nameAppender == null)
-            {
-                nameAppender = appender();
-            }
-            return streamId(utf8, nameAppender);
+            return streamId(utf8, systemAppender());
         }
     }
 
@@ -1064,8 +1060,18 @@ public final class VarveDB implements AutoCloseable
         if (nameAppender == null)
         {
             nameAppender = appender();
+            nameAppender.writesSystemStreams();
         }
         return nameAppender;
+    }
+
+    /**
+     * @param streamId a named stream's id.
+     * @return true if it is a system stream (a metadata stream), which only the store itself appends to.
+     */
+    boolean isSystemStream(final long streamId)
+    {
+        return streamId < 0 && lifecycle.isMetadataStream(streamId);
     }
 
     private long streamId(final byte[] utf8, final Appender appender)
@@ -2111,7 +2117,11 @@ public final class VarveDB implements AutoCloseable
         final java.time.Duration age = config.retainLogFor();
         if (age != null)
         {
-            final long cutoff = config.clock().nanoTime() - age.toNanos();
+            // saturated: an age beyond what nanoseconds hold keeps everything
+            final long now = config.clock().nanoTime();
+            final long ageNanos = age.compareTo(java.time.Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE :
+                age.toNanos();
+            final long cutoff = now - ageNanos < now ? now - ageNanos : Long.MIN_VALUE;
             // timestamps grow along the log (to within the appenders' races): a segment is all older than the
             // cutoff when the next one's first event is
             for (long segment = Math.max(target, startSegment); segment <= lastDroppable; segment++)

@@ -18,10 +18,11 @@ import static io.varvedb.internal.log.RecordDescriptor.*;
  *   {@code truncateBefore = version + 1}) records the stream's version: an index rebuilt from the log must go on
  *   numbering the stream from where it was, so optimistic concurrency holds after any crash.</li>
  * </ul>
- * Padding goes. A batch is kept or dropped whole, as its last event decides, so the records recovery meets still
- * form whole batches (a kept batch may keep a few invisible events before the visible ones). What a scavenge drops
- * of a stream is therefore always a prefix of its versions, which is what lets an index rebuilt from a scavenged
- * log start a stream at a later version.
+ * Padding goes. Each event is decided alone, a batch's too: the hidden members of a batch go even when later ones
+ * stay (recovery indexes a compacted segment's kept records one by one, without the batch check a plain segment's
+ * records get: what the scavenger dropped of a batch was committed and then hidden, never torn). What a scavenge
+ * drops of a stream is therefore always a prefix of its versions, which is what lets an index rebuilt from a
+ * scavenged log start a stream at a later version.
  * <p>
  * Not thread-safe: one per scavenge, asked about the records of each segment in log order.
  */
@@ -52,7 +53,6 @@ public final class ScavengePolicy
     private final long logStart;
     private final Long2LongHashMap firstKept = new Long2LongHashMap(UNKNOWN);
     private final Long2LongHashMap anchors = new Long2LongHashMap(UNKNOWN);
-    private boolean batchKept;
 
     /**
      * @param streams  what each stream shows now.
@@ -85,22 +85,6 @@ public final class ScavengePolicy
         if ((flags & FLAG_TOMBSTONE) != 0)
         {
             return true;
-        }
-        if ((flags & FLAG_BATCH_CONTINUATION) != 0)
-        {
-            return batchKept;
-        }
-        if ((flags & FLAG_BATCH_MORE) != 0)
-        {
-            // a batch's records lie one after another in one claim: its last decides for all of it
-            int last = offset;
-            while ((buffer.getShort(last + FLAGS_OFFSET) & FLAG_BATCH_MORE) != 0)
-            {
-                last += alignedLength(buffer.getInt(last + FRAME_LENGTH_OFFSET));
-            }
-            batchKept = keepEvent(buffer.getLong(last + STREAM_ID_OFFSET), buffer.getLong(last + VERSION_OFFSET),
-                position);
-            return batchKept;
         }
         return keepEvent(buffer.getLong(offset + STREAM_ID_OFFSET), buffer.getLong(offset + VERSION_OFFSET), position);
     }

@@ -51,9 +51,11 @@ public final class StreamLifecycle
         /**
          * @param metadataStream a metadata stream.
          * @param version        one of its versions.
-         * @return the metadata its event at that version holds, or {@link StreamMetadata#NONE} if it holds none.
+         * @param target         the stream it is the metadata stream of.
+         * @return the metadata of the last event at or before that version that holds metadata for
+         * {@code target}, or {@link StreamMetadata#NONE} if none does.
          */
-        StreamMetadata metadataAt(long metadataStream, long version);
+        StreamMetadata metadataAt(long metadataStream, long version, long target);
 
         /**
          * @param streamId a stream.
@@ -88,6 +90,8 @@ public final class StreamLifecycle
 
     private final Host host;
     private volatile Table table = new Table(INITIAL_CAPACITY);
+    /** The metadata streams themselves, by their (negative) ids: the value is their target's entry. */
+    private volatile Table systemStreams = new Table(INITIAL_CAPACITY);
     /** Names scanned so far (name n has id -(n + 1)). Written under this object's lock. */
     private volatile long namesSeen;
 
@@ -267,6 +271,17 @@ public final class StreamLifecycle
     }
 
     /**
+     * @param streamId a stream id.
+     * @return true if it is a metadata stream (its name starts with {@code "$$"}).
+     */
+    public boolean isMetadataStream(final long streamId)
+    {
+        refreshNames();
+        final Table current = systemStreams;
+        return current.size > 0 && current.get(streamId) != null;
+    }
+
+    /**
      * @return how many streams have a metadata stream (as far as this process has looked).
      */
     public int streamsWithMetadata()
@@ -330,7 +345,7 @@ public final class StreamLifecycle
             return entry;
         }
         final StreamMetadata metadata = version <= 0 ? StreamMetadata.NONE :
-            host.metadataAt(entry.metadataStream, version);
+            host.metadataAt(entry.metadataStream, version, target);
         final Entry fresh = new Entry(target, entry.metadataStream, version, metadata);
         put(target, fresh);
         return fresh;
@@ -357,11 +372,14 @@ public final class StreamLifecycle
                 continue;
             }
             final long target = targetOf(name);
+            final Entry fresh = new Entry(target, metadataStream, -1, StreamMetadata.NONE);
             if (target != 0 && table.get(target) == null)
             {
                 // applied -1: read at the first lookup (a fresh metadata stream, at version 0, has none)
-                put(target, new Entry(target, metadataStream, -1, StreamMetadata.NONE));
+                put(target, fresh);
             }
+            // every "$$" name is a system stream, whatever it names: only the store appends to it
+            systemStreams = putInto(systemStreams, metadataStream, fresh);
         }
         namesSeen = count;
     }
@@ -389,7 +407,12 @@ public final class StreamLifecycle
 
     private void put(final long key, final Entry value)
     {
-        Table current = table;
+        table = putInto(table, key, value);
+    }
+
+    private static Table putInto(final Table from, final long key, final Entry value)
+    {
+        Table current = from;
         while (!current.put(key, value))
         {
             final Table grown = new Table(current.keys.length * 2);
@@ -400,9 +423,9 @@ public final class StreamLifecycle
                     grown.put(current.keys[i], current.values[i]);
                 }
             }
-            // volatile: readers switch to the grown table whole
-            table = grown;
             current = grown;
         }
+        // volatile (by the caller's store): readers switch to a grown table whole
+        return current;
     }
 }
