@@ -204,7 +204,8 @@ public final class ScavengeCommand implements Callable<Integer>
                 .setTaskName("scavenge")
                 .setInitialMax(-1)
                 .setStyle(ProgressBarStyle.ASCII)
-                .setUnit(" segments", 1)
+                .setUnit(" seg", 1)
+                .hideEta()
                 .setUpdateIntervalMillis(100)
                 .build());
         }
@@ -218,8 +219,9 @@ public final class ScavengeCommand implements Callable<Integer>
             }
             bar.maxHint(segments);
             bar.stepTo(segmentsDone);
-            bar.setExtraMessage(Format.count(soFar.eventsKept()) + " kept, " + Format.count(soFar.eventsDropped()) +
-                " dropped, " + Format.bytes(soFar.bytesReclaimed()) + " reclaimed");
+            // short: a line of 80 columns holds it beside the bar
+            bar.setExtraMessage("kept " + Format.count(soFar.eventsKept()) + " dropped " +
+                Format.count(soFar.eventsDropped()) + " freed " + Format.bytes(soFar.bytesReclaimed()));
         }
 
         @Override
