@@ -10,7 +10,12 @@ import org.agrona.DirectBuffer;
  * @1,280  stream -1 "order-7781"  v 1  type 2  2026-11-26T06:36:27.223456789Z  22 B  {"units":1,"buyer":2}
  * </pre>
  * An event appended with an event id shows it as a UUID after its size ({@code id 0000...}).
- * A named stream's name follows its id.
+ * A named stream's name follows its id. A tombstone shows as {@code TOMBSTONE}, a stream metadata event as
+ * {@code METADATA} with the limits it sets:
+ * <pre>
+ * @168,432  stream 3  v 301  TOMBSTONE  2026-11-26T06:36:27.323456789Z  0 B  stream deleted for good
+ * @168,544  stream -2 "$$$4"  v 1  METADATA  2026-11-26T06:36:27.423456789Z  48 B  of stream 4: maxCount 10
+ * </pre>
  * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short. With the
  * application's codecs ({@code --codec}), a payload they cover is shown as the decoded object's {@code toString()}.
  */
@@ -61,9 +66,22 @@ public final class EventLine
         {
             line.append(" \"").append(name).append('"');
         }
-        line.append("  v ").append(Format.count(event.version()))
-            .append("  type ").append(event.eventType())
-            .append("  ").append(Format.timestamp(event.timestamp()))
+        line.append("  v ").append(Format.count(event.version()));
+        final boolean tombstone = event.isTombstone();
+        final io.varvedb.StreamMetadata metadata = event.isStreamMetadata() ? Lifecycle.metadata(event) : null;
+        if (tombstone)
+        {
+            line.append("  TOMBSTONE");
+        }
+        else if (metadata != null)
+        {
+            line.append("  METADATA");
+        }
+        else
+        {
+            line.append("  type ").append(event.eventType());
+        }
+        line.append("  ").append(Format.timestamp(event.timestamp()))
             .append("  ").append(event.payloadLength()).append(" B");
         if (event.isInBatch())
         {
@@ -72,6 +90,17 @@ public final class EventLine
         if (event.hasEventId())
         {
             line.append("  id ").append(new java.util.UUID(event.eventIdHigh(), event.eventIdLow()));
+        }
+        if (tombstone)
+        {
+            line.append("  stream deleted for good");
+            return line.toString();
+        }
+        if (metadata != null)
+        {
+            line.append("  of stream ").append(Lifecycle.target(event)).append(": ")
+                .append(Lifecycle.describe(metadata));
+            return line.toString();
         }
         final String decoded = codecs == null ? null : codecs.decode(event);
         if (decoded != null)

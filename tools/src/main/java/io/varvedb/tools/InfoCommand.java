@@ -2,6 +2,8 @@ package io.varvedb.tools;
 
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
+import io.varvedb.ScavengeResult;
+import io.varvedb.StreamMetadata;
 import io.varvedb.VarveDB;
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTableDescriptor;
@@ -12,6 +14,7 @@ import io.varvedb.internal.process.RegistryDescriptor;
 import io.varvedb.internal.store.MetaDescriptor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
@@ -25,6 +28,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.List;
+import java.util.TreeSet;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
@@ -36,9 +40,9 @@ import java.util.stream.Stream;
 @Command(
     name = "info",
     mixinStandardHelpOptions = true,
-    header = "Show what a store holds: format, segments, size, events, streams, index fill, state.",
+    header = "Show what a store holds: format, segments, size, events, streams, index fill, state, lifecycle (deleted, tombstoned, reclaimable).",
     description = {
-        "Read-only: safe while a writer in another process appends."
+        "Read-only: safe while a writer in another process appends. The reclaimable figure reads every sealed segment (what varve scavenge --dry-run reports)."
     })
 public final class InfoCommand implements Callable<Integer>
 {
@@ -50,6 +54,10 @@ public final class InfoCommand implements Callable<Integer>
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
+
+    @Option(names = "--streams", description = "List the streams with metadata, soft-deleted and tombstoned, " +
+        "one line each.")
+    private boolean listStreams;
 
     @Override
     public Integer call()
@@ -106,6 +114,7 @@ public final class InfoCommand implements Callable<Integer>
             {
                 out.println("names          no name table");
             }
+            printLifecycle(out, db, dir, meta, counter, segments);
             if (counter.events > 0)
             {
                 out.printf(Locale.ROOT, "last event     position %s: stream %s version %s, %s%n",
@@ -119,6 +128,66 @@ public final class InfoCommand implements Callable<Integer>
             out.flush();
         }
         return ExitCode.OK;
+    }
+
+    /**
+     * Stream lifecycle: the log start, the streams with metadata, soft-deleted and tombstoned (found by their
+     * metadata events and tombstones in the log, which every scavenge keeps), compacted segments, and what a
+     * scavenge would drop now.
+     */
+    private void printLifecycle(
+        final PrintWriter out, final VarveDB db, final Path dir, final Stores.Meta meta, final Counter counter,
+        final List<Path> segments)
+    {
+        final long logStart = db.logStart();
+        out.printf(Locale.ROOT, "log start      %s%n", logStart == 0 ? "0 (retention dropped nothing)" :
+            Format.count(logStart) + " (retention dropped " + Format.count(logStart / meta.segmentLength()) +
+                " segment(s), " + Format.bytes(logStart) + " of log)");
+        final List<String> withMetadata = new java.util.ArrayList<>();
+        final List<String> deleted = new java.util.ArrayList<>();
+        final List<String> tombstoned = new java.util.ArrayList<>();
+        for (final long streamId : counter.metadataTargets)
+        {
+            final StreamMetadata metadata = db.streamMetadata(streamId);
+            if (metadata.isNone())
+            {
+                continue;
+            }
+            final String line = Stores.describeStream(db, streamId) + ": " + Lifecycle.describe(metadata);
+            withMetadata.add(line);
+            if (!counter.tombstoned.contains(streamId) && db.isDeleted(streamId))
+            {
+                deleted.add(line);
+            }
+        }
+        for (final long streamId : counter.tombstoned)
+        {
+            if (db.isTombstoned(streamId))
+            {
+                tombstoned.add(Stores.describeStream(db, streamId));
+            }
+        }
+        out.printf(Locale.ROOT, "lifecycle      %s streams with metadata, %s soft-deleted, %s tombstoned%s%n",
+            Format.count(withMetadata.size()), Format.count(deleted.size()), Format.count(tombstoned.size()),
+            listStreams || withMetadata.isEmpty() && tombstoned.isEmpty() ? "" : " (--streams lists them)");
+        if (listStreams)
+        {
+            withMetadata.forEach((line) -> out.println("  metadata     " + line));
+            deleted.forEach((line) -> out.println("  deleted      " + line));
+            tombstoned.forEach((line) -> out.println("  tombstoned   " + line));
+        }
+        long compacted = 0;
+        for (final Path segment : segments)
+        {
+            compacted += io.varvedb.internal.log.Log.isCompactedFile(segment) ? 1 : 0;
+        }
+        out.printf(Locale.ROOT, "compacted      %s of %s segments%s%n", Format.count(compacted),
+            Format.count(segments.size()), compacted > 0 ? " (rewritten by a scavenge or retention)" : "");
+        final ScavengeResult reclaimable = db.reclaimable();
+        out.printf(Locale.ROOT, "reclaimable    %s events, %s of log (%s bytes) a scavenge would drop%s%n",
+            Format.count(reclaimable.eventsDropped()), Format.bytes(reclaimable.bytesDropped()),
+            Format.count(reclaimable.bytesDropped()),
+            reclaimable.bytesDropped() > 0 ? ": varve scavenge " + dir : "");
     }
 
     /**
@@ -263,10 +332,24 @@ public final class InfoCommand implements Callable<Integer>
         private long lastStream;
         private long lastVersion;
         private long lastTimestamp;
+        private final TreeSet<Long> tombstoned = new TreeSet<>();
+        private final TreeSet<Long> metadataTargets = new TreeSet<>();
 
         @Override
         public void onEvent(final RecordedEvent event)
         {
+            if (event.isTombstone())
+            {
+                tombstoned.add(event.streamId());
+            }
+            else if (event.isStreamMetadata())
+            {
+                final long target = Lifecycle.target(event);
+                if (target != 0)
+                {
+                    metadataTargets.add(target);
+                }
+            }
             events++;
             withIds += event.hasEventId() ? 1 : 0;
             nextPosition = event.nextPosition();

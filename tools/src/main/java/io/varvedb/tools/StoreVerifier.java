@@ -4,6 +4,7 @@ import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.Durability;
+import io.varvedb.StreamDeletedException;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
@@ -62,7 +63,9 @@ public final class StoreVerifier
         {MetaDescriptor.WRITER_DURABILITY_OFFSET + Integer.BYTES, MetaDescriptor.ALLOCATED_END_OFFSET},
         // and the replaced generation (segments compacted in place) splits it again
         {MetaDescriptor.ALLOCATED_END_OFFSET + Long.BYTES, MetaDescriptor.REPLACED_GENERATION_OFFSET},
+        // then the log start (retention) and the names-made flag (stream lifecycle)
         {MetaDescriptor.REPLACED_GENERATION_OFFSET + Long.BYTES, MetaDescriptor.LOG_START_OFFSET},
+        {MetaDescriptor.LOG_START_OFFSET + Long.BYTES, MetaDescriptor.NAMES_MADE_OFFSET},
         {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
@@ -75,6 +78,8 @@ public final class StoreVerifier
     private final PositionProbe probe = new PositionProbe();
     private long events;
     private long paddingRecords;
+    /** Events checked in the log but not through the index: hidden by metadata, retention or a tombstone. */
+    private long hiddenEvents;
     private long nameRecords;
     private long endPosition;
     private int segmentCount;
@@ -641,6 +646,12 @@ public final class StoreVerifier
             {
                 db.readStream(streamId, version, 1, probe);
             }
+            catch (final StreamDeletedException ex)
+            {
+                // a tombstoned stream cannot be read: its records are checked in the log, not through the index
+                hiddenEvents++;
+                return;
+            }
             catch (final VarveException ex)
             {
                 problem(where(segments, position) + ": reading stream " + streamId + " version " + version +
@@ -648,6 +659,10 @@ public final class StoreVerifier
                 return;
             }
             if (probe.position == position)
+            {
+                return;
+            }
+            if (hidden(db, streamId, version))
             {
                 return;
             }
@@ -661,6 +676,27 @@ public final class StoreVerifier
                 return;
             }
             pause();
+        }
+    }
+
+    /**
+     * A version that stream metadata (max count, max age, truncate before, a soft delete), retention or a tombstone
+     * hides: reads through the index skip it, so it cannot be looked up there; a scavenge will drop it.
+     */
+    private boolean hidden(final VarveDB db, final long streamId, final long version)
+    {
+        try
+        {
+            if (db.isTombstoned(streamId) || version < db.firstVisibleVersion(streamId))
+            {
+                hiddenEvents++;
+                return true;
+            }
+            return false;
+        }
+        catch (final VarveException ex)
+        {
+            return false;
         }
     }
 
@@ -751,12 +787,10 @@ public final class StoreVerifier
                 formerFlag + ", expected 0 (or 1 from an older build)");
         }
         final long logStart = metaPage.getLong(MetaDescriptor.LOG_START_OFFSET);
-        final int segmentLength = metaPage.getInt(MetaDescriptor.SEGMENT_LENGTH_OFFSET);
-        if (logStart < 0 || logStart > metaPage.getLong(MetaDescriptor.TAIL_POSITION_OFFSET) ||
-            (segmentLength > 0 && logStart % segmentLength != 0))
+        if (logStart < 0 || logStart % meta.segmentLength() != 0 || logStart > tail)
         {
-            problem(name + "log start " + logStart + " (offset " + MetaDescriptor.LOG_START_OFFSET + ") is not a " +
-                "segment boundary within the tail " + metaPage.getLong(MetaDescriptor.TAIL_POSITION_OFFSET));
+            problem(name + "log start " + Format.count(logStart) + " (offset " + MetaDescriptor.LOG_START_OFFSET +
+                ") is not a segment boundary from 0 to the tail position " + Format.count(tail));
         }
         final int namesMade = metaPage.getInt(MetaDescriptor.NAMES_MADE_OFFSET);
         if (namesMade != 0 && namesMade != 1)
@@ -903,7 +937,8 @@ public final class StoreVerifier
             final long indexVersion = StreamIndexDescriptor.committedVersion(
                 table.getLongVolatile(offset + StreamIndexDescriptor.SLOT_STATE_OFFSET));
             final long logVersion = lastVersions.get(streamId);
-            if (liveWriter ? indexVersion < logVersion : indexVersion != logVersion)
+            if ((liveWriter ? indexVersion < logVersion : indexVersion != logVersion) &&
+                !(logVersion < indexVersion && scavengedAway(db, streamId, indexVersion)))
             {
                 problem("stream " + streamId + ": the index says version " + Format.count(indexVersion) +
                     ", the log holds versions up to " + Format.count(logVersion));
@@ -915,7 +950,7 @@ public final class StoreVerifier
             while (streams.hasNext())
             {
                 final long streamId = streams.nextValue();
-                if (db.streamVersion(streamId) == 0)
+                if (!inIndex(db, streamId))
                 {
                     problem("stream " + streamId + " is in the log but not in the index");
                 }
@@ -925,6 +960,38 @@ public final class StoreVerifier
             {
                 problem("the index header counts " + counted + " streams, its table holds " + indexedStreams);
             }
+        }
+    }
+
+    /**
+     * @return true if the log may lack the stream's versions after {@code logVersion} because a scavenge dropped
+     * them: every version up to the index's is hidden (a soft-deleted stream, or one wholly below the log start or
+     * past its limits), and a scavenge drops nothing a stream still shows.
+     */
+    private static boolean scavengedAway(final VarveDB db, final long streamId, final long indexVersion)
+    {
+        try
+        {
+            return db.firstVisibleVersion(streamId) > indexVersion;
+        }
+        catch (final VarveException ex)
+        {
+            return false;
+        }
+    }
+
+    /**
+     * @return true if the index has the stream (a tombstoned one too, which cannot be read).
+     */
+    private static boolean inIndex(final VarveDB db, final long streamId)
+    {
+        try
+        {
+            return db.streamVersion(streamId) != 0;
+        }
+        catch (final StreamDeletedException ex)
+        {
+            return true;
         }
     }
 
@@ -997,6 +1064,15 @@ public final class StoreVerifier
     public long paddingRecords()
     {
         return paddingRecords;
+    }
+
+    /**
+     * @return events whose records were checked in the log but that reads through the index no longer show
+     * (hidden by stream metadata, retention or a tombstone), so not looked up there.
+     */
+    public long hiddenEvents()
+    {
+        return hiddenEvents;
     }
 
     /**

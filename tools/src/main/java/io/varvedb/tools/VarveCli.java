@@ -32,6 +32,7 @@ import java.util.concurrent.Callable;
         DumpCommand.class,
         VerifyCommand.class,
         TailCommand.class,
+        ScavengeCommand.class,
         LatencyCommand.class,
         CommandLine.HelpCommand.class
     },

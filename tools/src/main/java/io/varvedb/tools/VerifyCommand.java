@@ -54,6 +54,12 @@ public final class VerifyCommand implements Callable<Integer>
             Format.count(verifier.events()), Format.count(verifier.paddingRecords()));
         out.printf(Locale.ROOT, "  streams  %s; versions checked for continuity, index checked against the log%n",
             Format.count(verifier.streams()));
+        if (verifier.hiddenEvents() > 0)
+        {
+            out.printf(Locale.ROOT, "  hidden   %s events that streams no longer show (metadata limits, deletes, " +
+                "tombstones, retention): checked in the log, not looked up through the index%n",
+                Format.count(verifier.hiddenEvents()));
+        }
         final List<String> problems = verifier.problems();
         final int shown = Math.min(problems.size(), Math.max(0, maxProblems));
         for (int i = 0; i < shown; i++)
