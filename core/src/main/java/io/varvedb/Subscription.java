@@ -25,6 +25,8 @@ public final class Subscription implements AutoCloseable
     private final VarveDB db;
     private final long streamId;
     private final EventHandler forwarder = this::forward;
+    /** Moves the cursor to the log start when retention left it behind and it skips ahead. */
+    private final java.util.function.LongConsumer startAt = (start) -> position = start;
     private EventHandler handler;
     private long position;
     private long nextVersion;
@@ -86,17 +88,9 @@ public final class Subscription implements AutoCloseable
         {
             if (streamId == 0)
             {
-                final long start = db.logStart();
-                if (position < start)
-                {
-                    // retention dropped what this subscription had still to read: say so, unless told to skip
-                    if (position != VarveDB.START_POSITION && !skipTruncated)
-                    {
-                        throw new LogTruncatedException(position, start);
-                    }
-                    position = start;
-                }
-                db.readAllFrom(position, fragmentLimit, forwarder);
+                // retention may have dropped what this subscription had still to read: the read says so (inside
+                // its read section), unless told to skip, and then starts at the log start
+                db.readAllFrom(position, fragmentLimit, forwarder, skipTruncated, startAt);
             }
             else
             {

@@ -969,7 +969,7 @@ public final class VarveDB implements AutoCloseable
         @Override
         public long logStart()
         {
-            return VarveDB.this.logStart();
+            return logStartInRead();
         }
 
         @Override
@@ -1498,7 +1498,7 @@ public final class VarveDB implements AutoCloseable
         try
         {
             // below the log start (retention dropped it): the oldest kept event for START_POSITION, else refused
-            final long start = logStart();
+            final long start = logStartInRead();
             final long from = fromPosition >= start || fromPosition < 0 ? fromPosition :
                 fromPosition == START_POSITION ? start : -1;
             if (from == -1)
@@ -1527,6 +1527,39 @@ public final class VarveDB implements AutoCloseable
         try
         {
             return scanAll(context, position, maxCount, handler);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /**
+     * {@link #readAllFrom(long, int, EventHandler)} for a subscription to all, which may stand below the log start.
+     *
+     * @param startAt told the log start before any event is delivered, if the read skips ahead to it.
+     * @throws LogTruncatedException if {@code position} lies below the log start (but is not
+     *                               {@link #START_POSITION}) and {@code skipTruncated} is false.
+     */
+    void readAllFrom(
+        final long position, final int maxCount, final EventHandler handler, final boolean skipTruncated,
+        final java.util.function.LongConsumer startAt)
+    {
+        final ReadContext context = enterRead();
+        try
+        {
+            final long start = logStartInRead();
+            long from = position;
+            if (position < start)
+            {
+                if (position != START_POSITION && !skipTruncated)
+                {
+                    throw new LogTruncatedException(position, start);
+                }
+                from = start;
+                startAt.accept(from);
+            }
+            scanAll(context, from, maxCount, handler);
         }
         finally
         {
@@ -2048,6 +2081,20 @@ public final class VarveDB implements AutoCloseable
      */
     public long logStart()
     {
+        final ReadContext context = enterRead();
+        try
+        {
+            return logStartInRead();
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /** {@link #logStart()} for a caller inside a read section (or before the store is shared). */
+    private long logStartInRead()
+    {
         return meta.buffer().getLongVolatile(MetaDescriptor.LOG_START_OFFSET);
     }
 
@@ -2070,14 +2117,17 @@ public final class VarveDB implements AutoCloseable
     public long truncateLogBefore(final long position)
     {
         checkWritable("truncate the log");
-        if (position < 0 || position > log.tail())
+        // what reads the mapped meta page does so in a read section: a close meanwhile waits for it
+        final long tail = scavengerStore.reading(log::tail);
+        if (position < 0 || position > tail)
         {
             throw new IllegalArgumentException("truncateLogBefore(" + position + "): a log position from 0 to the " +
-                "tail (" + log.tail() + ")");
+                "tail (" + tail + ")");
         }
         synchronized (lifecycleLock)
         {
-            final long start = Math.min(log.segmentOf(position), lastDroppableSegment() + 1) * log.segmentLength();
+            final long start = scavengerStore.reading(() ->
+                Math.min(log.segmentOf(position), lastDroppableSegment() + 1) * log.segmentLength());
             final long current = logStart();
             if (start > current)
             {
@@ -2104,9 +2154,21 @@ public final class VarveDB implements AutoCloseable
         {
             return 0;
         }
+        final long target = scavengerStore.reading(this::retentionTarget);
+        if (target * log.segmentLength() <= logStart())
+        {
+            return 0;
+        }
+        truncateLogBefore(target * log.segmentLength());
+        return 1;
+    }
+
+    /** The segment retention would start the log at now (inside a read section). */
+    private long retentionTarget()
+    {
         final long lastDroppable = lastDroppableSegment();
         final long segmentLength = log.segmentLength();
-        final long startSegment = logStart() / segmentLength;
+        final long startSegment = logStartInRead() / segmentLength;
         long target = startSegment;
         final long bytes = config.retainLogBytes();
         if (bytes > 0)
@@ -2134,13 +2196,7 @@ public final class VarveDB implements AutoCloseable
                 target = segment + 1;
             }
         }
-        target = Math.min(target, lastDroppable + 1);
-        if (target <= startSegment)
-        {
-            return 0;
-        }
-        truncateLogBefore(target * segmentLength);
-        return 1;
+        return Math.min(target, lastDroppable + 1);
     }
 
     /** The timestamp of the first event at or after a segment start, within that segment; MIN_VALUE if none. */
@@ -2168,10 +2224,24 @@ public final class VarveDB implements AutoCloseable
      */
     private void forceThrough(final long segment)
     {
-        flusher.forceUpTo((segment + 1) * log.segmentLength());
+        scavengerStore.reading(() ->
+        {
+            flusher.forceUpTo((segment + 1) * log.segmentLength());
+            return null;
+        });
     }
 
     private void moveLogStart(final long start)
+    {
+        // inside a read section: a close meanwhile waits for it, rather than unmapping the page it writes
+        scavengerStore.reading(() ->
+        {
+            moveLogStartInRead(start);
+            return null;
+        });
+    }
+
+    private void moveLogStartInRead(final long start)
     {
         final UnsafeBuffer buffer = meta.buffer();
         long current;
@@ -2276,7 +2346,7 @@ public final class VarveDB implements AutoCloseable
         @Override
         public long lastRewritableSegment()
         {
-            return lastDroppableSegment();
+            return reading(VarveDB.this::lastDroppableSegment);
         }
 
         @Override
@@ -2288,7 +2358,7 @@ public final class VarveDB implements AutoCloseable
         @Override
         public long logStart()
         {
-            return VarveDB.this.logStart();
+            return logStartInRead();
         }
 
         @Override
@@ -2418,7 +2488,7 @@ public final class VarveDB implements AutoCloseable
      */
     private boolean eventPresent(final long position)
     {
-        if (position == BlockDescriptor.GONE_POSITION || position < logStart() || position >= log.tail())
+        if (position == BlockDescriptor.GONE_POSITION || position < logStartInRead() || position >= log.tail())
         {
             return false;
         }

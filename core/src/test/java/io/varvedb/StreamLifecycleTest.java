@@ -276,6 +276,25 @@ class StreamLifecycleTest
     }
 
     @Test
+    void everyLifecycleCallOnAClosedStoreSaysItIsClosed()
+    {
+        final VarveDB db = VarveDB.open(config());
+        append(db.appender(), 5, 3);
+        final Subscription subscription = db.subscription(VarveDB.START_POSITION);
+        db.close();
+        final List<org.junit.jupiter.api.function.Executable> calls = List.of(
+            db::logStart, db::reclaimable, db::scavenge, () -> db.truncateLogBefore(0),
+            () -> db.setStreamMetadata(5, StreamMetadata.NONE), () -> db.streamMetadata(5),
+            () -> db.deleteStream(5, ExpectedVersion.ANY), () -> db.tombstoneStream(5, ExpectedVersion.ANY),
+            () -> db.isTombstoned(5), () -> db.isDeleted(5), () -> db.firstVisibleVersion(5),
+            () -> subscription.poll((e) -> fail(), 10));
+        for (final org.junit.jupiter.api.function.Executable call : calls)
+        {
+            assertThrows(StoreClosedException.class, call);
+        }
+    }
+
+    @Test
     void aReadOnlyProcessSeesMetadataSetAfterItOpened()
     {
         try (VarveDB db = VarveDB.open(config()))
