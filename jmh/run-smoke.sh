@@ -48,6 +48,9 @@ expected=$((expected + 1))
 # exactly-once appends and names: single shots of 1,000,000 appends, one iteration of each mode
 run_shots exactly-once '\.ExactlyOnceBenchmark\.'
 expected=$((expected + 4))
+# scavenging: one 1 s iteration of each operation, with and without scavenges in the background (no warm-up)
+run_shots scavenge '\.ScavengeBenchmark\.' -r 1s
+expected=$((expected + 6))
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve,lmdb -p payload=64
 expected=$((expected + 6))
 # both floors: warm pages, and fresh fallocated pages (JNA)
