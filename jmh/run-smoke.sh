@@ -2,7 +2,7 @@
 # Smoke pass of the JMH benchmarks: builds jmh/target/benchmarks.jar (unless SKIP_BUILD=1), then runs a few
 # representative benchmarks for one very short iteration each, VarveDB and one peer. Exits non-zero if the build
 # fails, if any benchmark throws (-foe true), or if a benchmark is missing from the results.
-# Scores from this pass mean nothing; it only proves the benchmarks run. Takes about 1.5-2 minutes.
+# Scores from this pass mean nothing; it only proves the benchmarks run. Takes about 2-2.5 minutes.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
