@@ -2,7 +2,7 @@
 # Smoke pass of the JMH benchmarks: builds jmh/target/benchmarks.jar (unless SKIP_BUILD=1), then runs a few
 # representative benchmarks for one very short iteration each, VarveDB and one peer. Exits non-zero if the build
 # fails, if any benchmark throws (-foe true), or if a benchmark is missing from the results.
-# Scores from this pass mean nothing; it only proves the benchmarks run. Takes about 1.5-2 minutes.
+# Scores from this pass mean nothing; it only proves the benchmarks run. Takes about 2-2.5 minutes.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -48,6 +48,9 @@ expected=$((expected + 1))
 # exactly-once appends and names: single shots of 1,000,000 appends, one iteration of each mode
 run_shots exactly-once '\.ExactlyOnceBenchmark\.'
 expected=$((expected + 4))
+# scavenging: one 1 s iteration of each operation, with and without scavenges in the background (no warm-up)
+run_shots scavenge '\.ScavengeBenchmark\.' -r 1s
+expected=$((expected + 6))
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve,lmdb -p payload=64
 expected=$((expected + 6))
 # both floors: warm pages, and fresh fallocated pages (JNA)

@@ -49,6 +49,7 @@ public final class ChildMain
             case "names-shared" -> NamedStreamProcessTest.createShared(dir);
             case "scavenge-loop" -> ScavengeProcessTest.scavengeLoop(dir);
             case "replace-on-command" -> ScavengeProcessTest.replaceOnCommand(dir);
+            case "scavenge-crash" -> ScavengeCrashTest.crashLoop(dir, Long.parseLong(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
     }
