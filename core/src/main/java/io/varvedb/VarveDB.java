@@ -878,14 +878,10 @@ public final class VarveDB implements AutoCloseable
 
     private void refuseSystemStream(final long streamId)
     {
-        if (streamId < 0)
+        if (isSystemStream(streamId))
         {
-            final String name = streamName(streamId);
-            if (name != null && name.startsWith(io.varvedb.internal.store.StreamLifecycle.METADATA_PREFIX))
-            {
-                throw new IllegalArgumentException("stream " + streamId + " (\"" + name + "\") is a metadata " +
-                    "stream: its own lifecycle is the store's");
-            }
+            throw new IllegalArgumentException("stream " + streamId + " (\"" + streamName(streamId) + "\") is a " +
+                "metadata stream: its own lifecycle is the store's");
         }
     }
 
@@ -963,7 +959,7 @@ public final class VarveDB implements AutoCloseable
         public long timestampOf(final long streamId, final int slot, final long version)
         {
             final long position = index.positionOf(slot, version);
-            return position < 0 || !eventPresent(position) ? Long.MIN_VALUE : eventTimestamp(position);
+            return position < 0 ? Long.MIN_VALUE : eventTimestamp(position);
         }
 
         @Override
@@ -2471,13 +2467,9 @@ public final class VarveDB implements AutoCloseable
         {
             return Long.MAX_VALUE;
         }
-        if (streamId < 0)
+        if (isSystemStream(streamId))
         {
-            final String name = streamName(streamId);
-            if (name != null && name.startsWith(io.varvedb.internal.store.StreamLifecycle.METADATA_PREFIX))
-            {
-                return io.varvedb.internal.store.ScavengePolicy.metadataStream(committed);
-            }
+            return io.varvedb.internal.store.ScavengePolicy.metadataStream(committed);
         }
         return lifecycle.firstVisible(streamId, slot, committed);
     }
@@ -2488,7 +2480,7 @@ public final class VarveDB implements AutoCloseable
      */
     private boolean eventPresent(final long position)
     {
-        if (position == BlockDescriptor.GONE_POSITION || position < logStartInRead() || position >= log.tail())
+        if (!inRetainedLog(position))
         {
             return false;
         }
@@ -2496,9 +2488,22 @@ public final class VarveDB implements AutoCloseable
         return buffer != null && log.eventOffset(buffer, position) >= 0;
     }
 
-    /** The timestamp of the event at a position the index gave ({@link #eventPresent}). */
+    /** @return false for a gone index entry, or a position below the log start or at or past the tail. */
+    private boolean inRetainedLog(final long position)
+    {
+        return position != BlockDescriptor.GONE_POSITION && position >= logStartInRead() && position < log.tail();
+    }
+
+    /**
+     * @return the timestamp of the event at a position the index gave, or {@link Long#MIN_VALUE} if it is gone
+     * (scavenged, below the log start).
+     */
     private long eventTimestamp(final long position)
     {
+        if (!inRetainedLog(position))
+        {
+            return Long.MIN_VALUE;
+        }
         final UnsafeBuffer buffer = log.readBuffer(position);
         final int offset = buffer == null ? -1 : log.eventOffset(buffer, position);
         return offset < 0 ? Long.MIN_VALUE : buffer.getLong(offset + RecordDescriptor.TIMESTAMP_OFFSET);

@@ -3,14 +3,12 @@ package io.varvedb;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -176,13 +174,7 @@ class ScavengeTest
                 assertEquals(stream.getValue(), readStream(db, stream.getKey()));
             }
         }
-        try (Stream<Path> files = Files.list(dir.resolve("index")))
-        {
-            for (final Path file : (Iterable<Path>)files::iterator)
-            {
-                Files.delete(file);
-            }
-        }
+        SegmentReplaceTest.deleteTree(dir.resolve("index"));
         try (VarveDB db = VarveDB.open(config()))
         {
             assertEquals(expectedAll, readAll(db, VarveDB.START_POSITION), "after the index was rebuilt");
@@ -228,13 +220,7 @@ class ScavengeTest
                 assertEquals(List.of(), readStream(db, stream));
             }
         }
-        try (Stream<Path> files = Files.list(dir.resolve("index")))
-        {
-            for (final Path file : (Iterable<Path>)files::iterator)
-            {
-                Files.delete(file);
-            }
-        }
+        SegmentReplaceTest.deleteTree(dir.resolve("index"));
         try (VarveDB db = VarveDB.open(config))
         {
             for (long stream = 1; stream <= 3; stream++)
@@ -301,13 +287,7 @@ class ScavengeTest
                 "an id whose event was scavenged is appended anew");
             assertFalse(appender.lastWasDuplicate());
         }
-        try (Stream<Path> files = Files.list(dir.resolve("index")))
-        {
-            for (final Path file : (Iterable<Path>)files::iterator)
-            {
-                Files.delete(file);
-            }
-        }
+        SegmentReplaceTest.deleteTree(dir.resolve("index"));
         try (VarveDB db = VarveDB.open(config()))
         {
             assertEquals(50, db.streamMetadata(78).maxCount(), "recovered from the one metadata event kept");
@@ -338,13 +318,7 @@ class ScavengeTest
             assertTrue(db.isTombstoned(55));
             assertEquals(List.of(), readStream(db, named));
         }
-        try (Stream<Path> files = Files.list(dir.resolve("index")))
-        {
-            for (final Path file : (Iterable<Path>)files::iterator)
-            {
-                Files.delete(file);
-            }
-        }
+        SegmentReplaceTest.deleteTree(dir.resolve("index"));
         try (VarveDB db = VarveDB.open(config()))
         {
             assertEquals(db.findStreamId("early-name"), -1, "the name survived in the dropped segment's copy");

@@ -4,7 +4,6 @@ import org.agrona.concurrent.EpochNanoClock;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -210,13 +209,7 @@ class StreamLifecycleTest
             assertTombstoned(db, 11);
         }
         // the index rebuilt from the log: the tombstone is in the log
-        try (Stream<Path> files = Files.list(dir.resolve("index")))
-        {
-            for (final Path file : (Iterable<Path>)files::iterator)
-            {
-                Files.delete(file);
-            }
-        }
+        SegmentReplaceTest.deleteTree(dir.resolve("index"));
         try (VarveDB db = VarveDB.open(config()))
         {
             assertTombstoned(db, 9);

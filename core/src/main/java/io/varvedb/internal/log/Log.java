@@ -1001,38 +1001,37 @@ public final class Log
             file.allocate(0, SegmentDescriptor.HEADER_LENGTH);
             SegmentDescriptor.writeHeader(buffer, segmentLength, segment);
         }
-        FileHeaders.check(buffer, file.path(), SegmentDescriptor.HEADER_LENGTH, SegmentDescriptor.MAGIC_OFFSET,
-            SegmentDescriptor.MAGIC, SegmentDescriptor.FORMAT_VERSION_OFFSET, SegmentDescriptor.FORMAT_VERSION,
-            "log segment");
-        final int dataLength = buffer.getInt(SegmentDescriptor.DATA_LENGTH_OFFSET);
-        final long index = buffer.getLong(SegmentDescriptor.SEGMENT_INDEX_OFFSET);
-        if (dataLength != segmentLength || index != segment ||
-            file.length() != SegmentDescriptor.HEADER_LENGTH + segmentLength)
-        {
-            throw new CorruptStoreException(file.path() + ": segment header says index " + index + ", " +
-                dataLength + " data bytes, file has " + file.length() + " bytes; expected index " + segment +
-                " and " + segmentLength + " data bytes");
-        }
+        checkHeader(file, buffer, segment, file.length() == SegmentDescriptor.HEADER_LENGTH + segmentLength,
+            "segment");
     }
 
     private void checkCompacted(final MappedFile file, final CompactedBuffer buffer, final long segment)
+    {
+        // at most the map and every record (a rewrite that drops little can be longer than the plain file: the map
+        // takes 8 bytes per kept record)
+        checkHeader(file, buffer, segment,
+            file.length() <= (long)SegmentDescriptor.recordsOffset(buffer.entries()) + segmentLength,
+            "compacted segment");
+        buffer.checkMap(file.path(), segmentLength);
+        compactedSeen = true;
+    }
+
+    /** The header fields a plain and a compacted segment share: magic, format, data length, index. */
+    private void checkHeader(
+        final MappedFile file, final UnsafeBuffer buffer, final long segment, final boolean lengthOk,
+        final String kind)
     {
         FileHeaders.check(buffer, file.path(), SegmentDescriptor.HEADER_LENGTH, SegmentDescriptor.MAGIC_OFFSET,
             SegmentDescriptor.MAGIC, SegmentDescriptor.FORMAT_VERSION_OFFSET, SegmentDescriptor.FORMAT_VERSION,
             "log segment");
         final int dataLength = buffer.getInt(SegmentDescriptor.DATA_LENGTH_OFFSET);
         final long index = buffer.getLong(SegmentDescriptor.SEGMENT_INDEX_OFFSET);
-        // at most the map and every record (a rewrite that drops little can be longer than the plain file: the map
-        // takes 8 bytes per kept record)
-        if (dataLength != segmentLength || index != segment ||
-            file.length() > (long)SegmentDescriptor.recordsOffset(buffer.entries()) + segmentLength)
+        if (dataLength != segmentLength || index != segment || !lengthOk)
         {
-            throw new CorruptStoreException(file.path() + ": compacted segment header says index " + index + ", " +
+            throw new CorruptStoreException(file.path() + ": " + kind + " header says index " + index + ", " +
                 dataLength + " data bytes, file has " + file.length() + " bytes; expected index " + segment +
                 " and " + segmentLength + " data bytes");
         }
-        buffer.checkMap(file.path(), segmentLength);
-        compactedSeen = true;
     }
 
     /**

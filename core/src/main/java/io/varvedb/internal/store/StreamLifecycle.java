@@ -282,15 +282,6 @@ public final class StreamLifecycle
     }
 
     /**
-     * @return how many streams have a metadata stream (as far as this process has looked).
-     */
-    public int streamsWithMetadata()
-    {
-        refreshNames();
-        return table.size;
-    }
-
-    /**
      * Visit every stream with metadata.
      *
      * @param visitor receives each stream and its metadata now.
@@ -307,16 +298,6 @@ public final class StreamLifecycle
                 visitor.accept(key, metadata(key));
             }
         }
-    }
-
-    /**
-     * @param streamId a stream.
-     * @return its metadata stream's id, or 0 if it has none yet.
-     */
-    public long metadataStream(final long streamId)
-    {
-        final Entry entry = entry(streamId);
-        return entry == null ? 0 : entry.metadataStream;
     }
 
     private Entry entry(final long streamId)
