@@ -150,6 +150,16 @@ public final class Appender implements AutoCloseable
     private int holder;
     /** This appender's entry in its store's registry, which holds it weakly. */
     io.varvedb.internal.util.WeakRegistry.Entry<Appender> registration;
+    /** Its counters in varve.counters; null with counters off. */
+    private final io.varvedb.internal.counters.AppenderCounters counters;
+    /** The store's counters: errors are counted there; null with counters off. */
+    private final io.varvedb.internal.counters.StoreCounters storeCounters;
+    /** Records append latencies; null unless the store records them. */
+    private final io.varvedb.internal.counters.LatencyRecorder latency;
+    /** When the append in progress was called, for {@link #latency}. */
+    private long enteredNs;
+    /** Gives the counters back (see {@link #releaseCounters}); null with counters off. */
+    private final java.lang.ref.Cleaner.Cleanable countersCleanup;
 
     Appender(
         final VarveDB db,
@@ -174,6 +184,43 @@ public final class Appender implements AutoCloseable
         this.index = index;
         this.clock = clock;
         this.maxEventSize = maxEventSize;
+        final io.varvedb.internal.counters.StoreCounters store = db.storeCounters();
+        this.storeCounters = store;
+        this.latency = store == null ? null : store.latency();
+        if (store != null)
+        {
+            final io.varvedb.internal.counters.AppenderCounters own = store.newAppender();
+            this.counters = own;
+            // an appender dropped without close() gives its counters back once collected (its counts are kept)
+            this.countersCleanup = io.varvedb.internal.counters.StoreCounters.CLEANER.register(
+                this, () -> store.retire(own));
+        }
+        else
+        {
+            this.counters = null;
+            this.countersCleanup = null;
+        }
+    }
+
+    /**
+     * Count a failed append by kind (a conflict is counted where it is found) and hand the exception back.
+     */
+    private <E extends RuntimeException> E failed(final E ex)
+    {
+        if (storeCounters != null && !(ex instanceof ConcurrencyConflictException))
+        {
+            storeCounters.error(ex.getClass().getSimpleName());
+        }
+        return ex;
+    }
+
+    /** Move what this appender counted to its store's closed-appender counters; once. */
+    void releaseCounters()
+    {
+        if (countersCleanup != null)
+        {
+            countersCleanup.clean();
+        }
     }
 
     /**
@@ -248,6 +295,10 @@ public final class Appender implements AutoCloseable
             return orThrow(appendOne(streamId, expectedVersion, eventType, 0, 0, arrayView, offset, length), streamId,
                 expectedVersion);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             arrayView.wrap(NO_BYTES);
@@ -314,6 +365,10 @@ public final class Appender implements AutoCloseable
             return orThrow(appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, payload, offset,
                 length), streamId, expectedVersion);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             exit();
@@ -349,6 +404,10 @@ public final class Appender implements AutoCloseable
             arrayView.wrap(payload);
             return orThrow(appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, arrayView, 0,
                 payload.length), streamId, expectedVersion);
+        }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
         }
         finally
         {
@@ -435,6 +494,10 @@ public final class Appender implements AutoCloseable
             return orThrow(appendTyped(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, event, codec,
                 maxLength), streamId, expectedVersion);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             exit();
@@ -483,6 +546,10 @@ public final class Appender implements AutoCloseable
         try
         {
             return orThrow(writeBatch(streamId, expectedVersion, batch, count), streamId, expectedVersion);
+        }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
         }
         finally
         {
@@ -605,6 +672,10 @@ public final class Appender implements AutoCloseable
         {
             return appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, payload, offset, length);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             exit();
@@ -645,6 +716,10 @@ public final class Appender implements AutoCloseable
             arrayView.wrap(payload);
             return appendOne(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, arrayView, offset, length);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             arrayView.wrap(NO_BYTES);
@@ -682,6 +757,10 @@ public final class Appender implements AutoCloseable
         {
             return appendTyped(streamId, expectedVersion, eventType, eventIdHigh, eventIdLow, event, codec, maxLength);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             exit();
@@ -705,6 +784,10 @@ public final class Appender implements AutoCloseable
         try
         {
             return writeBatch(streamId, expectedVersion, batch, count);
+        }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
         }
         finally
         {
@@ -772,6 +855,10 @@ public final class Appender implements AutoCloseable
             }
             flusher.forceUpTo(position + 1);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             exit();
@@ -794,6 +881,7 @@ public final class Appender implements AutoCloseable
     {
         closeGuard();
         releaseLane();
+        releaseCounters();
         db.release(this);
     }
 
@@ -924,6 +1012,10 @@ public final class Appender implements AutoCloseable
             return orThrow(appendOne(streamId, expectedVersion, TOMBSTONE_EVENT_TYPE, 0, 0, EMPTY, 0, 0),
                 streamId, expectedVersion);
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             tombstoneFlag = 0;
@@ -976,6 +1068,10 @@ public final class Appender implements AutoCloseable
             }
             return position;
         }
+        catch (final RuntimeException ex)
+        {
+            throw failed(ex);
+        }
         finally
         {
             exit();
@@ -1012,7 +1108,7 @@ public final class Appender implements AutoCloseable
             if (version == CONFLICT)
             {
                 // a conflict with the append of our own id, committed meanwhile, is that append's answer
-                return withId ? orDuplicate(streamId, idHigh, idLow) : CONFLICT;
+                return conflicted(withId ? orDuplicate(streamId, idHigh, idLow) : CONFLICT);
             }
             final boolean fresh = version == FRESH;
             final long eventVersion = fresh ? 1 : version;
@@ -1094,7 +1190,7 @@ public final class Appender implements AutoCloseable
             final long version = acquire(streamId, expectedVersion);
             if (version == CONFLICT)
             {
-                return withId ? orDuplicate(streamId, idHigh, idLow) : CONFLICT;
+                return conflicted(withId ? orDuplicate(streamId, idHigh, idLow) : CONFLICT);
             }
             final boolean fresh = version == FRESH;
             final long eventVersion = fresh ? 1 : version;
@@ -1183,6 +1279,10 @@ public final class Appender implements AutoCloseable
 
         commit(slot, version, position);
         lastPosition = position;
+        if (counters != null)
+        {
+            counters.appended(1, claimedLength);
+        }
         if (sync)
         {
             flusher.forceUpTo(position + claimedLength);
@@ -1236,7 +1336,7 @@ public final class Appender implements AutoCloseable
                         return original;
                     }
                 }
-                return CONFLICT;
+                return conflicted(CONFLICT);
             }
             final boolean fresh = version == FRESH;
             final long firstVersion = fresh ? 1 : version;
@@ -1359,6 +1459,11 @@ public final class Appender implements AutoCloseable
             }
             index.releaseState(slot, committedState(lastVersion));
             lastPosition = position + offsets[count - 1];
+            if (counters != null)
+            {
+                counters.appended(count, totalLength);
+                counters.batch();
+            }
             if (sync)
             {
                 flusher.forceUpTo(position + totalLength);
@@ -1390,7 +1495,21 @@ public final class Appender implements AutoCloseable
         }
         lastWasDuplicate = true;
         lastPosition = position;
+        if (counters != null)
+        {
+            counters.duplicate();
+        }
         return version;
+    }
+
+    /** Count a conflict, if the answer is one. */
+    private long conflicted(final long result)
+    {
+        if (result == CONFLICT && counters != null)
+        {
+            counters.conflict();
+        }
+        return result;
     }
 
     private long orDuplicate(final long streamId, final long high, final long low)
@@ -1634,6 +1753,10 @@ public final class Appender implements AutoCloseable
         }
         lastWasDuplicate = true;
         lastPosition = position;
+        if (counters != null)
+        {
+            counters.duplicate();
+        }
         return firstVersion + count - 1;
     }
 
@@ -1929,6 +2052,10 @@ public final class Appender implements AutoCloseable
     private void enter()
     {
         guardOnly();
+        if (latency != null)
+        {
+            enteredNs = System.nanoTime();
+        }
         if (registry != null && lane == null)
         {
             takeLane();
@@ -1979,6 +2106,10 @@ public final class Appender implements AutoCloseable
         if (lane != null)
         {
             lane.end();
+        }
+        if (latency != null)
+        {
+            latency.record(System.nanoTime() - enteredNs);
         }
         // release: everything this append wrote happens-before close() seeing IDLE
         GUARD.setRelease(this, IDLE);
@@ -2045,8 +2176,9 @@ public final class Appender implements AutoCloseable
     {
         if (length > maxEventSize)
         {
-            throw new EventTooLargeException("payload of " + length + " bytes exceeds the maximum event size of " +
-                maxEventSize + " bytes (VarveConfig.Builder.maxEventSize)");
+            // counted: an operator wants to know that oversized events are being sent
+            throw failed(new EventTooLargeException("payload of " + length + " bytes exceeds the maximum event " +
+                "size of " + maxEventSize + " bytes (VarveConfig.Builder.maxEventSize)"));
         }
     }
 
@@ -2058,7 +2190,7 @@ public final class Appender implements AutoCloseable
         {
             if (!db.isNamedStream(streamId))
             {
-                throw new IllegalArgumentException(VarveDB.badStreamIdMessage(streamId));
+                throw failed(new IllegalArgumentException(VarveDB.badStreamIdMessage(streamId)));
             }
             if (!writesSystemStreams && db.isSystemStream(streamId))
             {

@@ -108,7 +108,7 @@ public final class Processor implements AutoCloseable
                 stored = db.checkpointablePosition(start, true);
                 checkpoints.write(name, stored);
             }
-            this.subscription = new Subscription(db, 0, start).skipTruncated(options.skipTruncated());
+            this.subscription = new Subscription(db, 0, start, name).skipTruncated(options.skipTruncated());
             this.checkpointedPosition = stored;
         }
         catch (final RuntimeException ex)
@@ -253,6 +253,11 @@ public final class Processor implements AutoCloseable
         {
             checkpoints.write(name, position);
             checkpointedPosition = position;
+            final io.varvedb.internal.counters.PositionCounters counters = subscription.counters();
+            if (counters != null)
+            {
+                counters.checkpointed();
+            }
         }
         sinceCheckpoint = 0;
         lastCheckpointNs = System.nanoTime();

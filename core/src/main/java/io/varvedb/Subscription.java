@@ -34,10 +34,27 @@ public final class Subscription implements AutoCloseable
     private volatile boolean closed;
     private boolean skipTruncated;
 
+    /** Its position and lag in varve.counters; null without counters. */
+    private final io.varvedb.internal.counters.PositionCounters counters;
+
     Subscription(final VarveDB db, final long streamId, final long start)
+    {
+        this(db, streamId, start, null);
+    }
+
+    /**
+     * @param processor the name of the processor it serves, or null for a subscription of its own.
+     */
+    Subscription(final VarveDB db, final long streamId, final long start, final String processor)
     {
         this.db = db;
         this.streamId = streamId;
+        this.counters = db.positionCounters(processor, streamId);
+        if (counters != null)
+        {
+            // one dropped without close() gives its counters back once collected
+            io.varvedb.internal.counters.StoreCounters.CLEANER.register(this, counters::close);
+        }
         if (streamId == 0)
         {
             this.position = start;
@@ -101,6 +118,7 @@ public final class Subscription implements AutoCloseable
         }
         catch (final SubscriptionException ex)
         {
+            db.countError(ex);
             throw ex;
         }
         catch (final RuntimeException | Error ex)
@@ -109,14 +127,29 @@ public final class Subscription implements AutoCloseable
             {
                 final long failed = failedPosition;
                 failedPosition = -1;
-                throw new SubscriptionException(failed, failedStreamId, failedVersion, ex);
+                final SubscriptionException wrapped = new SubscriptionException(failed, failedStreamId, failedVersion, ex);
+                db.countError(wrapped);
+                throw wrapped;
             }
+            db.countError(ex);
             throw ex;
         }
         finally
         {
             this.handler = null;
+            if (counters != null && !closed)
+            {
+                db.polled(counters, streamId, streamId == 0 ? position : nextVersion);
+            }
         }
+    }
+
+    /**
+     * @return its counters, or null.
+     */
+    io.varvedb.internal.counters.PositionCounters counters()
+    {
+        return counters;
     }
 
     private long failedStreamId;
@@ -194,5 +227,9 @@ public final class Subscription implements AutoCloseable
     public void close()
     {
         closed = true;
+        if (counters != null)
+        {
+            counters.close();
+        }
     }
 }

@@ -59,6 +59,8 @@ public final class VarveConfig
     private final int requestedMaxEventSize;
     private final int indexBlocksPerChunk;
     private final boolean verifyChecksumsOnRead;
+    private final boolean counters;
+    private final boolean recordAppendLatency;
     private final boolean verifyIndexOnOpen;
     private final boolean preallocate;
     private final boolean multiProcess;
@@ -110,6 +112,8 @@ public final class VarveConfig
         maxEventSize = builder.maxEventSize > 0 ? builder.maxEventSize : defaultMaxEventSize(segmentSize);
         indexBlocksPerChunk = builder.indexBlocksPerChunk;
         verifyChecksumsOnRead = builder.verifyChecksumsOnRead;
+        counters = builder.counters;
+        recordAppendLatency = builder.recordAppendLatency;
         verifyIndexOnOpen = builder.verifyIndexOnOpen;
         preallocate = builder.preallocate;
         multiProcess = builder.multiProcess;
@@ -195,6 +199,22 @@ public final class VarveConfig
     public int indexBlocksPerChunk()
     {
         return indexBlocksPerChunk;
+    }
+
+    /**
+     * @return true if this instance keeps live counters in {@code varve.counters} (the default).
+     */
+    public boolean counters()
+    {
+        return counters;
+    }
+
+    /**
+     * @return true if this instance records a histogram of its append latencies.
+     */
+    public boolean recordAppendLatency()
+    {
+        return recordAppendLatency;
     }
 
     /**
@@ -339,6 +359,8 @@ public final class VarveConfig
             .retainLogBytes(retainLogBytes)
             .indexBlocksPerChunk(indexBlocksPerChunk)
             .verifyChecksumsOnRead(verifyChecksumsOnRead)
+            .counters(counters)
+            .recordAppendLatency(recordAppendLatency)
             .verifyIndexOnOpen(verifyIndexOnOpen)
             .preallocate(preallocate)
             .multiProcess(multiProcess)
@@ -388,6 +410,8 @@ public final class VarveConfig
         private int maxEventSize;
         private int indexBlocksPerChunk = BlockDescriptor.DEFAULT_BLOCKS_PER_CHUNK;
         private boolean verifyChecksumsOnRead = true;
+        private boolean counters = true;
+        private boolean recordAppendLatency;
         private boolean verifyIndexOnOpen = true;
         private boolean preallocate = true;
         private boolean multiProcess;
@@ -600,6 +624,37 @@ public final class VarveConfig
                 throw new IllegalArgumentException("checkpointIntervalMillis must be >= 1, got " + millis);
             }
             this.checkpointIntervalMillis = millis;
+            return this;
+        }
+
+        /**
+         * Keep live counters (appends, conflicts, bytes, forces, subscription lag, errors...) in
+         * {@code varve.counters} in the store's directory, where {@code varve stat}, {@link
+         * io.varvedb.counters.VarveCounters} and {@link VarveDB#counters()} read them from any process. Default
+         * true: the engine updates them with plain ordered stores, no allocation (see the README's measurements).
+         * A store whose counters file cannot be made (no room, a read-only directory) runs without them.
+         *
+         * @param keep false to keep none.
+         * @return this builder.
+         */
+        public Builder counters(final boolean keep)
+        {
+            this.counters = keep;
+            return this;
+        }
+
+        /**
+         * Record every append's latency (from the call to its return, conflicts and duplicates included) in an
+         * HdrHistogram, published about once a second to {@code varve.counters}, where {@code varve stat} shows
+         * its percentiles. Default false: it costs two clock reads and a histogram update per append. Needs
+         * {@code org.hdrhistogram:HdrHistogram} on the class path, and counters on.
+         *
+         * @param record true to record.
+         * @return this builder.
+         */
+        public Builder recordAppendLatency(final boolean record)
+        {
+            this.recordAppendLatency = record;
             return this;
         }
 

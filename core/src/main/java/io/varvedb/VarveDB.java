@@ -1,5 +1,9 @@
 package io.varvedb;
 
+import io.varvedb.counters.ProcessCounters;
+import io.varvedb.counters.VarveCounters;
+import io.varvedb.internal.counters.CountersFileDescriptor;
+import io.varvedb.internal.counters.StoreCounters;
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTable;
 import io.varvedb.internal.index.NameTable;
@@ -118,6 +122,8 @@ public final class VarveDB implements AutoCloseable
     private final io.varvedb.internal.store.StreamLifecycle lifecycle =
         new io.varvedb.internal.store.StreamLifecycle(new LifecycleHost());
     private final Flusher flusher;
+    /** This instance's counters in varve.counters; null with counters off, or when the file could not be made. */
+    private final StoreCounters storeCounters;
     /** The flusher, the pre-allocator and the repairer, run as {@link VarveConfig#backgroundThreading()} says. */
     private final BackgroundWork background;
     /** To count its failures; null without pre-allocation. */
@@ -156,6 +162,7 @@ public final class VarveDB implements AutoCloseable
         }
         this.directory = requested.directory().toAbsolutePath();
         this.readOnly = readOnly;
+        final long openStartNs = System.nanoTime();
 
         WriterLock heldLock = null;
         ProcessRegistry openedRegistry = null;
@@ -168,6 +175,7 @@ public final class VarveDB implements AutoCloseable
         EventIdTable openedIds = null;
         NameTable openedNames = null;
         BackgroundWork startedBackground = null;
+        StoreCounters openedCounters = null;
         try
         {
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
@@ -227,6 +235,10 @@ public final class VarveDB implements AutoCloseable
                     " or index capacity " + capacity);
             }
             this.config = requested.withShape(segmentSize, capacity);
+            openedCounters = config.counters() ? StoreCounters.open(directory, readOnly ?
+                CountersFileDescriptor.ROLE_READER : config.multiProcess() ? CountersFileDescriptor.ROLE_SHARED_WRITER :
+                CountersFileDescriptor.ROLE_WRITER, config.recordAppendLatency()) : null;
+            this.storeCounters = openedCounters;
             this.createdNew = creating;
             this.verifyChecksums = config.verifyChecksumsOnRead();
             this.writerLock = heldLock;
@@ -239,6 +251,7 @@ public final class VarveDB implements AutoCloseable
                 openedLog.shareWith(heldLock.lockFile());
             }
             this.log = openedLog;
+            openedLog.counters(openedCounters);
             // replaced segment mappings are released once every read section that may hold them has ended
             openedLog.readerGrace(this::readersNow);
             openedLog.stableBound(this::stableBound);
@@ -351,6 +364,12 @@ public final class VarveDB implements AutoCloseable
                 }
                 this.background = new BackgroundWork(config.backgroundThreading(), config.threadFactory(),
                     config.backgroundIdleStrategy(), config.backgroundErrorHandler());
+                if (openedCounters != null)
+                {
+                    final StoreCounters counting = openedCounters;
+                    background.countFailures((task, error) ->
+                        counting.error(task + ": " + error.getClass().getSimpleName()));
+                }
                 if (NameTable.exists(directory.resolve(INDEX_DIRECTORY)))
                 {
                     // a store from before the flag: processes without the table open learn of it here
@@ -358,6 +377,12 @@ public final class VarveDB implements AutoCloseable
                 }
                 this.preallocating = startBackground();
                 startedBackground = background;
+            }
+            if (openedCounters != null)
+            {
+                openedCounters.opened(recovery == null ? 0 : recovery.events(),
+                    recovery == null ? 0 : recovery.discarded(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - openStartNs));
             }
             if (heldLock != null)
             {
@@ -393,6 +418,10 @@ public final class VarveDB implements AutoCloseable
             if (metaFile != null)
             {
                 metaFile.unmap();
+            }
+            if (openedCounters != null)
+            {
+                openedCounters.close();
             }
             if (creating)
             {
@@ -435,7 +464,7 @@ public final class VarveDB implements AutoCloseable
             config.durability() == Durability.GROUP_COMMIT ?
                 TimeUnit.MICROSECONDS.toNanos(config.flushIntervalMicros()) : 0,
             TimeUnit.MILLISECONDS.toNanos(config.checkpointIntervalMillis()), this::oldestInFlight,
-            config.durability() != Durability.OS);
+            config.durability() != Durability.OS, storeCounters);
     }
 
     /**
@@ -480,6 +509,10 @@ public final class VarveDB implements AutoCloseable
         if (repairer != null)
         {
             background.add(repairer, Repairer.PERIOD_NS);
+        }
+        if (storeCounters != null)
+        {
+            background.add(new CountersAgent(), COUNTERS_PERIOD_NS);
         }
         if (config.retainLogFor() != null || config.retainLogBytes() > 0)
         {
@@ -2930,6 +2963,146 @@ public final class VarveDB implements AutoCloseable
             }
         }
         meta.unmap();
+        if (storeCounters != null)
+        {
+            // last: nothing of this instance counts any more (appenders, consumers and background are done)
+            storeCounters.close();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------- counters
+
+    /** How often the levels (durable lag, index fill, lead) are published to varve.counters. */
+    private static final long COUNTERS_PERIOD_NS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** How often the append latency histogram is published. */
+    private static final long LATENCY_PERIOD_NS = TimeUnit.SECONDS.toNanos(1);
+
+    /**
+     * This instance's live counters (appends, conflicts, bytes, segment rolls, forces, subscription and processor
+     * positions and lags, errors by kind...), as other processes read them from {@code varve.counters} with
+     * {@link VarveCounters} or {@code varve stat}. Each open starts its own at zero. Counts are exact once the
+     * operation that counts returned; levels (durable lag, index fill, segments ahead) are refreshed about every
+     * 100 ms by the background work (in {@link BackgroundThreading#INVOKED} mode, by the application's duty cycle).
+     * Allocates a snapshot: for monitoring, not for the hot path.
+     *
+     * @return the counters now, or null if this instance keeps none ({@link VarveConfig.Builder#counters}
+     * off, no room for the file, or every region of it held by an open instance).
+     * @throws StoreClosedException if the store is closed.
+     */
+    public ProcessCounters counters()
+    {
+        final ReadContext context = enterRead();
+        try
+        {
+            final StoreCounters own = storeCounters;
+            return own == null ? null : VarveCounters.read(own.fileBuffer(), own.region(), false);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    StoreCounters storeCounters()
+    {
+        return storeCounters;
+    }
+
+    /**
+     * Count an error thrown to the application, by its kind.
+     */
+    void countError(final Throwable error)
+    {
+        final StoreCounters own = storeCounters;
+        if (own != null && !closed)
+        {
+            own.error(error.getClass().getSimpleName());
+        }
+    }
+
+    private final java.util.concurrent.atomic.AtomicInteger subscriptionNumbers = new java.util.concurrent.atomic.AtomicInteger();
+
+    /**
+     * Counters for a new subscription or processor; null without counters (or none free).
+     */
+    io.varvedb.internal.counters.PositionCounters positionCounters(final String processor, final long streamId)
+    {
+        final StoreCounters own = storeCounters;
+        if (own == null)
+        {
+            return null;
+        }
+        return own.newPosition(processor != null, processor != null ? "processor " + processor :
+            "subscription " + subscriptionNumbers.incrementAndGet() + (streamId == 0 ? " (all)" : " (stream " +
+            streamId + ")"));
+    }
+
+    /**
+     * After a subscription's poll: its position, and how far behind the end it is (log bytes to all, events in its
+     * stream), inside a read section, so never on unmapped files.
+     */
+    void polled(final io.varvedb.internal.counters.PositionCounters counters, final long streamId, final long at)
+    {
+        if (closed)
+        {
+            return;
+        }
+        final ReadContext context;
+        try
+        {
+            context = enterRead();
+        }
+        catch (final StoreClosedException ex)
+        {
+            return;
+        }
+        try
+        {
+            final long behind;
+            if (streamId == 0)
+            {
+                behind = log.tail() - at;
+            }
+            else
+            {
+                final int slot = index.findSlot(streamId);
+                behind = slot < 0 ? 0 : committedVersion(index.state(slot)) - (at - 1);
+            }
+            counters.update(at, behind);
+        }
+        finally
+        {
+            exitRead(context);
+        }
+    }
+
+    /** Publishes the levels, and the latency histogram, to varve.counters. */
+    private final class CountersAgent implements Agent
+    {
+        private long lastLatencyNs = System.nanoTime();
+
+        @Override
+        public int doWork()
+        {
+            final long tail = log.tail();
+            final NameTable table = names;
+            storeCounters.levels(Math.max(0, tail - flusher.durablePosition()), log.segmentsAhead(),
+                index.streamCount(), index.capacity(), table == null ? 0 : table.count(),
+                eventIds == null ? 0 : eventIds.used());
+            final long now = System.nanoTime();
+            if (storeCounters.latency() != null && now - lastLatencyNs >= LATENCY_PERIOD_NS)
+            {
+                lastLatencyNs = now;
+                storeCounters.publishLatency();
+            }
+            return 0;
+        }
+
+        @Override
+        public String roleName()
+        {
+            return "varve-counters";
+        }
     }
 
     @Override

@@ -65,6 +65,8 @@ public final class Log
     /** Every page of the log below it is touched in this process (see touchAhead); its caller's thread only. */
     private long touchedEnd;
     private Runnable onBehind = () -> {};
+    /** Counts segment rolls and waits for space; null for none. */
+    private io.varvedb.internal.counters.StoreCounters counters;
     /** One allocator at a time: {@link #allocate} holds it while it gives blocks to the range after the end. */
     private final Object allocationLock = new Object();
     /**
@@ -135,6 +137,29 @@ public final class Log
                 throw new StoreIOException("cannot create " + directory + ": " + ex.getMessage(), ex);
             }
         }
+    }
+
+    /**
+     * @param counters counts segment rolls and appends that waited for space; null for none.
+     */
+    public void counters(final io.varvedb.internal.counters.StoreCounters counters)
+    {
+        this.counters = counters;
+    }
+
+    /**
+     * @return segments mapped beyond the one the tail is in: made ahead of the appends, ready for them.
+     */
+    public long segmentsAhead()
+    {
+        final MappedFile[] files = segments;
+        final long tailSegment = segmentOf(tail());
+        long ahead = 0;
+        for (long s = tailSegment + 1; s < files.length && files[(int)s] != null; s++)
+        {
+            ahead++;
+        }
+        return ahead;
     }
 
     /**
@@ -270,6 +295,10 @@ public final class Log
             final long expectedEnd = meta.getLongVolatile(MetaDescriptor.TAIL_POSITION_OFFSET) + alignedLength;
             if (expectedEnd >= allocated)
             {
+                if (counters != null)
+                {
+                    counters.segmentWaited();
+                }
                 allocate(expectedEnd, false);
                 onBehind.run();
                 continue;
@@ -284,12 +313,21 @@ public final class Log
                 if (end >= allocated)
                 {
                     // others claimed meanwhile: the claim reaches beyond what was allocated when we looked
+                    if (counters != null)
+                    {
+                        counters.segmentWaited();
+                    }
                     allocateOrDefer(position, alignedLength);
                 }
                 return position;
             }
 
             final long boundary = (segment + 1) << shift;
+            if (counters != null)
+            {
+                // this claim crossed the boundary: the one roll into the next segment
+                counters.segmentRolled();
+            }
             try
             {
                 padOrDefer(position, (int)(boundary - position));

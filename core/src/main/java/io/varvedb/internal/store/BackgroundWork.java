@@ -29,6 +29,8 @@ public final class BackgroundWork
     private final List<BackgroundTask> tasks = new ArrayList<>();
     private final List<Background> threads = new ArrayList<>();
     private InvokedBackground invoked;
+    /** Counts every failed duty cycle by task and kind; null for none. */
+    private java.util.function.BiConsumer<String, Throwable> failureCounter;
     private volatile boolean started;
 
     /**
@@ -50,6 +52,16 @@ public final class BackgroundWork
     }
 
     /**
+     * Count every failed duty cycle (not only those the error handler hears of); before tasks are added.
+     *
+     * @param counter given the task's role name and the failure.
+     */
+    public void countFailures(final java.util.function.BiConsumer<String, Throwable> counter)
+    {
+        this.failureCounter = counter;
+    }
+
+    /**
      * @param agent    the task's work.
      * @param periodNs how long after a duty cycle without work it is due again, unless woken.
      * @return the task, to {@link #wake} it and count its failures.
@@ -60,7 +72,9 @@ public final class BackgroundWork
         {
             throw new IllegalStateException("already started");
         }
-        final BackgroundTask task = new BackgroundTask(agent, periodNs, errorHandler);
+        final java.util.function.BiConsumer<String, Throwable> counter = failureCounter;
+        final BackgroundTask task = new BackgroundTask(agent, periodNs, counter == null ? errorHandler :
+            new FailureReporter.Counted(errorHandler, (error) -> counter.accept(agent.roleName(), error)));
         tasks.add(task);
         return task;
     }

@@ -22,11 +22,47 @@ final class FailureReporter
     FailureReporter(final Consumer<? super Throwable> errorHandler)
     {
         this.errorHandler = errorHandler;
+        this.counter = errorHandler instanceof Counted ? ((Counted)errorHandler).counter : null;
+    }
+
+    /** What counts every failure (the error handler hears of only some). */
+    private final Consumer<? super Throwable> counter;
+
+    /**
+     * An error handler with a counter of every failure beside it.
+     */
+    static final class Counted implements Consumer<Throwable>
+    {
+        private final Consumer<? super Throwable> handler;
+        private final Consumer<? super Throwable> counter;
+
+        Counted(final Consumer<? super Throwable> handler, final Consumer<? super Throwable> counter)
+        {
+            this.handler = handler;
+            this.counter = counter;
+        }
+
+        @Override
+        public void accept(final Throwable error)
+        {
+            handler.accept(error);
+        }
     }
 
     void failed(final Throwable error)
     {
         failures = failures + 1;
+        if (counter != null)
+        {
+            try
+            {
+                counter.accept(error);
+            }
+            catch (final RuntimeException ignore)
+            {
+                // counting must not stop the work either
+            }
+        }
         final long now = System.nanoTime();
         if (!failing || now - lastReportNs >= Background.REPEAT_REPORT_NS)
         {

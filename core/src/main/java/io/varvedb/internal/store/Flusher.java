@@ -55,6 +55,7 @@ public final class Flusher implements Agent
     private final LongSupplier oldestInFlight;
     private final boolean forceLogAtCheckpoint;
     private long lastCheckpointNs = System.nanoTime();
+    private final io.varvedb.internal.counters.StoreCounters counters;
     /** Every record below it is published. Only grows; read and advanced by any thread (see advanceFrontier). */
     private volatile long frontier;
 
@@ -69,12 +70,14 @@ public final class Flusher implements Agent
      *                             or {@link Long#MAX_VALUE}; the index checkpoint never passes it.
      * @param forceLogAtCheckpoint force the log at each checkpoint too (GROUP_COMMIT and SYNC: cheap, it is
      *                             forced already); OS mode forces nothing on its own.
+     * @param counters             counts each force and its time; null for none.
      */
     public Flusher(
         final Log log, final UnsafeBuffer meta, final long committed,
         final long flushIntervalNs, final long checkpointIntervalNs, final LongSupplier oldestInFlight,
-        final boolean forceLogAtCheckpoint)
+        final boolean forceLogAtCheckpoint, final io.varvedb.internal.counters.StoreCounters counters)
     {
+        this.counters = counters;
         this.forceLogAtCheckpoint = forceLogAtCheckpoint;
         this.oldestInFlight = oldestInFlight;
         this.log = log;
@@ -149,7 +152,13 @@ public final class Flusher implements Agent
         final long to = advanceFrontier();
         if (to > from)
         {
+            final long startNs = counters == null ? 0 : System.nanoTime();
             log.force(from, to);
+            if (counters != null)
+            {
+                // under the force lock: one writer of these counters at a time
+                counters.forced(System.nanoTime() - startNs);
+            }
             // only after the force returned may anyone learn that the log below `to` is durable. The position is
             // shared by every writer process, each forcing the same files: CAS, so it only ever grows, whoever
             // forced further (a force of the file covers every process's pages in it)

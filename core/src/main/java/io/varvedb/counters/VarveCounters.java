@@ -1,0 +1,212 @@
+package io.varvedb.counters;
+
+import io.varvedb.NoStoreException;
+import io.varvedb.StoreIOException;
+import io.varvedb.internal.counters.CountersFile;
+import io.varvedb.internal.counters.ProcessLiveness;
+import org.agrona.IoUtil;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.status.CountersReader;
+
+import java.io.IOException;
+import java.lang.invoke.VarHandle;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.varvedb.internal.counters.CountersFileDescriptor.*;
+
+/**
+ * Reads the live counters of a store from any process, the way {@code AeronStat} reads Aeron's: every process
+ * that has the store open keeps its counters in {@code varve.counters} in the store's directory, updated as it
+ * works, and this maps that file read-only. It works on a store nobody has open too: the counters are then each
+ * instance's last ({@link ProcessState#CLOSED} or {@link ProcessState#GONE}). Never blocks or disturbs the
+ * processes it reads.
+ * <pre>{@code
+ * try (VarveCounters counters = VarveCounters.open(dir)) {
+ *     CountersSnapshot now = counters.snapshot();
+ *     long appends = now.total(CounterType.APPENDS);
+ * }
+ * }</pre>
+ */
+public final class VarveCounters implements AutoCloseable
+{
+    private static final int READ_ATTEMPTS = 8;
+
+    private final Path path;
+    private final MappedByteBuffer mapped;
+    private final UnsafeBuffer buffer;
+    private boolean closed;
+
+    private VarveCounters(final Path path, final MappedByteBuffer mapped)
+    {
+        this.path = path;
+        this.mapped = mapped;
+        this.buffer = new UnsafeBuffer(mapped);
+    }
+
+    /**
+     * Map a store's counters file for reading.
+     *
+     * @param directory the store's directory.
+     * @return the reader; close it when done.
+     * @throws NoStoreException if the directory has no counters file (no process opened the store with counters,
+     *                          or it is not a store).
+     * @throws io.varvedb.StoreFormatException if the file is not a counters file this build reads.
+     */
+    public static VarveCounters open(final Path directory)
+    {
+        final Path path = directory.resolve(FILE_NAME);
+        if (!Files.exists(path))
+        {
+            throw new NoStoreException("no counters at " + directory + ": no " + FILE_NAME + " (no process has " +
+                "opened a VarveDB store there with counters on)");
+        }
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ))
+        {
+            final long length = channel.size();
+            if (length < HEADER_LENGTH || length > Integer.MAX_VALUE)
+            {
+                throw new io.varvedb.StoreFormatException(path + " is not a VarveDB counters file (" + length +
+                    " bytes)");
+            }
+            final MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, length);
+            final VarveCounters counters = new VarveCounters(path, mapped);
+            try
+            {
+                CountersFile.check(counters.buffer, path);
+            }
+            catch (final RuntimeException ex)
+            {
+                IoUtil.unmap(mapped);
+                throw ex;
+            }
+            return counters;
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot map " + path + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * Read every instance's counters now.
+     *
+     * @return what they are.
+     */
+    public synchronized CountersSnapshot snapshot()
+    {
+        if (closed)
+        {
+            throw new IllegalStateException("closed: " + path);
+        }
+        final List<ProcessCounters> processes = new ArrayList<>();
+        final long nanos = System.nanoTime();
+        for (int r = 0; r < REGIONS; r++)
+        {
+            final ProcessCounters process = read(buffer, r, true);
+            if (process != null)
+            {
+                processes.add(process);
+            }
+        }
+        return new CountersSnapshot(nanos, System.currentTimeMillis(), processes);
+    }
+
+    /**
+     * Read one region of a counters file's mapping. Not for applications: the store reads its own region with it
+     * ({@code VarveDB.counters()}).
+     *
+     * @param file         the whole file's mapping.
+     * @param region       the region.
+     * @param checkLiveness tell a running owner from a gone one by its pid (false: the caller is the owner).
+     * @return its counters, or null if nobody holds it, or it changed owner while it was read.
+     */
+    public static ProcessCounters read(final UnsafeBuffer file, final int region, final boolean checkLiveness)
+    {
+        final int descriptor = descriptorOffset(region);
+        for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++)
+        {
+            // acquire: the descriptor and body below are at least as new as this owner's reset of them
+            final long owner = file.getLongVolatile(descriptor + OWNER_OFFSET);
+            final int stateCode = file.getIntVolatile(descriptor + STATE_OFFSET);
+            if (owner == 0 || (stateCode != OPEN && stateCode != CLOSED))
+            {
+                return null;
+            }
+            final long pid = file.getLong(descriptor + PID_OFFSET);
+            final long start = file.getLong(descriptor + PROCESS_START_OFFSET);
+            final ProcessState state = stateCode == CLOSED ? ProcessState.CLOSED :
+                !checkLiveness || ProcessLiveness.alive(pid, start) ? ProcessState.RUNNING : ProcessState.GONE;
+            final int body = regionOffset(region);
+            final CountersReader reader = new CountersReader(
+                new UnsafeBuffer(file, body + METADATA_OFFSET, METADATA_LENGTH),
+                new UnsafeBuffer(file, body + VALUES_OFFSET, VALUES_LENGTH), StandardCharsets.UTF_8);
+            final List<Counter> counters = new ArrayList<>();
+            reader.forEach((counterId, typeId, keyBuffer, label) ->
+                counters.add(new Counter(counterId, typeId, label, reader.getCounterValue(counterId))));
+            final AppendLatency[] latencies = latencies(file, descriptor, body);
+            final ProcessCounters process = new ProcessCounters(region, pid,
+                roleName(file.getInt(descriptor + ROLE_OFFSET)), state, file.getLong(descriptor + OPENED_AT_OFFSET),
+                file.getLong(descriptor + CLOSED_AT_OFFSET), counters, latencies[0], latencies[1]);
+            // acquire: a reset by a new owner that began while we read changed the owner word first
+            VarHandle.acquireFence();
+            if (file.getLongVolatile(descriptor + OWNER_OFFSET) == owner)
+            {
+                return process;
+            }
+        }
+        return null;
+    }
+
+    private static AppendLatency[] latencies(final UnsafeBuffer file, final int descriptor, final int body)
+    {
+        for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++)
+        {
+            final long sequence = file.getLongVolatile(descriptor + HISTOGRAM_SEQUENCE_OFFSET);
+            if ((sequence & 1) != 0)
+            {
+                Thread.onSpinWait();
+                continue;
+            }
+            final int totalLength = file.getInt(descriptor + TOTAL_HISTOGRAM_LENGTH_OFFSET);
+            final int intervalLength = file.getInt(descriptor + INTERVAL_HISTOGRAM_LENGTH_OFFSET);
+            final long at = file.getLong(descriptor + HISTOGRAM_AT_OFFSET);
+            if (totalLength <= 0 || totalLength > HISTOGRAM_LENGTH || intervalLength < 0 ||
+                intervalLength > HISTOGRAM_LENGTH)
+            {
+                return new AppendLatency[2];
+            }
+            final byte[] total = new byte[totalLength];
+            file.getBytes(body + TOTAL_HISTOGRAM_OFFSET, total);
+            final byte[] interval = new byte[intervalLength];
+            file.getBytes(body + INTERVAL_HISTOGRAM_OFFSET, interval);
+            // a seqlock: the bytes were read before the sequence is looked at again
+            VarHandle.acquireFence();
+            if (file.getLongVolatile(descriptor + HISTOGRAM_SEQUENCE_OFFSET) == sequence)
+            {
+                return new AppendLatency[] {
+                    new AppendLatency(total, at), intervalLength > 0 ? new AppendLatency(interval, at) : null };
+            }
+        }
+        return new AppendLatency[2];
+    }
+
+    /**
+     * Unmap the file.
+     */
+    @Override
+    public synchronized void close()
+    {
+        if (!closed)
+        {
+            closed = true;
+            IoUtil.unmap(mapped);
+        }
+    }
+}
