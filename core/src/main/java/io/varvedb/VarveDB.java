@@ -427,7 +427,8 @@ public final class VarveDB implements AutoCloseable
             {
                 // a store that could not be created whole (a full disk, say) must not leave a meta file whose
                 // shape every later open would have to take: remove what this open made, under the lock
-                StoreDirectory.deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY);
+                StoreDirectory.deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY,
+                    CountersFileDescriptor.FILE_NAME);
             }
             else
             {
@@ -489,7 +490,9 @@ public final class VarveDB implements AutoCloseable
         {
             // no room: counted and reported by the pre-allocator's first duty cycle, which meets it too
         }
-        background.add(flusher, flusher.idleNs());
+        // the counters' levels ride on the flusher's duty cycle (at most 100 ms apart): no thread of their own
+        background.add(storeCounters == null ? flusher : new FlusherAndCounters(new CountersAgent()),
+            flusher.idleNs());
         BackgroundTask preallocatorTask = null;
         if (config.preallocate())
         {
@@ -510,10 +513,7 @@ public final class VarveDB implements AutoCloseable
         {
             background.add(repairer, Repairer.PERIOD_NS);
         }
-        if (storeCounters != null)
-        {
-            background.add(new CountersAgent(), COUNTERS_PERIOD_NS);
-        }
+
         if (config.retainLogFor() != null || config.retainLogBytes() > 0)
         {
             background.add(new Agent()
@@ -2972,7 +2972,7 @@ public final class VarveDB implements AutoCloseable
 
     // ---------------------------------------------------------------------------------------------- counters
 
-    /** How often the levels (durable lag, index fill, lead) are published to varve.counters. */
+    /** How often, at most, the levels (durable lag, index fill, lead) are published to varve.counters. */
     private static final long COUNTERS_PERIOD_NS = TimeUnit.MILLISECONDS.toNanos(100);
     /** How often the append latency histogram is published. */
     private static final long LATENCY_PERIOD_NS = TimeUnit.SECONDS.toNanos(1);
@@ -3076,20 +3076,51 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
+    /** The flusher, then the counters' levels: one task, so no mode gets a thread for counters alone. */
+    private final class FlusherAndCounters implements Agent
+    {
+        private final CountersAgent counters;
+
+        FlusherAndCounters(final CountersAgent counters)
+        {
+            this.counters = counters;
+        }
+
+        @Override
+        public int doWork() throws Exception
+        {
+            final int work = flusher.doWork();
+            counters.doWork();
+            return work;
+        }
+
+        @Override
+        public String roleName()
+        {
+            return flusher.roleName();
+        }
+    }
+
     /** Publishes the levels, and the latency histogram, to varve.counters. */
     private final class CountersAgent implements Agent
     {
         private long lastLatencyNs = System.nanoTime();
+        private long lastLevelsNs;
 
         @Override
         public int doWork()
         {
+            final long now = System.nanoTime();
+            if (now - lastLevelsNs < COUNTERS_PERIOD_NS)
+            {
+                return 0;
+            }
+            lastLevelsNs = now;
             final long tail = log.tail();
             final NameTable table = names;
             storeCounters.levels(Math.max(0, tail - flusher.durablePosition()), log.segmentsAhead(),
                 index.streamCount(), index.capacity(), table == null ? 0 : table.count(),
                 eventIds == null ? 0 : eventIds.used());
-            final long now = System.nanoTime();
             if (storeCounters.latency() != null && now - lastLatencyNs >= LATENCY_PERIOD_NS)
             {
                 lastLatencyNs = now;

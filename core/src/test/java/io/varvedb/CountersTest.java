@@ -351,6 +351,154 @@ class CountersTest
         }
     }
 
+    @Test
+    void concurrentAppendersCountExactlyAndAReaderNeverSeesACountGoBack() throws Exception
+    {
+        final int threads = 3;
+        final int operations = 20_000;
+        final long[] acknowledged = new long[threads];
+        final long[] refused = new long[threads];
+        try (VarveDB db = VarveDB.open(TestStores.small(dir)))
+        {
+            final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+            final java.util.concurrent.atomic.AtomicReference<String> readerFailure =
+                new java.util.concurrent.atomic.AtomicReference<>();
+            final Thread reader = new Thread(() ->
+            {
+                try (VarveCounters counters = VarveCounters.open(dir))
+                {
+                    long lastAppends = 0;
+                    long lastConflicts = 0;
+                    while (!done.get())
+                    {
+                        final CountersSnapshot now = counters.snapshot();
+                        final long appends = now.total(CounterType.APPENDS);
+                        final long conflicts = now.total(CounterType.CONFLICTS);
+                        if (appends < lastAppends || conflicts < lastConflicts)
+                        {
+                            readerFailure.set("went back: " + lastAppends + " -> " + appends + ", " + lastConflicts +
+                                " -> " + conflicts);
+                        }
+                        lastAppends = appends;
+                        lastConflicts = conflicts;
+                    }
+                }
+            });
+            reader.start();
+            final List<Thread> writers = new ArrayList<>();
+            for (int t = 0; t < threads; t++)
+            {
+                final int thread = t;
+                final Thread writer = new Thread(() ->
+                {
+                    final java.util.Random random = new java.util.Random(thread);
+                    // an appender per 1,000 operations, half of them dropped without close(): counts must survive both
+                    Appender appender = db.appender();
+                    for (int op = 0; op < operations; op++)
+                    {
+                        if (op % 1_000 == 999)
+                        {
+                            if (random.nextBoolean())
+                            {
+                                appender.close();
+                            }
+                            appender = db.appender();
+                        }
+                        final long stream = 1 + random.nextInt(4);
+                        try
+                        {
+                            appender.append(stream, ExpectedVersion.exact(db.streamVersion(stream)), 1, new byte[16]);
+                            acknowledged[thread]++;
+                        }
+                        catch (final ConcurrencyConflictException ex)
+                        {
+                            refused[thread]++;
+                        }
+                    }
+                    appender.close();
+                });
+                writers.add(writer);
+                writer.start();
+            }
+            for (final Thread writer : writers)
+            {
+                writer.join();
+            }
+            done.set(true);
+            reader.join();
+            assertNull(readerFailure.get());
+            final long acks = java.util.Arrays.stream(acknowledged).sum();
+            final long conflicts = java.util.Arrays.stream(refused).sum();
+            assertTrue(conflicts > 0, "the run must race");
+            final ProcessCounters own = db.counters();
+            assertEquals(acks, own.total(CounterType.APPENDS));
+            assertEquals(conflicts, own.total(CounterType.CONFLICTS));
+            // and the log agrees
+            long events = 0;
+            for (long stream = 1; stream <= 4; stream++)
+            {
+                events += db.streamVersion(stream);
+            }
+            assertEquals(acks, events);
+        }
+    }
+
+    @Test
+    void writerProcessesSharingAStoreEachCountTheirOwn() throws Exception
+    {
+        final List<Process> children = new ArrayList<>();
+        final List<BufferedReader> outputs = new ArrayList<>();
+        for (int p = 0; p < 2; p++)
+        {
+            final Process child = MultiProcessTest.start(List.of(), "multi-writer", dir.toString(), String.valueOf(p),
+                "2", "300");
+            children.add(child);
+            outputs.add(MultiProcessTest.stdout(child));
+        }
+        final java.util.Map<Long, Long> acksByPid = new java.util.HashMap<>();
+        try
+        {
+            for (int p = 0; p < 2; p++)
+            {
+                long pid = -1;
+                long acks = 0;
+                String line;
+                while ((line = outputs.get(p).readLine()) != null)
+                {
+                    if (line.startsWith("opened "))
+                    {
+                        pid = Long.parseLong(line.substring("opened ".length()));
+                    }
+                    else if (line.startsWith("ack "))
+                    {
+                        acks++;
+                    }
+                    else if (line.equals("failed"))
+                    {
+                        fail("child " + p + " failed");
+                    }
+                }
+                assertTrue(children.get(p).waitFor(60, TimeUnit.SECONDS));
+                acksByPid.put(pid, acks);
+            }
+        }
+        finally
+        {
+            children.forEach(Process::destroyForcibly);
+        }
+        try (VarveCounters counters = VarveCounters.open(dir))
+        {
+            final CountersSnapshot snapshot = counters.snapshot();
+            assertEquals(2, snapshot.processes().size(), snapshot.processes().toString());
+            for (final ProcessCounters process : snapshot.processes())
+            {
+                assertEquals("shared-writer", process.role());
+                assertEquals(ProcessState.CLOSED, process.state());
+                assertEquals(acksByPid.get(process.pid()), process.total(CounterType.APPENDS), "pid " + process.pid());
+            }
+        }
+    }
+
     /** Child: append, conflict, say ready, then wait to be killed. */
     static void child(final Path dir, final int appends, final int conflicts) throws Exception
     {

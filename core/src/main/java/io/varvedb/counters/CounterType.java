@@ -35,7 +35,7 @@ public enum CounterType
     INDEX_CAPACITY(13, "index_capacity", "streams", true, "streams the index can hold"),
     /** Events the last open recovered (re-indexed) from the log after a crash. */
     RECOVERED_EVENTS(14, "recovered_events", "events", true, "events recovered at open"),
-    /** Bytes of torn or unfinished records the last open's recovery discarded. */
+    /** Unfinished records the last open's recovery dropped or turned into padding. */
     RECOVERY_DISCARDED(15, "recovery_discarded", "records", true, "records discarded at open"),
     /** Time the open took, recovery included, in milliseconds. */
     OPEN_MILLIS(16, "open_time", "milliseconds", true, "time the open took"),

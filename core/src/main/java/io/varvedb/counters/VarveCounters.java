@@ -166,35 +166,15 @@ public final class VarveCounters implements AutoCloseable
 
     private static AppendLatency[] latencies(final UnsafeBuffer file, final int descriptor, final int body)
     {
-        for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++)
+        // decoding needs HdrHistogram; reading the bytes does not
+        final byte[][] blobs = io.varvedb.internal.counters.HistogramBlobs.read(file, descriptor, body);
+        if (blobs == null)
         {
-            final long sequence = file.getLongVolatile(descriptor + HISTOGRAM_SEQUENCE_OFFSET);
-            if ((sequence & 1) != 0)
-            {
-                Thread.onSpinWait();
-                continue;
-            }
-            final int totalLength = file.getInt(descriptor + TOTAL_HISTOGRAM_LENGTH_OFFSET);
-            final int intervalLength = file.getInt(descriptor + INTERVAL_HISTOGRAM_LENGTH_OFFSET);
-            final long at = file.getLong(descriptor + HISTOGRAM_AT_OFFSET);
-            if (totalLength <= 0 || totalLength > HISTOGRAM_LENGTH || intervalLength < 0 ||
-                intervalLength > HISTOGRAM_LENGTH)
-            {
-                return new AppendLatency[2];
-            }
-            final byte[] total = new byte[totalLength];
-            file.getBytes(body + TOTAL_HISTOGRAM_OFFSET, total);
-            final byte[] interval = new byte[intervalLength];
-            file.getBytes(body + INTERVAL_HISTOGRAM_OFFSET, interval);
-            // a seqlock: the bytes were read before the sequence is looked at again
-            VarHandle.acquireFence();
-            if (file.getLongVolatile(descriptor + HISTOGRAM_SEQUENCE_OFFSET) == sequence)
-            {
-                return new AppendLatency[] {
-                    new AppendLatency(total, at), intervalLength > 0 ? new AppendLatency(interval, at) : null };
-            }
+            return new AppendLatency[2];
         }
-        return new AppendLatency[2];
+        final long at = file.getLong(descriptor + HISTOGRAM_AT_OFFSET);
+        return new AppendLatency[] {
+            new AppendLatency(blobs[0], at), blobs[1].length > 0 ? new AppendLatency(blobs[1], at) : null };
     }
 
     /**

@@ -5,8 +5,9 @@ import org.agrona.concurrent.AtomicBuffer;
 /**
  * One appender's counters: appends, batches, bytes, conflicts and duplicates. An appender is used by one thread at
  * a time, so each counter has a single writer and is published with a plain ordered store of a value the appender
- * keeps itself: no atomic instruction and no allocation on the append path. An appender that found no free
- * counters shares its process's (then with atomic adds, since several may).
+ * keeps itself: no atomic instruction and no allocation on the append path. When the appender is done its
+ * counters pass, counts and all, to the next appender (so a process's totals never dip or jump). An appender that
+ * found no free counters shares its process's (then with atomic adds, since several may).
  */
 public final class AppenderCounters
 {
@@ -17,8 +18,6 @@ public final class AppenderCounters
     private final int bytesOffset;
     private final int conflictsOffset;
     private final int duplicatesOffset;
-    /** The counter ids, to free them; null when shared. */
-    final int[] ids;
     private long appends;
     private long batches;
     private long bytes;
@@ -29,7 +28,6 @@ public final class AppenderCounters
     {
         this.values = values;
         this.shared = shared;
-        this.ids = shared ? null : ids;
         this.appendsOffset = offsets[0];
         this.batchesOffset = offsets[1];
         this.bytesOffset = offsets[2];
@@ -106,13 +104,15 @@ public final class AppenderCounters
     }
 
     /**
-     * @return the values as published, read by whoever retires the counters once the appender is done.
+     * Take over counters a finished appender left: go on from the counts it published (read under the lock that
+     * handed them over, so they are its last).
      */
-    long[] published()
+    void resume()
     {
-        return new long[] {
-            values.getLongVolatile(appendsOffset), values.getLongVolatile(batchesOffset),
-            values.getLongVolatile(bytesOffset), values.getLongVolatile(conflictsOffset),
-            values.getLongVolatile(duplicatesOffset) };
+        appends = values.getLong(appendsOffset);
+        batches = values.getLong(batchesOffset);
+        bytes = values.getLong(bytesOffset);
+        conflicts = values.getLong(conflictsOffset);
+        duplicates = values.getLong(duplicatesOffset);
     }
 }

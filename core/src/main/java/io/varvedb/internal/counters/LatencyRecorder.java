@@ -30,7 +30,10 @@ public final class LatencyRecorder
     {
     }
 
-    static LatencyRecorder create()
+    /**
+     * @return a new recorder.
+     */
+    public static LatencyRecorder create()
     {
         return new LatencyRecorder();
     }
@@ -64,8 +67,12 @@ public final class LatencyRecorder
     /**
      * Write the last interval and the running total into a region (one thread at a time: the background work, or
      * the closing thread after it stopped).
+     *
+     * @param descriptor   the region's descriptor.
+     * @param file         the file's mapping.
+     * @param regionOffset where the region's body starts in the file.
      */
-    synchronized void publish(final UnsafeBuffer descriptor, final UnsafeBuffer file, final int regionOffset)
+    public synchronized void publish(final UnsafeBuffer descriptor, final UnsafeBuffer file, final int regionOffset)
     {
         interval = recorder.getIntervalHistogram(interval);
         total.add(interval);

@@ -37,9 +37,10 @@ public final class StoreCounters implements AutoCloseable
     private final AtomicBuffer values;
     private final CountersManager manager;
     private final java.util.HashMap<String, AtomicCounter> errors = new java.util.HashMap<>();
-    /** What appenders that are done (closed, or collected) counted, and appenders without counters of their own. */
-    private final AppenderCounters retired;
-    private final int[] retiredOffsets = new int[APPENDER_COUNTERS];
+    /** Counters of appenders that found none of their own free: updated with atomic adds. */
+    private final AppenderCounters shared;
+    /** Counters of appenders that are done, for the next ones. */
+    private final java.util.ArrayDeque<AppenderCounters> idleAppenders = new java.util.ArrayDeque<>();
     private final AtomicCounter segmentRolls;
     private final AtomicCounter segmentWaits;
     private final AtomicCounter segmentsAhead;
@@ -69,14 +70,15 @@ public final class StoreCounters implements AutoCloseable
         this.values = new UnsafeBuffer(buffer, body + VALUES_OFFSET, VALUES_LENGTH);
         // freed counters are reusable at once: nothing outside this instance holds their ids
         this.manager = new CountersManager(metadata, values, StandardCharsets.UTF_8, SystemEpochClock.INSTANCE, 0);
-        final int[] retiredIds = new int[APPENDER_COUNTERS];
+        final int[] sharedIds = new int[APPENDER_COUNTERS];
+        final int[] sharedOffsets = new int[APPENDER_COUNTERS];
         for (int i = 0; i < APPENDER_COUNTERS; i++)
         {
-            retiredIds[i] = manager.allocate(APPENDER_TYPES[i].metricName() + ": closed appenders",
+            sharedIds[i] = manager.allocate(APPENDER_TYPES[i].metricName() + ": shared appenders",
                 APPENDER_TYPES[i].id());
-            retiredOffsets[i] = CountersReader.counterOffset(retiredIds[i]);
+            sharedOffsets[i] = CountersReader.counterOffset(sharedIds[i]);
         }
-        this.retired = new AppenderCounters(values, true, retiredIds, retiredOffsets);
+        this.shared = new AppenderCounters(values, true, sharedIds, sharedOffsets);
         this.segmentRolls = counter(CounterType.SEGMENT_ROLLS, "segment rolls");
         this.segmentWaits = counter(CounterType.SEGMENT_WAITS, "appends that waited for log space");
         this.segmentsAhead = counter(CounterType.SEGMENTS_AHEAD, "segments ready ahead of the tail");
@@ -159,16 +161,24 @@ public final class StoreCounters implements AutoCloseable
     }
 
     /**
-     * Counters for a new appender: its own, or the shared ones if none are free.
+     * Counters for a new appender: the counters a finished appender left (its counts go on from there), else new
+     * ones, else, if none are free, the process's shared ones.
      *
      * @return the counters.
      */
     public synchronized AppenderCounters newAppender()
     {
+        final AppenderCounters idle = idleAppenders.poll();
+        if (idle != null)
+        {
+            // handed over under this lock: the new appender's thread sees the values the last one published
+            idle.resume();
+            return idle;
+        }
         if (closed || manager.available() < APPENDER_COUNTERS + 8)
         {
             // keep a few free for subscriptions and errors
-            return retired;
+            return shared;
         }
         final int number = ++appenders;
         final int[] ids = new int[APPENDER_COUNTERS];
@@ -182,7 +192,8 @@ public final class StoreCounters implements AutoCloseable
     }
 
     /**
-     * An appender is done: what it counted moves to the process's closed-appender counters, and its own are freed.
+     * An appender is done (closed, or collected): its counters wait, with its counts in them, for the next
+     * appender. Moving the counts elsewhere could not be atomic, and a reader would see the total jump or dip.
      *
      * @param counters the appender's.
      */
@@ -192,17 +203,7 @@ public final class StoreCounters implements AutoCloseable
         {
             return;
         }
-        final long[] published = counters.published();
-        // added before the appender's own are freed: a reader may count them twice for a moment, never lose them
-        for (int i = 0; i < APPENDER_COUNTERS; i++)
-        {
-            // atomic: appenders without counters of their own add here too
-            values.getAndAddLong(retiredOffsets[i], published[i]);
-        }
-        for (final int id : counters.ids)
-        {
-            manager.free(id);
-        }
+        idleAppenders.push(counters);
     }
 
     /**
