@@ -163,6 +163,18 @@ public final class Stores
      * @param directory the store's directory.
      * @return the open store.
      */
+    /**
+     * The config of a read-only open that only inspects the store (info, dump, verify): it keeps no counters, so it
+     * changes no file of the store, varve.counters included.
+     *
+     * @param directory the store's directory.
+     * @return the config.
+     */
+    public static io.varvedb.VarveConfig inspecting(final Path directory)
+    {
+        return io.varvedb.VarveConfig.builder(directory).counters(false).build();
+    }
+
     public static VarveDB openReadOnly(final Path directory)
     {
         return VarveDB.openReadOnly(requireStore(directory));
