@@ -7,6 +7,9 @@ import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
+import io.varvedb.counters.AppendLatency;
+import io.varvedb.counters.CounterType;
+import io.varvedb.counters.ProcessCounters;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.nio.ByteBuffer;
@@ -20,6 +23,7 @@ final class VarveStore implements EventStore
 {
     private final VarveDB db;
     private final boolean awaitDurable;
+    private final Counters counters;
 
     /** Optional override of the checkpoint interval (ms), for experiments; unset means the engine's default. */
     static final String CHECKPOINT_PROPERTY = "varve.bench.checkpointMillis";
@@ -47,13 +51,50 @@ final class VarveStore implements EventStore
     VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
         final boolean multiProcess, final boolean verifyOnRead)
     {
+        this(directory, durability, awaitDurable, multiProcess, verifyOnRead, Counters.ON);
+    }
+
+    /**
+     * What a store counts: the engine's default ({@link #ON}), nothing, or its counters and every append's latency.
+     */
+    enum Counters
+    {
+        /** Live counters in {@code varve.counters}: {@link VarveConfig.Builder#counters} left at its default, on. */
+        ON,
+        /** {@code counters(false)}: no counters file, no counting on the append path. */
+        OFF,
+        /** Counters, and {@link VarveConfig.Builder#recordAppendLatency}: every append timed into a histogram. */
+        LATENCY
+    }
+
+    /**
+     * @param directory    an empty directory.
+     * @param durability   the store's durability mode.
+     * @param awaitDurable after every successful append, wait until it is forced ({@link Appender#awaitDurable}).
+     * @param multiProcess open with {@link VarveConfig.Builder#multiProcess}, so other processes may write too.
+     * @param verifyOnRead check each record's CRC32C as it is read.
+     * @param counters     what the store counts; {@link Counters#ON} leaves the builder at its default.
+     */
+    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
+        final boolean multiProcess, final boolean verifyOnRead, final Counters counters)
+    {
         this.awaitDurable = awaitDurable;
+        this.counters = counters;
         final VarveConfig.Builder builder = VarveConfig.builder(directory)
             .segmentSize(Bench.SEGMENT_SIZE)
             .indexCapacity(Bench.INDEX_CAPACITY)
             .durability(durability)
             .multiProcess(multiProcess)
             .verifyChecksumsOnRead(verifyOnRead);
+        // ON sets nothing: the builder's default, so "varve" opens exactly the store it opened before counters
+        if (counters == Counters.OFF)
+        {
+            builder.counters(false);
+        }
+        else if (counters == Counters.LATENCY)
+        {
+            builder.recordAppendLatency(true);
+        }
         final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
         if (checkpointMillis != null)
         {
@@ -94,7 +135,48 @@ final class VarveStore implements EventStore
     @Override
     public void close()
     {
-        db.close();
+        try
+        {
+            checkCounters();
+        }
+        finally
+        {
+            db.close();
+        }
+    }
+
+    /**
+     * Fail the trial if the store did not count as its system's name says (a store whose counters file cannot be
+     * made runs without counters, silently): after the trial, outside the score. With latencies recorded, print
+     * what the engine's own histogram saw, beside JMH's score.
+     */
+    private void checkCounters()
+    {
+        final ProcessCounters live = db.counters();
+        if (counters == Counters.OFF)
+        {
+            if (live != null)
+            {
+                throw new IllegalStateException("counters(false), yet the store keeps counters");
+            }
+            return;
+        }
+        if (live == null)
+        {
+            throw new IllegalStateException("counters on, yet the store keeps none (no varve.counters?)");
+        }
+        if (counters == Counters.LATENCY)
+        {
+            final AppendLatency latency = live.appendLatency();
+            if (latency == null)
+            {
+                throw new IllegalStateException("recordAppendLatency(true), yet no append latency was published");
+            }
+            System.out.printf("varve counters: appends=%d, latency count=%d mean=%.1f ns p50=%d p99=%d p99.9=%d " +
+                "max=%d ns%n", live.total(CounterType.APPENDS), latency.count(), latency.mean(),
+                latency.valueAtPercentile(50), latency.valueAtPercentile(99), latency.valueAtPercentile(99.9),
+                latency.max());
+        }
     }
 
     /**
