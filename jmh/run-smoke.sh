@@ -36,6 +36,12 @@ expected=$((expected + 4))
 run durability '\.AppendBenchmark\.' -p system=varve-group-await,varve-sync -p payload=64 -p streams=1 \
   -p expected=exact
 expected=$((expected + 2))
+# counters off, and latencies recorded (the trial fails if the store did not count as its name says)
+run counters '\.AppendBenchmark\.' -p system=varve-nocounters,varve-latency -p payload=64 -p streams=1 \
+  -p expected=exact
+expected=$((expected + 2))
+run counters-cost '\.CountersCostBenchmark\.(counted|timedAndRecorded)$'
+expected=$((expected + 2))
 run latency '\.AppendLatencyBenchmark\.' -p system=varve -p payload=64
 expected=$((expected + 1))
 run concurrent '\.ConcurrentAppendBenchmark\.' -p system=varve -p scenario=hot

@@ -8,7 +8,8 @@ import java.nio.file.Path;
 /**
  * The systems benchmarks can name in their {@code system} parameter. The VarveDB durability variants are not in
  * any benchmark's default {@code @Param} list (they would multiply every benchmark); {@code run-all.sh} passes them
- * explicitly to the append throughput and latency benchmarks only.
+ * explicitly to the append throughput and latency benchmarks only. Nor are the counter variants
+ * ({@link #VARVE_NOCOUNTERS}, {@link #VARVE_LATENCY}), which {@code run-counters.sh} runs beside {@link #VARVE}.
  */
 public final class Systems
 {
@@ -30,6 +31,16 @@ public final class Systems
      * off): the same work as the peers' readers, which check nothing. Appends are those of {@link #VARVE}.
      */
     public static final String VARVE_NOVERIFY = "varve-noverify";
+    /**
+     * VarveDB with its live counters off ({@link VarveConfig.Builder#counters} false); {@link #VARVE} keeps them on,
+     * the default. Appends are otherwise those of {@link #VARVE}: the pair measures what counting costs.
+     */
+    public static final String VARVE_NOCOUNTERS = "varve-nocounters";
+    /**
+     * VarveDB with its counters on and every append's latency recorded ({@link
+     * VarveConfig.Builder#recordAppendLatency}): two {@code System.nanoTime()} calls and a histogram record per append.
+     */
+    public static final String VARVE_LATENCY = "varve-latency";
     /** Chronicle Queue. */
     public static final String CHRONICLE = "chronicle";
     /** LMDB through lmdbjava. */
@@ -54,6 +65,10 @@ public final class Systems
                 return new VarveStore(directory, Durability.OS, false, false);
             case VARVE_NOVERIFY:
                 return new VarveStore(directory, Durability.OS, false, false, false);
+            case VARVE_NOCOUNTERS:
+                return new VarveStore(directory, Durability.OS, false, false, true, VarveStore.Counters.OFF);
+            case VARVE_LATENCY:
+                return new VarveStore(directory, Durability.OS, false, false, true, VarveStore.Counters.LATENCY);
             case VARVE_MP:
                 return new VarveStore(directory, Durability.OS, false, true);
             case VARVE_GROUP:

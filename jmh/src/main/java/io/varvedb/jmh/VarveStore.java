@@ -7,9 +7,14 @@ import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
+import io.varvedb.counters.AppendLatency;
+import io.varvedb.counters.CounterType;
+import io.varvedb.counters.ProcessCounters;
+import io.varvedb.counters.VarveCounters;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -20,6 +25,8 @@ final class VarveStore implements EventStore
 {
     private final VarveDB db;
     private final boolean awaitDurable;
+    private final Counters counters;
+    private final Path directory;
 
     /** Optional override of the checkpoint interval (ms), for experiments; unset means the engine's default. */
     static final String CHECKPOINT_PROPERTY = "varve.bench.checkpointMillis";
@@ -47,13 +54,51 @@ final class VarveStore implements EventStore
     VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
         final boolean multiProcess, final boolean verifyOnRead)
     {
+        this(directory, durability, awaitDurable, multiProcess, verifyOnRead, Counters.ON);
+    }
+
+    /**
+     * What a store counts: the engine's default ({@link #ON}), nothing, or its counters and every append's latency.
+     */
+    enum Counters
+    {
+        /** Live counters in {@code varve.counters}: {@link VarveConfig.Builder#counters} left at its default, on. */
+        ON,
+        /** {@code counters(false)}: no counters file, no counting on the append path. */
+        OFF,
+        /** Counters, and {@link VarveConfig.Builder#recordAppendLatency}: every append timed into a histogram. */
+        LATENCY
+    }
+
+    /**
+     * @param directory    an empty directory.
+     * @param durability   the store's durability mode.
+     * @param awaitDurable after every successful append, wait until it is forced ({@link Appender#awaitDurable}).
+     * @param multiProcess open with {@link VarveConfig.Builder#multiProcess}, so other processes may write too.
+     * @param verifyOnRead check each record's CRC32C as it is read.
+     * @param counters     what the store counts; {@link Counters#ON} leaves the builder at its default.
+     */
+    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
+        final boolean multiProcess, final boolean verifyOnRead, final Counters counters)
+    {
         this.awaitDurable = awaitDurable;
+        this.counters = counters;
+        this.directory = directory;
         final VarveConfig.Builder builder = VarveConfig.builder(directory)
             .segmentSize(Bench.SEGMENT_SIZE)
             .indexCapacity(Bench.INDEX_CAPACITY)
             .durability(durability)
             .multiProcess(multiProcess)
             .verifyChecksumsOnRead(verifyOnRead);
+        // ON sets nothing: the builder's default, so "varve" opens exactly the store it opened before counters
+        if (counters == Counters.OFF)
+        {
+            builder.counters(false);
+        }
+        else if (counters == Counters.LATENCY)
+        {
+            builder.recordAppendLatency(true);
+        }
         final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
         if (checkpointMillis != null)
         {
@@ -95,6 +140,46 @@ final class VarveStore implements EventStore
     public void close()
     {
         db.close();
+        checkCounters();
+    }
+
+    /**
+     * Fail the trial if the store did not count as its system's name says (a store whose counters file cannot be
+     * made runs without counters, silently): after the close, outside the score. With latencies recorded, print
+     * what the engine's own histogram saw over the whole trial (the close publishes the last of it), beside JMH's
+     * score.
+     */
+    private void checkCounters()
+    {
+        final Path file = directory.resolve(io.varvedb.internal.counters.CountersFileDescriptor.FILE_NAME);
+        if (counters == Counters.OFF || !Files.exists(file))
+        {
+            if (counters == Counters.OFF && Files.exists(file))
+            {
+                throw new IllegalStateException("counters(false), yet the store made " + file);
+            }
+            if (counters != Counters.OFF)
+            {
+                throw new IllegalStateException("counters on, yet the store made no " + file);
+            }
+            return;
+        }
+        if (counters == Counters.LATENCY)
+        {
+            try (VarveCounters reader = VarveCounters.open(directory))
+            {
+                final ProcessCounters last = reader.snapshot().processes().get(0);
+                final AppendLatency latency = last.appendLatency();
+                if (latency == null)
+                {
+                    throw new IllegalStateException("recordAppendLatency(true), yet no append latency was published");
+                }
+                System.out.printf("varve counters: appends=%d, latency count=%d mean=%.1f ns p50=%d p99=%d " +
+                    "p99.9=%d max=%d ns%n", last.total(CounterType.APPENDS), latency.count(), latency.mean(),
+                    latency.valueAtPercentile(50), latency.valueAtPercentile(99), latency.valueAtPercentile(99.9),
+                    latency.max());
+            }
+        }
     }
 
     /**
