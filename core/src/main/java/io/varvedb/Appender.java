@@ -155,7 +155,7 @@ public final class Appender implements AutoCloseable
     /** The store's counters: errors are counted there; null with counters off. */
     private final io.varvedb.internal.counters.StoreCounters storeCounters;
     /** Records append latencies; null unless the store records them. */
-    private final io.varvedb.internal.counters.LatencyRecorder latency;
+    private final io.varvedb.internal.counters.LatencySink latency;
     /** When the append in progress was called, for {@link #latency}. */
     private long enteredNs;
     /** Gives the counters back (see {@link #releaseCounters}); null with counters off. */
@@ -186,11 +186,12 @@ public final class Appender implements AutoCloseable
         this.maxEventSize = maxEventSize;
         final io.varvedb.internal.counters.StoreCounters store = db.storeCounters();
         this.storeCounters = store;
-        this.latency = store == null ? null : store.latency();
         if (store != null)
         {
             final io.varvedb.internal.counters.AppenderCounters own = store.newAppender();
             this.counters = own;
+            // its own recorder (no cache line shared with other appenders), passed on with its counters
+            this.latency = own.latency();
             // an appender dropped without close() gives its counters back once collected (its counts are kept)
             this.countersCleanup = io.varvedb.internal.counters.StoreCounters.CLEANER.register(
                 this, () -> store.retire(own));
@@ -199,6 +200,7 @@ public final class Appender implements AutoCloseable
         {
             this.counters = null;
             this.countersCleanup = null;
+            this.latency = null;
         }
     }
 

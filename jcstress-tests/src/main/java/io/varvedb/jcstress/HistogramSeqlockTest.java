@@ -50,6 +50,7 @@ public class HistogramSeqlockTest
             new byte[BODY + 2 * CountersFileDescriptor.HISTOGRAM_LENGTH]);
         final UnsafeBuffer descriptor = new UnsafeBuffer(file, DESCRIPTOR, CountersFileDescriptor.DESCRIPTOR_LENGTH);
         final LatencyRecorder recorder = LatencyRecorder.create();
+        final io.varvedb.internal.counters.LatencySink sink = recorder.newSink(false);
         byte[][] read;
 
         /**
@@ -59,12 +60,12 @@ public class HistogramSeqlockTest
         {
             for (int i = 0; i < 10; i++)
             {
-                recorder.record(1_000 + i * 1_000_000L);
+                sink.record(1_000 + i * 1_000_000L);
             }
             recorder.publish(descriptor, file, BODY);
             for (int i = 0; i < 5; i++)
             {
-                recorder.record(50_000_000L + i * 7_000_000L);
+                sink.record(50_000_000L + i * 7_000_000L);
             }
         }
     }

@@ -49,6 +49,8 @@ public class CountersCostBenchmark
         private Path directory;
         private StoreCounters counters;
         private LatencyRecorder latency;
+        /** The recorder the appenders without counters of their own share (any number of threads). */
+        private io.varvedb.internal.counters.LatencySink shared;
 
         /**
          * Open a counters file in a fresh directory.
@@ -63,6 +65,7 @@ public class CountersCostBenchmark
                 throw new IllegalStateException("no counters file in " + directory);
             }
             latency = counters.latency();
+            shared = latency.newSink(true);
         }
 
         /**
@@ -83,6 +86,8 @@ public class CountersCostBenchmark
     public static class Own
     {
         private AppenderCounters counters;
+        /** The appender's own latency recorder, which comes with its counters. */
+        private io.varvedb.internal.counters.LatencySink sink;
         private long value = LATENCY_NS;
 
         /**
@@ -92,6 +97,7 @@ public class CountersCostBenchmark
         public void setUp(final Store store)
         {
             counters = store.counters.newAppender();
+            sink = counters.latency();
         }
     }
 
@@ -213,39 +219,50 @@ public class CountersCostBenchmark
     }
 
     /**
-     * One value into the store's recorder (an HdrHistogram {@code Recorder}).
+     * One value into an appender's own recorder (an HdrHistogram {@code SingleWriterRecorder}).
      *
-     * @param store the store's counters.
-     * @param own   the value.
+     * @param own the appender's recorder and the value.
      */
     @Benchmark
-    public void recorded(final Store store, final Own own)
+    public void recorded(final Own own)
     {
-        store.latency.record(own.value);
+        own.sink.record(own.value);
     }
 
     /**
-     * The same, two threads into the one recorder of their store.
+     * Two threads, each into its own recorder, as two appenders with counters of their own.
+     *
+     * @param own the appender's recorder and the value.
+     */
+    @Benchmark
+    @Threads(2)
+    public void recorded2Threads(final Own own)
+    {
+        own.sink.record(own.value);
+    }
+
+    /**
+     * Two threads into the one recorder that appenders without counters of their own share.
      *
      * @param store the store's counters.
      * @param own   the value.
      */
     @Benchmark
     @Threads(2)
-    public void recorded2Threads(final Store store, final Own own)
+    public void recordedShared2Threads(final Store store, final Own own)
     {
-        store.latency.record(own.value);
+        store.shared.record(own.value);
     }
 
     /**
      * What an append adds with latencies recorded: the clock at its start and end, and the record.
      *
-     * @param store the store's counters.
+     * @param own the appender's recorder.
      */
     @Benchmark
-    public void timedAndRecorded(final Store store)
+    public void timedAndRecorded(final Own own)
     {
         final long start = System.nanoTime();
-        store.latency.record(System.nanoTime() - start);
+        own.sink.record(System.nanoTime() - start);
     }
 }

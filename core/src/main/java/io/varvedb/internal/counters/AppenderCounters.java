@@ -18,15 +18,18 @@ public final class AppenderCounters
     private final int bytesOffset;
     private final int conflictsOffset;
     private final int duplicatesOffset;
+    /** Where its appenders record their latencies; null unless the store records them. */
+    private final LatencySink latency;
     private long appends;
     private long batches;
     private long bytes;
     private long conflicts;
     private long duplicates;
 
-    AppenderCounters(final AtomicBuffer values, final boolean shared, final int[] ids, final int[] offsets)
+    AppenderCounters(final AtomicBuffer values, final boolean shared, final int[] offsets, final LatencySink latency)
     {
         this.values = values;
+        this.latency = latency;
         this.shared = shared;
         this.appendsOffset = offsets[0];
         this.batchesOffset = offsets[1];
@@ -96,6 +99,14 @@ public final class AppenderCounters
         }
         // release: single writer, as above
         values.putLongRelease(duplicatesOffset, ++duplicates);
+    }
+
+    /**
+     * @return where the appender records its latencies, or null if the store does not record them.
+     */
+    public LatencySink latency()
+    {
+        return latency;
     }
 
     boolean shared()

@@ -2,6 +2,7 @@ package io.varvedb.internal.counters;
 
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
+import org.HdrHistogram.SingleWriterRecorder;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.lang.invoke.VarHandle;
@@ -11,8 +12,9 @@ import static io.varvedb.internal.counters.CountersFileDescriptor.*;
 
 /**
  * Append latencies, recorded only when the store is configured to ({@code VarveConfig.Builder.recordAppendLatency}):
- * appenders record into an HdrHistogram {@link Recorder} (wait-free, no allocation), and the background work
- * publishes its intervals, and their running total, into the instance's region of {@code varve.counters} in
+ * each appender's counters carry an HdrHistogram {@link SingleWriterRecorder} of their own (wait-free, no allocation,
+ * no cache line shared with another appender), appenders without counters of their own share one {@link Recorder},
+ * and the background work gathers their intervals and publishes them, and their running total, into the instance's region of {@code varve.counters} in
  * HdrHistogram's compressed encoding, where {@code varve stat} reads them. HdrHistogram is an optional dependency
  * of core: only this class uses it, and only when latencies are recorded.
  */
@@ -21,7 +23,9 @@ public final class LatencyRecorder
     private static final int SIGNIFICANT_DIGITS = 3;
     private static final int COMPRESSION_LEVEL = 6;
 
-    private final Recorder recorder = new Recorder(SIGNIFICANT_DIGITS);
+    /** Every recorder handed out, gathered at each publication. */
+    private final java.util.List<Object> recorders = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private Histogram scratchInterval;
     private final Histogram total = new Histogram(SIGNIFICANT_DIGITS);
     private final ByteBuffer scratch = ByteBuffer.allocate(HISTOGRAM_LENGTH * 2);
     private Histogram interval;
@@ -55,13 +59,22 @@ public final class LatencyRecorder
     }
 
     /**
-     * One append's latency; any thread.
+     * A recorder for one appender's counters (one writer at a time), or for the appenders that share theirs.
      *
-     * @param nanos from the append's call to its return.
+     * @param shared true for the shared counters (any number of writers).
+     * @return where to record.
      */
-    public void record(final long nanos)
+    public LatencySink newSink(final boolean shared)
     {
-        recorder.recordValue(Math.max(0, nanos));
+        if (shared)
+        {
+            final Recorder recorder = new Recorder(SIGNIFICANT_DIGITS);
+            recorders.add(recorder);
+            return (nanos) -> recorder.recordValue(Math.max(0, nanos));
+        }
+        final SingleWriterRecorder recorder = new SingleWriterRecorder(SIGNIFICANT_DIGITS);
+        recorders.add(recorder);
+        return (nanos) -> recorder.recordValue(Math.max(0, nanos));
     }
 
     /**
@@ -74,7 +87,27 @@ public final class LatencyRecorder
      */
     public synchronized void publish(final UnsafeBuffer descriptor, final UnsafeBuffer file, final int regionOffset)
     {
-        interval = recorder.getIntervalHistogram(interval);
+        if (interval == null)
+        {
+            interval = new Histogram(SIGNIFICANT_DIGITS);
+        }
+        interval.reset();
+        if (scratchInterval == null)
+        {
+            scratchInterval = new Histogram(SIGNIFICANT_DIGITS);
+        }
+        for (final Object recorder : recorders)
+        {
+            if (recorder instanceof SingleWriterRecorder)
+            {
+                ((SingleWriterRecorder)recorder).getIntervalHistogramInto(scratchInterval);
+            }
+            else
+            {
+                ((Recorder)recorder).getIntervalHistogramInto(scratchInterval);
+            }
+            interval.add(scratchInterval);
+        }
         total.add(interval);
         final int totalLength = encode(total);
         if (totalLength < 0)

@@ -78,7 +78,8 @@ public final class StoreCounters implements AutoCloseable
                 APPENDER_TYPES[i].id());
             sharedOffsets[i] = CountersReader.counterOffset(sharedIds[i]);
         }
-        this.shared = new AppenderCounters(values, true, sharedIds, sharedOffsets);
+        this.latency = recordLatency ? LatencyRecorder.create() : null;
+        this.shared = new AppenderCounters(values, true, sharedOffsets, latency == null ? null : latency.newSink(true));
         this.segmentRolls = counter(CounterType.SEGMENT_ROLLS, "segment rolls");
         this.segmentWaits = counter(CounterType.SEGMENT_WAITS, "appends that waited for log space");
         this.segmentsAhead = counter(CounterType.SEGMENTS_AHEAD, "segments ready ahead of the tail");
@@ -92,7 +93,6 @@ public final class StoreCounters implements AutoCloseable
         this.recoveredEvents = counter(CounterType.RECOVERED_EVENTS, "events recovered at open");
         this.recoveryDiscarded = counter(CounterType.RECOVERY_DISCARDED, "records discarded at open");
         this.openMillis = counter(CounterType.OPEN_MILLIS, "open time (ms)");
-        this.latency = recordLatency ? LatencyRecorder.create() : null;
     }
 
     /**
@@ -188,7 +188,7 @@ public final class StoreCounters implements AutoCloseable
             ids[i] = manager.allocate(APPENDER_TYPES[i].metricName() + ": appender " + number, APPENDER_TYPES[i].id());
             offsets[i] = CountersReader.counterOffset(ids[i]);
         }
-        return new AppenderCounters(values, false, ids, offsets);
+        return new AppenderCounters(values, false, offsets, latency == null ? null : latency.newSink(false));
     }
 
     /**
@@ -361,7 +361,14 @@ public final class StoreCounters implements AutoCloseable
         {
             return;
         }
-        publishLatency();
+        try
+        {
+            publishLatency();
+        }
+        catch (final RuntimeException ignore)
+        {
+            // the last histogram is lost; the close goes on (counters are not data)
+        }
         closed = true;
         // only if the region is still ours (a process that took it over, believing us gone, keeps it)
         if (descriptor.getLongVolatile(OWNER_OFFSET) == token)
