@@ -24,11 +24,10 @@ import java.util.zip.DataFormatException;
  * rates per second against the previous snapshot; what both the text and the JSON output print.
  * <p>
  * Rates: a count's rate is its increase since the previous snapshot over the time between the two. An instance
- * that was not in the previous snapshot opened since, so its counts all fall in the interval (from 0). A count
- * never goes down while its instance is open, but the total of a type may dip for a moment when an appender
- * closes (its counts move to the instance's "closed appenders" counter, added there before its own are freed,
- * so a reader may see them twice just before): a negative increase is shown as a rate of 0. Levels (gauges)
- * have no rate.
+ * that was not in the previous snapshot opened since, so its counts all fall in the interval (from 0); so does a
+ * counter new to its instance. A count never goes down while its instance is open (a finished appender's counters
+ * pass, counts and all, to the next one); should one still, the rate shows 0, never a negative one. Levels
+ * (gauges) have no rate.
  */
 final class StatScreen
 {

@@ -99,8 +99,8 @@ class StatCommandTest
             assertEquals(CONFLICTS, process.get("totals").get("conflicts").get("value").asLong());
             assertFalse(process.get("totals").get("appends").get("gauge").asBoolean());
             assertTrue(process.get("totals").get("index_streams").get("gauge").asBoolean());
-            // every counter is listed, and the appends' add up to the total (the open appender's own, and the
-            // closed appenders' one)
+            // every counter is listed, and the appends' add up to the total (the appender's own, and the counters
+            // shared by appenders that found none free)
             long appends = 0;
             for (final JsonNode counter : process.get("counters"))
             {
