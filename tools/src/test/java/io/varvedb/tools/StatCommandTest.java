@@ -203,6 +203,28 @@ class StatCommandTest
     }
 
     @Test
+    void theCommandsThatOnlyLookTakeNoRegionOfTheCounters() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(dir); Appender appender = db.appender())
+        {
+            appendAndConflict(appender);
+        }
+        final byte[] counters = Files.readAllBytes(dir.resolve("varve.counters"));
+        for (final String[] command : new String[][] {
+            {"info", dir.toString()}, {"dump", dir.toString()}, {"verify", dir.toString()},
+            {"scavenge", "--dry-run", dir.toString()}, {"stat", dir.toString(), "--once"}})
+        {
+            final Cli.Result result = Cli.run(command);
+            assertEquals(ExitCode.OK, result.exit(), result::toString);
+        }
+        // else each look would take a region, and once the 16 are taken push out a closed or gone writer's last values
+        assertArrayEquals(counters, Files.readAllBytes(dir.resolve("varve.counters")), "varve.counters changed");
+        final JsonNode json = json(Cli.run("stat", dir.toString(), "--once", "--json"));
+        assertEquals(1, json.get("processes").size(), json::toString);
+        assertEquals(APPENDS, json.get("total").get("totals").get("appends").get("value").asLong());
+    }
+
+    @Test
     void ratesAppearFromTheSecondScreen() throws Exception
     {
         try (VarveDB db = VarveDB.open(dir))
