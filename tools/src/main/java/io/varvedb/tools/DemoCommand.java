@@ -454,7 +454,7 @@ public final class DemoCommand implements Callable<Integer>
         boolean allGood = true;
         final long acknowledgedTotal = tally.orders;
         long replayedTotal = 0;
-        try (VarveDB db = VarveDB.openReadOnly(Stores.inspecting(dir)))
+        try (VarveDB db = Stores.openToLook(dir))
         {
             for (int p = 0; p < products; p++)
             {

@@ -91,7 +91,7 @@ public final class DumpCommand implements Callable<Integer>
         final int max = limit == 0 ? Integer.MAX_VALUE : limit;
         final Stores.Meta meta = Stores.readMeta(dir);
         try (PayloadCodecs codecs = codecOptions.load();
-            VarveDB db = VarveDB.openReadOnly(Stores.inspecting(dir));
+            VarveDB db = Stores.openToLook(dir);
             SegmentFiles segments = new SegmentFiles(dir, meta.segmentLength()))
         {
             if (from != null)

@@ -65,7 +65,7 @@ public final class InfoCommand implements Callable<Integer>
         final PrintWriter out = spec.commandLine().getOut();
         final Path dir = Stores.requireStore(directory);
         final Stores.Meta meta = Stores.readMeta(dir);
-        try (VarveDB db = VarveDB.openReadOnly(Stores.inspecting(dir)))
+        try (VarveDB db = Stores.openToLook(dir))
         {
             final Counter counter = new Counter();
             long position = VarveDB.START_POSITION;

@@ -89,7 +89,7 @@ public final class ScavengeCommand implements Callable<Integer>
 
     private static ScavengeResult estimate(final Path dir)
     {
-        try (VarveDB db = VarveDB.openReadOnly(Stores.inspecting(dir)))
+        try (VarveDB db = Stores.openToLook(dir))
         {
             return db.reclaimable();
         }

@@ -5,7 +5,6 @@ import io.varvedb.RecordedEvent;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.Durability;
 import io.varvedb.StreamDeletedException;
-import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
 import io.varvedb.internal.index.EventIdTableDescriptor;
@@ -151,7 +150,7 @@ public final class StoreVerifier
         }
 
         // the core's own check at open would refuse a damaged index outright; verify looks itself and says where
-        try (VarveDB db = VarveDB.openReadOnly(VarveConfig.builder(dir).verifyIndexOnOpen(false).counters(false).build());
+        try (VarveDB db = VarveDB.openReadOnly(Stores.lookOnly(dir).verifyIndexOnOpen(false).build());
             SegmentFiles segments = new SegmentFiles(dir, segmentLength))
         {
             // a live writer's tail, read after the positions above, is at or past them, and the scan reaches it
@@ -173,7 +172,7 @@ public final class StoreVerifier
         {
             // the core's check at open too: after a clean close it also compares the index with its seal, which
             // finds damage that agrees with itself
-            try (VarveDB checked = VarveDB.openReadOnly(Stores.inspecting(dir)))
+            try (VarveDB checked = Stores.openToLook(dir))
             {
                 checked.streamCount();
             }

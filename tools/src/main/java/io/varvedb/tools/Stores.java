@@ -1,5 +1,6 @@
 package io.varvedb.tools;
 
+import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.internal.store.MetaDescriptor;
 
@@ -163,21 +164,35 @@ public final class Stores
      * @param directory the store's directory.
      * @return the open store.
      */
-    /**
-     * The config of a read-only open that only inspects the store (info, dump, verify): it keeps no counters, so it
-     * changes no file of the store, varve.counters included.
-     *
-     * @param directory the store's directory.
-     * @return the config.
-     */
-    public static io.varvedb.VarveConfig inspecting(final Path directory)
-    {
-        return io.varvedb.VarveConfig.builder(directory).counters(false).build();
-    }
-
     public static VarveDB openReadOnly(final Path directory)
     {
         return VarveDB.openReadOnly(requireStore(directory));
+    }
+
+    /**
+     * Settings for a read-only open that only looks at a store (info, dump, verify, scavenge --dry-run, the demo's
+     * proof): without counters of its own. A read-only open otherwise takes a region of {@code varve.counters}
+     * (16 in all), and once they are all taken each look would push out the last values of an instance that
+     * closed or died, the very ones {@code varve stat} is there to show; it would also change a file of the store,
+     * which verify promises never to do.
+     *
+     * @param directory the store's directory.
+     * @return the settings, to change further or build.
+     */
+    public static VarveConfig.Builder lookOnly(final Path directory)
+    {
+        return VarveConfig.builder(directory).counters(false);
+    }
+
+    /**
+     * Open an existing store read-only to look at it, without counters of its own ({@link #lookOnly}).
+     *
+     * @param directory a directory that {@link #requireStore} accepted.
+     * @return the open store.
+     */
+    public static VarveDB openToLook(final Path directory)
+    {
+        return VarveDB.openReadOnly(lookOnly(directory).build());
     }
 
     /**

@@ -33,6 +33,7 @@ import java.util.concurrent.Callable;
         VerifyCommand.class,
         TailCommand.class,
         ScavengeCommand.class,
+        StatCommand.class,
         LatencyCommand.class,
         CommandLine.HelpCommand.class
     },

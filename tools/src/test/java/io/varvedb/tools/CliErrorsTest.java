@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CliErrorsTest
 {
-    private static final String[] COMMANDS = {"demo", "info", "dump", "verify", "tail", "latency"};
+    private static final String[] COMMANDS = {"demo", "info", "dump", "verify", "tail", "scavenge", "stat", "latency"};
 
     @TempDir
     Path temp;
@@ -41,7 +41,7 @@ class CliErrorsTest
     void missingDirectory()
     {
         final String missing = temp.resolve("nowhere").toString();
-        for (final String command : new String[] {"info", "dump", "verify", "tail"})
+        for (final String command : new String[] {"info", "dump", "verify", "tail", "stat"})
         {
             oneLine(Cli.run(command, missing), ExitCode.STORE, "no such directory: " + missing);
         }

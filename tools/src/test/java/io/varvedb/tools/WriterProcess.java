@@ -35,6 +35,7 @@ final class WriterProcess implements AutoCloseable
     private final Process process;
     private final BufferedReader out;
     private final PrintWriter in;
+    private boolean killed;
 
     private WriterProcess(final Process process)
     {
@@ -83,9 +84,31 @@ final class WriterProcess implements AutoCloseable
         return Long.parseLong(expect("appended "));
     }
 
+    /**
+     * @return the writer's process id.
+     */
+    long pid()
+    {
+        return process.pid();
+    }
+
+    /**
+     * End the writer without letting it close the store, as a crash would.
+     */
+    void kill() throws InterruptedException
+    {
+        killed = true;
+        process.destroyForcibly();
+        assertTrue(process.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS), "the writer did not die");
+    }
+
     @Override
     public void close()
     {
+        if (killed)
+        {
+            return;
+        }
         in.println("close");
         in.close();
         try
