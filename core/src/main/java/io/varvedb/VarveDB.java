@@ -2797,7 +2797,13 @@ public final class VarveDB implements AutoCloseable
             }
             if (!readOnly)
             {
+                final long forceStartNs = System.nanoTime();
                 log.force();
+                if (storeCounters != null)
+                {
+                    // the background work is stopped: this thread is the one writer of the force counters now
+                    storeCounters.forced(System.nanoTime() - forceStartNs);
+                }
                 // multi-process mode: only the last writer out marks the store closed cleanly, and only once every
                 // dead writer's leftovers are repaired and the log is whole (else the next open recovers)
                 final boolean last = writerLock.closing();
@@ -2824,6 +2830,11 @@ public final class VarveDB implements AutoCloseable
                     meta.buffer().putLongVolatile(MetaDescriptor.INDEX_CHECKPOINT_OFFSET, log.tail());
                     meta.buffer().putIntVolatile(MetaDescriptor.CLEAN_SHUTDOWN_OFFSET, MetaDescriptor.CLEAN);
                     meta.force();
+                }
+                if (storeCounters != null)
+                {
+                    // the last values stay in varve.counters: the levels as the store is left, not as last sampled
+                    publishLevels();
                 }
             }
         }
@@ -3076,6 +3087,14 @@ public final class VarveDB implements AutoCloseable
         }
     }
 
+    private void publishLevels()
+    {
+        final NameTable table = names;
+        storeCounters.levels(Math.max(0, log.tail() - flusher.durablePosition()), log.segmentsAhead(),
+            index.streamCount(), index.capacity(), table == null ? 0 : table.count(),
+            eventIds == null ? 0 : eventIds.used());
+    }
+
     /** The flusher, then the counters' levels: one task, so no mode gets a thread for counters alone. */
     private final class FlusherAndCounters implements Agent
     {
@@ -3116,11 +3135,7 @@ public final class VarveDB implements AutoCloseable
                 return 0;
             }
             lastLevelsNs = now;
-            final long tail = log.tail();
-            final NameTable table = names;
-            storeCounters.levels(Math.max(0, tail - flusher.durablePosition()), log.segmentsAhead(),
-                index.streamCount(), index.capacity(), table == null ? 0 : table.count(),
-                eventIds == null ? 0 : eventIds.used());
+            publishLevels();
             if (storeCounters.latency() != null && now - lastLatencyNs >= LATENCY_PERIOD_NS)
             {
                 lastLatencyNs = now;

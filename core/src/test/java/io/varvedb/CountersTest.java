@@ -121,6 +121,10 @@ class CountersTest
             assertEquals(bytesExpected, last.total(CounterType.APPENDED_BYTES));
             assertEquals(conflicts, last.total(CounterType.CONFLICTS));
             assertEquals(rollsExpected, last.total(CounterType.SEGMENT_ROLLS));
+            // the levels as the store was left: everything forced at close, 10 + 3 + 1 streams
+            assertEquals(0, last.total(CounterType.DURABLE_LAG));
+            assertEquals(14, last.total(CounterType.INDEX_STREAMS));
+            assertTrue(last.total(CounterType.FORCES) >= 1);
         }
     }
 
