@@ -160,7 +160,7 @@ class VarvePrometheusTest
     }
 
     @Test
-    void openMetricsTooAsAPrometheusServerAsksForIt() throws Exception
+    void openMetricsProtobufAndGzipTooAsAPrometheusServerAsksForThem() throws Exception
     {
         try (VarveDB db = VarveDB.open(Stores.small(tmp).recordAppendLatency(true).build());
             Appender appender = db.appender();
@@ -183,6 +183,16 @@ class VarvePrometheusTest
             assertEquals(subscription.position(), scrape.value("varve_subscription_position", "subscription", "1 (all)"));
             assertTrue(scrape.value("varve_append_latency_seconds", "quantile", "0.5") > 0);
             subscription.close();
+            // the protobuf format, and gzip, when asked for
+            final HttpResponse<byte[]> protobuf = client.send(HttpRequest.newBuilder(endpoint.uri())
+                .header("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;" +
+                    "encoding=delimited").header("Accept-Encoding", "gzip").build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+            assertEquals(200, protobuf.statusCode());
+            assertTrue(protobuf.headers().firstValue("Content-Type").orElse("")
+                .startsWith("application/vnd.google.protobuf"), protobuf.headers().toString());
+            assertEquals("gzip", protobuf.headers().firstValue("Content-Encoding").orElse(""));
+            assertTrue(protobuf.body().length > 0);
             // the server's health check
             assertEquals(200, get(URI.create("http://localhost:" + endpoint.port() + "/-/healthy"), null).statusCode());
         }
