@@ -42,6 +42,8 @@ public final class CountersAttackChild
             case "reader-then-wait" -> readerThenWait(dir, out);
             case "open-and-wait" -> openAndWait(dir, out, args.length > 2 && args[2].equals("read-only"));
             case "shared-writer" -> sharedWriter(dir, out, Integer.parseInt(args[2]));
+            case "open-at-go" -> openAtGo(dir, out, Path.of(args[2]));
+            case "checkpoint-during-close" -> checkpointDuringClose(dir, out, Integer.parseInt(args[2]));
             default -> throw new IllegalArgumentException(args[0]);
         }
     }
@@ -305,6 +307,7 @@ public final class CountersAttackChild
                 final int n = Integer.parseInt(line.substring(7));
                 int failed = 0;
                 Throwable first = null;
+                Throwable last = null;
                 for (int i = 0; i < n; i++)
                 {
                     try
@@ -318,6 +321,7 @@ public final class CountersAttackChild
                         {
                             first = t;
                         }
+                        last = t;
                     }
                 }
                 if (failed == 0)
@@ -327,7 +331,7 @@ public final class CountersAttackChild
                 else
                 {
                     out.println("failed " + failed + " of " + n + " appends, stream at " + db.streamVersion(1) +
-                        ", first: " + first);
+                        ", first: " + first + ", last: " + last);
                 }
             }
             else if (line.equals("counters"))
@@ -423,6 +427,109 @@ public final class CountersAttackChild
                 // held
             }
         }
+        out.println("ok");
+    }
+
+    /** Threads checkpoint a processor and read counters while the store closes, again and again. */
+    private static void checkpointDuringClose(final Path dir, final PrintStream out, final int rounds) throws Exception
+    {
+        for (int round = 0; round < rounds; round++)
+        {
+            final VarveDB db = VarveDB.open(config(dir));
+            try (Appender a = db.appender())
+            {
+                for (int i = 0; i < 20; i++)
+                {
+                    a.append(1, ExpectedVersion.ANY, 1, new byte[8]);
+                }
+            }
+            final Processor p = db.processor("cp", (e) -> { });
+            final Subscription s = db.subscription(VarveDB.START_POSITION);
+            final Thread[] threads = new Thread[3];
+            threads[0] = new Thread(() ->
+            {
+                try
+                {
+                    while (true)
+                    {
+                        p.poll(1);
+                        p.checkpoint();
+                    }
+                }
+                catch (final RuntimeException ex)
+                {
+                    // closed
+                }
+            });
+            threads[1] = new Thread(() ->
+            {
+                try
+                {
+                    while (true)
+                    {
+                        s.poll((e) -> { }, 1);
+                        db.counters();
+                    }
+                }
+                catch (final RuntimeException ex)
+                {
+                    // closed
+                }
+            });
+            threads[2] = new Thread(() ->
+            {
+                try
+                {
+                    while (true)
+                    {
+                        try (Appender a = db.appender())
+                        {
+                            a.append(2, ExpectedVersion.ANY, 1, new byte[8]);
+                        }
+                    }
+                }
+                catch (final RuntimeException ex)
+                {
+                    // closed
+                }
+            });
+            for (final Thread t : threads)
+            {
+                t.start();
+            }
+            Thread.sleep(2);
+            db.close();
+            for (final Thread t : threads)
+            {
+                t.join(10_000);
+                if (t.isAlive())
+                {
+                    out.println("hung");
+                    return;
+                }
+            }
+        }
+        out.println("ok");
+    }
+
+    /** Waits for the go file, opens read-only at once, says its region and its view, holds until stdin closes. */
+    private static void openAtGo(final Path dir, final PrintStream out, final Path go) throws Exception
+    {
+        out.println("waiting");
+        while (!java.nio.file.Files.exists(go))
+        {
+            Thread.onSpinWait();
+        }
+        final VarveDB db = VarveDB.openReadOnly(dir);
+        final ProcessCounters own = db.counters();
+        out.println("ready " + (own == null ? -1 : own.region()));
+        while (System.in.read() >= 0)
+        {
+            // held
+        }
+        final ProcessCounters last = db.counters();
+        out.println("region " + (last == null ? -1 : last.region()) + " pid " + (last == null ? -1 : last.pid()));
+        db.close();
         out.println("ok");
     }
 }

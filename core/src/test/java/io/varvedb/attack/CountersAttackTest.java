@@ -106,8 +106,8 @@ class CountersAttackTest
             p.getOutputStream().write((command + "\n").getBytes(StandardCharsets.US_ASCII));
             p.getOutputStream().flush();
         }
-        final String answer = lines.poll(10, TimeUnit.SECONDS);
-        return answer == null ? "<no answer in 10 s to " + command + ": hung>" : answer;
+        final String answer = lines.poll(6, TimeUnit.SECONDS);
+        return answer == null ? "<no answer in 6 s to " + command + ": hung>" : answer;
     }
 
     /** Runs a child to its end: its stdout lines; fails naming a crash. */
@@ -308,6 +308,7 @@ class CountersAttackTest
                 () -> assertEquals(countEvents(db), c.total(CounterType.APPENDS), "appends vs the log " + c),
                 () -> assertEquals(0, c.total(CounterType.ERRORS), "errors " + c));
             assertEquals(appends, c.total(CounterType.APPENDS), "appends " + c);
+            assertEquals(logBytes(db), c.total(CounterType.APPENDED_BYTES), "bytes " + c);
         }
     }
 
@@ -492,7 +493,7 @@ class CountersAttackTest
     {
         try (VarveDB db = VarveDB.open(small(dir)); VarveCounters counters = VarveCounters.open(dir))
         {
-            monotonic(db, () -> counters.snapshot().total(CounterType.APPENDS));
+            monotonic(db, () -> counters.snapshot().total(CounterType.APPENDS), true);
         }
     }
 
@@ -502,11 +503,22 @@ class CountersAttackTest
     {
         try (VarveDB db = VarveDB.open(small(dir)))
         {
-            monotonic(db, () -> db.counters().total(CounterType.APPENDS));
+            monotonic(db, () -> db.counters().total(CounterType.APPENDS), true);
         }
     }
 
-    private static void monotonic(final VarveDB db, final java.util.function.LongSupplier total) throws Exception
+    /** The same with every appender closed (none left to the garbage collector). */
+    @Test
+    void theProcessTotalNeverGoesBackwardsWhileAppendersAreClosed() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(small(dir)); VarveCounters counters = VarveCounters.open(dir))
+        {
+            monotonic(db, () -> counters.snapshot().total(CounterType.APPENDS), false);
+        }
+    }
+
+    private static void monotonic(final VarveDB db, final java.util.function.LongSupplier total, final boolean drop)
+        throws Exception
     {
         final AtomicBoolean stop = new AtomicBoolean();
         final AtomicReference<String> backwards = new AtomicReference<>();
@@ -531,25 +543,35 @@ class CountersAttackTest
                 last = now;
             }
         });
+        // idle appenders with counts: a snapshot has more counters to walk, so a close lands inside one more often
+        final List<Appender> idle = new ArrayList<>();
+        for (int i = 0; i < 60; i++)
+        {
+            final Appender a = db.appender();
+            a.append(2, ExpectedVersion.ANY, 1, new byte[8]);
+            appended.incrementAndGet();
+            idle.add(a);
+        }
         reader.start();
-        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         int k = 0;
         while (System.nanoTime() < deadline && backwards.get() == null)
         {
             final Appender a = db.appender();
             a.append(1, ExpectedVersion.ANY, 1, new byte[8]);
             appended.incrementAndGet();
-            if (k++ % 3 != 0)
+            if (!drop || k++ % 3 != 0)
             {
                 a.close();
             }
-            if (k % 500 == 0)
+            if (drop && k % 500 == 0)
             {
                 System.gc();
             }
         }
         stop.set(true);
         reader.join();
+        idle.forEach(Appender::close);
         assertNull(backwards.get(), "the total went backwards");
         assertNull(ahead.get(), "the total counted an append twice");
     }
@@ -1443,13 +1465,12 @@ class CountersAttackTest
         final List<Process> children = new ArrayList<>();
         try
         {
+            // one after the other (opens at the same moment are another test's business)
+            final List<Integer> regions = new ArrayList<>();
             for (int i = 0; i < 17; i++)
             {
-                children.add(start(work, "open-and-wait", dir.toString(), "read-only"));
-            }
-            final List<Integer> regions = new ArrayList<>();
-            for (final Process p : children)
-            {
+                final Process p = start(work, "open-and-wait", dir.toString(), "read-only");
+                children.add(p);
                 final String line = stdout(p).readLine();
                 assertNotNull(line, "a child did not open: " + stderr(work));
                 assertTrue(line.startsWith("ready "), line);
@@ -1501,7 +1522,7 @@ class CountersAttackTest
     @Test
     void aKilledWritersPidReusedAtOnceIsStillGone() throws Exception
     {
-        pidReuse(0);
+        pidReuse(Long.getLong("pidReuseDelayMs", 0));
     }
 
     private void pidReuse(final long delayMs) throws Exception
@@ -2127,5 +2148,319 @@ class CountersAttackTest
                 s.close();
             }
         }
+    }
+
+    @Test
+    void processorsCheckpointingAndAppendersComingAndGoingWhileTheStoreClosesDoNotCrash() throws Exception
+    {
+        runChild("checkpoint-during-close", dir.resolve("s").toString(), "60");
+    }
+
+    /** Group commit: forces are counted, their time too, and the durable lag comes back to 0. */
+    @Test
+    void forcesAndDurableLagUnderGroupCommit() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(SEGMENT).durability(Durability.GROUP_COMMIT)
+            .build()); Appender a = db.appender())
+        {
+            for (int i = 0; i < 1_000; i++)
+            {
+                a.append(1, ExpectedVersion.ANY, 1, new byte[32]);
+            }
+            Thread.sleep(700);
+            final ProcessCounters c = db.counters();
+            assertTrue(c.total(CounterType.FORCES) > 0, c.toString());
+            assertTrue(c.total(CounterType.FORCE_NANOS) > 0, c.toString());
+            assertEquals(db.tailPosition() - db.durablePosition(), c.total(CounterType.DURABLE_LAG), c.toString());
+            assertEquals(0, c.total(CounterType.DURABLE_LAG), c.toString());
+        }
+    }
+
+    /**
+     * Opens that fail (a second writer; a log refused as corrupt) are not instances that "had the store open": they
+     * must not take regions, show up as processes, or push out the last values of real ones.
+     */
+    @Test
+    void failedOpensLeaveNoGhostsInTheCounters() throws Exception
+    {
+        final Path store = dir.resolve("s");
+        final Path work = Files.createDirectories(dir.resolve("work-ghost"));
+        final Process writer = start(work, "writer-then-wait", store.toString());
+        try
+        {
+            assertTrue(stdout(writer).readLine().startsWith("ready"));
+            writer.destroyForcibly().waitFor();
+        }
+        finally
+        {
+            writer.destroyForcibly();
+        }
+        // the killed writer's region: GONE, 100 appends; now damage one record in the middle of the log
+        final Path segment;
+        try (var files = Files.list(store.resolve("log")))
+        {
+            segment = files.filter((f) -> f.toString().endsWith(".log")).sorted().findFirst().orElseThrow();
+        }
+        final byte[] log = Files.readAllBytes(segment);
+        final int at = 48 * 50 + 40;
+        log[at] ^= 0x5A;
+        try (FileChannel ch = FileChannel.open(segment, StandardOpenOption.WRITE))
+        {
+            ch.write(ByteBuffer.wrap(new byte[] {log[at]}), at);
+        }
+        int refused = 0;
+        for (int i = 0; i < 20; i++)
+        {
+            try (VarveDB db = VarveDB.open(small(store)))
+            {
+                break;
+            }
+            catch (final CorruptStoreException expected)
+            {
+                refused++;
+            }
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(refused == 20, "the damaged log was not refused");
+        try (VarveCounters counters = VarveCounters.open(store))
+        {
+            final CountersSnapshot s = counters.snapshot();
+            assertEquals(1, s.processes().size(), "20 refused opens show as " + s.processes().size() +
+                " instances (pid, role, state): " + s.processes().stream().map((p) -> p.pid() + " " + p.role() + " " +
+                p.state() + " " + p.total(CounterType.APPENDS) + " appends").collect(Collectors.toList()));
+            assertEquals(ProcessState.GONE, s.processes().get(0).state());
+            assertEquals(100, s.total(CounterType.APPENDS));
+        }
+    }
+
+    /** A second writer refused, and a read-only open beside a writer: a writer's history stays readable. */
+    @Test
+    void refusedSecondWritersLeaveNoGhosts() throws Exception
+    {
+        try (VarveDB db = VarveDB.open(small(dir)); Appender a = db.appender())
+        {
+            a.append(1, ExpectedVersion.ANY, 1, new byte[8]);
+            for (int i = 0; i < 20; i++)
+            {
+                assertThrows(StoreLockedException.class, () -> VarveDB.open(small(dir)));
+                assertThrows(StoreLockedException.class, () -> VarveDB.open(VarveConfig.builder(dir).segmentSize(SEGMENT)
+                    .indexCapacity(4096).indexBlocksPerChunk(64).multiProcess(true).build()));
+            }
+            try (VarveCounters counters = VarveCounters.open(dir))
+            {
+                final CountersSnapshot s = counters.snapshot();
+                assertEquals(1, s.processes().size(), s.processes().toString());
+            }
+        }
+    }
+
+    /** Two threads append the same ids, racing with exact versions: every duplicate and conflict as they were told. */
+    @Test
+    void racingRetriesOfOneIdCountAsTheyWereAnswered() throws Exception
+    {
+        final int ids = 10_000;
+        final AtomicLong duplicates = new AtomicLong();
+        final AtomicLong conflicts = new AtomicLong();
+        final AtomicLong written = new AtomicLong();
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).segmentSize(1 << 20).build()))
+        {
+            final ExecutorService pool = Executors.newFixedThreadPool(2);
+            final CyclicBarrier go = new CyclicBarrier(2);
+            final List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < 2; t++)
+            {
+                done.add(pool.submit(() ->
+                {
+                    try (Appender a = db.appender())
+                    {
+                        go.await();
+                        for (int i = 1; i <= ids; i++)
+                        {
+                            while (true)
+                            {
+                                final long v = db.streamVersion(1);
+                                try
+                                {
+                                    a.append(1, ExpectedVersion.exact(v), 1, 42, i, new UnsafeBuffer(new byte[8]), 0, 8);
+                                    (a.lastWasDuplicate() ? duplicates : written).incrementAndGet();
+                                    break;
+                                }
+                                catch (final ConcurrencyConflictException ex)
+                                {
+                                    conflicts.incrementAndGet();
+                                }
+                            }
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (final Future<?> f : done)
+            {
+                f.get();
+            }
+            pool.shutdown();
+            assertEquals(ids, written.get());
+            assertEquals(ids, duplicates.get());
+            final ProcessCounters c = db.counters();
+            assertAll(
+                () -> assertEquals(written.get(), c.total(CounterType.APPENDS), "appends " + c),
+                () -> assertEquals(duplicates.get(), c.total(CounterType.DUPLICATES), "duplicates " + c),
+                () -> assertEquals(conflicts.get(), c.total(CounterType.CONFLICTS), "conflicts " + c));
+        }
+    }
+
+    /** varve.counters made immutable (chattr +i: what a read-only file is to root): the store still opens. */
+    @Test
+    void anUnwritableCountersFileDoesNotStopTheStore() throws Exception
+    {
+        storeWithEvents();
+        final Path file = dir.resolve(FILE);
+        org.junit.jupiter.api.Assumptions.assumeTrue(chattr("+i", file), "needs chattr");
+        try
+        {
+            storeStillWorks("immutable counters file");
+            readerIsCleanOn(dir, "immutable");
+        }
+        finally
+        {
+            chattr("-i", file);
+        }
+    }
+
+    /** A read-only open in a directory where nothing can be created (no counters file yet): it opens. */
+    @Test
+    void aReadOnlyOpenInAnUnwritableDirectoryWithoutACountersFileOpens() throws Exception
+    {
+        storeWithEvents();
+        Files.delete(dir.resolve(FILE));
+        // read-only opens worked there before counters existed?  make sure the rest is in place first
+        org.junit.jupiter.api.Assumptions.assumeTrue(chattr("+i", dir), "needs chattr");
+        try
+        {
+            try (VarveDB ro = VarveDB.openReadOnly(dir))
+            {
+                assertEquals(1_000, countEvents(ro));
+                assertNull(ro.counters());
+            }
+        }
+        finally
+        {
+            chattr("-i", dir);
+        }
+    }
+
+    static boolean chattr(final String flag, final Path path)
+    {
+        try
+        {
+            final Process p = new ProcessBuilder("chattr", flag, path.toString()).redirectErrorStream(true).start();
+            p.getInputStream().readAllBytes();
+            return p.waitFor() == 0;
+        }
+        catch (final Exception ex)
+        {
+            return false;
+        }
+    }
+
+    /**
+     * Eight processes open a store that has no counters file yet, all at the same moment (up to 10 rounds, each
+     * on a fresh store): each gets a region of its own, and a reader sees all eight running (nobody's creation of
+     * the file wipes another's region, no two share one).
+     */
+    @Test
+    void processesCreatingTheCountersFileAtOnceEachKeepTheirRegion() throws Exception
+    {
+        processesOpeningAtOnce(false);
+    }
+
+    /** The same with the counters file there, every region CLOSED (to be taken over): each gets its own region. */
+    @Test
+    void processesOpeningAtOnceEachGetTheirOwnRegion() throws Exception
+    {
+        processesOpeningAtOnce(true);
+    }
+
+    private void processesOpeningAtOnce(final boolean fileExists) throws Exception
+    {
+        final int N = 8;
+        final List<String> bad = new ArrayList<>();
+        for (int round = 0; round < 10 && bad.isEmpty(); round++)
+        {
+            final Path store = dir.resolve("s" + round);
+            try (VarveDB db = VarveDB.open(VarveConfig.builder(store).segmentSize(SEGMENT).counters(fileExists).build());
+                Appender a = db.appender())
+            {
+                a.append(1, ExpectedVersion.ANY, 1, new byte[8]);
+            }
+            assertEquals(fileExists, Files.exists(store.resolve(FILE)));
+            if (fileExists)
+            {
+                // every region used and CLOSED: each open must take one over
+                final List<VarveDB> all = new ArrayList<>();
+                for (int i = 0; i < 16; i++)
+                {
+                    all.add(VarveDB.openReadOnly(store));
+                }
+                for (final VarveDB db : all)
+                {
+                    db.close();
+                }
+            }
+            final Path work = Files.createDirectories(dir.resolve("work-go" + round));
+            final Path go = work.resolve("go");
+            final List<Process> children = new ArrayList<>();
+            final List<BlockingQueue<String>> outs = new ArrayList<>();
+            try
+            {
+                for (int i = 0; i < N; i++)
+                {
+                    final Process p = start(work, "open-at-go", store.toString(), go.toString());
+                    children.add(p);
+                    outs.add(lines(p));
+                }
+                for (int i = 0; i < N; i++)
+                {
+                    assertEquals("waiting", ask(children.get(i), outs.get(i), null));
+                }
+                Thread.sleep(300);
+                Files.createFile(go);
+                final Map<Long, Integer> regionByPid = new HashMap<>();
+                for (int i = 0; i < N; i++)
+                {
+                    final String line = ask(children.get(i), outs.get(i), null);
+                    assertTrue(line.startsWith("ready "), line + "\n" + stderr(work));
+                    regionByPid.put(children.get(i).pid(), Integer.parseInt(line.substring(6)));
+                }
+                try (VarveCounters counters = VarveCounters.open(store))
+                {
+                    final CountersSnapshot s = counters.snapshot();
+                    final Map<Long, Integer> seen = new HashMap<>();
+                    s.processes().stream().filter((p) -> p.state() == ProcessState.RUNNING)
+                        .forEach((p) -> seen.put(p.pid(), p.region()));
+                    // with the file there, region 0 holds the CLOSED creator until a child takes it
+                    if (!seen.equals(regionByPid) || new HashSet<>(regionByPid.values()).size() != N)
+                    {
+                        bad.add("round " + round + ": the processes hold " + regionByPid + ", the file shows " + seen);
+                    }
+                }
+            }
+            finally
+            {
+                for (final Process p : children)
+                {
+                    p.getOutputStream().close();
+                }
+                for (final Process p : children)
+                {
+                    if (!p.waitFor(20, TimeUnit.SECONDS))
+                    {
+                        p.destroyForcibly();
+                    }
+                }
+            }
+            assertNull(crashReport(work));
+        }
+        assertTrue(bad.isEmpty(), String.join("\n", bad));
     }
 }
