@@ -235,10 +235,6 @@ public final class VarveDB implements AutoCloseable
                     " or index capacity " + capacity);
             }
             this.config = requested.withShape(segmentSize, capacity);
-            openedCounters = config.counters() ? StoreCounters.open(directory, readOnly ?
-                CountersFileDescriptor.ROLE_READER : config.multiProcess() ? CountersFileDescriptor.ROLE_SHARED_WRITER :
-                CountersFileDescriptor.ROLE_WRITER, config.recordAppendLatency()) : null;
-            this.storeCounters = openedCounters;
             this.createdNew = creating;
             this.verifyChecksums = config.verifyChecksumsOnRead();
             this.writerLock = heldLock;
@@ -251,7 +247,6 @@ public final class VarveDB implements AutoCloseable
                 openedLog.shareWith(heldLock.lockFile());
             }
             this.log = openedLog;
-            openedLog.counters(openedCounters);
             // replaced segment mappings are released once every read section that may hold them has ended
             openedLog.readerGrace(this::readersNow);
             openedLog.stableBound(this::stableBound);
@@ -300,6 +295,9 @@ public final class VarveDB implements AutoCloseable
                 log.checkNoGap();
                 this.committedAtOpen = durable;
                 this.eventIds = null;
+                // taken once the open can no longer fail: a failed open leaves no instance in varve.counters
+                openedCounters = openCounters();
+                this.storeCounters = openedCounters;
             }
             else
             {
@@ -350,6 +348,11 @@ public final class VarveDB implements AutoCloseable
                 }
                 this.eventIds = openedIds;
                 this.registry = openedRegistry;
+                // taken once recovery is done (what fails an open on a damaged store): a failed open leaves no
+                // instance in varve.counters, and no history of the last one is pushed out for it
+                openedCounters = openCounters();
+                this.storeCounters = openedCounters;
+                log.counters(openedCounters);
                 this.flusher = newFlusher(metaBuffer);
                 if (heldLock.first())
                 {
@@ -421,7 +424,7 @@ public final class VarveDB implements AutoCloseable
             }
             if (openedCounters != null)
             {
-                openedCounters.close();
+                openedCounters.abandon();
             }
             if (creating)
             {
@@ -457,6 +460,13 @@ public final class VarveDB implements AutoCloseable
             }
             throw (RuntimeException)ex;
         }
+    }
+
+    private StoreCounters openCounters()
+    {
+        return config.counters() ? StoreCounters.open(directory, readOnly ? CountersFileDescriptor.ROLE_READER :
+            config.multiProcess() ? CountersFileDescriptor.ROLE_SHARED_WRITER : CountersFileDescriptor.ROLE_WRITER,
+            config.recordAppendLatency()) : null;
     }
 
     private Flusher newFlusher(final UnsafeBuffer metaBuffer)
@@ -3007,6 +3017,12 @@ public final class VarveDB implements AutoCloseable
         {
             final StoreCounters own = storeCounters;
             return own == null ? null : VarveCounters.read(own.fileBuffer(), own.region(), false);
+        }
+        catch (final InternalError ex)
+        {
+            // the JVM's report of a fault in a mapped page: varve.counters was cut short under this process
+            throw new StoreIOException(directory.resolve(CountersFileDescriptor.FILE_NAME) + " changed under this " +
+                "process (truncated?): " + ex.getMessage(), ex);
         }
         finally
         {

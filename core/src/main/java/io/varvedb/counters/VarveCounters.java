@@ -107,13 +107,31 @@ public final class VarveCounters implements AutoCloseable
         }
         final List<ProcessCounters> processes = new ArrayList<>();
         final long nanos = System.nanoTime();
-        for (int r = 0; r < REGIONS; r++)
+        try
         {
-            final ProcessCounters process = read(buffer, r, true);
-            if (process != null)
+            if (Files.size(path) < LENGTH)
             {
-                processes.add(process);
+                // cut short under this mapping: reading its lost pages would fault
+                throw new StoreIOException(path + " was truncated (" + Files.size(path) + " bytes, a counters file " +
+                    "has " + LENGTH + "); open it again once a process has made it anew", null);
             }
+            for (int r = 0; r < REGIONS; r++)
+            {
+                final ProcessCounters process = read(buffer, r, true);
+                if (process != null)
+                {
+                    processes.add(process);
+                }
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
+        }
+        catch (final InternalError ex)
+        {
+            // the JVM's report of a fault in a mapped page: the file was cut short while it was read
+            throw new StoreIOException(path + " changed under the reader (truncated?): " + ex.getMessage(), ex);
         }
         return new CountersSnapshot(nanos, System.currentTimeMillis(), processes);
     }
@@ -134,7 +152,7 @@ public final class VarveCounters implements AutoCloseable
         {
             // acquire: the descriptor and body below are at least as new as this owner's reset of them
             final long owner = file.getLongVolatile(descriptor + OWNER_OFFSET);
-            final int stateCode = file.getIntVolatile(descriptor + STATE_OFFSET);
+            final int stateCode = stateOf(file.getLongVolatile(descriptor + STATE_OFFSET));
             if (owner == 0 || (stateCode != OPEN && stateCode != CLOSED))
             {
                 return null;
@@ -144,12 +162,7 @@ public final class VarveCounters implements AutoCloseable
             final ProcessState state = stateCode == CLOSED ? ProcessState.CLOSED :
                 !checkLiveness || ProcessLiveness.alive(pid, start) ? ProcessState.RUNNING : ProcessState.GONE;
             final int body = regionOffset(region);
-            final CountersReader reader = new CountersReader(
-                new UnsafeBuffer(file, body + METADATA_OFFSET, METADATA_LENGTH),
-                new UnsafeBuffer(file, body + VALUES_OFFSET, VALUES_LENGTH), StandardCharsets.UTF_8);
-            final List<Counter> counters = new ArrayList<>();
-            reader.forEach((counterId, typeId, keyBuffer, label) ->
-                counters.add(new Counter(counterId, typeId, label, reader.getCounterValue(counterId))));
+            final List<Counter> counters = counters(file, body);
             final AppendLatency[] latencies = latencies(file, descriptor, body);
             final ProcessCounters process = new ProcessCounters(region, pid,
                 roleName(file.getInt(descriptor + ROLE_OFFSET)), state, file.getLong(descriptor + OPENED_AT_OFFSET),
@@ -162,6 +175,46 @@ public final class VarveCounters implements AutoCloseable
             }
         }
         return null;
+    }
+
+    /**
+     * The allocated counters of a region, as Agrona's {@code CountersReader.forEach} finds them, but with every
+     * length checked: a damaged file gives a counter labelled as damaged, never an exception.
+     */
+    private static List<Counter> counters(final UnsafeBuffer file, final int body)
+    {
+        final List<Counter> counters = new ArrayList<>();
+        final int metadata = body + METADATA_OFFSET;
+        final byte[] label = new byte[CountersReader.MAX_LABEL_LENGTH];
+        for (int id = 0; id < COUNTERS; id++)
+        {
+            final int record = metadata + id * CountersReader.METADATA_LENGTH;
+            // acquire: pairs with the manager's release of the state after it wrote the record
+            final int state = file.getIntVolatile(record);
+            if (state == CountersReader.RECORD_UNUSED)
+            {
+                break;
+            }
+            if (state != CountersReader.RECORD_ALLOCATED)
+            {
+                continue;
+            }
+            final int typeId = file.getInt(record + CountersReader.TYPE_ID_OFFSET);
+            final int length = file.getInt(record + CountersReader.LABEL_OFFSET);
+            final String text;
+            if (length < 0 || length > CountersReader.MAX_LABEL_LENGTH)
+            {
+                text = "(damaged label, length " + length + ")";
+            }
+            else
+            {
+                file.getBytes(record + CountersReader.LABEL_OFFSET + Integer.BYTES, label, 0, length);
+                text = new String(label, 0, length, StandardCharsets.UTF_8);
+            }
+            final long value = file.getLongVolatile(body + VALUES_OFFSET + CountersReader.counterOffset(id));
+            counters.add(new Counter(id, typeId, text, value));
+        }
+        return counters;
     }
 
     private static AppendLatency[] latencies(final UnsafeBuffer file, final int descriptor, final int body)

@@ -16,7 +16,7 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
 /**
  * Two store instances (processes, in life) take a region of varve.counters at once, with one region left free:
- * the region is taken by a CAS on its owner word, so exactly one of them gets it and the other finds every region
+ * the region is taken by a CAS of its state word (state and pid in one long), so exactly one of them gets it and the other finds every region
  * held by a live owner and runs without counters. Two owners of one region would write each other's counters.
  * <p>
  * Result: each instance's region, or -1 for none.
@@ -51,7 +51,8 @@ public class CountersRegionClaimTest
                 buffer.putLong(d + CountersFileDescriptor.OWNER_OFFSET, r + 1);
                 buffer.putLong(d + CountersFileDescriptor.PID_OFFSET, PID);
                 buffer.putLong(d + CountersFileDescriptor.PROCESS_START_OFFSET, START);
-                buffer.putInt(d + CountersFileDescriptor.STATE_OFFSET, CountersFileDescriptor.OPEN);
+                buffer.putLong(d + CountersFileDescriptor.STATE_OFFSET,
+                    CountersFileDescriptor.stateWord(PID, CountersFileDescriptor.OPEN));
             }
         }
     }

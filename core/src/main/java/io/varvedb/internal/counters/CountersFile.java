@@ -5,6 +5,7 @@ import io.varvedb.internal.io.ForceObserver;
 import io.varvedb.internal.io.MappedFile;
 import org.agrona.concurrent.UnsafeBuffer;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.ThreadLocalRandom;
@@ -18,6 +19,9 @@ import static io.varvedb.internal.counters.CountersFileDescriptor.*;
  */
 public final class CountersFile
 {
+    /** Suffix of the file while it is made. */
+    private static final String TEMP_SUFFIX = ".tmp";
+
     private CountersFile()
     {
     }
@@ -35,20 +39,7 @@ public final class CountersFile
         final Path path = directory.resolve(FILE_NAME);
         if (!Files.exists(path))
         {
-            try
-            {
-                // only the header page (the region descriptors) gets blocks now: CASes there never hit a hole
-                MappedFile.create(path, LENGTH, HEADER_LENGTH, CountersFileDescriptor::writeHeader, false,
-                    ForceObserver.NONE).unmap();
-            }
-            catch (final StoreIOException ex)
-            {
-                // another process made it meanwhile (the rename found it there): map theirs
-                if (!Files.exists(path))
-                {
-                    throw ex;
-                }
-            }
+            create(path);
         }
         final MappedFile file = MappedFile.open(path, false, ForceObserver.NONE);
         try
@@ -61,6 +52,58 @@ public final class CountersFile
             throw ex;
         }
         return file;
+    }
+
+    /**
+     * Make the file whole under a name of this process's own, then give it its name with a hard link, which fails
+     * if the name exists: of processes making it at once, one file wins and every one maps that one (a rename would
+     * replace the file another process already took a region in).
+     */
+    private static void create(final Path path)
+    {
+        final Path temp = path.resolveSibling(FILE_NAME + "." + ProcessHandle.current().pid() + "." +
+            Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX);
+        try
+        {
+            // only the header page (the region descriptors) gets blocks now: CASes there never hit a hole
+            MappedFile.create(temp, LENGTH, HEADER_LENGTH, CountersFileDescriptor::writeHeader, false,
+                ForceObserver.NONE).unmap();
+            try
+            {
+                Files.createLink(path, temp);
+            }
+            catch (final java.nio.file.FileAlreadyExistsException madeMeanwhile)
+            {
+                // another process's file has the name: map theirs
+            }
+            catch (final UnsupportedOperationException | IOException noLinks)
+            {
+                // a file system without hard links: a move that refuses to replace (not atomic with the check,
+                // so two makers at the very same moment may still race there)
+                if (!Files.exists(path))
+                {
+                    Files.move(temp, path);
+                }
+            }
+        }
+        catch (final IOException ex)
+        {
+            if (!Files.exists(path))
+            {
+                throw new StoreIOException("cannot create " + path + ": " + ex.getMessage(), ex);
+            }
+        }
+        finally
+        {
+            try
+            {
+                Files.deleteIfExists(temp);
+            }
+            catch (final IOException ignore)
+            {
+                // a leftover under a temporary name: harmless, removed with the store
+            }
+        }
     }
 
     /**
@@ -99,34 +142,39 @@ public final class CountersFile
     public static long[] claim(final UnsafeBuffer buffer, final int role)
     {
         final long token = newToken();
+        final long pid = ProcessHandle.current().pid();
         for (int attempt = 0; attempt < REGIONS * 2; attempt++)
         {
             int best = -1;
-            long bestOwner = 0;
+            long bestWord = 0;
             long bestAge = Long.MAX_VALUE;
             for (int r = 0; r < REGIONS; r++)
             {
                 final int descriptor = descriptorOffset(r);
-                // acquire: the state read below is the owner's, not an older one's
-                final long owner = buffer.getLongVolatile(descriptor + OWNER_OFFSET);
-                if (owner == 0)
+                // acquire: the fields read below are at least as new as the state they belong to
+                final long word = buffer.getLongVolatile(descriptor + STATE_OFFSET);
+                final int state = stateOf(word);
+                final long age;
+                if (state == FREE)
                 {
                     best = r;
-                    bestOwner = 0;
+                    bestWord = word;
                     break;
                 }
-                final int state = buffer.getIntVolatile(descriptor + STATE_OFFSET);
-                final long closedAt = buffer.getLong(descriptor + CLOSED_AT_OFFSET);
-                final long age;
-                if (state == CLOSED)
+                else if (state == CLOSED)
                 {
-                    age = closedAt;
+                    age = buffer.getLong(descriptor + CLOSED_AT_OFFSET);
                 }
-                else if ((state == OPEN || state == RESETTING) && !ProcessLiveness.alive(
+                else if (state == OPEN && !ProcessLiveness.alive(
                     buffer.getLong(descriptor + PID_OFFSET), buffer.getLong(descriptor + PROCESS_START_OFFSET)))
                 {
                     // died with the store open: older than anything closed since it opened
                     age = buffer.getLong(descriptor + OPENED_AT_OFFSET);
+                }
+                else if (state == RESETTING && !ProcessLiveness.alive(pidOf(word), 0))
+                {
+                    // died while taking the region: the word names it, whatever the other fields still say
+                    age = 0;
                 }
                 else
                 {
@@ -136,7 +184,7 @@ public final class CountersFile
                 {
                     bestAge = age;
                     best = r;
-                    bestOwner = owner;
+                    bestWord = word;
                 }
             }
             if (best < 0)
@@ -144,18 +192,18 @@ public final class CountersFile
                 return null;
             }
             final int descriptor = descriptorOffset(best);
-            // CAS: of two instances that chose the same region, one takes it and the other looks again
-            if (buffer.compareAndSetLong(descriptor + OWNER_OFFSET, bestOwner, token))
+            // CAS of the state word as it was seen: of two instances that chose the same region, one takes it (the
+            // word then says RESETTING by a live pid, which nobody takes over) and the other looks again. The word
+            // carries the pid, so the taking and who took are one atomic step
+            if (buffer.compareAndSetLong(descriptor + STATE_OFFSET, bestWord, stateWord(pid, RESETTING)))
             {
-                // who owns it first (while the state still says what the last owner left): an owner that dies
-                // while it resets the region leaves a dead pid, and the region can be taken over again
-                buffer.setMemory(descriptor + ROLE_OFFSET, DESCRIPTOR_LENGTH - ROLE_OFFSET, (byte)0);
+                // release: a reader that sees the new token sees the region as RESETTING, and skips it
+                buffer.putLongRelease(descriptor + OWNER_OFFSET, token);
+                buffer.setMemory(descriptor + FIELDS_OFFSET, DESCRIPTOR_LENGTH - FIELDS_OFFSET, (byte)0);
                 buffer.putInt(descriptor + ROLE_OFFSET, role);
-                buffer.putLong(descriptor + PID_OFFSET, ProcessHandle.current().pid());
+                buffer.putLong(descriptor + PID_OFFSET, pid);
                 buffer.putLong(descriptor + PROCESS_START_OFFSET, ProcessLiveness.selfStart());
                 buffer.putLong(descriptor + OPENED_AT_OFFSET, System.currentTimeMillis());
-                // release: a reader that sees RESETTING sees the new owner's pid
-                buffer.putIntRelease(descriptor + STATE_OFFSET, RESETTING);
                 return new long[] { best, token };
             }
         }

@@ -30,11 +30,11 @@ import org.agrona.concurrent.status.CountersReader;
  * given disk blocks when the file is made, so taking a region (a CAS here) never writes into a hole.
  *  +---------------------------------------------------------------+
  *  |   Owner: a random token of the instance that holds the region;|   0
- *  |   0 = never used. Taken by CAS, from 0 or from a gone owner   |
+ *  |   0 = never used. Set after the state word is taken           |
  *  +---------------------------------------------------------------+
- *  |   State: 0 free, 1 resetting, 2 open, 3 closed (release)      |   8
- *  +---------------------------------------------------------------+
- *  |                 Role: 1 writer, 2 shared writer, 3 reader     |  12
+ *  |   State word: state (low 32 bits: 0 free, 1 resetting, 2 open,|   8
+ *  |   3 closed) and the pid that set it (high 32 bits). A region  |
+ *  |   is taken by one CAS of this word, to (own pid, resetting)   |
  *  +---------------------------------------------------------------+
  *  |                         Process Id                            |  16
  *  |                                                               |
@@ -58,7 +58,9 @@ import org.agrona.concurrent.status.CountersReader;
  *  |          Histogram Published At (epoch milliseconds)          |  64
  *  |                                                               |
  *  +---------------------------------------------------------------+
- *  |                     reserved, zero                           ...  72
+ *  |                 Role: 1 writer, 2 shared writer, 3 reader     |  72
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ...  76
  *  +---------------------------------------------------------------+
  *
  * Region r at 4096 + r * region length: the counters of one open store instance (one process, or one of several
@@ -113,10 +115,12 @@ public final class CountersFileDescriptor
 
     /** Offset in a region descriptor of its owner token. */
     public static final int OWNER_OFFSET = 0;
-    /** Offset in a region descriptor of its state. */
+    /** Offset in a region descriptor of its state word: the state, and the pid of the process that set it. */
     public static final int STATE_OFFSET = 8;
     /** Offset in a region descriptor of its owner's role. */
-    public static final int ROLE_OFFSET = 12;
+    public static final int ROLE_OFFSET = 72;
+    /** Offset in a region descriptor of the first field a new owner clears. */
+    public static final int FIELDS_OFFSET = 16;
     /** Offset in a region descriptor of its owner's process id. */
     public static final int PID_OFFSET = 16;
     /** Offset in a region descriptor of its owner process's start time. */
@@ -171,6 +175,34 @@ public final class CountersFileDescriptor
 
     private CountersFileDescriptor()
     {
+    }
+
+    /**
+     * @param pid   the process setting the state.
+     * @param state the state.
+     * @return the state word.
+     */
+    public static long stateWord(final long pid, final int state)
+    {
+        return (pid << Integer.SIZE) | (state & 0xFFFF_FFFFL);
+    }
+
+    /**
+     * @param word a state word.
+     * @return its state.
+     */
+    public static int stateOf(final long word)
+    {
+        return (int)word;
+    }
+
+    /**
+     * @param word a state word.
+     * @return the pid of the process that set it.
+     */
+    public static long pidOf(final long word)
+    {
+        return word >>> Integer.SIZE;
     }
 
     /**

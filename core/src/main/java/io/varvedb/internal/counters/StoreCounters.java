@@ -126,7 +126,7 @@ public final class StoreCounters implements AutoCloseable
             file.allocate(regionOffset(region), REGION_LENGTH);
             final StoreCounters counters = new StoreCounters(file, region, claimed[1], recordLatency);
             // release: a reader that sees OPEN sees a whole, empty region
-            counters.descriptor.putIntRelease(STATE_OFFSET, OPEN);
+            counters.descriptor.putLongRelease(STATE_OFFSET, stateWord(ProcessHandle.current().pid(), OPEN));
             return counters;
         }
         catch (final RuntimeException ex)
@@ -354,6 +354,26 @@ public final class StoreCounters implements AutoCloseable
      * Mark the region closed: its values stay readable, as the last ones, until another instance takes it. Called
      * once nothing of this instance counts any more; then unmaps the file.
      */
+    /**
+     * The open this instance belonged to failed: give the region back as never used (what it held before was
+     * cleared when it was taken), so a failing open leaves no instance behind in the file; then unmap.
+     */
+    public synchronized void abandon()
+    {
+        if (closed)
+        {
+            return;
+        }
+        closed = true;
+        if (descriptor.getLongVolatile(OWNER_OFFSET) == token)
+        {
+            // the state word first: from FREE on, the owner word means nothing
+            descriptor.putLongVolatile(STATE_OFFSET, 0);
+            descriptor.putLongVolatile(OWNER_OFFSET, 0);
+        }
+        file.unmap();
+    }
+
     @Override
     public synchronized void close()
     {
@@ -375,7 +395,7 @@ public final class StoreCounters implements AutoCloseable
         {
             descriptor.putLong(CLOSED_AT_OFFSET, System.currentTimeMillis());
             // release: a reader that sees CLOSED sees the last values and the time
-            descriptor.putIntRelease(STATE_OFFSET, CLOSED);
+            descriptor.putLongRelease(STATE_OFFSET, stateWord(ProcessHandle.current().pid(), CLOSED));
         }
         file.unmap();
     }

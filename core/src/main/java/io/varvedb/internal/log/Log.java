@@ -310,6 +310,11 @@ public final class Log
             final long segment = position >>> shift;
             if (segment == (end - 1) >>> shift)
             {
+                if (counters != null && (position & ((1L << shift) - 1)) == 0 && position != 0)
+                {
+                    // this claim starts the next segment exactly: the roll into it, with nothing to pad
+                    counters.segmentRolled();
+                }
                 if (end >= allocated)
                 {
                     // others claimed meanwhile: the claim reaches beyond what was allocated when we looked
