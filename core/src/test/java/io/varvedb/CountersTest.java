@@ -503,6 +503,51 @@ class CountersTest
         }
     }
 
+    @Test
+    void anOpenWithNoRoomForItsCountersGivesItsRegionBack() throws Exception
+    {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Tmpfs.available(dir.resolve("probe")),
+            "needs permission to mount a tmpfs");
+        try (Tmpfs fs = Tmpfs.mount(dir.resolve("small"), "8m"))
+        {
+            final Path store = fs.path().resolve("store");
+            try (VarveDB db = VarveDB.open(TestStores.small(store)); Appender appender = db.appender())
+            {
+                appender.append(1, ExpectedVersion.ANY, 1, new byte[16]);
+                assertNotNull(db.counters());
+            }
+            // room for less than one region's body: an open that takes a region it cannot give blocks to runs
+            // without counters (the first one, a region never used)
+            ResourceFaultTest.fillDisk(fs.path(), 64 * 1024);
+            for (int i = 0; i < CountersFileDescriptor.REGIONS + 1; i++)
+            {
+                try (VarveDB db = VarveDB.openReadOnly(store))
+                {
+                    if (i == 0)
+                    {
+                        assertNull(db.counters());
+                    }
+                    assertEquals(1, db.streamVersion(1));
+                }
+            }
+            Files.delete(fs.path().resolve("filler"));
+            // none of the regions those opens took was kept: with room again, 16 instances open at once each have one
+            final List<VarveDB> open = new ArrayList<>();
+            try
+            {
+                for (int i = 0; i < CountersFileDescriptor.REGIONS; i++)
+                {
+                    open.add(VarveDB.openReadOnly(store));
+                    assertNotNull(open.get(i).counters(), "instance " + i);
+                }
+            }
+            finally
+            {
+                open.forEach(VarveDB::close);
+            }
+        }
+    }
+
     /** Child: append, conflict, say ready, then wait to be killed. */
     static void child(final Path dir, final int appends, final int conflicts) throws Exception
     {

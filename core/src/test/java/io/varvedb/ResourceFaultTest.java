@@ -275,7 +275,7 @@ class ResourceFaultTest
     }
 
     /** Leave {@code free} bytes on the file system, taking the rest with one file, "filler". */
-    private static void fillDisk(final Path mount, final long free) throws java.io.IOException
+    static void fillDisk(final Path mount, final long free) throws java.io.IOException
     {
         final long usable = Files.getFileStore(mount).getUsableSpace();
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(mount.resolve("filler"),

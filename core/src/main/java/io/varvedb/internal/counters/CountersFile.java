@@ -210,6 +210,25 @@ public final class CountersFile
         return null;
     }
 
+    /**
+     * Give a region back as never used, if it is still the caller's: what it held before was cleared when it was
+     * taken, so nothing of anyone else's goes.
+     *
+     * @param buffer the mapping.
+     * @param region the region.
+     * @param token  the owner token {@link #claim} gave.
+     */
+    public static void release(final UnsafeBuffer buffer, final int region, final long token)
+    {
+        final int descriptor = descriptorOffset(region);
+        if (buffer.getLongVolatile(descriptor + OWNER_OFFSET) == token)
+        {
+            // the state word first: from FREE on, the owner word means nothing
+            buffer.putLongVolatile(descriptor + STATE_OFFSET, 0);
+            buffer.putLongVolatile(descriptor + OWNER_OFFSET, 0);
+        }
+    }
+
     private static long newToken()
     {
         long token;

@@ -112,10 +112,11 @@ public final class StoreCounters implements AutoCloseable
             LatencyRecorder.checkAvailable();
         }
         MappedFile file = null;
+        long[] claimed = null;
         try
         {
             file = CountersFile.openForWriting(directory);
-            final long[] claimed = CountersFile.claim(file.buffer(), role);
+            claimed = CountersFile.claim(file.buffer(), role);
             if (claimed == null)
             {
                 file.unmap();
@@ -131,6 +132,12 @@ public final class StoreCounters implements AutoCloseable
         }
         catch (final RuntimeException ex)
         {
+            if (claimed != null)
+            {
+                // taken but never opened (no room for its body, say): give it back, or it stays RESETTING by a live
+                // pid, which nobody takes over, for as long as this process runs
+                CountersFile.release(file.buffer(), (int)claimed[0], claimed[1]);
+            }
             if (file != null)
             {
                 file.unmap();
@@ -365,12 +372,7 @@ public final class StoreCounters implements AutoCloseable
             return;
         }
         closed = true;
-        if (descriptor.getLongVolatile(OWNER_OFFSET) == token)
-        {
-            // the state word first: from FREE on, the owner word means nothing
-            descriptor.putLongVolatile(STATE_OFFSET, 0);
-            descriptor.putLongVolatile(OWNER_OFFSET, 0);
-        }
+        CountersFile.release(file.buffer(), region, token);
         file.unmap();
     }
 
