@@ -152,8 +152,6 @@ public final class Appender implements AutoCloseable
     io.varvedb.internal.util.WeakRegistry.Entry<Appender> registration;
     /** Its counters in varve.counters; null with counters off. */
     private final io.varvedb.internal.counters.AppenderCounters counters;
-    /** The store's counters: errors are counted there; null with counters off. */
-    private final io.varvedb.internal.counters.StoreCounters storeCounters;
     /** Records append latencies; null unless the store records them. */
     private final io.varvedb.internal.counters.LatencySink latency;
     /** When the append in progress was called, for {@link #latency}. */
@@ -185,7 +183,6 @@ public final class Appender implements AutoCloseable
         this.clock = clock;
         this.maxEventSize = maxEventSize;
         final io.varvedb.internal.counters.StoreCounters store = db.storeCounters();
-        this.storeCounters = store;
         if (store != null)
         {
             final io.varvedb.internal.counters.AppenderCounters own = store.newAppender();
@@ -209,14 +206,14 @@ public final class Appender implements AutoCloseable
      */
     private <E extends RuntimeException> E failed(final E ex)
     {
-        if (storeCounters != null && !(ex instanceof ConcurrencyConflictException))
+        if (counters != null && !(ex instanceof ConcurrencyConflictException))
         {
-            storeCounters.error(ex.getClass().getSimpleName());
+            db.countError(ex);
         }
         return ex;
     }
 
-    /** Move what this appender counted to its store's closed-appender counters; once. */
+    /** Hand this appender's counters, its counts in them, to the next appender; once. */
     void releaseCounters()
     {
         if (countersCleanup != null)

@@ -3036,12 +3036,12 @@ public final class VarveDB implements AutoCloseable
     }
 
     /**
-     * Count an error thrown to the application, by its kind.
+     * Count an error thrown to the application, by its kind (the counters refuse it themselves once closed).
      */
     void countError(final Throwable error)
     {
         final StoreCounters own = storeCounters;
-        if (own != null && !closed)
+        if (own != null)
         {
             own.error(error.getClass().getSimpleName());
         }

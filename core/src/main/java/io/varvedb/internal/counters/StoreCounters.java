@@ -70,16 +70,8 @@ public final class StoreCounters implements AutoCloseable
         this.values = new UnsafeBuffer(buffer, body + VALUES_OFFSET, VALUES_LENGTH);
         // freed counters are reusable at once: nothing outside this instance holds their ids
         this.manager = new CountersManager(metadata, values, StandardCharsets.UTF_8, SystemEpochClock.INSTANCE, 0);
-        final int[] sharedIds = new int[APPENDER_COUNTERS];
-        final int[] sharedOffsets = new int[APPENDER_COUNTERS];
-        for (int i = 0; i < APPENDER_COUNTERS; i++)
-        {
-            sharedIds[i] = manager.allocate(APPENDER_TYPES[i].metricName() + ": shared appenders",
-                APPENDER_TYPES[i].id());
-            sharedOffsets[i] = CountersReader.counterOffset(sharedIds[i]);
-        }
         this.latency = recordLatency ? LatencyRecorder.create() : null;
-        this.shared = new AppenderCounters(values, true, sharedOffsets, latency == null ? null : latency.newSink(true));
+        this.shared = newAppenderCounters("shared appenders", true);
         this.segmentRolls = counter(CounterType.SEGMENT_ROLLS, "segment rolls");
         this.segmentWaits = counter(CounterType.SEGMENT_WAITS, "appends that waited for log space");
         this.segmentsAhead = counter(CounterType.SEGMENTS_AHEAD, "segments ready ahead of the tail");
@@ -187,15 +179,22 @@ public final class StoreCounters implements AutoCloseable
             // keep a few free for subscriptions and errors
             return shared;
         }
-        final int number = ++appenders;
-        final int[] ids = new int[APPENDER_COUNTERS];
+        return newAppenderCounters("appender " + ++appenders, false);
+    }
+
+    /**
+     * Allocate one appender's counters, labelled {@code <type>: <owner>}, with a latency recorder if latencies are
+     * recorded.
+     */
+    private AppenderCounters newAppenderCounters(final String owner, final boolean isShared)
+    {
         final int[] offsets = new int[APPENDER_COUNTERS];
         for (int i = 0; i < APPENDER_COUNTERS; i++)
         {
-            ids[i] = manager.allocate(APPENDER_TYPES[i].metricName() + ": appender " + number, APPENDER_TYPES[i].id());
-            offsets[i] = CountersReader.counterOffset(ids[i]);
+            offsets[i] = CountersReader.counterOffset(
+                manager.allocate(APPENDER_TYPES[i].metricName() + ": " + owner, APPENDER_TYPES[i].id()));
         }
-        return new AppenderCounters(values, false, offsets, latency == null ? null : latency.newSink(false));
+        return new AppenderCounters(values, isShared, offsets, latency == null ? null : latency.newSink(isShared));
     }
 
     /**
@@ -358,10 +357,6 @@ public final class StoreCounters implements AutoCloseable
     }
 
     /**
-     * Mark the region closed: its values stay readable, as the last ones, until another instance takes it. Called
-     * once nothing of this instance counts any more; then unmaps the file.
-     */
-    /**
      * The open this instance belonged to failed: give the region back as never used (what it held before was
      * cleared when it was taken), so a failing open leaves no instance behind in the file; then unmap.
      */
@@ -376,6 +371,10 @@ public final class StoreCounters implements AutoCloseable
         file.unmap();
     }
 
+    /**
+     * Mark the region closed: its values stay readable, as the last ones, until another instance takes it. Called
+     * once nothing of this instance counts any more; then unmaps the file.
+     */
     @Override
     public synchronized void close()
     {
