@@ -167,7 +167,8 @@ public final class VarveCounters implements AutoCloseable
             final ProcessCounters process = new ProcessCounters(region, pid,
                 roleName(file.getInt(descriptor + ROLE_OFFSET)), state, file.getLong(descriptor + OPENED_AT_OFFSET),
                 file.getLong(descriptor + CLOSED_AT_OFFSET), counters, latencies[0], latencies[1]);
-            // acquire: a reset by a new owner that began while we read changed the owner word first
+            // a new owner sets its token before it clears anything (CountersFile.claim): if what was read above
+            // was being cleared, the owner word has changed by now
             VarHandle.acquireFence();
             if (file.getLongVolatile(descriptor + OWNER_OFFSET) == owner)
             {

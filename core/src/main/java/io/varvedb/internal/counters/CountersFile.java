@@ -199,6 +199,9 @@ public final class CountersFile
             {
                 // release: a reader that sees the new token sees the region as RESETTING, and skips it
                 buffer.putLongRelease(descriptor + OWNER_OFFSET, token);
+                // and the new token is visible before any field is cleared: a reader that read the old owner's
+                // fields while they changed finds the owner word changed when it looks again
+                java.lang.invoke.VarHandle.storeStoreFence();
                 buffer.setMemory(descriptor + FIELDS_OFFSET, DESCRIPTOR_LENGTH - FIELDS_OFFSET, (byte)0);
                 buffer.putInt(descriptor + ROLE_OFFSET, role);
                 buffer.putLong(descriptor + PID_OFFSET, pid);
