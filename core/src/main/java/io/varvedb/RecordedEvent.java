@@ -173,6 +173,16 @@ public final class RecordedEvent
     }
 
     /**
+     * @return true for the last event of a batch (a batch's events are one after another in the log): what a
+     * follower that copies the log needs to append the batch again as one.
+     */
+    public boolean isLastInBatch()
+    {
+        final short flags = buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
+        return (flags & RecordDescriptor.BATCH_FLAGS) != 0 && (flags & RecordDescriptor.FLAG_BATCH_MORE) == 0;
+    }
+
+    /**
      * Decode the payload.
      *
      * @param codec to decode with.

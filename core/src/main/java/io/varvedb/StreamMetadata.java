@@ -62,6 +62,34 @@ public final class StreamMetadata
     }
 
     /**
+     * Read the metadata a metadata event's payload holds ({@link RecordedEvent#isStreamMetadata()}): what a follower
+     * that copies the log needs to set it again.
+     *
+     * @param payload holding the event's payload.
+     * @param offset  of the payload.
+     * @param length  of the payload.
+     * @return the metadata.
+     * @throws IllegalArgumentException if the bytes are no stream metadata.
+     */
+    public static StreamMetadata decode(final org.agrona.DirectBuffer payload, final int offset, final int length)
+    {
+        if (!io.varvedb.internal.store.StreamMetadataDescriptor.isValid(payload, offset, length))
+        {
+            throw new IllegalArgumentException("not a stream metadata payload (" + length + " bytes)");
+        }
+        return of(
+            payload.getLong(offset + io.varvedb.internal.store.StreamMetadataDescriptor.MAX_COUNT_OFFSET,
+                java.nio.ByteOrder.LITTLE_ENDIAN),
+            payload.getLong(offset + io.varvedb.internal.store.StreamMetadataDescriptor.MAX_AGE_OFFSET,
+                java.nio.ByteOrder.LITTLE_ENDIAN),
+            payload.getLong(offset + io.varvedb.internal.store.StreamMetadataDescriptor.TRUNCATE_BEFORE_OFFSET,
+                java.nio.ByteOrder.LITTLE_ENDIAN),
+            (payload.getInt(offset + io.varvedb.internal.store.StreamMetadataDescriptor.FLAGS_OFFSET,
+                java.nio.ByteOrder.LITTLE_ENDIAN) & io.varvedb.internal.store.StreamMetadataDescriptor.FLAG_DELETED)
+                != 0);
+    }
+
+    /**
      * @param maxCount most events visible, 0 for no limit.
      * @return a copy with that limit.
      */

@@ -64,6 +64,7 @@ public final class VarveConfig
     private final boolean verifyIndexOnOpen;
     private final boolean preallocate;
     private final boolean multiProcess;
+    private final String replicaOf;
     private final EpochNanoClock clock;
     private final Durability durability;
     private final long flushIntervalMicros;
@@ -117,6 +118,7 @@ public final class VarveConfig
         verifyIndexOnOpen = builder.verifyIndexOnOpen;
         preallocate = builder.preallocate;
         multiProcess = builder.multiProcess;
+        replicaOf = builder.replicaOf;
         clock = builder.clock != null ? builder.clock : new OffsetEpochNanoClock();
         durability = builder.durability;
         flushIntervalMicros = builder.flushIntervalMicros;
@@ -243,6 +245,15 @@ public final class VarveConfig
     }
 
     /**
+     * @return what a replica store opened with this config follows, or null for an ordinary store (see
+     * {@link Builder#replicaOf}).
+     */
+    public String replicaOf()
+    {
+        return replicaOf;
+    }
+
+    /**
      * @return true when a background thread creates segments ahead of the appenders.
      */
     public boolean preallocate()
@@ -364,6 +375,7 @@ public final class VarveConfig
             .verifyIndexOnOpen(verifyIndexOnOpen)
             .preallocate(preallocate)
             .multiProcess(multiProcess)
+            .replicaOf(replicaOf)
             .clock(clock)
             .durability(durability)
             .flushIntervalMicros(flushIntervalMicros)
@@ -415,6 +427,7 @@ public final class VarveConfig
         private boolean verifyIndexOnOpen = true;
         private boolean preallocate = true;
         private boolean multiProcess;
+        private String replicaOf;
         private EpochNanoClock clock;
         private Durability durability = Durability.OS;
         private long flushIntervalMicros = DEFAULT_FLUSH_INTERVAL_MICROS;
@@ -716,6 +729,29 @@ public final class VarveConfig
         public Builder multiProcess(final boolean multiProcess)
         {
             this.multiProcess = multiProcess;
+            return this;
+        }
+
+        /**
+         * Open the store as a <b>replica</b> that follows a primary (a {@code KafkaReplica} of the {@code varvedb-kafka}
+         * module does): the store is marked (a {@code varve.replica} file naming the source) and, from then on, an
+         * ordinary writer open is refused with {@link ReplicaStoreException} until {@link VarveDB#promoteReplica}
+         * removes the mark. Read-only opens work as always, while the replica follows. A store that already holds
+         * events and is no replica is refused as a new replica: a replica starts empty. Default null: an ordinary
+         * store.
+         *
+         * @param source what the replica follows, such as {@code kafka://host:9092/topic} (one line); null for none.
+         * @return this builder.
+         */
+        public Builder replicaOf(final String source)
+        {
+            if (source != null && (source.isBlank() || source.indexOf('\n') >= 0 ||
+                source.length() > io.varvedb.internal.store.ReplicaMarker.MAX_SOURCE_LENGTH))
+            {
+                throw new IllegalArgumentException("replicaOf: one non-blank line of at most " +
+                    io.varvedb.internal.store.ReplicaMarker.MAX_SOURCE_LENGTH + " characters, not \"" + source + "\"");
+            }
+            this.replicaOf = source;
             return this;
         }
 

@@ -196,6 +196,19 @@ public final class VarveDB implements AutoCloseable
                 // single-process mode: exclusive, so this open recovers; multi-process mode: shared, and the
                 // open mutex is held until the open is done (only the first opener recovers)
                 heldLock = WriterLock.acquire(directory, requested.multiProcess());
+                if (requested.replicaOf() == null)
+                {
+                    // a replica is written by its follower alone until an operator promotes it: refused under the
+                    // lock, before recovery or anything else of this open writes
+                    final String source = io.varvedb.internal.store.ReplicaMarker.read(directory);
+                    if (source != null)
+                    {
+                        throw new ReplicaStoreException(directory + " is a replica store following " + source +
+                            ": only its follower writes to it (open it read-only meanwhile). To make it a primary, " +
+                            "stop the follower and promote it: VarveDB.promoteReplica(dir), KafkaReplica.promote(dir) " +
+                            "or 'varve replicate --promote " + directory + "'");
+                    }
+                }
                 if (heldLock.multiProcess())
                 {
                     // registered at once, before any recovery: a writer refused meanwhile learns who holds the store
@@ -570,7 +583,101 @@ public final class VarveDB implements AutoCloseable
      */
     public static VarveDB open(final VarveConfig config)
     {
-        return new VarveDB(config, false);
+        final VarveDB db = new VarveDB(config, false);
+        if (config.replicaOf() != null)
+        {
+            try
+            {
+                db.becomeReplica(config.replicaOf());
+            }
+            catch (final RuntimeException | Error ex)
+            {
+                db.close();
+                throw ex;
+            }
+        }
+        return db;
+    }
+
+    private void becomeReplica(final String source)
+    {
+        try
+        {
+            final String current = io.varvedb.internal.store.ReplicaMarker.read(directory);
+            if (current == null)
+            {
+                if (streamCount() > 0)
+                {
+                    throw new ReplicaStoreException(directory + " holds events of its own (" + streamCount() +
+                        " streams) and is no replica: a replica of " + source + " starts from an empty store");
+                }
+                io.varvedb.internal.store.ReplicaMarker.write(directory, source);
+            }
+            else if (!current.equals(source))
+            {
+                throw new ReplicaStoreException(directory + " is a replica of " + current + ", not of " + source);
+            }
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot mark " + directory + " as a replica: " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * What a store directory's replica follows.
+     *
+     * @param directory a store directory.
+     * @return the source its replica follows ({@link VarveConfig.Builder#replicaOf}), or null if it is no replica.
+     * @throws StoreIOException if the mark exists but cannot be read.
+     */
+    public static String replicaSource(final Path directory)
+    {
+        try
+        {
+            return io.varvedb.internal.store.ReplicaMarker.read(directory);
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot read " + directory + "'s replica mark: " + ex.getMessage(), ex);
+        }
+    }
+
+    /**
+     * Promote a replica store to a primary: remove its mark, durably, so that ordinary writers may open it and go on
+     * from the versions it holds. Its follower must be stopped first: the store must not be open for writing.
+     *
+     * @param directory the replica's directory.
+     * @return the source it followed, or null if it was no replica (nothing changed).
+     * @throws StoreLockedException if the store is open for writing (its follower still runs).
+     * @throws StoreIOException     if the mark cannot be removed.
+     */
+    public static String promoteReplica(final Path directory)
+    {
+        final Path dir = directory.toAbsolutePath();
+        final String source = replicaSource(dir);
+        if (source == null)
+        {
+            return null;
+        }
+        WriterLock lock = null;
+        try
+        {
+            lock = WriterLock.acquire(dir, false);
+            io.varvedb.internal.store.ReplicaMarker.remove(dir);
+            return source;
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot promote " + dir + ": " + ex.getMessage(), ex);
+        }
+        finally
+        {
+            if (lock != null)
+            {
+                lock.release(false);
+            }
+        }
     }
 
     /**

@@ -1,0 +1,813 @@
+package io.varvedb.kafka;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalLong;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+
+import io.varvedb.Appender;
+import io.varvedb.EventBatch;
+import io.varvedb.ExpectedVersion;
+import io.varvedb.StreamDeletedException;
+import io.varvedb.StreamMetadata;
+import io.varvedb.VarveConfig;
+import io.varvedb.VarveDB;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * Follows a topic written by a {@link KafkaPublisher} into a local <b>replica store</b>, with the same streams,
+ * versions, event types, timestamps, event ids and payloads as the primary.
+ * <p>
+ * Every event is appended with the {@code exact} expected version it had on the primary, which makes following
+ * idempotent: an event the replica holds already (its stream is at or past the event's version) is skipped, the
+ * next one is appended, and anything else is a gap, which is never papered over. So the replica survives its own
+ * crashes: it goes on from {@value ReplicaOffsets#FILE_NAME}, a hint saved after the appends it names, and skips
+ * what it finds it has. Batches are appended as batches, tombstones as tombstones, stream metadata (soft deletes,
+ * limits) as metadata; a named stream is the same name on both sides (its negative id may differ, as names take
+ * ids in the order a store creates them).
+ * <p>
+ * With several partitions, the records are merged back into the primary's global log order by following the
+ * {@link KafkaRecordFormat#PREVIOUS} chain: the replica's {@code readAll} order is the primary's.
+ * <p>
+ * The store is opened as a replica ({@link VarveConfig.Builder#replicaOf}): ordinary writers are refused until
+ * {@link #promote(Path)}, and it can be opened read-only while the replica follows. To fail over: stop the
+ * replica ({@link #close()}), {@link #promote(Path)} its directory, open it as usual: appends go on from the
+ * versions it holds.
+ */
+public final class KafkaReplica implements AutoCloseable
+{
+    /** How often the offsets hint is saved while following. */
+    private static final long SAVE_INTERVAL_NS = TimeUnit.MILLISECONDS.toNanos(200);
+    /** Records buffered for one partition before it is paused (others are behind it in the merge). */
+    private static final int MAX_BUFFERED = 20_000;
+    private static final Duration POLL = Duration.ofMillis(100);
+    private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
+
+    /**
+     * Told about each event the replica appended.
+     */
+    @FunctionalInterface
+    public interface Listener
+    {
+        /**
+         * @param position       the event's position in the primary's log.
+         * @param timestampNanos its timestamp on the primary (epoch nanoseconds).
+         */
+        void applied(long position, long timestampNanos);
+    }
+
+    private final String bootstrap;
+    private final String topic;
+    private final Path directory;
+    private final VarveDB db;
+    private final Appender appender;
+    private final ReplicaClock clock;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final List<TopicPartition> partitions;
+    private final ArrayDeque<ConsumerRecord<byte[], byte[]>>[] buffers;
+    private final boolean[] paused;
+    private final Listener listener;
+    private final EventBatch batch = new EventBatch();
+    private final List<ConsumerRecord<byte[], byte[]>> pendingBatch = new ArrayList<>();
+    private final UnsafeBuffer view = new UnsafeBuffer(new byte[0]);
+
+    /** Primary position of the last record taken from the merge, and the offsets after what was applied. */
+    private long chain;
+    private final long[] appliedOffsets;
+    private long appliedPrevious;
+    private long lastSaveNs;
+    private boolean dirty;
+    private boolean resetOnce;
+
+    private volatile long appliedPosition;
+    private volatile long appliedEvents;
+    private volatile long skippedEvents;
+    private volatile long lastTimestamp;
+    private volatile long recordsBehind;
+    private volatile boolean running;
+    private volatile Throwable failure;
+    private Thread thread;
+    private boolean closed;
+
+    @SuppressWarnings("unchecked")
+    private KafkaReplica(final Builder builder)
+    {
+        this.bootstrap = builder.bootstrap;
+        this.topic = builder.topic;
+        this.directory = builder.directory.toAbsolutePath();
+        this.listener = builder.listener;
+        this.clock = new ReplicaClock();
+        final VarveConfig.Builder store = builder.store.apply(VarveConfig.builder(directory))
+            .replicaOf(source(topic))
+            .clock(clock);
+        this.db = VarveDB.open(store.build());
+        KafkaConsumer<byte[], byte[]> opened = null;
+        try
+        {
+            this.appender = db.appender();
+            opened = new KafkaConsumer<>(TopicTail.consumerProperties(bootstrap, builder.consumerOverrides));
+            this.consumer = opened;
+            this.partitions = TopicTail.partitions(consumer, topic, builder.timeout);
+            final int count = partitions.size();
+            this.buffers = new ArrayDeque[count];
+            for (int p = 0; p < count; p++)
+            {
+                buffers[p] = new ArrayDeque<>();
+            }
+            this.paused = new boolean[count];
+            this.appliedOffsets = new long[count];
+            consumer.assign(partitions);
+            final ReplicaOffsets saved = ReplicaOffsets.read(directory, count);
+            if (saved != null && (saved.offsets.length != count))
+            {
+                throw new KafkaStreamingException("topic " + topic + " has " + count + " partitions, not " +
+                    saved.offsets.length + " as when the replica followed it last");
+            }
+            seek(saved);
+        }
+        catch (final IOException ex)
+        {
+            closeQuietly(opened);
+            db.close();
+            throw new KafkaStreamingException("cannot read " + directory.resolve(ReplicaOffsets.FILE_NAME), ex);
+        }
+        catch (final RuntimeException | Error ex)
+        {
+            closeQuietly(opened);
+            db.close();
+            throw ex;
+        }
+    }
+
+    private static void closeQuietly(final KafkaConsumer<byte[], byte[]> consumer)
+    {
+        if (consumer != null)
+        {
+            consumer.close(Duration.ZERO);
+        }
+    }
+
+    /**
+     * @param directory of the replica store (created if missing; must be empty or a replica of this topic).
+     * @param bootstrap Kafka's bootstrap servers.
+     * @param topic     the topic a {@link KafkaPublisher} writes.
+     * @return a builder.
+     */
+    public static Builder builder(final Path directory, final String bootstrap, final String topic)
+    {
+        return new Builder(directory, bootstrap, topic);
+    }
+
+    /**
+     * What a replica of a topic records as its source ({@link VarveDB#replicaSource}).
+     *
+     * @param topic the topic.
+     * @return {@code kafka:<topic>}.
+     */
+    public static String source(final String topic)
+    {
+        return "kafka:" + topic;
+    }
+
+    /**
+     * Make a stopped replica's store a primary: ordinary writers may open it and go on from its versions. The
+     * replica must be closed (its store not open for writing).
+     *
+     * @param directory the replica's store directory.
+     * @return the source it followed, null if it was no replica.
+     * @throws io.varvedb.StoreLockedException if the replica (or anything else) still has it open for writing.
+     */
+    public static String promote(final Path directory)
+    {
+        final String source = VarveDB.promoteReplica(directory);
+        try
+        {
+            ReplicaOffsets.delete(directory);
+        }
+        catch (final IOException ex)
+        {
+            // a stale hint is harmless: a promoted store is no replica, and nobody follows into it
+        }
+        return source;
+    }
+
+    private void seek(final ReplicaOffsets saved)
+    {
+        for (int p = 0; p < partitions.size(); p++)
+        {
+            buffers[p].clear();
+            if (paused[p])
+            {
+                consumer.resume(List.of(partitions.get(p)));
+                paused[p] = false;
+            }
+        }
+        pendingBatch.clear();
+        batch.clear();
+        if (saved == null)
+        {
+            consumer.seekToBeginning(partitions);
+            for (int p = 0; p < partitions.size(); p++)
+            {
+                appliedOffsets[p] = 0;
+            }
+            chain = KafkaRecordFormat.NONE;
+        }
+        else
+        {
+            for (int p = 0; p < partitions.size(); p++)
+            {
+                consumer.seek(partitions.get(p), saved.offsets[p]);
+                appliedOffsets[p] = saved.offsets[p];
+            }
+            chain = saved.previous;
+        }
+        appliedPrevious = chain;
+        appliedPosition = chain;
+    }
+
+    /**
+     * Fetch from Kafka once (waiting up to {@code timeout}) and append what can be appended, in the primary's
+     * order.
+     *
+     * @param timeout longest wait for records.
+     * @return events appended or found already there.
+     * @throws KafkaStreamingException if the topic lacks records the replica needs.
+     */
+    public int poll(final Duration timeout)
+    {
+        final ConsumerRecords<byte[], byte[]> records = consumer.poll(timeout);
+        for (int p = 0; p < partitions.size(); p++)
+        {
+            final List<ConsumerRecord<byte[], byte[]>> fetched = records.records(partitions.get(p));
+            if (!fetched.isEmpty())
+            {
+                buffers[p].addAll(fetched);
+            }
+        }
+        int applied;
+        try
+        {
+            applied = drain();
+        }
+        catch (final VersionGap gap)
+        {
+            if (resetOnce)
+            {
+                throw new KafkaStreamingException(gap.getMessage() + " (after reading the topic again from its start)");
+            }
+            // the store lost what the hint says it has (a power cut): read the whole topic again, skipping what it has
+            resetOnce = true;
+            seek(null);
+            return 0;
+        }
+        updateFlow();
+        final long now = System.nanoTime();
+        if (dirty && now - lastSaveNs > SAVE_INTERVAL_NS)
+        {
+            save(false);
+            lastSaveNs = now;
+        }
+        return applied;
+    }
+
+    private void updateFlow()
+    {
+        long behind = 0;
+        for (int p = 0; p < partitions.size(); p++)
+        {
+            final int size = buffers[p].size();
+            behind += size;
+            if (!paused[p] && size > MAX_BUFFERED)
+            {
+                // the merge waits for another partition: stop fetching this one meanwhile
+                consumer.pause(List.of(partitions.get(p)));
+                paused[p] = true;
+            }
+            else if (paused[p] && size < MAX_BUFFERED / 2)
+            {
+                consumer.resume(List.of(partitions.get(p)));
+                paused[p] = false;
+            }
+            final OptionalLong lag = consumer.currentLag(partitions.get(p));
+            if (lag.isPresent())
+            {
+                behind += lag.getAsLong();
+            }
+        }
+        recordsBehind = behind;
+    }
+
+    private int drain()
+    {
+        int applied = 0;
+        while (true)
+        {
+            final int p = nextPartition();
+            if (p < 0)
+            {
+                return applied;
+            }
+            final ConsumerRecord<byte[], byte[]> record = buffers[p].poll();
+            chain = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.POSITION);
+            applied += apply(p, record);
+        }
+    }
+
+    /** The partition whose next record follows {@link #chain}; -1 if none has it buffered yet. */
+    private int nextPartition()
+    {
+        for (int p = 0; p < buffers.length; p++)
+        {
+            while (true)
+            {
+                final ConsumerRecord<byte[], byte[]> head = buffers[p].peek();
+                if (head == null)
+                {
+                    break;
+                }
+                if (!KafkaRecordFormat.isVarveRecord(head.headers()))
+                {
+                    throw new KafkaStreamingException("topic " + topic + " holds a record not published by " +
+                        "VarveDB at " + partitions.get(p) + " offset " + head.offset());
+                }
+                final long position = KafkaRecordFormat.longHeader(head.headers(), KafkaRecordFormat.POSITION);
+                if (chain != KafkaRecordFormat.NONE && position <= chain)
+                {
+                    // taken already (seeked back to a hint older than the merge): its offset is applied
+                    buffers[p].poll();
+                    appliedOffsets[p] = Math.max(appliedOffsets[p], head.offset() + 1);
+                    continue;
+                }
+                if (KafkaRecordFormat.longHeader(head.headers(), KafkaRecordFormat.PREVIOUS) == chain)
+                {
+                    return p;
+                }
+                break;
+            }
+        }
+        checkNotStuck();
+        return -1;
+    }
+
+    private void checkNotStuck()
+    {
+        for (int p = 0; p < buffers.length; p++)
+        {
+            if (buffers[p].isEmpty())
+            {
+                return;
+            }
+        }
+        // every partition has a record and none follows the last one taken: the topic lost one
+        final ConsumerRecord<byte[], byte[]> head = buffers[0].peek();
+        throw new KafkaStreamingException("topic " + topic + " lacks the event after position " + chain +
+            " (every partition's next record follows another; e.g. " + partitions.get(0) + " offset " +
+            head.offset() + " follows " + KafkaRecordFormat.longHeader(head.headers(), KafkaRecordFormat.PREVIOUS) +
+            "): records were deleted (retention?) before the replica read them");
+    }
+
+    private int apply(final int p, final ConsumerRecord<byte[], byte[]> record)
+    {
+        final int flags = KafkaRecordFormat.flags(record.headers());
+        if ((flags & KafkaRecordFormat.FLAG_IN_BATCH) != 0)
+        {
+            pendingBatch.add(record);
+            if ((flags & KafkaRecordFormat.FLAG_LAST_IN_BATCH) == 0)
+            {
+                return 0;
+            }
+            final int events = applyBatch();
+            for (final ConsumerRecord<byte[], byte[]> r : pendingBatch)
+            {
+                applied(partitionOf(r), r);
+            }
+            pendingBatch.clear();
+            return events;
+        }
+        if (!pendingBatch.isEmpty())
+        {
+            throw new KafkaStreamingException("topic " + topic + ": a batch ends without its last event before " +
+                partitions.get(p) + " offset " + record.offset());
+        }
+        final long version = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.VERSION);
+        final long timestamp = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP);
+        final String name = KafkaRecordFormat.streamName(record.headers());
+        clock.copying(timestamp);
+        try
+        {
+            if ((flags & KafkaRecordFormat.FLAG_METADATA) != 0)
+            {
+                final long current = versionOfName(name);
+                if (decide(current, version, name, record))
+                {
+                    view.wrap(record.value());
+                    final StreamMetadata metadata = StreamMetadata.decode(view, 0, record.value().length);
+                    if (name.startsWith("$$$"))
+                    {
+                        db.setStreamMetadata(Long.parseLong(name.substring(3)), metadata);
+                    }
+                    else
+                    {
+                        db.setStreamMetadata(name.substring(2), metadata);
+                    }
+                }
+            }
+            else
+            {
+                final long streamId = name != null ? appender.streamId(name) :
+                    KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.STREAM);
+                final long current = versionOf(streamId);
+                if (decide(current, version, name != null ? name : Long.toString(streamId), record))
+                {
+                    if ((flags & KafkaRecordFormat.FLAG_TOMBSTONE) != 0)
+                    {
+                        db.tombstoneStream(streamId, ExpectedVersion.exact(version - 1));
+                    }
+                    else
+                    {
+                        final int type = KafkaRecordFormat.intHeader(record.headers(), KafkaRecordFormat.EVENT_TYPE);
+                        final byte[] id = KafkaRecordFormat.eventId(record.headers());
+                        final byte[] value = record.value() == null ? new byte[0] : record.value();
+                        if (id != null)
+                        {
+                            final ByteBuffer ids = ByteBuffer.wrap(id);
+                            appender.append(streamId, ExpectedVersion.exact(version - 1), type, ids.getLong(),
+                                ids.getLong(), value);
+                        }
+                        else
+                        {
+                            appender.append(streamId, ExpectedVersion.exact(version - 1), type, value);
+                        }
+                    }
+                }
+            }
+        }
+        finally
+        {
+            clock.done();
+        }
+        applied(p, record);
+        return 1;
+    }
+
+    private int applyBatch()
+    {
+        final ConsumerRecord<byte[], byte[]> first = pendingBatch.get(0);
+        final String name = KafkaRecordFormat.streamName(first.headers());
+        final long streamId = name != null ? appender.streamId(name) :
+            KafkaRecordFormat.longHeader(first.headers(), KafkaRecordFormat.STREAM);
+        final long firstVersion = KafkaRecordFormat.longHeader(first.headers(), KafkaRecordFormat.VERSION);
+        final long current = versionOf(streamId);
+        if (!decide(current, firstVersion, name != null ? name : Long.toString(streamId), first))
+        {
+            return pendingBatch.size();
+        }
+        batch.clear();
+        for (final ConsumerRecord<byte[], byte[]> record : pendingBatch)
+        {
+            final byte[] value = record.value() == null ? new byte[0] : record.value();
+            batch.add(KafkaRecordFormat.intHeader(record.headers(), KafkaRecordFormat.EVENT_TYPE), value);
+            final byte[] id = KafkaRecordFormat.eventId(record.headers());
+            if (id != null)
+            {
+                final ByteBuffer ids = ByteBuffer.wrap(id);
+                batch.eventId(ids.getLong(), ids.getLong());
+            }
+        }
+        clock.copying(KafkaRecordFormat.longHeader(first.headers(), KafkaRecordFormat.TIMESTAMP));
+        try
+        {
+            appender.appendBatch(streamId, ExpectedVersion.exact(firstVersion - 1), batch);
+        }
+        finally
+        {
+            clock.done();
+            batch.clear();
+        }
+        return pendingBatch.size();
+    }
+
+    /** True if the event at {@code version} is to be appended; false if the stream has it; a gap throws. */
+    private boolean decide(final long current, final long version, final String stream,
+        final ConsumerRecord<byte[], byte[]> record)
+    {
+        if (current >= version)
+        {
+            skippedEvents++;
+            return false;
+        }
+        if (current != version - 1)
+        {
+            throw new VersionGap("stream " + stream + " is at version " + current + " in the replica, but the next " +
+                "event the topic has for it (" + record.topic() + "-" + record.partition() + " offset " +
+                record.offset() + ") is version " + version);
+        }
+        return true;
+    }
+
+    private long versionOfName(final String name)
+    {
+        final long id = db.findStreamId(name);
+        return id == 0 ? 0 : versionOf(id);
+    }
+
+    private long versionOf(final long streamId)
+    {
+        try
+        {
+            return db.streamVersion(streamId);
+        }
+        catch (final StreamDeletedException ex)
+        {
+            // tombstoned: nothing of it can come after the tombstone, which it holds
+            return Long.MAX_VALUE;
+        }
+    }
+
+    private int partitionOf(final ConsumerRecord<byte[], byte[]> record)
+    {
+        for (int p = 0; p < partitions.size(); p++)
+        {
+            if (partitions.get(p).partition() == record.partition())
+            {
+                return p;
+            }
+        }
+        throw new IllegalStateException("no partition " + record.partition());
+    }
+
+    private void applied(final int p, final ConsumerRecord<byte[], byte[]> record)
+    {
+        final long position = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.POSITION);
+        final long timestamp = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP);
+        appliedOffsets[p] = record.offset() + 1;
+        appliedPrevious = position;
+        appliedPosition = position;
+        lastTimestamp = timestamp;
+        appliedEvents++;
+        dirty = true;
+        if (listener != null)
+        {
+            listener.applied(position, timestamp);
+        }
+    }
+
+    private void save(final boolean force)
+    {
+        try
+        {
+            new ReplicaOffsets(appliedPrevious, appliedOffsets.clone()).write(directory, force);
+            dirty = false;
+        }
+        catch (final IOException ex)
+        {
+            throw new KafkaStreamingException("cannot save " + directory.resolve(ReplicaOffsets.FILE_NAME), ex);
+        }
+    }
+
+    /**
+     * Follow on a thread of its own until {@link #close()}; a failure stops it, and {@link #failure()} says why.
+     *
+     * @return this replica.
+     */
+    public synchronized KafkaReplica start()
+    {
+        if (thread != null)
+        {
+            throw new IllegalStateException("already started");
+        }
+        running = true;
+        thread = new Thread(this::run, "varve-kafka-replica-" + topic);
+        thread.setDaemon(true);
+        thread.start();
+        return this;
+    }
+
+    private void run()
+    {
+        while (running)
+        {
+            try
+            {
+                poll(POLL);
+            }
+            catch (final org.apache.kafka.common.errors.WakeupException ex)
+            {
+                return;
+            }
+            catch (final RuntimeException | Error ex)
+            {
+                failure = ex;
+                running = false;
+            }
+        }
+    }
+
+    /** @return the replica store: read it, subscribe to it; appends are refused as long as it is a replica. */
+    public VarveDB store()
+    {
+        return db;
+    }
+
+    /** @return the primary position of the last event applied, {@link KafkaRecordFormat#NONE} if none yet. */
+    public long appliedPosition()
+    {
+        return appliedPosition;
+    }
+
+    /** @return events applied (appended, or found there already) since it was built. */
+    public long appliedEvents()
+    {
+        return appliedEvents;
+    }
+
+    /** @return of those, the ones the store held already (after a restart). */
+    public long skippedEvents()
+    {
+        return skippedEvents;
+    }
+
+    /** @return the primary timestamp (epoch nanoseconds) of the last event applied; 0 if none yet. */
+    public long lastAppliedTimestamp()
+    {
+        return lastTimestamp;
+    }
+
+    /** @return records in the topic not applied yet, as of the last fetch (Kafka's lag plus those buffered). */
+    public long recordsBehind()
+    {
+        return recordsBehind;
+    }
+
+    /** @return true while its thread follows. */
+    public boolean isRunning()
+    {
+        return running;
+    }
+
+    /** @return what stopped its thread, or null. */
+    public Throwable failure()
+    {
+        return failure;
+    }
+
+    /** @return the topic it follows. */
+    public String topic()
+    {
+        return topic;
+    }
+
+    /**
+     * Stop following: save how far it got (forced), close the consumer and the store. The store stays a replica
+     * until {@link #promote(Path)}.
+     */
+    @Override
+    public void close()
+    {
+        final Thread t;
+        synchronized (this)
+        {
+            if (closed)
+            {
+                return;
+            }
+            closed = true;
+            t = thread;
+        }
+        running = false;
+        if (t != null)
+        {
+            consumer.wakeup();
+            try
+            {
+                t.join(CLOSE_TIMEOUT.toMillis());
+            }
+            catch (final InterruptedException ex)
+            {
+                Thread.currentThread().interrupt();
+            }
+        }
+        try
+        {
+            if (dirty)
+            {
+                save(true);
+            }
+        }
+        finally
+        {
+            try
+            {
+                consumer.close(CLOSE_TIMEOUT);
+            }
+            finally
+            {
+                appender.close();
+                db.close();
+            }
+        }
+    }
+
+    /** A stream of the replica is behind the next event the topic has for it. */
+    private static final class VersionGap extends RuntimeException
+    {
+        private static final long serialVersionUID = 1L;
+
+        VersionGap(final String message)
+        {
+            super(message, null, false, false);
+        }
+    }
+
+    /**
+     * Builder of {@link KafkaReplica}.
+     */
+    public static final class Builder
+    {
+        private final Path directory;
+        private final String bootstrap;
+        private final String topic;
+        private UnaryOperator<VarveConfig.Builder> store = UnaryOperator.identity();
+        private Listener listener;
+        private Duration timeout = Duration.ofSeconds(30);
+        private final Map<String, Object> consumerOverrides = new HashMap<>();
+
+        private Builder(final Path directory, final String bootstrap, final String topic)
+        {
+            this.directory = Objects.requireNonNull(directory, "directory");
+            this.bootstrap = KafkaPublisher.requireText(bootstrap, "bootstrap");
+            this.topic = KafkaPublisher.requireText(topic, "topic");
+        }
+
+        /**
+         * Settings of the replica store (capacities as large as the primary's, durability...). Its
+         * {@code replicaOf} and {@code clock} are the replica's own.
+         *
+         * @param settings applied to the store's config builder.
+         * @return this builder.
+         */
+        public Builder store(final UnaryOperator<VarveConfig.Builder> settings)
+        {
+            this.store = Objects.requireNonNull(settings, "settings");
+            return this;
+        }
+
+        /**
+         * @param listener told of each event applied, on the following thread (keep it short).
+         * @return this builder.
+         */
+        public Builder listener(final Listener listener)
+        {
+            this.listener = listener;
+            return this;
+        }
+
+        /**
+         * @param timeout for Kafka's answers when starting (default 30 s).
+         * @return this builder.
+         */
+        public Builder timeout(final Duration timeout)
+        {
+            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        /**
+         * @param name  of a consumer setting (security, client id...).
+         * @param value its value.
+         * @return this builder.
+         */
+        public Builder consumerProperty(final String name, final Object value)
+        {
+            consumerOverrides.put(name, value);
+            return this;
+        }
+
+        /**
+         * Open (or create) the replica store and connect.
+         *
+         * @return the replica; {@link KafkaReplica#start()} it or call {@link KafkaReplica#poll}.
+         * @throws io.varvedb.ReplicaStoreException if the directory holds a store that is no replica of this topic.
+         * @throws KafkaStreamingException          if the topic does not exist.
+         */
+        public KafkaReplica build()
+        {
+            return new KafkaReplica(this);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package io.varvedb.kafka;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * Finds the last event a topic holds committed: where a publisher goes on. Each partition is read backwards from its
+ * last stable offset in growing windows (transaction markers and aborted records take offsets too) until a
+ * committed VarveDB record is found; the highest position over all partitions is the last one published, since one
+ * publisher publishes in log order and a transaction commits whole.
+ */
+final class TopicTail
+{
+    /** The last published record: its position, stream and version; position {@link KafkaRecordFormat#NONE} if none. */
+    record Last(long position, long streamId, long version)
+    {
+    }
+
+    private static final int FIRST_WINDOW = 64;
+    private static final Duration POLL = Duration.ofMillis(200);
+
+    private TopicTail()
+    {
+    }
+
+    static Properties consumerProperties(final String bootstrap, final Map<String, Object> extra)
+    {
+        final Properties props = new Properties();
+        props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        props.putAll(extra);
+        return props;
+    }
+
+    static List<TopicPartition> partitions(final KafkaConsumer<byte[], byte[]> consumer, final String topic,
+        final Duration timeout)
+    {
+        final List<PartitionInfo> infos = consumer.partitionsFor(topic, timeout);
+        if (infos == null || infos.isEmpty())
+        {
+            throw new KafkaStreamingException("topic " + topic + " does not exist (create it first; see the README)");
+        }
+        final List<TopicPartition> partitions = new ArrayList<>(infos.size());
+        for (final PartitionInfo info : infos)
+        {
+            partitions.add(new TopicPartition(topic, info.partition()));
+        }
+        partitions.sort((a, b) -> Integer.compare(a.partition(), b.partition()));
+        return partitions;
+    }
+
+    static Last find(final String bootstrap, final String topic, final Map<String, Object> extra,
+        final Duration timeout)
+    {
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProperties(bootstrap, extra)))
+        {
+            Last best = new Last(KafkaRecordFormat.NONE, 0, 0);
+            for (final TopicPartition partition : partitions(consumer, topic, timeout))
+            {
+                final Last last = lastIn(consumer, partition, timeout);
+                if (last.position() > best.position())
+                {
+                    best = last;
+                }
+            }
+            return best;
+        }
+    }
+
+    private static Last lastIn(final KafkaConsumer<byte[], byte[]> consumer, final TopicPartition partition,
+        final Duration timeout)
+    {
+        consumer.assign(List.of(partition));
+        // read_committed: the end offsets are the last stable offsets, past which nothing is committed yet
+        final long begin = consumer.beginningOffsets(List.of(partition), timeout).get(partition);
+        long end = consumer.endOffsets(List.of(partition), timeout).get(partition);
+        long window = FIRST_WINDOW;
+        while (end > begin)
+        {
+            final long from = Math.max(begin, end - window);
+            consumer.seek(partition, from);
+            ConsumerRecord<byte[], byte[]> last = null;
+            final long deadline = System.nanoTime() + timeout.toNanos();
+            while (consumer.position(partition, timeout) < end)
+            {
+                for (final ConsumerRecord<byte[], byte[]> record : consumer.poll(POLL).records(partition))
+                {
+                    if (record.offset() < end && KafkaRecordFormat.isVarveRecord(record.headers()))
+                    {
+                        last = record;
+                    }
+                }
+                if (System.nanoTime() > deadline)
+                {
+                    throw new KafkaStreamingException("timed out reading the end of " + partition);
+                }
+            }
+            if (last != null)
+            {
+                return new Last(KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.POSITION),
+                    KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.STREAM),
+                    KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.VERSION));
+            }
+            end = from;
+            window *= 8;
+        }
+        return new Last(KafkaRecordFormat.NONE, 0, 0);
+    }
+}
