@@ -50,6 +50,8 @@ public final class KafkaPublisher implements AutoCloseable
     /** Default longest time one transaction gathers events. */
     public static final Duration DEFAULT_MAX_TRANSACTION_TIME = Duration.ofMillis(100);
     private static final int READ_CHUNK = 1024;
+    /** Failed attempts in a row a started publisher makes before it stops. */
+    private static final int MAX_RETRIES = 50;
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
     private static final long IDLE_PARK_NS = TimeUnit.MICROSECONDS.toNanos(200);
 
@@ -83,6 +85,8 @@ public final class KafkaPublisher implements AutoCloseable
     private volatile Throwable failure;
     private Thread thread;
     private boolean opened;
+    /** Why publishing stopped for good (fenced by another publisher...), or null. */
+    private RuntimeException stopped;
 
     private KafkaPublisher(final Builder builder)
     {
@@ -127,6 +131,10 @@ public final class KafkaPublisher implements AutoCloseable
      */
     public synchronized long open()
     {
+        if (stopped != null)
+        {
+            throw new KafkaStreamingException("publishing to " + topic + " stopped for good: " + stopped, stopped);
+        }
         if (opened)
         {
             return publishedPosition;
@@ -173,15 +181,15 @@ public final class KafkaPublisher implements AutoCloseable
             }
             catch (final IllegalArgumentException ex)
             {
-                throw new KafkaStreamingException("topic " + topic + " ends with position " + last.position() +
+                throw foreign("topic " + topic + " ends with position " + last.position() +
                     ", which is no event of the store at " + db.directory() + ": published from another store?", ex);
             }
             if (found[0] == last.position() && (found[1] != last.streamId() || found[2] != last.version()))
             {
-                throw new KafkaStreamingException("topic " + topic + " ends with stream " + last.streamId() +
+                throw foreign("topic " + topic + " ends with stream " + last.streamId() +
                     " version " + last.version() + " at position " + last.position() + ", but the store at " +
                     db.directory() + " has stream " + found[1] + " version " + found[2] + " there: published " +
-                    "from another store");
+                    "from another store", null);
             }
             // from that event on, skipping it (a scavenge may have dropped it; positions never change)
             next = last.position();
@@ -190,6 +198,14 @@ public final class KafkaPublisher implements AutoCloseable
         committedNext = next;
         committedPrevious = previous;
         publishedPosition = previous;
+    }
+
+    private KafkaStreamingException foreign(final String message, final Throwable cause)
+    {
+        // for good: publishing after another store's events would interleave two logs in one topic
+        final KafkaStreamingException ex = new KafkaStreamingException(message, cause);
+        stopped = ex;
+        return ex;
     }
 
     /**
@@ -233,37 +249,44 @@ public final class KafkaPublisher implements AutoCloseable
         catch (final ProducerFencedException | InvalidProducerEpochException | OutOfOrderSequenceException |
             AuthorizationException | UnsupportedVersionException ex)
         {
-            // fatal for this producer: another publisher of the same id took over, or Kafka refuses for good
-            inTransaction = false;
-            closeProducer();
+            // fatal for this publisher: another one of the same transactional id took over, or Kafka refuses for
+            // good; publishing again would fence the other one, so it stays stopped
+            stopped = ex;
+            abort();
             throw new KafkaStreamingException("publishing to " + topic + " stopped: " + ex, ex);
         }
         catch (final KafkaException ex)
         {
+            final int lost = inThisTransaction;
             abort();
-            throw new KafkaStreamingException("transaction to " + topic + " aborted, its " + inThisTransaction +
-                " events will be sent again: " + ex, ex);
+            throw new KafkaStreamingException("transaction to " + topic + " failed; its " + lost + " events go out " +
+                "again after the next publish() reads where the topic ends: " + ex, ex);
         }
     }
 
+    /**
+     * Give up the open transaction and the producer. The next {@link #publish()} starts a new producer, whose
+     * {@code initTransactions} finishes or aborts whatever this one left (a commit that timed out may have
+     * succeeded), and reads where the topic ends: so it never sends an event the topic holds committed.
+     */
     private void abort()
     {
         aborts++;
-        next = committedNext;
-        previous = committedPrevious;
-        if (inTransaction)
+        if (inTransaction && producer != null)
         {
-            inTransaction = false;
             try
             {
                 producer.abortTransaction();
             }
-            catch (final KafkaException ex)
+            catch (final KafkaException ignored)
             {
-                // a producer that cannot abort is done for: a new one fences it, and aborts for it
-                closeProducer();
+                // the new producer's initTransactions settles it
             }
         }
+        inTransaction = false;
+        next = committedNext;
+        previous = committedPrevious;
+        closeProducer();
     }
 
     private void closeProducer()
@@ -425,10 +448,9 @@ public final class KafkaPublisher implements AutoCloseable
                 {
                     return;
                 }
-                if (ex.getCause() instanceof KafkaException && !(ex.getCause() instanceof ProducerFencedException) &&
-                    opened && ++retries < 10)
+                if (stopped == null && ++retries < MAX_RETRIES)
                 {
-                    // aborted, not fatal: the same events again after a pause
+                    // not fatal (a broker away, a timeout): again after a growing pause, from where the topic ends
                     java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100L * retries));
                     continue;
                 }

@@ -55,6 +55,9 @@ public final class KafkaReplica implements AutoCloseable
     /** Records buffered for one partition before it is paused (others are behind it in the merge). */
     private static final int MAX_BUFFERED = 20_000;
     private static final Duration POLL = Duration.ofMillis(100);
+    /** How the offsets hint names the last event's stream: {@code id:42} or {@code name:orders}. */
+    private static final String ID_PREFIX = "id:";
+    private static final String NAME_PREFIX = "name:";
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
 
     /**
@@ -89,6 +92,9 @@ public final class KafkaReplica implements AutoCloseable
     private long chain;
     private final long[] appliedOffsets;
     private long appliedPrevious;
+    /** The stream ({@code id:} or {@code name:}) and version of the last event applied. */
+    private String appliedStream = "";
+    private long appliedVersion;
     private long lastSaveNs;
     private boolean dirty;
     private boolean resetOnce;
@@ -137,7 +143,9 @@ public final class KafkaReplica implements AutoCloseable
                 throw new KafkaStreamingException("topic " + topic + " has " + count + " partitions, not " +
                     saved.offsets.length + " as when the replica followed it last");
             }
-            seek(saved);
+            // the hint is believed only if the store holds the last event it names (a store's log survives a crash
+            // as a prefix: holding that event, it holds all before); else the topic is read again from its start
+            seek(saved != null && holds(saved) ? saved : null);
         }
         catch (final IOException ex)
         {
@@ -205,6 +213,31 @@ public final class KafkaReplica implements AutoCloseable
         return source;
     }
 
+    private boolean holds(final ReplicaOffsets saved)
+    {
+        if (saved.previous == KafkaRecordFormat.NONE)
+        {
+            return true;
+        }
+        if (saved.stream.isEmpty())
+        {
+            return false;
+        }
+        try
+        {
+            final long version = saved.stream.startsWith(ID_PREFIX) ?
+                versionOf(Long.parseLong(saved.stream.substring(ID_PREFIX.length()))) :
+                saved.stream.startsWith(NAME_PREFIX) ? versionOfName(saved.stream.substring(NAME_PREFIX.length())) :
+                -1;
+            return version >= saved.version;
+        }
+        catch (final RuntimeException ex)
+        {
+            // a damaged hint: read the topic again
+            return false;
+        }
+    }
+
     private void seek(final ReplicaOffsets saved)
     {
         for (int p = 0; p < partitions.size(); p++)
@@ -238,6 +271,11 @@ public final class KafkaReplica implements AutoCloseable
         }
         appliedPrevious = chain;
         appliedPosition = chain;
+        if (saved != null)
+        {
+            appliedStream = saved.stream;
+            appliedVersion = saved.version;
+        }
     }
 
     /**
@@ -557,6 +595,10 @@ public final class KafkaReplica implements AutoCloseable
         final long timestamp = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP);
         appliedOffsets[p] = record.offset() + 1;
         appliedPrevious = position;
+        final String name = KafkaRecordFormat.streamName(record.headers());
+        appliedStream = name != null ? NAME_PREFIX + name :
+            ID_PREFIX + KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.STREAM);
+        appliedVersion = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.VERSION);
         appliedPosition = position;
         lastTimestamp = timestamp;
         appliedEvents++;
@@ -571,7 +613,8 @@ public final class KafkaReplica implements AutoCloseable
     {
         try
         {
-            new ReplicaOffsets(appliedPrevious, appliedOffsets.clone()).write(directory, force);
+            new ReplicaOffsets(appliedPrevious, appliedOffsets.clone(), appliedStream, appliedVersion)
+                .write(directory, force);
             dirty = false;
         }
         catch (final IOException ex)

@@ -24,14 +24,21 @@ final class ReplicaOffsets
     static final String FILE_NAME = "kafka-replica.offsets";
     private static final String PREVIOUS = "previous";
     private static final String PARTITION = "partition.";
+    private static final String STREAM = "stream";
+    private static final String VERSION = "version";
 
     final long previous;
     final long[] offsets;
+    /** The stream ({@code id:42}, {@code name:orders}) and version of the event at {@link #previous}: the check. */
+    final String stream;
+    final long version;
 
-    ReplicaOffsets(final long previous, final long[] offsets)
+    ReplicaOffsets(final long previous, final long[] offsets, final String stream, final long version)
     {
         this.previous = previous;
         this.offsets = offsets;
+        this.stream = stream;
+        this.version = version;
     }
 
     static ReplicaOffsets read(final Path directory, final int partitions) throws IOException
@@ -52,7 +59,8 @@ final class ReplicaOffsets
             {
                 offsets[p] = Long.parseLong(props.getProperty(PARTITION + p, "0"));
             }
-            return new ReplicaOffsets(Long.parseLong(props.getProperty(PREVIOUS)), offsets);
+            return new ReplicaOffsets(Long.parseLong(props.getProperty(PREVIOUS)), offsets,
+                props.getProperty(STREAM, ""), Long.parseLong(props.getProperty(VERSION, "0")));
         }
         catch (final RuntimeException ex)
         {
@@ -66,6 +74,19 @@ final class ReplicaOffsets
         final Path temp = directory.resolve(FILE_NAME + ".tmp");
         final StringBuilder text = new StringBuilder(64 + offsets.length * 24);
         text.append(PREVIOUS).append('=').append(previous).append('\n');
+        final Properties escaped = new Properties();
+        escaped.setProperty(STREAM, stream);
+        final java.io.StringWriter line = new java.io.StringWriter();
+        escaped.store(line, null);
+        // Properties.store writes a date comment first: keep the one line that matters
+        for (final String l : line.toString().split("\n"))
+        {
+            if (l.startsWith(STREAM + "="))
+            {
+                text.append(l).append('\n');
+            }
+        }
+        text.append(VERSION).append('=').append(version).append('\n');
         for (int p = 0; p < offsets.length; p++)
         {
             text.append(PARTITION).append(p).append('=').append(offsets[p]).append('\n');

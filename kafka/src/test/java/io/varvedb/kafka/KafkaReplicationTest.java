@@ -179,6 +179,18 @@ class KafkaReplicationTest
         }
     }
 
+    private static String bootstrap()
+    {
+        try
+        {
+            return SharedKafka.get().bootstrap();
+        }
+        catch (final Exception ex)
+        {
+            throw new IllegalStateException(ex);
+        }
+    }
+
     static void assertSameLog(final List<StoreImage.Event> expected, final List<StoreImage.Event> actual)
     {
         for (int i = 0; i < Math.min(expected.size(), actual.size()); i++)
@@ -190,7 +202,7 @@ class KafkaReplicationTest
 
     static void assertTopicEqualsLog(final String topic, final StoreImage image, final int partitions)
     {
-        final List<ConsumerRecord<byte[], byte[]>> records = KafkaTopics.readCommitted(kafka.bootstrap(), topic);
+        final List<ConsumerRecord<byte[], byte[]>> records = KafkaTopics.readCommitted(bootstrap(), topic);
         assertEquals(image.log.size(), records.size(), "one record per event, no duplicate");
         // merged back by position, the records are the log
         final List<ConsumerRecord<byte[], byte[]>> byPosition = new ArrayList<>(records);
