@@ -63,11 +63,14 @@ public final class KafkaPublisher implements AutoCloseable
     private final int maxEventsPerTransaction;
     private final long maxTransactionNanos;
     private final Duration timeout;
+    private final boolean skipTruncated;
     private final Long2ObjectHashMap<byte[]> keys = new Long2ObjectHashMap<>();
     private final Long2ObjectHashMap<byte[]> names = new Long2ObjectHashMap<>();
     private final Handler handler = new Handler();
 
-    private KafkaProducer<byte[], byte[]> producer;
+    /** Volatile: {@link #close()} may close it from another thread to cut a blocked connect short. */
+    private volatile KafkaProducer<byte[], byte[]> producer;
+    private volatile boolean connecting;
     /** Position the next read starts at, and the last event sent (in the open transaction, if any). */
     private long next;
     private long previous;
@@ -83,7 +86,7 @@ public final class KafkaPublisher implements AutoCloseable
     private volatile long aborts;
     private volatile boolean running;
     private volatile Throwable failure;
-    private Thread thread;
+    private volatile Thread thread;
     private boolean opened;
     /** Why publishing stopped for good (fenced by another publisher...), or null. */
     private RuntimeException stopped;
@@ -96,7 +99,11 @@ public final class KafkaPublisher implements AutoCloseable
         this.maxEventsPerTransaction = builder.maxEventsPerTransaction;
         this.maxTransactionNanos = builder.maxTransactionTime.toNanos();
         this.timeout = builder.timeout;
-        this.consumerOverrides = new HashMap<>(builder.consumerOverrides);
+        this.skipTruncated = builder.skipTruncated;
+        this.consumerOverrides = new HashMap<>();
+        consumerOverrides.put(org.apache.kafka.clients.consumer.ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+            (int)Math.min(Integer.MAX_VALUE, builder.timeout.toMillis()));
+        consumerOverrides.putAll(builder.consumerOverrides);
         final Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, builder.transactionalId);
@@ -105,6 +112,8 @@ public final class KafkaPublisher implements AutoCloseable
         props.put(ProducerConfig.LINGER_MS_CONFIG, "5");
         props.put(ProducerConfig.BATCH_SIZE_CONFIG, Integer.toString(256 * 1024));
         props.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "none");
+        // initTransactions, metadata waits and a full buffer block no longer than the timeout asked for
+        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, Long.toString(builder.timeout.toMillis()));
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.putAll(builder.producerOverrides);
@@ -140,6 +149,7 @@ public final class KafkaPublisher implements AutoCloseable
             return publishedPosition;
         }
         producer = new KafkaProducer<>(producerProperties);
+        connecting = true;
         try
         {
             // fences every earlier producer of this transactional id and aborts what it left open: from here on,
@@ -152,10 +162,17 @@ public final class KafkaPublisher implements AutoCloseable
         }
         catch (final RuntimeException ex)
         {
-            producer.close(Duration.ZERO);
-            producer = null;
+            closeProducer();
+            if (!running && thread != null)
+            {
+                throw new KafkaStreamingException("closed while connecting to " + topic, ex);
+            }
             throw ex instanceof KafkaStreamingException ? ex :
                 new KafkaStreamingException("cannot start publishing to " + topic + ": " + ex.getMessage(), ex);
+        }
+        finally
+        {
+            connecting = false;
         }
     }
 
@@ -168,28 +185,43 @@ public final class KafkaPublisher implements AutoCloseable
         }
         else
         {
-            // the event the topic ends with must be the store's at that position: else the topic is another store's
-            final long[] found = {-1, 0, 0};
+            // the event the topic ends with must be the store's own at that position, the same in every field and
+            // byte (timestamps in nanoseconds tell two look-alike stores, or a store and its restored backup, apart):
+            // else publishing on would interleave two histories in one topic
+            final String mismatch;
             try
             {
-                db.readAll(last.position(), 1, (event) ->
+                mismatch = compare(last);
+            }
+            catch (final io.varvedb.LogTruncatedException ex)
+            {
+                if (!skipTruncated)
                 {
-                    found[0] = event.position();
-                    found[1] = event.streamId();
-                    found[2] = event.version();
-                });
+                    throw new KafkaStreamingException("topic " + topic + " ends with position " + last.position() +
+                        ", which the store at " + db.directory() + " no longer holds: its log starts at " +
+                        ex.logStart() + " (retention). Events between may have been dropped before they were " +
+                        "published; to go on from the log start anyway, build the publisher with " +
+                        "skipTruncated(true) (varve publish --skip-truncated)", ex);
+                }
+                // what the topic lacks between its end and the log start is gone: said, and accepted
+                next = ex.logStart();
+                previous = last.position();
+                committedNext = next;
+                committedPrevious = previous;
+                publishedPosition = previous;
+                return;
             }
             catch (final IllegalArgumentException ex)
             {
-                throw foreign("topic " + topic + " ends with position " + last.position() +
-                    ", which is no event of the store at " + db.directory() + ": published from another store?", ex);
+                throw foreign("topic " + topic + " ends with position " + last.position() + ", which is no " +
+                    "event of the store at " + db.directory() + ": published from another store, or the store " +
+                    "is an older copy (a restored backup) of the one that published it", ex);
             }
-            if (found[0] == last.position() && (found[1] != last.streamId() || found[2] != last.version()))
+            if (mismatch != null)
             {
-                throw foreign("topic " + topic + " ends with stream " + last.streamId() +
-                    " version " + last.version() + " at position " + last.position() + ", but the store at " +
-                    db.directory() + " has stream " + found[1] + " version " + found[2] + " there: published " +
-                    "from another store", null);
+                throw foreign("topic " + topic + " ends with an event at position " + last.position() + " that " +
+                    "differs from the store's there (" + mismatch + "): published from another store, or the store " +
+                    "at " + db.directory() + " is a restored backup whose new events took the old positions", null);
             }
             // from that event on, skipping it (a scavenge may have dropped it; positions never change)
             next = last.position();
@@ -198,6 +230,51 @@ public final class KafkaPublisher implements AutoCloseable
         committedNext = next;
         committedPrevious = previous;
         publishedPosition = previous;
+    }
+
+    /** @return what differs between the topic's last record and the store's event at its position; null if none. */
+    private String compare(final TopicTail.Last last)
+    {
+        final org.apache.kafka.common.header.Headers headers = last.record().headers();
+        final String[] mismatch = {null};
+        db.readAll(last.position(), 1, (event) ->
+        {
+            if (event.position() != last.position())
+            {
+                // a scavenge dropped it (positions never change): nothing to compare
+                return;
+            }
+            final byte[] value = last.record().value() == null ? new byte[0] : last.record().value();
+            final byte[] id = KafkaRecordFormat.eventId(headers);
+            if (event.streamId() != KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.STREAM) ||
+                event.version() != KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.VERSION))
+            {
+                mismatch[0] = "stream " + KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.STREAM) + " version " +
+                    KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.VERSION) + " in the topic, stream " +
+                    event.streamId() + " version " + event.version() + " in the store";
+            }
+            else if (event.timestamp() != KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.TIMESTAMP) ||
+                event.eventType() != KafkaRecordFormat.intHeader(headers, KafkaRecordFormat.EVENT_TYPE))
+            {
+                mismatch[0] = "timestamp or event type of stream " + event.streamId() + " version " + event.version();
+            }
+            else if (event.hasEventId() != (id != null) || (id != null &&
+                (event.eventIdHigh() != java.nio.ByteBuffer.wrap(id).getLong(0) ||
+                event.eventIdLow() != java.nio.ByteBuffer.wrap(id).getLong(Long.BYTES))))
+            {
+                mismatch[0] = "event id of stream " + event.streamId() + " version " + event.version();
+            }
+            else
+            {
+                final byte[] payload = new byte[event.payloadLength()];
+                event.payload().getBytes(0, payload);
+                if (!java.util.Arrays.equals(payload, value))
+                {
+                    mismatch[0] = "payload of stream " + event.streamId() + " version " + event.version();
+                }
+            }
+        });
+        return mismatch[0];
     }
 
     private KafkaStreamingException foreign(final String message, final Throwable cause)
@@ -510,15 +587,19 @@ public final class KafkaPublisher implements AutoCloseable
     public void close()
     {
         running = false;
-        final Thread t;
-        synchronized (this)
+        // never waits for this object's lock first: open() holds it while it connects
+        final Thread t = thread;
+        if (t != null && t != Thread.currentThread())
         {
-            t = thread;
-        }
-        if (t != null)
-        {
+            final KafkaProducer<byte[], byte[]> connectingProducer = producer;
+            if (connecting && connectingProducer != null)
+            {
+                // still connecting (a broker away): cut it short rather than wait out the timeout
+                connectingProducer.close(Duration.ZERO);
+            }
             try
             {
+                // a thread in a transaction finishes it: at most maxTransactionTime and a commit
                 t.join(CLOSE_TIMEOUT.toMillis());
             }
             catch (final InterruptedException ex)
@@ -528,17 +609,15 @@ public final class KafkaPublisher implements AutoCloseable
         }
         synchronized (this)
         {
-            if (producer != null)
+            if (inTransaction)
             {
-                if (inTransaction)
-                {
-                    abort();
-                }
-                if (producer != null)
-                {
-                    producer.close(CLOSE_TIMEOUT);
-                    producer = null;
-                }
+                abort();
+            }
+            final KafkaProducer<byte[], byte[]> p = producer;
+            if (p != null)
+            {
+                producer = null;
+                p.close(CLOSE_TIMEOUT);
             }
             opened = false;
         }
@@ -556,6 +635,7 @@ public final class KafkaPublisher implements AutoCloseable
         private int maxEventsPerTransaction = DEFAULT_MAX_EVENTS_PER_TRANSACTION;
         private Duration maxTransactionTime = DEFAULT_MAX_TRANSACTION_TIME;
         private Duration timeout = Duration.ofSeconds(30);
+        private boolean skipTruncated;
         private final Map<String, Object> producerOverrides = new HashMap<>();
         private final Map<String, Object> consumerOverrides = new HashMap<>();
 
@@ -609,12 +689,32 @@ public final class KafkaPublisher implements AutoCloseable
         }
 
         /**
-         * @param timeout for Kafka's answers when starting (default 30 s).
+         * @param timeout longest wait for Kafka when connecting, fencing and finding the topic's end, and for any
+         *                blocking call of the producer (its {@code max.block.ms}); default 30 s.
          * @return this builder.
          */
         public Builder timeout(final Duration timeout)
         {
-            this.timeout = Objects.requireNonNull(timeout, "timeout");
+            if (timeout.isNegative() || timeout.isZero())
+            {
+                throw new IllegalArgumentException("timeout must be > 0, got " + timeout);
+            }
+            this.timeout = timeout;
+            return this;
+        }
+
+        /**
+         * When the topic ends with an event the store no longer holds (retention dropped it, see
+         * {@link VarveDB#truncateLogBefore}), go on from the store's log start instead of refusing. The publisher
+         * cannot tell whether retention also dropped events it had not published yet: with this set, such events
+         * are missing from the topic for good. Default false: refused, with a message that says so.
+         *
+         * @param skip true to go on from the log start.
+         * @return this builder.
+         */
+        public Builder skipTruncated(final boolean skip)
+        {
+            this.skipTruncated = skip;
             return this;
         }
 

@@ -55,6 +55,8 @@ public final class KafkaReplica implements AutoCloseable
     /** Records buffered for one partition before it is paused (others are behind it in the merge). */
     private static final int MAX_BUFFERED = 20_000;
     private static final Duration POLL = Duration.ofMillis(100);
+    /** How often the topic is asked whether it gained partitions. */
+    private static final long REFRESH_INTERVAL_NS = TimeUnit.SECONDS.toNanos(5);
     /** How the offsets hint names the last event's stream: {@code id:42} or {@code name:orders}. */
     private static final String ID_PREFIX = "id:";
     private static final String NAME_PREFIX = "name:";
@@ -80,9 +82,10 @@ public final class KafkaReplica implements AutoCloseable
     private final Appender appender;
     private final ReplicaClock clock;
     private final KafkaConsumer<byte[], byte[]> consumer;
-    private final List<TopicPartition> partitions;
-    private final ArrayDeque<ConsumerRecord<byte[], byte[]>>[] buffers;
-    private final boolean[] paused;
+    /** Partitions 0..n-1 of the topic, grown when the topic gains partitions; index = partition number. */
+    private final List<TopicPartition> partitions = new ArrayList<>();
+    private ArrayDeque<ConsumerRecord<byte[], byte[]>>[] buffers;
+    private boolean[] paused;
     private final Listener listener;
     private final EventBatch batch = new EventBatch();
     private final List<ConsumerRecord<byte[], byte[]>> pendingBatch = new ArrayList<>();
@@ -90,7 +93,17 @@ public final class KafkaReplica implements AutoCloseable
 
     /** Primary position of the last record taken from the merge, and the offsets after what was applied. */
     private long chain;
-    private final long[] appliedOffsets;
+    private long[] appliedOffsets;
+    /** The topic's id: a topic deleted and created again under its name is another topic to the offsets hint. */
+    private final String topicId;
+    private final Duration timeout;
+    /** Asks Kafka about the topic itself: its id, and partitions added while following. */
+    private org.apache.kafka.clients.admin.Admin admin;
+    private long lastRefreshNs;
+    /** True while following from the offsets hint, not from the topic's start: a stuck merge reads again. */
+    private boolean fromHint;
+    /** What {@link #store()} hands out: the store opened read-only, so that nothing but the follower writes. */
+    private VarveDB readOnlyView;
     private long appliedPrevious;
     /** The stream ({@code id:} or {@code name:}) and version of the last event applied. */
     private String appliedStream = "";
@@ -109,7 +122,6 @@ public final class KafkaReplica implements AutoCloseable
     private Thread thread;
     private boolean closed;
 
-    @SuppressWarnings("unchecked")
     private KafkaReplica(final Builder builder)
     {
         this.bootstrap = builder.bootstrap;
@@ -120,38 +132,43 @@ public final class KafkaReplica implements AutoCloseable
         final VarveConfig.Builder store = builder.store.apply(VarveConfig.builder(directory))
             .replicaOf(source(topic))
             .clock(clock);
+        this.timeout = builder.timeout;
         this.db = VarveDB.open(store.build());
         KafkaConsumer<byte[], byte[]> opened = null;
         try
         {
             this.appender = db.appender();
-            opened = new KafkaConsumer<>(TopicTail.consumerProperties(bootstrap, builder.consumerOverrides));
+            final Map<String, Object> consumerSettings = new HashMap<>();
+            consumerSettings.put(org.apache.kafka.clients.consumer.ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+                (int)Math.min(Integer.MAX_VALUE, builder.timeout.toMillis()));
+            consumerSettings.putAll(builder.consumerOverrides);
+            opened = new KafkaConsumer<>(TopicTail.consumerProperties(bootstrap, consumerSettings));
             this.consumer = opened;
-            this.partitions = TopicTail.partitions(consumer, topic, builder.timeout);
-            final int count = partitions.size();
-            this.buffers = new ArrayDeque[count];
-            for (int p = 0; p < count; p++)
-            {
-                buffers[p] = new ArrayDeque<>();
-            }
-            this.paused = new boolean[count];
-            this.appliedOffsets = new long[count];
-            consumer.assign(partitions);
-            final ReplicaOffsets saved = ReplicaOffsets.read(directory, count);
-            if (saved != null && (saved.offsets.length != count))
-            {
-                throw new KafkaStreamingException("topic " + topic + " has " + count + " partitions, not " +
-                    saved.offsets.length + " as when the replica followed it last");
-            }
-            // the hint is believed only if the store holds the last event it names (a store's log survives a crash
-            // as a prefix: holding that event, it holds all before); else the topic is read again from its start
-            seek(saved != null && holds(saved) ? saved : null);
+            this.admin = admin(bootstrap, builder);
+            final org.apache.kafka.clients.admin.TopicDescription description = describe();
+            this.topicId = description.topicId().toString();
+            final List<TopicPartition> found = partitionsOf(description);
+            this.buffers = newBuffers(0);
+            this.paused = new boolean[0];
+            this.appliedOffsets = new long[0];
+            grow(found);
+            final ReplicaOffsets saved = ReplicaOffsets.read(directory, partitions.size());
+            // the hint is believed only if it is of this very topic (not one deleted and created again under its
+            // name) and the store holds the last event it names (a store's log survives a crash as a prefix:
+            // holding that event, it holds all before); else the topic is read again from its start
+            seek(saved != null && topicId.equals(saved.topicId) && holds(saved) ? saved : null);
         }
         catch (final IOException ex)
         {
             closeQuietly(opened);
             db.close();
             throw new KafkaStreamingException("cannot read " + directory.resolve(ReplicaOffsets.FILE_NAME), ex);
+        }
+        catch (final org.apache.kafka.common.KafkaException ex)
+        {
+            closeQuietly(opened);
+            db.close();
+            throw new KafkaStreamingException("cannot follow " + topic + " at " + bootstrap + ": " + ex, ex);
         }
         catch (final RuntimeException | Error ex)
         {
@@ -161,11 +178,125 @@ public final class KafkaReplica implements AutoCloseable
         }
     }
 
-    private static void closeQuietly(final KafkaConsumer<byte[], byte[]> consumer)
+    private static org.apache.kafka.clients.admin.Admin admin(final String bootstrap, final Builder builder)
+    {
+        final java.util.Properties props = new java.util.Properties();
+        props.put(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(org.apache.kafka.clients.admin.AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+            (int)Math.min(Integer.MAX_VALUE, builder.timeout.toMillis()));
+        // the security settings given for the consumer serve the admin client too
+        for (final Map.Entry<String, Object> e : builder.consumerOverrides.entrySet())
+        {
+            if (e.getKey().startsWith("security.") || e.getKey().startsWith("ssl.") ||
+                e.getKey().startsWith("sasl."))
+            {
+                props.put(e.getKey(), e.getValue());
+            }
+        }
+        return org.apache.kafka.clients.admin.Admin.create(props);
+    }
+
+    /** The topic as Kafka describes it now (the consumer's view of a topic's partitions may be minutes old). */
+    private org.apache.kafka.clients.admin.TopicDescription describe()
+    {
+        try
+        {
+            return admin.describeTopics(List.of(topic)).topicNameValues().get(topic)
+                .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        }
+        catch (final java.util.concurrent.ExecutionException ex)
+        {
+            if (ex.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)
+            {
+                throw new KafkaStreamingException("topic " + topic + " does not exist (create it first; see the " +
+                    "README)", ex.getCause());
+            }
+            throw new KafkaStreamingException("cannot describe topic " + topic + " at " + bootstrap + ": " +
+                ex.getCause(), ex.getCause());
+        }
+        catch (final java.util.concurrent.TimeoutException ex)
+        {
+            throw new KafkaStreamingException("no answer from Kafka at " + bootstrap + " within " + timeout, ex);
+        }
+        catch (final InterruptedException ex)
+        {
+            Thread.currentThread().interrupt();
+            throw new KafkaStreamingException("interrupted while connecting to " + bootstrap, ex);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static ArrayDeque<ConsumerRecord<byte[], byte[]>>[] newBuffers(final int count)
+    {
+        return new ArrayDeque[count];
+    }
+
+    /** Take on the partitions beyond those followed so far (a topic only ever gains partitions). */
+    private void grow(final List<TopicPartition> found)
+    {
+        final int old = partitions.size();
+        if (found.size() <= old)
+        {
+            return;
+        }
+        for (int p = old; p < found.size(); p++)
+        {
+            if (found.get(p).partition() != p)
+            {
+                throw new KafkaStreamingException("topic " + topic + " has no partition " + p);
+            }
+            partitions.add(found.get(p));
+        }
+        buffers = java.util.Arrays.copyOf(buffers, found.size());
+        for (int p = old; p < found.size(); p++)
+        {
+            buffers[p] = new ArrayDeque<>();
+        }
+        paused = java.util.Arrays.copyOf(paused, found.size());
+        appliedOffsets = java.util.Arrays.copyOf(appliedOffsets, found.size());
+        // partitions assigned before keep their positions and pause states; the new ones start at their beginning
+        consumer.assign(new ArrayList<>(partitions));
+        if (old > 0)
+        {
+            consumer.seekToBeginning(partitions.subList(old, partitions.size()));
+        }
+    }
+
+    private List<TopicPartition> partitionsOf(final org.apache.kafka.clients.admin.TopicDescription description)
+    {
+        final List<TopicPartition> found = new ArrayList<>();
+        for (final org.apache.kafka.common.TopicPartitionInfo info : description.partitions())
+        {
+            found.add(new TopicPartition(topic, info.partition()));
+        }
+        found.sort((a, b) -> Integer.compare(a.partition(), b.partition()));
+        return found;
+    }
+
+    /** Look for partitions added to the topic; true if there were. */
+    private boolean refreshPartitions()
+    {
+        lastRefreshNs = System.nanoTime();
+        final int before = partitions.size();
+        final org.apache.kafka.clients.admin.TopicDescription description = describe();
+        if (!description.topicId().toString().equals(topicId))
+        {
+            throw new KafkaStreamingException("topic " + topic + " was deleted and created again while the replica " +
+                "followed it (id " + topicId + ", now " + description.topicId() + "): restart the replica");
+        }
+        grow(partitionsOf(description));
+        return partitions.size() > before;
+    }
+
+    private void closeQuietly(final KafkaConsumer<byte[], byte[]> consumer)
     {
         if (consumer != null)
         {
             consumer.close(Duration.ZERO);
+        }
+        if (admin != null)
+        {
+            admin.close(Duration.ZERO);
         }
     }
 
@@ -259,6 +390,7 @@ public final class KafkaReplica implements AutoCloseable
                 appliedOffsets[p] = 0;
             }
             chain = KafkaRecordFormat.NONE;
+            fromHint = false;
         }
         else
         {
@@ -268,6 +400,7 @@ public final class KafkaReplica implements AutoCloseable
                 appliedOffsets[p] = saved.offsets[p];
             }
             chain = saved.previous;
+            fromHint = true;
         }
         appliedPrevious = chain;
         appliedPosition = chain;
@@ -275,6 +408,7 @@ public final class KafkaReplica implements AutoCloseable
         {
             appliedStream = saved.stream;
             appliedVersion = saved.version;
+            lastTimestamp = saved.timestamp;
         }
     }
 
@@ -297,10 +431,29 @@ public final class KafkaReplica implements AutoCloseable
                 buffers[p].addAll(fetched);
             }
         }
+        if (System.nanoTime() - lastRefreshNs > REFRESH_INTERVAL_NS)
+        {
+            refreshPartitions();
+        }
         int applied;
         try
         {
             applied = drain();
+        }
+        catch (final Stuck stuck)
+        {
+            // no partition's next record follows the last one taken: new partitions may hold it; else, following
+            // from the hint, the hint was wrong: read the topic again from its start (what the store has is skipped)
+            if (refreshPartitions())
+            {
+                return 0;
+            }
+            if (fromHint)
+            {
+                seek(null);
+                return 0;
+            }
+            throw new KafkaStreamingException(stuck.getMessage());
         }
         catch (final VersionGap gap)
         {
@@ -413,7 +566,7 @@ public final class KafkaReplica implements AutoCloseable
         }
         // every partition has a record and none follows the last one taken: the topic lost one
         final ConsumerRecord<byte[], byte[]> head = buffers[0].peek();
-        throw new KafkaStreamingException("topic " + topic + " lacks the event after position " + chain +
+        throw new Stuck("topic " + topic + " lacks the event after position " + chain +
             " (every partition's next record follows another; e.g. " + partitions.get(0) + " offset " +
             head.offset() + " follows " + KafkaRecordFormat.longHeader(head.headers(), KafkaRecordFormat.PREVIOUS) +
             "): records were deleted (retention?) before the replica read them");
@@ -470,7 +623,11 @@ public final class KafkaReplica implements AutoCloseable
                 final long streamId = name != null ? appender.streamId(name) :
                     KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.STREAM);
                 final long current = versionOf(streamId);
-                if (decide(current, version, name != null ? name : Long.toString(streamId), record))
+                if (!decide(current, version, name != null ? name : Long.toString(streamId), record))
+                {
+                    checkHeld(streamId, version, record);
+                }
+                else
                 {
                     if ((flags & KafkaRecordFormat.FLAG_TOMBSTONE) != 0)
                     {
@@ -513,6 +670,10 @@ public final class KafkaReplica implements AutoCloseable
         final long current = versionOf(streamId);
         if (!decide(current, firstVersion, name != null ? name : Long.toString(streamId), first))
         {
+            for (final ConsumerRecord<byte[], byte[]> record : pendingBatch)
+            {
+                checkHeld(streamId, KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.VERSION), record);
+            }
             return pendingBatch.size();
         }
         batch.clear();
@@ -558,6 +719,59 @@ public final class KafkaReplica implements AutoCloseable
         return true;
     }
 
+    /**
+     * An event the store holds already must be the one the topic has: else something other than the follower wrote
+     * to the replica (or it follows another primary's topic), and following on would hide the difference for good.
+     */
+    private void checkHeld(final long streamId, final long version, final ConsumerRecord<byte[], byte[]> record)
+    {
+        if ((KafkaRecordFormat.flags(record.headers()) & KafkaRecordFormat.FLAG_TOMBSTONE) != 0 ||
+            versionOf(streamId) == Long.MAX_VALUE)
+        {
+            return;
+        }
+        final String[] differs = {null};
+        db.readStream(streamId, version, 1, (event) ->
+        {
+            if (event.version() != version)
+            {
+                // hidden by the stream's metadata (a limit, a soft delete): nothing left to compare
+                return;
+            }
+            final byte[] value = record.value() == null ? new byte[0] : record.value();
+            final byte[] id = KafkaRecordFormat.eventId(record.headers());
+            if (event.eventType() != KafkaRecordFormat.intHeader(record.headers(), KafkaRecordFormat.EVENT_TYPE) ||
+                event.timestamp() != KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP) ||
+                event.payloadLength() != value.length ||
+                !samePayload(event.payload(), value) ||
+                event.hasEventId() != (id != null) ||
+                (id != null && (event.eventIdHigh() != ByteBuffer.wrap(id).getLong(0) ||
+                event.eventIdLow() != ByteBuffer.wrap(id).getLong(Long.BYTES))))
+            {
+                differs[0] = "the replica holds another event at stream " + (streamId < 0 ?
+                    db.streamName(streamId) : Long.toString(streamId)) + " version " + version + " than " +
+                    record.topic() + "-" + record.partition() + " offset " + record.offset();
+            }
+        });
+        if (differs[0] != null)
+        {
+            throw new KafkaStreamingException(differs[0] + ": the replica was written by something other than " +
+                "its follower, or follows another primary's topic; it is no copy of the primary any more");
+        }
+    }
+
+    private static boolean samePayload(final org.agrona.DirectBuffer payload, final byte[] value)
+    {
+        for (int i = 0; i < value.length; i++)
+        {
+            if (payload.getByte(i) != value[i])
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private long versionOfName(final String name)
     {
         final long id = db.findStreamId(name);
@@ -577,16 +791,9 @@ public final class KafkaReplica implements AutoCloseable
         }
     }
 
-    private int partitionOf(final ConsumerRecord<byte[], byte[]> record)
+    private static int partitionOf(final ConsumerRecord<byte[], byte[]> record)
     {
-        for (int p = 0; p < partitions.size(); p++)
-        {
-            if (partitions.get(p).partition() == record.partition())
-            {
-                return p;
-            }
-        }
-        throw new IllegalStateException("no partition " + record.partition());
+        return record.partition();
     }
 
     private void applied(final int p, final ConsumerRecord<byte[], byte[]> record)
@@ -613,8 +820,8 @@ public final class KafkaReplica implements AutoCloseable
     {
         try
         {
-            new ReplicaOffsets(appliedPrevious, appliedOffsets.clone(), appliedStream, appliedVersion)
-                .write(directory, force);
+            new ReplicaOffsets(appliedPrevious, appliedOffsets.clone(), appliedStream, appliedVersion, lastTimestamp,
+                topicId).write(directory, force);
             dirty = false;
         }
         catch (final IOException ex)
@@ -661,10 +868,24 @@ public final class KafkaReplica implements AutoCloseable
         }
     }
 
-    /** @return the replica store: read it, subscribe to it; appends are refused as long as it is a replica. */
-    public VarveDB store()
+    /**
+     * The replica store, opened read-only: read it, subscribe to it, run processors on it. Every write through it
+     * is refused ({@link io.varvedb.ReadOnlyStoreException}): only the follower writes to a replica. Closed by
+     * {@link #close()}.
+     *
+     * @return the store, read-only.
+     */
+    public synchronized VarveDB store()
     {
-        return db;
+        if (closed)
+        {
+            throw new io.varvedb.StoreClosedException("the replica of " + topic + " at " + directory + " is closed");
+        }
+        if (readOnlyView == null)
+        {
+            readOnlyView = VarveDB.openReadOnly(directory);
+        }
+        return readOnlyView;
     }
 
     /** @return the primary position of the last event applied, {@link KafkaRecordFormat#NONE} if none yet. */
@@ -756,13 +977,32 @@ public final class KafkaReplica implements AutoCloseable
         {
             try
             {
+                admin.close(CLOSE_TIMEOUT);
                 consumer.close(CLOSE_TIMEOUT);
             }
             finally
             {
                 appender.close();
+                synchronized (this)
+                {
+                    if (readOnlyView != null)
+                    {
+                        readOnlyView.close();
+                    }
+                }
                 db.close();
             }
+        }
+    }
+
+    /** No partition's next record follows the last one taken. */
+    private static final class Stuck extends RuntimeException
+    {
+        private static final long serialVersionUID = 1L;
+
+        Stuck(final String message)
+        {
+            super(message, null, false, false);
         }
     }
 

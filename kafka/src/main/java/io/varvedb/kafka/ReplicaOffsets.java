@@ -26,15 +26,24 @@ final class ReplicaOffsets
     private static final String PARTITION = "partition.";
     private static final String STREAM = "stream";
     private static final String VERSION = "version";
+    private static final String TIMESTAMP = "timestamp";
+    private static final String TOPIC_ID = "topic.id";
 
     final long previous;
     final long[] offsets;
     /** The stream ({@code id:42}, {@code name:orders}) and version of the event at {@link #previous}: the check. */
     final String stream;
     final long version;
+    /** The primary timestamp of that event. */
+    final long timestamp;
+    /** Kafka's id of the topic the offsets are of. */
+    final String topicId;
 
-    ReplicaOffsets(final long previous, final long[] offsets, final String stream, final long version)
+    ReplicaOffsets(final long previous, final long[] offsets, final String stream, final long version,
+        final long timestamp, final String topicId)
     {
+        this.timestamp = timestamp;
+        this.topicId = topicId;
         this.previous = previous;
         this.offsets = offsets;
         this.stream = stream;
@@ -60,7 +69,8 @@ final class ReplicaOffsets
                 offsets[p] = Long.parseLong(props.getProperty(PARTITION + p, "0"));
             }
             return new ReplicaOffsets(Long.parseLong(props.getProperty(PREVIOUS)), offsets,
-                props.getProperty(STREAM, ""), Long.parseLong(props.getProperty(VERSION, "0")));
+                props.getProperty(STREAM, ""), Long.parseLong(props.getProperty(VERSION, "0")),
+                Long.parseLong(props.getProperty(TIMESTAMP, "0")), props.getProperty(TOPIC_ID, ""));
         }
         catch (final RuntimeException ex)
         {
@@ -87,6 +97,8 @@ final class ReplicaOffsets
             }
         }
         text.append(VERSION).append('=').append(version).append('\n');
+        text.append(TIMESTAMP).append('=').append(timestamp).append('\n');
+        text.append(TOPIC_ID).append('=').append(topicId).append('\n');
         for (int p = 0; p < offsets.length; p++)
         {
             text.append(PARTITION).append(p).append('=').append(offsets[p]).append('\n');

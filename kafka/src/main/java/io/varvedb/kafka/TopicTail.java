@@ -21,8 +21,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  */
 final class TopicTail
 {
-    /** The last published record: its position, stream and version; position {@link KafkaRecordFormat#NONE} if none. */
-    record Last(long position, long streamId, long version)
+    /** The last published record and its position; {@link KafkaRecordFormat#NONE} and null if there is none. */
+    record Last(long position, ConsumerRecord<byte[], byte[]> record)
     {
     }
 
@@ -68,7 +68,7 @@ final class TopicTail
     {
         try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProperties(bootstrap, extra)))
         {
-            Last best = new Last(KafkaRecordFormat.NONE, 0, 0);
+            Last best = new Last(KafkaRecordFormat.NONE, null);
             for (final TopicPartition partition : partitions(consumer, topic, timeout))
             {
                 final Last last = lastIn(consumer, partition, timeout);
@@ -111,13 +111,11 @@ final class TopicTail
             }
             if (last != null)
             {
-                return new Last(KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.POSITION),
-                    KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.STREAM),
-                    KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.VERSION));
+                return new Last(KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.POSITION), last);
             }
             end = from;
             window *= 8;
         }
-        return new Last(KafkaRecordFormat.NONE, 0, 0);
+        return new Last(KafkaRecordFormat.NONE, null);
     }
 }
