@@ -53,6 +53,32 @@ abstract class BenchBroker implements AutoCloseable
     void createTopic(final String name) throws Exception
     {
         admin().createTopics(List.of(new NewTopic(name, 1, (short)1))).all().get(60, TimeUnit.SECONDS);
+        // created is not yet known to every client: a consumer asking for it at once may be told there is none
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true)
+        {
+            try
+            {
+                final org.apache.kafka.clients.admin.TopicDescription description = admin()
+                    .describeTopics(List.of(name)).allTopicNames().get(60, TimeUnit.SECONDS).get(name);
+                if (description.partitions().size() == 1 && description.partitions().get(0).leader() != null)
+                {
+                    return;
+                }
+            }
+            catch (final java.util.concurrent.ExecutionException ex)
+            {
+                if (System.nanoTime() > deadline)
+                {
+                    throw ex;
+                }
+            }
+            if (System.nanoTime() > deadline)
+            {
+                throw new IllegalStateException("topic " + name + " has no leader after 60 s");
+            }
+            Thread.sleep(10);
+        }
     }
 
     /** @return the end offset of the topic's one partition (records plus transaction markers). */

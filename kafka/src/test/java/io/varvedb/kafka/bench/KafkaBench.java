@@ -153,7 +153,8 @@ public final class KafkaBench
             senders.add(new PublisherSender("KafkaPublisher, " + variant.getKey(), max, props));
         }
         senders.add(new PlainSender("plain idempotent producer", 0));
-        for (final int txn : options.transactionSizes)
+        for (final int txn : options.plainTransactionSizes != null ? options.plainTransactionSizes :
+            options.transactionSizes)
         {
             senders.add(new PlainSender("plain transactional producer, " + txn + " per transaction", txn));
         }
@@ -439,15 +440,22 @@ public final class KafkaBench
 
     private void lag(final Report report) throws Exception
     {
+        final List<Map.Entry<String, Map<String, String>>> publishers = new ArrayList<>();
+        publishers.add(Map.entry("", Map.of()));
+        publishers.addAll(options.lagVariants.entrySet());
         for (final long rate : options.rates)
         {
-            report.lags.add(lagAt(rate));
+            for (final Map.Entry<String, Map<String, String>> publisher : publishers)
+            {
+                report.lags.add(lagAt(rate, publisher.getKey(), publisher.getValue()));
+            }
         }
     }
 
-    private LagResult lagAt(final long rate) throws Exception
+    private LagResult lagAt(final long rate, final String variant, final Map<String, String> settings)
+        throws Exception
     {
-        final LagResult result = new LagResult(rate);
+        final LagResult result = new LagResult(rate, variant);
         result.loadBefore = loadAverage();
         final String topic = "lag-" + rate + "-" + (++topics);
         broker.createTopic(topic);
@@ -456,81 +464,89 @@ public final class KafkaBench
         // the primary stamps its events with this clock, and the listener reads "now" from it: one offset, no skew
         final OffsetEpochNanoClock clock = new OffsetEpochNanoClock();
         final Histogram lag = new Histogram(LAG_HIGHEST_NS, 3);
+        final Histogram fromSchedule = new Histogram(LAG_HIGHEST_NS, 3);
         final Histogram slip = new Histogram(LAG_HIGHEST_NS, 3);
         final long warmupNanos = (long)(options.lagWarmupSeconds * 1e9);
         final long measureNanos = (long)(options.lagSeconds * 1e9);
-        final long[] window = new long[2];
-        final long[] measured = new long[1];
+        final double intervalNanos = 1e9 / rate;
+        // epoch nanos of event 0's intended time; the measured window (epoch nanos); events the listener was told of
+        final long[] schedule = new long[3];
+        final long[] counts = new long[2];
         final KafkaReplica.Listener listener = (position, timestamp) ->
         {
             final long now = clock.nanoTime();
-            if (timestamp >= window[0] && timestamp < window[1])
+            // the replica applies every event once, in the primary's order, and only the bench appends: the k-th
+            // event it is told of is the k-th appended, whose intended time is known
+            final long intended = schedule[0] + (long)(counts[0]++ * intervalNanos);
+            if (timestamp >= schedule[1] && timestamp < schedule[2])
             {
                 lag.recordValue(Math.min(Math.max(0, now - timestamp), LAG_HIGHEST_NS));
-                measured[0]++;
+                counts[1]++;
+            }
+            if (intended >= schedule[1] && intended < schedule[2])
+            {
+                fromSchedule.recordValue(Math.min(Math.max(0, now - intended), LAG_HIGHEST_NS));
             }
         };
         final byte[] payload = payload(options.lagPayload);
+        final Map<String, String> producer = new LinkedHashMap<>(settings);
+        final String maxEvents = producer.remove("maxEventsPerTransaction");
         try (VarveDB primary = VarveDB.open(VarveConfig.builder(primaryDir).clock(clock).build());
             Appender appender = primary.appender();
-            KafkaPublisher publisher = KafkaPublisher.builder(primary, broker.bootstrap(), topic)
-                .transactionalId("bench-" + topic).build())
+            KafkaPublisher publisher = publisher(primary, topic, maxEvents, producer);
+            KafkaReplica replica = KafkaReplica.builder(replicaDir, broker.bootstrap(), topic).listener(listener)
+                .build())
         {
             publisher.open();
             final long total = (long)((warmupNanos + measureNanos) / 1e9 * rate);
             final long startNs = System.nanoTime();
-            final long startEpoch = clock.nanoTime();
-            window[0] = startEpoch + warmupNanos;
-            window[1] = startEpoch + warmupNanos + measureNanos;
+            schedule[0] = clock.nanoTime();
+            schedule[1] = schedule[0] + warmupNanos;
+            schedule[2] = schedule[1] + measureNanos;
             long transactionsAtWindow = -1;
             long publishedAtWindow = 0;
-            long lastPosition;
-            // the replica's thread reads window[] only after start(), which publishes it
-            try (KafkaReplica replica = KafkaReplica.builder(replicaDir, broker.bootstrap(), topic)
-                .listener(listener).build())
+            // start() publishes schedule[] to the replica's thread
+            publisher.start();
+            replica.start();
+            long i = 0;
+            while (i < total)
             {
-                publisher.start();
-                replica.start();
-                long i = 0;
-                while (i < total)
+                final long due = startNs + (long)(i * intervalNanos);
+                final long now = System.nanoTime();
+                if (now < due)
                 {
-                    final long due = startNs + (long)(i * 1e9 / rate);
-                    final long now = System.nanoTime();
-                    if (now < due)
-                    {
-                        LockSupport.parkNanos(due - now);
-                        continue;
-                    }
-                    appender.append(1 + i % STREAMS, ExpectedVersion.ANY, 1, payload);
-                    if (due - startNs >= warmupNanos)
-                    {
-                        slip.recordValue(Math.min(now - due, LAG_HIGHEST_NS));
-                        if (transactionsAtWindow < 0)
-                        {
-                            transactionsAtWindow = publisher.transactions();
-                            publishedAtWindow = publisher.publishedEvents();
-                        }
-                    }
-                    i++;
+                    LockSupport.parkNanos(due - now);
+                    continue;
                 }
-                final long appendedNs = System.nanoTime();
-                lastPosition = appender.lastPosition();
-                result.publisherTransactions = publisher.transactions() - transactionsAtWindow;
-                result.publisherEvents = publisher.publishedEvents() - publishedAtWindow;
-                // every event replicated: their lags are all in the histogram
-                final long deadline = appendedNs + TimeUnit.SECONDS.toNanos(120);
-                while (replica.appliedPosition() < lastPosition)
+                appender.append(1 + i % STREAMS, ExpectedVersion.ANY, 1, payload);
+                if (due - startNs >= warmupNanos)
                 {
-                    if (!replica.isRunning() || !publisher.isRunning() || System.nanoTime() > deadline)
+                    slip.recordValue(Math.min(now - due, LAG_HIGHEST_NS));
+                    if (transactionsAtWindow < 0)
                     {
-                        throw new IllegalStateException("the replica did not catch up at " + rate + "/s: applied " +
-                            replica.appliedPosition() + " of " + lastPosition + "; publisher " +
-                            publisher.failure() + ", replica " + replica.failure());
+                        transactionsAtWindow = publisher.transactions();
+                        publishedAtWindow = publisher.publishedEvents();
                     }
-                    Thread.sleep(1);
                 }
-                result.drainMillis = (System.nanoTime() - appendedNs) / 1e6;
+                i++;
             }
+            final long appendedNs = System.nanoTime();
+            final long lastPosition = appender.lastPosition();
+            result.publisherTransactions = publisher.transactions() - transactionsAtWindow;
+            result.publisherEvents = publisher.publishedEvents() - publishedAtWindow;
+            // every event replicated: their lags are all in the histograms
+            final long deadline = appendedNs + TimeUnit.SECONDS.toNanos(120);
+            while (replica.appliedPosition() < lastPosition)
+            {
+                if (!replica.isRunning() || !publisher.isRunning() || System.nanoTime() > deadline)
+                {
+                    throw new IllegalStateException("the replica did not catch up at " + rate + "/s: applied " +
+                        replica.appliedPosition() + " of " + lastPosition + "; publisher " + publisher.failure() +
+                        ", replica " + replica.failure());
+                }
+                Thread.sleep(1);
+            }
+            result.drainMillis = (System.nanoTime() - appendedNs) / 1e6;
         }
         finally
         {
@@ -538,16 +554,34 @@ public final class KafkaBench
             deleteTree(primaryDir);
             deleteTree(replicaDir);
         }
+        // the replica's thread has ended (close joins it): what it recorded is visible
         result.loadAfter = loadAverage();
         result.lag = lag;
+        result.fromSchedule = fromSchedule;
         result.slip = slip;
-        result.measured = measured[0];
-        result.achievedRate = measured[0] / options.lagSeconds;
-        progress(String.format(Locale.ROOT, "lag at %,d/s: %,.0f/s, p50 %s p99 %s p99.9 %s max %s", rate,
-            result.achievedRate, millis(lag.getValueAtPercentile(50)), millis(lag.getValueAtPercentile(99)),
-            millis(lag.getValueAtPercentile(99.9)), millis(lag.getMaxValue())));
+        result.measured = counts[1];
+        result.achievedRate = counts[1] / options.lagSeconds;
+        progress(String.format(Locale.ROOT, "lag at %,d/s%s: %,.0f/s, p50 %s p99 %s p99.9 %s max %s; from the " +
+                "schedule p99 %s max %s", rate, variant.isEmpty() ? "" : " (" + variant + ")", result.achievedRate,
+            millis(lag.getValueAtPercentile(50)), millis(lag.getValueAtPercentile(99)),
+            millis(lag.getValueAtPercentile(99.9)), millis(lag.getMaxValue()),
+            millis(fromSchedule.getValueAtPercentile(99)), millis(fromSchedule.getMaxValue())));
         return result;
     }
+
+    private KafkaPublisher publisher(final VarveDB primary, final String topic, final String maxEvents,
+        final Map<String, String> producer)
+    {
+        final KafkaPublisher.Builder builder = KafkaPublisher.builder(primary, broker.bootstrap(), topic)
+            .transactionalId("bench-" + topic);
+        if (maxEvents != null)
+        {
+            builder.maxEventsPerTransaction(Integer.parseInt(maxEvents));
+        }
+        producer.forEach(builder::producerProperty);
+        return builder.build();
+    }
+
 
     // ---------------------------------------------------------------------------------------------------------------
     // results
@@ -602,9 +636,10 @@ public final class KafkaBench
                     "replica (now - primary timestamp, in the replica's listener), events of %d B over %d " +
                     "streams, %.0f s measured after %.0f s of warm-up, KafkaPublisher and KafkaReplica at their " +
                     "defaults:\n\n", options.lagPayload, STREAMS, options.lagSeconds, options.lagWarmupSeconds));
-                out.append("| target rate | achieved | p50 | p90 | p99 | p99.9 | max | events measured | " +
-                    "events/transaction | appender behind schedule p99 / max | load avg before / after |\n");
-                out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+                out.append("| target rate | achieved | p50 | p90 | p99 | p99.9 | max | from intended time: p99 / " +
+                    "max | events measured | events/transaction | appender behind schedule p99 / max | " +
+                    "load avg before / after |\n");
+                out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
                 for (final LagResult lag : lags)
                 {
                     lag.markdown(out);
@@ -686,7 +721,9 @@ public final class KafkaBench
     public static final class LagResult
     {
         final long rate;
+        final String variant;
         Histogram lag;
+        Histogram fromSchedule;
         Histogram slip;
         long measured;
         double achievedRate;
@@ -696,9 +733,10 @@ public final class KafkaBench
         String loadBefore;
         String loadAfter;
 
-        LagResult(final long rate)
+        LagResult(final long rate, final String variant)
         {
             this.rate = rate;
+            this.variant = variant;
         }
 
         /** @return lags recorded (nanoseconds). */
@@ -715,10 +753,12 @@ public final class KafkaBench
 
         void markdown(final StringBuilder out)
         {
-            out.append(String.format(Locale.ROOT, "| %,d/s | %,.0f/s | %s | %s | %s | %s | %s | %,d | %s | %s / %s " +
-                    "| %s / %s |\n", rate, achievedRate, millis(lag.getValueAtPercentile(50)),
-                millis(lag.getValueAtPercentile(90)), millis(lag.getValueAtPercentile(99)),
-                millis(lag.getValueAtPercentile(99.9)), millis(lag.getMaxValue()), measured,
+            out.append(String.format(Locale.ROOT, "| %,d/s%s | %,.0f/s | %s | %s | %s | %s | %s | %s / %s | %,d | %s " +
+                    "| %s / %s | %s / %s |\n", rate, variant.isEmpty() ? "" : ", " + variant, achievedRate,
+                millis(lag.getValueAtPercentile(50)), millis(lag.getValueAtPercentile(90)),
+                millis(lag.getValueAtPercentile(99)), millis(lag.getValueAtPercentile(99.9)),
+                millis(lag.getMaxValue()), millis(fromSchedule.getValueAtPercentile(99)),
+                millis(fromSchedule.getMaxValue()), measured,
                 publisherTransactions > 0 ? String.format(Locale.ROOT, "%,.0f",
                     publisherEvents / (double)publisherTransactions) : "-",
                 millis(slip.getValueAtPercentile(99)), millis(slip.getMaxValue()), loadBefore, loadAfter));
@@ -740,14 +780,16 @@ public final class KafkaBench
     {
         /** {@code --sizes=100,1024}: payload bytes of the throughput runs (none: no throughput runs). */
         public int[] sizes = {100, 1024};
-        /** {@code --events=300000,100000}: events per throughput run, per size (the last serves the rest). */
-        public int[] events = {300_000, 100_000};
+        /** {@code --events=1000000,300000}: events per throughput run, per size (the last serves the rest). */
+        public int[] events = {1_000_000, 300_000};
         /** {@code --rounds=5}: throughput rounds. */
         public int rounds = 5;
         /** {@code --warmup-events=50000}: one unmeasured run of each sender first (0: none). */
         public int warmupEvents = 50_000;
         /** {@code --txn=1000,20000}: the publisher's maxEventsPerTransaction, and the plain transactions' size. */
         public int[] transactionSizes = {1000, 20_000};
+        /** {@code --plain-txn=1000,20000}: the plain transactional producer's sizes (default: those of --txn). */
+        public int[] plainTransactionSizes;
         /**
          * {@code --variant=NAME:key=value,key=value} (repeatable): a publisher with producer settings of its own
          * ({@code maxEventsPerTransaction} is the builder's).
@@ -755,6 +797,11 @@ public final class KafkaBench
         public Map<String, Map<String, String>> variants = new LinkedHashMap<>();
         /** {@code --rates=1000,10000,50000}: appends per second of the lag runs (none: no lag runs). */
         public long[] rates = {1000, 10_000, 50_000};
+        /**
+         * {@code --lag-variant=NAME:key=value,...} (repeatable): lag runs also with a publisher of these producer
+         * settings ({@code maxEventsPerTransaction} is the builder's), alternating with the default one.
+         */
+        public Map<String, Map<String, String>> lagVariants = new LinkedHashMap<>();
         /** {@code --lag-warmup=5}: seconds appended before the lag is recorded. */
         public double lagWarmupSeconds = 5;
         /** {@code --lag-seconds=20}: seconds recorded. */
@@ -791,17 +838,9 @@ public final class KafkaBench
                     case "rounds" -> options.rounds = Integer.parseInt(value);
                     case "warmup-events" -> options.warmupEvents = Integer.parseInt(value);
                     case "txn" -> options.transactionSizes = ints(value);
-                    case "variant" ->
-                    {
-                        final int colon = value.indexOf(':');
-                        final Map<String, String> props = new LinkedHashMap<>();
-                        for (final String pair : value.substring(colon + 1).split(","))
-                        {
-                            final String[] kv = pair.split("=", 2);
-                            props.put(kv[0].trim(), kv[1].trim());
-                        }
-                        options.variants.put(value.substring(0, colon), props);
-                    }
+                    case "plain-txn" -> options.plainTransactionSizes = ints(value);
+                    case "lag-variant" -> variant(options.lagVariants, value);
+                    case "variant" -> variant(options.variants, value);
                     case "rates" -> options.rates = Arrays.stream(ints(value)).asLongStream().toArray();
                     case "lag-warmup" -> options.lagWarmupSeconds = Double.parseDouble(value);
                     case "lag-seconds" -> options.lagSeconds = Double.parseDouble(value);
@@ -813,6 +852,18 @@ public final class KafkaBench
                 }
             }
             return options;
+        }
+
+        private static void variant(final Map<String, Map<String, String>> variants, final String value)
+        {
+            final int colon = value.indexOf(':');
+            final Map<String, String> props = new LinkedHashMap<>();
+            for (final String pair : value.substring(colon + 1).split(","))
+            {
+                final String[] kv = pair.split("=", 2);
+                props.put(kv[0].trim(), kv[1].trim());
+            }
+            variants.put(value.substring(0, colon), props);
         }
 
         private static int[] ints(final String value)
