@@ -28,6 +28,12 @@ abstract class BenchBroker implements AutoCloseable
     /** @return how the broker runs, for the report. */
     abstract String describe();
 
+    /** @return the broker's process id if it runs in a process of its own, else -1. */
+    long pid()
+    {
+        return -1;
+    }
+
     static BenchBroker of(final String spec, final String forkJvmArgs, final Path workDir) throws Exception
     {
         if ("fork".equals(spec))
@@ -181,6 +187,7 @@ abstract class BenchBroker implements AutoCloseable
             return "separate JVM (pid " + process.pid() + ", `" + jvmArgs + "`, log " + log.getFileName() + ")";
         }
 
+        @Override
         long pid()
         {
             return process.pid();

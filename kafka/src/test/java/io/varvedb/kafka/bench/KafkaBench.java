@@ -130,12 +130,18 @@ public final class KafkaBench
     {
         String name();
 
-        Run send(VarveDB store, int size, int events, String topic) throws Exception;
+        /** Sends; calls {@code meter.start()} and {@code stop()} around what is measured. */
+        Run send(VarveDB store, int size, int events, String topic, Meter meter) throws Exception;
     }
 
-    /** What one send did: events per second, and transactions committed (0 for none). */
-    record Run(double eventsPerSecond, long transactions)
+    /** What one send did: events per second, transactions committed (0 for none), CPU per event. */
+    record Run(double eventsPerSecond, long transactions, double cpuMicrosPerEvent, double brokerCpuMicrosPerEvent)
     {
+        static Run of(final int events, final long transactions, final Meter.Span span)
+        {
+            return new Run(events * 1e9 / span.wallNanos(), transactions, span.cpuNanos() / 1e3 / events,
+                span.brokerNanos() < 0 ? Double.NaN : span.brokerNanos() / 1e3 / events);
+        }
     }
 
     private List<Sender> senders()
@@ -195,8 +201,9 @@ public final class KafkaBench
                         final int i = (k + round) % senders.size();
                         final Run run = sendOnce(senders.get(i), store.db, size, events);
                         result.runs[i][round] = run;
-                        progress(String.format(Locale.ROOT, "round %d  %5d B  %-60s %,10.0f events/s%s", round + 1,
-                            size, senders.get(i).name(), run.eventsPerSecond, run.transactions > 0 ?
+                        progress(String.format(Locale.ROOT, "round %d  %5d B  %-56s %,9.0f events/s  CPU %.2f + " +
+                                "%s us/event%s", round + 1, size, senders.get(i).name(), run.eventsPerSecond,
+                            run.cpuMicrosPerEvent, micros(run.brokerCpuMicrosPerEvent), run.transactions > 0 ?
                                 String.format(Locale.ROOT, "  %,.0f events/transaction",
                                     events / (double)run.transactions) : ""));
                     }
@@ -213,7 +220,7 @@ public final class KafkaBench
         broker.createTopic(topic);
         try
         {
-            final Run run = sender.send(store, size, events, topic);
+            final Run run = sender.send(store, size, events, topic, new Meter(broker.pid()));
             final long end = broker.endOffset(topic);
             if (end < events)
             {
@@ -275,7 +282,8 @@ public final class KafkaBench
         }
 
         @Override
-        public Run send(final VarveDB store, final int size, final int events, final String topic)
+        public Run send(final VarveDB store, final int size, final int events, final String topic,
+            final Meter meter)
         {
             final KafkaPublisher.Builder builder = KafkaPublisher.builder(store, broker.bootstrap(), topic)
                 .transactionalId("bench-" + topic)
@@ -285,13 +293,12 @@ public final class KafkaBench
             {
                 // connecting, fencing and finding the topic's end are not counted: a publisher does them once
                 publisher.open();
-                final long start = System.nanoTime();
+                meter.start();
                 while (publisher.publishedEvents() < events)
                 {
                     publisher.publish();
                 }
-                final long nanos = System.nanoTime() - start;
-                return new Run(events * 1e9 / nanos, publisher.transactions());
+                return Run.of(events, publisher.transactions(), meter.stop());
             }
         }
     }
@@ -334,7 +341,8 @@ public final class KafkaBench
         }
 
         @Override
-        public Run send(final VarveDB store, final int size, final int events, final String topic) throws Exception
+        public Run send(final VarveDB store, final int size, final int events, final String topic,
+            final Meter meter) throws Exception
         {
             final Properties props = producerProperties(broker.bootstrap());
             if (transactionSize > 0)
@@ -363,7 +371,7 @@ public final class KafkaBench
                     producer.initTransactions();
                 }
                 producer.partitionsFor(topic);
-                final long start = System.nanoTime();
+                meter.start();
                 long previous = KafkaRecordFormat.NONE;
                 int i = 0;
                 while (i < events)
@@ -397,12 +405,12 @@ public final class KafkaBench
                     }
                 }
                 producer.flush();
-                final long nanos = System.nanoTime() - start;
+                final Meter.Span span = meter.stop();
                 if (failed.get() != null)
                 {
                     throw new IllegalStateException(name + " failed", failed.get());
                 }
-                return new Run(events * 1e9 / nanos, transactions);
+                return Run.of(events, transactions, span);
             }
         }
 
@@ -505,6 +513,7 @@ public final class KafkaBench
             schedule[2] = schedule[1] + measureNanos;
             long transactionsAtWindow = -1;
             long publishedAtWindow = 0;
+            final Meter meter = new Meter(broker.pid());
             // start() publishes schedule[] to the replica's thread
             publisher.start();
             replica.start();
@@ -524,6 +533,7 @@ public final class KafkaBench
                     slip.recordValue(Math.min(now - due, LAG_HIGHEST_NS));
                     if (transactionsAtWindow < 0)
                     {
+                        meter.start();
                         transactionsAtWindow = publisher.transactions();
                         publishedAtWindow = publisher.publishedEvents();
                     }
@@ -531,6 +541,7 @@ public final class KafkaBench
                 i++;
             }
             final long appendedNs = System.nanoTime();
+            result.cpu = meter.stop();
             final long lastPosition = appender.lastPosition();
             result.publisherTransactions = publisher.transactions() - transactionsAtWindow;
             result.publisherEvents = publisher.publishedEvents() - publishedAtWindow;
@@ -638,8 +649,8 @@ public final class KafkaBench
                     "defaults:\n\n", options.lagPayload, STREAMS, options.lagSeconds, options.lagWarmupSeconds));
                 out.append("| target rate | achieved | p50 | p90 | p99 | p99.9 | max | from intended time: p99 / " +
                     "max | events measured | events/transaction | appender behind schedule p99 / max | " +
-                    "load avg before / after |\n");
-                out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+                    "CPU, % of a core: bench JVM + broker | load avg before / after |\n");
+                out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
                 for (final LagResult lag : lags)
                 {
                     lag.markdown(out);
@@ -689,8 +700,8 @@ public final class KafkaBench
                 "alternating order; load average before / after: %s / %s:\n\n", events, size, STREAMS,
                 runs[0].length, loadBefore, loadAfter));
             out.append("| sender | events/s, median | min - max | / plain idempotent (median of rounds) | " +
-                "events/transaction |\n");
-            out.append("|---|---:|---:|---:|---:|\n");
+                "events/transaction | CPU us/event: bench JVM + broker (medians) |\n");
+            out.append("|---|---:|---:|---:|---:|---:|\n");
             for (int i = 0; i < senders.size(); i++)
             {
                 final double[] rates = Arrays.stream(runs[i]).mapToDouble(Run::eventsPerSecond).toArray();
@@ -700,10 +711,12 @@ public final class KafkaBench
                     ratios[r] = idempotent < 0 ? Double.NaN : rates[r] / runs[idempotent][r].eventsPerSecond;
                 }
                 final long transactions = Arrays.stream(runs[i]).mapToLong(Run::transactions).sum();
-                out.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f - %,.0f | %.2f | %s |\n",
+                out.append(String.format(Locale.ROOT, "| %s | %,.0f | %,.0f - %,.0f | %.2f | %s | %.2f + %s |\n",
                     senders.get(i), median(rates), Arrays.stream(rates).min().orElse(0),
                     Arrays.stream(rates).max().orElse(0), median(ratios), transactions == 0 ? "-" :
-                        String.format(Locale.ROOT, "%,.0f", (double)events * runs[i].length / transactions)));
+                        String.format(Locale.ROOT, "%,.0f", (double)events * runs[i].length / transactions),
+                    median(Arrays.stream(runs[i]).mapToDouble(Run::cpuMicrosPerEvent).toArray()),
+                    micros(median(Arrays.stream(runs[i]).mapToDouble(Run::brokerCpuMicrosPerEvent).toArray()))));
             }
             out.append('\n');
         }
@@ -730,6 +743,7 @@ public final class KafkaBench
         double drainMillis;
         long publisherTransactions;
         long publisherEvents;
+        Meter.Span cpu;
         String loadBefore;
         String loadAfter;
 
@@ -754,15 +768,27 @@ public final class KafkaBench
         void markdown(final StringBuilder out)
         {
             out.append(String.format(Locale.ROOT, "| %,d/s%s | %,.0f/s | %s | %s | %s | %s | %s | %s / %s | %,d | %s " +
-                    "| %s / %s | %s / %s |\n", rate, variant.isEmpty() ? "" : ", " + variant, achievedRate,
+                    "| %s / %s | %s + %s | %s / %s |\n", rate, variant.isEmpty() ? "" : ", " + variant, achievedRate,
                 millis(lag.getValueAtPercentile(50)), millis(lag.getValueAtPercentile(90)),
                 millis(lag.getValueAtPercentile(99)), millis(lag.getValueAtPercentile(99.9)),
                 millis(lag.getMaxValue()), millis(fromSchedule.getValueAtPercentile(99)),
                 millis(fromSchedule.getMaxValue()), measured,
                 publisherTransactions > 0 ? String.format(Locale.ROOT, "%,.0f",
                     publisherEvents / (double)publisherTransactions) : "-",
-                millis(slip.getValueAtPercentile(99)), millis(slip.getMaxValue()), loadBefore, loadAfter));
+                millis(slip.getValueAtPercentile(99)), millis(slip.getMaxValue()),
+                percent(cpu.cpuNanos(), cpu.wallNanos()), percent(cpu.brokerNanos(), cpu.wallNanos()), loadBefore,
+                loadAfter));
         }
+    }
+
+    static String micros(final double micros)
+    {
+        return Double.isNaN(micros) ? "n/a" : String.format(Locale.ROOT, "%.2f", micros);
+    }
+
+    static String percent(final long cpuNanos, final long wallNanos)
+    {
+        return cpuNanos < 0 ? "?" : String.format(Locale.ROOT, "%.0f%%", 100.0 * cpuNanos / wallNanos);
     }
 
     static String millis(final long nanos)
