@@ -28,6 +28,7 @@ final class TopicTail
 
     private static final int FIRST_WINDOW = 64;
     private static final Duration POLL = Duration.ofMillis(200);
+    private static final long METADATA_RETRY_NS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200);
 
     private TopicTail()
     {
@@ -49,7 +50,14 @@ final class TopicTail
     static List<TopicPartition> partitions(final KafkaConsumer<byte[], byte[]> consumer, final String topic,
         final Duration timeout)
     {
-        final List<PartitionInfo> infos = consumer.partitionsFor(topic, timeout);
+        // a topic created a moment ago may not be in every broker's metadata yet: asked again until the timeout
+        final long deadline = System.nanoTime() + timeout.toNanos();
+        List<PartitionInfo> infos = consumer.partitionsFor(topic, timeout);
+        while ((infos == null || infos.isEmpty()) && System.nanoTime() < deadline)
+        {
+            java.util.concurrent.locks.LockSupport.parkNanos(METADATA_RETRY_NS);
+            infos = consumer.partitionsFor(topic, timeout);
+        }
         if (infos == null || infos.isEmpty())
         {
             throw new KafkaStreamingException("topic " + topic + " does not exist (create it first; see the README)");
