@@ -39,15 +39,19 @@ final class KafkaTools
      *                     if none.
      * @param streamId     that event's stream id on the primary.
      * @param version      its version.
+     * @param lastWhole    the position of the last event a replica can apply: {@code lastPosition}, unless the topic
+     *                     ends inside a batch (a transaction may end in one, and the publisher stop after it), whose
+     *                     events a replica appends only once it has the batch's last one: then the last event
+     *                     before that batch ({@link KafkaRecordFormat#NONE} if none).
      */
-    record TopicEnd(int partitions, long lastPosition, long streamId, long version)
+    record TopicEnd(int partitions, long lastPosition, long streamId, long version, long lastWhole)
     {
     }
 
-    /** The last event of a partition: its position, stream and version. */
-    private record Last(long position, long streamId, long version)
+    /** The last event of a partition (its position, stream and version), and its last one not inside a batch. */
+    private record Last(long position, long streamId, long version, long whole)
     {
-        static final Last NONE = new Last(KafkaRecordFormat.NONE, 0, 0);
+        static final Last NONE = new Last(KafkaRecordFormat.NONE, 0, 0, KafkaRecordFormat.NONE);
     }
 
     /**
@@ -70,6 +74,7 @@ final class KafkaTools
                     ": create it first (kafka-topics.sh --create --topic " + topic + ")");
             }
             Last last = Last.NONE;
+            long whole = KafkaRecordFormat.NONE;
             for (final PartitionInfo info : infos)
             {
                 final Last inPartition = last(consumer, new TopicPartition(topic, info.partition()), timeout);
@@ -77,8 +82,11 @@ final class KafkaTools
                 {
                     last = inPartition;
                 }
+                // a batch lies in one partition (its events share the key) and nothing else is published after
+                // its start until its end: the largest whole one of any partition comes before that batch
+                whole = Math.max(whole, inPartition.whole());
             }
-            return new TopicEnd(infos.size(), last.position(), last.streamId(), last.version());
+            return new TopicEnd(infos.size(), last.position(), last.streamId(), last.version(), whole);
         }
         catch (final KafkaException ex)
         {
@@ -86,7 +94,10 @@ final class KafkaTools
         }
     }
 
-    /** Read back from the partition's last stable offset until a committed VarveDB record shows. */
+    /**
+     * Read back from the partition's last stable offset until a committed VarveDB record shows that does not end
+     * inside a batch (the last record of all is noted on the way).
+     */
     private static Last last(final KafkaConsumer<byte[], byte[]> consumer, final TopicPartition partition,
         final Duration timeout)
     {
@@ -94,11 +105,12 @@ final class KafkaTools
         final long begin = consumer.beginningOffsets(List.of(partition), timeout).get(partition);
         long end = consumer.endOffsets(List.of(partition), timeout).get(partition);
         long window = FIRST_WINDOW;
-        while (end > begin)
+        ConsumerRecord<byte[], byte[]> last = null;
+        ConsumerRecord<byte[], byte[]> whole = null;
+        while (end > begin && whole == null)
         {
             final long from = Math.max(begin, end - window);
             consumer.seek(partition, from);
-            ConsumerRecord<byte[], byte[]> last = null;
             final long deadline = System.nanoTime() + timeout.toNanos();
             while (consumer.position(partition, timeout) < end)
             {
@@ -106,7 +118,17 @@ final class KafkaTools
                 {
                     if (record.offset() < end && KafkaRecordFormat.isVarveRecord(record.headers()))
                     {
-                        last = record;
+                        // the windows go backwards: the first one with a record has the last of all
+                        if (last == null || record.offset() > last.offset())
+                        {
+                            last = record;
+                        }
+                        final int flags = KafkaRecordFormat.flags(record.headers());
+                        if ((flags & KafkaRecordFormat.FLAG_IN_BATCH) == 0 ||
+                            (flags & KafkaRecordFormat.FLAG_LAST_IN_BATCH) != 0)
+                        {
+                            whole = record;
+                        }
                     }
                 }
                 if (System.nanoTime() > deadline)
@@ -115,16 +137,18 @@ final class KafkaTools
                         DurationConverter.format(timeout));
                 }
             }
-            if (last != null)
-            {
-                return new Last(KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.POSITION),
-                    KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.STREAM),
-                    KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.VERSION));
-            }
             end = from;
             window *= 8;
         }
-        return Last.NONE;
+        if (last == null)
+        {
+            return Last.NONE;
+        }
+        return new Last(KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.POSITION),
+            KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.STREAM),
+            KafkaRecordFormat.longHeader(last.headers(), KafkaRecordFormat.VERSION),
+            whole == null ? KafkaRecordFormat.NONE :
+                KafkaRecordFormat.longHeader(whole.headers(), KafkaRecordFormat.POSITION));
     }
 
     private static KafkaConsumer<byte[], byte[]> consumer(final String bootstrap, final Duration timeout)

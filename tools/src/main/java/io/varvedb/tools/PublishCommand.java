@@ -260,9 +260,9 @@ public final class PublishCommand implements Callable<Integer>
         }
         else
         {
-            out.printf(Locale.ROOT, "%s %s events in %s, %s (%s events/s)%n",
+            out.printf(Locale.ROOT, "%s %s in %s, %s (%s events/s)%n",
                 failed ? "failed after publishing" : stopped ? "stopped after publishing" : "published",
-                Format.count(end.events), plural(end.transactions, "transaction"), Format.seconds(seconds),
+                plural(end.events, "event"), plural(end.transactions, "transaction"), Format.seconds(seconds),
                 Format.count((long)(end.events / seconds)));
         }
         out.printf(Locale.ROOT, "  topic         %s at %s holds the log up to %s%s%n", topic, bootstrap,
@@ -410,8 +410,8 @@ public final class PublishCommand implements Callable<Integer>
         String line(final Progress before, final long startNanos)
         {
             final double seconds = Math.max(1, atNanos - before.atNanos) / 1e9;
-            return String.format(Locale.ROOT, "%6.1fs  published %s events (%s/s) in %s  %s of tail @%s  " +
-                    "lag %s events, %s", (atNanos - startNanos) / 1e9, Format.count(events),
+            return String.format(Locale.ROOT, "%6.1fs  published %s (%s/s) in %s  %s of tail @%s  " +
+                    "lag %s events, %s", (atNanos - startNanos) / 1e9, plural(events, "event"),
                 Format.count((long)((events - before.events) / seconds)), plural(transactions, "txn"),
                 position == KafkaRecordFormat.NONE ? "nothing yet" : "@" + Format.count(position),
                 Format.count(tail), lagEvents(), Format.bytes(lagBytes()));

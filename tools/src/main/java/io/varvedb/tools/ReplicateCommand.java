@@ -129,7 +129,9 @@ public final class ReplicateCommand implements Callable<Integer>
                 out.printf(Locale.ROOT, "replicating topic %s at %s (%s) into %s: %s, %s%n", topic, bootstrap,
                     PublishCommand.plural(end.partitions(), "partition"), replica.store().directory(),
                     end.lastPosition() == KafkaRecordFormat.NONE ? "the topic is empty" :
-                        "the topic holds events up to " + position(end.lastPosition()),
+                        end.lastWhole() == KafkaRecordFormat.NONE ? "the topic holds part of a batch only" :
+                        "the topic holds events up to " + position(end.lastWhole()) +
+                            (end.lastWhole() == end.lastPosition() ? "" : " and part of a batch after it"),
                     from == KafkaRecordFormat.NONE ? "the replica none yet" :
                         "the replica up to " + position(from));
                 if (!once)
@@ -137,7 +139,8 @@ public final class ReplicateCommand implements Callable<Integer>
                     out.printf(Locale.ROOT, "every %s, Ctrl-C to stop%n", DurationConverter.format(interval));
                 }
                 out.flush();
-                final long target = once ? end.lastPosition() : Long.MAX_VALUE;
+                // --once: up to the last event it can apply (not into a batch the topic holds part of)
+                final long target = once ? end.lastWhole() : Long.MAX_VALUE;
                 if (target != KafkaRecordFormat.NONE && target > from)
                 {
                     replica.start();
@@ -252,15 +255,17 @@ public final class ReplicateCommand implements Callable<Integer>
         }
         else
         {
-            out.printf(Locale.ROOT, "%s %s events of topic %s into %s, %s (%s events/s)%n",
+            out.printf(Locale.ROOT, "%s %s of topic %s into %s, %s (%s events/s)%n",
                 failed ? "failed after applying" : stopped ? "stopped after applying" : "applied",
-                Format.count(now.events), topic, directory.toAbsolutePath().normalize(), Format.seconds(seconds),
+                PublishCommand.plural(now.events, "event"), topic, directory.toAbsolutePath().normalize(), Format.seconds(seconds),
                 Format.count((long)(now.events / seconds)));
         }
         out.printf(Locale.ROOT, "  appended      %s (%s held already)%n",
             Format.count(now.events - replica.skippedEvents()), Format.count(replica.skippedEvents()));
         out.printf(Locale.ROOT, "  position      %s of the primary applied%s%n", position(now.position),
-            once ? "; the topic ended at " + position(end.lastPosition()) + " when it started" : "");
+            once ? "; the topic ended at " + position(end.lastWhole()) + " when it started" +
+                (end.lastWhole() == end.lastPosition() ? "" : " (and part of a batch, which waits for the rest)") :
+                "");
         out.printf(Locale.ROOT, "  behind        %s records%n", Format.count(now.behind));
         if (now.timestamp != 0)
         {
@@ -311,8 +316,8 @@ public final class ReplicateCommand implements Callable<Integer>
                 final long nowNanos = wall.getEpochSecond() * 1_000_000_000L + wall.getNano();
                 lag = Format.count(Math.max(0, nowNanos - timestamp) / NANOS_PER_MILLI) + " ms";
             }
-            return String.format(Locale.ROOT, "%6.1fs  applied %s events (%s/s)  %s  behind %s records  lag %s",
-                (atNanos - startNanos) / 1e9, Format.count(events),
+            return String.format(Locale.ROOT, "%6.1fs  applied %s (%s/s)  %s  behind %s records  lag %s",
+                (atNanos - startNanos) / 1e9, PublishCommand.plural(events, "event"),
                 Format.count((long)((events - before.events) / seconds)), ReplicateCommand.position(position),
                 Format.count(behind), lag);
         }

@@ -9,6 +9,7 @@ import io.varvedb.ReplicaStoreException;
 import io.varvedb.StreamDeletedException;
 import io.varvedb.StreamMetadata;
 import io.varvedb.VarveDB;
+import io.varvedb.kafka.KafkaPublisher;
 import io.varvedb.kafka.KafkaRecordFormat;
 import io.varvedb.kafka.KafkaReplica;
 import io.varvedb.kafka.broker.EmbeddedKafka;
@@ -21,6 +22,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
@@ -58,6 +60,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * promoted replica continues the versions, live runs in other JVMs follow a writer and stop cleanly on a signal
  * (a running replica refusing promotion meanwhile), and each failure is one line with its exit status.
  */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
 class KafkaCommandsTest
 {
     private static final String AGRONA_FLAG = "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED";
@@ -139,6 +142,8 @@ class KafkaCommandsTest
         final Cli.Result published = Cli.run("publish", primary.toString(), "--bootstrap", kafka.bootstrap(),
             "--topic", topic, "--once", "--max-events-per-transaction", "150");
         assertEquals(ExitCode.OK, published.exit(), published::toString);
+        // replicate --once follows what the topic shows committed when it starts: let the commit show first
+        assertTopicEqualsLog(topic, image);
 
         assertFalse(Files.exists(replica));
         final Cli.Result replicated = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
@@ -196,6 +201,55 @@ class KafkaCommandsTest
         assertEquals(ExitCode.STORE, refused.exit(), refused::toString);
         assertTrue(refused.err().contains("holds events of its own"), refused::toString);
         assertNull(VarveDB.replicaSource(replica));
+    }
+
+    @Test
+    void replicateOnceStopsBeforeABatchTheTopicHoldsOnlyPartOf() throws Exception
+    {
+        final String topic = "cli-half-batch";
+        kafka.createTopic(topic, 1);
+        final Path primary = dir.resolve("primary");
+        final Path replica = dir.resolve("replica");
+        final long single;
+        try (VarveDB db = VarveDB.open(primary); Appender appender = db.appender())
+        {
+            appender.append(1, ExpectedVersion.NO_STREAM, 1, "single".getBytes(StandardCharsets.UTF_8));
+            final EventBatch batch = new EventBatch();
+            for (int i = 1; i <= 4; i++)
+            {
+                batch.add(2, ("batched " + i).getBytes(StandardCharsets.UTF_8));
+            }
+            appender.appendBatch(2, ExpectedVersion.NO_STREAM, batch);
+        }
+        final Image image = Image.of(primary);
+        single = image.events().get(0).position();
+        // a transaction of 3 events ends inside the batch, and its publisher stops there
+        try (VarveDB db = VarveDB.openReadOnly(primary); KafkaPublisher publisher = KafkaPublisher.builder(db,
+            kafka.bootstrap(), topic).maxEventsPerTransaction(3).build())
+        {
+            assertEquals(3, publisher.publish());
+        }
+        assertEquals(3, readCommitted(topic, 3).size());
+
+        // the replica cannot append half a batch: --once ends after the event before it, rather than wait
+        final Cli.Result first = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
+            replica.toString(), "--once");
+        assertEquals(ExitCode.OK, first.exit(), first::toString);
+        assertTrue(first.out().contains("the topic holds events up to @" + Format.count(single) +
+            " and part of a batch after it"), first::toString);
+        assertTrue(first.out().contains("\napplied 1 event of topic " + topic), first::toString);
+        assertEquals(List.of(image.events().get(0)).toString(), Image.of(replica).events().toString());
+
+        // the rest published: the batch arrives whole
+        final Cli.Result rest = Cli.run("publish", primary.toString(), "--bootstrap", kafka.bootstrap(), "--topic",
+            topic, "--once");
+        assertTrue(rest.out().contains("\npublished 2 events in 1 transaction, "), rest::toString);
+        assertTopicEqualsLog(topic, image);
+        final Cli.Result second = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
+            replica.toString(), "--once");
+        assertEquals(ExitCode.OK, second.exit(), second::toString);
+        assertTrue(second.out().contains("\napplied 4 events of topic " + topic), second::toString);
+        assertSameStore(image, Image.of(replica));
     }
 
     @Test
@@ -313,7 +367,8 @@ class KafkaCommandsTest
         }
         assertEquals(ExitCode.OK, Cli.run("publish", other.toString(), "--bootstrap", kafka.bootstrap(), "--topic",
             topic, "--once").exit());
-        final List<ConsumerRecord<byte[], byte[]>> published = readCommitted(topic);
+        final List<ConsumerRecord<byte[], byte[]>> published = readCommitted(topic,
+            Image.of(other).events().size());
         final Cli.Result foreign = Cli.run("publish", primary.toString(), "--bootstrap", kafka.bootstrap(),
             "--topic", topic, "--once");
         assertOneLine(foreign, ExitCode.KAFKA, "varve publish: topic " + topic + " ends with ");
@@ -491,9 +546,10 @@ class KafkaCommandsTest
     }
 
     /** The topic, read committed and put in position order, is the log: each event once, chained, same fields. */
-    private static void assertTopicEqualsLog(final String topic, final Image image)
+    private static void assertTopicEqualsLog(final String topic, final Image image) throws InterruptedException
     {
-        final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>(readCommitted(topic));
+        final List<ConsumerRecord<byte[], byte[]>> records = new ArrayList<>(readCommitted(topic,
+            image.events.size()));
         assertEquals(image.events.size(), records.size(), "one record per event, none twice");
         records.sort(Comparator.comparingLong((r) -> KafkaRecordFormat.longHeader(r.headers(),
             KafkaRecordFormat.POSITION)));
@@ -518,6 +574,24 @@ class KafkaCommandsTest
             }
             previous = event.position();
         }
+    }
+
+    /**
+     * The topic once it shows at least {@code expected} records committed, or as it is after a while: Kafka writes a
+     * transaction's commit markers after the commit returns, and a read-committed consumer sees the records only
+     * then.
+     */
+    private static List<ConsumerRecord<byte[], byte[]>> readCommitted(final String topic, final int expected)
+        throws InterruptedException
+    {
+        final long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        List<ConsumerRecord<byte[], byte[]>> records = readCommitted(topic);
+        while (records.size() < expected && System.nanoTime() < deadline)
+        {
+            Thread.sleep(50);
+            records = readCommitted(topic);
+        }
+        return records;
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> readCommitted(final String topic)
