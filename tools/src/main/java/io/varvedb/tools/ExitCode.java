@@ -15,6 +15,11 @@ public final class ExitCode
     public static final int STORE = 3;
     /** A bug in the tools. */
     public static final int INTERNAL = 4;
+    /**
+     * Kafka cannot be used ({@code publish}, {@code replicate}): no broker answers, the topic is missing or holds
+     * another store's log, or Kafka refused.
+     */
+    public static final int KAFKA = 5;
 
     private ExitCode()
     {

@@ -35,13 +35,16 @@ import java.util.concurrent.Callable;
         ScavengeCommand.class,
         StatCommand.class,
         LatencyCommand.class,
+        PublishCommand.class,
+        ReplicateCommand.class,
         CommandLine.HelpCommand.class
     },
     footer = {
         "",
         "Exit status: 0 success; 1 a check failed (demo invariant, verify);",
         "2 bad arguments; 3 the store cannot be used (missing, not a store,",
-        "locked, I/O error); 4 internal error.",
+        "locked, I/O error); 4 internal error; 5 Kafka cannot be used (no",
+        "answer, topic missing or of another store; publish, replicate).",
         "Run 'varve COMMAND --help' for a command's options."
     })
 public final class VarveCli implements Callable<Integer>
@@ -110,6 +113,13 @@ public final class VarveCli implements Callable<Integer>
         if (ex instanceof CliException)
         {
             status = ((CliException)ex).exitCode();
+            message = ex.getMessage();
+        }
+        else if (ex instanceof io.varvedb.kafka.KafkaStreamingException ||
+            ex instanceof org.apache.kafka.common.KafkaException)
+        {
+            // publish and replicate say it in their own words; this is for what they did not foresee
+            status = ExitCode.KAFKA;
             message = ex.getMessage();
         }
         else if (ex instanceof VarveException || ex instanceof UncheckedIOException)

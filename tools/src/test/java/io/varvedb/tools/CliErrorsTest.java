@@ -15,7 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CliErrorsTest
 {
-    private static final String[] COMMANDS = {"demo", "info", "dump", "verify", "tail", "scavenge", "stat", "latency"};
+    private static final String[] COMMANDS = {"demo", "info", "dump", "verify", "tail", "scavenge", "stat", "latency",
+        "publish", "replicate"};
 
     @TempDir
     Path temp;
@@ -59,6 +60,9 @@ class CliErrorsTest
             "is not a VarveDB store");
         oneLine(Cli.run("latency", foreign.toString(), "--seconds", "0.1"), ExitCode.STORE, "is not a VarveDB store");
         oneLine(Cli.run("demo", "--dir", foreign.toString(), "--fresh"), ExitCode.STORE, "is not a VarveDB store");
+        // refused before any broker is asked (none listens on port 1)
+        oneLine(Cli.run("replicate", "--bootstrap", "localhost:1", "--topic", "t", foreign.toString()),
+            ExitCode.STORE, "is not a VarveDB store");
         assertTrue(Files.exists(foreign.resolve("notes.txt")), "--fresh deleted a foreign file");
         try (java.util.stream.Stream<Path> left = Files.list(foreign))
         {
