@@ -54,6 +54,8 @@ public final class KafkaPublisher implements AutoCloseable
     private static final int MAX_RETRIES = 50;
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
     private static final long IDLE_PARK_NS = TimeUnit.MICROSECONDS.toNanos(200);
+    /** Longest wait for the rest of a batch a transaction reached (it is written at once: microseconds). */
+    private static final long BATCH_WAIT_NS = TimeUnit.SECONDS.toNanos(1);
 
     private final VarveDB db;
     private final String topic;
@@ -78,6 +80,8 @@ public final class KafkaPublisher implements AutoCloseable
     private long committedNext;
     private long committedPrevious;
     private boolean inTransaction;
+    /** The last event sent is in a batch whose last event is not sent yet. */
+    private boolean midBatch;
     private int inThisTransaction;
 
     private volatile long publishedPosition = KafkaRecordFormat.NONE;
@@ -152,6 +156,9 @@ public final class KafkaPublisher implements AutoCloseable
         connecting = true;
         try
         {
+            // first, what the topic holds committed now must be this store's: a publisher pointed at another
+            // store's topic must not fence (and so stop) that store's own publisher
+            verify(TopicTail.find(bootstrap, topic, consumerOverrides, timeout));
             // fences every earlier producer of this transactional id and aborts what it left open: from here on,
             // the topic's committed records are all there will be of theirs
             producer.initTransactions();
@@ -178,10 +185,25 @@ public final class KafkaPublisher implements AutoCloseable
 
     private void resumeAfter(final TopicTail.Last last)
     {
+        next = verify(last);
+        previous = last.position();
+        committedNext = next;
+        committedPrevious = previous;
+        publishedPosition = previous;
+    }
+
+    /**
+     * Check that the topic ends with this store's own event, and say where to go on reading the log.
+     *
+     * @return the position to read on from: the topic's last event (skipped when read again), the start of the
+     * log for an empty topic, or the log start past a retention that dropped the topic's last event (only with
+     * {@link Builder#skipTruncated}).
+     */
+    private long verify(final TopicTail.Last last)
+    {
         if (last.position() == KafkaRecordFormat.NONE)
         {
-            next = VarveDB.START_POSITION;
-            previous = KafkaRecordFormat.NONE;
+            return VarveDB.START_POSITION;
         }
         else
         {
@@ -204,12 +226,7 @@ public final class KafkaPublisher implements AutoCloseable
                         "skipTruncated(true) (varve publish --skip-truncated)", ex);
                 }
                 // what the topic lacks between its end and the log start is gone: said, and accepted
-                next = ex.logStart();
-                previous = last.position();
-                committedNext = next;
-                committedPrevious = previous;
-                publishedPosition = previous;
-                return;
+                return ex.logStart();
             }
             catch (final IllegalArgumentException ex)
             {
@@ -224,12 +241,8 @@ public final class KafkaPublisher implements AutoCloseable
                     "at " + db.directory() + " is a restored backup whose new events took the old positions", null);
             }
             // from that event on, skipping it (a scavenge may have dropped it; positions never change)
-            next = last.position();
-            previous = last.position();
+            return last.position();
         }
-        committedNext = next;
-        committedPrevious = previous;
-        publishedPosition = previous;
     }
 
     /** @return what differs between the topic's last record and the store's event at its position; null if none. */
@@ -237,7 +250,7 @@ public final class KafkaPublisher implements AutoCloseable
     {
         final org.apache.kafka.common.header.Headers headers = last.record().headers();
         final String[] mismatch = {null};
-        db.readAll(last.position(), 1, (event) ->
+        final int read = db.readAll(last.position(), 1, (event) ->
         {
             if (event.position() != last.position())
             {
@@ -274,6 +287,11 @@ public final class KafkaPublisher implements AutoCloseable
                 }
             }
         });
+        if (read == 0)
+        {
+            // the store's log ends there: the topic holds more than this store ever did
+            return "the store's log ends at " + last.position() + ", the topic holds an event there";
+        }
         return mismatch[0];
     }
 
@@ -310,6 +328,7 @@ public final class KafkaPublisher implements AutoCloseable
                     break;
                 }
             }
+            finishBatch();
             if (!inTransaction)
             {
                 return 0;
@@ -361,6 +380,7 @@ public final class KafkaPublisher implements AutoCloseable
             }
         }
         inTransaction = false;
+        midBatch = false;
         next = committedNext;
         previous = committedPrevious;
         closeProducer();
@@ -374,6 +394,27 @@ public final class KafkaPublisher implements AutoCloseable
             producer = null;
         }
         opened = false;
+    }
+
+    /**
+     * A transaction never ends inside a batch: a read-committed consumer sees a batch whole or not at all, as the
+     * store's readers do. The limits of a transaction give way for the rest of the batch it reached.
+     */
+    private void finishBatch()
+    {
+        final long deadline = System.nanoTime() + BATCH_WAIT_NS;
+        while (midBatch)
+        {
+            if (db.readAll(next, 1, handler) == 0)
+            {
+                if (System.nanoTime() > deadline)
+                {
+                    // not readable yet after all this while: the rest goes in the next transaction, as before
+                    return;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(IDLE_PARK_NS);
+            }
+        }
     }
 
     private final class Handler implements EventHandler
@@ -392,6 +433,7 @@ public final class KafkaPublisher implements AutoCloseable
                 inTransaction = true;
             }
             producer.send(toRecord(event));
+            midBatch = event.isInBatch() && !event.isLastInBatch();
             inThisTransaction++;
             previous = event.position();
             next = event.nextPosition();

@@ -71,21 +71,31 @@ class KafkaFailureTest
     void aTopicOfAnotherStoreIsRefusedForGood() throws Exception
     {
         kafka.createTopic("foreign", 1);
-        try (VarveDB a = VarveDB.open(dir.resolve("a")); VarveDB b = VarveDB.open(dir.resolve("b")))
+        try (VarveDB a = VarveDB.open(dir.resolve("a")); VarveDB b = VarveDB.open(dir.resolve("b"));
+            VarveDB c = VarveDB.open(dir.resolve("c")))
         {
             fill(a, 1, 10, "a");
             fill(b, 2, 10, "b");
+            // c's log ends exactly where the topic's last event starts: it has nothing there to compare
+            fill(c, 1, 9, "a");
             try (KafkaPublisher publisher = KafkaPublisher.builder(a, kafka.bootstrap(), "foreign").build())
             {
                 KafkaReplicationTest.publishAll(publisher, a);
+                for (final VarveDB other : new VarveDB[] {b, c})
+                {
+                    // the same transactional id: refused before it fences a's own publisher
+                    try (KafkaPublisher wrong = KafkaPublisher.builder(other, kafka.bootstrap(), "foreign").build())
+                    {
+                        final KafkaStreamingException ex = assertThrows(KafkaStreamingException.class, wrong::publish);
+                        assertTrue(ex.getMessage().contains("another store"), ex.getMessage());
+                        assertThrows(KafkaStreamingException.class, wrong::publish, "and stays refused");
+                    }
+                }
+                // a's publisher was not fenced: it goes on
+                fill(a, 1, 3, "more");
+                assertEquals(3, publisher.publish());
             }
-            try (KafkaPublisher publisher = KafkaPublisher.builder(b, kafka.bootstrap(), "foreign").build())
-            {
-                final KafkaStreamingException ex = assertThrows(KafkaStreamingException.class, publisher::publish);
-                assertTrue(ex.getMessage().contains("another store"), ex.getMessage());
-                assertThrows(KafkaStreamingException.class, publisher::publish, "and stays refused");
-            }
-            assertEquals(10, KafkaTopics.readCommitted(kafka.bootstrap(), "foreign").size());
+            assertEquals(13, KafkaTopics.readCommitted(kafka.bootstrap(), "foreign", 13).size());
         }
     }
 
@@ -112,7 +122,7 @@ class KafkaFailureTest
                 }
             }
             final List<ConsumerRecord<byte[], byte[]>> records = KafkaTopics.readCommitted(kafka.bootstrap(),
-                "fenced");
+                "fenced", 55);
             assertEquals(55, records.size());
             assertEquals(55, records.stream().map((r) -> KafkaRecordFormat.longHeader(r.headers(),
                 KafkaRecordFormat.POSITION)).distinct().count());

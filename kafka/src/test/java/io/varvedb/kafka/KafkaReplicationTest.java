@@ -126,6 +126,46 @@ class KafkaReplicationTest
         }
     }
 
+    @Test
+    void aTransactionNeverEndsInsideABatch() throws Exception
+    {
+        kafka.createTopic("batches", 2);
+        try (VarveDB db = VarveDB.open(dir.resolve("p")); Appender appender = db.appender())
+        {
+            final io.varvedb.EventBatch batch = new io.varvedb.EventBatch();
+            for (int i = 0; i < 8; i++)
+            {
+                batch.clear();
+                for (int b = 0; b < 5; b++)
+                {
+                    batch.add(1, new byte[] {(byte)i, (byte)b});
+                }
+                appender.appendBatch(1 + i % 3, ExpectedVersion.ANY, batch);
+                appender.append(10, ExpectedVersion.ANY, 2, new byte[] {(byte)i});
+            }
+            try (KafkaPublisher publisher = KafkaPublisher.builder(db, kafka.bootstrap(), "batches")
+                .maxEventsPerTransaction(3).build())
+            {
+                int committed = 0;
+                while (committed < 48)
+                {
+                    final int sent = publisher.publish();
+                    committed += sent;
+                    // what a read-committed consumer sees after each commit: only whole batches
+                    final List<ConsumerRecord<byte[], byte[]>> records = KafkaTopics.readCommitted(
+                        kafka.bootstrap(), "batches", committed);
+                    assertEquals(committed, records.size());
+                    final long open = records.stream().filter((r) ->
+                        (KafkaRecordFormat.flags(r.headers()) & KafkaRecordFormat.FLAG_IN_BATCH) != 0).count() -
+                        5 * records.stream().filter((r) ->
+                        (KafkaRecordFormat.flags(r.headers()) & KafkaRecordFormat.FLAG_LAST_IN_BATCH) != 0).count();
+                    assertEquals(0, open, "events of a batch seen without their batch's last, after " + committed);
+                    assertTrue(sent == 1 || sent >= 3, "a transaction of " + sent);
+                }
+            }
+        }
+    }
+
     static void publishAll(final KafkaPublisher publisher, final VarveDB primary)
     {
         final StoreImage image = StoreImage.of(primary);
@@ -202,7 +242,8 @@ class KafkaReplicationTest
 
     static void assertTopicEqualsLog(final String topic, final StoreImage image, final int partitions)
     {
-        final List<ConsumerRecord<byte[], byte[]>> records = KafkaTopics.readCommitted(bootstrap(), topic);
+        final List<ConsumerRecord<byte[], byte[]>> records = KafkaTopics.readCommitted(bootstrap(), topic,
+            image.log.size());
         assertEquals(image.log.size(), records.size(), "one record per event, no duplicate");
         // merged back by position, the records are the log
         final List<ConsumerRecord<byte[], byte[]>> byPosition = new ArrayList<>(records);

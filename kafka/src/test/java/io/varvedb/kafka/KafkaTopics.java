@@ -16,6 +16,25 @@ final class KafkaTopics
     {
     }
 
+    /**
+     * A commit is visible to read-committed consumers a moment after {@code commitTransaction} returns (the markers
+     * are written after): read until at least {@code atLeast} records are there, or 30 s.
+     *
+     * @return every committed record of every partition, partition by partition, in offset order.
+     */
+    static List<ConsumerRecord<byte[], byte[]>> readCommitted(final String bootstrap, final String topic,
+        final int atLeast)
+    {
+        final long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        List<ConsumerRecord<byte[], byte[]>> all = readCommitted(bootstrap, topic);
+        while (all.size() < atLeast && System.nanoTime() < deadline)
+        {
+            java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(50).toNanos());
+            all = readCommitted(bootstrap, topic);
+        }
+        return all;
+    }
+
     /** @return every committed record of every partition, partition by partition, in offset order. */
     static List<ConsumerRecord<byte[], byte[]>> readCommitted(final String bootstrap, final String topic)
     {
