@@ -105,8 +105,7 @@ public final class KafkaPublisher implements AutoCloseable
         this.timeout = builder.timeout;
         this.skipTruncated = builder.skipTruncated;
         this.consumerOverrides = new HashMap<>();
-        consumerOverrides.put(org.apache.kafka.clients.consumer.ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
-            (int)Math.min(Integer.MAX_VALUE, builder.timeout.toMillis()));
+        consumerOverrides.putAll(TopicTail.timeouts(builder.timeout));
         consumerOverrides.putAll(builder.consumerOverrides);
         final Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);

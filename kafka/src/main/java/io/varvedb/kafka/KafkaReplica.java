@@ -139,8 +139,7 @@ public final class KafkaReplica implements AutoCloseable
         {
             this.appender = db.appender();
             final Map<String, Object> consumerSettings = new HashMap<>();
-            consumerSettings.put(org.apache.kafka.clients.consumer.ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
-                (int)Math.min(Integer.MAX_VALUE, builder.timeout.toMillis()));
+            consumerSettings.putAll(TopicTail.timeouts(builder.timeout));
             consumerSettings.putAll(builder.consumerOverrides);
             opened = new KafkaConsumer<>(TopicTail.consumerProperties(bootstrap, consumerSettings));
             this.consumer = opened;
@@ -182,8 +181,7 @@ public final class KafkaReplica implements AutoCloseable
     {
         final java.util.Properties props = new java.util.Properties();
         props.put(org.apache.kafka.clients.admin.AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(org.apache.kafka.clients.admin.AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
-            (int)Math.min(Integer.MAX_VALUE, builder.timeout.toMillis()));
+        props.putAll(TopicTail.timeouts(builder.timeout));
         // the security settings given for the consumer serve the admin client too
         for (final Map.Entry<String, Object> e : builder.consumerOverrides.entrySet())
         {

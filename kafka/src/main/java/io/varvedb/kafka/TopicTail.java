@@ -27,11 +27,22 @@ final class TopicTail
     }
 
     private static final int FIRST_WINDOW = 64;
+    private static final int DEFAULT_REQUEST_MS = 30_000;
     private static final Duration POLL = Duration.ofMillis(200);
     private static final long METADATA_RETRY_NS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200);
 
     private TopicTail()
     {
+    }
+
+    /**
+     * A client's timeouts for a wait of at most {@code timeout}: its API calls' default, and its requests' (which
+     * Kafka wants no longer than the former; 30 s by default).
+     */
+    static Map<String, Object> timeouts(final Duration timeout)
+    {
+        final int millis = (int)Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+        return Map.of("default.api.timeout.ms", millis, "request.timeout.ms", Math.min(millis, DEFAULT_REQUEST_MS));
     }
 
     static Properties consumerProperties(final String bootstrap, final Map<String, Object> extra)

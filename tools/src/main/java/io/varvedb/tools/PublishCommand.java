@@ -83,6 +83,11 @@ public final class PublishCommand implements Callable<Integer>
             "or seconds).")
     private Duration interval;
 
+    @Option(names = "--skip-truncated", description = "When the store no longer holds the topic's last event " +
+        "(retention dropped it), go on from the log start instead of refusing; what retention dropped before it " +
+        "was published is then missing from the topic for good.")
+    boolean skipTruncated;
+
     @Option(names = "--once", description = "Publish what the log holds now, print a summary and exit.")
     private boolean once;
 
@@ -107,6 +112,7 @@ public final class PublishCommand implements Callable<Integer>
         {
             final KafkaPublisher.Builder builder = KafkaPublisher.builder(db, bootstrap, topic)
                 .maxEventsPerTransaction(maxEventsPerTransaction)
+                .skipTruncated(skipTruncated)
                 .timeout(timeout)
                 .producerProperty(ProducerConfig.MAX_BLOCK_MS_CONFIG, Long.toString(timeout.toMillis()))
                 .producerProperty(ProducerConfig.CLIENT_ID_CONFIG, "varve-publish");

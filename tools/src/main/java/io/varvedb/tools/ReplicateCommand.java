@@ -80,6 +80,19 @@ public final class ReplicateCommand implements Callable<Integer>
         "started, print a summary and exit.")
     private boolean once;
 
+    @Option(names = "--segment-size", paramLabel = "BYTES", description = "Segment size of a replica store " +
+        "created here (as large as the primary's, or its largest events do not fit; default: the store's default). " +
+        "An existing store keeps its own.")
+    Integer segmentSize;
+
+    @Option(names = "--index-capacity", paramLabel = "STREAMS", description = "Stream index capacity of a " +
+        "replica store created here (at least the primary's stream count; default: the store's default).")
+    Integer indexCapacity;
+
+    @Option(names = "--name-capacity", paramLabel = "NAMES", description = "Most named streams of a replica " +
+        "store created here (at least the primary's; default: the store's default).")
+    Integer nameCapacity;
+
     @Option(names = "--promote", description = "Make the stopped replica in DIR a primary store: ordinary " +
         "writers may open it, and go on from its versions. Refused while it is open for writing.")
     private boolean promote;
@@ -113,6 +126,22 @@ public final class ReplicateCommand implements Callable<Integer>
             try
             {
                 replica = KafkaReplica.builder(directory, bootstrap, topic)
+                    .store((config) ->
+                    {
+                        if (segmentSize != null)
+                        {
+                            config.segmentSize(segmentSize);
+                        }
+                        if (indexCapacity != null)
+                        {
+                            config.indexCapacity(indexCapacity);
+                        }
+                        if (nameCapacity != null)
+                        {
+                            config.nameCapacity(nameCapacity);
+                        }
+                        return config;
+                    })
                     .timeout(timeout)
                     .consumerProperty(ConsumerConfig.CLIENT_ID_CONFIG, "varve-replicate")
                     .build();

@@ -147,8 +147,12 @@ class KafkaCommandsTest
 
         assertFalse(Files.exists(replica));
         final Cli.Result replicated = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
-            replica.toString(), "--once");
+            replica.toString(), "--once", "--segment-size", "131072", "--name-capacity", "4096");
         assertEquals(ExitCode.OK, replicated.exit(), replicated::toString);
+        try (io.varvedb.VarveDB created = io.varvedb.VarveDB.openReadOnly(replica))
+        {
+            assertEquals(131072, created.config().segmentSize(), "the replica store's shape as asked");
+        }
         assertTrue(replicated.err().isEmpty(), replicated::toString);
         assertTrue(replicated.out().contains("(3 partitions)"), replicated::toString);
         assertTrue(replicated.out().contains("\napplied " + Format.count(image.events.size()) + " events of topic " +
@@ -223,11 +227,29 @@ class KafkaCommandsTest
         }
         final Image image = Image.of(primary);
         single = image.events().get(0).position();
-        // a transaction of 3 events ends inside the batch, and its publisher stops there
+        // a publisher never ends a transaction inside a batch (a transaction of at most 3 takes the whole batch)...
+        final String whole = topic + "-whole";
+        kafka.createTopic(whole, 1);
         try (VarveDB db = VarveDB.openReadOnly(primary); KafkaPublisher publisher = KafkaPublisher.builder(db,
-            kafka.bootstrap(), topic).maxEventsPerTransaction(3).build())
+            kafka.bootstrap(), whole).maxEventsPerTransaction(3).build())
         {
-            assertEquals(3, publisher.publish());
+            assertEquals(5, publisher.publish());
+        }
+        // ...but a topic may still end inside one (a publisher of an older release, one that waited a second in
+        // vain for the rest): its first 3 records copied as they are
+        final List<org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]>> records =
+            readCommitted(whole, 5);
+        try (org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> producer =
+            new org.apache.kafka.clients.producer.KafkaProducer<>(java.util.Map.of("bootstrap.servers",
+                kafka.bootstrap()), new org.apache.kafka.common.serialization.ByteArraySerializer(),
+                new org.apache.kafka.common.serialization.ByteArraySerializer()))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                final var r = records.get(i);
+                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, null, r.timestamp(),
+                    r.key(), r.value(), r.headers())).get();
+            }
         }
         assertEquals(3, readCommitted(topic, 3).size());
 
