@@ -72,6 +72,13 @@ final class ChildJvm implements AutoCloseable
         command.add("-XX:TieredStopAtLevel=1");
         command.add("-Xshare:auto");
         command.add("-Xmx256m");
+        // -Dvarve.kafka.childJvmArgs="..." for a run that needs more of the children (their Kafka clients' debug
+        // logs, say: -Dorg.slf4j.simpleLogger.log.org.apache.kafka.clients.producer=debug)
+        final String extra = System.getProperty("varve.kafka.childJvmArgs", "").trim();
+        if (!extra.isEmpty())
+        {
+            command.addAll(List.of(extra.split("\\s+")));
+        }
         command.add("-cp");
         command.add(System.getProperty("java.class.path"));
         command.add(main.getName());
