@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
@@ -57,6 +58,7 @@ public final class KafkaPublisher implements AutoCloseable
     private final String topic;
     private final String bootstrap;
     private final Properties producerProperties;
+    private final Function<Properties, KafkaProducer<byte[], byte[]>> producers;
     private final Map<String, Object> consumerOverrides;
     private final int maxEventsPerTransaction;
     private final long maxTransactionNanos;
@@ -74,6 +76,11 @@ public final class KafkaPublisher implements AutoCloseable
     private long committedPrevious;
     private boolean inTransaction;
     private int inThisTransaction;
+    /**
+     * The producer failed in a transaction and could not abort it (Kafka had put it in its fatal state), so it was
+     * closed: not fenced, and the next {@link #publish()} opens a new one.
+     */
+    private boolean abandoned;
 
     private volatile long publishedPosition = KafkaRecordFormat.NONE;
     private volatile long publishedEvents;
@@ -93,6 +100,7 @@ public final class KafkaPublisher implements AutoCloseable
         this.maxTransactionNanos = builder.maxTransactionTime.toNanos();
         this.timeout = builder.timeout;
         this.consumerOverrides = new HashMap<>(builder.consumerOverrides);
+        this.producers = builder.producers;
         final Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, builder.transactionalId);
@@ -131,7 +139,7 @@ public final class KafkaPublisher implements AutoCloseable
         {
             return publishedPosition;
         }
-        producer = new KafkaProducer<>(producerProperties);
+        producer = producers.apply(producerProperties);
         try
         {
             // fences every earlier producer of this transactional id and aborts what it left open: from here on,
@@ -140,6 +148,7 @@ public final class KafkaPublisher implements AutoCloseable
             final TopicTail.Last last = TopicTail.find(bootstrap, topic, consumerOverrides, timeout);
             resumeAfter(last);
             opened = true;
+            abandoned = false;
             return publishedPosition;
         }
         catch (final RuntimeException ex)
@@ -262,6 +271,7 @@ public final class KafkaPublisher implements AutoCloseable
             {
                 // a producer that cannot abort is done for: a new one fences it, and aborts for it
                 closeProducer();
+                abandoned = true;
             }
         }
     }
@@ -389,7 +399,9 @@ public final class KafkaPublisher implements AutoCloseable
 
     /**
      * Publish on a thread of its own until {@link #close()}; a failure stops it, and {@link #failure()} says why.
-     * A transaction that failed and could be aborted is tried again.
+     * A transaction that failed is tried again (up to 10 times in a row, after growing pauses): aborted, or, when Kafka
+     * left the producer unable to abort, with a new producer, which fences the old one and aborts what it left open.
+     * Being fenced by another publisher, or refused for good (authorization, versions), stops it.
      *
      * @return this publisher.
      */
@@ -426,9 +438,12 @@ public final class KafkaPublisher implements AutoCloseable
                     return;
                 }
                 if (ex.getCause() instanceof KafkaException && !(ex.getCause() instanceof ProducerFencedException) &&
-                    opened && ++retries < 10)
+                    (opened || abandoned) && ++retries < 10)
                 {
-                    // aborted, not fatal: the same events again after a pause
+                    // aborted, not fatal: the same events again after a pause. Or not aborted, by a producer Kafka
+                    // left unable to (INVALID_TXN_STATE on a commit, say): publish() opens a new producer, which
+                    // fences that one, aborts what it left open, and goes on from the topic's end, as a restarted
+                    // process would
                     java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100L * retries));
                     continue;
                 }
@@ -536,6 +551,7 @@ public final class KafkaPublisher implements AutoCloseable
         private Duration timeout = Duration.ofSeconds(30);
         private final Map<String, Object> producerOverrides = new HashMap<>();
         private final Map<String, Object> consumerOverrides = new HashMap<>();
+        private Function<Properties, KafkaProducer<byte[], byte[]>> producers = KafkaProducer::new;
 
         private Builder(final VarveDB db, final String bootstrap, final String topic)
         {
@@ -620,6 +636,18 @@ public final class KafkaPublisher implements AutoCloseable
         public Builder consumerProperty(final String name, final Object value)
         {
             consumerOverrides.put(name, value);
+            return this;
+        }
+
+        /**
+         * For tests: what makes the publisher's producers from their settings (a test's may fail on purpose).
+         *
+         * @param factory makes a producer.
+         * @return this builder.
+         */
+        Builder producers(final Function<Properties, KafkaProducer<byte[], byte[]>> factory)
+        {
+            this.producers = Objects.requireNonNull(factory, "factory");
             return this;
         }
 
