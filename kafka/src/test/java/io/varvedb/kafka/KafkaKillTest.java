@@ -91,6 +91,8 @@ class KafkaKillTest
         int openedBeforeKill = 0;
         final long[] childTransactions = new long[2];
         final long[] childEvents = new long[2];
+        // transactions a child's publisher aborted and sent again after Kafka refused them (see PublisherRecoveryTest)
+        final long[] brokerErrors = new long[2];
         final List<OpenAtKill> openAtKill = new ArrayList<>();
         final List<Map<Integer, long[]>> lastOpen = new ArrayList<>(List.of(Map.of(), Map.of()));
         long killsBeforeOpen = 0;
@@ -127,11 +129,13 @@ class KafkaKillTest
                     }
                 }
                 final String lastB = child.last("b");
-                if (lastB != null && lastB.split(" ").length == 4)
+                if (lastB != null && lastB.split(" ").length == 5)
                 {
                     childTransactions[1] += Long.parseLong(lastB.split(" ")[2]);
                     childEvents[1] += Long.parseLong(lastB.split(" ")[3]);
+                    brokerErrors[1] += Long.parseLong(lastB.split(" ")[4]);
                 }
+                brokerErrors[0] += child.lines("retry").size();
                 // a transaction the child left open, with records on the broker: the next publisher aborts it
                 // (or, if the kill came during the commit, the coordinator completes it)
                 for (int t = 0; t < topics.length; t++)
@@ -197,11 +201,12 @@ class KafkaKillTest
                     }
                 }
             }
-            report.append(String.format("  %d-partition topic: children committed %d transactions (%d events), " +
+            report.append(String.format("  %d-partition topic (%s): children committed %d transactions (%d events), " +
                     "killed with a transaction open %d times (%d aborted by the next publisher, %d killed mid-commit " +
-                    "and completed), %d aborted records in the topic; the last publisher resumed after %d and " +
-                    "published %d%n", partitions[t], childTransactions[t], childEvents[t],
-                aborted + completed, aborted, completed, check.abortedRecords(), resumedFrom[t], lastPublisher[t]));
+                    "and completed), %d aborted records in the topic, %d transactions refused by Kafka and sent again; " +
+                    "the last publisher resumed after %d and published %d%n", partitions[t],
+                t == 0 ? "publish() loop" : "start()", childTransactions[t], childEvents[t], aborted + completed,
+                aborted, completed, check.abortedRecords(), brokerErrors[t], resumedFrom[t], lastPublisher[t]));
             // the children did the publishing, not just the last one
             assertTrue(resumedFrom[t] > KafkaRecordFormat.NONE, "no child ever committed to " + topics[t]);
             if (PUBLISHER_KILLS >= 10)

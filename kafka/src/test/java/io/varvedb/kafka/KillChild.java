@@ -7,6 +7,7 @@ import java.util.concurrent.locks.LockSupport;
 
 import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
+import org.apache.kafka.common.errors.ProducerFencedException;
 
 /**
  * Main class of the child JVMs {@link KafkaKillTest} SIGKILLs. Each mode runs until killed (or its stdin closes),
@@ -16,7 +17,9 @@ import io.varvedb.VarveDB;
  *   <li>{@code publish <bootstrap> <store> <topicA> <topicB> <maxEventsPerTransaction>}: opens the store
  *   read-only and publishes it to topic A from a {@link KafkaPublisher#publish()} loop on the main thread, and to
  *   topic B with {@link KafkaPublisher#start()}. Prints {@code opened <a> <b>} (the positions they go on from),
- *   {@code a <position> <events>} after each commit to A, {@code b <position> <transactions> <events>} when B's published position moves (its counts so far).</li>
+ *   {@code a <position> <events>} after each commit to A (and {@code retry a <why>} when publish() threw and is
+ *   called again, as its contract says), {@code b <position> <transactions> <events> <aborts>} when B's published
+ *   position or aborts move (its counts so far).</li>
  *   <li>{@code replica <bootstrap> <topicA> <dirA> <topicB> <dirB>}: follows topic A into replica A from a
  *   {@link KafkaReplica#poll} loop, and topic B into replica B with {@link KafkaReplica#start()}. Prints
  *   {@code opened}, then {@code a|b <appliedPosition> <appliedEvents> <skippedEvents>} when they move.</li>
@@ -73,26 +76,46 @@ public final class KillChild
                 .getUptime()) + " ms, a " + (t1 - t0) / 1_000_000 + " ms, b " + (t2 - t1) / 1_000_000 + " ms");
             b.start();
             long lastB = fromB;
+            long abortsB = 0;
+            int retries = 0;
             while (true)
             {
-                final int events = a.publish();
-                if (events > 0)
+                try
                 {
-                    say("a " + a.publishedPosition() + " " + events);
+                    final int events = a.publish();
+                    retries = 0;
+                    if (events > 0)
+                    {
+                        say("a " + a.publishedPosition() + " " + events);
+                    }
+                    else
+                    {
+                        LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(200));
+                    }
                 }
-                else
+                catch (final KafkaStreamingException ex)
                 {
-                    LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(200));
+                    // publish()'s contract: a transaction that failed was aborted (by a new producer, if Kafka left
+                    // this one unable to), and the next call sends its events again. Fenced is no such failure:
+                    // nothing else publishes to this topic
+                    if (ex.getCause() instanceof ProducerFencedException || ++retries > 10)
+                    {
+                        throw ex;
+                    }
+                    ex.printStackTrace();
+                    say("retry a " + ex.getMessage().replace('\n', ' '));
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100L * retries));
                 }
                 if (b.failure() != null)
                 {
                     throw new AssertionError("publisher of " + topicB + " failed", b.failure());
                 }
                 final long publishedB = b.publishedPosition();
-                if (publishedB != lastB)
+                if (publishedB != lastB || b.aborts() != abortsB)
                 {
-                    say("b " + publishedB + " " + b.transactions() + " " + b.publishedEvents());
                     lastB = publishedB;
+                    abortsB = b.aborts();
+                    say("b " + publishedB + " " + b.transactions() + " " + b.publishedEvents() + " " + abortsB);
                 }
             }
         }
