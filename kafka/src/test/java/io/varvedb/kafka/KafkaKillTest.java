@@ -39,7 +39,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <p>
  * {@code -Dvarve.kafka.publisherKills=N} and {@code -Dvarve.kafka.replicaKills=N} set the kills (24 each by
  * default), {@code -Dvarve.kafka.killSeed=S} replays a run's random choices (the children's timing is not
- * replayable).
+ * replayable), {@code -Dvarve.kafka.killLog=true} prints a line per kill, and {@code -Dvarve.kafka.childJvmArgs=...}
+ * passes flags to the children. Each test prints what its kills hit: transactions left open at a kill (and aborted by
+ * the next publisher), records aborted, restarts of a replica that found events the offsets hint did not name yet.
  */
 class KafkaKillTest
 {
