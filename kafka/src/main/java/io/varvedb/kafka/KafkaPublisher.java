@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 import io.varvedb.EventHandler;
 import io.varvedb.RecordedEvent;
@@ -61,6 +62,7 @@ public final class KafkaPublisher implements AutoCloseable
     private final String topic;
     private final String bootstrap;
     private final Properties producerProperties;
+    private final Function<Properties, KafkaProducer<byte[], byte[]>> producers;
     private final Map<String, Object> consumerOverrides;
     private final int maxEventsPerTransaction;
     private final long maxTransactionNanos;
@@ -107,6 +109,7 @@ public final class KafkaPublisher implements AutoCloseable
         this.consumerOverrides = new HashMap<>();
         consumerOverrides.putAll(TopicTail.timeouts(builder.timeout));
         consumerOverrides.putAll(builder.consumerOverrides);
+        this.producers = builder.producers;
         final Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, builder.transactionalId);
@@ -151,7 +154,7 @@ public final class KafkaPublisher implements AutoCloseable
         {
             return publishedPosition;
         }
-        producer = new KafkaProducer<>(producerProperties);
+        producer = producers.apply(producerProperties);
         connecting = true;
         try
         {
@@ -530,7 +533,9 @@ public final class KafkaPublisher implements AutoCloseable
 
     /**
      * Publish on a thread of its own until {@link #close()}; a failure stops it, and {@link #failure()} says why.
-     * A transaction that failed and could be aborted is tried again.
+     * A transaction that failed is tried again (up to 10 times in a row, after growing pauses): aborted, or, when Kafka
+     * left the producer unable to abort, with a new producer, which fences the old one and aborts what it left open.
+     * Being fenced by another publisher, or refused for good (authorization, versions), stops it.
      *
      * @return this publisher.
      */
@@ -679,6 +684,7 @@ public final class KafkaPublisher implements AutoCloseable
         private boolean skipTruncated;
         private final Map<String, Object> producerOverrides = new HashMap<>();
         private final Map<String, Object> consumerOverrides = new HashMap<>();
+        private Function<Properties, KafkaProducer<byte[], byte[]>> producers = KafkaProducer::new;
 
         private Builder(final VarveDB db, final String bootstrap, final String topic)
         {
@@ -783,6 +789,18 @@ public final class KafkaPublisher implements AutoCloseable
         public Builder consumerProperty(final String name, final Object value)
         {
             consumerOverrides.put(name, value);
+            return this;
+        }
+
+        /**
+         * For tests: what makes the publisher's producers from their settings (a test's may fail on purpose).
+         *
+         * @param factory makes a producer.
+         * @return this builder.
+         */
+        Builder producers(final Function<Properties, KafkaProducer<byte[], byte[]>> factory)
+        {
+            this.producers = Objects.requireNonNull(factory, "factory");
             return this;
         }
 

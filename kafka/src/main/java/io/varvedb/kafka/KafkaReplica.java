@@ -602,7 +602,7 @@ public final class KafkaReplica implements AutoCloseable
             if ((flags & KafkaRecordFormat.FLAG_METADATA) != 0)
             {
                 final long current = versionOfName(name);
-                if (decide(current, version, name, record))
+                if (decide(current, version, name, record, 1))
                 {
                     view.wrap(record.value());
                     final StreamMetadata metadata = StreamMetadata.decode(view, 0, record.value().length);
@@ -621,7 +621,7 @@ public final class KafkaReplica implements AutoCloseable
                 final long streamId = name != null ? appender.streamId(name) :
                     KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.STREAM);
                 final long current = versionOf(streamId);
-                if (!decide(current, version, name != null ? name : Long.toString(streamId), record))
+                if (!decide(current, version, name != null ? name : Long.toString(streamId), record, 1))
                 {
                     checkHeld(streamId, version, record);
                 }
@@ -666,7 +666,8 @@ public final class KafkaReplica implements AutoCloseable
             KafkaRecordFormat.longHeader(first.headers(), KafkaRecordFormat.STREAM);
         final long firstVersion = KafkaRecordFormat.longHeader(first.headers(), KafkaRecordFormat.VERSION);
         final long current = versionOf(streamId);
-        if (!decide(current, firstVersion, name != null ? name : Long.toString(streamId), first))
+        if (!decide(current, firstVersion, name != null ? name : Long.toString(streamId), first,
+            pendingBatch.size()))
         {
             for (final ConsumerRecord<byte[], byte[]> record : pendingBatch)
             {
@@ -699,13 +700,16 @@ public final class KafkaReplica implements AutoCloseable
         return pendingBatch.size();
     }
 
-    /** True if the event at {@code version} is to be appended; false if the stream has it; a gap throws. */
+    /**
+     * True if the event at {@code version} (the first of {@code events}: a batch is appended whole or not at all) is to
+     * be appended; false if the stream has it; a gap throws.
+     */
     private boolean decide(final long current, final long version, final String stream,
-        final ConsumerRecord<byte[], byte[]> record)
+        final ConsumerRecord<byte[], byte[]> record, final int events)
     {
         if (current >= version)
         {
-            skippedEvents++;
+            skippedEvents += events;
             return false;
         }
         if (current != version - 1)

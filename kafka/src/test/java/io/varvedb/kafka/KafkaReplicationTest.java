@@ -166,6 +166,40 @@ class KafkaReplicationTest
         }
     }
 
+    @Test
+    void aReplicaThatReadsTheTopicAgainSkipsEveryEventItHoldsAndCountsThem() throws Exception
+    {
+        final String topic = "read-again";
+        kafka.createTopic(topic, 3);
+        final Path primaryDir = dir.resolve("primary");
+        final Path replicaDir = dir.resolve("replica");
+        try (VarveDB primary = VarveDB.open(primaryDir); Appender appender = primary.appender())
+        {
+            new Workload(9, 20).run(primary, appender, 600);
+            final StoreImage image = StoreImage.of(primary);
+            assertTrue(image.log.stream().filter(StoreImage.Event::inBatch).count() > 20, "batches");
+            try (KafkaPublisher publisher = KafkaPublisher.builder(primary, kafka.bootstrap(), topic).build())
+            {
+                publishAll(publisher, primary);
+            }
+            try (KafkaReplica replica = KafkaReplica.builder(replicaDir, kafka.bootstrap(), topic).build())
+            {
+                follow(replica, image);
+                assertEquals(image.log.size(), replica.appliedEvents());
+                assertEquals(0, replica.skippedEvents());
+            }
+            // the hint gone (as after a power cut), it reads the whole topic again: every event is one it has
+            java.nio.file.Files.delete(replicaDir.resolve(ReplicaOffsets.FILE_NAME));
+            try (KafkaReplica replica = KafkaReplica.builder(replicaDir, kafka.bootstrap(), topic).build())
+            {
+                follow(replica, image);
+                assertEquals(image.log.size(), replica.appliedEvents());
+                assertEquals(image.log.size(), replica.skippedEvents(), "each event of a batch counts");
+            }
+            assertSameStore(image, replicaDir);
+        }
+    }
+
     static void publishAll(final KafkaPublisher publisher, final VarveDB primary)
     {
         final StoreImage image = StoreImage.of(primary);

@@ -46,6 +46,8 @@ final class StoreImage
 
     final List<Event> log = new ArrayList<>();
     final List<Long> positions = new ArrayList<>();
+    /** Indexes in {@link #log} of the events that end a batch. */
+    final java.util.BitSet lastInBatch = new java.util.BitSet();
 
     static StoreImage of(final VarveDB db)
     {
@@ -56,6 +58,10 @@ final class StoreImage
         {
             final int read = db.readAll(next[0], 4096, (event) ->
             {
+                if (event.isLastInBatch())
+                {
+                    image.lastInBatch.set(image.log.size());
+                }
                 image.log.add(toEvent(db, event));
                 image.positions.add(event.position());
                 next[0] = event.nextPosition();

@@ -21,12 +21,23 @@ final class Workload
 {
     private final Random random;
     private final int streams;
+    private int first;
     private int conflicts;
 
     Workload(final long seed, final int streams)
     {
         this.random = new Random(seed);
         this.streams = streams;
+    }
+
+    /**
+     * Use streams {@code first + 1 .. first + streams} from now on (a long run moves on to fresh streams, as the
+     * old ones get tombstoned).
+     */
+    Workload from(final int first)
+    {
+        this.first = first;
+        return this;
     }
 
     int conflicts()
@@ -43,7 +54,7 @@ final class Workload
         {
             final int pick = random.nextInt(100);
             final boolean named = random.nextInt(4) == 0;
-            final int s = 1 + random.nextInt(streams);
+            final int s = first + 1 + random.nextInt(streams);
             final long id = named ? appender.streamId("order-" + s) : s;
             final long version;
             try
