@@ -28,6 +28,7 @@ final class TopicTail
 
     private static final int FIRST_WINDOW = 64;
     private static final int DEFAULT_REQUEST_MS = 30_000;
+    private static final int FETCH_WAIT_MS = 10;
     private static final Duration POLL = Duration.ofMillis(200);
     private static final long METADATA_RETRY_NS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200);
 
@@ -85,7 +86,11 @@ final class TopicTail
     static Last find(final String bootstrap, final String topic, final Map<String, Object> extra,
         final Duration timeout)
     {
-        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProperties(bootstrap, extra)))
+        final Properties props = consumerProperties(bootstrap, extra);
+        // it reads partition after partition to their ends: a fetch left waiting for more (500 ms by default) would
+        // hold up the next partition's read for nothing
+        props.putIfAbsent("fetch.max.wait.ms", FETCH_WAIT_MS);
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props))
         {
             Last best = new Last(KafkaRecordFormat.NONE, null);
             for (final TopicPartition partition : partitions(consumer, topic, timeout))

@@ -72,7 +72,9 @@ class PublisherRecoveryTest
             }
             final TopicCheck check = TopicCheck.read(kafka.bootstrap(), topic);
             check.assertEqualsLog(image);
-            assertEquals(50, check.abortedRecords(), "the first producer's open transaction was aborted");
+            // 50, and the rest of a batch its 50th event was in
+            assertTrue(check.abortedRecords() >= 50, "the first producer's open transaction was aborted: " +
+                check.abortedRecords());
         }
     }
 
@@ -92,16 +94,18 @@ class PublisherRecoveryTest
                     new KafkaProducer<>(props))
                 .build())
             {
-                assertEquals(50, publisher.publish());
-                assertEquals(50, publisher.publish());
+                // 50 a transaction, and the rest of a batch the 50th is in (a transaction never ends inside one)
+                assertTrue(publisher.publish() >= 50);
+                assertTrue(publisher.publish() >= 50);
                 final KafkaStreamingException refused = assertThrows(KafkaStreamingException.class, publisher::publish);
-                assertTrue(refused.getMessage().contains("will be sent again"), refused.getMessage());
+                assertTrue(refused.getMessage().contains("go out again"), refused.getMessage());
                 KafkaReplicationTest.publishAll(publisher, primary);
                 assertEquals(2, made.get());
             }
             final TopicCheck check = TopicCheck.read(kafka.bootstrap(), topic);
             check.assertEqualsLog(image);
-            assertEquals(50, check.abortedRecords());
+            assertTrue(check.abortedRecords() >= 50, "the third transaction's records aborted: " +
+                check.abortedRecords());
         }
     }
 
