@@ -259,34 +259,18 @@ public final class KafkaPublisher implements AutoCloseable
                 // a scavenge dropped it (positions never change): nothing to compare
                 return;
             }
-            final byte[] value = last.record().value() == null ? new byte[0] : last.record().value();
-            final byte[] id = KafkaRecordFormat.eventId(headers);
             if (event.streamId() != KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.STREAM) ||
                 event.version() != KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.VERSION))
             {
                 mismatch[0] = "stream " + KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.STREAM) + " version " +
                     KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.VERSION) + " in the topic, stream " +
                     event.streamId() + " version " + event.version() + " in the store";
+                return;
             }
-            else if (event.timestamp() != KafkaRecordFormat.longHeader(headers, KafkaRecordFormat.TIMESTAMP) ||
-                event.eventType() != KafkaRecordFormat.intHeader(headers, KafkaRecordFormat.EVENT_TYPE))
+            final String differs = KafkaRecordFormat.difference(event, last.record());
+            if (differs != null)
             {
-                mismatch[0] = "timestamp or event type of stream " + event.streamId() + " version " + event.version();
-            }
-            else if (event.hasEventId() != (id != null) || (id != null &&
-                (event.eventIdHigh() != java.nio.ByteBuffer.wrap(id).getLong(0) ||
-                event.eventIdLow() != java.nio.ByteBuffer.wrap(id).getLong(Long.BYTES))))
-            {
-                mismatch[0] = "event id of stream " + event.streamId() + " version " + event.version();
-            }
-            else
-            {
-                final byte[] payload = new byte[event.payloadLength()];
-                event.payload().getBytes(0, payload);
-                if (!java.util.Arrays.equals(payload, value))
-                {
-                    mismatch[0] = "payload of stream " + event.streamId() + " version " + event.version();
-                }
+                mismatch[0] = differs + " of stream " + event.streamId() + " version " + event.version();
             }
         });
         if (read == 0)

@@ -3,6 +3,9 @@ package io.varvedb.kafka;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
+import io.varvedb.RecordedEvent;
+import org.agrona.DirectBuffer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
 
@@ -45,6 +48,8 @@ public final class KafkaRecordFormat
     public static final String EVENT_ID = "varve.event-id";
     /** Header: the stream's name (UTF-8), for a named stream. */
     public static final String STREAM_NAME = "varve.stream-name";
+
+    private static final byte[] NO_BYTES = new byte[0];
 
     /** {@link #PREVIOUS} of the first event ever published to a topic. */
     public static final long NONE = -1;
@@ -130,6 +135,53 @@ public final class KafkaRecordFormat
     {
         return headers.lastHeader(POSITION) != null && headers.lastHeader(PREVIOUS) != null &&
             headers.lastHeader(VERSION) != null;
+    }
+
+    /** @return the record's value: the event's payload, empty (never null) for a record without one. */
+    static byte[] value(final ConsumerRecord<byte[], byte[]> record)
+    {
+        return record.value() == null ? NO_BYTES : record.value();
+    }
+
+    /**
+     * Compare an event of a store with a record that should be its copy: what a publisher checks of the topic's last
+     * record, and a replica of an event it holds already. Stream and version are the caller's: a named stream's id
+     * is the store's own.
+     *
+     * @return what differs (event type, timestamp, event id or payload), or null if nothing does.
+     */
+    static String difference(final RecordedEvent event, final ConsumerRecord<byte[], byte[]> record)
+    {
+        final Headers headers = record.headers();
+        if (event.eventType() != intHeader(headers, EVENT_TYPE))
+        {
+            return "event type";
+        }
+        if (event.timestamp() != longHeader(headers, TIMESTAMP))
+        {
+            return "timestamp";
+        }
+        final byte[] id = eventId(headers);
+        if (event.hasEventId() != (id != null) || (id != null &&
+            (event.eventIdHigh() != ByteBuffer.wrap(id).getLong(0) ||
+            event.eventIdLow() != ByteBuffer.wrap(id).getLong(Long.BYTES))))
+        {
+            return "event id";
+        }
+        final byte[] value = value(record);
+        if (event.payloadLength() != value.length)
+        {
+            return "payload";
+        }
+        final DirectBuffer payload = event.payload();
+        for (int i = 0; i < value.length; i++)
+        {
+            if (payload.getByte(i) != value[i])
+            {
+                return "payload";
+            }
+        }
+        return null;
     }
 
     static byte[] longBytes(final long value)

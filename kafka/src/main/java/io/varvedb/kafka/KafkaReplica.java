@@ -100,17 +100,18 @@ public final class KafkaReplica implements AutoCloseable
     /** Asks Kafka about the topic itself: its id, and partitions added while following. */
     private org.apache.kafka.clients.admin.Admin admin;
     private long lastRefreshNs;
-    /** True while following from the offsets hint, not from the topic's start: a stuck merge reads again. */
+    /**
+     * True while following from the offsets hint, not from the topic's start: a stuck merge or a version gap then
+     * means the hint was wrong, and the topic is read again from its start (once: from there, either is for real).
+     */
     private boolean fromHint;
     /** What {@link #store()} hands out: the store opened read-only, so that nothing but the follower writes. */
     private VarveDB readOnlyView;
-    private long appliedPrevious;
     /** The stream ({@code id:} or {@code name:}) and version of the last event applied. */
     private String appliedStream = "";
     private long appliedVersion;
     private long lastSaveNs;
     private boolean dirty;
-    private boolean resetOnce;
 
     private volatile long appliedPosition;
     private volatile long appliedEvents;
@@ -400,7 +401,6 @@ public final class KafkaReplica implements AutoCloseable
             chain = saved.previous;
             fromHint = true;
         }
-        appliedPrevious = chain;
         appliedPosition = chain;
         if (saved != null)
         {
@@ -455,12 +455,11 @@ public final class KafkaReplica implements AutoCloseable
         }
         catch (final VersionGap gap)
         {
-            if (resetOnce)
+            if (!fromHint)
             {
-                throw new KafkaStreamingException(gap.getMessage() + " (after reading the topic again from its start)");
+                throw new KafkaStreamingException(gap.getMessage() + " (reading the topic from its start)");
             }
             // the store lost what the hint says it has (a power cut): read the whole topic again, skipping what it has
-            resetOnce = true;
             seek(null);
             return 0;
         }
@@ -513,7 +512,7 @@ public final class KafkaReplica implements AutoCloseable
             }
             final ConsumerRecord<byte[], byte[]> record = buffers[p].poll();
             chain = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.POSITION);
-            applied += apply(p, record);
+            applied += apply(record);
         }
     }
 
@@ -570,7 +569,7 @@ public final class KafkaReplica implements AutoCloseable
             "): records were deleted (retention?) before the replica read them");
     }
 
-    private int apply(final int p, final ConsumerRecord<byte[], byte[]> record)
+    private int apply(final ConsumerRecord<byte[], byte[]> record)
     {
         final int flags = KafkaRecordFormat.flags(record.headers());
         if ((flags & KafkaRecordFormat.FLAG_IN_BATCH) != 0)
@@ -583,7 +582,7 @@ public final class KafkaReplica implements AutoCloseable
             final int events = applyBatch();
             for (final ConsumerRecord<byte[], byte[]> r : pendingBatch)
             {
-                applied(partitionOf(r), r);
+                applied(r);
             }
             pendingBatch.clear();
             return events;
@@ -591,7 +590,7 @@ public final class KafkaReplica implements AutoCloseable
         if (!pendingBatch.isEmpty())
         {
             throw new KafkaStreamingException("topic " + topic + ": a batch ends without its last event before " +
-                partitions.get(p) + " offset " + record.offset());
+                partitions.get(record.partition()) + " offset " + record.offset());
         }
         final long version = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.VERSION);
         final long timestamp = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP);
@@ -604,8 +603,9 @@ public final class KafkaReplica implements AutoCloseable
                 final long current = versionOfName(name);
                 if (decide(current, version, name, record, 1))
                 {
-                    view.wrap(record.value());
-                    final StreamMetadata metadata = StreamMetadata.decode(view, 0, record.value().length);
+                    final byte[] value = KafkaRecordFormat.value(record);
+                    view.wrap(value);
+                    final StreamMetadata metadata = StreamMetadata.decode(view, 0, value.length);
                     if (name.startsWith("$$$"))
                     {
                         db.setStreamMetadata(Long.parseLong(name.substring(3)), metadata);
@@ -635,7 +635,7 @@ public final class KafkaReplica implements AutoCloseable
                     {
                         final int type = KafkaRecordFormat.intHeader(record.headers(), KafkaRecordFormat.EVENT_TYPE);
                         final byte[] id = KafkaRecordFormat.eventId(record.headers());
-                        final byte[] value = record.value() == null ? new byte[0] : record.value();
+                        final byte[] value = KafkaRecordFormat.value(record);
                         if (id != null)
                         {
                             final ByteBuffer ids = ByteBuffer.wrap(id);
@@ -654,7 +654,7 @@ public final class KafkaReplica implements AutoCloseable
         {
             clock.done();
         }
-        applied(p, record);
+        applied(record);
         return 1;
     }
 
@@ -678,7 +678,7 @@ public final class KafkaReplica implements AutoCloseable
         batch.clear();
         for (final ConsumerRecord<byte[], byte[]> record : pendingBatch)
         {
-            final byte[] value = record.value() == null ? new byte[0] : record.value();
+            final byte[] value = KafkaRecordFormat.value(record);
             batch.add(KafkaRecordFormat.intHeader(record.headers(), KafkaRecordFormat.EVENT_TYPE), value);
             final byte[] id = KafkaRecordFormat.eventId(record.headers());
             if (id != null)
@@ -740,17 +740,10 @@ public final class KafkaReplica implements AutoCloseable
                 // hidden by the stream's metadata (a limit, a soft delete): nothing left to compare
                 return;
             }
-            final byte[] value = record.value() == null ? new byte[0] : record.value();
-            final byte[] id = KafkaRecordFormat.eventId(record.headers());
-            if (event.eventType() != KafkaRecordFormat.intHeader(record.headers(), KafkaRecordFormat.EVENT_TYPE) ||
-                event.timestamp() != KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP) ||
-                event.payloadLength() != value.length ||
-                !samePayload(event.payload(), value) ||
-                event.hasEventId() != (id != null) ||
-                (id != null && (event.eventIdHigh() != ByteBuffer.wrap(id).getLong(0) ||
-                event.eventIdLow() != ByteBuffer.wrap(id).getLong(Long.BYTES))))
+            final String difference = KafkaRecordFormat.difference(event, record);
+            if (difference != null)
             {
-                differs[0] = "the replica holds another event at stream " + (streamId < 0 ?
+                differs[0] = "the replica holds another event (" + difference + ") at stream " + (streamId < 0 ?
                     db.streamName(streamId) : Long.toString(streamId)) + " version " + version + " than " +
                     record.topic() + "-" + record.partition() + " offset " + record.offset();
             }
@@ -760,18 +753,6 @@ public final class KafkaReplica implements AutoCloseable
             throw new KafkaStreamingException(differs[0] + ": the replica was written by something other than " +
                 "its follower, or follows another primary's topic; it is no copy of the primary any more");
         }
-    }
-
-    private static boolean samePayload(final org.agrona.DirectBuffer payload, final byte[] value)
-    {
-        for (int i = 0; i < value.length; i++)
-        {
-            if (payload.getByte(i) != value[i])
-            {
-                return false;
-            }
-        }
-        return true;
     }
 
     private long versionOfName(final String name)
@@ -793,17 +774,11 @@ public final class KafkaReplica implements AutoCloseable
         }
     }
 
-    private static int partitionOf(final ConsumerRecord<byte[], byte[]> record)
-    {
-        return record.partition();
-    }
-
-    private void applied(final int p, final ConsumerRecord<byte[], byte[]> record)
+    private void applied(final ConsumerRecord<byte[], byte[]> record)
     {
         final long position = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.POSITION);
         final long timestamp = KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.TIMESTAMP);
-        appliedOffsets[p] = record.offset() + 1;
-        appliedPrevious = position;
+        appliedOffsets[record.partition()] = record.offset() + 1;
         final String name = KafkaRecordFormat.streamName(record.headers());
         appliedStream = name != null ? NAME_PREFIX + name :
             ID_PREFIX + KafkaRecordFormat.longHeader(record.headers(), KafkaRecordFormat.STREAM);
@@ -822,7 +797,7 @@ public final class KafkaReplica implements AutoCloseable
     {
         try
         {
-            new ReplicaOffsets(appliedPrevious, appliedOffsets.clone(), appliedStream, appliedVersion, lastTimestamp,
+            new ReplicaOffsets(appliedPosition, appliedOffsets.clone(), appliedStream, appliedVersion, lastTimestamp,
                 topicId).write(directory, force);
             dirty = false;
         }
