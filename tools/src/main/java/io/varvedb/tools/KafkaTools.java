@@ -26,6 +26,8 @@ final class KafkaTools
     /** Records read back from a partition's end at first, as the publisher does, growing while none is an event. */
     private static final int FIRST_WINDOW = 64;
     private static final Duration POLL = Duration.ofMillis(200);
+    /** How often {@code --once} looks whether it is done, between two progress lines. */
+    private static final long ONCE_CHECK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(20);
 
     private KafkaTools()
     {
@@ -162,6 +164,36 @@ final class KafkaTools
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         return new KafkaConsumer<>(props);
+    }
+
+    /**
+     * Wait while {@code going} holds, showing {@code progress} every {@code interval} from {@code startNanos}
+     * (with {@code once}, only on a terminal, and looking at {@code going} more often), until a stop signal.
+     *
+     * @return true if a stop signal ended the wait.
+     */
+    static boolean follow(final StopSignal stop, final LiveLine line, final boolean once, final boolean terminal,
+        final Duration interval, final long startNanos, final java.util.function.BooleanSupplier going,
+        final java.util.function.Supplier<String> progress)
+    {
+        long next = startNanos + interval.toNanos();
+        while (going.getAsBoolean())
+        {
+            final long wake = once ? Math.min(next, System.nanoTime() + ONCE_CHECK_NANOS) : next;
+            if (stop.awaitUntil(wake))
+            {
+                return true;
+            }
+            if (System.nanoTime() - next >= 0)
+            {
+                if (!once || terminal)
+                {
+                    line.show(progress.get());
+                }
+                next += interval.toNanos();
+            }
+        }
+        return false;
     }
 
     /**

@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 
 /**
  * {@code varve publish DIR --bootstrap HOST:PORT --topic T}: a {@link KafkaPublisher} on a store opened read-only
@@ -46,8 +45,6 @@ public final class PublishCommand implements Callable<Integer>
 {
     private static final Duration MIN_INTERVAL = Duration.ofMillis(10);
     private static final Duration MAX_INTERVAL = Duration.ofHours(1);
-    /** How often --once looks whether it is done. */
-    private static final long ONCE_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     /** Events the lag count reads per refresh at most: it follows the log as it grows, and says "+" behind. */
     private static final int COUNT_BUDGET = 2_000_000;
     private static final int READ_CHUNK = 4096;
@@ -155,27 +152,17 @@ public final class PublishCommand implements Callable<Integer>
                 if (target != KafkaRecordFormat.NONE && target > from)
                 {
                     publisher.start();
-                    Progress last = new Progress(startNanos, 0, 0, from, 0, 0, 0, true);
-                    long next = startNanos + interval.toNanos();
-                    while (publisher.publishedPosition() < target && publisher.isRunning())
-                    {
-                        final long wake = once ? Math.min(next, System.nanoTime() + ONCE_CHECK_NANOS) : next;
-                        if (stop.awaitUntil(wake))
+                    final long since = startNanos;
+                    final Progress[] last = {new Progress(since, 0, 0, from, 0, 0, 0, true)};
+                    stopped = KafkaTools.follow(stop, line, once, terminal, interval, since,
+                        () -> publisher.publishedPosition() < target && publisher.isRunning(),
+                        () ->
                         {
-                            stopped = true;
-                            break;
-                        }
-                        if (System.nanoTime() - next >= 0)
-                        {
-                            if (!once || terminal)
-                            {
-                                final Progress now = Progress.of(publisher, db, lag, 0, System.nanoTime());
-                                line.show(now.line(last, startNanos));
-                                last = now;
-                            }
-                            next += interval.toNanos();
-                        }
-                    }
+                            final Progress now = Progress.of(publisher, db, lag, 0, System.nanoTime());
+                            final String text = now.line(last[0], since);
+                            last[0] = now;
+                            return text;
+                        });
                 }
             }
             finally

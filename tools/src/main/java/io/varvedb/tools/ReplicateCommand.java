@@ -16,7 +16,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -51,7 +50,6 @@ public final class ReplicateCommand implements Callable<Integer>
 {
     private static final Duration MIN_INTERVAL = Duration.ofMillis(10);
     private static final Duration MAX_INTERVAL = Duration.ofHours(1);
-    private static final long ONCE_CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     /** What the stop hook gives the replica to finish: its close waits up to 10 s for the consumer. */
     private static final long GRACE_MILLIS = 15_000;
     private static final long NANOS_PER_MILLI = 1_000_000L;
@@ -173,27 +171,16 @@ public final class ReplicateCommand implements Callable<Integer>
                 if (target != KafkaRecordFormat.NONE && target > from)
                 {
                     replica.start();
-                    Progress last = new Progress(startNanos, 0, from, 0, 0);
-                    long next = startNanos + interval.toNanos();
-                    while (replica.appliedPosition() < target && replica.isRunning())
-                    {
-                        final long wake = once ? Math.min(next, System.nanoTime() + ONCE_CHECK_NANOS) : next;
-                        if (stop.awaitUntil(wake))
+                    final Progress[] last = {new Progress(startNanos, 0, from, 0, 0)};
+                    stopped = KafkaTools.follow(stop, line, once, terminal, interval, startNanos,
+                        () -> replica.appliedPosition() < target && replica.isRunning(),
+                        () ->
                         {
-                            stopped = true;
-                            break;
-                        }
-                        if (System.nanoTime() - next >= 0)
-                        {
-                            if (!once || terminal)
-                            {
-                                final Progress now = Progress.of(replica, System.nanoTime());
-                                line.show(now.line(last, startNanos));
-                                last = now;
-                            }
-                            next += interval.toNanos();
-                        }
-                    }
+                            final Progress now = Progress.of(replica, System.nanoTime());
+                            final String text = now.line(last[0], startNanos);
+                            last[0] = now;
+                            return text;
+                        });
                 }
             }
             finally
