@@ -118,6 +118,17 @@ public final class Appender implements AutoCloseable
     private final UnsafeBuffer arrayView = new UnsafeBuffer(NO_BYTES);
     private final UnsafeBuffer codecView = new UnsafeBuffer(NO_BYTES);
     private final RecordChecksum crc = new RecordChecksum();
+    /**
+     * This appender's ciphers of stream keys, in an encrypted store; null otherwise, and for the store's own
+     * appender ({@link #writesSystemStreams()}: metadata and tombstones stay clear, for recovery).
+     */
+    private io.varvedb.internal.crypto.StreamCiphers ciphers;
+    /** This open's writer generation, the stored part of every nonce (see {@code RecordDescriptor}). */
+    private final int generation;
+    /** Bytes an event takes beyond its clear frame: the nonce prefix and tag in an encrypted store, else 0. */
+    private int encryptionOverhead;
+    /** A typed event is encoded here, then encrypted into the log: no clear byte is written to a mapping. */
+    private final org.agrona.ExpandableArrayBuffer encodeScratch;
     private final EventIdTable ids;
     /** Asked, in multi-process mode, about the holder of an id slot pending for long; null otherwise. */
     private final EventIdTable.HolderCheck holderCheck;
@@ -172,6 +183,11 @@ public final class Appender implements AutoCloseable
         this.registry = registry;
         this.repairer = repairer;
         this.ids = ids;
+        final io.varvedb.internal.crypto.KeyFile keys = db.keys();
+        this.ciphers = keys == null ? null : new io.varvedb.internal.crypto.StreamCiphers(keys);
+        this.generation = keys == null ? 0 : keys.generation();
+        this.encryptionOverhead = keys == null ? 0 : ENCRYPTION_OVERHEAD;
+        this.encodeScratch = keys == null ? null : new org.agrona.ExpandableArrayBuffer(0);
         this.holderCheck = repairer == null ? null : repairer::repairHolder;
         this.db = db;
         this.flusher = flusher;
@@ -1090,9 +1106,11 @@ public final class Appender implements AutoCloseable
         final int length)
     {
         final boolean withId = (idHigh | idLow) != 0;
-        final int frameLength = frameLength(length, withId);
+        final int frameLength = frame(length, withId);
         final int alignedLength = alignedLength(frameLength);
         lastWasDuplicate = false;
+        final io.varvedb.internal.crypto.Gcm cipher = cipherFor(streamId);
+        final short flags = (short)((withId ? FLAG_EVENT_ID : 0) | tombstoneFlag | (cipher != null ? FLAG_ENCRYPTED : 0));
         while (true)
         {
             if (withId)
@@ -1123,14 +1141,22 @@ public final class Appender implements AutoCloseable
             {
                 // release: recovery can tell a claimed-but-unfinished record, and its length, from an empty one
                 buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength);
-                writeHeader(buffer, recordOffset, (short)((withId ? FLAG_EVENT_ID : 0) | tombstoneFlag), eventType,
-                    streamId, eventVersion, clock.nanoTime());
+                writeHeader(buffer, recordOffset, flags, eventType, streamId, eventVersion, clock.nanoTime());
                 if (withId)
                 {
                     buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, idHigh);
                     buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, idLow);
                 }
-                buffer.putBytes(recordOffset + payloadOffset(withId ? FLAG_EVENT_ID : 0), payload, offset, length);
+                if (cipher != null)
+                {
+                    // from the caller's bytes straight to cipher text in the log, after the header it authenticates
+                    io.varvedb.internal.crypto.StreamCiphers.seal(cipher, generation, position, buffer, recordOffset,
+                        flags, payload, offset, length);
+                }
+                else
+                {
+                    buffer.putBytes(recordOffset + payloadOffset(flags), payload, offset, length);
+                }
                 if (withId)
                 {
                     // the id is taken last, once what can fail (the payload's copy) has not
@@ -1173,8 +1199,9 @@ public final class Appender implements AutoCloseable
         final int maxLength)
     {
         final boolean withId = (idHigh | idLow) != 0;
-        final short flags = withId ? FLAG_EVENT_ID : 0;
-        final int claimedLength = alignedLength(frameLength(maxLength, withId));
+        final io.varvedb.internal.crypto.Gcm cipher = cipherFor(streamId);
+        final short flags = (short)((withId ? FLAG_EVENT_ID : 0) | (cipher != null ? FLAG_ENCRYPTED : 0));
+        final int claimedLength = alignedLength(frame(maxLength, withId));
         lastWasDuplicate = false;
         while (true)
         {
@@ -1204,20 +1231,36 @@ public final class Appender implements AutoCloseable
             final int slot;
             try
             {
-                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frameLength(maxLength, withId));
-                codecView.wrap(buffer, recordOffset + payloadOffset(flags), maxLength);
+                buffer.putIntRelease(recordOffset + FRAME_LENGTH_OFFSET, -frame(maxLength, withId));
+                if (cipher != null)
+                {
+                    encodeScratch.checkLimit(maxLength);
+                    codecView.wrap(encodeScratch.byteArray(), 0, maxLength);
+                }
+                else
+                {
+                    codecView.wrap(buffer, recordOffset + payloadOffset(flags), maxLength);
+                }
                 final int length = codec.encode(event, codecView, maxLength);
                 if (length < 0 || length > maxLength)
                 {
                     throw new IllegalStateException("codec " + codec.getClass().getName() + " wrote " + length +
                         " bytes, outside [0, " + maxLength + "]");
                 }
-                frameLength = frameLength(length, withId);
+                frameLength = frame(length, withId);
                 writeHeader(buffer, recordOffset, flags, eventType, streamId, eventVersion, clock.nanoTime());
                 if (withId)
                 {
                     buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, idHigh);
                     buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, idLow);
+                }
+                if (cipher != null)
+                {
+                    io.varvedb.internal.crypto.StreamCiphers.seal(cipher, generation, position, buffer, recordOffset,
+                        flags, codecView, 0, length);
+                }
+                if (withId)
+                {
                     // the id is taken last, once the codec, which may throw, is done
                     idSlot = takeId(idHigh, idLow, position);
                     if (idSlot == NO_SLOT)
@@ -1293,6 +1336,7 @@ public final class Appender implements AutoCloseable
     {
         final boolean withIds = batchIds(batch, count);
         final short idFlag = withIds ? FLAG_EVENT_ID : 0;
+        final io.varvedb.internal.crypto.Gcm cipher = cipherFor(streamId);
         // lengths are read once: what is claimed is what is written, even if the batch changes meanwhile
         ensureBatchScratch(count);
         final int[] offsets = scratchOffsets;
@@ -1304,7 +1348,7 @@ public final class Appender implements AutoCloseable
             checkSize(length);
             lengths[i] = length;
             offsets[i] = (int)Math.min(totalLength, Integer.MAX_VALUE);
-            totalLength += alignedLength(frameLength(length, withIds));
+            totalLength += alignedLength(frame(length, withIds));
         }
         if (totalLength > log.maxClaimLength())
         {
@@ -1355,7 +1399,7 @@ public final class Appender implements AutoCloseable
             {
                 for (int i = 0; i < count; i++)
                 {
-                    buffer.putIntRelease(start + offsets[i] + FRAME_LENGTH_OFFSET, -frameLength(lengths[i], withIds));
+                    buffer.putIntRelease(start + offsets[i] + FRAME_LENGTH_OFFSET, -frame(lengths[i], withIds));
                 }
                 if (withIds)
                 {
@@ -1397,15 +1441,24 @@ public final class Appender implements AutoCloseable
                     {
                         flags |= FLAG_BATCH_CONTINUATION;
                     }
-                    writeHeader(buffer, recordOffset, (short)(flags | idFlag), batch.eventType(i), streamId,
+                    final short recordFlags = (short)(flags | idFlag | (cipher != null ? FLAG_ENCRYPTED : 0));
+                    writeHeader(buffer, recordOffset, recordFlags, batch.eventType(i), streamId,
                         firstVersion + i, timestamp);
                     if (withIds)
                     {
                         buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, batch.eventIdHigh(i));
                         buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, batch.eventIdLow(i));
                     }
-                    buffer.putBytes(
-                        recordOffset + payloadOffset(idFlag), batch.data(), batch.payloadOffset(i), lengths[i]);
+                    if (cipher != null)
+                    {
+                        io.varvedb.internal.crypto.StreamCiphers.seal(cipher, generation, position + offsets[i],
+                            buffer, recordOffset, recordFlags, batch.data(), batch.payloadOffset(i), lengths[i]);
+                    }
+                    else
+                    {
+                        buffer.putBytes(
+                            recordOffset + payloadOffset(idFlag), batch.data(), batch.payloadOffset(i), lengths[i]);
+                    }
                 }
                 slot = fresh ? createStream(streamId, lastVersion) : heldSlot;
             }
@@ -1444,7 +1497,7 @@ public final class Appender implements AutoCloseable
             // first record until it is published, and then finds the rest of the batch already there.
             for (int i = count - 1; i >= 0; i--)
             {
-                publish(buffer, start + offsets[i], frameLength(lengths[i], withIds));
+                publish(buffer, start + offsets[i], frame(lengths[i], withIds));
             }
             for (int k = 0; k < idsTaken; k++)
             {
@@ -1768,7 +1821,7 @@ public final class Appender implements AutoCloseable
         for (int i = 0; i < count; i++)
         {
             Padding.write(
-                buffer, start + scratchOffsets[i], alignedLength(frameLength(scratchLengths[i], withIds)));
+                buffer, start + scratchOffsets[i], alignedLength(frame(scratchLengths[i], withIds)));
         }
     }
 
@@ -2206,6 +2259,26 @@ public final class Appender implements AutoCloseable
     void writesSystemStreams()
     {
         writesSystemStreams = true;
+        // the store's own events (metadata, tombstones) are read by recovery, which has no keys
+        ciphers = null;
+        encryptionOverhead = 0;
+    }
+
+    /**
+     * @return the frame length of an event with this payload, as this appender writes it (encrypted or not).
+     */
+    private int frame(final int payloadLength, final boolean withId)
+    {
+        return frameLength(payloadLength, withId) + encryptionOverhead;
+    }
+
+    /**
+     * @return the stream's cipher if this appender encrypts, else null.
+     * @throws StreamShreddedException if the stream was shredded: nothing is written.
+     */
+    private io.varvedb.internal.crypto.Gcm cipherFor(final long streamId)
+    {
+        return ciphers == null ? null : ciphers.forAppend(streamId);
     }
 
     private static void requirePayload(final Object payload)

@@ -15,6 +15,9 @@ public final class RecordedEvent
 
     private static final byte[] EMPTY = new byte[0];
     private final UnsafeBuffer payload = new UnsafeBuffer(EMPTY);
+    /** Decrypted payloads, in an encrypted store: this reader's own, reused from event to event. */
+    private final UnsafeBuffer clear = new UnsafeBuffer(EMPTY);
+    private int clearUsed;
     private UnsafeBuffer buffer;
     private int offset;
     private int frameLength;
@@ -30,14 +33,49 @@ public final class RecordedEvent
         this.offset = offset;
         this.frameLength = frameLength;
         this.position = position;
-        final int payloadOffset = RecordDescriptor.payloadOffset(buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET));
-        payload.wrap(buffer, offset + payloadOffset, frameLength - payloadOffset);
+        final short flags = buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
+        // an encrypted event read without its key: the cipher text, of the clear payload's length
+        payload.wrap(buffer, offset + RecordDescriptor.payloadOffset(flags),
+            RecordDescriptor.payloadLength(flags, frameLength));
+    }
+
+    /**
+     * Point at an event whose payload was decrypted into {@link #clearBuffer}.
+     */
+    void wrapDecrypted(
+        final UnsafeBuffer buffer, final int offset, final int frameLength, final long position, final int length)
+    {
+        this.buffer = buffer;
+        this.offset = offset;
+        this.frameLength = frameLength;
+        this.position = position;
+        payload.wrap(clear, 0, length);
+        clearUsed = length;
+    }
+
+    /**
+     * @param length bytes needed.
+     * @return this flyweight's own buffer for a decrypted payload, grown (the one allocation) if it is shorter.
+     */
+    UnsafeBuffer clearBuffer(final int length)
+    {
+        if (clear.capacity() < length)
+        {
+            clear.wrap(new byte[(int)Math.min(Integer.MAX_VALUE - 8, Math.max(length, 2L * clear.capacity()))]);
+        }
+        return clear;
     }
 
     void clear()
     {
         buffer = null;
         payload.wrap(EMPTY);
+        if (clearUsed > 0)
+        {
+            // the last clear text read goes with the read
+            clear.setMemory(0, clearUsed, (byte)0);
+            clearUsed = 0;
+        }
     }
 
     /**
@@ -142,6 +180,16 @@ public final class RecordedEvent
     public int checksum()
     {
         return buffer.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET);
+    }
+
+    /**
+     * @return true if this event's payload is encrypted in the log. Reads of a store opened with its master key
+     * deliver the clear text whatever this says; only a store opened with
+     * {@link VarveConfig.Builder#readCiphertext} delivers the cipher text.
+     */
+    public boolean isEncrypted()
+    {
+        return (buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET) & RecordDescriptor.FLAG_ENCRYPTED) != 0;
     }
 
     /**

@@ -65,6 +65,8 @@ public final class VarveConfig
     private final boolean preallocate;
     private final boolean multiProcess;
     private final String replicaOf;
+    private final javax.crypto.SecretKey encryptionKey;
+    private final boolean readCiphertext;
     private final EpochNanoClock clock;
     private final Durability durability;
     private final long flushIntervalMicros;
@@ -119,6 +121,8 @@ public final class VarveConfig
         preallocate = builder.preallocate;
         multiProcess = builder.multiProcess;
         replicaOf = builder.replicaOf;
+        encryptionKey = builder.encryptionKey;
+        readCiphertext = builder.readCiphertext;
         clock = builder.clock != null ? builder.clock : new OffsetEpochNanoClock();
         durability = builder.durability;
         flushIntervalMicros = builder.flushIntervalMicros;
@@ -254,6 +258,31 @@ public final class VarveConfig
     }
 
     /**
+     * @return true if this config carries a master key ({@link Builder#encryption}).
+     */
+    public boolean encrypted()
+    {
+        return encryptionKey != null;
+    }
+
+    /**
+     * @return the master key, or null; the store itself uses it.
+     */
+    javax.crypto.SecretKey encryptionKey()
+    {
+        return encryptionKey;
+    }
+
+    /**
+     * @return true if a read-only open of an encrypted store without its key shows cipher text
+     * ({@link Builder#readCiphertext}).
+     */
+    public boolean readCiphertext()
+    {
+        return readCiphertext;
+    }
+
+    /**
      * @return true when a background thread creates segments ahead of the appenders.
      */
     public boolean preallocate()
@@ -376,6 +405,8 @@ public final class VarveConfig
             .preallocate(preallocate)
             .multiProcess(multiProcess)
             .replicaOf(replicaOf)
+            .encryption(encryptionKey)
+            .readCiphertext(readCiphertext)
             .clock(clock)
             .durability(durability)
             .flushIntervalMicros(flushIntervalMicros)
@@ -404,7 +435,8 @@ public final class VarveConfig
             ", verifyChecksumsOnRead=" + verifyChecksumsOnRead + ", verifyIndexOnOpen=" + verifyIndexOnOpen +
             ", preallocate=" + preallocate + ", multiProcess=" + multiProcess + ", durability=" +
             durability + ", flushIntervalMicros=" + flushIntervalMicros + ", checkpointIntervalMillis=" +
-            checkpointIntervalMillis + ", backgroundThreading=" + backgroundThreading + "}";
+            checkpointIntervalMillis + ", backgroundThreading=" + backgroundThreading + ", encrypted=" +
+            (encryptionKey != null) + "}";
     }
 
     /**
@@ -428,6 +460,8 @@ public final class VarveConfig
         private boolean preallocate = true;
         private boolean multiProcess;
         private String replicaOf;
+        private javax.crypto.SecretKey encryptionKey;
+        private boolean readCiphertext;
         private EpochNanoClock clock;
         private Durability durability = Durability.OS;
         private long flushIntervalMicros = DEFAULT_FLUSH_INTERVAL_MICROS;
@@ -752,6 +786,72 @@ public final class VarveConfig
                     io.varvedb.internal.store.ReplicaMarker.MAX_SOURCE_LENGTH + " characters, not \"" + source + "\"");
             }
             this.replicaOf = source;
+            return this;
+        }
+
+        /**
+         * Encrypt the store at rest with this master key: a 32-byte AES-256 key (keep it outside the store: a key
+         * management service, a key store, a file only its owner reads). The bytes are copied. See
+         * {@link #encryption(javax.crypto.SecretKey)}.
+         *
+         * @param masterKey 32 bytes; null for no encryption.
+         * @return this builder.
+         * @throws IllegalArgumentException if it is not 32 bytes.
+         */
+        public Builder encryption(final byte[] masterKey)
+        {
+            if (masterKey != null && masterKey.length != 32)
+            {
+                throw new IllegalArgumentException("encryption: an AES-256 master key has 32 bytes, not " +
+                    masterKey.length);
+            }
+            return encryption(masterKey == null ? null : new javax.crypto.spec.SecretKeySpec(masterKey, "AES"));
+        }
+
+        /**
+         * Encrypt the store at rest with this master key, from a key store or a KMS (a provider's key that never
+         * leaves it works: it is only asked to wrap and unwrap). Each stream's payloads are encrypted with
+         * AES-256-GCM under a data key of the stream's own, made at its first append and kept in
+         * {@code varve.keys}, wrapped by this key; {@link VarveDB#shredStream} destroys one. Headers (stream,
+         * version, type, timestamp, event id) stay in clear; stream names and the store's own metadata events too.
+         * <p>
+         * Encryption is chosen when the store is created, and every later open must give the same key (or the one
+         * {@link VarveDB#rotateMasterKey} moved it to): an encrypted store opened without it, or with another, and
+         * a store created clear opened with one, are refused with {@link EncryptionKeyException} before anything is
+         * written. Default: none.
+         *
+         * @param masterKey an AES key of 256 bits; null for no encryption.
+         * @return this builder.
+         * @throws IllegalArgumentException if it is not an AES key.
+         */
+        public Builder encryption(final javax.crypto.SecretKey masterKey)
+        {
+            if (masterKey != null && !"AES".equalsIgnoreCase(masterKey.getAlgorithm()))
+            {
+                throw new IllegalArgumentException("encryption: the master key must be an AES key, not " +
+                    masterKey.getAlgorithm());
+            }
+            if (masterKey != null && masterKey.getEncoded() != null && masterKey.getEncoded().length != 32)
+            {
+                throw new IllegalArgumentException("encryption: an AES-256 master key has 32 bytes, not " +
+                    masterKey.getEncoded().length);
+            }
+            this.encryptionKey = masterKey;
+            return this;
+        }
+
+        /**
+         * For tools that inspect an encrypted store without its key (as {@code varve dump} does): a read-only open
+         * without a master key is allowed, and each encrypted event is delivered with its cipher text as
+         * {@link RecordedEvent#payload()} ({@link RecordedEvent#isEncrypted()} tells), of the clear payload's
+         * length. Ignored with a master key; refused for a writable open. Default false.
+         *
+         * @param ciphertext true to read cipher text.
+         * @return this builder.
+         */
+        public Builder readCiphertext(final boolean ciphertext)
+        {
+            this.readCiphertext = ciphertext;
             return this;
         }
 

@@ -3,6 +3,9 @@ package io.varvedb;
 import io.varvedb.counters.ProcessCounters;
 import io.varvedb.counters.VarveCounters;
 import io.varvedb.internal.counters.CountersFileDescriptor;
+import io.varvedb.internal.crypto.KeyFile;
+import io.varvedb.internal.crypto.KeyFileDescriptor;
+import io.varvedb.internal.crypto.StreamCiphers;
 import io.varvedb.internal.counters.StoreCounters;
 import io.varvedb.internal.index.BlockDescriptor;
 import io.varvedb.internal.index.EventIdTable;
@@ -105,6 +108,10 @@ public final class VarveDB implements AutoCloseable
     private final ProcessRegistry registry;
     private final Repairer repairer;
     private final MappedFile meta;
+    /** The data keys of an encrypted store opened with its master key; null otherwise. */
+    private final KeyFile keys;
+    /** An encrypted store opened read-only without its key ({@link VarveConfig.Builder#readCiphertext}). */
+    private final boolean ciphertextOnly;
     private final Log log;
     private final RecordStarts recordStarts;
     private final StreamIndex index;
@@ -137,7 +144,7 @@ public final class VarveDB implements AutoCloseable
     private final WeakRegistry<ReadContext> allReadContexts = new WeakRegistry<>();
     private final ThreadLocal<ReadContext> readContexts = ThreadLocal.withInitial(() ->
     {
-        final ReadContext context = new ReadContext(isReadOnly());
+        final ReadContext context = new ReadContext(isReadOnly(), keys());
         allReadContexts.add(context);
         return context;
     });
@@ -176,8 +183,13 @@ public final class VarveDB implements AutoCloseable
         NameTable openedNames = null;
         BackgroundWork startedBackground = null;
         StoreCounters openedCounters = null;
+        KeyFile openedKeys = null;
         try
         {
+            if (!readOnly && requested.readCiphertext())
+            {
+                throw new IllegalArgumentException("readCiphertext is for read-only opens (VarveDB.openReadOnly)");
+            }
             final Path metaPath = directory.resolve(MetaDescriptor.FILE_NAME);
             if (readOnly)
             {
@@ -227,10 +239,23 @@ public final class VarveDB implements AutoCloseable
                 {
                     StoreDirectory.refuseForeignDirectory(directory);
                     creating = true;
+                    if (requested.encrypted())
+                    {
+                        // before varve.meta, which says the store is encrypted: a key file without a meta file is
+                        // what a creation cut short left, and nothing was ever encrypted with it
+                        StoreDirectory.deleteQuietly(directory, KeyFileDescriptor.FILE_NAME,
+                            KeyFileDescriptor.NEXT_FILE_NAME, KeyFileDescriptor.OLD_FILE_NAME);
+                        openedKeys = KeyFile.create(directory, requested.encryptionKey(),
+                            keyCapacity(requested.indexCapacity()), requested.forceObserver());
+                    }
+                    final boolean encrypting = requested.encrypted();
                     // mapped again below, as for an existing store: this mapping is done with
-                    MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) -> MetaDescriptor.writeHeader(
-                        buffer, requested.segmentSize(), requested.indexCapacity(), System.currentTimeMillis()), true,
-                        requested.forceObserver()).unmap();
+                    MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) ->
+                    {
+                        MetaDescriptor.writeHeader(buffer, requested.segmentSize(), requested.indexCapacity(),
+                            System.currentTimeMillis());
+                        buffer.putInt(MetaDescriptor.ENCRYPTED_OFFSET, encrypting ? 1 : 0);
+                    }, true, requested.forceObserver()).unmap();
                 }
             }
 
@@ -247,6 +272,14 @@ public final class VarveDB implements AutoCloseable
                 throw new CorruptStoreException(metaPath + ": impossible segment size " + segmentSize +
                     " or index capacity " + capacity);
             }
+            if (openedKeys == null)
+            {
+                // an encrypted store is refused without its key, or with a wrong one, before this open writes
+                // anything of it (recovery comes later)
+                openedKeys = openKeys(requested, metaBuffer, readOnly);
+            }
+            this.keys = openedKeys;
+            this.ciphertextOnly = keys == null && isEncrypted(metaBuffer, directory);
             this.config = requested.withShape(segmentSize, capacity);
             this.createdNew = creating;
             this.verifyChecksums = config.verifyChecksumsOnRead();
@@ -367,6 +400,18 @@ public final class VarveDB implements AutoCloseable
                 this.storeCounters = openedCounters;
                 log.counters(openedCounters);
                 this.flusher = newFlusher(metaBuffer);
+                if (keys != null)
+                {
+                    if (heldLock.first())
+                    {
+                        // nobody else writes: shreds cut short are finished, claims never completed discarded
+                        keys.settleAsSoleWriter();
+                    }
+                    // a generation of this open's own for its nonces, durable before its first append
+                    keys.takeGeneration();
+                    // no event is forced before the key it is encrypted with
+                    flusher.beforeLogForce(keys::forceDirty);
+                }
                 if (heldLock.first())
                 {
                     // what recovery repaired, and the dirty mark, reach the disk before anything new is appended
@@ -435,6 +480,10 @@ public final class VarveDB implements AutoCloseable
             {
                 metaFile.unmap();
             }
+            if (openedKeys != null)
+            {
+                openedKeys.close();
+            }
             if (openedCounters != null)
             {
                 openedCounters.abandon();
@@ -444,7 +493,7 @@ public final class VarveDB implements AutoCloseable
                 // a store that could not be created whole (a full disk, say) must not leave a meta file whose
                 // shape every later open would have to take: remove what this open made, under the lock
                 StoreDirectory.deleteQuietly(directory, MetaDescriptor.FILE_NAME, INDEX_DIRECTORY, LOG_DIRECTORY,
-                    CountersFileDescriptor.FILE_NAME);
+                    CountersFileDescriptor.FILE_NAME, openedKeys != null ? KeyFileDescriptor.FILE_NAME : null);
             }
             else
             {
@@ -480,6 +529,47 @@ public final class VarveDB implements AutoCloseable
         return config.counters() ? StoreCounters.open(directory, readOnly ? CountersFileDescriptor.ROLE_READER :
             config.multiProcess() ? CountersFileDescriptor.ROLE_SHARED_WRITER : CountersFileDescriptor.ROLE_WRITER,
             config.recordAppendLatency()) : null;
+    }
+
+    /**
+     * @param indexCapacity the store's index capacity.
+     * @return the entries of a new key file: a key per stream the index can hold, and room for the keys made and
+     * discarded when writer processes race to make the same stream's.
+     */
+    private static int keyCapacity(final int indexCapacity)
+    {
+        return (int)Math.min((long)indexCapacity + 4096,
+            (Integer.MAX_VALUE - KeyFileDescriptor.HEADER_LENGTH) / KeyFileDescriptor.ENTRY_LENGTH);
+    }
+
+    private static boolean isEncrypted(final UnsafeBuffer metaBuffer, final Path directory)
+    {
+        return metaBuffer.getIntVolatile(MetaDescriptor.ENCRYPTED_OFFSET) == 1 || KeyFile.exists(directory);
+    }
+
+    private KeyFile openKeys(final VarveConfig requested, final UnsafeBuffer metaBuffer, final boolean readOnly)
+    {
+        final boolean encrypted = isEncrypted(metaBuffer, directory);
+        if (!encrypted)
+        {
+            if (requested.encrypted())
+            {
+                throw new EncryptionKeyException(directory + " was created without encryption, and a store is " +
+                    "encrypted (or not) from its creation: open it without a master key, or copy its events into a " +
+                    "new store created with VarveConfig.Builder.encryption(masterKey). Nothing was written");
+            }
+            return null;
+        }
+        if (!requested.encrypted())
+        {
+            if (readOnly && requested.readCiphertext())
+            {
+                return null;
+            }
+            throw new EncryptionKeyException(directory + " is an encrypted store: open it with its master key " +
+                "(VarveConfig.Builder.encryption(masterKey)). Nothing was written");
+        }
+        return KeyFile.open(directory, requested.encryptionKey(), readOnly, requested.forceObserver());
     }
 
     private Flusher newFlusher(final UnsafeBuffer metaBuffer)
@@ -961,6 +1051,131 @@ public final class VarveDB implements AutoCloseable
         checkStreamId(streamId);
         final long state = streamState(streamId);
         return state >= 0 && StreamIndexDescriptor.isTombstoned(state);
+    }
+
+    /**
+     * Crypto-shred a stream of an encrypted store: destroy its data key, durably (the key file's entry is
+     * overwritten with zeros and forced; a rotation cut short leaves no other copy, see the README). From then on
+     * its events can never be decrypted, by anyone: reads of the stream ({@link #readStream},
+     * {@link #readStreamBackward}, {@link #readEvent}, subscriptions to it) throw
+     * {@link StreamShreddedException}, appends to it too; {@link #readAll} and subscriptions to all skip its events;
+     * {@link #scavenge} drops them. The stream's id (or name), version and metadata stay. The store stays
+     * consistent: the index and the log are untouched. A stream with no event yet is shredded too, so that it can
+     * never get a key. Readers in other processes that have the key in memory stop at their next event of the
+     * stream, as they check the key's state at each.
+     *
+     * @param streamId the stream.
+     * @return true if a key was destroyed now; false if it had none or was shredded before.
+     * @throws IllegalStateException  if the store is not encrypted (or was opened without its key).
+     * @throws ReadOnlyStoreException if the store is open read-only.
+     */
+    public boolean shredStream(final long streamId)
+    {
+        checkStreamId(streamId);
+        checkOpen();
+        checkWritable("shred a stream");
+        refuseSystemStream(streamId);
+        requireKeys("shred a stream");
+        return keys.shred(streamId);
+    }
+
+    /**
+     * {@link #shredStream(long)} by name.
+     *
+     * @param stream the stream's name.
+     * @return true if a key was destroyed now.
+     */
+    public boolean shredStream(final String stream)
+    {
+        return shredStream(streamId(stream));
+    }
+
+    /**
+     * @param streamId a stream.
+     * @return true if it was shredded ({@link #shredStream}); false in a store that is not encrypted.
+     */
+    public boolean isShredded(final long streamId)
+    {
+        checkStreamId(streamId);
+        checkOpen();
+        return keys != null && keys.isStreamShredded(streamId);
+    }
+
+    /**
+     * @return true if the store is encrypted at rest ({@link VarveConfig.Builder#encryption}).
+     */
+    public boolean isEncrypted()
+    {
+        return keys != null || ciphertextOnly;
+    }
+
+    /**
+     * Rotate the master key: wrap every stream's data key under {@code newMasterKey}, in one crash-safe step. A
+     * new key file is written whole and forced beside the old one, then takes its place by renames; the old one
+     * is overwritten with zeros and deleted. A crash at any moment leaves one whole key set: the next writable open
+     * settles it with whichever key it is given (the old key if the new file was not complete, else either).
+     * From the return on, opens need {@code newMasterKey}; readers in other processes are refused at their next new
+     * stream (they hold the old key) and must open again. Appends and reads of this process go on meanwhile; the
+     * events are not touched (their data keys do not change).
+     *
+     * @param newMasterKey 32 bytes.
+     */
+    public void rotateMasterKey(final byte[] newMasterKey)
+    {
+        if (newMasterKey == null || newMasterKey.length != 32)
+        {
+            throw new IllegalArgumentException("an AES-256 master key has 32 bytes");
+        }
+        rotateMasterKey(new javax.crypto.spec.SecretKeySpec(newMasterKey, "AES"));
+    }
+
+    /**
+     * {@link #rotateMasterKey(byte[])} with a key from a key store or KMS.
+     *
+     * @param newMasterKey an AES-256 key.
+     * @throws IllegalStateException  if the store is not encrypted, or other writer processes have it open.
+     * @throws ReadOnlyStoreException if the store is open read-only.
+     */
+    public void rotateMasterKey(final javax.crypto.SecretKey newMasterKey)
+    {
+        checkOpen();
+        checkWritable("rotate the master key");
+        requireKeys("rotate the master key");
+        if (newMasterKey == null || !"AES".equalsIgnoreCase(newMasterKey.getAlgorithm()))
+        {
+            throw new IllegalArgumentException("the new master key must be an AES key");
+        }
+        if (registry != null && ProcessRegistry.activeParticipants(registry.buffer(), writerLock.lockFile()).size() > 1)
+        {
+            throw new IllegalStateException("other writer processes have " + directory + " open: a master key " +
+                "rotation needs the store's only writer (they would keep making keys under the old one)");
+        }
+        keys.rotate(newMasterKey);
+    }
+
+    /** The key file, for appenders; null unless the store is encrypted and open with its key. */
+    KeyFile keys()
+    {
+        return keys;
+    }
+
+    private void requireKeys(final String what)
+    {
+        if (keys == null)
+        {
+            throw new IllegalStateException("cannot " + what + ": the store at " + directory + (ciphertextOnly ?
+                " was opened without its master key" : " is not encrypted (VarveConfig.Builder.encryption)"));
+        }
+    }
+
+    /** A stream read that found nothing to deliver: because the stream was shredded? */
+    private void refuseShredded(final long streamId)
+    {
+        if (keys != null && keys.isStreamShredded(streamId))
+        {
+            throw new StreamShreddedException(streamId, "stream " + streamId + " was shredded (" + directory +
+                "): its data key is destroyed and its events can never be read again");
+        }
     }
 
     /**
@@ -1490,6 +1705,7 @@ public final class VarveDB implements AutoCloseable
             final int slot = index.findSlot(streamId);
             if (slot < 0)
             {
+                refuseShredded(streamId);
                 return 0;
             }
             // acquire: every version up to the committed one has its entry and record published, and lies below
@@ -1501,11 +1717,13 @@ public final class VarveDB implements AutoCloseable
             final long from = Math.max(fromVersion, lifecycle.firstVisible(streamId, slot, committed));
             if (from > committed)
             {
+                refuseShredded(streamId);
                 return 0;
             }
             long block = index.findBlock(slot, from);
             if (block == 0)
             {
+                refuseShredded(streamId);
                 return 0;
             }
             final long tail = log.tail();
@@ -1756,13 +1974,16 @@ public final class VarveDB implements AutoCloseable
                 // the buffer maps the segment's header and data: what is left of it is what is left of the segment
                 final int room = buffer.capacity() - offset;
                 if (buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) == RecordDescriptor.TYPE_EVENT &&
-                    frameLength >= RecordDescriptor.payloadOffset(
+                    frameLength >= RecordDescriptor.minFrameLength(
                         buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET)) && frameLength <= room)
                 {
                     checkRecord(context, buffer, offset, frameLength, position);
-                    event.wrap(buffer, offset, frameLength, position);
-                    handler.onEvent(event);
-                    count++;
+                    // a shredded stream's events are skipped: readAll shows the store as if they were scavenged
+                    if (wrapEvent(context, event, buffer, offset, frameLength, position))
+                    {
+                        handler.onEvent(event);
+                        count++;
+                    }
                 }
                 else
                 {
@@ -1859,7 +2080,7 @@ public final class VarveDB implements AutoCloseable
             buffer.getIntAcquire(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
         if (frameLength < RecordDescriptor.HEADER_LENGTH || frameLength > log.room(buffer, offset, position) ||
             buffer.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) != RecordDescriptor.TYPE_EVENT ||
-            frameLength < RecordDescriptor.payloadOffset(buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET)) ||
+            frameLength < RecordDescriptor.minFrameLength(buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET)) ||
             buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) != streamId ||
             buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET) != version)
         {
@@ -1868,8 +2089,57 @@ public final class VarveDB implements AutoCloseable
                 log.segmentPath(log.segmentOf(position)) : "") + ", which holds something else (" + directory + ")");
         }
         checkRecord(context, buffer, offset, frameLength, position);
-        event.wrap(buffer, offset, frameLength, position);
+        if (!wrapEvent(context, event, buffer, offset, frameLength, position))
+        {
+            throw new StreamShreddedException(streamId, "stream " + streamId + " was shredded (" + directory +
+                "): its data key is destroyed and its events can never be read again");
+        }
         handler.onEvent(event);
+        return true;
+    }
+
+    /**
+     * Point the flyweight at an event: at its bytes in the log, or, for an encrypted event, at its payload
+     * decrypted into the flyweight's own buffer (after the checksum, checked by the caller).
+     *
+     * @return false if the event is of a shredded stream: nothing to deliver.
+     */
+    private boolean wrapEvent(
+        final ReadContext context, final RecordedEvent event, final UnsafeBuffer buffer, final int offset,
+        final int frameLength, final long position)
+    {
+        final short flags = buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
+        if ((flags & RecordDescriptor.FLAG_ENCRYPTED) == 0)
+        {
+            event.wrap(buffer, offset, frameLength, position);
+            return true;
+        }
+        if (keys == null)
+        {
+            if (!ciphertextOnly)
+            {
+                throw new EncryptionKeyException("an encrypted event at log position " + position + " in " +
+                    directory + ", a store opened without a master key");
+            }
+            event.wrap(buffer, offset, frameLength, position);
+            return true;
+        }
+        final long streamId = buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET);
+        final io.varvedb.internal.crypto.Gcm cipher = context.ciphers().forRead(streamId);
+        if (cipher == null)
+        {
+            return false;
+        }
+        final int length = StreamCiphers.open(cipher, position, buffer, offset, frameLength,
+            event.clearBuffer(RecordDescriptor.payloadLength(flags, frameLength)));
+        if (length < 0)
+        {
+            throw new CorruptStoreException("the event at log position " + position + " in " +
+                log.segmentPath(log.segmentOf(position)) + " (stream " + streamId + ", version " +
+                buffer.getLong(offset + RecordDescriptor.VERSION_OFFSET) + ") fails its authentication tag: its " +
+                "checksum holds, so it was not damaged by chance; it was forged, or copied from another position");
+        }
+        event.wrapDecrypted(buffer, offset, frameLength, position, length);
         return true;
     }
 
@@ -2564,7 +2834,7 @@ public final class VarveDB implements AutoCloseable
         }
         final long state = index.state(slot);
         final long committed = committedVersion(state);
-        if (StreamIndexDescriptor.isTombstoned(state))
+        if (StreamIndexDescriptor.isTombstoned(state) || keys != null && keys.isStreamShredded(streamId))
         {
             return -1;
         }
@@ -2613,8 +2883,9 @@ public final class VarveDB implements AutoCloseable
         }
         final long state = index.state(slot);
         final long committed = committedVersion(state);
-        if (StreamIndexDescriptor.isTombstoned(state))
+        if (StreamIndexDescriptor.isTombstoned(state) || keys != null && keys.isStreamShredded(streamId))
         {
+            // a shredded stream's events can never be read: all of them go
             return Long.MAX_VALUE;
         }
         if (isSystemStream(streamId))
@@ -2915,6 +3186,10 @@ public final class VarveDB implements AutoCloseable
             if (!readOnly)
             {
                 final long forceStartNs = System.nanoTime();
+                if (keys != null)
+                {
+                    keys.forceDirty();
+                }
                 log.force();
                 if (storeCounters != null)
                 {
@@ -2995,6 +3270,10 @@ public final class VarveDB implements AutoCloseable
         if (position < tail)
         {
             return false;
+        }
+        if (keys != null)
+        {
+            keys.forceDirty();
         }
         log.force();
         return true;
@@ -3091,6 +3370,11 @@ public final class VarveDB implements AutoCloseable
             }
         }
         meta.unmap();
+        if (keys != null)
+        {
+            // the keys this process unwrapped are zeroed
+            keys.close();
+        }
         if (storeCounters != null)
         {
             // last: nothing of this instance counts any more (appenders, consumers and background are done)
@@ -3583,9 +3867,26 @@ public final class VarveDB implements AutoCloseable
         /** Where this thread's last readAll stopped; none yet is a value no caller can pass (FROM_NOW is -1). */
         private long lastReadAllEnd = Long.MIN_VALUE;
 
-        ReadContext(final boolean otherProcessWrites)
+        /** The store's data keys, for {@link #ciphers}; null unless the store is encrypted and opened with its key. */
+        private final KeyFile keys;
+        private StreamCiphers ciphers;
+
+        ReadContext(final boolean otherProcessWrites, final KeyFile keys)
         {
             checksum = otherProcessWrites ? RecordChecksum.copying() : new RecordChecksum();
+            this.keys = keys;
+        }
+
+        /**
+         * @return this thread's ciphers of stream keys (made at its first encrypted event).
+         */
+        StreamCiphers ciphers()
+        {
+            if (ciphers == null)
+            {
+                ciphers = new StreamCiphers(keys);
+            }
+            return ciphers;
         }
 
         RecordedEvent event()

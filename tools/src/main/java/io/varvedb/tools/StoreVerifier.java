@@ -586,7 +586,7 @@ public final class StoreVerifier
             problem(where(segments, position) + ": unknown record type " + type);
             return -1;
         }
-        if (frameLength < payloadOffset(buffer.getShort(offset + FLAGS_OFFSET)))
+        if (frameLength < minFrameLength(buffer.getShort(offset + FLAGS_OFFSET)))
         {
             problem(where(segments, position) + ": frame length " + frameLength + " is shorter than the header");
             return -1;

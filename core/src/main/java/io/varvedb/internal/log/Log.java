@@ -470,7 +470,7 @@ public final class Log
         final short type = buffer.getShort(offset + RECORD_TYPE_OFFSET);
         if (type == TYPE_EVENT)
         {
-            if (frameLength < payloadOffset(buffer.getShort(offset + FLAGS_OFFSET)))
+            if (frameLength < minFrameLength(buffer.getShort(offset + FLAGS_OFFSET)))
             {
                 return "damaged frame length " + frameLength + ": shorter than an event's header";
             }

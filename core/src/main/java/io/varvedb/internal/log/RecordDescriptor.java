@@ -124,6 +124,36 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  |                       Payload ...                            ...  56
  *  +---------------------------------------------------------------+
  * </pre>
+ * {@link #FLAG_ENCRYPTED} marks an event of an encrypted store (see {@code KeyFileDescriptor}): its payload is
+ * AES-256-GCM cipher text under its stream's data key, and the header (and event id) stay in clear, so recovery,
+ * the index and positions need no key:
+ * <pre>
+ *  +---------------------------------------------------------------+
+ *  |      header as above, Flags has ENCRYPTED (and EVENT_ID?)    ...  0
+ *  +---------------------------------------------------------------+
+ *  |          event id, if EVENT_ID (16 bytes)                    ...  40
+ *  +---------------------------------------------------------------+
+ *  |                     Writer Generation                         | 40 or 56
+ *  +---------------------------------------------------------------+
+ *  |                  Cipher Text (payload length) ...            ...
+ *  +---------------------------------------------------------------+
+ *  |                  GCM Tag (16 bytes)                          ...
+ *  +---------------------------------------------------------------+
+ * </pre>
+ * <ul>
+ *   <li><b>Nonce</b> (96 bits): the record's log position (8 bytes, little-endian) followed by the writer
+ *   generation (4 bytes) stored in the record. A position is claimed once per open (an atomic add on the tail; an
+ *   abandoned claim becomes padding, never a second record), and every writable open takes a new generation from
+ *   the key file before its first append; so a data key never sees the same nonce twice, even when a crash hands a
+ *   torn record's position to another record at the next open. Scavenging keeps every kept record's bytes and
+ *   position, so it needs no key and reuses nothing.</li>
+ *   <li><b>Authenticated data</b>: bytes {@code [8, 40)} of the header (record type, flags, event type, stream id,
+ *   version, timestamp) and the event id if there is one; with the position in the nonce, a record copied to
+ *   another position, or another stream or version, fails its tag.</li>
+ *   <li>The checksum covers the record as stored, cipher text included: damage is found by the CRC before any
+ *   decryption, and a tag failure with a good CRC means a forgery or a record moved whole.</li>
+ * </ul>
+ * The metadata events and tombstones the store writes itself, and name records, are never encrypted.
  */
 public final class RecordDescriptor
 {
@@ -186,6 +216,20 @@ public final class RecordDescriptor
     /** The event type of a tombstone record. */
     public static final int TOMBSTONE_EVENT_TYPE = 0x7ffffff1;
 
+    /**
+     * The event's payload is encrypted: a writer generation follows the header (and event id), the cipher text
+     * follows it, and a GCM tag ends the frame.
+     */
+    public static final short FLAG_ENCRYPTED = 16;
+    /** Bytes of the writer generation before an encrypted payload (the nonce's stored part). */
+    public static final int NONCE_PREFIX_LENGTH = 4;
+    /** Bytes of the GCM tag after an encrypted payload. */
+    public static final int TAG_LENGTH = 16;
+    /** Bytes an encrypted event takes beyond its clear one. */
+    public static final int ENCRYPTION_OVERHEAD = NONCE_PREFIX_LENGTH + TAG_LENGTH;
+    /** First byte of an encrypted event's authenticated header. */
+    public static final int AAD_START = RECORD_TYPE_OFFSET;
+
     /** Offset of the event id's high 64 bits, in a record with {@link #FLAG_EVENT_ID}. */
     public static final int EVENT_ID_HIGH_OFFSET = 40;
     /** Offset of the event id's low 64 bits, in a record with {@link #FLAG_EVENT_ID}. */
@@ -217,6 +261,17 @@ public final class RecordDescriptor
     }
 
     /**
+     * @param payloadLength bytes of payload.
+     * @param withEventId   the record carries an event id.
+     * @param encrypted     the payload is encrypted.
+     * @return the frame length of an event record.
+     */
+    public static int frameLength(final int payloadLength, final boolean withEventId, final boolean encrypted)
+    {
+        return frameLength(payloadLength, withEventId) + (encrypted ? ENCRYPTION_OVERHEAD : 0);
+    }
+
+    /**
      * @param buffer a segment's buffer.
      * @param offset of a record in it.
      * @param high   an event id's high half.
@@ -239,7 +294,27 @@ public final class RecordDescriptor
      */
     public static int payloadOffset(final short flags)
     {
-        return HEADER_LENGTH + ((flags & FLAG_EVENT_ID) != 0 ? EVENT_ID_LENGTH : 0);
+        return HEADER_LENGTH + ((flags & FLAG_EVENT_ID) != 0 ? EVENT_ID_LENGTH : 0) +
+            ((flags & FLAG_ENCRYPTED) != 0 ? NONCE_PREFIX_LENGTH : 0);
+    }
+
+    /**
+     * @param flags an event record's flags.
+     * @return the smallest frame length such a record can have (no payload).
+     */
+    public static int minFrameLength(final short flags)
+    {
+        return payloadOffset(flags) + ((flags & FLAG_ENCRYPTED) != 0 ? TAG_LENGTH : 0);
+    }
+
+    /**
+     * @param flags       an event record's flags.
+     * @param frameLength its frame length.
+     * @return the length of its payload (clear or encrypted: the same).
+     */
+    public static int payloadLength(final short flags, final int frameLength)
+    {
+        return frameLength - minFrameLength(flags);
     }
 
     /**

@@ -54,6 +54,8 @@ public final class Flusher implements Agent
     private final Object forceLock = new Object();
     private final LongSupplier oldestInFlight;
     private final boolean forceLogAtCheckpoint;
+    /** Run before every force of the log (an encrypted store forces its new data keys); null for nothing. */
+    private volatile Runnable beforeLogForce;
     private long lastCheckpointNs = System.nanoTime();
     private final io.varvedb.internal.counters.StoreCounters counters;
     /** Every record below it is published. Only grows; read and advanced by any thread (see advanceFrontier). */
@@ -153,6 +155,11 @@ public final class Flusher implements Agent
         if (to > from)
         {
             final long startNs = counters == null ? 0 : System.nanoTime();
+            final Runnable before = beforeLogForce;
+            if (before != null)
+            {
+                before.run();
+            }
             log.force(from, to);
             if (counters != null)
             {
@@ -170,6 +177,15 @@ public final class Flusher implements Agent
             return Math.max(durable, to);
         }
         return from;
+    }
+
+    /**
+     * @param task run before every force of the log, so that what the log's records need (the data keys of an
+     * encrypted store) is durable first.
+     */
+    public void beforeLogForce(final Runnable task)
+    {
+        this.beforeLogForce = task;
     }
 
     /**

@@ -61,7 +61,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |   Names Made: 1 once index/names.idx exists (int)              | 776
  *  +---------------------------------------------------------------+
- *  |                     reserved, zero                           ... 780
+ *  |   Encrypted: 1 for a store created encrypted (int)            | 780
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 784
  *  +---------------------------------------------------------------+
  * </pre>
  * Names Made tells a process that has no name table open, in one load, that another process made one (and may
@@ -126,6 +128,11 @@ public final class MetaDescriptor
     public static final int LOG_START_OFFSET = 768;
     /** Offset of the names-made flag. */
     public static final int NAMES_MADE_OFFSET = 776;
+    /**
+     * Offset of the encrypted flag: 1 in a store created with a master key, written before its first event and
+     * never changed. A store whose key file went missing is still known to be encrypted.
+     */
+    public static final int ENCRYPTED_OFFSET = 780;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 

@@ -94,7 +94,8 @@ public final class StoreDirectory
         {
             final var foreign = entries.map((p) -> p.getFileName().toString())
                 .filter((n) -> !n.equals(LockFileDescriptor.FILE_NAME) &&
-                    !n.equals(io.varvedb.internal.process.RegistryDescriptor.FILE_NAME) && !n.endsWith(".tmp"))
+                    !n.equals(io.varvedb.internal.process.RegistryDescriptor.FILE_NAME) && !n.endsWith(".tmp") &&
+                    !n.startsWith(io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME))
                 .sorted()
                 .findFirst();
             // a writer process that opened the store meanwhile may have created it (varve.meta first, then the rest)
