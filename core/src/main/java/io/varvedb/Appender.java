@@ -127,6 +127,11 @@ public final class Appender implements AutoCloseable
     private final int generation;
     /** Bytes an event takes beyond its clear frame: the nonce prefix and tag in an encrypted store, else 0. */
     private int encryptionOverhead;
+    /** Encrypts event ids in an encrypted store (the table and the log hold them encrypted); null otherwise. */
+    private final io.varvedb.internal.crypto.IdCipher idCipher;
+    /** A batch's event ids as stored (encrypted in an encrypted store), read once per batch append. */
+    private long[] scratchIdHigh = new long[16];
+    private long[] scratchIdLow = new long[16];
     /** A typed event is encoded here, then encrypted into the log: no clear byte is written to a mapping. */
     private final org.agrona.ExpandableArrayBuffer encodeScratch;
     private final EventIdTable ids;
@@ -188,6 +193,7 @@ public final class Appender implements AutoCloseable
         this.generation = keys == null ? 0 : keys.generation();
         this.encryptionOverhead = keys == null ? 0 : ENCRYPTION_OVERHEAD;
         this.encodeScratch = keys == null ? null : new org.agrona.ExpandableArrayBuffer(0);
+        this.idCipher = keys == null ? null : new io.varvedb.internal.crypto.IdCipher(keys.idKey());
         this.holderCheck = repairer == null ? null : repairer::repairHolder;
         this.db = db;
         this.flusher = flusher;
@@ -1099,13 +1105,15 @@ public final class Appender implements AutoCloseable
         final long streamId,
         final long expectedVersion,
         final int eventType,
-        final long idHigh,
-        final long idLow,
+        final long clearIdHigh,
+        final long clearIdLow,
         final DirectBuffer payload,
         final int offset,
         final int length)
     {
-        final boolean withId = (idHigh | idLow) != 0;
+        final boolean withId = (clearIdHigh | clearIdLow) != 0;
+        final long idHigh = storedIdHigh(clearIdHigh, clearIdLow);
+        final long idLow = storedIdLow(clearIdHigh, clearIdLow);
         final int frameLength = frame(length, withId);
         final int alignedLength = alignedLength(frameLength);
         lastWasDuplicate = false;
@@ -1192,13 +1200,15 @@ public final class Appender implements AutoCloseable
         final long streamId,
         final long expectedVersion,
         final int eventType,
-        final long idHigh,
-        final long idLow,
+        final long clearIdHigh,
+        final long clearIdLow,
         final T event,
         final Codec<T> codec,
         final int maxLength)
     {
-        final boolean withId = (idHigh | idLow) != 0;
+        final boolean withId = (clearIdHigh | clearIdLow) != 0;
+        final long idHigh = storedIdHigh(clearIdHigh, clearIdLow);
+        final long idLow = storedIdLow(clearIdHigh, clearIdLow);
         final io.varvedb.internal.crypto.Gcm cipher = cipherFor(streamId);
         final short flags = (short)((withId ? FLAG_EVENT_ID : 0) | (cipher != null ? FLAG_ENCRYPTED : 0));
         final int claimedLength = alignedLength(frame(maxLength, withId));
@@ -1404,13 +1414,13 @@ public final class Appender implements AutoCloseable
                 if (withIds)
                 {
                     // room for all of them or none: a batch the table cannot take whole takes nothing of it
-                    ids.reserve(count, batch.eventIdHigh(0), batch.eventIdLow(0));
+                    ids.reserve(count, scratchIdHigh[0], scratchIdLow[0]);
                     idsReserved = count;
                     // in the order of the ids, so that two batches sharing ids never wait for each other in a cycle
                     for (; idsTaken < count; idsTaken++)
                     {
                         final int i = scratchOrder[idsTaken];
-                        final int idSlot = takeReservedId(batch.eventIdHigh(i), batch.eventIdLow(i),
+                        final int idSlot = takeReservedId(scratchIdHigh[i], scratchIdLow[i],
                             position + offsets[i]);
                         if (idSlot == NO_SLOT)
                         {
@@ -1446,8 +1456,8 @@ public final class Appender implements AutoCloseable
                         firstVersion + i, timestamp);
                     if (withIds)
                     {
-                        buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, batch.eventIdHigh(i));
-                        buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, batch.eventIdLow(i));
+                        buffer.putLong(recordOffset + EVENT_ID_HIGH_OFFSET, scratchIdHigh[i]);
+                        buffer.putLong(recordOffset + EVENT_ID_LOW_OFFSET, scratchIdLow[i]);
                     }
                     if (cipher != null)
                     {
@@ -1601,7 +1611,7 @@ public final class Appender implements AutoCloseable
                     return ABSENT;
                 }
                 throw new CorruptStoreException("the event id table " + ids.path() + " says event id " +
-                    new java.util.UUID(high, low) + " is the event at log position " + position + ", which " +
+                    clearId(high, low) + " is the event at log position " + position + ", which " +
                     (offset < 0 && buffer != null ? "was scavenged" : "does not carry it") + "; the table is " +
                     "damaged: reopen the store to rebuild it from the log");
             }
@@ -1610,10 +1620,11 @@ public final class Appender implements AutoCloseable
             originalFlags = buffer.getShort(offset + FLAGS_OFFSET);
             if (original != streamId)
             {
-                throw new EventIdConflictException("event id " + new java.util.UUID(high, low) + " is already in " +
+                final java.util.UUID id = clearId(high, low);
+                throw new EventIdConflictException("event id " + id + " is already in " +
                     "the store, as version " + version + " of stream " + original + "; an append to stream " +
                     streamId + " cannot reuse it (event ids are unique in the whole store); nothing was written",
-                    high, low, streamId, original, version);
+                    id.getMostSignificantBits(), id.getLeastSignificantBits(), streamId, original, version);
             }
             return version;
         }
@@ -1695,13 +1706,21 @@ public final class Appender implements AutoCloseable
         {
             scratchOrder = new int[Math.max(count, scratchOrder.length * 2)];
             scratchIdSlots = new int[scratchOrder.length];
+            scratchIdHigh = new long[scratchOrder.length];
+            scratchIdLow = new long[scratchOrder.length];
+        }
+        for (int i = 0; i < count; i++)
+        {
+            // read once, as stored: what is looked up, claimed and written is the same whatever the batch does
+            scratchIdHigh[i] = storedIdHigh(batch.eventIdHigh(i), batch.eventIdLow(i));
+            scratchIdLow[i] = storedIdLow(batch.eventIdHigh(i), batch.eventIdLow(i));
         }
         final int[] order = scratchOrder;
         for (int i = 0; i < count; i++)
         {
             // insertion sort: batches are small, and this allocates nothing
             int j = i;
-            while (j > 0 && compareIds(batch, order[j - 1], i) > 0)
+            while (j > 0 && compareIds(order[j - 1], i) > 0)
             {
                 order[j] = order[j - 1];
                 j--;
@@ -1710,7 +1729,7 @@ public final class Appender implements AutoCloseable
         }
         for (int k = 1; k < count; k++)
         {
-            if (compareIds(batch, order[k - 1], order[k]) == 0)
+            if (compareIds(order[k - 1], order[k]) == 0)
             {
                 throw new IllegalArgumentException("events " + Math.min(order[k - 1], order[k]) + " and " +
                     Math.max(order[k - 1], order[k]) + " of the batch carry the same event id " +
@@ -1720,10 +1739,10 @@ public final class Appender implements AutoCloseable
         return true;
     }
 
-    private static int compareIds(final EventBatch batch, final int a, final int b)
+    private int compareIds(final int a, final int b)
     {
-        final int high = Long.compareUnsigned(batch.eventIdHigh(a), batch.eventIdHigh(b));
-        return high != 0 ? high : Long.compareUnsigned(batch.eventIdLow(a), batch.eventIdLow(b));
+        final int high = Long.compareUnsigned(scratchIdHigh[a], scratchIdHigh[b]);
+        return high != 0 ? high : Long.compareUnsigned(scratchIdLow[a], scratchIdLow[b]);
     }
 
     /**
@@ -1746,7 +1765,7 @@ public final class Appender implements AutoCloseable
             firstPresent = -1;
             for (int i = 0; i < count; i++)
             {
-                final long found = ids.find(batch.eventIdHigh(i), batch.eventIdLow(i), holderCheck);
+                final long found = ids.find(scratchIdHigh[i], scratchIdLow[i], holderCheck);
                 scratchIdSlots[i] = found == EventIdTable.NOT_FOUND ? NO_SLOT : EventIdTable.slotOf(found);
                 if (found != EventIdTable.NOT_FOUND)
                 {
@@ -1771,8 +1790,8 @@ public final class Appender implements AutoCloseable
             {
                 continue;
             }
-            final long high = batch.eventIdHigh(i);
-            final long low = batch.eventIdLow(i);
+            final long high = scratchIdHigh[i];
+            final long low = scratchIdLow[i];
             position = ids.positionAt(scratchIdSlots[i]);
             final long version = originalVersion(scratchIdSlots[i], position, streamId, high, low);
             if (version == ABSENT)
@@ -1793,9 +1812,10 @@ public final class Appender implements AutoCloseable
             {
                 throw new EventIdConflictException("a batch of " + count + " events for stream " + streamId +
                     " overlaps earlier appends in part: " + present + " of its event ids are in the store (event " +
-                    i + "'s id " + new java.util.UUID(high, low) + " is version " + version + "), and a batch is " +
-                    "a retry only as a whole (the same ids, in the same order, as one earlier batch); nothing was " +
-                    "written", high, low, streamId, streamId, version);
+                    i + "'s id " + new java.util.UUID(batch.eventIdHigh(i), batch.eventIdLow(i)) + " is version " +
+                    version + "), and a batch is a retry only as a whole (the same ids, in the same order, as one " +
+                    "earlier batch); nothing was written", batch.eventIdHigh(i), batch.eventIdLow(i), streamId,
+                    streamId, version);
             }
         }
         if (present == 0)
@@ -2262,6 +2282,41 @@ public final class Appender implements AutoCloseable
         // the store's own events (metadata, tombstones) are read by recovery, which has no keys
         ciphers = null;
         encryptionOverhead = 0;
+    }
+
+    /**
+     * @return the high half of an event id as the store keeps it: encrypted in an encrypted store (see
+     * {@code IdCipher}), else as given.
+     */
+    private long storedIdHigh(final long high, final long low)
+    {
+        if (idCipher == null || (high | low) == 0)
+        {
+            return high;
+        }
+        idCipher.seal(high, low);
+        return idCipher.high();
+    }
+
+    /**
+     * @return the low half of an event id as the store keeps it (after {@link #storedIdHigh}, which computed it).
+     */
+    private long storedIdLow(final long high, final long low)
+    {
+        return idCipher == null || (high | low) == 0 ? low : idCipher.low();
+    }
+
+    /**
+     * @return a stored event id as the user gave it, for messages and exceptions.
+     */
+    private java.util.UUID clearId(final long storedHigh, final long storedLow)
+    {
+        if (idCipher == null)
+        {
+            return new java.util.UUID(storedHigh, storedLow);
+        }
+        idCipher.open(storedHigh, storedLow);
+        return new java.util.UUID(idCipher.high(), idCipher.low());
     }
 
     /**

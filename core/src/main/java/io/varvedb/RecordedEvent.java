@@ -18,6 +18,8 @@ public final class RecordedEvent
     /** Decrypted payloads, in an encrypted store: this reader's own, reused from event to event. */
     private final UnsafeBuffer clear = new UnsafeBuffer(EMPTY);
     private int clearUsed;
+    /** Decrypts the event id of a decrypted event that has one; null otherwise. */
+    private io.varvedb.internal.crypto.IdCipher ids;
     private UnsafeBuffer buffer;
     private int offset;
     private int frameLength;
@@ -33,6 +35,7 @@ public final class RecordedEvent
         this.offset = offset;
         this.frameLength = frameLength;
         this.position = position;
+        this.ids = null;
         final short flags = buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
         // an encrypted event read without its key: the cipher text, of the clear payload's length
         payload.wrap(buffer, offset + RecordDescriptor.payloadOffset(flags),
@@ -66,9 +69,18 @@ public final class RecordedEvent
         return clear;
     }
 
+    /**
+     * @param ids decrypts this event's id (set after {@link #wrapDecrypted}); null for none.
+     */
+    void ids(final io.varvedb.internal.crypto.IdCipher ids)
+    {
+        this.ids = ids;
+    }
+
     void clear()
     {
         buffer = null;
+        ids = null;
         payload.wrap(EMPTY);
         if (clearUsed > 0)
         {
@@ -155,7 +167,17 @@ public final class RecordedEvent
      */
     public long eventIdHigh()
     {
-        return hasEventId() ? buffer.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET) : 0;
+        if (!hasEventId())
+        {
+            return 0;
+        }
+        final long high = buffer.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET);
+        if (ids == null)
+        {
+            return high;
+        }
+        ids.open(high, buffer.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET));
+        return ids.high();
     }
 
     /**
@@ -163,7 +185,17 @@ public final class RecordedEvent
      */
     public long eventIdLow()
     {
-        return hasEventId() ? buffer.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET) : 0;
+        if (!hasEventId())
+        {
+            return 0;
+        }
+        final long low = buffer.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET);
+        if (ids == null)
+        {
+            return low;
+        }
+        ids.open(buffer.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET), low);
+        return ids.low();
     }
 
     /**

@@ -110,6 +110,8 @@ public final class VarveDB implements AutoCloseable
     private final MappedFile meta;
     /** The data keys of an encrypted store opened with its master key; null otherwise. */
     private final KeyFile keys;
+    /** Encrypts stream names in an encrypted store opened with its key; null otherwise. */
+    private final io.varvedb.internal.crypto.NameCipher nameCipher;
     /** An encrypted store opened read-only without its key ({@link VarveConfig.Builder#readCiphertext}). */
     private final boolean ciphertextOnly;
     private final Log log;
@@ -279,6 +281,7 @@ public final class VarveDB implements AutoCloseable
                 openedKeys = openKeys(requested, metaBuffer, readOnly);
             }
             this.keys = openedKeys;
+            this.nameCipher = keys == null ? null : new io.varvedb.internal.crypto.NameCipher(keys.nameKey());
             this.ciphertextOnly = keys == null && isEncrypted(metaBuffer, directory);
             this.config = requested.withShape(segmentSize, capacity);
             this.createdNew = creating;
@@ -318,6 +321,7 @@ public final class VarveDB implements AutoCloseable
                 this.index = openedIndex;
                 openedNames = NameTable.exists(indexDirectory) ?
                     NameTable.open(indexDirectory, true, config.forceObserver()) : null;
+                withNameCipher(openedNames);
                 this.names = openedNames;
                 final String damage = config.verifyIndexOnOpen() ?
                     OpenRecovery.checkReadOnlyIndex(metaBuffer, log, index) : null;
@@ -358,6 +362,7 @@ public final class VarveDB implements AutoCloseable
                     openedIds.shareWith(heldLock.lockFile());
                     // the first writer made (and recovered) it; the table is shared as the index is, by its CASes
                     openedNames = NameTable.open(indexDirectory, false, config.forceObserver());
+                    withNameCipher(openedNames);
                     this.names = openedNames;
                     // sound as the others keep it, with nothing to recover: see openedCleanly()
                     this.openedCleanly = true;
@@ -374,6 +379,7 @@ public final class VarveDB implements AutoCloseable
                     // processes of a shared store make it at once, under the open mutex, so that they share one.
                     openedNames = multi || NameTable.exists(indexDirectory) ? NameTable.openForWriter(
                         indexDirectory, config.nameCapacity(), config.forceObserver()) : null;
+                    withNameCipher(openedNames);
                     this.names = openedNames;
                     final OpenRecovery recovered = OpenRecovery.run(metaFile, log, recordStarts, checkpoints,
                         indexDirectory, capacity, config.indexBlocksPerChunk(), config.verifyIndexOnOpen(),
@@ -540,6 +546,15 @@ public final class VarveDB implements AutoCloseable
     {
         return (int)Math.min((long)indexCapacity + 4096,
             (Integer.MAX_VALUE - KeyFileDescriptor.HEADER_LENGTH) / KeyFileDescriptor.ENTRY_LENGTH);
+    }
+
+    private NameTable withNameCipher(final NameTable table)
+    {
+        if (table != null)
+        {
+            table.cipher(nameCipher);
+        }
+        return table;
     }
 
     private static boolean isEncrypted(final UnsafeBuffer metaBuffer, final Path directory)
@@ -1610,9 +1625,9 @@ public final class VarveDB implements AutoCloseable
      * @throws ReadOnlyStoreException   in a read-only store, which does not map the id table (read the log instead:
      *                                  {@link RecordedEvent#eventIdHigh()}).
      */
-    public boolean readEvent(final long eventIdHigh, final long eventIdLow, final EventHandler handler)
+    public boolean readEvent(final long clearIdHigh, final long clearIdLow, final EventHandler handler)
     {
-        if ((eventIdHigh | eventIdLow) == 0)
+        if ((clearIdHigh | clearIdLow) == 0)
         {
             throw new IllegalArgumentException("0, 0 is no event id");
         }
@@ -1625,6 +1640,21 @@ public final class VarveDB implements AutoCloseable
         final ReadContext context = enterRead();
         try
         {
+            // an encrypted store keeps ids encrypted: look up the stored form
+            final io.varvedb.internal.crypto.IdCipher ids = context.ids();
+            final long eventIdHigh;
+            final long eventIdLow;
+            if (ids != null)
+            {
+                ids.seal(clearIdHigh, clearIdLow);
+                eventIdHigh = ids.high();
+                eventIdLow = ids.low();
+            }
+            else
+            {
+                eventIdHigh = clearIdHigh;
+                eventIdLow = clearIdLow;
+            }
             final long found = eventIds.find(eventIdHigh, eventIdLow, repairer == null ? null :
                 repairer::repairHolder);
             if (found == EventIdTable.NOT_FOUND)
@@ -1644,7 +1674,7 @@ public final class VarveDB implements AutoCloseable
             if (offset < 0 || !RecordDescriptor.carriesEventId(buffer, offset, eventIdHigh, eventIdLow))
             {
                 throw new CorruptStoreException("the event id table " + eventIds.path() + " says event id " +
-                    new java.util.UUID(eventIdHigh, eventIdLow) + " is the event at log position " + position +
+                    new java.util.UUID(clearIdHigh, clearIdLow) + " is the event at log position " + position +
                     ", which does not carry it; reopen the store to rebuild the table from the log");
             }
             return deliver(context, context.event(), position, tail,
@@ -2132,6 +2162,7 @@ public final class VarveDB implements AutoCloseable
         }
         final int length = StreamCiphers.open(cipher, position, buffer, offset, frameLength,
             event.clearBuffer(RecordDescriptor.payloadLength(flags, frameLength)));
+        event.ids((flags & RecordDescriptor.FLAG_EVENT_ID) != 0 ? context.ids() : null);
         if (length < 0)
         {
             throw new CorruptStoreException("the event at log position " + position + " in " +
@@ -3774,6 +3805,7 @@ public final class VarveDB implements AutoCloseable
                         table.close();
                         throw ex;
                     }
+                    withNameCipher(table);
                     names = table;
                 }
             }
@@ -3802,6 +3834,7 @@ public final class VarveDB implements AutoCloseable
                 if (table == null && !closed && NameTable.exists(indexDirectory))
                 {
                     table = NameTable.open(indexDirectory, true, config.forceObserver());
+                    withNameCipher(table);
                     names = table;
                 }
             }
@@ -3870,6 +3903,7 @@ public final class VarveDB implements AutoCloseable
         /** The store's data keys, for {@link #ciphers}; null unless the store is encrypted and opened with its key. */
         private final KeyFile keys;
         private StreamCiphers ciphers;
+        private io.varvedb.internal.crypto.IdCipher ids;
 
         ReadContext(final boolean otherProcessWrites, final KeyFile keys)
         {
@@ -3887,6 +3921,18 @@ public final class VarveDB implements AutoCloseable
                 ciphers = new StreamCiphers(keys);
             }
             return ciphers;
+        }
+
+        /**
+         * @return this thread's cipher of event ids, or null in a store without keys.
+         */
+        io.varvedb.internal.crypto.IdCipher ids()
+        {
+            if (ids == null && keys != null)
+            {
+                ids = new io.varvedb.internal.crypto.IdCipher(keys.idKey());
+            }
+            return ids;
         }
 
         RecordedEvent event()

@@ -285,6 +285,100 @@ class EncryptionTest
     }
 
     @Test
+    void streamNamesAreEncryptedAndEveryNameFeatureStillWorksAfterACrash() throws Exception
+    {
+        final String name = "customer-alice@example.com";
+        final long id;
+        try (VarveDB db = VarveDB.open(encrypted(dir, KEY).build()))
+        {
+            id = db.streamId(name);
+            db.appender().append(name, ExpectedVersion.ANY, 1, new byte[]{1, 2, 3});
+            db.appender().append(name, ExpectedVersion.ANY, 1, new byte[]{4});
+            db.setStreamMetadata(name, StreamMetadata.NONE.withMaxCount(1));
+            db.streamId("customer-bob");
+            final String longest = "n".repeat(VarveDB.MAX_STREAM_NAME_LENGTH - 16);
+            db.streamId(longest);
+            final IllegalArgumentException tooLong = assertThrows(IllegalArgumentException.class,
+                () -> db.streamId(longest + "n"));
+            assertTrue(tooLong.getMessage().contains("encrypted"), tooLong.getMessage());
+        }
+        dirty(dir);
+        assertFalse(anyFileContains(dir, "alice@".getBytes(StandardCharsets.UTF_8)), "no name in clear in any file");
+        assertFalse(anyFileContains(dir, "customer-".getBytes(StandardCharsets.UTF_8)));
+        try (VarveDB db = VarveDB.open(encrypted(dir, KEY).build()))
+        {
+            assertEquals(id, db.findStreamId(name));
+            assertEquals(name, db.streamName(id));
+            final List<String> listed = new ArrayList<>();
+            db.streams("customer-", (n, i) -> listed.add(n));
+            assertEquals(List.of(name, "customer-bob"), listed);
+            assertEquals(1, db.streamMetadata(name).maxCount());
+            assertEquals(1, db.readStream(name, 1, 10, (e) -> assertEquals(1, e.payloadLength())));
+            assertEquals(2, db.streamVersion(name));
+        }
+        try (VarveDB db = VarveDB.openReadOnly(encrypted(dir, KEY).build()))
+        {
+            assertEquals(name, db.streamName(id));
+        }
+    }
+
+    @Test
+    void eventIdsAreEncryptedAndExactlyOnceStillWorksAfterACrash() throws Exception
+    {
+        final UUID id = new UUID(0x1122334455667788L, 0x99aabbccddeeff00L);
+        final UUID batchId = new UUID(0x0102030405060708L, 0x0a0b0c0d0e0f1011L);
+        final byte[] stored = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN)
+            .putLong(id.getMostSignificantBits()).putLong(id.getLeastSignificantBits()).array();
+        // the control: a clear store holds the id's bytes as they are
+        final Path clear = dir.resolve("clear");
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(clear).segmentSize(TestStores.SEGMENT).build()))
+        {
+            db.appender().append(1, ExpectedVersion.ANY, 1, id, new byte[]{1});
+        }
+        assertTrue(anyFileContains(clear, stored));
+        final Path secret = dir.resolve("secret");
+        try (VarveDB db = VarveDB.open(encrypted(secret, KEY).build()))
+        {
+            final Appender appender = db.appender();
+            assertEquals(1, appender.append(1, ExpectedVersion.ANY, 1, id, new byte[]{1}));
+            assertEquals(1, appender.append(1, ExpectedVersion.ANY, 1, id, new byte[]{1}));
+            assertTrue(appender.lastWasDuplicate(), "a retry of the id is found");
+            final EventIdConflictException conflict = assertThrows(EventIdConflictException.class,
+                () -> appender.append(2, ExpectedVersion.ANY, 1, id, new byte[]{1}));
+            assertTrue(conflict.getMessage().contains(id.toString()), "the message names the id as given: " +
+                conflict.getMessage());
+            final EventBatch batch = new EventBatch();
+            batch.add(1, new byte[]{2}).eventId(batchId.getMostSignificantBits(), batchId.getLeastSignificantBits());
+            batch.add(1, new byte[]{3}).eventId(7, 8);
+            appender.appendBatch(3, ExpectedVersion.ANY, batch);
+        }
+        dirty(secret);
+        assertFalse(anyFileContains(secret, stored), "the id's bytes are nowhere in the encrypted store");
+        assertFalse(anyFileContains(secret, Arrays.copyOfRange(stored, 0, 8)));
+        try (VarveDB db = VarveDB.open(encrypted(secret, KEY).build()))
+        {
+            final UUID[] seen = new UUID[1];
+            assertTrue(db.readEvent(id, (event) -> seen[0] = event.eventId()));
+            assertEquals(id, seen[0]);
+            assertTrue(db.readEvent(batchId, (event) -> seen[0] = event.eventId()));
+            assertEquals(batchId, seen[0]);
+            assertTrue(db.readEvent(new UUID(7, 8), (event) -> assertEquals(8, event.eventIdLow())));
+            final Appender appender = db.appender();
+            assertEquals(1, appender.append(1, ExpectedVersion.ANY, 1, id, new byte[]{1}));
+            assertTrue(appender.lastWasDuplicate(), "found again after recovery rebuilt the table from the log");
+            final List<UUID> all = new ArrayList<>();
+            db.readAll(VarveDB.START_POSITION, 100, (event) ->
+            {
+                if (event.hasEventId())
+                {
+                    all.add(event.eventId());
+                }
+            });
+            assertEquals(List.of(id, batchId, new UUID(7, 8)), all);
+        }
+    }
+
+    @Test
     void aWrongKeyNoKeyOrAKeyForAClearStoreIsRefusedBeforeAnythingIsWritten() throws Exception
     {
         try (VarveDB db = VarveDB.open(encrypted(dir, KEY).build()))

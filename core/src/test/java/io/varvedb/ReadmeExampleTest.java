@@ -167,6 +167,20 @@ class ReadmeExampleTest
     }
     // README:named-streams:end
 
+    // README:encryption:begin
+    static long forgetCustomer(Path dir, byte[] masterKey, byte[] newMasterKey, byte[] customerCreated)
+    {
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).encryption(masterKey).build())) // 32 bytes, or a SecretKey
+        {
+            db.appender().append("customer-42", ExpectedVersion.ANY, 1, customerCreated); // cipher text on disk
+            db.readStream("customer-42", 1, 100, (event) -> event.payload());               // clear text to you
+            db.shredStream("customer-42");    // forgotten for good: no one can ever decrypt its events again
+            db.rotateMasterKey(newMasterKey); // one call, crash-safe: later opens need the new key
+            return db.streamVersion("customer-42");                                        // the stream stays, unreadable
+        }
+    }
+    // README:encryption:end
+
     // README:lifecycle:begin
     static ScavengeResult forget(VarveDB db, long orderId, long cartId, long customerId, long accountId)
     {
@@ -206,6 +220,21 @@ class ReadmeExampleTest
             assertTrue(db.isTombstoned(4));
             assertEquals(1, db.readStream("sensor-7", 1, 10, (e) -> { }), "younger than 30 days");
             assertTrue(result.eventsDropped() > 0 && result.bytesReclaimed() > 0, result.toString());
+        }
+    }
+
+    @Test
+    void theReadmeHoldsTheEncryptionExampleVerbatimAndItDoesWhatItSays() throws IOException
+    {
+        assertSameText("encryption");
+        final byte[] key = new byte[32];
+        final byte[] newKey = new byte[32];
+        java.util.Arrays.fill(newKey, (byte)7);
+        assertEquals(1, forgetCustomer(dir, key, newKey, "Alice, 7 Elm Street".getBytes()));
+        assertThrows(EncryptionKeyException.class, () -> VarveDB.open(VarveConfig.builder(dir).encryption(key).build()));
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(dir).encryption(newKey).build()))
+        {
+            assertThrows(StreamShreddedException.class, () -> db.readStream("customer-42", 1, 10, (e) -> { }));
         }
     }
 

@@ -66,6 +66,10 @@ public final class KeyFile implements AutoCloseable
     /** Guarded by this: unwrapped keys, by entry. */
     private final Long2ObjectHashMap<byte[]> keys = new Long2ObjectHashMap<>();
     private long scanned;
+    /** Guarded by this: the name key, unwrapped; null until asked for. */
+    private byte[] nameKey;
+    /** Guarded by this: the id key, unwrapped; null until asked for. */
+    private byte[] idKey;
     /** Entries written since the last {@link #forceDirty()}: the lowest and the end, or -1. */
     private long dirtyFrom = -1;
     private long dirtyTo = -1;
@@ -115,14 +119,25 @@ public final class KeyFile implements AutoCloseable
         final byte[] storeId = new byte[STORE_ID_LENGTH];
         RANDOM.nextBytes(storeId);
         final MappedFile created = MappedFile.create(directory.resolve(FILE_NAME), fileLength(capacity),
-            HEADER_LENGTH, (buffer) -> writeHeader(buffer, master, capacity, storeId, 0, 0, 0, true), true, observer);
+            HEADER_LENGTH, (buffer) -> writeHeader(buffer, master, capacity, storeId, 0, 0, 0, true, null, null), true,
+            observer);
         return new KeyFile(directory, created, master, false, observer);
     }
 
     private static void writeHeader(
         final UnsafeBuffer buffer, final SecretKey master, final int capacity, final byte[] storeId,
-        final long keySet, final int generation, final long count, final boolean complete)
+        final long keySet, final int generation, final long count, final boolean complete, final byte[] nameKey,
+        final byte[] idKey)
     {
+        final byte[] name = nameKey != null ? nameKey : new byte[Gcm.KEY_LENGTH];
+        final byte[] id = idKey != null ? idKey : new byte[Gcm.KEY_LENGTH];
+        if (nameKey == null)
+        {
+            RANDOM.nextBytes(name);
+            RANDOM.nextBytes(id);
+        }
+        buffer.putBytes(NAME_KEY_OFFSET, wrap(name, master));
+        buffer.putBytes(ID_KEY_OFFSET, wrap(id, master));
         buffer.putLong(MAGIC_OFFSET, MAGIC);
         buffer.putInt(FORMAT_VERSION_OFFSET, FORMAT_VERSION);
         buffer.putInt(CAPACITY_OFFSET, capacity);
@@ -458,6 +473,36 @@ public final class KeyFile implements AutoCloseable
             keys.put(entry, key);
         }
         return key;
+    }
+
+    /**
+     * @return the store's name key, unwrapped (kept in memory until close).
+     */
+    public synchronized byte[] nameKey()
+    {
+        checkNotClosed();
+        if (nameKey == null)
+        {
+            final byte[] wrapped = new byte[WRAPPED_KEY_LENGTH];
+            buffer.getBytes(NAME_KEY_OFFSET, wrapped);
+            nameKey = unwrap(wrapped, master, 0);
+        }
+        return nameKey;
+    }
+
+    /**
+     * @return the store's id key, unwrapped (kept in memory until close).
+     */
+    public synchronized byte[] idKey()
+    {
+        checkNotClosed();
+        if (idKey == null)
+        {
+            final byte[] wrapped = new byte[WRAPPED_KEY_LENGTH];
+            buffer.getBytes(ID_KEY_OFFSET, wrapped);
+            idKey = unwrap(wrapped, master, 0);
+        }
+        return idKey;
     }
 
     /**
@@ -798,7 +843,7 @@ public final class KeyFile implements AutoCloseable
             final MappedFile made = MappedFile.create(next, fileLength(capacity),
                 Math.max(HEADER_LENGTH, Math.min(fileLength(capacity), used)),
                 (header) -> writeHeader(header, newMaster, capacity, storeId, keySet,
-                    old.getIntVolatile(GENERATION_OFFSET), count, false), false, observer);
+                    old.getIntVolatile(GENERATION_OFFSET), count, false, nameKey(), idKey()), false, observer);
             // not whole (Complete 0) until every entry is written and forced
             final UnsafeBuffer fresh = made.buffer();
             fresh.putLong(ALLOCATED_END_OFFSET, Math.max(HEADER_LENGTH, used));
@@ -920,6 +965,14 @@ public final class KeyFile implements AutoCloseable
         for (final byte[] key : keys.values())
         {
             Arrays.fill(key, (byte)0);
+        }
+        if (nameKey != null)
+        {
+            Arrays.fill(nameKey, (byte)0);
+        }
+        if (idKey != null)
+        {
+            Arrays.fill(idKey, (byte)0);
         }
         keys.clear();
         file.unmap();

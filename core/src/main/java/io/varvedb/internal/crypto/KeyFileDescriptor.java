@@ -26,11 +26,15 @@ package io.varvedb.internal.crypto;
  *  +---------------------------------------------------------------+
  *  |                   Writer Generation                           | 72
  *  +---------------------------------------------------------------+
+ *  |        Wrapped Name Key (40 bytes, AESWrap)                  ...  80
+ *  +---------------------------------------------------------------+
  *  |                   Entry Count                                 | 128 own cache line: claimed with a CAS
  *  |                                                               |
  *  +---------------------------------------------------------------+
  *  |                   Allocated End (bytes)                       | 192 own cache line
  *  |                                                               |
+ *  +---------------------------------------------------------------+
+ *  |        Wrapped Id Key (40 bytes, AESWrap)                    ...  256
  *  +---------------------------------------------------------------+
  *  |                   Entries, from 4096, 64 bytes each          ...
  *  +---------------------------------------------------------------+
@@ -65,6 +69,9 @@ package io.varvedb.internal.crypto;
  * <b>Shredding</b> sets SHREDDING, overwrites the wrapped key with zeros, sets SHREDDED and forces the entry's page.
  * An open that finds SHREDDING finishes the job. A stream shredded before it had a key gets an entry that is
  * SHREDDED from the start, so that no append can give it one later.
+ * <p>
+ * <b>The name key</b> encrypts stream names (see {@code NameCipher}), <b>the id key</b> event ids (see
+ * {@code IdCipher}); one of each per store, wrapped like the data keys.
  * <p>
  * <b>Rotation</b> of the master key writes a complete new file, {@code varve.keys.next} (the same entries, each
  * wrapped anew; shredded ones stay zeros), forces it and sets Complete last. It then renames {@code varve.keys} to
@@ -112,6 +119,10 @@ public final class KeyFileDescriptor
     public static final int COMPLETE_OFFSET = 68;
     /** Offset of the writer generation. */
     public static final int GENERATION_OFFSET = 72;
+    /** Offset of the wrapped name key. */
+    public static final int NAME_KEY_OFFSET = 80;
+    /** Offset of the wrapped id key. */
+    public static final int ID_KEY_OFFSET = 256;
     /** Offset of the entry count. */
     public static final int COUNT_OFFSET = 128;
     /** Offset of the allocated end. */

@@ -1,5 +1,7 @@
 package io.varvedb.internal.index;
 
+import io.varvedb.internal.crypto.NameCipher;
+
 import io.varvedb.CorruptStoreException;
 import io.varvedb.NameTableFullException;
 import io.varvedb.StoreFormatException;
@@ -53,6 +55,8 @@ public final class NameTable
     }
 
     private final MappedFile file;
+    /** Encrypts names in an encrypted store; null otherwise. */
+    private volatile NameCipher cipher;
     private final UnsafeBuffer buffer;
     private final int capacity;
     private final int mask;
@@ -196,8 +200,9 @@ public final class NameTable
      * @param utf8 a name, at most {@link NameTableDescriptor#MAX_NAME_LENGTH} bytes.
      * @return its stream id, or 0 if the name has none yet (or its record is not in the log yet).
      */
-    public long find(final byte[] utf8)
+    public long find(final byte[] name)
     {
+        final byte[] utf8 = stored(name);
         final int tag = hash(utf8);
         int index = spread(tag) & mask;
         for (int probes = 0; probes <= mask; probes++)
@@ -227,8 +232,9 @@ public final class NameTable
      * @return the stream id, negative.
      * @throws NameTableFullException if the name is new and the table holds its capacity.
      */
-    public long streamId(final byte[] utf8, final NameLog log)
+    public long streamId(final byte[] name, final NameLog log)
     {
+        final byte[] utf8 = stored(name);
         final int tag = hash(utf8);
         int index = spread(tag) & mask;
         int mine = -1;
@@ -346,8 +352,55 @@ public final class NameTable
         }
         final int offset = entryOffset((int)entryOf(streamId));
         final int length = buffer.getInt(offset + ENTRY_LENGTH_OFFSET);
-        return length < 1 || length > MAX_NAME_LENGTH ? null :
-            buffer.getStringWithoutLengthUtf8(offset + ENTRY_NAME_OFFSET, length);
+        if (length < 1 || length > MAX_NAME_LENGTH)
+        {
+            return null;
+        }
+        final NameCipher names = cipher;
+        if (names == null)
+        {
+            return buffer.getStringWithoutLengthUtf8(offset + ENTRY_NAME_OFFSET, length);
+        }
+        final byte[] sealed = new byte[length];
+        buffer.getBytes(offset + ENTRY_NAME_OFFSET, sealed);
+        final byte[] name = names.open(sealed);
+        if (name == null)
+        {
+            throw new CorruptStoreException(file.path() + ": the encrypted name of stream " + streamId +
+                " does not decrypt under the store's name key (damaged or forged)");
+        }
+        return new String(name, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Encrypt names from now on (an encrypted store's table holds only encrypted names: the table and the log's
+     * name records hold what {@link NameCipher#seal} gives, so recovery needs no key). Set once, before any lookup.
+     *
+     * @param names the store's name cipher; null for a clear store.
+     */
+    public void cipher(final NameCipher names)
+    {
+        this.cipher = names;
+    }
+
+    /**
+     * @return the form a name takes in the table and in the log.
+     */
+    private byte[] stored(final byte[] name)
+    {
+        final NameCipher names = cipher;
+        if (names == null)
+        {
+            return name;
+        }
+        final byte[] sealed = names.seal(name);
+        if (sealed.length > MAX_NAME_LENGTH)
+        {
+            throw new IllegalArgumentException("a stream name of an encrypted store takes " + NameCipher.OVERHEAD +
+                " bytes more than its UTF-8 form: at most " + (MAX_NAME_LENGTH - NameCipher.OVERHEAD) +
+                " bytes, not " + name.length);
+        }
+        return sealed;
     }
 
     /**
