@@ -65,7 +65,9 @@ public final class StoreVerifier
         // then the log start (retention) and the names-made flag (stream lifecycle)
         {MetaDescriptor.REPLACED_GENERATION_OFFSET + Long.BYTES, MetaDescriptor.LOG_START_OFFSET},
         {MetaDescriptor.LOG_START_OFFSET + Long.BYTES, MetaDescriptor.NAMES_MADE_OFFSET},
-        {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
+        // and the encrypted flag (encryption at rest)
+        {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.ENCRYPTED_OFFSET},
+        {MetaDescriptor.ENCRYPTED_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
     private final List<String> problems = new ArrayList<>();
@@ -797,6 +799,7 @@ public final class StoreVerifier
             problem(name + "names-made flag " + namesMade + " (offset " + MetaDescriptor.NAMES_MADE_OFFSET +
                 ") is neither 0 nor 1");
         }
+        checkEncryptedFlag(dir, name);
         for (final int[] span : RESERVED)
         {
             for (int offset = span[0]; offset < span[1]; offset++)
@@ -809,6 +812,33 @@ public final class StoreVerifier
                     break;
                 }
             }
+        }
+    }
+
+    /**
+     * The encrypted flag is 0 or 1, and agrees with the key file: an encrypted store whose key file is gone can
+     * never be decrypted, and only a store created encrypted has one.
+     */
+    private void checkEncryptedFlag(final Path dir, final String name)
+    {
+        final int encrypted = metaPage.getInt(MetaDescriptor.ENCRYPTED_OFFSET);
+        final boolean keyFile = io.varvedb.internal.crypto.KeyFile.exists(dir);
+        if (encrypted != 0 && encrypted != 1)
+        {
+            problem(name + "encrypted flag " + encrypted + " (offset " + MetaDescriptor.ENCRYPTED_OFFSET +
+                ") is neither 0 nor 1");
+        }
+        else if (encrypted == 1 && !keyFile)
+        {
+            problem(io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME + " is missing, and " +
+                MetaDescriptor.FILE_NAME + " says the store is encrypted: without its data keys no payload can " +
+                "ever be decrypted; restore the file from a backup");
+        }
+        else if (encrypted == 0 && keyFile)
+        {
+            problem(name + "encrypted flag 0 (offset " + MetaDescriptor.ENCRYPTED_OFFSET + "), but the store has a " +
+                "key file (" + io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME + "): a store is encrypted " +
+                "from its creation, which writes both");
         }
     }
 
