@@ -196,6 +196,19 @@ public final class Stores
     }
 
     /**
+     * Is the store encrypted at rest? As the engine decides at open: {@code varve.meta} says so, or a key file is
+     * there (a store whose key file went missing is still encrypted; one being created has its key file first).
+     *
+     * @param directory a directory that {@link #requireStore} accepted.
+     * @return true if opening it needs its master key (or, read-only, {@code readCiphertext}).
+     */
+    public static boolean isEncrypted(final Path directory)
+    {
+        return readMetaPage(directory).getInt(MetaDescriptor.ENCRYPTED_OFFSET) == 1 ||
+            io.varvedb.internal.crypto.KeyFile.exists(directory);
+    }
+
+    /**
      * Read the store's identity page from disk without mapping it.
      *
      * @param directory a directory that {@link #requireStore} accepted.
