@@ -158,18 +158,6 @@ public final class Stores
     }
 
     /**
-     * Open an existing store read-only: never creates, locks or repairs anything, and works while a writer in
-     * another process appends.
-     *
-     * @param directory the store's directory.
-     * @return the open store.
-     */
-    public static VarveDB openReadOnly(final Path directory)
-    {
-        return VarveDB.openReadOnly(requireStore(directory));
-    }
-
-    /**
      * Settings for a read-only open that only looks at a store (info, dump, verify, scavenge --dry-run, the demo's
      * proof): without counters of its own. A read-only open otherwise takes a region of {@code varve.counters}
      * (16 in all), and once they are all taken each look would push out the last values of an instance that

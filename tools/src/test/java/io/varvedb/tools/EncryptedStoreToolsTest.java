@@ -24,6 +24,7 @@ import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.zip.CRC32C;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -33,9 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * dump on an encrypted store, with and without {@code --key-file}: clear payloads with the key, sizes only
- * without it, a wrong key or a malformed key file refused with one line and nothing written, and the hex dump of
- * an encrypted record.
+ * The commands on an encrypted store, with and without {@code --key-file}: clear payloads with the key, sizes only
+ * without it, a wrong key or a malformed key file refused with one line and nothing written, the hex dump of an
+ * encrypted record, and the commands that cannot work without the key refusing and saying so.
  */
 class EncryptedStoreToolsTest
 {
@@ -176,12 +177,14 @@ class EncryptedStoreToolsTest
     // ------------------------------------------------------------------------------------------ keys refused
 
     @Test
-    void aWrongKeyIsRefusedByDumpWithOneLineAndNothingWritten() throws Exception
+    void aWrongKeyIsRefusedByEveryCommandWithOneLineAndNothingWritten() throws Exception
     {
         final Path dir = writeStore("store", KEY);
         final Path wrong = keyFile(OTHER_KEY);
         final Map<String, String> before = StoreCommandsTest.digests(dir);
-        for (final String[] command : new String[][] {{"dump"}, {"dump", "--hex"}, {"dump", "--stream", "2"}})
+        for (final String[] command : new String[][] {
+            {"dump"}, {"dump", "--hex"}, {"info"}, {"verify"}, {"tail", "--count", "1"}, {"scavenge"},
+            {"scavenge", "--dry-run"}})
         {
             final List<String> args = new ArrayList<>(List.of(command));
             args.add(1, dir.toString());
@@ -216,7 +219,7 @@ class EncryptedStoreToolsTest
         for (int i = 0; i < bad.length; i++)
         {
             final Path file = Files.write(temp.resolve("bad-" + i), bad[i]);
-            for (final String command : new String[] {"dump"})
+            for (final String command : new String[] {"dump", "info", "verify", "tail", "scavenge"})
             {
                 final Cli.Result result = Cli.run(command, dir.toString(), "--key-file", file.toString());
                 oneLine(result, ExitCode.USAGE, "--key-file " + file);
@@ -227,7 +230,7 @@ class EncryptedStoreToolsTest
         }
         oneLine(Cli.run("dump", dir.toString(), "--key-file", temp.resolve("nowhere").toString()), ExitCode.USAGE,
             "--key-file " + temp.resolve("nowhere") + ": no such file");
-        oneLine(Cli.run("dump", dir.toString(), "--key-file", temp.toString()), ExitCode.USAGE,
+        oneLine(Cli.run("info", dir.toString(), "--key-file", temp.toString()), ExitCode.USAGE,
             "--key-file " + temp + " is a directory");
         // a key for a store created without encryption
         final Path clear = writeStore("clear", null);
@@ -250,6 +253,121 @@ class EncryptedStoreToolsTest
         assertNull(StoreKey.parse(Base64.getEncoder().encode(Arrays.copyOf(KEY, 48))));
         assertNull(StoreKey.parse("-".repeat(64).getBytes(StandardCharsets.US_ASCII)));
         assertNull(StoreKey.parse(new byte[] {'\n'}));
+    }
+
+    // ------------------------------------------------------------------------------- commands that need the key
+
+    @Test
+    void commandsThatCannotWorkWithoutTheKeyRefuseAndSayWhichOptionGivesIt() throws Exception
+    {
+        final Path dir = writeStore("store", KEY);
+        final Map<String, String> before = StoreCommandsTest.digests(dir);
+        oneLine(Cli.run("tail", dir.toString(), "--count", "1"), ExitCode.STORE, "is an encrypted store: varve tail " +
+            "needs its master key");
+        oneLine(Cli.run("scavenge", dir.toString()), ExitCode.STORE, "varve scavenge needs its master key");
+        oneLine(Cli.run("scavenge", dir.toString(), "--dry-run", "--json"), ExitCode.STORE,
+            "varve scavenge --dry-run needs its master key");
+        // refused before Kafka is asked anything: no broker listens on port 1, which would be exit 5
+        oneLine(Cli.run("publish", dir.toString(), "--bootstrap", "localhost:1", "--topic", "t", "--timeout", "1s"),
+            ExitCode.STORE, "varve publish needs its master key");
+        oneLine(Cli.run("replicate", "--bootstrap", "localhost:1", "--topic", "t", "--timeout", "1s",
+            dir.toString()), ExitCode.STORE, "varve replicate needs its master key");
+        assertEquals(before, StoreCommandsTest.digests(dir));
+    }
+
+    @Test
+    void tailInfoAndScavengeWithTheKey() throws Exception
+    {
+        final Path dir = writeStore("store", KEY);
+        final String key = keyFile(KEY).toString();
+        final Cli.Result tail = ok(Cli.run("tail", dir.toString(), "--from", "start", "--count", "2", "--key-file",
+            key));
+        assertEquals(2, tail.out().lines().count(), tail::toString);
+        assertTrue(tail.out().lines().allMatch((line) -> line.contains(SECRET)), tail::toString);
+
+        final Cli.Result infoWithout = ok(Cli.run("info", dir.toString()));
+        assertTrue(infoWithout.out().contains("encryption     AES-256-GCM at rest, opened without its master key"),
+            infoWithout::toString);
+        assertTrue(infoWithout.out().contains("events         " + (STREAMS * EVENTS_PER_STREAM + 2) + " in " +
+            (STREAMS + 2) + " streams"), infoWithout::toString);
+        final Cli.Result info = ok(Cli.run("info", dir.toString(), "--key-file", key));
+        assertTrue(info.out().contains("encryption     AES-256-GCM at rest, opened with the master key from " +
+            "--key-file"), info::toString);
+        assertFalse(info.out().contains(SECRET), info::toString);
+        final Cli.Result clearInfo = ok(Cli.run("info", writeStore("clear", null).toString()));
+        assertTrue(clearInfo.out().contains("encryption     none"), clearInfo::toString);
+
+        // a shredded stream: its events go at a scavenge of the sealed segments, which needs the key to know it
+        final Path big = temp.resolve("big");
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(big).segmentSize(SEGMENT_SIZE).indexCapacity(64)
+            .encryption(KEY).build());
+            Appender appender = db.appender())
+        {
+            for (int i = 1; i <= 600; i++)
+            {
+                for (long stream = 1; stream <= 2; stream++)
+                {
+                    appender.append(stream, ExpectedVersion.exact(i - 1), TYPE,
+                        (SECRET + " " + i + " of stream " + stream).getBytes(StandardCharsets.US_ASCII));
+                }
+            }
+            assertTrue(db.shredStream(2));
+        }
+        final Cli.Result dry = ok(Cli.run("scavenge", big.toString(), "--dry-run", "--json", "--key-file", key));
+        final long wouldDrop = jsonLong(dry.out(), "eventsDropped");
+        assertTrue(wouldDrop > 0, dry::toString);
+        final Cli.Result scavenged = ok(Cli.run("scavenge", big.toString(), "--json", "--key-file", key));
+        assertEquals(wouldDrop, jsonLong(scavenged.out(), "eventsDropped"), scavenged::toString);
+        final Cli.Result shredded = Cli.run("dump", big.toString(), "--stream", "2", "--key-file", key);
+        oneLine(shredded, ExitCode.STORE, "stream 2 was shredded");
+        ok(Cli.run("verify", big.toString(), "--key-file", key));
+    }
+
+    // ---------------------------------------------------------------------------------------------------- verify
+
+    @Test
+    void verifyChecksWhatItCanWithoutTheKeyAndTheTagsWithIt() throws Exception
+    {
+        final Path dir = writeStore("store", KEY);
+        final Cli.Result without = ok(Cli.run("verify", dir.toString()));
+        assertTrue(without.out().contains("payloads were not decrypted"), without::toString);
+        assertTrue(without.out().contains("OK: the store is sound"), without::toString);
+        final Cli.Result with = ok(Cli.run("verify", dir.toString(), "--key-file", keyFile(KEY).toString()));
+        assertTrue(with.out().contains("decrypted with the master key from --key-file"), with::toString);
+        assertFalse(with.out().contains("not decrypted"), with::toString);
+
+        // a forged cipher text: a byte changed, and the CRC32C made to match. Only the tag can tell
+        final long position = 0;
+        final int frameLength = RecordDescriptor.HEADER_LENGTH + RecordDescriptor.ENCRYPTION_OVERHEAD + 26;
+        final Path segment = dir.resolve("log").resolve(SegmentDescriptor.fileName(0));
+        final byte[] bytes = Files.readAllBytes(segment);
+        final int offset = SegmentDescriptor.HEADER_LENGTH + (int)position;
+        bytes[offset + RecordDescriptor.HEADER_LENGTH + RecordDescriptor.NONCE_PREFIX_LENGTH + 5] ^= 0x01;
+        final CRC32C crc = new CRC32C();
+        crc.update(bytes, offset + RecordDescriptor.CHECKSUM_START, frameLength - RecordDescriptor.CHECKSUM_START);
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putInt(offset + RecordDescriptor.CHECKSUM_OFFSET,
+            (int)crc.getValue());
+        Files.write(segment, bytes);
+        final Map<String, String> before = StoreCommandsTest.digests(dir);
+
+        final Cli.Result forgedWithout = ok(Cli.run("verify", dir.toString()));
+        assertTrue(forgedWithout.out().contains("payloads were not decrypted"), forgedWithout::toString);
+        final Cli.Result forged = Cli.run("verify", dir.toString(), "--key-file", keyFile(KEY).toString());
+        assertEquals(ExitCode.CHECK_FAILED, forged.exit(), forged::toString);
+        assertTrue(forged.out().contains("stream 1 version 1 through the index fails"), forged::toString);
+        assertTrue(forged.out().contains("authentication tag"), forged::toString);
+        assertTrue(forged.out().contains("FAILED: 1 problem(s)"), forged::toString);
+        assertEquals(before, StoreCommandsTest.digests(dir), "verify must not change any file");
+    }
+
+    @Test
+    void verifyFindsAMissingKeyFile() throws Exception
+    {
+        final Path dir = writeStore("store", KEY);
+        Files.delete(dir.resolve("varve.keys"));
+        final Cli.Result verify = Cli.run("verify", dir.toString());
+        assertEquals(ExitCode.CHECK_FAILED, verify.exit(), verify::toString);
+        assertTrue(verify.out().contains("varve.keys is missing"), verify::toString);
     }
 
     // --------------------------------------------------------------------------------------------------- helpers
@@ -357,6 +475,13 @@ class EncryptedStoreToolsTest
     private static List<String> withoutPositions(final Cli.Result result)
     {
         return result.out().lines().map((line) -> line.replaceFirst("^@[0-9,]+  ", "@  ")).toList();
+    }
+
+    private static long jsonLong(final String json, final String field)
+    {
+        final Matcher value = Pattern.compile("\"" + field + "\":(\\d+)").matcher(json);
+        assertTrue(value.find(), json);
+        return Long.parseLong(value.group(1));
     }
 
     private static Cli.Result ok(final Cli.Result result)
