@@ -190,9 +190,10 @@ public final class StoreKey
         {
             return null;
         }
+        final byte[] text = Arrays.copyOfRange(content, from, to);
         try
         {
-            final byte[] decoded = Base64.getDecoder().decode(Arrays.copyOfRange(content, from, to));
+            final byte[] decoded = Base64.getDecoder().decode(text);
             if (decoded.length == KEY_LENGTH)
             {
                 return decoded;
@@ -203,6 +204,10 @@ public final class StoreKey
         catch (final IllegalArgumentException ex)
         {
             return null;
+        }
+        finally
+        {
+            Arrays.fill(text, (byte)0);
         }
     }
 
