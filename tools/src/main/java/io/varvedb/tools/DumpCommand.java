@@ -28,7 +28,8 @@ import java.util.concurrent.Callable;
     mixinStandardHelpOptions = true,
     header = "Print events as readable lines, or their bytes on disk with --hex.",
     description = {
-        "Prints the whole log in order, from a log position (--from), or one stream (--stream). --hex adds each record's bytes as they lie on disk with every field annotated. --codec shows payloads decoded by the application's own io.varvedb.Codec. Read-only."
+        "Prints the whole log in order, from a log position (--from), or one stream (--stream). --hex adds each record's bytes as they lie on disk with every field annotated. --codec shows payloads decoded by the application's own io.varvedb.Codec. Read-only.",
+        "An encrypted store: with --key-file its payloads are shown decrypted, as for any store; without it, each encrypted event shows its header and the size of its cipher text only ('payload: 57 bytes encrypted'), and --hex labels the writer generation, cipher text and tag of each encrypted record. A key the store refuses ends it with exit status 3, nothing written."
     })
 public final class DumpCommand implements Callable<Integer>
 {
@@ -43,6 +44,9 @@ public final class DumpCommand implements Callable<Integer>
 
     @Mixin
     private PayloadCodecs.Options codecOptions = new PayloadCodecs.Options();
+
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
@@ -90,8 +94,10 @@ public final class DumpCommand implements Callable<Integer>
         final Path dir = Stores.requireStore(directory);
         final int max = limit == 0 ? Integer.MAX_VALUE : limit;
         final Stores.Meta meta = Stores.readMeta(dir);
+        final StoreKey key = keyOptions.forStore(dir);
         try (PayloadCodecs codecs = codecOptions.load();
-            VarveDB db = Stores.openToLook(dir);
+            // without the key, an encrypted store's payloads are read as cipher text: the printer shows their sizes
+            VarveDB db = key.openToLook(true);
             SegmentFiles segments = new SegmentFiles(dir, meta.segmentLength()))
         {
             if (from != null)
@@ -99,7 +105,12 @@ public final class DumpCommand implements Callable<Integer>
                 checkRecordStart(segments, from);
             }
             final Long stream = streamOption == null ? null : Stores.streamId(db, streamOption);
-            final Printer printer = new Printer(out, hex ? segments : null, codecs, db);
+            if (key.missing())
+            {
+                out.println(dir + " is encrypted and was opened without its master key: encrypted payloads are " +
+                    "shown by their size only (--key-file FILE to see them)");
+            }
+            final Printer printer = new Printer(out, hex ? segments : null, codecs, db, key.missing());
             final int printed;
             if (stream != null)
             {
@@ -184,12 +195,16 @@ public final class DumpCommand implements Callable<Integer>
         private final SegmentFiles segments;
         private final PayloadCodecs codecs;
         private final VarveDB db;
+        private final boolean ciphertext;
         private long lastNext;
         private IOException failure;
 
-        Printer(final PrintWriter out, final SegmentFiles segments, final PayloadCodecs codecs, final VarveDB db)
+        Printer(
+            final PrintWriter out, final SegmentFiles segments, final PayloadCodecs codecs, final VarveDB db,
+            final boolean ciphertext)
         {
             this.db = db;
+            this.ciphertext = ciphertext;
             this.codecs = codecs;
             this.out = out;
             this.segments = segments;
@@ -200,7 +215,7 @@ public final class DumpCommand implements Callable<Integer>
         {
             // a named stream's name beside its id (a numeric id costs no lookup)
             out.println(EventLine.format(event, codecs,
-                event.streamId() < 0 ? db.streamName(event.streamId()) : null));
+                event.streamId() < 0 ? db.streamName(event.streamId()) : null, ciphertext));
             lastNext = event.nextPosition();
             if (segments != null && failure == null)
             {
@@ -219,7 +234,8 @@ public final class DumpCommand implements Callable<Integer>
     /**
      * @param segments  the log's files.
      * @param position  a record's position.
-     * @return the record's bytes as they lie on disk, field by field.
+     * @return the record's bytes as they lie on disk, field by field; an encrypted event's writer generation,
+     * cipher text and tag labelled as such.
      * @throws IOException if its segment cannot be mapped.
      */
     static String hexDump(final SegmentFiles segments, final long position) throws IOException
@@ -232,28 +248,36 @@ public final class DumpCommand implements Callable<Integer>
         // through the position map in a compacted segment: the record keeps its position, not its file offset
         final int offset = segments.recordOffset(position);
         final int frameLength = file.getInt(offset + RecordDescriptor.FRAME_LENGTH_OFFSET);
-        final short recordFlags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
-        final boolean withId = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET) ==
-            RecordDescriptor.TYPE_EVENT && (recordFlags & RecordDescriptor.FLAG_EVENT_ID) != 0;
-        final int payloadOffset = withId ? RecordDescriptor.payloadOffset(recordFlags) : RecordDescriptor.HEADER_LENGTH;
-        final int payloadLength = Math.max(0, frameLength - payloadOffset);
+        final short type = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
+        final short flags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
+        final boolean event = type == RecordDescriptor.TYPE_EVENT;
+        final boolean withId = event && (flags & RecordDescriptor.FLAG_EVENT_ID) != 0;
+        final boolean encrypted = event && (flags & RecordDescriptor.FLAG_ENCRYPTED) != 0;
+        // an encrypted event: writer generation after the header (and id), cipher text, then the tag ends the frame
+        final int payloadOffset = event ? RecordDescriptor.payloadOffset(flags) : RecordDescriptor.HEADER_LENGTH;
+        final int payloadLength = Math.max(0, event ? RecordDescriptor.payloadLength(flags, frameLength) :
+            frameLength - payloadOffset);
+        final boolean whole = frameLength >= (event ? RecordDescriptor.minFrameLength(flags) : payloadOffset);
         final int aligned = RecordDescriptor.alignedLength(frameLength);
         final HexDumpBytes bytes = new HexDumpBytes();
         try
         {
             bytes.adjustHexDumpIndentation(HEX_INDENT);
-            bytes.writeHexDumpDescription("frame length " + frameLength + " (header " + payloadOffset + " + payload " +
-                payloadLength + "), published last");
+            bytes.writeHexDumpDescription("frame length " + frameLength + " (" + (encrypted ?
+                "header " + (payloadOffset - RecordDescriptor.NONCE_PREFIX_LENGTH) + " + writer generation " +
+                    RecordDescriptor.NONCE_PREFIX_LENGTH + " + cipher text " + payloadLength + " + tag " +
+                    RecordDescriptor.TAG_LENGTH :
+                "header " + payloadOffset + " + payload " + payloadLength) + "), published last");
             bytes.writeInt(frameLength);
-            final short type = file.getShort(offset + RecordDescriptor.RECORD_TYPE_OFFSET);
             final boolean padding = type == RecordDescriptor.TYPE_PADDING;
             bytes.writeHexDumpDescription("CRC32C of bytes 8.." +
-                (padding ? RecordDescriptor.PADDING_CHECKSUM_END : frameLength));
+                (padding ? RecordDescriptor.PADDING_CHECKSUM_END : frameLength) +
+                (encrypted ? " (cipher text and tag included)" : ""));
             bytes.writeInt(file.getInt(offset + RecordDescriptor.CHECKSUM_OFFSET));
-            final short flags = file.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
-            bytes.writeHexDumpDescription("record type " + type + (type == RecordDescriptor.TYPE_EVENT ? " (event)" :
-                type == RecordDescriptor.TYPE_PADDING ? " (padding)" :
-                type == RecordDescriptor.TYPE_STREAM_NAME ? " (stream name)" : " (unknown)") + ", flags " + flags);
+            bytes.writeHexDumpDescription("record type " + type + (event ? " (event)" :
+                padding ? " (padding)" :
+                type == RecordDescriptor.TYPE_STREAM_NAME ? " (stream name)" : " (unknown)") + ", flags " + flags +
+                flagNames(event ? flags : 0));
             bytes.writeShort(type);
             bytes.writeShort(flags);
             final int eventType = file.getInt(offset + RecordDescriptor.EVENT_TYPE_OFFSET);
@@ -269,7 +293,7 @@ public final class DumpCommand implements Callable<Integer>
             final long timestamp = file.getLong(offset + RecordDescriptor.TIMESTAMP_OFFSET);
             bytes.writeHexDumpDescription("timestamp " + Format.timestamp(timestamp));
             bytes.writeLong(timestamp);
-            if (withId && frameLength >= payloadOffset)
+            if (withId && whole)
             {
                 final long high = file.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET);
                 final long low = file.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET);
@@ -278,17 +302,32 @@ public final class DumpCommand implements Callable<Integer>
                 bytes.writeHexDumpDescription("event id, low 64 bits");
                 bytes.writeLong(low);
             }
+            if (encrypted && whole)
+            {
+                final int generation = file.getInt(offset + payloadOffset - RecordDescriptor.NONCE_PREFIX_LENGTH);
+                bytes.writeHexDumpDescription("writer generation " + generation + " (the nonce is the position " +
+                    position + ", then this)");
+                bytes.writeInt(generation);
+            }
             if (payloadLength > 0)
             {
                 final byte[] payload = new byte[payloadLength];
                 file.get(offset + payloadOffset, payload);
+                final String what = encrypted ? "cipher text [" : "payload [";
                 // one described line per row: HexDumpBytes joins an undescribed row to the next description
                 for (int from = 0; from < payloadLength; from += HEX_ROW)
                 {
                     final int to = Math.min(payloadLength, from + HEX_ROW);
-                    bytes.writeHexDumpDescription("payload [" + from + ".." + to + ") " + ascii(payload, from, to));
+                    bytes.writeHexDumpDescription(what + from + ".." + to + ") " + ascii(payload, from, to));
                     bytes.write(payload, from, to - from);
                 }
+            }
+            if (encrypted && whole)
+            {
+                final byte[] tag = new byte[RecordDescriptor.TAG_LENGTH];
+                file.get(offset + payloadOffset + payloadLength, tag);
+                bytes.writeHexDumpDescription("GCM authentication tag (" + RecordDescriptor.TAG_LENGTH + " bytes)");
+                bytes.write(tag, 0, tag.length);
             }
             if (aligned > frameLength)
             {
@@ -303,6 +342,29 @@ public final class DumpCommand implements Callable<Integer>
         finally
         {
             bytes.releaseLast();
+        }
+    }
+
+    /**
+     * @param flags an event's flags.
+     * @return the names of those set, in parentheses; empty for none.
+     */
+    static String flagNames(final short flags)
+    {
+        final StringBuilder names = new StringBuilder();
+        appendFlag(names, flags, RecordDescriptor.FLAG_BATCH_MORE, "batch-more");
+        appendFlag(names, flags, RecordDescriptor.FLAG_BATCH_CONTINUATION, "batch-continuation");
+        appendFlag(names, flags, RecordDescriptor.FLAG_EVENT_ID, "event-id");
+        appendFlag(names, flags, RecordDescriptor.FLAG_TOMBSTONE, "tombstone");
+        appendFlag(names, flags, RecordDescriptor.FLAG_ENCRYPTED, "encrypted");
+        return names.length() == 0 ? "" : " (" + names + ")";
+    }
+
+    private static void appendFlag(final StringBuilder names, final short flags, final short flag, final String name)
+    {
+        if ((flags & flag) != 0)
+        {
+            names.append(names.length() == 0 ? "" : ", ").append(name);
         }
     }
 

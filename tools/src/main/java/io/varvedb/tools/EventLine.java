@@ -18,6 +18,10 @@ import org.agrona.DirectBuffer;
  * </pre>
  * A payload of printable ASCII is shown as text, anything else as hex; long payloads are cut short. With the
  * application's codecs ({@code --codec}), a payload they cover is shown as the decoded object's {@code toString()}.
+ * An encrypted event of a store opened without its key shows its size only:
+ * <pre>
+ * @1,152  stream 3  v 12  type 2  2026-11-26T06:36:27.123456789Z  22 B  payload: 22 bytes encrypted
+ * </pre>
  */
 public final class EventLine
 {
@@ -58,6 +62,20 @@ public final class EventLine
      * @return the line, without a line separator.
      */
     public static String format(final RecordedEvent event, final PayloadCodecs codecs, final String name)
+    {
+        return format(event, codecs, name, false);
+    }
+
+    /**
+     * @param event      the event, inside its callback.
+     * @param codecs     decode payloads of the types they cover; null for none.
+     * @param name       the stream's name, shown beside its id; null for a stream without one.
+     * @param ciphertext the store was opened without its master key ({@code readCiphertext}): an encrypted
+     *                   event's payload is cipher text, shown by its size only and never decoded.
+     * @return the line, without a line separator.
+     */
+    public static String format(
+        final RecordedEvent event, final PayloadCodecs codecs, final String name, final boolean ciphertext)
     {
         final StringBuilder line = new StringBuilder(128);
         line.append('@').append(Format.count(event.position()))
@@ -100,6 +118,12 @@ public final class EventLine
         {
             line.append("  of stream ").append(Lifecycle.target(event)).append(": ")
                 .append(Lifecycle.describe(metadata));
+            return line.toString();
+        }
+        if (ciphertext && event.isEncrypted())
+        {
+            // the bytes are cipher text: neither text nor anything a codec could decode
+            line.append("  payload: ").append(event.payloadLength()).append(" bytes encrypted");
             return line.toString();
         }
         final String decoded = codecs == null ? null : codecs.decode(event);

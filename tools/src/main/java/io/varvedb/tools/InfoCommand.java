@@ -13,6 +13,7 @@ import io.varvedb.internal.log.SegmentDescriptor;
 import io.varvedb.internal.process.RegistryDescriptor;
 import io.varvedb.internal.store.MetaDescriptor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -42,7 +43,8 @@ import java.util.stream.Stream;
     mixinStandardHelpOptions = true,
     header = "Show what a store holds: format, segments, size, events, streams, index fill, state, lifecycle (deleted, tombstoned, reclaimable).",
     description = {
-        "Read-only: safe while a writer in another process appends. The reclaimable figure reads every sealed segment (what varve scavenge --dry-run reports)."
+        "Read-only: safe while a writer in another process appends. The reclaimable figure reads every sealed segment (what varve scavenge --dry-run reports).",
+        "An encrypted store can be described without its key (--key-file): only its shredded streams are then unknown, so their events count as live and as not reclaimable."
     })
 public final class InfoCommand implements Callable<Integer>
 {
@@ -59,13 +61,18 @@ public final class InfoCommand implements Callable<Integer>
         "one line each.")
     private boolean listStreams;
 
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
+
     @Override
     public Integer call()
     {
         final PrintWriter out = spec.commandLine().getOut();
         final Path dir = Stores.requireStore(directory);
         final Stores.Meta meta = Stores.readMeta(dir);
-        try (VarveDB db = Stores.openToLook(dir))
+        final StoreKey key = keyOptions.forStore(dir);
+        // nothing here shows a payload: without the key an encrypted store is read as cipher text
+        try (VarveDB db = key.openToLook(true))
         {
             final Counter counter = new Counter();
             long position = VarveDB.START_POSITION;
@@ -89,6 +96,10 @@ public final class InfoCommand implements Callable<Integer>
             final Writers writers = meta.closedCleanly() ? Writers.NONE : Writers.of(dir);
             out.printf(Locale.ROOT, "state          %s%n", state(meta, writers));
             printRegistered(out, writers);
+            out.printf(Locale.ROOT, "encryption     %s%n", !key.encrypted() ? "none" :
+                "AES-256-GCM at rest, " + (key.missing() ? "opened without its master key: shredded streams " +
+                    "are unknown, their events counted below as live (--key-file FILE to know them)" :
+                    "opened with the master key from --key-file"));
             out.printf(Locale.ROOT, "segments       %d x %s%s%n", segments.size(), Format.bytes(meta.segmentLength()),
                 segments.isEmpty() ? "" : " (" + segments.get(0).getFileName() +
                     (segments.size() > 1 ? " .. " + segments.get(segments.size() - 1).getFileName() : "") + ")");

@@ -5,6 +5,7 @@ import io.varvedb.kafka.KafkaPublisher;
 import io.varvedb.kafka.KafkaRecordFormat;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -36,6 +37,9 @@ import java.util.concurrent.Callable;
             "bytes of log not published yet. On a terminal the line is rewritten in place; piped, one line per " +
             "interval. Ctrl-C stops it: the transaction under way is finished or aborted, the store closed, and " +
             "a summary printed.",
+        "An encrypted store needs its master key (--key-file): its events are published decrypted, so the " +
+            "topic holds their payloads in clear (protect the topic accordingly); the events of shredded streams " +
+            "are not published. Without the key it is refused before Kafka is asked anything.",
         "",
         "  varve publish DIR --bootstrap kafka:9092 --topic orders          until Ctrl-C",
         "  varve publish DIR --bootstrap kafka:9092 --topic orders --once   then exit",
@@ -56,6 +60,9 @@ public final class PublishCommand implements Callable<Integer>
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
+
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
 
     @Option(names = "--bootstrap", required = true, paramLabel = "HOST:PORT[,HOST:PORT...]",
         description = "Kafka's bootstrap servers.")
@@ -98,6 +105,8 @@ public final class PublishCommand implements Callable<Integer>
     {
         checkOptions();
         final Path dir = Stores.requireStore(directory);
+        // cipher text must never reach the topic: no key, no publishing, and Kafka is not even asked
+        final StoreKey key = keyOptions.forStore(dir).require("varve publish", "it publishes payloads decrypted");
         // before the store is opened: no broker, or no topic, ends it here
         final KafkaTools.TopicEnd end = KafkaTools.topicEnd(bootstrap, topic, timeout);
         final PrintWriter out = spec.commandLine().getOut();
@@ -105,7 +114,7 @@ public final class PublishCommand implements Callable<Integer>
         final LiveLine line = new LiveLine(out, terminal);
 
         try (StopSignal stop = new StopSignal(timeout.toMillis() + GRACE_MILLIS);
-            VarveDB db = Stores.openToLook(dir))
+            VarveDB db = key.openToLook(false))
         {
             final KafkaPublisher.Builder builder = KafkaPublisher.builder(db, bootstrap, topic)
                 .maxEventsPerTransaction(maxEventsPerTransaction)

@@ -1,11 +1,13 @@
 package io.varvedb.tools;
 
+import io.varvedb.EncryptionKeyException;
 import io.varvedb.StoreLockedException;
 import io.varvedb.VarveDB;
 import io.varvedb.kafka.KafkaRecordFormat;
 import io.varvedb.kafka.KafkaReplica;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -40,6 +42,9 @@ import java.util.regex.Pattern;
             "a terminal the line is rewritten in place; piped, one line per interval.",
         "To fail over: stop the replica, 'varve replicate --promote DIR', then open DIR for writing as usual: " +
             "appends go on from the versions it holds. A replica still running refuses to be promoted.",
+        "--key-file encrypts a replica created here with that master key, and opens an encrypted replica (its " +
+            "own key, which need not be the primary's: the topic holds clear payloads); an encrypted replica " +
+            "is refused without it.",
         "",
         "  varve replicate --bootstrap kafka:9092 --topic orders DIR          until Ctrl-C",
         "  varve replicate --bootstrap kafka:9092 --topic orders DIR --once   then exit",
@@ -61,6 +66,9 @@ public final class ReplicateCommand implements Callable<Integer>
     @Parameters(index = "0", paramLabel = "DIR", description = "The replica store's directory (created if " +
         "missing; else a replica of this topic, or empty).")
     private Path directory;
+
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
 
     @Option(names = "--bootstrap", paramLabel = "HOST:PORT[,HOST:PORT...]",
         description = "Kafka's bootstrap servers (not needed with --promote).")
@@ -112,6 +120,9 @@ public final class ReplicateCommand implements Callable<Integer>
         }
         checkOptions();
         Stores.refuseForeign(directory);
+        final StoreKey key = keyOptions.forDirectory(directory).require("varve replicate",
+            "it appends to the replica");
+        key.checkBeforeWriting();
         // before the store is opened or created: no broker, or no topic, ends it here and leaves DIR as it was
         final KafkaTools.TopicEnd end = KafkaTools.topicEnd(bootstrap, topic, timeout);
         final PrintWriter out = spec.commandLine().getOut();
@@ -138,11 +149,15 @@ public final class ReplicateCommand implements Callable<Integer>
                         {
                             config.nameCapacity(nameCapacity);
                         }
-                        return config;
+                        return key.apply(config, false);
                     })
                     .timeout(timeout)
                     .consumerProperty(ConsumerConfig.CLIENT_ID_CONFIG, "varve-replicate")
                     .build();
+            }
+            catch (final EncryptionKeyException ex)
+            {
+                throw key.refused(ex);
             }
             catch (final RuntimeException ex)
             {
@@ -154,7 +169,8 @@ public final class ReplicateCommand implements Callable<Integer>
             try
             {
                 out.printf(Locale.ROOT, "replicating topic %s at %s (%s) into %s: %s, %s%n", topic, bootstrap,
-                    PublishCommand.plural(end.partitions(), "partition"), replica.store().directory(),
+                    // not replica.store(), a read-only open of its own that an encrypted replica would refuse
+                    PublishCommand.plural(end.partitions(), "partition"), directory.toAbsolutePath().normalize(),
                     end.lastPosition() == KafkaRecordFormat.NONE ? "the topic is empty" :
                         end.lastWhole() == KafkaRecordFormat.NONE ? "the topic holds part of a batch only" :
                         "the topic holds events up to " + position(end.lastWhole()) +
@@ -225,6 +241,8 @@ public final class ReplicateCommand implements Callable<Integer>
     {
         final PrintWriter out = spec.commandLine().getOut();
         final Path dir = Stores.requireStore(directory);
+        // a key file that cannot be used is refused before anything changes
+        final StoreKey key = keyOptions.forStore(dir);
         final String source = VarveDB.replicaSource(dir);
         if (source == null)
         {
@@ -249,7 +267,8 @@ public final class ReplicateCommand implements Callable<Integer>
                 " by process " + (pid.group(1) != null ? pid.group(1) : pid.group(2)) : "") + " ('varve " +
                 "replicate' still following into it?): stop it first; nothing changed");
         }
-        try (VarveDB db = Stores.openToLook(dir))
+        // counts only: an encrypted replica is looked at without its key if none was given
+        try (VarveDB db = key.openToLook(true))
         {
             out.printf(Locale.ROOT, "promoted %s: it followed %s, and is a primary now (%s streams, its log ends at " +
                     "@%s): open it for writing, appends go on from its versions%n", dir,

@@ -13,6 +13,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -43,7 +44,9 @@ import java.util.concurrent.Callable;
             "a store open in multi-process mode is joined, and appends and reads go on meanwhile. A store not " +
             "closed cleanly is recovered first, as by any writer.",
         "--dry-run only reports what a scavenge would drop; it opens the store read-only and works beside any " +
-            "writer."
+            "writer.",
+        "An encrypted store needs its master key (--key-file), also for --dry-run: the events of its shredded " +
+            "streams are dropped too, and only the key file opened with it tells which streams were shredded."
     })
 public final class ScavengeCommand implements Callable<Integer>
 {
@@ -65,12 +68,18 @@ public final class ScavengeCommand implements Callable<Integer>
     @Option(names = "--no-progress", description = "No progress bar, even on a terminal.")
     private boolean noProgress;
 
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
+
     @Override
     public Integer call()
     {
         final PrintWriter out = spec.commandLine().getOut();
         final Path dir = Stores.requireStore(directory);
-        final ScavengeResult result = dryRun ? estimate(dir) : scavenge(dir);
+        final StoreKey key = keyOptions.forStore(dir).require(dryRun ? "varve scavenge --dry-run" : "varve scavenge",
+            "a scavenge drops the events of shredded streams, and only the key file opened with it tells which " +
+                "they are");
+        final ScavengeResult result = dryRun ? estimate(key) : scavenge(dir, key);
         if (json)
         {
             out.println(toJson(dir, result, dryRun));
@@ -87,15 +96,15 @@ public final class ScavengeCommand implements Callable<Integer>
         return ExitCode.OK;
     }
 
-    private static ScavengeResult estimate(final Path dir)
+    private static ScavengeResult estimate(final StoreKey key)
     {
-        try (VarveDB db = Stores.openToLook(dir))
+        try (VarveDB db = key.openToLook(false))
         {
             return db.reclaimable();
         }
     }
 
-    private ScavengeResult scavenge(final Path dir)
+    private ScavengeResult scavenge(final Path dir, final StoreKey key)
     {
         final Stores.Meta meta = Stores.readMeta(dir);
         final Writers writers = meta.closedCleanly() ? Writers.NONE : Writers.of(dir);
@@ -106,15 +115,14 @@ public final class ScavengeCommand implements Callable<Integer>
                 "'varve scavenge --dry-run' works beside it");
         }
         final boolean join = !writers.live().isEmpty();
-        final VarveConfig config = VarveConfig.builder(dir)
+        final VarveConfig.Builder config = key.apply(VarveConfig.builder(dir), false)
             .multiProcess(join)
             // change nothing but the rewritten segments: no new segment file made ahead
-            .preallocate(false)
-            .build();
+            .preallocate(false);
         final VarveDB db;
         try
         {
-            db = VarveDB.open(config);
+            db = key.open(config);
         }
         catch (final StoreLockedException ex)
         {

@@ -5,6 +5,7 @@ import io.varvedb.RecordedEvent;
 import io.varvedb.CorruptStoreException;
 import io.varvedb.Durability;
 import io.varvedb.StreamDeletedException;
+import io.varvedb.StreamShreddedException;
 import io.varvedb.VarveDB;
 import io.varvedb.VarveException;
 import io.varvedb.internal.index.EventIdTableDescriptor;
@@ -65,9 +66,12 @@ public final class StoreVerifier
         // then the log start (retention) and the names-made flag (stream lifecycle)
         {MetaDescriptor.REPLACED_GENERATION_OFFSET + Long.BYTES, MetaDescriptor.LOG_START_OFFSET},
         {MetaDescriptor.LOG_START_OFFSET + Long.BYTES, MetaDescriptor.NAMES_MADE_OFFSET},
-        {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
+        // and the encrypted flag (encryption at rest)
+        {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.ENCRYPTED_OFFSET},
+        {MetaDescriptor.ENCRYPTED_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
 
     private final Path directory;
+    private final StoreKey.Options keyOptions;
     private final List<String> problems = new ArrayList<>();
     private final List<String> notes = new ArrayList<>();
     private final Long2LongHashMap lastVersions = new Long2LongHashMap(NO_VERSION);
@@ -79,6 +83,8 @@ public final class StoreVerifier
     private long paddingRecords;
     /** Events checked in the log but not through the index: hidden by metadata, retention or a tombstone. */
     private long hiddenEvents;
+    /** Events of shredded streams (known only with the key): checked in the log, unreadable through the index. */
+    private long shreddedEvents;
     private long nameRecords;
     private long endPosition;
     private int segmentCount;
@@ -103,7 +109,19 @@ public final class StoreVerifier
      */
     public StoreVerifier(final Path directory)
     {
+        this(directory, new StoreKey.Options());
+    }
+
+    /**
+     * @param directory  the store's directory.
+     * @param keyOptions {@code --key-file}: an encrypted store is verified with its payloads decrypted (each
+     *                   event read through the index has its authentication tag checked), or without, as cipher
+     *                   text (everything else is checked).
+     */
+    public StoreVerifier(final Path directory, final StoreKey.Options keyOptions)
+    {
         this.directory = directory;
+        this.keyOptions = keyOptions;
     }
 
     /**
@@ -116,6 +134,9 @@ public final class StoreVerifier
         final Path dir = Stores.requireStore(directory);
         metaPage = Stores.readMetaPage(dir);
         meta = Stores.readMeta(dir);
+        // a key file that holds no key, or one for a store that is not encrypted, is refused before any check; a
+        // key the store refuses ends the command at its open (exit 3): neither is damage
+        final StoreKey key = keyOptions.forStore(dir);
         if (meta.formatVersion() != MetaDescriptor.FORMAT_VERSION)
         {
             problem(MetaDescriptor.FILE_NAME + ": format version " + meta.formatVersion() + ", this build reads " +
@@ -149,8 +170,20 @@ public final class StoreVerifier
                 "unfinished records at the end of the log and rebuilds the index");
         }
 
+        if (key.missing())
+        {
+            note("the store is encrypted and was opened without its master key (--key-file): payloads were not " +
+                "decrypted, so their authentication tags were not checked; framing, CRC32C (over the cipher text), " +
+                "versions and the index were");
+        }
+        else if (key.encrypted())
+        {
+            note("the store is encrypted: every event read through the index was decrypted with the master key " +
+                "from --key-file, its authentication tag checked");
+        }
+
         // the core's own check at open would refuse a damaged index outright; verify looks itself and says where
-        try (VarveDB db = VarveDB.openReadOnly(Stores.lookOnly(dir).verifyIndexOnOpen(false).build());
+        try (VarveDB db = key.openReadOnly(key.apply(Stores.lookOnly(dir).verifyIndexOnOpen(false), true));
             SegmentFiles segments = new SegmentFiles(dir, segmentLength))
         {
             // a live writer's tail, read after the positions above, is at or past them, and the scan reaches it
@@ -172,7 +205,7 @@ public final class StoreVerifier
         {
             // the core's check at open too: after a clean close it also compares the index with its seal, which
             // finds damage that agrees with itself
-            try (VarveDB checked = Stores.openToLook(dir))
+            try (VarveDB checked = key.openToLook(true))
             {
                 checked.streamCount();
             }
@@ -651,6 +684,12 @@ public final class StoreVerifier
                 hiddenEvents++;
                 return;
             }
+            catch (final StreamShreddedException ex)
+            {
+                // nor a shredded one (its data key is destroyed): the scan checked its records' framing and CRC
+                shreddedEvents++;
+                return;
+            }
             catch (final VarveException ex)
             {
                 problem(where(segments, position) + ": reading stream " + streamId + " version " + version +
@@ -797,6 +836,7 @@ public final class StoreVerifier
             problem(name + "names-made flag " + namesMade + " (offset " + MetaDescriptor.NAMES_MADE_OFFSET +
                 ") is neither 0 nor 1");
         }
+        checkEncryptedFlag(dir, name);
         for (final int[] span : RESERVED)
         {
             for (int offset = span[0]; offset < span[1]; offset++)
@@ -809,6 +849,33 @@ public final class StoreVerifier
                     break;
                 }
             }
+        }
+    }
+
+    /**
+     * The encrypted flag is 0 or 1, and agrees with the key file: an encrypted store whose key file is gone can
+     * never be decrypted, and only a store created encrypted has one.
+     */
+    private void checkEncryptedFlag(final Path dir, final String name)
+    {
+        final int encrypted = metaPage.getInt(MetaDescriptor.ENCRYPTED_OFFSET);
+        final boolean keyFile = io.varvedb.internal.crypto.KeyFile.exists(dir);
+        if (encrypted != 0 && encrypted != 1)
+        {
+            problem(name + "encrypted flag " + encrypted + " (offset " + MetaDescriptor.ENCRYPTED_OFFSET +
+                ") is neither 0 nor 1");
+        }
+        else if (encrypted == 1 && !keyFile)
+        {
+            problem(io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME + " is missing, and " +
+                MetaDescriptor.FILE_NAME + " says the store is encrypted: without its data keys no payload can " +
+                "ever be decrypted; restore the file from a backup");
+        }
+        else if (encrypted == 0 && keyFile)
+        {
+            problem(name + "encrypted flag 0 (offset " + MetaDescriptor.ENCRYPTED_OFFSET + "), but the store has a " +
+                "key file (" + io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME + "): a store is encrypted " +
+                "from its creation, which writes both");
         }
     }
 
@@ -1063,6 +1130,15 @@ public final class StoreVerifier
     public long paddingRecords()
     {
         return paddingRecords;
+    }
+
+    /**
+     * @return events of shredded streams (found only with the master key): their records were checked in the log,
+     * but their data keys are destroyed, so they were not read through the index.
+     */
+    public long shreddedEvents()
+    {
+        return shreddedEvents;
     }
 
     /**

@@ -158,18 +158,6 @@ public final class Stores
     }
 
     /**
-     * Open an existing store read-only: never creates, locks or repairs anything, and works while a writer in
-     * another process appends.
-     *
-     * @param directory the store's directory.
-     * @return the open store.
-     */
-    public static VarveDB openReadOnly(final Path directory)
-    {
-        return VarveDB.openReadOnly(requireStore(directory));
-    }
-
-    /**
      * Settings for a read-only open that only looks at a store (info, dump, verify, scavenge --dry-run, the demo's
      * proof): without counters of its own. A read-only open otherwise takes a region of {@code varve.counters}
      * (16 in all), and once they are all taken each look would push out the last values of an instance that
@@ -193,6 +181,19 @@ public final class Stores
     public static VarveDB openToLook(final Path directory)
     {
         return VarveDB.openReadOnly(lookOnly(directory).build());
+    }
+
+    /**
+     * Is the store encrypted at rest? As the engine decides at open: {@code varve.meta} says so, or a key file is
+     * there (a store whose key file went missing is still encrypted; one being created has its key file first).
+     *
+     * @param directory a directory that {@link #requireStore} accepted.
+     * @return true if opening it needs its master key (or, read-only, {@code readCiphertext}).
+     */
+    public static boolean isEncrypted(final Path directory)
+    {
+        return readMetaPage(directory).getInt(MetaDescriptor.ENCRYPTED_OFFSET) == 1 ||
+            io.varvedb.internal.crypto.KeyFile.exists(directory);
     }
 
     /**

@@ -40,6 +40,7 @@ import java.util.concurrent.TimeUnit;
         "  varve tail DIR --from 4096      from a log position (a record's @), then follow",
         "  varve tail DIR --stream 7 -n 3  stream 7's last 3 events, then its new ones",
         "  varve tail DIR --codec com.example.OrderCodec --class-path app.jar   payloads decoded",
+        "  varve tail DIR --key-file master.key    an encrypted store (refused without its key)",
         ""
     })
 public final class TailCommand implements Callable<Integer>
@@ -57,6 +58,9 @@ public final class TailCommand implements Callable<Integer>
 
     @Mixin
     private PayloadCodecs.Options codecOptions = new PayloadCodecs.Options();
+
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The store's directory.")
     private Path directory;
@@ -111,13 +115,15 @@ public final class TailCommand implements Callable<Integer>
         }
         final int lastEvents = last == null ? DEFAULT_LAST : last;
 
+        final Path dir = Stores.requireStore(directory);
+        final StoreKey key = keyOptions.forStore(dir).require("varve tail", "it prints payloads");
         final PrintWriter out = spec.commandLine().getOut();
         final PrintWriter err = spec.commandLine().getErr();
         final long limit = count == null ? Long.MAX_VALUE : count;
         final IdleStrategy idle = new BackoffIdleStrategy(MAX_SPINS, MAX_YIELDS, MIN_PARK_NANOS, MAX_PARK_NANOS);
 
         try (PayloadCodecs codecs = codecOptions.load();
-            VarveDB db = Stores.openReadOnly(directory);
+            VarveDB db = key.openReadOnly(key.apply(io.varvedb.VarveConfig.builder(dir), false));
             Subscription subscription = subscribe(db, where, explicit, lastEvents))
         {
             // on stderr, so stdout carries nothing but events

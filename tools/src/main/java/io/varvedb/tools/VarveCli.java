@@ -42,9 +42,14 @@ import java.util.concurrent.Callable;
     footer = {
         "",
         "Exit status: 0 success; 1 a check failed (demo invariant, verify);",
-        "2 bad arguments; 3 the store cannot be used (missing, not a store,",
-        "locked, I/O error); 4 internal error; 5 Kafka cannot be used (no",
-        "answer, topic missing or of another store; publish, replicate).",
+        "2 bad arguments (also a --key-file that holds no key); 3 the store",
+        "cannot be used (missing, not a store, locked, I/O error, encrypted",
+        "and no --key-file given, or the key is not its master key); 4",
+        "internal error; 5 Kafka cannot be used (no answer, topic missing or",
+        "of another store; publish, replicate).",
+        "An encrypted store: info, dump, verify, tail, scavenge, publish and",
+        "replicate take its master key with --key-file FILE (32 raw bytes,",
+        "64 hex digits or base64); info, dump and verify work without it.",
         "Run 'varve COMMAND --help' for a command's options."
     })
 public final class VarveCli implements Callable<Integer>

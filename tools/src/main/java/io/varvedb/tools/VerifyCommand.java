@@ -1,6 +1,7 @@
 package io.varvedb.tools;
 
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -21,6 +22,7 @@ import java.util.concurrent.Callable;
     header = "Check the meta file, checksums, framing, stream versions and the index; never modifies the store.",
     description = {
         "Checks every field of varve.meta against the log (the durable position and index checkpoint are record boundaries within it, a cleanly closed store has them at the tail, reserved bytes are zero), every record's framing and CRC32C checksum, each stream's versions (1, 2, 3... in log order), that nothing but zeros follows the log's end in any segment, and that the stream index agrees with the log: each stream's version, and each event found at its log position. Files are mapped read-only; nothing is changed. A store a live writer has open is verified up to what it has committed.",
+        "An encrypted store is verified with --key-file as any other, and every event read through the index is decrypted, so its authentication tag is checked too; without the key everything but the tags is checked (the CRC32C covers the cipher text), and a note says the payloads were not decrypted. A key the store refuses ends it with exit status 3.",
         "Exit status 0 if the store is sound, 1 if a problem was found."
     })
 public final class VerifyCommand implements Callable<Integer>
@@ -35,12 +37,15 @@ public final class VerifyCommand implements Callable<Integer>
         description = "Most problems to print (default: ${DEFAULT-VALUE}); all are counted.")
     private int maxProblems;
 
+    @Mixin
+    private StoreKey.Options keyOptions = new StoreKey.Options();
+
     @Override
     public Integer call()
     {
         final PrintWriter out = spec.commandLine().getOut();
         final long start = System.nanoTime();
-        final StoreVerifier verifier = new StoreVerifier(directory).verify();
+        final StoreVerifier verifier = new StoreVerifier(directory, keyOptions).verify();
         final double seconds = (System.nanoTime() - start) / 1e9;
 
         out.printf(Locale.ROOT, "verify %s%n", directory.toAbsolutePath().normalize());
@@ -59,6 +64,11 @@ public final class VerifyCommand implements Callable<Integer>
             out.printf(Locale.ROOT, "  hidden   %s events that streams no longer show (metadata limits, deletes, " +
                 "tombstones, retention): checked in the log, not looked up through the index%n",
                 Format.count(verifier.hiddenEvents()));
+        }
+        if (verifier.shreddedEvents() > 0)
+        {
+            out.printf(Locale.ROOT, "  shredded %s events of shredded streams (their data keys destroyed): checked in " +
+                "the log, unreadable through the index%n", Format.count(verifier.shreddedEvents()));
         }
         final List<String> problems = verifier.problems();
         final int shown = Math.min(problems.size(), Math.max(0, maxProblems));

@@ -8,6 +8,7 @@ import io.varvedb.RecordedEvent;
 import io.varvedb.ReplicaStoreException;
 import io.varvedb.StreamDeletedException;
 import io.varvedb.StreamMetadata;
+import io.varvedb.VarveConfig;
 import io.varvedb.VarveDB;
 import io.varvedb.kafka.KafkaPublisher;
 import io.varvedb.kafka.KafkaRecordFormat;
@@ -205,6 +206,63 @@ class KafkaCommandsTest
         assertEquals(ExitCode.STORE, refused.exit(), refused::toString);
         assertTrue(refused.err().contains("holds events of its own"), refused::toString);
         assertNull(VarveDB.replicaSource(replica));
+    }
+
+    @Test
+    void anEncryptedPrimaryIsPublishedWithItsKeyIntoAReplicaEncryptedWithAnother() throws Exception
+    {
+        final String topic = "cli-encrypted";
+        kafka.createTopic(topic, 2);
+        final byte[] primaryKey = new byte[StoreKey.KEY_LENGTH];
+        final byte[] replicaKey = new byte[StoreKey.KEY_LENGTH];
+        final Random random = new Random(13);
+        random.nextBytes(primaryKey);
+        random.nextBytes(replicaKey);
+        final Path primaryKeyFile = Files.writeString(dir.resolve("primary.key"),
+            java.util.HexFormat.of().formatHex(primaryKey) + "\n");
+        final Path replicaKeyFile = Files.write(dir.resolve("replica.key"), replicaKey);
+        final Path primary = dir.resolve("primary");
+        final Path replica = dir.resolve("replica");
+        try (VarveDB db = VarveDB.open(VarveConfig.builder(primary).encryption(primaryKey).build());
+            Appender appender = db.appender())
+        {
+            workload(db, appender, random, 300);
+        }
+        final Image image = Image.of(primary, primaryKey);
+
+        // never cipher text into a topic: without the key nothing is published
+        final Cli.Result withoutKey = Cli.run("publish", primary.toString(), "--bootstrap", kafka.bootstrap(),
+            "--topic", topic, "--once");
+        assertOneLine(withoutKey, ExitCode.STORE, "varve publish: ");
+        assertTrue(withoutKey.err().contains("--key-file"), withoutKey::toString);
+        final Cli.Result published = Cli.run("publish", primary.toString(), "--bootstrap", kafka.bootstrap(),
+            "--topic", topic, "--once", "--key-file", primaryKeyFile.toString());
+        assertEquals(ExitCode.OK, published.exit(), published::toString);
+        // the topic holds the clear payloads, as for a clear store
+        assertTopicEqualsLog(topic, image);
+
+        final Cli.Result replicated = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
+            replica.toString(), "--once", "--key-file", replicaKeyFile.toString());
+        assertEquals(ExitCode.OK, replicated.exit(), replicated::toString);
+        assertTrue(replicated.out().contains(" into " + replica.toAbsolutePath().normalize() + ": "),
+            replicated::toString);
+        assertTrue(Stores.isEncrypted(replica), "a replica created with --key-file is encrypted");
+        assertSameStore(image, Image.of(replica, replicaKey));
+
+        // the replica's own key, not the primary's, and none at all, are refused; nothing applied meanwhile
+        final Cli.Result primarysKey = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
+            replica.toString(), "--once", "--key-file", primaryKeyFile.toString());
+        assertOneLine(primarysKey, ExitCode.STORE, "varve replicate: --key-file " + primaryKeyFile + ": ");
+        final Cli.Result noKey = Cli.run("replicate", "--bootstrap", kafka.bootstrap(), "--topic", topic,
+            replica.toString(), "--once");
+        assertOneLine(noKey, ExitCode.STORE, "varve replicate: ");
+        assertTrue(noKey.err().contains("--key-file"), noKey::toString);
+        assertSameStore(image, Image.of(replica, replicaKey));
+
+        // promoted without the key: it only counts
+        final Cli.Result promoted = Cli.run("replicate", "--promote", replica.toString());
+        assertEquals(ExitCode.OK, promoted.exit(), promoted::toString);
+        assertTrue(promoted.out().contains("is a primary now"), promoted::toString);
     }
 
     @Test
@@ -517,7 +575,12 @@ class KafkaCommandsTest
     {
         static Image of(final Path store)
         {
-            try (VarveDB db = VarveDB.openReadOnly(Stores.lookOnly(store).build()))
+            return of(store, null);
+        }
+
+        static Image of(final Path store, final byte[] key)
+        {
+            try (VarveDB db = VarveDB.openReadOnly(Stores.lookOnly(store).encryption(key).build()))
             {
                 final List<Event> events = new ArrayList<>();
                 final long[] next = {VarveDB.START_POSITION};

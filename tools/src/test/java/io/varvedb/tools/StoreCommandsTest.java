@@ -261,7 +261,7 @@ class StoreCommandsTest
         return position[0];
     }
 
-    private static Map<String, String> digests(final Path dir) throws IOException, NoSuchAlgorithmException
+    static Map<String, String> digests(final Path dir) throws IOException, NoSuchAlgorithmException
     {
         final Map<String, String> digests = new TreeMap<>();
         try (Stream<Path> files = Files.walk(dir))

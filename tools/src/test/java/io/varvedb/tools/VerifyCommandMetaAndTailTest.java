@@ -77,7 +77,10 @@ class VerifyCommandMetaAndTailTest
             INDEX_CAPACITY * 2));
         damaged(dir, "varve.meta: reserved word at offset 280", (page) -> page.putInt(
             MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 2));
-        for (final int offset : new int[] {32, 127, 136, 255, 288, MetaDescriptor.LENGTH - 1})
+        damaged(dir, "varve.meta: encrypted flag 2 (offset 780) is neither 0 nor 1", (page) -> page.putInt(
+            MetaDescriptor.ENCRYPTED_OFFSET, 2));
+        for (final int offset : new int[] {32, 127, 136, 255, 288, MetaDescriptor.ENCRYPTED_OFFSET + 4,
+            MetaDescriptor.LENGTH - 1})
         {
             damaged(dir, "varve.meta: reserved byte at offset " + offset + " is 0x10",
                 (page) -> page.put(offset, (byte)0x10));
