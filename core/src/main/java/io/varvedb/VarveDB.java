@@ -207,6 +207,9 @@ public final class VarveDB implements AutoCloseable
                     // and a shape the config itself cannot hold (events larger than its segments)
                     requested.withShape(requested.segmentSize(), requested.indexCapacity());
                 }
+                // a wrong key (or none, for an encrypted store) is refused before this open writes anything at
+                // all, its lock file included; checked again under the lock, which settles a rotation cut short
+                refuseWrongKey(requested, metaPath);
                 // single-process mode: exclusive, so this open recovers; multi-process mode: shared, and the
                 // open mutex is held until the open is done (only the first opener recovers)
                 heldLock = WriterLock.acquire(directory, requested.multiProcess());
@@ -562,9 +565,38 @@ public final class VarveDB implements AutoCloseable
         return metaBuffer.getIntVolatile(MetaDescriptor.ENCRYPTED_OFFSET) == 1 || KeyFile.exists(directory);
     }
 
-    private KeyFile openKeys(final VarveConfig requested, final UnsafeBuffer metaBuffer, final boolean readOnly)
+    /**
+     * The checks of {@link #openKeys}, reading only, before the lock: an existing store's {@code varve.meta} flag
+     * and key file against the key given.
+     */
+    private void refuseWrongKey(final VarveConfig requested, final Path metaPath) throws IOException
     {
-        final boolean encrypted = isEncrypted(metaBuffer, directory);
+        if (!Files.exists(metaPath))
+        {
+            return;
+        }
+        final UnsafeBuffer flag = new UnsafeBuffer(new byte[Integer.BYTES]);
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(metaPath))
+        {
+            channel.read(java.nio.ByteBuffer.wrap(flag.byteArray()), MetaDescriptor.ENCRYPTED_OFFSET);
+        }
+        catch (final java.nio.file.NoSuchFileException ex)
+        {
+            return;
+        }
+        final boolean encrypted = flag.getInt(0) == 1 || KeyFile.exists(directory);
+        if (refuseKeyMismatch(requested, encrypted, false))
+        {
+            KeyFile.check(directory, requested.encryptionKey());
+        }
+    }
+
+    /**
+     * @return true if the store is encrypted and a key was given (to be checked against the key file).
+     * @throws EncryptionKeyException if a key was given for a clear store, or none for an encrypted one.
+     */
+    private boolean refuseKeyMismatch(final VarveConfig requested, final boolean encrypted, final boolean readOnly)
+    {
         if (!encrypted)
         {
             if (requested.encrypted())
@@ -573,16 +605,26 @@ public final class VarveDB implements AutoCloseable
                     "encrypted (or not) from its creation: open it without a master key, or copy its events into a " +
                     "new store created with VarveConfig.Builder.encryption(masterKey). Nothing was written");
             }
-            return null;
+            return false;
         }
         if (!requested.encrypted())
         {
             if (readOnly && requested.readCiphertext())
             {
-                return null;
+                return false;
             }
             throw new EncryptionKeyException(directory + " is an encrypted store: open it with its master key " +
                 "(VarveConfig.Builder.encryption(masterKey)). Nothing was written");
+        }
+        return true;
+    }
+
+    private KeyFile openKeys(final VarveConfig requested, final UnsafeBuffer metaBuffer, final boolean readOnly)
+    {
+        final boolean encrypted = isEncrypted(metaBuffer, directory);
+        if (!refuseKeyMismatch(requested, encrypted, readOnly))
+        {
+            return null;
         }
         return KeyFile.open(directory, requested.encryptionKey(), readOnly, requested.forceObserver());
     }

@@ -388,6 +388,7 @@ class EncryptionTest
         // a crash: the store is left dirty, so an open that got as far as recovery would write
         dirty(dir);
         final Map<String, String> before = digests(dir);
+        Thread.sleep(20);
         final EncryptionKeyException wrong = assertThrows(EncryptionKeyException.class,
             () -> VarveDB.open(encrypted(dir, OTHER_KEY).build()));
         assertTrue(wrong.getMessage().contains("does not open"), wrong.getMessage());
@@ -437,7 +438,8 @@ class EncryptionTest
             for (final Path file : files.filter(Files::isRegularFile).toList())
             {
                 digests.put(dir.relativize(file).toString(), java.util.HexFormat.of().formatHex(
-                    MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file))));
+                    MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file))) + " " +
+                    Files.getLastModifiedTime(file).toMillis());
             }
         }
         return digests;

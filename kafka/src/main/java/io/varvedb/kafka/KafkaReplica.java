@@ -860,7 +860,8 @@ public final class KafkaReplica implements AutoCloseable
         }
         if (readOnlyView == null)
         {
-            readOnlyView = VarveDB.openReadOnly(directory);
+            // with the replica's own settings: an encrypted replica opens with its key
+            readOnlyView = VarveDB.openReadOnly(db.config());
         }
         return readOnlyView;
     }

@@ -184,6 +184,26 @@ public final class KeyFile implements AutoCloseable
     public static KeyFile open(
         final Path directory, final SecretKey master, final boolean readOnly, final ForceObserver observer)
     {
+        return openOrCheck(directory, master, readOnly, observer, false);
+    }
+
+    /**
+     * Check, reading only, that the master key opens the store's key file (or one a rotation cut short left):
+     * what a writable open does before it takes the store's lock.
+     *
+     * @param directory the store directory.
+     * @param master    the master key.
+     * @throws EncryptionKeyException if the key file is missing or the master key does not open it.
+     */
+    public static void check(final Path directory, final SecretKey master)
+    {
+        openOrCheck(directory, master, true, ForceObserver.NONE, true);
+    }
+
+    private static KeyFile openOrCheck(
+        final Path directory, final SecretKey master, final boolean readOnly, final ForceObserver observer,
+        final boolean checkOnly)
+    {
         final Path current = directory.resolve(FILE_NAME);
         final Path next = directory.resolve(NEXT_FILE_NAME);
         final Path old = directory.resolve(OLD_FILE_NAME);
@@ -200,6 +220,10 @@ public final class KeyFile implements AutoCloseable
             }
             if (currentHeader != null && opens(currentHeader, master, current))
             {
+                if (checkOnly)
+                {
+                    return null;
+                }
                 if (!readOnly)
                 {
                     scrubAndDelete(next, observer);
@@ -214,6 +238,10 @@ public final class KeyFile implements AutoCloseable
                 throw new EncryptionKeyException("the master key given does not open " + current + ": it is not " +
                     "the store's master key" + (nextHeader != null || oldHeader != null ? " (nor the other key of " +
                     "a master key rotation that was cut short)" : "") + ". Nothing was written");
+            }
+            if (checkOnly)
+            {
+                return null;
             }
             if (readOnly)
             {
