@@ -68,6 +68,35 @@ class KafkaFailureTest
     }
 
     @Test
+    void anEncryptedStoreIsPublishedInClearAndGoesOnAfterTheTopicsLastStreamIsShredded() throws Exception
+    {
+        kafka.createTopic("shredded", 1);
+        final byte[] key = new byte[32];
+        key[3] = 3;
+        try (VarveDB db = VarveDB.open(io.varvedb.VarveConfig.builder(dir.resolve("e")).encryption(key).build()))
+        {
+            fill(db, 1, 5, "kept");
+            fill(db, 2, 5, "forgotten");
+            try (KafkaPublisher publisher = KafkaPublisher.builder(db, kafka.bootstrap(), "shredded").build())
+            {
+                KafkaReplicationTest.publishAll(publisher, db);
+            }
+            assertEquals("forgotten4", new String(KafkaTopics.readCommitted(kafka.bootstrap(), "shredded", 10)
+                .get(9).value(), java.nio.charset.StandardCharsets.UTF_8), "the topic holds clear payloads");
+            // the topic ends with an event of stream 2; shredded, the store cannot show it any more
+            db.shredStream(2);
+            try (KafkaPublisher publisher = KafkaPublisher.builder(db, kafka.bootstrap(), "shredded").build())
+            {
+                // nothing after it in the log: the check at open finds no event there to compare
+                publisher.open();
+                fill(db, 1, 3, "more");
+                assertEquals(3, publisher.publish(), "a shredded last event is no sign of another store");
+            }
+            assertEquals(13, KafkaTopics.readCommitted(kafka.bootstrap(), "shredded", 13).size());
+        }
+    }
+
+    @Test
     void aTopicOfAnotherStoreIsRefusedForGood() throws Exception
     {
         kafka.createTopic("foreign", 1);
