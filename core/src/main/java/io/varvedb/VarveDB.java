@@ -1171,9 +1171,10 @@ public final class VarveDB implements AutoCloseable
      * new key file is written whole and forced beside the old one, then takes its place by renames; the old one
      * is overwritten with zeros and deleted. A crash at any moment leaves one whole key set: the next writable open
      * settles it with whichever key it is given (the old key if the new file was not complete, else either).
-     * From the return on, opens need {@code newMasterKey}; readers in other processes are refused at their next new
-     * stream (they hold the old key) and must open again. Appends and reads of this process go on meanwhile; the
-     * events are not touched (their data keys do not change).
+     * From the return on, opens need {@code newMasterKey}. Readers in other processes go on with the data keys
+     * they hold; a stream they have not read yet needs the new key ({@link EncryptionKeyException}: open again).
+     * Appends and reads of this process go on meanwhile; the events are not touched (their data keys do not
+     * change).
      *
      * @param newMasterKey 32 bytes.
      */
@@ -1202,12 +1203,30 @@ public final class VarveDB implements AutoCloseable
         {
             throw new IllegalArgumentException("the new master key must be an AES key");
         }
-        if (registry != null && ProcessRegistry.activeParticipants(registry.buffer(), writerLock.lockFile()).size() > 1)
+        if (registry == null)
         {
-            throw new IllegalStateException("other writer processes have " + directory + " open: a master key " +
-                "rotation needs the store's only writer (they would keep making keys under the old one)");
+            // single-process mode: the writer lock keeps every other writer out
+            keys.rotate(newMasterKey);
+            return;
         }
-        keys.rotate(newMasterKey);
+        // a shared store: the open mutex keeps new writer processes out while this one rotates (one that had
+        // joined would make keys in the file the rotation replaces), and the others must have left
+        final io.varvedb.internal.process.LockFile.Mutex opening =
+            writerLock.lockFile().mutex(io.varvedb.internal.process.LockFileDescriptor.OPEN);
+        opening.lock();
+        try
+        {
+            if (ProcessRegistry.activeParticipants(registry.buffer(), writerLock.lockFile()).size() > 1)
+            {
+                throw new IllegalStateException("other writer processes have " + directory + " open: a master " +
+                    "key rotation needs the store's only writer (they would keep making keys under the old one)");
+            }
+            keys.rotate(newMasterKey);
+        }
+        finally
+        {
+            opening.unlock();
+        }
     }
 
     /** The key file, for appenders; null unless the store is encrypted and open with its key. */

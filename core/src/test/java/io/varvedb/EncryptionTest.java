@@ -692,6 +692,38 @@ class EncryptionTest
     }
 
     @Test
+    void aReaderOfAnotherInstanceGoesOnAfterARotationWithTheKeysItHoldsAndSeesLaterShreds()
+    {
+        try (VarveDB writer = VarveDB.open(encrypted(dir, KEY).build()))
+        {
+            final Appender appender = writer.appender();
+            appender.append(1, ExpectedVersion.ANY, 1, payload(1, 1, 40));
+            appender.append(2, ExpectedVersion.ANY, 1, payload(2, 1, 40));
+            try (VarveDB reader = VarveDB.openReadOnly(encrypted(dir, KEY).build()))
+            {
+                assertEquals(1, readStream(reader, 1).size());
+                writer.rotateMasterKey(OTHER_KEY);
+                appender.append(1, ExpectedVersion.ANY, 1, payload(1, 2, 40));
+                appender.append(9, ExpectedVersion.ANY, 1, payload(9, 1, 40));
+                final List<byte[]> one = readStream(reader, 1);
+                assertEquals(2, one.size(), "the key it holds still reads the stream");
+                assertArrayEquals(payload(1, 2, 40), one.get(1));
+                final EncryptionKeyException rotated = assertThrows(EncryptionKeyException.class,
+                    () -> readStream(reader, 9));
+                assertTrue(rotated.getMessage().contains("rotated"), rotated.getMessage());
+                writer.shredStream(1);
+                assertThrows(StreamShreddedException.class, () -> readStream(reader, 1),
+                    "a shred after the rotation is seen through the new file");
+            }
+            try (VarveDB reader = VarveDB.openReadOnly(encrypted(dir, OTHER_KEY).build()))
+            {
+                assertEquals(1, readStream(reader, 9).size());
+                assertEquals(1, readStream(reader, 2).size());
+            }
+        }
+    }
+
+    @Test
     void aReadOnlyOpenWithoutTheKeyShowsCipherTextOfTheRightLengthIfAsked()
     {
         final byte[] clear = "visible only with the key".getBytes(StandardCharsets.UTF_8);

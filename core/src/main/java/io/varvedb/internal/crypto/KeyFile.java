@@ -75,6 +75,8 @@ public final class KeyFile implements AutoCloseable
     private long dirtyTo = -1;
     private volatile boolean dirty;
     private boolean closed;
+    /** Another process rotated the master key: this instance's no longer opens the key file. */
+    private boolean masterRotated;
 
     private KeyFile(
         final Path directory, final MappedFile file, final SecretKey master, final boolean readOnly,
@@ -493,6 +495,11 @@ public final class KeyFile implements AutoCloseable
         byte[] key = keys.get(entry);
         if (key == null)
         {
+            if (masterRotated)
+            {
+                throw new EncryptionKeyException("the master key of " + directory + " was rotated by another " +
+                    "process: open the store again with the new key to read streams this instance has not read yet");
+            }
             final UnsafeBuffer buffer = currentBuffer(entry);
             final int offset = entryOffset(entry);
             final byte[] wrapped = new byte[WRAPPED_KEY_LENGTH];
@@ -587,11 +594,14 @@ public final class KeyFile implements AutoCloseable
         {
             throw new StoreIOException("cannot read " + path + ": " + ex.getMessage(), ex);
         }
-        if (header == null || !opens(header, master, path))
+        if (header == null)
         {
-            throw new EncryptionKeyException("the master key of " + directory + " was rotated by another process: " +
-                "open the store again with the new key");
+            throw new EncryptionKeyException("the key file of " + directory + " is gone (a master key rotation by " +
+                "another process was cut short?): open the store again");
         }
+        // the keys this process holds stay good (a rotation wraps the same keys anew): it goes on with them, and
+        // reads the states of shreds from the new file; a key it has not unwrapped yet needs the new master key
+        masterRotated = !opens(header, master, path);
         final MappedFile replaced = MappedFile.open(path, readOnly, observer);
         retired.add(file);
         file = replaced;
