@@ -14,7 +14,7 @@ import java.util.Arrays;
  * AES-256-GCM (NIST SP 800-38D) for one data key, allocation-free after construction: the JDK's
  * {@code AES/GCM/NoPadding} makes new engine objects at every {@code init}, and GCM needs an {@code init} per
  * message (a new nonce). Here the block cipher is the JDK's {@code AES/ECB/NoPadding} (AES-NI where the CPU has
- * it), driven over reused arrays for the counter blocks, and GHASH is Shoup's 4-bit table method over two longs.
+ * it), driven over reused arrays for the counter blocks, and GHASH is Shoup's 8-bit table method over two longs.
  * The output is standard GCM: {@code GcmTest} checks it byte for byte against the JDK's.
  * <p>
  * Not thread-safe: one instance per key per thread (see {@link StreamCiphers}), sharing that thread's {@link Work}.
@@ -31,9 +31,26 @@ public final class Gcm
     private static final int BLOCK = 16;
     /** Counter blocks encrypted per call into the JDK cipher. */
     private static final int CHUNK_BLOCKS = 64;
-    private static final long[] LAST4 = {
-        0x0000, 0x1c20, 0x3840, 0x2460, 0x7080, 0x6ca0, 0x48c0, 0x54e0,
-        0xe100, 0xfd20, 0xd940, 0xc560, 0x9180, 0x8da0, 0xa9c0, 0xb5e0};
+    /** GCM's reduction polynomial, as the top byte of the high half (bits are reflected: x^0 is the top bit). */
+    private static final long R = 0xe1L << 56;
+    /** What shifting a byte out of the low end (a multiplication by x^8) adds to the high half, by that byte. */
+    private static final long[] REDUCE8 = new long[256];
+
+    static
+    {
+        for (int rem = 0; rem < 256; rem++)
+        {
+            long zh = 0;
+            long zl = rem;
+            for (int bit = 0; bit < 8; bit++)
+            {
+                final boolean carry = (zl & 1) != 0;
+                zl = (zh << 63) | (zl >>> 1);
+                zh = (zh >>> 1) ^ (carry ? R : 0);
+            }
+            REDUCE8[rem] = zh;
+        }
+    }
 
     /**
      * What the instances of one thread share: the counter blocks and key stream of the message being processed.
@@ -49,8 +66,9 @@ public final class Gcm
     }
 
     private final Cipher ecb;
-    private final long[] hh = new long[16];
-    private final long[] hl = new long[16];
+    /** b * H for every byte b (Shoup's 8-bit table), high and low halves: 4 KiB a key. */
+    private final long[] hh = new long[256];
+    private final long[] hl = new long[256];
     private final byte[] counters;
     private final byte[] keystream;
     private final UnsafeBuffer keystreamBuffer;
@@ -99,26 +117,23 @@ public final class Gcm
 
     private void tables(final long h1, final long h2)
     {
+        // the top bit of a byte is x^0: 0x80 * H = H, 0x40 * H = H * x, ... 0x01 * H = H * x^7
         long vh = h1;
         long vl = h2;
-        hh[8] = vh;
-        hl[8] = vl;
-        for (int i = 4; i > 0; i >>= 1)
+        for (int bit = 0x80; bit > 0; bit >>= 1)
         {
-            final long t = (vl & 1) * 0xe1000000L;
+            hh[bit] = vh;
+            hl[bit] = vl;
+            final boolean carry = (vl & 1) != 0;
             vl = (vh << 63) | (vl >>> 1);
-            vh = (vh >>> 1) ^ (t << 32);
-            hl[i] = vl;
-            hh[i] = vh;
+            vh = (vh >>> 1) ^ (carry ? R : 0);
         }
-        for (int i = 2; i <= 8; i *= 2)
+        for (int i = 2; i < 256; i <<= 1)
         {
-            final long h = hh[i];
-            final long l = hl[i];
             for (int j = 1; j < i; j++)
             {
-                hh[i + j] = h ^ hh[j];
-                hl[i + j] = l ^ hl[j];
+                hh[i + j] = hh[i] ^ hh[j];
+                hl[i + j] = hl[i] ^ hl[j];
             }
         }
     }
@@ -303,33 +318,32 @@ public final class Gcm
         mult(yh ^ h, yl ^ l);
     }
 
-    /** y = x * H in GF(2^128), GCM's bit order; x as big-endian halves. */
+    /**
+     * y = x * H in GF(2^128), GCM's bit order; x as big-endian halves. Horner's rule over x's bytes, last first:
+     * z = z * x^8 + b * H, each step one shift, one reduction and one table look-up.
+     */
     private void mult(final long xh, final long xl)
     {
         final long[] hh = this.hh;
         final long[] hl = this.hl;
-        int lo = (int)(xl & 0xf);
-        long zh = hh[lo];
-        long zl = hl[lo];
-        for (int i = 15; i >= 0; i--)
+        int b = (int)xl & 0xff;
+        long zh = hh[b];
+        long zl = hl[b];
+        for (int shift = 8; shift < 64; shift += 8)
         {
-            final int b = i < 8 ? (int)(xh >>> (56 - 8 * i)) & 0xff : (int)(xl >>> (56 - 8 * (i - 8))) & 0xff;
-            lo = b & 0xf;
-            final int hi = b >>> 4;
-            int rem;
-            if (i != 15)
-            {
-                rem = (int)(zl & 0xf);
-                zl = (zh << 60) | (zl >>> 4);
-                zh = (zh >>> 4) ^ (LAST4[rem] << 48);
-                zh ^= hh[lo];
-                zl ^= hl[lo];
-            }
-            rem = (int)(zl & 0xf);
-            zl = (zh << 60) | (zl >>> 4);
-            zh = (zh >>> 4) ^ (LAST4[rem] << 48);
-            zh ^= hh[hi];
-            zl ^= hl[hi];
+            b = (int)(xl >>> shift) & 0xff;
+            final int rem = (int)zl & 0xff;
+            zl = (zh << 56) | (zl >>> 8);
+            zh = (zh >>> 8) ^ REDUCE8[rem] ^ hh[b];
+            zl ^= hl[b];
+        }
+        for (int shift = 0; shift < 64; shift += 8)
+        {
+            b = (int)(xh >>> shift) & 0xff;
+            final int rem = (int)zl & 0xff;
+            zl = (zh << 56) | (zl >>> 8);
+            zh = (zh >>> 8) ^ REDUCE8[rem] ^ hh[b];
+            zl ^= hl[b];
         }
         yh = zh;
         yl = zl;
