@@ -620,7 +620,7 @@ public final class KeyFile implements AutoCloseable
             long state = buffer.getLongVolatile(offset + STATE_OFFSET);
             if (isClaimed(state) || state == EMPTY)
             {
-                state = awaitSettled(offset, state);
+                state = awaitSettled(offset);
             }
             if (state != DISCARDED)
             {
@@ -638,36 +638,14 @@ public final class KeyFile implements AutoCloseable
      * An entry another process claimed and has not finished: wait until it does, or, if that process died,
      * discard the entry for it (it never used the key: a key is used only once its entry is READY).
      */
-    private long awaitSettled(final int offset, final long seen)
+    private long awaitSettled(final int offset)
     {
-        final long deadline = System.nanoTime() + SETTLE_TIMEOUT_NS;
-        long state = seen;
-        int idles = 0;
-        while (isClaimed(state) || state == EMPTY)
+        final long state = KeyEntries.awaitSettled(buffer, offset, !readOnly, System.nanoTime() + SETTLE_TIMEOUT_NS);
+        if (state == KeyEntries.TIMED_OUT)
         {
-            if (isClaimed(state) && !ProcessHandle.of(state >>> 8).map(ProcessHandle::isAlive).orElse(false))
-            {
-                // CAS: only if it is still that dead process's claim (a reader only skips it)
-                if (readOnly || buffer.compareAndSetLong(offset + STATE_OFFSET, state, DISCARDED))
-                {
-                    return DISCARDED;
-                }
-            }
-            if (System.nanoTime() > deadline)
-            {
-                throw new IllegalStateException("entry at " + offset + " of " + file.path() + " has been claimed " +
-                    "by process " + (state >>> 8) + " for " + TimeUnit.NANOSECONDS.toSeconds(SETTLE_TIMEOUT_NS) +
-                    " s without being finished");
-            }
-            if (idles++ < 100)
-            {
-                Thread.onSpinWait();
-            }
-            else
-            {
-                Thread.yield();
-            }
-            state = buffer.getLongVolatile(offset + STATE_OFFSET);
+            throw new IllegalStateException("entry at " + offset + " of " + file.path() + " has been claimed by " +
+                "process " + (buffer.getLongVolatile(offset + STATE_OFFSET) >>> 8) + " for " +
+                TimeUnit.NANOSECONDS.toSeconds(SETTLE_TIMEOUT_NS) + " s without being finished");
         }
         return state;
     }
@@ -687,16 +665,16 @@ public final class KeyFile implements AutoCloseable
         final UnsafeBuffer buffer = this.buffer;
         final long entry = claim(buffer);
         final int offset = entryOffset(entry);
-        buffer.putLong(offset + STREAM_ID_OFFSET, streamId);
+        byte[] wrapped = null;
         if (finalState == READY)
         {
             final byte[] key = new byte[Gcm.KEY_LENGTH];
             RANDOM.nextBytes(key);
-            buffer.putBytes(offset + WRAPPED_KEY_OFFSET, wrap(key, master));
+            wrapped = wrap(key, master);
             keys.put(entry, key);
         }
-        // release: whoever reads READY (or SHREDDED) reads the stream id and the wrapped key written before it
-        buffer.putLongRelease(offset + STATE_OFFSET, finalState);
+        // whoever reads READY (or SHREDDED) reads the stream id and the wrapped key written before it
+        KeyEntries.publish(buffer, entry, streamId, wrapped, finalState);
         markDirty(entry);
         // every entry claimed before ours is settled now, or waited for: an earlier one of this stream wins
         refresh(entry);
@@ -716,25 +694,13 @@ public final class KeyFile implements AutoCloseable
 
     private long claim(final UnsafeBuffer buffer)
     {
-        while (true)
+        final long entry = KeyEntries.claim(buffer, capacity, claimState, (end) -> allocateThrough(buffer, end));
+        if (entry < 0)
         {
-            final long count = buffer.getLongVolatile(COUNT_OFFSET);
-            if (count >= capacity)
-            {
-                throw new EncryptionKeyException(file.path() + " is full: " + capacity + " streams have keys (the " +
-                    "store's index capacity plus its name capacity)");
-            }
-            final int offset = entryOffset(count);
-            allocateThrough(buffer, offset + ENTRY_LENGTH);
-            // CAS: one claimer per entry, in this process or another
-            if (buffer.compareAndSetLong(offset + STATE_OFFSET, EMPTY, claimState))
-            {
-                buffer.compareAndSetLong(COUNT_OFFSET, count, count + 1);
-                return count;
-            }
-            // taken: move the count past it (its claimer may not have yet) and try the next
-            buffer.compareAndSetLong(COUNT_OFFSET, count, count + 1);
+            throw new EncryptionKeyException(file.path() + " is full: " + capacity + " streams have keys (the " +
+                "store's index capacity, and 4,096 more for keys made and discarded by racing writer processes)");
         }
+        return entry;
     }
 
     /**
