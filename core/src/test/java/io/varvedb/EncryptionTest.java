@@ -181,6 +181,35 @@ class EncryptionTest
     }
 
     @Test
+    void moreStreamsThanAThreadCachesKeysOfReadAndAppendRight()
+    {
+        final int streams = io.varvedb.internal.crypto.StreamCiphers.CACHE_SIZE * 2 + 77;
+        try (VarveDB db = VarveDB.open(encrypted(dir, KEY).indexCapacity(4096).build()))
+        {
+            final Appender appender = db.appender();
+            for (int round = 1; round <= 2; round++)
+            {
+                for (long stream = 1; stream <= streams; stream++)
+                {
+                    appender.append(stream, ExpectedVersion.exact(round - 1), 1, payload(stream, round, 24));
+                }
+            }
+            for (int pass = 0; pass < 2; pass++)
+            {
+                final int[] seen = new int[1];
+                db.readAll(VarveDB.START_POSITION, Integer.MAX_VALUE, (event) ->
+                {
+                    final byte[] bytes = new byte[event.payloadLength()];
+                    event.payload().getBytes(0, bytes);
+                    assertArrayEquals(payload(event.streamId(), event.version(), 24), bytes);
+                    seen[0]++;
+                });
+                assertEquals(2 * streams, seen[0]);
+            }
+        }
+    }
+
+    @Test
     void aTypedAppendIsEncryptedToo()
     {
         final Codec<String> codec = new Codec<>()

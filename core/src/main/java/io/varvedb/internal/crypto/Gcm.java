@@ -101,6 +101,28 @@ public final class Gcm
         try
         {
             ecb = Cipher.getInstance("AES/ECB/NoPadding");
+        }
+        catch (final GeneralSecurityException ex)
+        {
+            throw new IllegalStateException("this JVM has no AES: " + ex, ex);
+        }
+        rekey(key);
+    }
+
+    /**
+     * Take another key, reusing this instance's cipher object and tables: a cache that evicts one key for another
+     * allocates only the JDK's key schedule, not a new cipher (whose look-up is most of the cost).
+     *
+     * @param key a 32-byte AES key.
+     */
+    public void rekey(final byte[] key)
+    {
+        if (key.length != KEY_LENGTH)
+        {
+            throw new IllegalArgumentException("an AES-256 key has 32 bytes, not " + key.length);
+        }
+        try
+        {
             ecb.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, "AES"));
             Arrays.fill(block, (byte)0);
             ecb.update(block, 0, BLOCK, keystream, 0);

@@ -4,29 +4,39 @@ import io.varvedb.CorruptStoreException;
 import io.varvedb.internal.log.RecordDescriptor;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
-import org.agrona.collections.Hashing;
+import org.agrona.collections.Long2ObjectHashMap;
 import org.agrona.concurrent.UnsafeBuffer;
 
-import java.util.Arrays;
 
 /**
- * One thread's ciphers of stream data keys (an appender's, or a reader's): a direct-mapped cache of
- * {@link #CACHE_SIZE} keys, so that the per-event work is a hash, a volatile read of the key's state (a shred in
- * any thread or process shows at the next event) and the cipher itself; no allocation unless the key is not
- * cached. Seals and opens event records as {@link RecordDescriptor} lays out encrypted events.
+ * One thread's ciphers of stream data keys (an appender's, or a reader's): a cache of up to {@link #CACHE_SIZE}
+ * keys, by stream, evicted oldest first. The per-event work is a hash look-up (no allocation), a volatile read of the
+ * key's state (a shred in any thread or process shows at the next event) and the cipher itself. A miss costs the
+ * key's unwrapping once per process, and, once the cache is full, re-keying the evicted stream's cipher: the JDK's
+ * AES key schedule (about 2 KB) is all it allocates. Each cached key holds its GHASH tables (4 KiB) and the JDK's
+ * cipher: a full cache is about 3 MiB per thread.
  * <p>
- * Not thread-safe.
+ * Seals and opens event records as {@link RecordDescriptor} lays out encrypted events. Not thread-safe.
  */
 public final class StreamCiphers
 {
     /** Keys kept per thread. */
-    public static final int CACHE_SIZE = 256;
+    public static final int CACHE_SIZE = 512;
+
+    /** A cached key: its entry in the key file and its cipher. */
+    private static final class Cached
+    {
+        long entry;
+        Gcm cipher;
+    }
 
     private final KeyFile keys;
     private final Gcm.Work work = new Gcm.Work();
-    private final long[] streams = new long[CACHE_SIZE];
-    private final long[] entries = new long[CACHE_SIZE];
-    private final Gcm[] ciphers = new Gcm[CACHE_SIZE];
+    /** Sized so that it never grows: a look-up, an insert and a removal allocate nothing. */
+    private final Long2ObjectHashMap<Cached> byStream = new Long2ObjectHashMap<>(CACHE_SIZE * 4, 0.5f);
+    /** The cached streams in the order they came in: the oldest goes first. */
+    private final long[] arrivals = new long[CACHE_SIZE];
+    private int oldest;
 
     /**
      * @param keys the store's key file.
@@ -34,7 +44,6 @@ public final class StreamCiphers
     public StreamCiphers(final KeyFile keys)
     {
         this.keys = keys;
-        Arrays.fill(entries, -1);
     }
 
     /**
@@ -44,14 +53,14 @@ public final class StreamCiphers
      */
     public Gcm forAppend(final long streamId)
     {
-        final int slot = Hashing.hash(streamId, CACHE_SIZE - 1);
-        final long entry = entries[slot];
-        if (entry >= 0 && streams[slot] == streamId && !keys.isShredded(entry))
+        final Cached cached = byStream.get(streamId);
+        if (cached != null && !keys.isShredded(cached.entry))
         {
-            return ciphers[slot];
+            return cached.cipher;
         }
         // throws if shredded
-        return load(slot, streamId, keys.entryFor(streamId, true));
+        final long entry = keys.entryFor(streamId, true);
+        return cached != null ? cached.cipher : load(streamId, entry);
     }
 
     /**
@@ -61,37 +70,40 @@ public final class StreamCiphers
      */
     public Gcm forRead(final long streamId)
     {
-        final int slot = Hashing.hash(streamId, CACHE_SIZE - 1);
-        long entry = entries[slot];
-        if (entry < 0 || streams[slot] != streamId)
+        final Cached cached = byStream.get(streamId);
+        if (cached != null)
         {
-            entry = keys.find(streamId);
-            if (entry < 0)
-            {
-                throw new CorruptStoreException("stream " + streamId + " has encrypted events but no data key in " +
-                    keys.path());
-            }
-            if (keys.isShredded(entry))
-            {
-                return null;
-            }
-            return load(slot, streamId, entry);
+            return keys.isShredded(cached.entry) ? null : cached.cipher;
         }
-        return keys.isShredded(entry) ? null : ciphers[slot];
+        final long entry = keys.find(streamId);
+        if (entry < 0)
+        {
+            throw new CorruptStoreException("stream " + streamId + " has encrypted events but no data key in " +
+                keys.path());
+        }
+        return keys.isShredded(entry) ? null : load(streamId, entry);
     }
 
-    private Gcm load(final int slot, final long streamId, final long entry)
+    private Gcm load(final long streamId, final long entry)
     {
-        if (ciphers[slot] != null)
+        final byte[] key = keys.keyOf(entry);
+        Cached cached;
+        if (byStream.size() < CACHE_SIZE)
         {
-            ciphers[slot].destroy();
+            cached = new Cached();
+            cached.cipher = new Gcm(key, work);
         }
-        entries[slot] = -1;
-        final Gcm cipher = new Gcm(keys.keyOf(entry), work);
-        ciphers[slot] = cipher;
-        streams[slot] = streamId;
-        entries[slot] = entry;
-        return cipher;
+        else
+        {
+            // the oldest goes; its cipher object takes the new key
+            cached = byStream.remove(arrivals[oldest]);
+            cached.cipher.rekey(key);
+        }
+        cached.entry = entry;
+        byStream.put(streamId, cached);
+        arrivals[oldest] = streamId;
+        oldest = (oldest + 1) % CACHE_SIZE;
+        return cached.cipher;
     }
 
     /**
