@@ -43,7 +43,7 @@ import java.util.concurrent.TimeUnit;
 public class EncryptionKeyCacheBenchmark
 {
     /** Events in the reads' store. */
-    static final int EVENTS = 64_000;
+    static final int EVENTS = 16_000;
     private static final int PAYLOAD = 64;
 
     /** Streams the events are spread over, round robin in a fixed shuffled order. */
