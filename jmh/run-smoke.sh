@@ -59,6 +59,10 @@ run_shots scavenge '\.ScavengeBenchmark\.' -r 1s
 expected=$((expected + 6))
 run reads '\.(ReadStream|ReadAll|ReadLatest)Benchmark\.' -p system=varve,lmdb -p payload=64
 expected=$((expected + 6))
+# encryption at rest: an encrypted store's appends, and its reads (the set-up fills it and reads it back by stream
+# and whole, so a wrong key or tag fails the trial); clear beside it runs in the full EncryptionBenchmark only
+run encryption '\.EncryptionBenchmark\.(append|readAll)$' -p mode=encrypted -p payloadSize=64
+expected=$((expected + 2))
 # both floors: warm pages, and fresh fallocated pages (JNA)
 run floor '\.FloorBenchmark\.' -p payload=64 -p pages=warm,fresh
 expected=$((expected + 2))

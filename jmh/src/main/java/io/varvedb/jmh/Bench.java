@@ -99,6 +99,17 @@ public final class Bench
     }
 
     /**
+     * @return the master key of every encrypted store the benchmarks open: 32 fixed pseudo-random bytes (a new
+     * array each call; the builder copies it).
+     */
+    public static byte[] masterKey()
+    {
+        final byte[] key = new byte[32];
+        new SplittableRandom(~SEED).nextBytes(key);
+        return key;
+    }
+
+    /**
      * Fold every byte of a payload into a value: what each system's reader does with each event, so that every
      * reader touches the whole payload (a reader that looked at 8 bytes would skip most of the memory traffic of a
      * 1 KiB event).

@@ -9,7 +9,8 @@ import java.nio.file.Path;
  * The systems benchmarks can name in their {@code system} parameter. The VarveDB durability variants are not in
  * any benchmark's default {@code @Param} list (they would multiply every benchmark); {@code run-all.sh} passes them
  * explicitly to the append throughput and latency benchmarks only. Nor are the counter variants
- * ({@link #VARVE_NOCOUNTERS}, {@link #VARVE_LATENCY}), which {@code run-counters.sh} runs beside {@link #VARVE}.
+ * ({@link #VARVE_NOCOUNTERS}, {@link #VARVE_LATENCY}), which {@code run-counters.sh} runs beside {@link #VARVE}, nor
+ * {@link #VARVE_ENCRYPTED}, which {@link EncryptionBenchmark} and {@link EncryptionKeyCacheBenchmark} run beside it.
  */
 public final class Systems
 {
@@ -41,6 +42,12 @@ public final class Systems
      * VarveConfig.Builder#recordAppendLatency}): two {@code System.nanoTime()} calls and a histogram record per append.
      */
     public static final String VARVE_LATENCY = "varve-latency";
+    /**
+     * VarveDB encrypted at rest ({@link VarveConfig.Builder#encryption(byte[])}, the fixed key
+     * {@link Bench#masterKey()}): every payload AES-256-GCM encrypted under its stream's data key as it is appended,
+     * decrypted as it is read. Otherwise {@link #VARVE}; the pair measures what encryption costs.
+     */
+    public static final String VARVE_ENCRYPTED = "varve-encrypted";
     /** Chronicle Queue. */
     public static final String CHRONICLE = "chronicle";
     /** LMDB through lmdbjava. */
@@ -69,6 +76,9 @@ public final class Systems
                 return new VarveStore(directory, Durability.OS, false, false, true, VarveStore.Counters.OFF);
             case VARVE_LATENCY:
                 return new VarveStore(directory, Durability.OS, false, false, true, VarveStore.Counters.LATENCY);
+            case VARVE_ENCRYPTED:
+                return new VarveStore(directory, Durability.OS, false, false, true, VarveStore.Counters.ON,
+                    Bench.masterKey());
             case VARVE_MP:
                 return new VarveStore(directory, Durability.OS, false, true);
             case VARVE_GROUP:

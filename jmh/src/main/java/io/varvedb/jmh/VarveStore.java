@@ -81,6 +81,22 @@ final class VarveStore implements EventStore
     VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
         final boolean multiProcess, final boolean verifyOnRead, final Counters counters)
     {
+        this(directory, durability, awaitDurable, multiProcess, verifyOnRead, counters, null);
+    }
+
+    /**
+     * @param directory    an empty directory.
+     * @param durability   the store's durability mode.
+     * @param awaitDurable after every successful append, wait until it is forced ({@link Appender#awaitDurable}).
+     * @param multiProcess open with {@link VarveConfig.Builder#multiProcess}, so other processes may write too.
+     * @param verifyOnRead check each record's CRC32C as it is read.
+     * @param counters     what the store counts; {@link Counters#ON} leaves the builder at its default.
+     * @param masterKey    32 bytes: encrypt the store at rest ({@link VarveConfig.Builder#encryption(byte[])});
+     *                     null leaves the builder at its default, no encryption.
+     */
+    VarveStore(final Path directory, final Durability durability, final boolean awaitDurable,
+        final boolean multiProcess, final boolean verifyOnRead, final Counters counters, final byte[] masterKey)
+    {
         this.awaitDurable = awaitDurable;
         this.counters = counters;
         this.directory = directory;
@@ -98,6 +114,10 @@ final class VarveStore implements EventStore
         else if (counters == Counters.LATENCY)
         {
             builder.recordAppendLatency(true);
+        }
+        if (masterKey != null)
+        {
+            builder.encryption(masterKey);
         }
         final String checkpointMillis = System.getProperty(CHECKPOINT_PROPERTY);
         if (checkpointMillis != null)
