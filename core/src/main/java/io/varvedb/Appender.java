@@ -189,7 +189,8 @@ public final class Appender implements AutoCloseable
         this.repairer = repairer;
         this.ids = ids;
         final io.varvedb.internal.crypto.KeyFile keys = db.keys();
-        this.ciphers = keys == null ? null : new io.varvedb.internal.crypto.StreamCiphers(keys);
+        this.ciphers = keys == null ? null :
+            new io.varvedb.internal.crypto.StreamCiphers(keys, db::hasEventsWithoutKey);
         this.generation = keys == null ? 0 : keys.generation();
         this.encryptionOverhead = keys == null ? 0 : ENCRYPTION_OVERHEAD;
         this.encodeScratch = keys == null ? null : new org.agrona.ExpandableArrayBuffer(0);

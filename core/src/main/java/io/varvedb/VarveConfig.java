@@ -812,8 +812,10 @@ public final class VarveConfig
          * Encrypt the store at rest with this master key, from a key store or a KMS (a provider's key that never
          * leaves it works: it is only asked to wrap and unwrap). Each stream's payloads are encrypted with
          * AES-256-GCM under a data key of the stream's own, made at its first append and kept in
-         * {@code varve.keys}, wrapped by this key; {@link VarveDB#shredStream} destroys one. Headers (stream,
-         * version, type, timestamp, event id) stay in clear; stream names and the store's own metadata events too.
+         * {@code varve.keys}, wrapped by this key; {@link VarveDB#shredStream} destroys one. Stream names and event
+         * ids are encrypted too (deterministically, so they are still found by their stored form). Record headers
+         * (stream id, version, type, timestamp, flags, payload length) and the store's own metadata events and
+         * tombstones stay in clear (see the README's "Encryption at rest").
          * <p>
          * Encryption is chosen when the store is created, and every later open must give the same key (or the one
          * {@link VarveDB#rotateMasterKey} moved it to): an encrypted store opened without it, or with another, and

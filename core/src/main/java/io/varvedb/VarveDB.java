@@ -253,13 +253,17 @@ public final class VarveDB implements AutoCloseable
                         openedKeys = KeyFile.create(directory, requested.encryptionKey(),
                             keyCapacity(requested.indexCapacity()), requested.forceObserver());
                     }
-                    final boolean encrypting = requested.encrypted();
+                    final byte[] keyFileId = openedKeys == null ? null : openedKeys.storeId();
                     // mapped again below, as for an existing store: this mapping is done with
                     MappedFile.create(metaPath, MetaDescriptor.LENGTH, (buffer) ->
                     {
                         MetaDescriptor.writeHeader(buffer, requested.segmentSize(), requested.indexCapacity(),
                             System.currentTimeMillis());
-                        buffer.putInt(MetaDescriptor.ENCRYPTED_OFFSET, encrypting ? 1 : 0);
+                        if (keyFileId != null)
+                        {
+                            buffer.putInt(MetaDescriptor.ENCRYPTED_OFFSET, 1);
+                            buffer.putBytes(MetaDescriptor.KEY_FILE_ID_OFFSET, keyFileId);
+                        }
                     }, true, requested.forceObserver()).unmap();
                 }
             }
@@ -280,8 +284,8 @@ public final class VarveDB implements AutoCloseable
             if (openedKeys == null)
             {
                 // an encrypted store is refused without its key, or with a wrong one, before this open writes
-                // anything of it (recovery comes later)
-                openedKeys = openKeys(requested, metaBuffer, readOnly);
+                // anything of it (recovery comes later); a writer joining others settles nothing of the key file
+                openedKeys = openKeys(requested, metaBuffer, readOnly, heldLock != null && !heldLock.first());
             }
             this.keys = openedKeys;
             this.nameCipher = keys == null ? null : new io.varvedb.internal.crypto.NameCipher(keys.nameKey());
@@ -575,7 +579,7 @@ public final class VarveDB implements AutoCloseable
         {
             return;
         }
-        final UnsafeBuffer flag = new UnsafeBuffer(new byte[Integer.BYTES]);
+        final UnsafeBuffer flag = new UnsafeBuffer(new byte[Integer.BYTES + KeyFileDescriptor.STORE_ID_LENGTH]);
         try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(metaPath))
         {
             channel.read(java.nio.ByteBuffer.wrap(flag.byteArray()), MetaDescriptor.ENCRYPTED_OFFSET);
@@ -588,6 +592,15 @@ public final class VarveDB implements AutoCloseable
         if (refuseKeyMismatch(requested, encrypted, false))
         {
             KeyFile.check(directory, requested.encryptionKey());
+            final byte[] id = KeyFile.storeIdOf(directory);
+            if (id != null && !java.util.Arrays.equals(id, java.util.Arrays.copyOfRange(flag.byteArray(),
+                Integer.BYTES, Integer.BYTES + KeyFileDescriptor.STORE_ID_LENGTH)))
+            {
+                throw new EncryptionKeyException(directory.resolve(KeyFileDescriptor.FILE_NAME) + " is the key " +
+                    "file of another store (its store id is not the one " + MetaDescriptor.FILE_NAME + " records): " +
+                    "its keys cannot decrypt this store's events. Restore this store's own key file. Nothing was " +
+                    "written");
+            }
         }
     }
 
@@ -619,14 +632,26 @@ public final class VarveDB implements AutoCloseable
         return true;
     }
 
-    private KeyFile openKeys(final VarveConfig requested, final UnsafeBuffer metaBuffer, final boolean readOnly)
+    private KeyFile openKeys(
+        final VarveConfig requested, final UnsafeBuffer metaBuffer, final boolean readOnly, final boolean joining)
     {
         final boolean encrypted = isEncrypted(metaBuffer, directory);
         if (!refuseKeyMismatch(requested, encrypted, readOnly))
         {
             return null;
         }
-        return KeyFile.open(directory, requested.encryptionKey(), readOnly, requested.forceObserver());
+        final KeyFile opened = joining ? KeyFile.join(directory, requested.encryptionKey(), requested.forceObserver()) :
+            KeyFile.open(directory, requested.encryptionKey(), readOnly, requested.forceObserver());
+        final byte[] expected = new byte[KeyFileDescriptor.STORE_ID_LENGTH];
+        metaBuffer.getBytes(MetaDescriptor.KEY_FILE_ID_OFFSET, expected);
+        if (!java.util.Arrays.equals(expected, opened.storeId()))
+        {
+            opened.close();
+            throw new EncryptionKeyException(directory.resolve(KeyFileDescriptor.FILE_NAME) + " is the key file of " +
+                "another store (its store id is not the one " + MetaDescriptor.FILE_NAME + " records): its keys " +
+                "cannot decrypt this store's events. Restore this store's own key file. Nothing was written");
+        }
+        return opened;
     }
 
     private Flusher newFlusher(final UnsafeBuffer metaBuffer)
@@ -1203,6 +1228,12 @@ public final class VarveDB implements AutoCloseable
         {
             throw new IllegalArgumentException("the new master key must be an AES key");
         }
+        if (newMasterKey.getEncoded() != null && newMasterKey.getEncoded().length != 32)
+        {
+            // a shorter key would be taken, and then every open refused: VarveConfig takes AES-256 keys only
+            throw new IllegalArgumentException("the new master key must be an AES-256 key (32 bytes), not " +
+                newMasterKey.getEncoded().length + " bytes");
+        }
         if (registry == null)
         {
             // single-process mode: the writer lock keeps every other writer out
@@ -1227,6 +1258,17 @@ public final class VarveDB implements AutoCloseable
         {
             opening.unlock();
         }
+    }
+
+    /**
+     * @param streamId a stream an append is about to make the first data key of.
+     * @return true if it holds events already: their key is missing (a key file replaced or damaged), and a new
+     * key would leave them unreadable for good.
+     */
+    boolean hasEventsWithoutKey(final long streamId)
+    {
+        final long state = streamState(streamId);
+        return state >= 0 && committedVersion(state) > 0;
     }
 
     /** The key file, for appenders; null unless the store is encrypted and open with its key. */
@@ -2202,6 +2244,16 @@ public final class VarveDB implements AutoCloseable
         final short flags = buffer.getShort(offset + RecordDescriptor.FLAGS_OFFSET);
         if ((flags & RecordDescriptor.FLAG_ENCRYPTED) == 0)
         {
+            if (keys != null && (flags & RecordDescriptor.FLAG_TOMBSTONE) == 0 &&
+                !isSystemStream(buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET)))
+            {
+                // every event of a user's stream is encrypted here: a clear one was put there by someone without
+                // the key (its checksum is no secret), and is no event of the store
+                throw new CorruptStoreException("a clear event at log position " + position + " in " +
+                    log.segmentPath(log.segmentOf(position)) + " (stream " +
+                    buffer.getLong(offset + RecordDescriptor.STREAM_ID_OFFSET) + "), in an encrypted store where " +
+                    "every event of a stream is encrypted: it was forged, or its flag changed");
+            }
             event.wrap(buffer, offset, frameLength, position);
             return true;
         }

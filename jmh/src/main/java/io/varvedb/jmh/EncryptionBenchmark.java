@@ -105,8 +105,8 @@ public class EncryptionBenchmark
         cursor = new StreamCursor(STREAMS, false);
         if ("encrypted".equals(mode))
         {
-            System.out.printf("key cache: %d streams round robin, %.1f%% of events miss a %d-slot direct-mapped " +
-                "cache%n", STREAMS, 100.0 * EncryptionKeyCacheBenchmark.missRatio(Bench.shuffledStreams(STREAMS)),
+            System.out.printf("key cache: %d streams round robin, %.1f%% of events miss a %d-key cache (oldest " +
+                "evicted first)%n", STREAMS, 100.0 * EncryptionKeyCacheBenchmark.missRatio(Bench.shuffledStreams(STREAMS)),
                 io.varvedb.internal.crypto.StreamCiphers.CACHE_SIZE);
         }
         if (params.getBenchmark().endsWith(".append"))

@@ -23,14 +23,14 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * What a miss in a thread's cache of stream keys costs. Each appender and each reading thread keeps the ciphers of
- * up to {@value StreamCiphers#CACHE_SIZE} stream keys, direct-mapped by a hash of the stream id; an event of a
- * stream whose key is not in its slot makes a new cipher (a JDK AES instance, its key schedule and the GHASH
- * tables), after a lookup in the key file under its lock. {@link #readAll} scans {@value #EVENTS} events of 64 B
- * spread round robin over {@code streams} streams (1: every event hits; 1,000: more streams than slots, nearly every
- * event misses); {@link #append} appends one event with {@code ANY} to the next of {@code streams} streams, round
+ * up to {@value StreamCiphers#CACHE_SIZE} stream keys, the oldest evicted first; an event of a stream whose key is
+ * not cached re-keys the evicted key's cipher (the JDK's AES key schedule and the GHASH tables), after a lookup in
+ * the key file under its lock. {@link #readAll} scans {@value #EVENTS} events of 64 B
+ * spread round robin over {@code streams} streams (1: every event hits; 1,000: more streams than the cache holds, and
+ * round robin, every event misses); {@link #append} appends one event with {@code ANY} to the next of {@code streams} streams, round
  * robin, into a fresh store. Clear and encrypted in one run: the difference at 1,000 streams less the difference
  * at 1 is the cost of the misses. The set-up prints, for the encrypted store, the share of events whose stream's
- * key is not in its slot (the order and the slots are fixed, so it is exact).
+ * key is not cached (the order is fixed, so it is exact).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -74,8 +74,8 @@ public class EncryptionKeyCacheBenchmark
         cursor = new StreamCursor(streams, false);
         if ("encrypted".equals(mode))
         {
-            System.out.printf("key cache: %d streams round robin, %.1f%% of events miss a %d-slot direct-mapped " +
-                "cache%n", streams, 100.0 * missRatio(Bench.shuffledStreams(streams)), StreamCiphers.CACHE_SIZE);
+            System.out.printf("key cache: %d streams round robin, %.1f%% of events miss a %d-key cache (oldest " +
+                "evicted first)%n", streams, 100.0 * missRatio(Bench.shuffledStreams(streams)), StreamCiphers.CACHE_SIZE);
         }
         if (params.getBenchmark().endsWith(".append"))
         {
@@ -95,22 +95,26 @@ public class EncryptionKeyCacheBenchmark
 
     /**
      * @param order stream ids, visited round robin for ever.
-     * @return the share of visits, in the steady state, whose stream is not the one in its slot of
-     * {@link StreamCiphers}'s cache (the same hash, the same slots).
+     * @return the share of visits, in the steady state, whose stream's key is not in {@link StreamCiphers}'s cache
+     * (as it keeps it: the oldest evicted first).
      */
     static double missRatio(final long[] order)
     {
-        final long[] slots = new long[StreamCiphers.CACHE_SIZE];
+        // the cache as StreamCiphers keeps it: up to CACHE_SIZE keys, the oldest evicted first
+        final java.util.LinkedHashSet<Long> cached = new java.util.LinkedHashSet<>();
         int misses = 0;
         for (int round = 0; round < 2; round++)
         {
             misses = 0;
             for (final long streamId : order)
             {
-                final int slot = Hashing.hash(streamId, StreamCiphers.CACHE_SIZE - 1);
-                if (slots[slot] != streamId)
+                if (!cached.contains(streamId))
                 {
-                    slots[slot] = streamId;
+                    if (cached.size() == StreamCiphers.CACHE_SIZE)
+                    {
+                        cached.remove(cached.iterator().next());
+                    }
+                    cached.add(streamId);
                     misses++;
                 }
             }

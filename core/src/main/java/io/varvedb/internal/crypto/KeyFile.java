@@ -91,7 +91,7 @@ public final class KeyFile implements AutoCloseable
         this.capacity = buffer.getInt(CAPACITY_OFFSET);
         if (capacity < 1 || fileLength(capacity) > file.length())
         {
-            throw new CorruptStoreException(file.path() + ": impossible capacity " + capacity + " for a file of " +
+            throw new EncryptionKeyException(file.path() + " is damaged: capacity " + capacity + " for a file of " +
                 file.length() + " bytes");
         }
     }
@@ -190,6 +190,35 @@ public final class KeyFile implements AutoCloseable
     }
 
     /**
+     * {@link #open} for a writer process that joins others (multi-process mode): it settles nothing, as only the
+     * sole writer may (leftovers of a rotation are the sole writer's to settle, at its next open).
+     *
+     * @param directory the store directory.
+     * @param master    the master key.
+     * @param observer  sees every force.
+     * @return the key file, writable.
+     */
+    public static KeyFile join(final Path directory, final SecretKey master, final ForceObserver observer)
+    {
+        final Path current = directory.resolve(FILE_NAME);
+        try
+        {
+            final byte[] header = header(current);
+            if (header == null || !opens(header, master, current))
+            {
+                throw new EncryptionKeyException("the master key given does not open " + current + " (the writer " +
+                    "processes that have the store open use another). Nothing was written");
+            }
+            checkWhole(current, header, master);
+        }
+        catch (final IOException ex)
+        {
+            throw new StoreIOException("cannot read " + current + ": " + ex.getMessage(), ex);
+        }
+        return map(directory, current, master, false, observer);
+    }
+
+    /**
      * Check, reading only, that the master key opens the store's key file (or one a rotation cut short left):
      * what a writable open does before it takes the store's lock.
      *
@@ -200,6 +229,33 @@ public final class KeyFile implements AutoCloseable
     public static void check(final Path directory, final SecretKey master)
     {
         openOrCheck(directory, master, true, ForceObserver.NONE, true);
+    }
+
+    /**
+     * @param directory a store directory.
+     * @return the store id in its {@code varve.keys}, or null if it has none (or cannot be read).
+     */
+    public static byte[] storeIdOf(final Path directory)
+    {
+        try
+        {
+            final byte[] header = header(directory.resolve(FILE_NAME));
+            return header == null ? null : Arrays.copyOfRange(header, STORE_ID_OFFSET, STORE_ID_OFFSET + STORE_ID_LENGTH);
+        }
+        catch (final IOException ex)
+        {
+            return null;
+        }
+    }
+
+    /**
+     * @return this key file's store id, which {@code varve.meta} records: a key file of another store is refused.
+     */
+    public byte[] storeId()
+    {
+        final byte[] id = new byte[STORE_ID_LENGTH];
+        buffer.getBytes(STORE_ID_OFFSET, id);
+        return id;
     }
 
     private static KeyFile openOrCheck(
@@ -224,6 +280,7 @@ public final class KeyFile implements AutoCloseable
             {
                 if (checkOnly)
                 {
+                    checkWhole(current, currentHeader, master);
                     return null;
                 }
                 if (!readOnly)
@@ -304,6 +361,36 @@ public final class KeyFile implements AutoCloseable
         catch (final NoSuchFileException ex)
         {
             return null;
+        }
+    }
+
+    /**
+     * A key file the master key opens, checked as far as a reader can without mapping it: its capacity fits its
+     * length, and its name and id keys unwrap. Damage is refused here, before a writer takes the store's lock.
+     */
+    private static void checkWhole(final Path path, final byte[] header, final SecretKey master) throws IOException
+    {
+        final UnsafeBuffer buffer = new UnsafeBuffer(header);
+        final int capacity = buffer.getInt(CAPACITY_OFFSET);
+        if (capacity < 1 || fileLength(capacity) > Files.size(path) ||
+            buffer.getLong(COUNT_OFFSET) < 0 || buffer.getLong(COUNT_OFFSET) > capacity)
+        {
+            throw new EncryptionKeyException(path + " is damaged: capacity " + capacity + ", count " +
+                buffer.getLong(COUNT_OFFSET) + ", for a file of " + Files.size(path) + " bytes. Nothing was written");
+        }
+        for (final int offset : new int[]{NAME_KEY_OFFSET, ID_KEY_OFFSET})
+        {
+            try
+            {
+                final Cipher cipher = Cipher.getInstance(WRAP);
+                cipher.init(Cipher.UNWRAP_MODE, master);
+                cipher.unwrap(Arrays.copyOfRange(header, offset, offset + WRAPPED_KEY_LENGTH), "AES", Cipher.SECRET_KEY);
+            }
+            catch (final GeneralSecurityException ex)
+            {
+                throw new EncryptionKeyException(path + " is damaged: its " + (offset == NAME_KEY_OFFSET ? "name" :
+                    "id") + " key does not unwrap under the master key. Nothing was written", ex);
+            }
         }
     }
 
@@ -478,6 +565,8 @@ public final class KeyFile implements AutoCloseable
         long entry = entries.get(streamId);
         if (entry < 0)
         {
+            // another process may have rotated the master key: its entries are in the file that replaced ours
+            remapIfReplaced();
             refresh(Math.min(buffer.getLongVolatile(COUNT_OFFSET), capacity));
             entry = entries.get(streamId);
         }

@@ -31,6 +31,8 @@ public final class StreamCiphers
     }
 
     private final KeyFile keys;
+    /** Asked before a stream's first key is made: does it hold events already? Null for readers. */
+    private final java.util.function.LongPredicate hasEvents;
     private final Gcm.Work work = new Gcm.Work();
     /** Sized so that it never grows: a look-up, an insert and a removal allocate nothing. */
     private final Long2ObjectHashMap<Cached> byStream = new Long2ObjectHashMap<>(CACHE_SIZE * 4, 0.5f);
@@ -43,7 +45,18 @@ public final class StreamCiphers
      */
     public StreamCiphers(final KeyFile keys)
     {
+        this(keys, null);
+    }
+
+    /**
+     * @param keys      the store's key file.
+     * @param hasEvents for an appender: true if a stream holds events (then a missing key is damage, and no new key
+     *                  is made for it).
+     */
+    public StreamCiphers(final KeyFile keys, final java.util.function.LongPredicate hasEvents)
+    {
         this.keys = keys;
+        this.hasEvents = hasEvents;
     }
 
     /**
@@ -57,6 +70,12 @@ public final class StreamCiphers
         if (cached != null && !keys.isShredded(cached.entry))
         {
             return cached.cipher;
+        }
+        if (cached == null && keys.find(streamId) < 0 && hasEvents != null && hasEvents.test(streamId))
+        {
+            throw new CorruptStoreException("stream " + streamId + " holds events but has no data key in " +
+                keys.path() + " (the key file was replaced by an older or another one, or damaged): a new key would " +
+                "leave its events unreadable for good, so nothing is appended. Restore the store's key file");
         }
         // throws if shredded
         final long entry = keys.entryFor(streamId, true);

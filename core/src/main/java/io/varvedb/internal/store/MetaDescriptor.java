@@ -63,7 +63,9 @@ import org.agrona.concurrent.UnsafeBuffer;
  *  +---------------------------------------------------------------+
  *  |   Encrypted: 1 for a store created encrypted (int)            | 780
  *  +---------------------------------------------------------------+
- *  |                     reserved, zero                           ... 784
+ *  |   Key File Id: the store id of its varve.keys (16 bytes)     ... 784
+ *  +---------------------------------------------------------------+
+ *  |                     reserved, zero                           ... 800
  *  +---------------------------------------------------------------+
  * </pre>
  * Names Made tells a process that has no name table open, in one load, that another process made one (and may
@@ -133,6 +135,11 @@ public final class MetaDescriptor
      * never changed. A store whose key file went missing is still known to be encrypted.
      */
     public static final int ENCRYPTED_OFFSET = 780;
+    /**
+     * Offset of the store id of the store's key file (16 bytes, written with the encrypted flag): a key file of
+     * another store, even one under the same master key, is refused.
+     */
+    public static final int KEY_FILE_ID_OFFSET = 784;
     /** Length of the file. */
     public static final int LENGTH = 4096;
 
