@@ -4,6 +4,8 @@ import org.agrona.collections.LongHashSet;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.BufferedReader;
 import java.io.FileDescriptor;
@@ -39,9 +41,16 @@ import static org.junit.jupiter.api.Assertions.*;
  * stays shredded through reopens (its key file entry SHREDDED and zeroed, its wrapped key in no file), the stream
  * being shredded is wholly readable or wholly shredded, every other stream reads back byte for byte, and readAll
  * delivers exactly the streams not shredded; what such a kill can leave in the key file (SHREDDING, a dead
- * process's claim) is also written there by hand, as the random kills seldom land on it.</li>
+ * process's claim) is also written there by hand, as the random kills seldom land on it;</li>
+ * <li>a master key rotation is killed at each step of its file dance (the test hook), and at random moments over a
+ * larger key set: a read-only open reads with the key of the file named {@code varve.keys} or refuses; a writable
+ * open settles it into one whole key set with each key that may (both while the new file is whole and the old
+ * one not yet replaced), leaves no other key file, refuses the other key from then on, and every event reads
+ * back.</li>
  * </ul>
- * CI runs a few kills; {@code -Dvarve.encryption.kills=N} (8 by default) runs more.
+ * CI runs a few kills of each; {@code -Dvarve.encryption.kills=N} (shredding, 8), {@code
+ * -Dvarve.encryption.rotationKills=N} (random rotation kills, 4) and {@code -Dvarve.encryption.rotationStreams=N}
+ * (streams of the key set the random rotation kills cut, 10,000) run longer.
  */
 class EncryptionCrashTest
 {
@@ -755,5 +764,434 @@ class EncryptionCrashTest
             assertThrows(StreamShreddedException.class, () -> db.readStreamBackward(2, VarveDB.LATEST_VERSION, 10,
                 (e) -> { }));
         }
+    }
+
+    // ------------------------------------------------------------------------------------------------ rotation
+
+    static int rotationCapacity(final int streams)
+    {
+        return streams + 1024;
+    }
+
+    /**
+     * The child: opens with key {@link #A}, says {@code rotating}, rotates to {@link #B} (a test hook may stop it
+     * at a step for good), says {@code rotated NANOS}, closes, says {@code closed}.
+     */
+    static void rotateChild(final Path dir, final int streams)
+    {
+        final PrintStream out = childOut();
+        try (VarveDB db = VarveDB.open(config(dir, A, rotationCapacity(streams), false)))
+        {
+            say(out, "rotating");
+            final long start = System.nanoTime();
+            db.rotateMasterKey(B);
+            say(out, "rotated " + (System.nanoTime() - start));
+        }
+        say(out, "closed");
+    }
+
+    static byte[] rotationPayload(final long stream, final long version)
+    {
+        return payload(tag(stream, version) ^ 0x5A5A_0000_0000L);
+    }
+
+    static boolean shreddedBeforeRotation(final long stream)
+    {
+        return stream % ROTATION_SHRED_EVERY == 0;
+    }
+
+    /** A store under key A: {@code events} events on each of {@code streams} streams, some shredded. */
+    static void fillRotationStore(final Path store, final int streams, final int events)
+    {
+        try (VarveDB db = VarveDB.open(config(store, A, rotationCapacity(streams), false));
+            Appender appender = db.appender())
+        {
+            for (long version = 1; version <= events; version++)
+            {
+                for (long stream = 1; stream <= streams; stream++)
+                {
+                    appender.append(stream, ExpectedVersion.exact(version - 1), EVENT_TYPE,
+                        rotationPayload(stream, version));
+                }
+            }
+            for (long stream = 1; stream <= streams; stream++)
+            {
+                if (shreddedBeforeRotation(stream))
+                {
+                    assertTrue(db.shredStream(stream));
+                }
+            }
+        }
+    }
+
+    /** Every event of the rotated store reads back, the shredded streams stay shredded. */
+    static void checkRotationStore(
+        final VarveDB db, final int streams, final int events, final int sampleEvery, final String label)
+    {
+        final Map<Long, List<byte[]>> all = readAll(db);
+        int expectedStreams = 0;
+        for (long stream = 1; stream <= streams; stream++)
+        {
+            if (shreddedBeforeRotation(stream))
+            {
+                assertNull(all.get(stream), label + ": readAll skips shredded stream " + stream);
+                assertShredded(db, stream, false, label);
+                continue;
+            }
+            expectedStreams++;
+            final List<byte[]> read = all.get(stream);
+            assertNotNull(read, label + ": readAll delivers stream " + stream);
+            assertEquals(events, read.size(), label + ": stream " + stream);
+            for (int v = 1; v <= events; v++)
+            {
+                assertArrayEquals(rotationPayload(stream, v), read.get(v - 1), label + ": stream " + stream + " v" + v);
+            }
+            if (stream % sampleEvery == 1)
+            {
+                final List<byte[]> own = readStream(db, stream);
+                assertEquals(events, own.size(), label + ": stream " + stream);
+                for (int v = 1; v <= events; v++)
+                {
+                    assertArrayEquals(rotationPayload(stream, v), own.get(v - 1), label + ": stream " + stream);
+                }
+            }
+        }
+        assertEquals(expectedStreams, all.size(), label + ": no other stream in the log");
+    }
+
+    static List<byte[]> readyKeys(final Path keyFile) throws IOException
+    {
+        final List<byte[]> wrapped = new ArrayList<>();
+        for (final Entry entry : entries(keyFile))
+        {
+            if (entry.state() == READY)
+            {
+                wrapped.add(entry.wrapped());
+            }
+        }
+        return wrapped;
+    }
+
+    static String keyName(final byte[] key)
+    {
+        return key == A ? "A" : "B";
+    }
+
+    static byte[] other(final byte[] key)
+    {
+        return key == A ? B : A;
+    }
+
+    private static boolean exists(final Path store, final String name)
+    {
+        return Files.exists(store.resolve(name));
+    }
+
+    private static int intAt(final Path file, final int offset) throws IOException
+    {
+        final byte[] bytes = Files.readAllBytes(file);
+        return bytes.length < offset + 4 ? -1 : new UnsafeBuffer(bytes).getInt(offset);
+    }
+
+    /** Which step of the rotation's file dance the files show. */
+    static String stage(final Path store) throws IOException
+    {
+        final boolean current = exists(store, FILE_NAME);
+        final boolean next = exists(store, NEXT_FILE_NAME);
+        final boolean old = exists(store, OLD_FILE_NAME);
+        final long currentSet = current ? new UnsafeBuffer(Files.readAllBytes(store.resolve(FILE_NAME)))
+            .getLong(KEY_SET_OFFSET) : -1;
+        final boolean nextWhole = next && intAt(store.resolve(NEXT_FILE_NAME), COMPLETE_OFFSET) == 1;
+        if (current && currentSet == 0 && !old)
+        {
+            return nextWhole ? "complete" : "before-complete";
+        }
+        if (!current && nextWhole && old)
+        {
+            return "renamed-old";
+        }
+        if (current && currentSet == 1 && !next)
+        {
+            return old ? "renamed-next" : "done";
+        }
+        return fail("files of no step of a rotation: varve.keys " + current + " (key set " + currentSet +
+            "), .next " + next + " (whole " + nextWhole + "), .old " + old);
+    }
+
+    /** The keys a writable open must accept after a rotation was killed at that stage. */
+    static List<byte[]> keysThatSettle(final String stage)
+    {
+        return switch (stage)
+        {
+            case "before-complete" -> List.of(A);
+            case "complete", "renamed-old" -> List.of(A, B);
+            case "renamed-next", "done" -> List.of(B);
+            default -> fail(stage);
+        };
+    }
+
+    /**
+     * A writable open of a copy of {@code killed} with {@code key}: refused and nothing changed, or it settles the
+     * rotation into one key set: no leftover file, the other key refused from then on, every event reads back,
+     * no copy of the other key set's wrapped keys in any file, and the store appends and reopens.
+     *
+     * @return true if the key opened the store.
+     */
+    private boolean settle(
+        final Path killed, final byte[] key, final int streams, final int events, final int sampleEvery,
+        final List<byte[]> otherSetKeys, final String label) throws Exception
+    {
+        final Path copy = killed.resolveSibling(killed.getFileName() + "-" + keyName(key));
+        copyTree(killed, copy);
+        final Map<String, String> before = EncryptionTest.digests(copy);
+        final int capacity = rotationCapacity(streams);
+        final String with = label + ", writable open with " + keyName(key);
+        try (VarveDB db = VarveDB.open(config(copy, key, capacity, false)))
+        {
+            checkRotationStore(db, streams, events, sampleEvery, with);
+            // the settled store takes appends, to an old stream and to a new one (a key made under this key)
+            db.appender().append(1, ExpectedVersion.exact(events), EVENT_TYPE, rotationPayload(1, events + 1));
+            db.appender().append(streams + 1, ExpectedVersion.NO_STREAM, EVENT_TYPE, rotationPayload(streams + 1, 1));
+        }
+        catch (final EncryptionKeyException refused)
+        {
+            assertEquals(Set.of(), changed(before, EncryptionTest.digests(copy)), with + " was refused (" +
+                refused.getMessage() + ") and must change nothing");
+            return false;
+        }
+        assertFalse(exists(copy, NEXT_FILE_NAME), with + ": no varve.keys.next left");
+        assertFalse(exists(copy, OLD_FILE_NAME), with + ": no varve.keys.old left");
+        assertEquals(key == A ? 0 : 1, new UnsafeBuffer(Files.readAllBytes(copy.resolve(FILE_NAME)))
+            .getLong(KEY_SET_OFFSET), with + ": the key set of " + keyName(key));
+        assertEquals(0, filesHoldingAny(copy, otherSetKeys), with + ": a key wrapped under the other master key " +
+            "is left in a file");
+        final Map<String, String> settled = EncryptionTest.digests(copy);
+        final EncryptionKeyException otherRefused = assertThrows(EncryptionKeyException.class,
+            () -> VarveDB.open(config(copy, other(key), capacity, false)), with + ": the other key afterwards");
+        assertTrue(otherRefused.getMessage().contains("does not open"), otherRefused.getMessage());
+        assertThrows(EncryptionKeyException.class,
+            () -> VarveDB.openReadOnly(config(copy, other(key), capacity, false)), with + ": the other key, read-only");
+        assertEquals(Set.of(), changed(settled, EncryptionTest.digests(copy)), with + ": the refusals changed nothing");
+        try (VarveDB db = VarveDB.openReadOnly(config(copy, key, capacity, false)))
+        {
+            assertEquals(events + 1, readStream(db, 1).size(), with + ", then read-only");
+            assertArrayEquals(rotationPayload(streams + 1, 1), readStream(db, streams + 1).get(0), with);
+        }
+        try (VarveDB db = VarveDB.open(config(copy, key, capacity, false)))
+        {
+            assertArrayEquals(rotationPayload(1, events + 1), readStream(db, 1).get(events), with + ", reopened");
+            assertShredded(db, ROTATION_SHRED_EVERY, false, with + ", reopened");
+        }
+        return true;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"complete", "renamed-old", "renamed-next"})
+    void aRotationKilledAtAStepIsSettledByAWritableOpenIntoOneKeySet(final String step) throws Exception
+    {
+        final int streams = SMALL_ROTATION_STREAMS;
+        final int events = 2;
+        final Path killed = dir.resolve("killed-at-" + step);
+        fillRotationStore(killed, streams, events);
+        final List<byte[]> keysUnderA = readyKeys(killed.resolve(FILE_NAME));
+        assertEquals(streams - streams / ROTATION_SHRED_EVERY, keysUnderA.size());
+
+        final Process child = MultiProcessTest.start(withChildJvm("-Dvarve.test.rotationPause=" + step), "enc-rotate",
+            killed.toString(), Integer.toString(streams));
+        try (BufferedReader out = MultiProcessTest.stdout(child))
+        {
+            assertEquals("rotating .", out.readLine());
+            assertEquals("rotation-reached " + step, out.readLine());
+            kill(child);
+        }
+        final String label = "killed at " + step;
+        assertEquals(step, stage(killed), label + ": the files as the step leaves them");
+        final Path newFile = killed.resolve(step.equals("renamed-next") ? FILE_NAME : NEXT_FILE_NAME);
+        final List<byte[]> keysUnderB = readyKeys(newFile);
+        assertEquals(keysUnderA.size(), keysUnderB.size(), label + ": the new key set is whole");
+        assertEquals(1, intAt(newFile, COMPLETE_OFFSET), label);
+        final Map<String, String> before = EncryptionTest.digests(killed);
+
+        // read-only opens: the key of the file named varve.keys reads; a rotation cut short is refused
+        final List<String> observed = new ArrayList<>();
+        for (final byte[] key : List.of(A, B))
+        {
+            final boolean reads = step.equals("complete") && key == A || step.equals("renamed-next") && key == B;
+            final String with = label + ", read-only open with " + keyName(key);
+            if (reads)
+            {
+                try (VarveDB db = VarveDB.openReadOnly(config(killed, key, rotationCapacity(streams), false)))
+                {
+                    checkRotationStore(db, streams, events, 7, with);
+                }
+                observed.add(keyName(key) + " reads");
+            }
+            else
+            {
+                final EncryptionKeyException refused = assertThrows(EncryptionKeyException.class,
+                    () -> VarveDB.openReadOnly(config(killed, key, rotationCapacity(streams), false)), with);
+                final boolean cutShort = !step.equals("renamed-next");
+                assertTrue(refused.getMessage().contains(cutShort ? "open the store for writing once" :
+                    "does not open"), with + ": " + refused.getMessage());
+                observed.add(keyName(key) + " refused (" + (cutShort ? "cut short" : "wrong key") + ")");
+            }
+        }
+        // (but varve.counters, where a read-only open that succeeds registers itself)
+        final Map<String, String> after = EncryptionTest.digests(killed);
+        after.remove("varve.counters");
+        before.remove("varve.counters");
+        assertEquals(Set.of(), changed(before, after), label + ": read-only opens change nothing");
+
+        // writable opens, each from its own copy of the killed store
+        final List<String> settles = new ArrayList<>();
+        for (final byte[] key : List.of(A, B))
+        {
+            final boolean opened = settle(killed, key, streams, events, 7, key == A ? keysUnderB : keysUnderA, label);
+            assertEquals(keysThatSettle(step).contains(key), opened, label + ": writable open with " + keyName(key));
+            settles.add(keyName(key) + (opened ? (key == A ? " rolls back" : " rolls forward") : " refused"));
+        }
+        if (!step.equals("renamed-next"))
+        {
+            // rolled back: the next rotation goes through
+            final Path back = killed.resolveSibling(killed.getFileName() + "-A");
+            try (VarveDB db = VarveDB.open(config(back, A, rotationCapacity(streams), false)))
+            {
+                db.rotateMasterKey(B);
+            }
+            try (VarveDB db = VarveDB.open(config(back, B, rotationCapacity(streams), false)))
+            {
+                assertEquals(events + 1, readStream(db, 1).size());
+            }
+        }
+        System.out.printf("rotation killed at %s: read-only %s; writable %s%n", step, observed, settles);
+    }
+
+    /** Where the random kills of a rotation aim: anywhere, or after the files show a step. */
+    static final List<String> KILL_AIMS = List.of("anytime", "writing", "whole", "renamed");
+
+    interface FileCondition
+    {
+        boolean holds(Path store) throws IOException;
+    }
+
+    /** @return true once the condition holds, false if the deadline passed first. */
+    static boolean awaitFiles(final Path store, final long deadline, final FileCondition condition)
+        throws IOException
+    {
+        while (System.nanoTime() < deadline)
+        {
+            try
+            {
+                if (condition.holds(store))
+                {
+                    return true;
+                }
+            }
+            catch (final java.nio.file.NoSuchFileException renamedMeanwhile)
+            {
+                // looked at a name the rotation just moved: look again
+            }
+        }
+        return false;
+    }
+
+    @Test
+    void aRotationOfALargeKeySetKilledAtRandomMomentsLeavesOneWholeKeySet() throws Exception
+    {
+        final long start = System.nanoTime();
+        final int streams = ROTATION_STREAMS;
+        final int sampleEvery = 97;
+        final Path pristine = dir.resolve("pristine");
+        fillRotationStore(pristine, streams, 1);
+        final List<byte[]> keysUnderA = readyKeys(pristine.resolve(FILE_NAME));
+        final long built = System.nanoTime();
+
+        // a rotation that runs to its end: how long one takes, from the parent's view
+        final Path whole = dir.resolve("whole");
+        copyTree(pristine, whole);
+        final long duration;
+        final Process first = MultiProcessTest.start(CHILD_JVM, "enc-rotate", whole.toString(),
+            Integer.toString(streams));
+        try (BufferedReader out = MultiProcessTest.stdout(first))
+        {
+            assertEquals("rotating .", out.readLine());
+            final long from = System.nanoTime();
+            final String rotated = out.readLine();
+            duration = System.nanoTime() - from;
+            assertTrue(rotated.startsWith("rotated "), rotated);
+            assertEquals("closed .", out.readLine());
+            assertTrue(first.waitFor(60, TimeUnit.SECONDS));
+            assertEquals(0, first.exitValue());
+        }
+        assertEquals("done", stage(whole));
+        assertTrue(settle(whole, B, streams, 1, sampleEvery, keysUnderA, "a whole rotation"));
+        assertFalse(settle(whole, A, streams, 1, sampleEvery, List.of(), "a whole rotation"));
+
+        final Map<String, Integer> stages = new TreeMap<>();
+        int temporaryFiles = 0;
+        for (int kill = 0; kill < ROTATION_KILLS; kill++)
+        {
+            final Path store = dir.resolve("rotation-" + kill);
+            copyTree(pristine, store);
+            final Process child = MultiProcessTest.start(CHILD_JVM, "enc-rotate", store.toString(),
+                Integer.toString(streams));
+            final String aim = KILL_AIMS.get(kill % KILL_AIMS.size());
+            try (BufferedReader out = MultiProcessTest.stdout(child))
+            {
+                assertEquals("rotating .", out.readLine());
+                final long from = System.nanoTime();
+                // the file dance is a short part of a rotation (most of it is wrapping the keys anew): most kills
+                // wait until the files show a step, then a random moment more
+                final long delay = switch (aim)
+                {
+                    case "anytime" -> ThreadLocalRandom.current().nextLong(duration * 6 / 5);
+                    case "writing" -> awaitFiles(store, from + 4 * duration, (s) -> exists(s, NEXT_FILE_NAME)) ?
+                        ThreadLocalRandom.current().nextLong(duration) : 0;
+                    case "whole" -> awaitFiles(store, from + 4 * duration, (s) -> exists(s, NEXT_FILE_NAME) &&
+                        intAt(s.resolve(NEXT_FILE_NAME), COMPLETE_OFFSET) == 1) ?
+                        ThreadLocalRandom.current().nextLong(10_000_000) : 0;
+                    default -> awaitFiles(store, from + 4 * duration, (s) -> exists(s, OLD_FILE_NAME) ||
+                        !exists(s, FILE_NAME)) ? ThreadLocalRandom.current().nextLong(10_000_000) : 0;
+                };
+                final long until = System.nanoTime() + delay;
+                while (System.nanoTime() < until)
+                {
+                    Thread.onSpinWait();
+                }
+                kill(child);
+            }
+            final String stage = stage(store);
+            stages.merge(aim + " -> " + stage, 1, Integer::sum);
+            try (Stream<Path> files = Files.list(store))
+            {
+                temporaryFiles += (int)files.filter((p) -> p.getFileName().toString().endsWith(".tmp")).count();
+            }
+            final String label = "random kill " + kill + " (" + stage + ")";
+            final List<byte[]> keysUnderB = exists(store, NEXT_FILE_NAME) ? readyKeys(store.resolve(NEXT_FILE_NAME)) :
+                stage.equals("before-complete") ? List.of() : readyKeys(store.resolve(FILE_NAME));
+            int opened = 0;
+            for (final byte[] key : List.of(A, B))
+            {
+                final boolean settled = settle(store, key, streams, 1, sampleEvery,
+                    key == A ? keysUnderB : keysUnderA, label);
+                assertEquals(keysThatSettle(stage).contains(key), settled, label + ": writable open with " +
+                    keyName(key));
+                opened += settled ? 1 : 0;
+            }
+            assertTrue(opened >= 1, label + ": one of the keys opens the store");
+            // the copies are done with: keep the disk use flat
+            for (final String suffix : List.of("", "-A", "-B"))
+            {
+                final Path copy = dir.resolve("rotation-" + kill + suffix);
+                if (Files.exists(copy))
+                {
+                    SegmentReplaceTest.deleteTree(copy);
+                }
+            }
+        }
+        System.out.printf("rotation crash: %d streams (built in %d ms), a whole rotation takes %d ms; %d random " +
+            "kills (aim -> stage) %s, %d temporary files left by a kill, in %d ms%n", streams,
+            (built - start) / 1_000_000, duration / 1_000_000, ROTATION_KILLS, stages, temporaryFiles,
+            (System.nanoTime() - start) / 1_000_000);
     }
 }
