@@ -50,7 +50,9 @@ import static org.junit.jupiter.api.Assertions.*;
  * back;</li>
  * <li>two writer processes of a shared store make the first keys of the same new streams at the same moment (they
  * meet at a barrier before each): each stream ends with one key, used by both; a kill of one of them loses
- * nothing acknowledged, for the survivor and for a reopen.</li>
+ * nothing acknowledged, for the survivor and for a reopen;</li>
+ * <li>and, on a simulated disk that keeps only what was forced ({@link PowerCut}), a power cut: a key is durable
+ * before any event encrypted with it, whichever writer made it, and a shred is durable when it returns.</li>
  * </ul>
  * CI runs a few kills of each; {@code -Dvarve.encryption.kills=N} (shredding, 8), {@code
  * -Dvarve.encryption.rotationKills=N} (random rotation kills, 4), {@code -Dvarve.encryption.raceKills=N} (key
@@ -1622,5 +1624,112 @@ class EncryptionCrashTest
             clean, killed, (System.nanoTime() - start) / 1_000_000);
         assertTrue(clean.discarded() + killed.stream().mapToInt(RaceResult::discarded).sum() > 0,
             "some key creation races were lost (and settled): the race was run");
+    }
+
+    // ------------------------------------------------------------------------------------------------ power cut
+
+    /** A store on a simulated disk that holds only what was forced; no flush or checkpoint but those asked for. */
+    static VarveConfig.Builder onSimulatedDisk(final Path live, final PowerCut cut, final boolean multiProcess)
+    {
+        return VarveConfig.builder(live).segmentSize(1 << 20).indexCapacity(1024).indexBlocksPerChunk(64)
+            .eventIdCapacity(4096).multiProcess(multiProcess).encryption(A).forceObserver(cut)
+            .durability(Durability.OS).flushIntervalMicros(TimeUnit.HOURS.toMicros(1))
+            .checkpointIntervalMillis(TimeUnit.HOURS.toMillis(1));
+    }
+
+    /**
+     * A writer makes stream 1's key with its first append and waits until the append is durable; the power fails.
+     * The event is below the durable position, so it is in the store after the reboot: its key must be too, and
+     * the entry count in the key file's header that a reopen scans up to (not only the entry).
+     */
+    @Test
+    void aKeyIsDurableBeforeTheFirstEventEncryptedWithIt() throws Exception
+    {
+        final Path live = dir.resolve("live");
+        final Path rebooted = dir.resolve("rebooted");
+        final PowerCut cut = new PowerCut(live);
+        final long durable;
+        try (VarveDB db = VarveDB.open(onSimulatedDisk(live, cut, false).build()))
+        {
+            final Appender appender = db.appender();
+            appender.append(1, ExpectedVersion.NO_STREAM, EVENT_TYPE, shredPayload(1, 1));
+            appender.awaitDurable(appender.lastPosition());
+            durable = db.durablePosition();
+            cut.cut(new java.util.SplittableRandom(1), 0.0);
+        }
+        cut.materialize(rebooted);
+        try (VarveDB db = VarveDB.open(config(rebooted, A, 1024, false)))
+        {
+            assertTrue(db.tailPosition() >= durable, "the durable event survived the power cut");
+            assertArrayEquals(shredPayload(1, 1), readStream(db, 1).get(0));
+        }
+    }
+
+    /**
+     * Two writers of a shared store (two multi-process instances in this JVM: each has its own key file mapping and
+     * its own record of the key entries it made, as two processes have). The first makes stream 1's key and
+     * appends to it; its flusher has not run yet. The second appends to stream 1 too, with that key, and waits
+     * until its append is durable: its flusher forces the keys it made (none) and then the log, which holds both
+     * events. The power fails. Both events are below the durable position, so they are in the store after the
+     * reboot; their key must be too.
+     */
+    @Test
+    void aKeyMadeByAnotherWriterIsDurableBeforeTheEventsEncryptedWithIt() throws Exception
+    {
+        final Path live = dir.resolve("live");
+        final Path rebooted = dir.resolve("rebooted");
+        final PowerCut cut = new PowerCut(live);
+        final VarveConfig.Builder builder = onSimulatedDisk(live, cut, true);
+        final long durable;
+        try (VarveDB first = VarveDB.open(builder.build()); VarveDB second = VarveDB.open(builder.build()))
+        {
+            first.appender().append(1, ExpectedVersion.NO_STREAM, EVENT_TYPE, shredPayload(1, 1));
+            final Appender appender = second.appender();
+            appender.append(1, ExpectedVersion.exact(1), EVENT_TYPE, shredPayload(1, 2));
+            appender.awaitDurable(appender.lastPosition());
+            durable = second.durablePosition();
+            assertTrue(durable > appender.lastPosition(), "both events are durable: " + durable);
+            cut.cut(new java.util.SplittableRandom(1), 0.0);
+        }
+        cut.materialize(rebooted);
+        try (VarveDB db = VarveDB.open(config(rebooted, A, 1024, false)))
+        {
+            assertTrue(db.tailPosition() >= durable, "the durable events survived the power cut");
+            final List<byte[]> read = readStream(db, 1);
+            assertEquals(2, read.size());
+            assertArrayEquals(shredPayload(1, 1), read.get(0));
+            assertArrayEquals(shredPayload(1, 2), read.get(1));
+        }
+    }
+
+    /**
+     * Shreds return once durable: a stream with a key (its event durable before the shred) and a stream without one
+     * are shredded after a power cut that follows the calls, and nothing else was forced in between.
+     */
+    @Test
+    void aShredIsDurableWhenItReturns() throws Exception
+    {
+        final Path live = dir.resolve("live");
+        final Path rebooted = dir.resolve("rebooted");
+        final PowerCut cut = new PowerCut(live);
+        try (VarveDB db = VarveDB.open(onSimulatedDisk(live, cut, false).build()))
+        {
+            final Appender appender = db.appender();
+            appender.append(1, ExpectedVersion.NO_STREAM, EVENT_TYPE, shredPayload(1, 1));
+            appender.append(2, ExpectedVersion.NO_STREAM, EVENT_TYPE, shredPayload(2, 1));
+            appender.awaitDurable(appender.lastPosition());
+            assertTrue(db.shredStream(1));
+            assertFalse(db.shredStream(3), "no key to destroy");
+            cut.cut(new java.util.SplittableRandom(1), 0.0);
+        }
+        cut.materialize(rebooted);
+        try (VarveDB db = VarveDB.open(config(rebooted, A, 1024, false)))
+        {
+            assertShredded(db, 1, false, "after the power cut");
+            assertShreddedWithoutEvents(db, 3, "after the power cut");
+            assertThrows(StreamShreddedException.class, () -> db.appender().append(3, ExpectedVersion.ANY, EVENT_TYPE,
+                new byte[3]), "a stream shredded before it had a key never gets one");
+            assertArrayEquals(shredPayload(2, 1), readStream(db, 2).get(0));
+        }
     }
 }
