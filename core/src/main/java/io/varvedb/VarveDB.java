@@ -1916,6 +1916,7 @@ public final class VarveDB implements AutoCloseable
             final int slot = index.findSlot(streamId);
             if (slot < 0)
             {
+                refuseShredded(streamId);
                 return 0;
             }
             final long state = index.state(slot);
@@ -1926,11 +1927,13 @@ public final class VarveDB implements AutoCloseable
             final long first = lifecycle.firstVisible(streamId, slot, committed);
             if (version < first)
             {
+                refuseShredded(streamId);
                 return 0;
             }
             long block = index.findBlock(slot, version);
             if (block == 0)
             {
+                refuseShredded(streamId);
                 return 0;
             }
             final long tail = log.tail();

@@ -50,6 +50,9 @@ public final class ChildMain
             case "scavenge-loop" -> ScavengeProcessTest.scavengeLoop(dir);
             case "replace-on-command" -> ScavengeProcessTest.replaceOnCommand(dir);
             case "scavenge-crash" -> ScavengeCrashTest.crashLoop(dir, Long.parseLong(args[2]));
+            case "enc-shred" -> EncryptionCrashTest.shredChild(dir, Long.parseLong(args[2]));
+            case "enc-rotate" -> EncryptionCrashTest.rotateChild(dir, Integer.parseInt(args[2]));
+            case "enc-race" -> EncryptionCrashTest.raceChild(dir, Integer.parseInt(args[2]));
             case "counters-child" -> CountersTest.child(dir, Integer.parseInt(args[2]), Integer.parseInt(args[3]));
             default -> throw new IllegalArgumentException(args[0]);
         }

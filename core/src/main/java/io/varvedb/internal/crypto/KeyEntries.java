@@ -95,6 +95,17 @@ public final class KeyEntries
         int idles = 0;
         while (isClaimed(state) || state == EMPTY)
         {
+            if (state == EMPTY)
+            {
+                // below the count an entry is EMPTY only if a power cut kept the count and lost the entry (the count
+                // moves past an entry only after its claim): nobody will ever finish it
+                if (!mayDiscard || buffer.compareAndSetLong(offset + STATE_OFFSET, EMPTY, DISCARDED))
+                {
+                    return DISCARDED;
+                }
+                state = buffer.getLongVolatile(offset + STATE_OFFSET);
+                continue;
+            }
             if (isClaimed(state) && !ProcessHandle.of(state >>> 8).map(ProcessHandle::isAlive).orElse(false))
             {
                 // CAS: only if it is still that dead process's claim

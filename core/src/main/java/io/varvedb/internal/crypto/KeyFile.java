@@ -74,7 +74,12 @@ public final class KeyFile implements AutoCloseable
     private long dirtyFrom = -1;
     private long dirtyTo = -1;
     private volatile boolean dirty;
-    private boolean closed;
+    /**
+     * Written under the lock. Entries below this were settled (neither claimed nor empty) when this process last forced
+     * them: each stays durable as it was then, and what changes it later (a shred, a discard) forces it again.
+     */
+    private volatile long forcedCount;
+    private volatile boolean closed;
     /** Another process rotated the master key: this instance's no longer opens the key file. */
     private boolean masterRotated;
 
@@ -820,26 +825,74 @@ public final class KeyFile implements AutoCloseable
     }
 
     /**
-     * Force the entries made since the last call: the flusher calls this before it forces the log, so that no
-     * event is durable before its key.
+     * Force the entries made since the last call, by this process or another, then the header: the flusher calls
+     * this before it forces the log, so that no event is durable before its key. Every entry the log's records
+     * below the flusher's frontier use was READY, and below the entry count, before the frontier was read; the
+     * log force covers every writer process's records, so the keys another process made are forced here too, and
+     * so is the count, up to which a reopen looks for keys.
      */
     public void forceDirty()
     {
-        if (!dirty)
+        // nothing new: return without the lock, which a rotation holds for long (the store closes this file only
+        // once nothing forces the log any more)
+        if (!dirty && !closed && Math.min(buffer.getLongVolatile(COUNT_OFFSET), capacity) <= forcedCount)
         {
             return;
         }
         synchronized (this)
         {
-            if (dirty && !closed)
+            if (!closed)
             {
-                final int from = entryOffset(dirtyFrom);
-                file.force(from, entryOffset(dirtyTo) - from);
-                dirtyFrom = -1;
-                dirtyTo = -1;
-                dirty = false;
+                forceNew();
             }
         }
+    }
+
+    private void forceNew()
+    {
+        final UnsafeBuffer buffer = this.buffer;
+        final long count = Math.min(buffer.getLongVolatile(COUNT_OFFSET), capacity);
+        if (dirty || count > forcedCount)
+        {
+            long from = forcedCount;
+            long to = count;
+            if (dirty)
+            {
+                from = Math.min(from, dirtyFrom);
+                to = Math.max(to, dirtyTo);
+            }
+            // read before the force: an entry settled now is forced settled; one a live process is still making
+            // is forced again next time (a dead process's claim, or an empty entry a power cut left, is no key)
+            long settled = forcedCount;
+            while (settled < count)
+            {
+                final long state = buffer.getLongVolatile(entryOffset(settled) + STATE_OFFSET);
+                if (isClaimed(state) && ProcessHandle.of(state >>> 8).map(ProcessHandle::isAlive).orElse(false))
+                {
+                    break;
+                }
+                settled++;
+            }
+            if (to > from)
+            {
+                final int offset = entryOffset(from);
+                file.force(offset, entryOffset(to) - offset);
+                file.force(0, HEADER_LENGTH);
+            }
+            forcedCount = settled;
+            dirtyFrom = -1;
+            dirtyTo = -1;
+            dirty = false;
+        }
+    }
+
+    /**
+     * Force one entry, then the header, whose entry count must cover the entry for a reopen to look at it.
+     */
+    private void forceEntry(final int offset)
+    {
+        file.force(offset, ENTRY_LENGTH);
+        file.force(0, HEADER_LENGTH);
     }
 
     // ------------------------------------------------------------------------------------------------ shredding
@@ -866,7 +919,7 @@ public final class KeyFile implements AutoCloseable
         final long state = buffer.getLongVolatile(offset + STATE_OFFSET);
         if (state == SHREDDED)
         {
-            file.force(offset, ENTRY_LENGTH);
+            forceEntry(offset);
             return false;
         }
         // SHREDDING first: a kill from here on leaves an entry that the next open finishes shredding, never a
@@ -881,7 +934,7 @@ public final class KeyFile implements AutoCloseable
     {
         buffer.setMemory(offset + WRAPPED_KEY_OFFSET, WRAPPED_KEY_LENGTH, (byte)0);
         buffer.putLongVolatile(offset + STATE_OFFSET, SHREDDED);
-        file.force(offset, ENTRY_LENGTH);
+        forceEntry(offset);
     }
 
     private void forget(final long entry)

@@ -66,9 +66,13 @@ package io.varvedb.internal.crypto;
  * before its own (waiting out the CLAIMED ones); if one holds the same stream, it marks its own DISCARDED and uses
  * that one. In one process, key creation is serialised by a lock and that check finds nothing.
  * <p>
- * <b>Shredding</b> sets SHREDDING, overwrites the wrapped key with zeros, sets SHREDDED and forces the entry's page.
- * An open that finds SHREDDING finishes the job. A stream shredded before it had a key gets an entry that is
- * SHREDDED from the start, so that no append can give it one later.
+ * <b>Durability.</b> A reopen looks for keys only below the count, so an entry is durable once its page and then the
+ * header's are forced. Before each force of the log, a writer forces the entries made since its last such force,
+ * by itself or by another process (the log force makes every process's records durable), then the header.
+ * <p>
+ * <b>Shredding</b> sets SHREDDING, overwrites the wrapped key with zeros, sets SHREDDED and forces the entry's page,
+ * then the header's. An open that finds SHREDDING finishes the job. A stream shredded before it had a key gets an
+ * entry that is SHREDDED from the start, so that no append can give it one later.
  * <p>
  * <b>The name key</b> encrypts stream names (see {@code NameCipher}), <b>the id key</b> event ids (see
  * {@code IdCipher}); one of each per store, wrapped like the data keys.

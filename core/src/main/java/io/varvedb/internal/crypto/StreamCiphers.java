@@ -71,7 +71,10 @@ public final class StreamCiphers
         {
             return cached.cipher;
         }
-        if (cached == null && keys.find(streamId) < 0 && hasEvents != null && hasEvents.test(streamId))
+        // events first, then the key file: a stream's key is published before its first event is committed, so
+        // an event seen means its key is found (looked for the other way round, another process's first append
+        // could land in between, and its key be taken for missing)
+        if (cached == null && hasEvents != null && hasEvents.test(streamId) && keys.find(streamId) < 0)
         {
             throw new CorruptStoreException("stream " + streamId + " holds events but has no data key in " +
                 keys.path() + " (the key file was replaced by an older or another one, or damaged): a new key would " +
