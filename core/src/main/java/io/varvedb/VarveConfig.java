@@ -846,7 +846,9 @@ public final class VarveConfig
          * For tools that inspect an encrypted store without its key (as {@code varve dump} does): a read-only open
          * without a master key is allowed, and each encrypted event is delivered with its cipher text as
          * {@link RecordedEvent#payload()} ({@link RecordedEvent#isEncrypted()} tells), of the clear payload's
-         * length. Ignored with a master key; refused for a writable open. Default false.
+         * length, and its event id in its encrypted form; stream names are unknown (none), and so is the streams'
+         * metadata, which lives in named streams. Ignored with a master key; refused for a writable open. Default
+         * false.
          *
          * @param ciphertext true to read cipher text.
          * @return this builder.

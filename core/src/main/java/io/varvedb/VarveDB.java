@@ -560,6 +560,10 @@ public final class VarveDB implements AutoCloseable
         if (table != null)
         {
             table.cipher(nameCipher);
+            if (ciphertextOnly)
+            {
+                table.hideNames();
+            }
         }
         return table;
     }

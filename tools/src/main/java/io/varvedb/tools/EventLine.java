@@ -107,7 +107,9 @@ public final class EventLine
         }
         if (event.hasEventId())
         {
-            line.append("  id ").append(new java.util.UUID(event.eventIdHigh(), event.eventIdLow()));
+            // without the key an encrypted event's id is only its stored, encrypted form
+            line.append("  id ").append(ciphertext && event.isEncrypted() ? "(encrypted)" :
+                new java.util.UUID(event.eventIdHigh(), event.eventIdLow()).toString());
         }
         if (tombstone)
         {

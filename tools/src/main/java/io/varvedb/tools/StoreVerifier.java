@@ -68,10 +68,15 @@ public final class StoreVerifier
         {MetaDescriptor.LOG_START_OFFSET + Long.BYTES, MetaDescriptor.NAMES_MADE_OFFSET},
         // and the encrypted flag (encryption at rest)
         {MetaDescriptor.NAMES_MADE_OFFSET + Integer.BYTES, MetaDescriptor.ENCRYPTED_OFFSET},
-        {MetaDescriptor.ENCRYPTED_OFFSET + Integer.BYTES, MetaDescriptor.LENGTH}};
+        {MetaDescriptor.ENCRYPTED_OFFSET + Integer.BYTES, MetaDescriptor.KEY_FILE_ID_OFFSET},
+        // and the store id of the key file
+        {MetaDescriptor.KEY_FILE_ID_OFFSET + io.varvedb.internal.crypto.KeyFileDescriptor.STORE_ID_LENGTH,
+            MetaDescriptor.LENGTH}};
 
     private final Path directory;
     private final StoreKey.Options keyOptions;
+    /** An encrypted store opened without its key: its names (encrypted) cannot be read, so are not checked. */
+    private boolean namesHidden;
     private final List<String> problems = new ArrayList<>();
     private final List<String> notes = new ArrayList<>();
     private final Long2LongHashMap lastVersions = new Long2LongHashMap(NO_VERSION);
@@ -172,6 +177,7 @@ public final class StoreVerifier
 
         if (key.missing())
         {
+            namesHidden = true;
             note("the store is encrypted and was opened without its master key (--key-file): payloads were not " +
                 "decrypted, so their authentication tags were not checked; framing, CRC32C (over the cipher text), " +
                 "versions and the index were");
@@ -607,7 +613,16 @@ public final class StoreVerifier
             final long streamId = buffer.getLong(offset + STREAM_ID_OFFSET);
             final String name = buffer.getStringWithoutLengthUtf8(offset + NAME_OFFSET, frameLength - NAME_OFFSET);
             final String tableName = db.streamName(streamId);
-            if (tableName != null && !tableName.equals(name))
+            if (db.isEncrypted())
+            {
+                // the record holds the name encrypted; with the key, the table must know it
+                if (!namesHidden && tableName == null)
+                {
+                    problem(where(segments, position) + ": the log names stream " + streamId + ", the name table " +
+                        "has no name for it");
+                }
+            }
+            else if (tableName != null && !tableName.equals(name))
             {
                 problem(where(segments, position) + ": the log names stream " + streamId + " \"" + name +
                     "\", the name table \"" + tableName + "\"");
@@ -635,7 +650,7 @@ public final class StoreVerifier
             problem(where(segments, position) + ": checksum mismatch (stored " + Format.hex(stored) + ", computed " +
                 Format.hex(computed) + ") in the record of stream " + streamId + " version " + version);
         }
-        if (streamId == 0 || (streamId < 0 && db.streamName(streamId) == null))
+        if (streamId == 0 || (streamId < 0 && !namesHidden && db.streamName(streamId) == null))
         {
             problem(where(segments, position) + ": stream id " + streamId + (streamId == 0 ? " is 0" :
                 " is negative, a named stream's, but no name has it"));
@@ -856,6 +871,14 @@ public final class StoreVerifier
      * The encrypted flag is 0 or 1, and agrees with the key file: an encrypted store whose key file is gone can
      * never be decrypted, and only a store created encrypted has one.
      */
+    /** @return the store id of its key file, as varve.meta records it. */
+    private byte[] keyFileId()
+    {
+        final byte[] id = new byte[io.varvedb.internal.crypto.KeyFileDescriptor.STORE_ID_LENGTH];
+        metaPage.get(MetaDescriptor.KEY_FILE_ID_OFFSET, id);
+        return id;
+    }
+
     private void checkEncryptedFlag(final Path dir, final String name)
     {
         final int encrypted = metaPage.getInt(MetaDescriptor.ENCRYPTED_OFFSET);
@@ -870,6 +893,19 @@ public final class StoreVerifier
             problem(io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME + " is missing, and " +
                 MetaDescriptor.FILE_NAME + " says the store is encrypted: without its data keys no payload can " +
                 "ever be decrypted; restore the file from a backup");
+        }
+        else if (encrypted == 1 && io.varvedb.internal.crypto.KeyFile.storeIdOf(dir) != null &&
+            !java.util.Arrays.equals(io.varvedb.internal.crypto.KeyFile.storeIdOf(dir), keyFileId()))
+        {
+            problem(io.varvedb.internal.crypto.KeyFileDescriptor.FILE_NAME + " is another store's key file: its store " +
+                "id is not the one " + MetaDescriptor.FILE_NAME + " records (offset " +
+                MetaDescriptor.KEY_FILE_ID_OFFSET + "); restore this store's own key file");
+        }
+        else if (encrypted == 0 && !java.util.Arrays.equals(new byte[io.varvedb.internal.crypto.KeyFileDescriptor
+            .STORE_ID_LENGTH], keyFileId()))
+        {
+            problem(name + "key file id (offset " + MetaDescriptor.KEY_FILE_ID_OFFSET + ") is set in a store that " +
+                "is not encrypted");
         }
         else if (encrypted == 0 && keyFile)
         {

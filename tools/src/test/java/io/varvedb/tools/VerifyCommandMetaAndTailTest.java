@@ -79,7 +79,7 @@ class VerifyCommandMetaAndTailTest
             MetaDescriptor.CHECKPOINT_FORCED_OFFSET, 2));
         damaged(dir, "varve.meta: encrypted flag 2 (offset 780) is neither 0 nor 1", (page) -> page.putInt(
             MetaDescriptor.ENCRYPTED_OFFSET, 2));
-        for (final int offset : new int[] {32, 127, 136, 255, 288, MetaDescriptor.ENCRYPTED_OFFSET + 4,
+        for (final int offset : new int[] {32, 127, 136, 255, 288, MetaDescriptor.KEY_FILE_ID_OFFSET + 16,
             MetaDescriptor.LENGTH - 1})
         {
             damaged(dir, "varve.meta: reserved byte at offset " + offset + " is 0x10",

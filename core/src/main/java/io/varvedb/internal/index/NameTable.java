@@ -57,6 +57,8 @@ public final class NameTable
     private final MappedFile file;
     /** Encrypts names in an encrypted store; null otherwise. */
     private volatile NameCipher cipher;
+    /** The names are encrypted and this instance has no key: see {@link #hideNames()}. */
+    private volatile boolean hidden;
     private final UnsafeBuffer buffer;
     private final int capacity;
     private final int mask;
@@ -202,6 +204,10 @@ public final class NameTable
      */
     public long find(final byte[] name)
     {
+        if (hidden)
+        {
+            return 0;
+        }
         final byte[] utf8 = stored(name);
         final int tag = hash(utf8);
         int index = spread(tag) & mask;
@@ -352,7 +358,7 @@ public final class NameTable
         }
         final int offset = entryOffset((int)entryOf(streamId));
         final int length = buffer.getInt(offset + ENTRY_LENGTH_OFFSET);
-        if (length < 1 || length > MAX_NAME_LENGTH)
+        if (length < 1 || length > MAX_NAME_LENGTH || hidden)
         {
             return null;
         }
@@ -381,6 +387,15 @@ public final class NameTable
     public void cipher(final NameCipher names)
     {
         this.cipher = names;
+    }
+
+    /**
+     * An encrypted store opened without its key: its names are cipher text, unknown to this instance. Names read
+     * as none ({@link #name} null, {@link #find} 0) rather than as garbage.
+     */
+    public void hideNames()
+    {
+        this.hidden = true;
     }
 
     /**
