@@ -600,10 +600,7 @@ public final class VarveDB implements AutoCloseable
             if (id != null && !java.util.Arrays.equals(id, java.util.Arrays.copyOfRange(flag.byteArray(),
                 Integer.BYTES, Integer.BYTES + KeyFileDescriptor.STORE_ID_LENGTH)))
             {
-                throw new EncryptionKeyException(directory.resolve(KeyFileDescriptor.FILE_NAME) + " is the key " +
-                    "file of another store (its store id is not the one " + MetaDescriptor.FILE_NAME + " records): " +
-                    "its keys cannot decrypt this store's events. Restore this store's own key file. Nothing was " +
-                    "written");
+                throw foreignKeyFile();
             }
         }
     }
@@ -636,6 +633,13 @@ public final class VarveDB implements AutoCloseable
         return true;
     }
 
+    private EncryptionKeyException foreignKeyFile()
+    {
+        return new EncryptionKeyException(directory.resolve(KeyFileDescriptor.FILE_NAME) + " is the key file of " +
+            "another store (its store id is not the one " + MetaDescriptor.FILE_NAME + " records): its keys cannot " +
+            "decrypt this store's events. Restore this store's own key file. Nothing was written");
+    }
+
     private KeyFile openKeys(
         final VarveConfig requested, final UnsafeBuffer metaBuffer, final boolean readOnly, final boolean joining)
     {
@@ -651,9 +655,7 @@ public final class VarveDB implements AutoCloseable
         if (!java.util.Arrays.equals(expected, opened.storeId()))
         {
             opened.close();
-            throw new EncryptionKeyException(directory.resolve(KeyFileDescriptor.FILE_NAME) + " is the key file of " +
-                "another store (its store id is not the one " + MetaDescriptor.FILE_NAME + " records): its keys " +
-                "cannot decrypt this store's events. Restore this store's own key file. Nothing was written");
+            throw foreignKeyFile();
         }
         return opened;
     }

@@ -714,10 +714,13 @@ class EncryptionTest
             assertEquals(5, readStream(db, 20).size());
             db.rotateMasterKey(KEY);
         }
+        // a rotation killed while making its new file leaves its temporary file: the next writer scrubs it
+        Files.write(dir.resolve(KeyFileDescriptor.NEXT_FILE_NAME + ".tmp"), new byte[8192]);
         try (VarveDB db = VarveDB.open(encrypted(dir, KEY).build()))
         {
             assertEquals(5, readStream(db, 20).size());
         }
+        assertFalse(Files.exists(dir.resolve(KeyFileDescriptor.NEXT_FILE_NAME + ".tmp")));
     }
 
     @Test

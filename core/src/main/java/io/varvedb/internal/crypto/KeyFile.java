@@ -292,6 +292,9 @@ public final class KeyFile implements AutoCloseable
                 {
                     scrubAndDelete(next, observer);
                     scrubAndDelete(old, observer);
+                    // a rotation killed while its new file was being made: its temporary file holds the name and
+                    // id keys wrapped under the new master key, and was never part of the key set
+                    scrubAndDelete(directory.resolve(NEXT_FILE_NAME + ".tmp"), observer);
                 }
                 return map(directory, current, master, readOnly, observer);
             }
