@@ -63,10 +63,10 @@ class EncryptionCrashTest
 {
     static final byte[] A = EncryptionTest.KEY;
     static final byte[] B = EncryptionTest.OTHER_KEY;
-    private static final int SHRED_KILLS = Integer.getInteger("varve.encryption.kills", 8);
+    private static final int SHRED_KILLS = Integer.getInteger("varve.encryption.kills", 6);
     private static final int ROTATION_KILLS = Integer.getInteger("varve.encryption.rotationKills", 4);
-    private static final int RACE_KILLS = Integer.getInteger("varve.encryption.raceKills", 3);
-    private static final int ROTATION_STREAMS = Integer.getInteger("varve.encryption.rotationStreams", 10_000);
+    private static final int RACE_KILLS = Integer.getInteger("varve.encryption.raceKills", 2);
+    private static final int ROTATION_STREAMS = Integer.getInteger("varve.encryption.rotationStreams", 5_000);
     private static final int EVENT_TYPE = 9;
     /** Short-lived children: start fast. */
     static final List<String> CHILD_JVM = List.of("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
