@@ -538,13 +538,7 @@ public final class KeyFile implements AutoCloseable
      */
     public synchronized long entryFor(final long streamId, final boolean create)
     {
-        checkNotClosed();
-        long entry = entries.get(streamId);
-        if (entry < 0)
-        {
-            refresh(Math.min(buffer.getLongVolatile(COUNT_OFFSET), capacity));
-            entry = entries.get(streamId);
-        }
+        long entry = find(streamId);
         if (entry < 0)
         {
             if (!create)
@@ -909,9 +903,7 @@ public final class KeyFile implements AutoCloseable
      */
     public synchronized boolean shred(final long streamId)
     {
-        checkNotClosed();
-        refresh(Math.min(buffer.getLongVolatile(COUNT_OFFSET), capacity));
-        long entry = entries.get(streamId);
+        long entry = find(streamId);
         final boolean hadKey = entry >= 0;
         if (!hadKey)
         {
@@ -955,9 +947,7 @@ public final class KeyFile implements AutoCloseable
      */
     public synchronized boolean isStreamShredded(final long streamId)
     {
-        checkNotClosed();
-        refresh(Math.min(buffer.getLongVolatile(COUNT_OFFSET), capacity));
-        final long entry = entries.get(streamId);
+        final long entry = find(streamId);
         return entry >= 0 && isShredded(entry);
     }
 
