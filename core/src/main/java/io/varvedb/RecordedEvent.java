@@ -203,7 +203,19 @@ public final class RecordedEvent
      */
     public java.util.UUID eventId()
     {
-        return hasEventId() ? new java.util.UUID(eventIdHigh(), eventIdLow()) : null;
+        if (!hasEventId())
+        {
+            return null;
+        }
+        final long high = buffer.getLong(offset + RecordDescriptor.EVENT_ID_HIGH_OFFSET);
+        final long low = buffer.getLong(offset + RecordDescriptor.EVENT_ID_LOW_OFFSET);
+        if (ids == null)
+        {
+            return new java.util.UUID(high, low);
+        }
+        // one decryption for both halves (eventIdHigh() and eventIdLow() each decrypt the block)
+        ids.open(high, low);
+        return new java.util.UUID(ids.high(), ids.low());
     }
 
     /**
